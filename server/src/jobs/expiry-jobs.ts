@@ -1,0 +1,66 @@
+// Background expiry: reservations past their TTL are released and lots past their expiry
+// lose their free part. Each item runs in its own transaction and skips balances another
+// transaction holds (FOR UPDATE SKIP LOCKED), so any number of replicas can run the jobs
+// at once; the work is idempotent by state, so a skipped item is simply taken next pass.
+import { planUpkeep } from "../ledger/plan.js";
+import { limits } from "../limits.js";
+import { loadBalance, writeChange } from "../service/balance-change.js";
+import type { Deps } from "../service/context.js";
+import { expireReservation } from "../service/resolve-reservation.js";
+import { selectDueBalances } from "../store/balance-store.js";
+import { withTransaction } from "../store/database.js";
+import { selectDueReservations } from "../store/reservation-store.js";
+
+/** ExpiryPass counts what one pass did. */
+export interface ExpiryPass {
+  reservationsExpired: number;
+  balancesExpired: number;
+}
+
+/** runExpiryPass expires what is due now, up to jobBatchSizeMax items of each kind. */
+export async function runExpiryPass(deps: Deps): Promise<ExpiryPass> {
+  const now = deps.now();
+  let reservationsExpired = 0;
+  for (const reservation of await selectDueReservations(deps.pool, now, limits.jobBatchSizeMax)) {
+    const result = await withTransaction(deps.pool, (tx) => expireReservation(tx, now, reservation));
+    if (result !== null) reservationsExpired++;
+  }
+  let balancesExpired = 0;
+  for (const key of await selectDueBalances(deps.pool, now, limits.jobBatchSizeMax)) {
+    const wrote = await withTransaction(deps.pool, async (tx) => {
+      const before = await loadBalance(tx, key, [], true);
+      if (before === null) return false;
+      const planned = planUpkeep(before, now.getTime());
+      if (planned.entries.length === 0) return false;
+      await writeChange(tx, key, before, planned, { reservationId: null, requestId: null, actor: "system", reasonCode: "lot_expired", effectiveAt: now });
+      return true;
+    });
+    if (wrote) balancesExpired++;
+  }
+  return { reservationsExpired, balancesExpired };
+}
+
+/** startExpiryJobs runs passes every intervalMs until stopped; a failed pass is logged and retried next tick. */
+export function startExpiryJobs(deps: Deps, intervalMs: number, log: (message: string) => void): { stop: () => Promise<void> } {
+  let running: Promise<unknown> | null = null;
+  let stopped = false;
+  const timer = setInterval(() => {
+    // One pass at a time: a slow pass delays the next tick instead of queueing passes.
+    if (stopped || running !== null) return;
+    running = runExpiryPass(deps)
+      .catch((error: unknown) => {
+        log(`expiry pass failed, retrying next tick: ${error instanceof Error ? error.message : String(error)}`);
+      })
+      .finally(() => {
+        running = null;
+      });
+  }, intervalMs);
+  timer.unref();
+  return {
+    stop: async () => {
+      stopped = true;
+      clearInterval(timer);
+      if (running !== null) await running;
+    },
+  };
+}

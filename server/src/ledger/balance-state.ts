@@ -1,0 +1,137 @@
+// The ledger's pure model of one balance (a customer and a credit type) and its lots.
+// Every change is an entry with exactly one effect; applyEntry is that effect, and
+// the store persists the state it leaves. Nothing here does IO.
+
+/** EntryKind is the kind of a ledger entry; each kind has one fixed effect. */
+export type EntryKind = "grant" | "hold" | "release" | "burn" | "expire" | "settle";
+
+/** PlannedEntry is an entry the core decided to write. grantId null means no lot (overdraft). */
+export interface PlannedEntry {
+  kind: EntryKind;
+  amount: bigint;
+  grantId: string | null;
+  /** when the entry takes effect, if not when it is written (a lot's grant or expiry time). */
+  effectiveAtMs?: number;
+}
+
+/** LotState is one grant's lot as the core sees it. Times are epoch milliseconds. */
+export interface LotState {
+  grantId: string;
+  /** amount minus everything burned, expired or settled from it; includes the held part. */
+  remaining: bigint;
+  /** the part of remaining held by open reservations. */
+  held: bigint;
+  priority: number;
+  effectiveAtMs: number;
+  /** null: never expires. */
+  expiresAtMs: number | null;
+  /** insertion order, the last tie-breaker of the burn order. */
+  seq: bigint;
+}
+
+/** BalanceState is the projection of one balance plus the lots that matter for a decision. */
+export interface BalanceState {
+  granted: bigint;
+  held: bigint;
+  burned: bigint;
+  expired: bigint;
+  /** overdraft drawn and not yet settled from a lot. */
+  debt: bigint;
+  overdraftLimit: bigint;
+  /** every lot with free credits (remaining > held), plus any lot a reservation pins. */
+  lots: LotState[];
+}
+
+/** assert throws on a programmer error: a state the code must never reach. */
+export function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`assertion failed: ${message}`);
+}
+
+/** cloneState copies a state so that planning never changes its input. */
+export function cloneState(state: BalanceState): BalanceState {
+  return { ...state, lots: state.lots.map((lot) => ({ ...lot })) };
+}
+
+/** compareBurnOrder orders lots: priority, then earliest expiry (never last), then oldest. */
+export function compareBurnOrder(a: LotState, b: LotState): number {
+  if (a.priority !== b.priority) return a.priority - b.priority;
+  if (a.expiresAtMs !== b.expiresAtMs) {
+    if (a.expiresAtMs === null) return 1;
+    if (b.expiresAtMs === null) return -1;
+    return a.expiresAtMs - b.expiresAtMs;
+  }
+  if (a.effectiveAtMs !== b.effectiveAtMs) return a.effectiveAtMs - b.effectiveAtMs;
+  return a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0;
+}
+
+/** isLive says whether a lot may be drawn from at nowMs: effective and not expired. */
+export function isLive(lot: LotState, nowMs: number): boolean {
+  return lot.effectiveAtMs <= nowMs && (lot.expiresAtMs === null || lot.expiresAtMs > nowMs);
+}
+
+/** isExpired says whether a lot's expiry time has come at nowMs. */
+export function isExpired(lot: LotState, nowMs: number): boolean {
+  return lot.expiresAtMs !== null && lot.expiresAtMs <= nowMs;
+}
+
+/** pendingOf sums the lots granted but not yet effective at nowMs. */
+export function pendingOf(state: BalanceState, nowMs: number): bigint {
+  let pending = 0n;
+  for (const lot of state.lots) {
+    if (lot.effectiveAtMs > nowMs) {
+      assert(lot.held === 0n, "a pending lot is never held");
+      pending += lot.remaining;
+    }
+  }
+  return pending;
+}
+
+/** availableOf is what may be reserved or burned now: granted - pending - burned - held - expired. */
+export function availableOf(state: BalanceState, nowMs: number): bigint {
+  return state.granted - pendingOf(state, nowMs) - state.burned - state.held - state.expired;
+}
+
+/** findLot returns the lot with this id; the caller must have loaded it. */
+export function findLot(state: BalanceState, grantId: string): LotState {
+  const lot = state.lots.find((candidate) => candidate.grantId === grantId);
+  assert(lot !== undefined, `lot ${grantId} is loaded`);
+  return lot;
+}
+
+/** applyEntry applies one entry's effect to the state, asserting that nothing goes negative. */
+export function applyEntry(state: BalanceState, entry: PlannedEntry): void {
+  assert(entry.amount > 0n, "entry amounts are positive");
+  const lot = entry.grantId === null ? null : findLot(state, entry.grantId);
+  switch (entry.kind) {
+    case "grant":
+      // The lot is created with remaining = amount; only the totals move.
+      assert(lot !== null, "a grant names its lot");
+      state.granted += entry.amount;
+      break;
+    case "hold":
+      state.held += entry.amount;
+      if (lot) lot.held += entry.amount;
+      break;
+    case "release":
+      state.held -= entry.amount;
+      if (lot) lot.held -= entry.amount;
+      break;
+    case "burn":
+      state.burned += entry.amount;
+      if (lot) lot.remaining -= entry.amount;
+      else state.debt += entry.amount;
+      break;
+    case "expire":
+      assert(lot !== null, "an expiry names its lot");
+      state.expired += entry.amount;
+      lot.remaining -= entry.amount;
+      break;
+    case "settle":
+      assert(lot !== null, "a settlement names its lot");
+      state.debt -= entry.amount;
+      lot.remaining -= entry.amount;
+      break;
+  }
+  assert(state.held >= 0n && state.debt >= 0n, "held and debt stay non-negative");
+  if (lot) assert(lot.held >= 0n && lot.remaining >= lot.held, "a lot never holds more than it has");
+}

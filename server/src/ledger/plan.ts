@@ -1,0 +1,182 @@
+// The ledger's decisions. Each plan function takes a balance state and a request, and
+// returns either a tagged rejection or the entries to write and the state they leave.
+// Every plan runs the same upkeep before and after its own entries (expire lots past
+// their expiry, settle overdraft debt from live lots), so a decision never counts an
+// expired credit and a debt is repaid by the first credits that become available.
+import {
+  applyEntry,
+  assert,
+  availableOf,
+  type BalanceState,
+  cloneState,
+  compareBurnOrder,
+  findLot,
+  isExpired,
+  isLive,
+  type PlannedEntry,
+} from "./balance-state.js";
+
+/** Hold is the part of a reservation pinned to one lot; grantId null is held on overdraft. */
+export interface Hold {
+  grantId: string | null;
+  amount: bigint;
+}
+
+/** Planned is an accepted plan: entries in order and the state after them. */
+export interface Planned {
+  kind: "planned";
+  entries: PlannedEntry[];
+  state: BalanceState;
+}
+
+/** Insufficient is the rejection when available + overdraft limit cannot cover an amount. */
+export interface Insufficient {
+  kind: "insufficient";
+  available: bigint;
+  required: bigint;
+}
+
+/** PlannedHold is an accepted hold with the lots it pinned. */
+export interface PlannedHold extends Planned {
+  holds: Hold[];
+}
+
+/** Plan carries entries while they are applied to a working copy of the state. */
+class Plan {
+  readonly state: BalanceState;
+  readonly entries: PlannedEntry[] = [];
+
+  constructor(state: BalanceState, readonly nowMs: number) {
+    this.state = cloneState(state);
+    this.state.lots.sort(compareBurnOrder);
+  }
+
+  add(entry: PlannedEntry): void {
+    if (entry.amount === 0n) return;
+    applyEntry(this.state, entry);
+    this.entries.push(entry);
+  }
+
+  /** upkeep expires the free part of every lot past its expiry, then settles debt. */
+  upkeep(): void {
+    for (const lot of this.state.lots) {
+      if (isExpired(lot, this.nowMs)) {
+        this.add({ kind: "expire", amount: lot.remaining - lot.held, grantId: lot.grantId, effectiveAtMs: lot.expiresAtMs ?? undefined });
+      }
+    }
+    if (this.state.debt > 0n) this.draw(this.state.debt, "settle");
+  }
+
+  /** draw takes up to amount from live lots' free credits in burn order; returns what is left. */
+  draw(amount: bigint, kind: "hold" | "burn" | "settle"): bigint {
+    assert(amount >= 0n, "draw amounts are not negative");
+    let left = amount;
+    for (const lot of this.state.lots) {
+      if (left === 0n) break;
+      if (!isLive(lot, this.nowMs)) continue;
+      const take = min(left, lot.remaining - lot.held);
+      this.add({ kind, amount: take, grantId: lot.grantId });
+      left -= take;
+    }
+    assert(left >= 0n && left <= amount, "a draw never takes more than asked");
+    return left;
+  }
+
+  done(): Planned {
+    this.upkeep();
+    assert(this.state.held >= 0n, "held is never negative");
+    return { kind: "planned", entries: this.entries, state: this.state };
+  }
+}
+
+function min(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
+}
+
+function covers(state: BalanceState, nowMs: number, amount: bigint): Insufficient | null {
+  const available = availableOf(state, nowMs);
+  if (available - amount >= -state.overdraftLimit) return null;
+  return { kind: "insufficient", available, required: amount };
+}
+
+/** planUpkeep expires what is due and settles debt, with no request of its own (the expiry job). */
+export function planUpkeep(state: BalanceState, nowMs: number): Planned {
+  const plan = new Plan(state, nowMs);
+  return plan.done();
+}
+
+/** planGrant records a new lot; the caller has added the lot to the state with remaining = amount. */
+export function planGrant(state: BalanceState, grantId: string, nowMs: number): Planned {
+  // No upkeep before the grant entry: upkeep would settle debt from the new lot before
+  // the lot is counted as granted. done() settles after it.
+  const plan = new Plan(state, nowMs);
+  const lot = findLot(plan.state, grantId);
+  assert(lot.held === 0n && lot.remaining > 0n, "a new lot is whole");
+  plan.add({ kind: "grant", amount: lot.remaining, grantId, effectiveAtMs: lot.effectiveAtMs });
+  return plan.done();
+}
+
+/** planHold sets aside amount for a reservation, lots first in burn order, then overdraft. */
+export function planHold(state: BalanceState, amount: bigint, nowMs: number): PlannedHold | Insufficient {
+  assert(amount > 0n, "holds are positive");
+  const plan = new Plan(state, nowMs);
+  plan.upkeep();
+  const rejection = covers(plan.state, nowMs, amount);
+  if (rejection) return rejection;
+  const first = plan.entries.length;
+  const onOverdraft = plan.draw(amount, "hold");
+  plan.add({ kind: "hold", amount: onOverdraft, grantId: null });
+  const holds = plan.entries.slice(first).map((entry) => ({ grantId: entry.grantId, amount: entry.amount }));
+  assert(holds.reduce((sum, hold) => sum + hold.amount, 0n) === amount, "holds add up to the amount");
+  return { ...plan.done(), holds };
+}
+
+/** planBurn deducts amount now, lots first in burn order, then overdraft. */
+export function planBurn(state: BalanceState, amount: bigint, nowMs: number): Planned | Insufficient {
+  assert(amount > 0n, "burns are positive");
+  const plan = new Plan(state, nowMs);
+  plan.upkeep();
+  const rejection = covers(plan.state, nowMs, amount);
+  if (rejection) return rejection;
+  const onOverdraft = plan.draw(amount, "burn");
+  plan.add({ kind: "burn", amount: onOverdraft, grantId: null });
+  return plan.done();
+}
+
+/** planRelease returns every held credit; the part of an expired lot expires at once. */
+export function planRelease(state: BalanceState, holds: Hold[], nowMs: number): Planned {
+  const plan = new Plan(state, nowMs);
+  plan.upkeep();
+  for (const hold of holds) plan.add({ kind: "release", amount: hold.amount, grantId: hold.grantId });
+  return plan.done();
+}
+
+/**
+ * planCommit burns the actual amount from the reservation's holds in their order and
+ * returns the rest. Above the held total, the excess is burned like planBurn, and must
+ * fit available + overdraft limit.
+ */
+export function planCommit(state: BalanceState, holds: Hold[], actual: bigint, nowMs: number): Planned | Insufficient {
+  assert(actual >= 0n, "commits are not negative");
+  const heldTotal = holds.reduce((sum, hold) => sum + hold.amount, 0n);
+  assert(heldTotal > 0n, "a reservation holds something");
+  const plan = new Plan(state, nowMs);
+  plan.upkeep();
+  const excess = actual - heldTotal;
+  if (excess > 0n) {
+    const rejection = covers(plan.state, nowMs, excess);
+    if (rejection) return { ...rejection, required: actual, available: rejection.available + heldTotal };
+  }
+  let left = actual;
+  for (const hold of holds) {
+    plan.add({ kind: "release", amount: hold.amount, grantId: hold.grantId });
+    const take = min(left, hold.amount);
+    plan.add({ kind: "burn", amount: take, grantId: hold.grantId });
+    left -= take;
+  }
+  if (left > 0n) {
+    const onOverdraft = plan.draw(left, "burn");
+    plan.add({ kind: "burn", amount: onOverdraft, grantId: null });
+  }
+  return plan.done();
+}

@@ -1,0 +1,33 @@
+// Every bound the server enforces, in one place, each with its unit in its name.
+
+/** limits are the server's bounds. */
+export const limits = {
+  /** int64 range of every amount on the wire and in the database. */
+  amountMax: 9_223_372_036_854_775_807n,
+  idLengthMax: 128,
+  codeLengthMax: 64,
+  noteLengthMax: 1_000,
+  displayNameLengthMax: 200,
+  priorityMax: 1_000,
+  scaleMax: 12,
+  reservationTtlMsMin: 1_000,
+  reservationTtlMsMax: 24 * 60 * 60 * 1_000,
+  reservationTtlMsDefault: 5 * 60 * 1_000,
+  pageSizeDefault: 100,
+  pageSizeMax: 1_000,
+  /** lots loaded for one decision; a balance with more free lots is refused, not misread. */
+  lotsPerDecisionMax: 10_000,
+  /** support keys without their own limit may grant at most this much per call. */
+  supportGrantLimitDefault: 100_000n,
+  poolSizeMax: 20,
+  connectTimeoutMsMax: 5_000,
+  statementTimeoutMsMax: 10_000,
+  /** how long a verified API key is trusted before it is read again (bounds revocation delay). */
+  apiKeyCacheMsMax: 5_000,
+  apiKeyCacheEntriesMax: 10_000,
+  /** expiry job: how often it runs and how much one pass handles. */
+  jobIntervalMsDefault: 1_000,
+  jobBatchSizeMax: 100,
+  shutdownGraceMsMax: 10_000,
+  requestBodyBytesMax: 1_048_576,
+} as const;

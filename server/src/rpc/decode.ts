@@ -1,0 +1,160 @@
+// Checks on request fields, shared by every handler. A failed check is InvalidArgument
+// with a reason naming what is wrong; nothing past this layer sees a malformed value.
+import { type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { EntryKind, GrantSource, Role as ProtoRole } from "@burndown/sdk";
+import { invalid } from "../errors.js";
+import type { EntryKind as DomainEntryKind } from "../ledger/balance-state.js";
+import { limits } from "../limits.js";
+import type { Cost } from "../service/resolve-cost.js";
+import type { Role } from "../service/context.js";
+
+const idPattern = /^[\x21-\x7e]+$/;
+const codePattern = /^[a-z0-9][a-z0-9_.-]*$/;
+
+/** requireId checks an id: 1-128 printable ASCII characters without spaces. */
+export function requireId(field: string, value: string): string {
+  if (value.length === 0) throw invalid("MISSING_FIELD", field, "is required");
+  if (value.length > limits.idLengthMax || !idPattern.test(value)) {
+    throw invalid("INVALID_ID", field, `must be 1-${limits.idLengthMax} printable ASCII characters without spaces`);
+  }
+  return value;
+}
+
+/** optionalId checks an id that may be empty. */
+export function optionalId(field: string, value: string): string {
+  return value === "" ? "" : requireId(field, value);
+}
+
+/** requireCode checks a machine-readable code: 1-64 characters of [a-z0-9_.-]. */
+export function requireCode(field: string, value: string): string {
+  if (value.length === 0) throw invalid("MISSING_FIELD", field, "is required");
+  if (value.length > limits.codeLengthMax || !codePattern.test(value)) {
+    throw invalid("INVALID_CODE", field, `must be 1-${limits.codeLengthMax} characters of [a-z0-9_.-], starting with a letter or digit`);
+  }
+  return value;
+}
+
+/** optionalCode checks a code that may be empty. */
+export function optionalCode(field: string, value: string): string {
+  return value === "" ? "" : requireCode(field, value);
+}
+
+/** requireText checks free text against a length bound. */
+export function requireText(field: string, value: string, lengthMax: number, required = false): string {
+  if (required && value.trim().length === 0) throw invalid("MISSING_FIELD", field, "is required");
+  if (value.length > lengthMax) throw invalid("TEXT_TOO_LONG", field, `must be at most ${lengthMax} characters`);
+  return value;
+}
+
+/** requirePositive checks an amount is above zero (the wire already bounds it to int64). */
+export function requirePositive(field: string, value: bigint): bigint {
+  if (value <= 0n) throw invalid("INVALID_AMOUNT", field, "must be positive");
+  return value;
+}
+
+/** requireNonNegative checks an amount is zero or more. */
+export function requireNonNegative(field: string, value: bigint): bigint {
+  if (value < 0n) throw invalid("INVALID_AMOUNT", field, "must not be negative");
+  return value;
+}
+
+/** optionalTime converts a Timestamp, or null when unset. */
+export function optionalTime(field: string, value: Timestamp | undefined): Date | null {
+  if (value === undefined) return null;
+  const ms = Number(value.seconds) * 1000 + Math.floor(value.nanos / 1e6);
+  // Timestamp's documented range: 0001-01-01 to 9999-12-31.
+  if (value.seconds < -62135596800n || value.seconds > 253402300799n || value.nanos < 0 || value.nanos > 999_999_999) {
+    throw invalid("INVALID_TIME", field, "is not a valid timestamp");
+  }
+  return new Date(ms);
+}
+
+/** ttlMs converts a reservation TTL, applying the default and the bounds. */
+export function ttlMs(field: string, value: Duration | undefined): number {
+  if (value === undefined) return limits.reservationTtlMsDefault;
+  const ms = Number(value.seconds) * 1000 + Math.floor(value.nanos / 1e6);
+  if (!Number.isFinite(ms) || ms < limits.reservationTtlMsMin || ms > limits.reservationTtlMsMax || value.nanos < 0) {
+    throw invalid("INVALID_TTL", field, `must be between ${limits.reservationTtlMsMin / 1000} s and ${limits.reservationTtlMsMax / 1000} s`);
+  }
+  return ms;
+}
+
+/** requireCost checks a Reserve or Burn cost oneof. */
+export function requireCost(cost: { case: "credits"; value: { creditTypeId: string; amount: bigint } } | { case: "usage"; value: { featureKey: string; quantity: bigint } } | { case: undefined; value?: undefined }): Cost {
+  switch (cost.case) {
+    case "credits":
+      return { kind: "credits", creditTypeId: requireCode("credits.credit_type_id", cost.value.creditTypeId), amount: requirePositive("credits.amount", cost.value.amount) };
+    case "usage":
+      return { kind: "usage", featureKey: requireCode("usage.feature_key", cost.value.featureKey), quantity: requirePositive("usage.quantity", cost.value.quantity) };
+    default:
+      throw invalid("MISSING_FIELD", "cost", "set either credits or usage");
+  }
+}
+
+const grantSources: Record<number, string> = {
+  [GrantSource.PURCHASE]: "purchase",
+  [GrantSource.PROMOTION]: "promotion",
+  [GrantSource.PLAN]: "plan",
+  [GrantSource.SUPPORT]: "support",
+  [GrantSource.RECHARGE]: "recharge",
+  [GrantSource.ADJUSTMENT]: "adjustment",
+  [GrantSource.ROLLOVER]: "rollover",
+};
+
+/** requireGrantSource converts a GrantSource; unspecified or unknown values are refused. */
+export function requireGrantSource(value: GrantSource): string {
+  const source = grantSources[value];
+  if (source === undefined) throw invalid("INVALID_ENUM", "source", "must be a known GrantSource other than UNSPECIFIED");
+  return source;
+}
+
+/** grantSourceOf converts a stored source back to the enum. */
+export function grantSourceOf(source: string): GrantSource {
+  const entry = Object.entries(grantSources).find(([, name]) => name === source);
+  return entry ? (Number(entry[0]) as GrantSource) : GrantSource.UNSPECIFIED;
+}
+
+const entryKinds: Record<number, DomainEntryKind> = {
+  [EntryKind.GRANT]: "grant",
+  [EntryKind.HOLD]: "hold",
+  [EntryKind.RELEASE]: "release",
+  [EntryKind.BURN]: "burn",
+  [EntryKind.EXPIRE]: "expire",
+  [EntryKind.SETTLE]: "settle",
+};
+
+/** requireEntryKinds converts an entry-kind filter. */
+export function requireEntryKinds(values: EntryKind[]): DomainEntryKind[] {
+  return values.map((value) => {
+    const kind = entryKinds[value];
+    if (kind === undefined) throw invalid("INVALID_ENUM", "kinds", "must be known EntryKind values other than UNSPECIFIED");
+    return kind;
+  });
+}
+
+/** entryKindOf converts a stored kind back to the enum. */
+export function entryKindOf(kind: DomainEntryKind): EntryKind {
+  const entry = Object.entries(entryKinds).find(([, name]) => name === kind);
+  return entry ? (Number(entry[0]) as EntryKind) : EntryKind.UNSPECIFIED;
+}
+
+const roles: Record<number, Role> = { [ProtoRole.SERVICE]: "service", [ProtoRole.SUPPORT]: "support", [ProtoRole.ADMIN]: "admin" };
+
+/** requireRole converts a Role; unspecified or unknown values are refused. */
+export function requireRole(value: ProtoRole): Role {
+  const role = roles[value];
+  if (role === undefined) throw invalid("INVALID_ENUM", "role", "must be SERVICE, SUPPORT or ADMIN");
+  return role;
+}
+
+/** roleOf converts a stored role back to the enum. */
+export function roleOf(role: Role): ProtoRole {
+  return role === "service" ? ProtoRole.SERVICE : role === "support" ? ProtoRole.SUPPORT : ProtoRole.ADMIN;
+}
+
+/** requirePageSize applies the default and the bound. */
+export function requirePageSize(value: number): number {
+  if (value === 0) return limits.pageSizeDefault;
+  if (value < 0 || value > limits.pageSizeMax) throw invalid("INVALID_PAGE_SIZE", "page_size", `must be between 1 and ${limits.pageSizeMax}`);
+  return value;
+}

@@ -1,0 +1,117 @@
+// Domain results to protobuf messages. Plain objects in, plain init objects out.
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import {
+  type ApiKeySchema,
+  type CreditBalanceSchema,
+  type CreditTypeSchema,
+  type CustomerSchema,
+  type FeatureSchema,
+  type LedgerEntrySchema,
+  type LotSchema,
+  ReservationSchema,
+  ReservationStatus,
+} from "@burndown/sdk";
+import type { BalanceView, LotView } from "../service/balance-view.js";
+import type { ApiKeyRow } from "../store/api-key-store.js";
+import type { CreditTypeRow, CustomerRow, FeatureRow } from "../store/catalog-store.js";
+import type { EntryRow } from "../store/entry-store.js";
+import type { ReservationRow } from "../store/reservation-store.js";
+import { entryKindOf, grantSourceOf, roleOf } from "./decode.js";
+
+type Init<T extends Parameters<typeof create>[0]> = MessageInitShape<T>;
+
+const optionalTimestamp = (date: Date | null) => (date === null ? undefined : timestampFromDate(date));
+
+/** encodeLot converts a lot view. */
+export function encodeLot(lot: LotView): Init<typeof LotSchema> {
+  return {
+    grantId: lot.grantId,
+    source: grantSourceOf(lot.source),
+    amount: lot.amount,
+    remaining: lot.remaining,
+    held: lot.held,
+    priority: lot.priority,
+    effectiveTime: timestampFromDate(lot.effectiveAt),
+    expireTime: optionalTimestamp(lot.expiresAt),
+    createTime: timestampFromDate(lot.createdAt),
+    reasonCode: lot.reasonCode,
+  };
+}
+
+/** encodeBalance converts a balance view. */
+export function encodeBalance(balance: BalanceView): Init<typeof CreditBalanceSchema> {
+  return { ...balance, lots: balance.lots.map(encodeLot) };
+}
+
+const reservationStatuses: Record<ReservationRow["status"], ReservationStatus> = {
+  held: ReservationStatus.HELD,
+  committed: ReservationStatus.COMMITTED,
+  released: ReservationStatus.RELEASED,
+  expired: ReservationStatus.EXPIRED,
+};
+
+/** encodeReservation converts a reservation. */
+export function encodeReservation(reservation: ReservationRow) {
+  return create(ReservationSchema, {
+    reservationId: reservation.reservationId,
+    customerId: reservation.customerId,
+    creditTypeId: reservation.creditTypeId,
+    amount: reservation.amount,
+    featureKey: reservation.featureKey ?? "",
+    status: reservationStatuses[reservation.status],
+    expireTime: timestampFromDate(reservation.expiresAt),
+    committedAmount: reservation.committedAmount,
+  });
+}
+
+/** encodeEntry converts a ledger entry. */
+export function encodeEntry(entry: EntryRow): Init<typeof LedgerEntrySchema> {
+  return {
+    entryId: entry.entryId.toString(),
+    customerId: entry.customerId,
+    creditTypeId: entry.creditTypeId,
+    kind: entryKindOf(entry.kind),
+    amount: entry.amount,
+    grantId: entry.grantId ?? "",
+    reservationId: entry.reservationId ?? "",
+    requestId: entry.requestId ?? "",
+    actor: entry.actor,
+    effectiveTime: timestampFromDate(entry.effectiveAt),
+    recordTime: timestampFromDate(entry.recordedAt),
+    reasonCode: entry.reasonCode,
+  };
+}
+
+/** encodeCreditType converts a credit type. */
+export function encodeCreditType(type: CreditTypeRow): Init<typeof CreditTypeSchema> {
+  return { creditTypeId: type.creditTypeId, displayName: type.displayName, scale: type.scale, createTime: timestampFromDate(type.createdAt) };
+}
+
+/** encodeFeature converts a feature. */
+export function encodeFeature(feature: FeatureRow): Init<typeof FeatureSchema> {
+  return { ...feature, createTime: timestampFromDate(feature.createdAt) };
+}
+
+/** encodeCustomer converts a customer. */
+export function encodeCustomer(customer: CustomerRow): Init<typeof CustomerSchema> {
+  return {
+    customerId: customer.customerId,
+    displayName: customer.displayName,
+    overdraftLimits: customer.overdraftLimits.map((limit) => ({ creditTypeId: limit.creditTypeId, amount: limit.limit })),
+    createTime: timestampFromDate(customer.createdAt),
+  };
+}
+
+/** encodeApiKey converts an API key (never its secret). */
+export function encodeApiKey(key: ApiKeyRow): Init<typeof ApiKeySchema> {
+  return {
+    keyId: key.keyId,
+    name: key.name,
+    role: roleOf(key.role),
+    grantLimit: key.grantLimit,
+    createTime: timestampFromDate(key.createdAt),
+    expireTime: optionalTimestamp(key.expiresAt),
+    revokeTime: optionalTimestamp(key.revokedAt),
+  };
+}

@@ -1,0 +1,87 @@
+// The two interceptors: errors (domain errors to Connect codes with ErrorInfo, in one
+// place) and auth (API key to caller, role checked against one table).
+import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
+import { ErrorInfoSchema, errorDomain } from "@burndown/sdk";
+import { type ErrorKind, LedgerError } from "../errors.js";
+import type { KeyVerifier } from "../service/api-keys.js";
+import type { Caller, Role } from "../service/context.js";
+
+const codes: Record<ErrorKind, Code> = {
+  invalid: Code.InvalidArgument,
+  not_found: Code.NotFound,
+  exists: Code.AlreadyExists,
+  rejected: Code.FailedPrecondition,
+  forbidden: Code.PermissionDenied,
+  unauthenticated: Code.Unauthenticated,
+  conflict: Code.Aborted,
+  unavailable: Code.Unavailable,
+  overloaded: Code.ResourceExhausted,
+};
+
+/** toConnectError maps any error to a ConnectError; unknown errors become Internal with no detail leaked. */
+export function toConnectError(error: unknown, log: (message: string) => void): ConnectError {
+  if (error instanceof LedgerError) {
+    const info = { reason: error.reason, domain: errorDomain, metadata: error.details };
+    return new ConnectError(error.message, codes[error.kind], undefined, [{ desc: ErrorInfoSchema, value: info }], error);
+  }
+  if (error instanceof ConnectError) return error;
+  log(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  const info = { reason: "INTERNAL", domain: errorDomain, metadata: {} };
+  return new ConnectError("internal error", Code.Internal, undefined, [{ desc: ErrorInfoSchema, value: info }], error);
+}
+
+/** errorInterceptor maps every error a handler throws. */
+export function errorInterceptor(log: (message: string) => void): Interceptor {
+  return (next) => async (req) => {
+    try {
+      return await next(req);
+    } catch (error) {
+      throw toConnectError(error, log);
+    }
+  };
+}
+
+/** callerKey carries the authenticated caller to handlers. */
+export const callerKey = createContextKey<Caller | undefined>(undefined, { description: "authenticated caller" });
+
+const everyone: Role[] = ["service", "support", "admin"];
+const hotPath: Role[] = ["service", "admin"];
+const staff: Role[] = ["support", "admin"];
+const admin: Role[] = ["admin"];
+
+/** methodRoles says which roles may call each method; a method not listed is refused. */
+export const methodRoles: Record<string, Role[]> = {
+  "burndown.v1.LedgerService/Grant": everyone,
+  "burndown.v1.LedgerService/Reserve": hotPath,
+  "burndown.v1.LedgerService/Commit": hotPath,
+  "burndown.v1.LedgerService/Release": hotPath,
+  "burndown.v1.LedgerService/Burn": hotPath,
+  "burndown.v1.LedgerService/GetBalance": everyone,
+  "burndown.v1.LedgerService/ListLedgerEntries": everyone,
+  "burndown.v1.AdminService/CreateCreditType": admin,
+  "burndown.v1.AdminService/ListCreditTypes": everyone,
+  "burndown.v1.AdminService/CreateFeature": admin,
+  "burndown.v1.AdminService/ListFeatures": everyone,
+  "burndown.v1.AdminService/CreateCustomer": admin,
+  "burndown.v1.AdminService/GetCustomer": staff,
+  "burndown.v1.AdminService/SetOverdraftLimit": admin,
+  "burndown.v1.AdminService/CreateApiKey": admin,
+  "burndown.v1.AdminService/ListApiKeys": admin,
+  "burndown.v1.AdminService/RevokeApiKey": admin,
+};
+
+/** authInterceptor verifies the bearer token and the caller's role for the method. */
+export function authInterceptor(verifier: KeyVerifier): Interceptor {
+  return (next) => async (req) => {
+    const header = req.header.get("authorization") ?? "";
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (match === null) throw new LedgerError("unauthenticated", "MISSING_API_KEY", "send an API key as 'Authorization: Bearer <key>'");
+    const caller = await verifier.verify(match[1]);
+    const allowed = methodRoles[`${req.service.typeName}/${req.method.name}`] ?? [];
+    if (!allowed.includes(caller.role)) {
+      throw new LedgerError("forbidden", "ROLE_NOT_ALLOWED", `the ${caller.role} role may not call ${req.method.name}`, { role: caller.role, method: req.method.name });
+    }
+    req.contextValues.set(callerKey, caller);
+    return next(req);
+  };
+}

@@ -1,0 +1,142 @@
+// API keys: creation, listing, revocation and verification. A token is
+// "bd_<key id>_<secret>"; only SHA-256 of the secret is stored (the secret is 256 random
+// bits, so a slow hash adds nothing), and it is compared in constant time. Verified keys
+// are cached for at most apiKeyCacheMsMax, which bounds how long a revoked key still works.
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { LedgerError, notFound } from "../errors.js";
+import { limits } from "../limits.js";
+import { type ApiKeyRow, countAdminKeys, insertApiKey, revokeApiKey as storeRevokeApiKey, selectApiKeys, selectApiKeySecret } from "../store/api-key-store.js";
+import { withTransaction } from "../store/database.js";
+import type { Caller, Deps, Idempotency, Role } from "./context.js";
+import { runIdempotent } from "./run-idempotent.js";
+
+const tokenPattern = /^bd_([0-9a-f]{20})_([A-Za-z0-9_-]{43})$/;
+
+function hashSecret(secret: string): Buffer {
+  return createHash("sha256").update(secret).digest();
+}
+
+function newToken(): { keyId: string; secret: string; token: string } {
+  const keyId = randomBytes(10).toString("hex");
+  const secret = randomBytes(32).toString("base64url");
+  return { keyId, secret, token: `bd_${keyId}_${secret}` };
+}
+
+/** parseToken splits a token into key id and secret, or null when it is not one. */
+export function parseToken(token: string): { keyId: string; secret: string } | null {
+  const match = tokenPattern.exec(token);
+  return match ? { keyId: match[1], secret: match[2] } : null;
+}
+
+/** createApiKey makes a key; the token is in the first response only, never in a replay. */
+export async function createApiKey(
+  deps: Deps,
+  caller: Caller,
+  idempotency: Idempotency,
+  input: { name: string; role: Role; grantLimit: bigint; expiresAt: Date | null },
+): Promise<{ apiKey: ApiKeyRow; token: string }> {
+  const grantLimit = input.role === "support" && input.grantLimit === 0n ? limits.supportGrantLimitDefault : input.grantLimit;
+  return runIdempotent(
+    deps,
+    caller,
+    idempotency,
+    async (tx) => {
+      const { keyId, secret, token } = newToken();
+      const apiKey = await insertApiKey(tx, { keyId, name: input.name, role: input.role, grantLimit, expiresAt: input.expiresAt, secretHash: hashSecret(secret) });
+      return { apiKey, token };
+    },
+    (result) => ({ ...result, token: "" }),
+  );
+}
+
+/** listApiKeys reads every key, without secrets. */
+export async function listApiKeys(deps: Deps): Promise<ApiKeyRow[]> {
+  return selectApiKeys(deps.pool, limits.pageSizeMax);
+}
+
+/** revokeApiKey stops a key from working; every replica refuses it within apiKeyCacheMsMax. */
+export async function revokeApiKey(deps: Deps, caller: Caller, idempotency: Idempotency, input: { keyId: string }): Promise<ApiKeyRow> {
+  return runIdempotent(deps, caller, idempotency, async (tx) => {
+    const revoked = await storeRevokeApiKey(tx, input.keyId);
+    if (revoked === null) throw notFound("API_KEY_NOT_FOUND", "key id", input.keyId);
+    return revoked;
+  });
+}
+
+interface CachedKey {
+  caller: Caller;
+  secretHash: Buffer;
+  expiresAtMs: number | null;
+  cachedUntilMs: number;
+}
+
+/** KeyVerifier checks tokens against the database, with a short, bounded cache. */
+export class KeyVerifier {
+  private readonly cache = new Map<string, CachedKey>();
+
+  constructor(private readonly deps: Deps) {}
+
+  /** verify returns the caller a token belongs to, or throws Unauthenticated. */
+  async verify(token: string): Promise<Caller> {
+    const parsed = parseToken(token);
+    if (parsed === null) throw unauthenticated("the API key is malformed");
+    const nowMs = Date.now();
+    let cached = this.cache.get(parsed.keyId);
+    if (cached === undefined || cached.cachedUntilMs <= nowMs) {
+      cached = await this.load(parsed.keyId, nowMs);
+    }
+    const presented = hashSecret(parsed.secret);
+    if (!timingSafeEqual(presented, cached.secretHash)) throw unauthenticated("the API key is not valid");
+    if (cached.expiresAtMs !== null && cached.expiresAtMs <= this.deps.now().getTime()) throw unauthenticated("the API key has expired");
+    return cached.caller;
+  }
+
+  private async load(keyId: string, nowMs: number): Promise<CachedKey> {
+    const row = await selectApiKeySecret(this.deps.pool, keyId);
+    if (row === null || row.revokedAt !== null) {
+      this.cache.delete(keyId);
+      throw unauthenticated("the API key is not valid");
+    }
+    if (this.cache.size >= limits.apiKeyCacheEntriesMax) this.cache.clear();
+    const entry: CachedKey = {
+      caller: { keyId: row.keyId, role: row.role, grantLimit: row.grantLimit },
+      secretHash: row.secretHash,
+      expiresAtMs: row.expiresAt?.getTime() ?? null,
+      cachedUntilMs: nowMs + limits.apiKeyCacheMsMax,
+    };
+    this.cache.set(keyId, entry);
+    return entry;
+  }
+}
+
+function unauthenticated(message: string): LedgerError {
+  return new LedgerError("unauthenticated", "INVALID_API_KEY", message);
+}
+
+/**
+ * bootstrapAdminKey makes sure an admin can get in. With a configured token it stores
+ * that token's key if missing; otherwise, when no active admin key exists, it creates
+ * one and returns its token so the caller can print it once.
+ */
+export async function bootstrapAdminKey(deps: Deps, configuredToken: string | undefined): Promise<{ token: string | null; keyId: string | null }> {
+  return withTransaction(deps.pool, async (tx) => {
+    await tx.query("select pg_advisory_xact_lock($1)", [0x6b657973]);
+    if (configuredToken !== undefined) {
+      const parsed = parseToken(configuredToken);
+      if (parsed === null) throw new Error("BURNDOWN_ADMIN_KEY is not a Burndown API key (bd_<20 hex>_<43 base64url>)");
+      if ((await selectApiKeySecret(tx, parsed.keyId)) === null) {
+        await insertApiKey(tx, { keyId: parsed.keyId, name: "configured admin", role: "admin", grantLimit: 0n, expiresAt: null, secretHash: hashSecret(parsed.secret) });
+      }
+      return { token: null, keyId: parsed.keyId };
+    }
+    if ((await countAdminKeys(tx)) > 0) return { token: null, keyId: null };
+    const { keyId, secret, token } = newToken();
+    await insertApiKey(tx, { keyId, name: "first admin", role: "admin", grantLimit: 0n, expiresAt: null, secretHash: hashSecret(secret) });
+    return { token, keyId };
+  });
+}
+
+/** newApiKeyToken makes a fresh token, for configuration and tests. */
+export function newApiKeyToken(): string {
+  return newToken().token;
+}

@@ -1,0 +1,55 @@
+// Loading a balance for a decision and writing the decision back: the two halves every
+// balance-changing service shares. The balance row lock is taken first, always.
+import { LedgerError } from "../errors.js";
+import { availableOf, type BalanceState, type LotState, pendingOf } from "../ledger/balance-state.js";
+import type { BalanceView } from "./balance-view.js";
+import type { Planned } from "../ledger/plan.js";
+import { limits } from "../limits.js";
+import { type BalanceKey, lockBalance, selectDecisionLots, tryLockBalance, updateBalance, updateLots } from "../store/balance-store.js";
+import type { Tx } from "../store/database.js";
+import { type EntryCause, type EntryRow, insertEntries } from "../store/entry-store.js";
+
+/**
+ * loadBalance locks a balance and loads the lots a decision needs; null when it does not
+ * exist, or, with skipLocked (background jobs), when another transaction holds it.
+ */
+export async function loadBalance(tx: Tx, key: BalanceKey, pinnedGrantIds: string[] = [], skipLocked = false): Promise<BalanceState | null> {
+  const row = skipLocked ? await tryLockBalance(tx, key) : await lockBalance(tx, key);
+  if (row === null) return null;
+  const lots = await selectDecisionLots(tx, key, pinnedGrantIds);
+  if (lots.length > limits.lotsPerDecisionMax) {
+    throw new LedgerError("rejected", "TOO_MANY_LOTS", `the balance has more than ${limits.lotsPerDecisionMax} open lots`, {
+      customer_id: key.customerId,
+      credit_type_id: key.creditTypeId,
+    });
+  }
+  return { ...row, lots };
+}
+
+function lotChanged(before: LotState | undefined, after: LotState): boolean {
+  return before === undefined || before.remaining !== after.remaining || before.held !== after.held;
+}
+
+/** writeChange persists a plan: the balance totals, the lots it changed, and its entries. */
+export async function writeChange(tx: Tx, key: BalanceKey, before: BalanceState, planned: Planned, cause: Omit<EntryCause, "customerId" | "creditTypeId">): Promise<EntryRow[]> {
+  const beforeLots = new Map(before.lots.map((lot) => [lot.grantId, lot]));
+  const changedLots = planned.state.lots.filter((lot) => lotChanged(beforeLots.get(lot.grantId), lot));
+  await updateBalance(tx, key, planned.state);
+  await updateLots(tx, key.customerId, changedLots);
+  return insertEntries(tx, { ...cause, ...key }, planned.entries);
+}
+
+/** totalsView shows a balance's totals after a change (mutation responses carry no lots). */
+export function totalsView(creditTypeId: string, state: BalanceState, nowMs: number): BalanceView {
+  return {
+    creditTypeId,
+    available: availableOf(state, nowMs),
+    held: state.held,
+    granted: state.granted,
+    burned: state.burned,
+    expired: state.expired,
+    pending: pendingOf(state, nowMs),
+    overdraftLimit: state.overdraftLimit,
+    lots: [],
+  };
+}

@@ -1,0 +1,67 @@
+// The read model of a balance: totals as of now, with lots past their expiry counted as
+// expired and lots not yet effective as pending, even before the expiry job has run.
+import { availableOf, isExpired, pendingOf, type BalanceState } from "../ledger/balance-state.js";
+import type { BalanceRow, LotRow } from "../store/balance-store.js";
+
+/** BalanceView is a balance as a caller sees it. */
+export interface BalanceView {
+  creditTypeId: string;
+  available: bigint;
+  held: bigint;
+  granted: bigint;
+  burned: bigint;
+  expired: bigint;
+  pending: bigint;
+  overdraftLimit: bigint;
+  lots: LotView[];
+}
+
+/** LotView is a lot as a caller sees it. */
+export interface LotView {
+  grantId: string;
+  source: string;
+  amount: bigint;
+  remaining: bigint;
+  held: bigint;
+  priority: number;
+  effectiveAt: Date;
+  expiresAt: Date | null;
+  createdAt: Date;
+  reasonCode: string;
+}
+
+/** toLotView shows a lot, with the free part of an expired lot shown as gone. */
+export function toLotView(lot: LotRow, nowMs: number): LotView {
+  const remaining = isExpired(lot, nowMs) ? lot.held : lot.remaining;
+  return {
+    grantId: lot.grantId,
+    source: lot.source,
+    amount: lot.amount,
+    remaining,
+    held: lot.held,
+    priority: lot.priority,
+    effectiveAt: new Date(lot.effectiveAtMs),
+    expiresAt: lot.expiresAtMs === null ? null : new Date(lot.expiresAtMs),
+    createdAt: lot.createdAt,
+    reasonCode: lot.reasonCode,
+  };
+}
+
+/** toBalanceView computes a balance as of nowMs from its row and its open lots. */
+export function toBalanceView(creditTypeId: string, row: BalanceRow, lots: LotRow[], nowMs: number): BalanceView {
+  let dueToExpire = 0n;
+  for (const lot of lots) if (isExpired(lot, nowMs)) dueToExpire += lot.remaining - lot.held;
+  const state: BalanceState = { ...row, expired: row.expired + dueToExpire, lots };
+  const views = lots.map((lot) => toLotView(lot, nowMs)).filter((lot) => lot.remaining > 0n);
+  return {
+    creditTypeId,
+    available: availableOf(state, nowMs),
+    held: row.held,
+    granted: row.granted,
+    burned: row.burned,
+    expired: state.expired,
+    pending: pendingOf(state, nowMs),
+    overdraftLimit: row.overdraftLimit,
+    lots: views,
+  };
+}

@@ -1,0 +1,27 @@
+// What every service function receives: the database, the clock and the caller.
+import type pg from "pg";
+
+/** Role is what an API key may do. */
+export type Role = "service" | "support" | "admin";
+
+/** Caller is the authenticated principal of a request. */
+export interface Caller {
+  keyId: string;
+  role: Role;
+  /** for support keys: the largest amount one grant may add. */
+  grantLimit: bigint;
+}
+
+/** Deps are the services' dependencies. now() is injectable so tests can move time. */
+export interface Deps {
+  pool: pg.Pool;
+  now: () => Date;
+}
+
+/** Idempotency identifies a mutation for replay: who, which id, which method, which payload. */
+export interface Idempotency {
+  requestId: string;
+  method: string;
+  /** SHA-256 of the request without its request id. */
+  payloadHash: Buffer;
+}

@@ -1,0 +1,45 @@
+// Idempotent mutations (AIP-155). The effect and the claim on the request id commit in
+// one transaction; the primary key on (principal, request id) is the guard. A replay that
+// races its original waits on the balance lock, redoes the work, fails on the key, rolls
+// back, and returns the stored response: it never applies twice. Only successes are
+// stored: a rejected request changes nothing, not even the key.
+import { LedgerError } from "../errors.js";
+import { isUniqueViolation, type Tx, withTransaction } from "../store/database.js";
+import { insertIdempotencyKey, selectIdempotencyKey } from "../store/idempotency-store.js";
+import type { Caller, Deps, Idempotency } from "./context.js";
+import { decodeResult, encodeResult } from "./result-codec.js";
+
+/** runIdempotent runs work once per (caller, request id) and replays its result after. */
+export async function runIdempotent<T>(
+  deps: Deps,
+  caller: Caller,
+  idempotency: Idempotency,
+  work: (tx: Tx) => Promise<T>,
+  redact: (result: T) => T = (result) => result,
+): Promise<T> {
+  try {
+    return await withTransaction(deps.pool, async (tx) => {
+      const result = await work(tx);
+      await insertIdempotencyKey(tx, {
+        principal: caller.keyId,
+        requestId: idempotency.requestId,
+        method: idempotency.method,
+        payloadHash: idempotency.payloadHash,
+        response: encodeResult(redact(result)),
+      });
+      return result;
+    });
+  } catch (error) {
+    const mayBeReplay = isUniqueViolation(error, "idempotency_keys_pkey") || (error instanceof LedgerError && error.kind !== "unavailable");
+    if (!mayBeReplay) throw error;
+    const stored = await selectIdempotencyKey(deps.pool, caller.keyId, idempotency.requestId);
+    if (stored === null) throw error;
+    if (stored.method !== idempotency.method || !stored.payloadHash.equals(idempotency.payloadHash)) {
+      throw new LedgerError("rejected", "REQUEST_ID_REUSED", `request id ${JSON.stringify(idempotency.requestId)} was used for a different request`, {
+        request_id: idempotency.requestId,
+        first_method: stored.method,
+      });
+    }
+    return decodeResult<T>(stored.response);
+  }
+}

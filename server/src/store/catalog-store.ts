@@ -1,0 +1,140 @@
+// Credit types, features and customers: the catalog a balance refers to.
+import type { Db } from "./database.js";
+
+/** CreditTypeRow is a stored credit type. */
+export interface CreditTypeRow {
+  creditTypeId: string;
+  displayName: string;
+  scale: number;
+  createdAt: Date;
+}
+
+/** FeatureRow is a stored feature. */
+export interface FeatureRow {
+  featureKey: string;
+  displayName: string;
+  creditTypeId: string;
+  burnRate: bigint;
+  createdAt: Date;
+}
+
+/** CustomerRow is a stored customer with its overdraft limits. */
+export interface CustomerRow {
+  customerId: string;
+  displayName: string;
+  createdAt: Date;
+  overdraftLimits: { creditTypeId: string; limit: bigint }[];
+}
+
+function toCreditType(row: Record<string, unknown>): CreditTypeRow {
+  return { creditTypeId: row.credit_type_id as string, displayName: row.display_name as string, scale: row.scale as number, createdAt: row.created_at as Date };
+}
+
+function toFeature(row: Record<string, unknown>): FeatureRow {
+  return {
+    featureKey: row.feature_key as string,
+    displayName: row.display_name as string,
+    creditTypeId: row.credit_type_id as string,
+    burnRate: BigInt(row.burn_rate as string),
+    createdAt: row.created_at as Date,
+  };
+}
+
+/** insertCreditType adds a credit type; false when the id exists. Any transaction. */
+export async function insertCreditType(db: Db, type: Omit<CreditTypeRow, "createdAt">): Promise<CreditTypeRow | null> {
+  const result = await db.query({
+    name: "insert_credit_type",
+    text: `insert into credit_types (credit_type_id, display_name, scale) values ($1, $2, $3)
+           on conflict do nothing returning credit_type_id, display_name, scale, created_at`,
+    values: [type.creditTypeId, type.displayName, type.scale],
+  });
+  return result.rows.length === 0 ? null : toCreditType(result.rows[0]);
+}
+
+/** selectCreditType reads a credit type, or null. No locks. */
+export async function selectCreditType(db: Db, creditTypeId: string): Promise<CreditTypeRow | null> {
+  const result = await db.query({
+    name: "select_credit_type",
+    text: "select credit_type_id, display_name, scale, created_at from credit_types where credit_type_id = $1",
+    values: [creditTypeId],
+  });
+  return result.rows.length === 0 ? null : toCreditType(result.rows[0]);
+}
+
+/** selectCreditTypes reads every credit type by id. No locks. */
+export async function selectCreditTypes(db: Db, limit: number): Promise<CreditTypeRow[]> {
+  const result = await db.query({
+    name: "select_credit_types",
+    text: "select credit_type_id, display_name, scale, created_at from credit_types order by credit_type_id limit $1",
+    values: [limit],
+  });
+  return result.rows.map(toCreditType);
+}
+
+/** insertFeature adds a feature; null when the key exists. Any transaction. */
+export async function insertFeature(db: Db, feature: Omit<FeatureRow, "createdAt">): Promise<FeatureRow | null> {
+  const result = await db.query({
+    name: "insert_feature",
+    text: `insert into features (feature_key, display_name, credit_type_id, burn_rate) values ($1, $2, $3, $4)
+           on conflict do nothing returning feature_key, display_name, credit_type_id, burn_rate, created_at`,
+    values: [feature.featureKey, feature.displayName, feature.creditTypeId, feature.burnRate.toString()],
+  });
+  return result.rows.length === 0 ? null : toFeature(result.rows[0]);
+}
+
+/** selectFeature reads a feature, or null. No locks. */
+export async function selectFeature(db: Db, featureKey: string): Promise<FeatureRow | null> {
+  const result = await db.query({
+    name: "select_feature",
+    text: "select feature_key, display_name, credit_type_id, burn_rate, created_at from features where feature_key = $1",
+    values: [featureKey],
+  });
+  return result.rows.length === 0 ? null : toFeature(result.rows[0]);
+}
+
+/** selectFeatures reads every feature by key. No locks. */
+export async function selectFeatures(db: Db, limit: number): Promise<FeatureRow[]> {
+  const result = await db.query({
+    name: "select_features",
+    text: "select feature_key, display_name, credit_type_id, burn_rate, created_at from features order by feature_key limit $1",
+    values: [limit],
+  });
+  return result.rows.map(toFeature);
+}
+
+/** insertCustomer adds a customer; false when the id exists. Any transaction. */
+export async function insertCustomer(db: Db, customer: { customerId: string; displayName: string }): Promise<boolean> {
+  const result = await db.query({
+    name: "insert_customer",
+    text: "insert into customers (customer_id, display_name) values ($1, $2) on conflict do nothing",
+    values: [customer.customerId, customer.displayName],
+  });
+  return result.rowCount === 1;
+}
+
+/** selectCustomer reads a customer and its overdraft limits, or null. No locks. */
+export async function selectCustomer(db: Db, customerId: string): Promise<CustomerRow | null> {
+  const result = await db.query({
+    name: "select_customer",
+    text: `select c.customer_id, c.display_name, c.created_at,
+             coalesce(json_agg(json_build_object('creditTypeId', b.credit_type_id, 'limit', b.overdraft_limit::text)
+               order by b.credit_type_id) filter (where b.overdraft_limit > 0), '[]') as limits
+           from customers c left join balances b on b.customer_id = c.customer_id
+           where c.customer_id = $1 group by c.customer_id`,
+    values: [customerId],
+  });
+  if (result.rows.length === 0) return null;
+  const row = result.rows[0];
+  return {
+    customerId: row.customer_id,
+    displayName: row.display_name,
+    createdAt: row.created_at,
+    overdraftLimits: (row.limits as { creditTypeId: string; limit: string }[]).map((limit) => ({ creditTypeId: limit.creditTypeId, limit: BigInt(limit.limit) })),
+  };
+}
+
+/** customerExists says whether a customer exists. No locks. */
+export async function customerExists(db: Db, customerId: string): Promise<boolean> {
+  const result = await db.query({ name: "customer_exists", text: "select 1 from customers where customer_id = $1", values: [customerId] });
+  return result.rows.length === 1;
+}
