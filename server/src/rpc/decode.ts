@@ -158,3 +158,19 @@ export function requirePageSize(value: number): number {
   if (value < 0 || value > limits.pageSizeMax) throw invalid("INVALID_PAGE_SIZE", "page_size", `must be between 1 and ${limits.pageSizeMax}`);
   return value;
 }
+
+/** requirePriority checks a lot priority. */
+export function requirePriority(value: number): number {
+  if (value < 0 || value > limits.priorityMax) throw invalid("INVALID_PRIORITY", "priority", `must be between 0 and ${limits.priorityMax}`);
+  return value;
+}
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** requireUuid checks a server-assigned id. */
+export function requireUuid(field: string, value: string): string {
+  if (value === "") throw invalid("MISSING_FIELD", field, "is required");
+  if (!uuidPattern.test(value)) throw invalid("INVALID_ID", field, "must be an id returned by Reserve");
+  return value.toLowerCase();
+}
+

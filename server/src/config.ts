@@ -1,0 +1,39 @@
+// Configuration from the environment, checked once at start.
+import path from "node:path";
+
+/** Config is everything main needs to start. */
+export interface Config {
+  /** null: start an embedded PostgreSQL in dataDir. */
+  databaseUrl: string | null;
+  dataDir: string;
+  host: string;
+  httpPort: number;
+  grpcPort: number;
+  adminKey: string | undefined;
+  jobIntervalMs: number;
+  /** test-only: start even when synchronous_commit or fsync is off. */
+  allowUnsafeDurability: boolean;
+}
+
+function port(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === "") return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) throw new Error(`${name} must be a port number (0-65535), got ${JSON.stringify(value)}`);
+  return parsed;
+}
+
+/** readConfig reads and checks the environment. */
+export function readConfig(env: NodeJS.ProcessEnv): Config {
+  const interval = Number(env.BURNDOWN_JOB_INTERVAL_MS ?? 1000);
+  if (!Number.isInteger(interval) || interval < 0) throw new Error("BURNDOWN_JOB_INTERVAL_MS must be a non-negative integer");
+  return {
+    databaseUrl: env.DATABASE_URL ? env.DATABASE_URL : null,
+    dataDir: path.resolve(env.BURNDOWN_DATA_DIR ?? path.join(import.meta.dirname, "../../.burndown/postgres")),
+    host: env.HOST ?? "127.0.0.1",
+    httpPort: port("PORT", env.PORT, 7070),
+    grpcPort: port("GRPC_PORT", env.GRPC_PORT, 7071),
+    adminKey: env.BURNDOWN_ADMIN_KEY || undefined,
+    jobIntervalMs: interval,
+    allowUnsafeDurability: env.BURNDOWN_TEST_ONLY_ALLOW_UNSAFE_DURABILITY === "1",
+  };
+}

@@ -1,0 +1,56 @@
+// Wiring only: read the configuration, get a database, migrate, start, stop on a signal.
+import type pg from "pg";
+import { type Config, readConfig } from "./config.js";
+import { startServer } from "./server.js";
+import { bootstrapAdminKey } from "./service/api-keys.js";
+import { createPool } from "./store/database.js";
+import { startEmbeddedDatabase } from "./store/embedded-database.js";
+import { migrate } from "./store/migrations.js";
+
+const log = (message: string) => console.error(`burndown: ${message}`);
+
+/** checkDurability refuses a database that could lose acknowledged writes. */
+async function checkDurability(pool: pg.Pool, config: Config): Promise<void> {
+  const result = await pool.query("select current_setting('synchronous_commit') as sc, current_setting('fsync') as fsync");
+  const { sc, fsync } = result.rows[0];
+  if (sc !== "off" && fsync === "on") return;
+  const problem = `the database has synchronous_commit=${sc}, fsync=${fsync}: acknowledged writes could be lost in a crash`;
+  if (!config.allowUnsafeDurability) throw new Error(`${problem}. Refusing to start.`);
+  log(`WARNING: ${problem} (allowed by BURNDOWN_TEST_ONLY_ALLOW_UNSAFE_DURABILITY)`);
+}
+
+async function main(): Promise<void> {
+  const config = readConfig(process.env);
+  const embedded = config.databaseUrl === null ? await startEmbeddedDatabase({ dataDir: config.dataDir, persistent: true, log }) : null;
+  if (embedded) log(`embedded PostgreSQL running, data in ${config.dataDir}`);
+  const pool = createPool(config.databaseUrl ?? embedded!.url);
+  await checkDurability(pool, config);
+  const applied = await migrate(pool);
+  if (applied.length > 0) log(`applied migrations ${applied.join(", ")}`);
+  const server = await startServer({ pool, host: config.host, httpPort: config.httpPort, grpcPort: config.grpcPort, jobIntervalMs: config.jobIntervalMs, log });
+  const admin = await bootstrapAdminKey(server.deps, config.adminKey);
+  if (admin.token) {
+    log("created the first admin API key. It is shown once; keep it safe:");
+    console.log(`BURNDOWN_ADMIN_KEY=${admin.token}`);
+  }
+  console.log(`listening http=${server.httpUrl} grpc=${server.grpcUrl}`);
+  log(`Connect, gRPC-Web and the admin UI on ${server.httpUrl}; gRPC (h2c) on ${server.grpcUrl}`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: shutting down`);
+    await server.close();
+    await pool.end();
+    await embedded?.stop();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+main().catch((error: unknown) => {
+  log(`failed to start: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});

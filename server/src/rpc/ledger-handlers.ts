@@ -1,0 +1,110 @@
+// LedgerService handlers: decode, call one service function, encode. No business rules.
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import {
+  BurnRequestSchema,
+  CommitRequestSchema,
+  GrantRequestSchema,
+  type LedgerService,
+  ReleaseRequestSchema,
+  ReserveRequestSchema,
+} from "@burndown/sdk";
+import { assert } from "../ledger/balance-state.js";
+import { limits } from "../limits.js";
+import { burn } from "../service/burn.js";
+import type { Caller, Deps } from "../service/context.js";
+import { getBalance } from "../service/get-balance.js";
+import { grant } from "../service/grant.js";
+import { listLedgerEntries } from "../service/list-ledger-entries.js";
+import { commit, release } from "../service/resolve-reservation.js";
+import { reserve } from "../service/reserve.js";
+import {
+  optionalCode,
+  optionalTime,
+  requireCode,
+  requireCost,
+  requireEntryKinds,
+  requireGrantSource,
+  requireId,
+  requireNonNegative,
+  requirePageSize,
+  requirePositive,
+  requirePriority,
+  requireText,
+  requireUuid,
+  ttlMs,
+} from "./decode.js";
+import { encodeBalance, encodeEntry, encodeLot, encodeReservation } from "./encode.js";
+import { callerKey } from "./interceptors.js";
+import { idempotencyOf } from "./request-hash.js";
+
+/** callerOf reads the caller the auth interceptor put in the context. */
+export function callerOf(ctx: HandlerContext): Caller {
+  const caller = ctx.values.get(callerKey);
+  assert(caller !== undefined, "the auth interceptor ran");
+  return caller;
+}
+
+/** ledgerHandlers implements LedgerService. */
+export function ledgerHandlers(deps: Deps): ServiceImpl<typeof LedgerService> {
+  return {
+    async grant(req, ctx) {
+      const idempotency = idempotencyOf(GrantRequestSchema, "Grant", req);
+      const result = await grant(deps, callerOf(ctx), idempotency, {
+        customerId: requireId("customer_id", req.customerId),
+        creditTypeId: requireCode("credit_type_id", req.creditTypeId),
+        amount: requirePositive("amount", req.amount),
+        source: requireGrantSource(req.source),
+        reasonCode: requireCode("reason_code", req.reasonCode),
+        note: requireText("note", req.note, limits.noteLengthMax),
+        priority: requirePriority(req.priority),
+        effectiveAt: optionalTime("effective_time", req.effectiveTime),
+        expiresAt: optionalTime("expire_time", req.expireTime),
+        costBasisMicros: requireNonNegative("cost_basis_micros", req.costBasisMicros),
+      });
+      return { lot: encodeLot(result.lot), balance: encodeBalance(result.balance) };
+    },
+    async reserve(req, ctx) {
+      const idempotency = idempotencyOf(ReserveRequestSchema, "Reserve", req);
+      const result = await reserve(deps, callerOf(ctx), idempotency, {
+        customerId: requireId("customer_id", req.customerId),
+        cost: requireCost(req.cost),
+        ttlMs: ttlMs("ttl", req.ttl),
+      });
+      return { reservation: encodeReservation(result.reservation), balance: encodeBalance(result.balance) };
+    },
+    async commit(req, ctx) {
+      const idempotency = idempotencyOf(CommitRequestSchema, "Commit", req);
+      const result = await commit(deps, callerOf(ctx), idempotency, {
+        reservationId: requireUuid("reservation_id", req.reservationId),
+        amount: requireNonNegative("amount", req.amount),
+      });
+      return { reservation: encodeReservation(result.reservation), balance: encodeBalance(result.balance) };
+    },
+    async release(req, ctx) {
+      const idempotency = idempotencyOf(ReleaseRequestSchema, "Release", req);
+      const result = await release(deps, callerOf(ctx), idempotency, { reservationId: requireUuid("reservation_id", req.reservationId) });
+      return { reservation: encodeReservation(result.reservation), balance: encodeBalance(result.balance) };
+    },
+    async burn(req, ctx) {
+      const idempotency = idempotencyOf(BurnRequestSchema, "Burn", req);
+      const result = await burn(deps, callerOf(ctx), idempotency, { customerId: requireId("customer_id", req.customerId), cost: requireCost(req.cost) });
+      return { creditTypeId: result.creditTypeId, amount: result.amount, entries: result.entries.map(encodeEntry), balance: encodeBalance(result.balance) };
+    },
+    async getBalance(req) {
+      const balances = await getBalance(deps, { customerId: requireId("customer_id", req.customerId), creditTypeId: optionalCode("credit_type_id", req.creditTypeId) });
+      return { balances: balances.map(encodeBalance) };
+    },
+    async listLedgerEntries(req) {
+      const page = await listLedgerEntries(deps, {
+        customerId: requireId("customer_id", req.customerId),
+        creditTypeId: optionalCode("credit_type_id", req.creditTypeId),
+        kinds: requireEntryKinds(req.kinds),
+        startAt: optionalTime("start_time", req.startTime),
+        endAt: optionalTime("end_time", req.endTime),
+        pageSize: requirePageSize(req.pageSize),
+        pageToken: requireText("page_token", req.pageToken, 512),
+      });
+      return { entries: page.entries.map(encodeEntry), nextPageToken: page.nextPageToken };
+    },
+  };
+}

@@ -1,0 +1,111 @@
+// The Burndown server as a library: one Connect handler on two listeners, an h2c one for
+// gRPC clients and an HTTP/1.1 one for Connect, gRPC-Web, curl and the admin UI (Node
+// ignores allowHTTP1 on plaintext HTTP/2, so one port cannot serve both).
+import { readFile } from "node:fs/promises";
+import http from "node:http";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { AdminService, LedgerService } from "@burndown/sdk";
+import type pg from "pg";
+import { startExpiryJobs } from "./jobs/expiry-jobs.js";
+import { limits } from "./limits.js";
+import { adminHandlers } from "./rpc/admin-handlers.js";
+import { authInterceptor, errorInterceptor } from "./rpc/interceptors.js";
+import { ledgerHandlers } from "./rpc/ledger-handlers.js";
+import { KeyVerifier } from "./service/api-keys.js";
+import type { Deps } from "./service/context.js";
+
+/** ServerOptions configure a server over an existing, migrated pool. */
+export interface ServerOptions {
+  pool: pg.Pool;
+  host: string;
+  httpPort: number;
+  grpcPort: number;
+  /** run the expiry jobs every this many ms; 0 turns them off (tests drive them). */
+  jobIntervalMs: number;
+  now?: () => Date;
+  log?: (message: string) => void;
+}
+
+/** RunningServer is a started server. */
+export interface RunningServer {
+  httpUrl: string;
+  grpcUrl: string;
+  deps: Deps;
+  close: () => Promise<void>;
+}
+
+const uiDirectory = path.resolve(import.meta.dirname, "../../admin-ui");
+
+async function serveUi(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  if (req.method !== "GET" || (req.url !== "/" && req.url !== "/index.html")) {
+    res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+    return;
+  }
+  const page = await readFile(path.join(uiDirectory, "index.html"));
+  res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(page);
+}
+
+function listen(server: http.Server | http2.Http2Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+/** startServer starts both listeners and the expiry jobs. */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const log = options.log ?? ((message: string) => console.error(message));
+  const deps: Deps = { pool: options.pool, now: options.now ?? (() => new Date()) };
+  const verifier = new KeyVerifier(deps);
+  const handler = connectNodeAdapter({
+    routes: (router: ConnectRouter) => {
+      router.service(LedgerService, ledgerHandlers(deps));
+      router.service(AdminService, adminHandlers(deps));
+    },
+    // The error interceptor is first, so it is outermost and sees auth failures too.
+    interceptors: [errorInterceptor(log), authInterceptor(verifier)],
+    readMaxBytes: limits.requestBodyBytesMax,
+    fallback: (req, res) => {
+      serveUi(req as http.IncomingMessage, res as http.ServerResponse).catch((error: unknown) => {
+        log(`admin UI: ${String(error)}`);
+        (res as http.ServerResponse).writeHead(500).end();
+      });
+    },
+  });
+  const httpServer = http.createServer(handler);
+  const grpcServer = http2.createServer(handler);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  grpcServer.on("session", (session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+  });
+  const httpPort = await listen(httpServer, options.host, options.httpPort);
+  const grpcPort = await listen(grpcServer, options.host, options.grpcPort);
+  const jobs = options.jobIntervalMs > 0 ? startExpiryJobs(deps, options.jobIntervalMs, log) : null;
+  const urlHost = options.host.includes(":") ? `[${options.host}]` : options.host;
+  return {
+    httpUrl: `http://${urlHost}:${httpPort}`,
+    grpcUrl: `http://${urlHost}:${grpcPort}`,
+    deps,
+    close: async () => {
+      await jobs?.stop();
+      const closed = Promise.all([
+        new Promise((resolve) => httpServer.close(resolve)),
+        new Promise((resolve) => grpcServer.close(resolve)),
+      ]);
+      httpServer.closeIdleConnections();
+      // In-flight requests get a grace period; HTTP/2 sessions are closed gracefully first.
+      for (const session of sessions) session.close();
+      const timer = setTimeout(() => {
+        httpServer.closeAllConnections();
+        for (const session of sessions) session.destroy();
+      }, limits.shutdownGraceMsMax);
+      await closed;
+      clearTimeout(timer);
+    },
+  };
+}

