@@ -1,0 +1,58 @@
+// Provides PostgreSQL to the whole test run: DATABASE_URL when set, otherwise an
+// embedded PostgreSQL started here. A template database is migrated once; each test
+// file then copies it (CREATE DATABASE ... TEMPLATE) and drops its copy at the end.
+import { createHash } from "node:crypto";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import type { TestProject } from "vitest/node";
+import { startEmbeddedDatabase } from "../server/src/store/embedded-database.js";
+import { migrate, migrations } from "../server/src/store/migrations.js";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    adminDatabaseUrl: string;
+    templateDatabase: string;
+  }
+}
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  let adminUrl = process.env.DATABASE_URL;
+  let stopEmbedded: (() => Promise<void>) | null = null;
+  if (!adminUrl) {
+    console.warn("tests: DATABASE_URL is not set; starting an embedded PostgreSQL for this run");
+    const embedded = await startEmbeddedDatabase({ dataDir: path.join(os.tmpdir(), `burndown-test-pg-${process.pid}`), persistent: false });
+    adminUrl = embedded.url;
+    stopEmbedded = embedded.stop;
+  }
+  const digest = createHash("sha256").update(JSON.stringify(migrations)).digest("hex").slice(0, 12);
+  const template = `burndown_template_${digest}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  // Concurrent test runs on one server must not race to build the same template.
+  await admin.query("select pg_advisory_lock(4242)");
+  try {
+    const exists = await admin.query("select 1 from pg_database where datname = $1", [template]);
+    if (exists.rows.length === 0) {
+      await admin.query(`create database ${template}_building`);
+      const pool = new pg.Pool({ connectionString: withDatabase(adminUrl, `${template}_building`), max: 1 });
+      await migrate(pool);
+      await pool.end();
+      await admin.query(`alter database ${template}_building rename to ${template}`);
+    }
+  } finally {
+    await admin.query("select pg_advisory_unlock(4242)");
+    await admin.end();
+  }
+  project.provide("adminDatabaseUrl", adminUrl);
+  project.provide("templateDatabase", template);
+  return async () => {
+    await stopEmbedded?.();
+  };
+}
