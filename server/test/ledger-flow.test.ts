@@ -45,3 +45,10 @@ describe.each(["connect", "grpc"] as const)("over %s", (protocol) => {
     expect(sum(EntryKind.GRANT) - sum(EntryKind.BURN) - (sum(EntryKind.HOLD) - sum(EntryKind.RELEASE))).toBe(800n);
   });
 });
+
+describe("after the flows", () => {
+  it("every ledger invariant holds in the database", async () => {
+    const { invariantViolations } = await import("../../test-support/invariants.js");
+    expect(await invariantViolations(t.database.pool)).toEqual([]);
+  });
+});

@@ -1,0 +1,52 @@
+// The ledger's invariants, checked from the database alone. Each query returns the rows
+// that break one invariant; a healthy ledger returns none.
+import type pg from "pg";
+
+const checks: Record<string, string> = {
+  "a stored balance equals the sum of its entries": `
+    select b.customer_id, b.credit_type_id from balances b
+    left join (
+      select customer_id, credit_type_id,
+        coalesce(sum(amount) filter (where kind = 'grant'), 0) as granted,
+        coalesce(sum(amount) filter (where kind = 'hold'), 0) - coalesce(sum(amount) filter (where kind = 'release'), 0) as held,
+        coalesce(sum(amount) filter (where kind = 'burn'), 0) as burned,
+        coalesce(sum(amount) filter (where kind = 'expire'), 0) as expired,
+        coalesce(sum(amount) filter (where kind = 'burn' and grant_id is null), 0) - coalesce(sum(amount) filter (where kind = 'settle'), 0) as debt
+      from ledger_entries group by customer_id, credit_type_id
+    ) e using (customer_id, credit_type_id)
+    where (b.granted, b.held, b.burned, b.expired, b.debt)
+      is distinct from (coalesce(e.granted, 0), coalesce(e.held, 0), coalesce(e.burned, 0), coalesce(e.expired, 0), coalesce(e.debt, 0))`,
+  "a lot's remaining and held equal its amount less its entries": `
+    select g.grant_id from grants g
+    left join (
+      select customer_id, grant_id,
+        coalesce(sum(amount) filter (where kind in ('burn', 'expire', 'settle')), 0) as used,
+        coalesce(sum(amount) filter (where kind = 'hold'), 0) - coalesce(sum(amount) filter (where kind = 'release'), 0) as held,
+        coalesce(sum(amount) filter (where kind = 'grant'), 0) as granted
+      from ledger_entries where grant_id is not null group by customer_id, grant_id
+    ) e using (customer_id, grant_id)
+    where g.remaining <> g.amount - coalesce(e.used, 0) or g.held <> coalesce(e.held, 0) or coalesce(e.granted, 0) <> g.amount`,
+  "available never goes below minus the overdraft limit": `
+    select customer_id, credit_type_id from balances where granted - burned - held - expired < -overdraft_limit`,
+  "a reservation holds its amount and is released exactly once when resolved": `
+    select r.reservation_id from reservations r
+    left join (
+      select reservation_id,
+        coalesce(sum(amount) filter (where kind = 'hold'), 0) as held,
+        coalesce(sum(amount) filter (where kind = 'release'), 0) as released
+      from ledger_entries where reservation_id is not null group by reservation_id
+    ) e using (reservation_id)
+    where coalesce(e.held, 0) <> r.amount
+       or coalesce(e.released, 0) <> case when r.status = 'held' then 0 else r.amount end
+       or (r.status <> 'committed' and r.committed_amount <> 0)`,
+};
+
+/** invariantViolations lists every broken invariant with a sample of offending rows. */
+export async function invariantViolations(pool: pg.Pool): Promise<string[]> {
+  const violations: string[] = [];
+  for (const [name, sql] of Object.entries(checks)) {
+    const result = await pool.query(`${sql} limit 5`);
+    if (result.rows.length > 0) violations.push(`${name}: ${JSON.stringify(result.rows)}`);
+  }
+  return violations;
+}
