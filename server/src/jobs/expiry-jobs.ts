@@ -22,17 +22,18 @@ export async function runExpiryPass(deps: Deps): Promise<ExpiryPass> {
   const now = deps.now();
   let reservationsExpired = 0;
   for (const reservation of await selectDueReservations(deps.pool, now, limits.jobBatchSizeMax)) {
-    const result = await withTransaction(deps.pool, (tx) => expireReservation(tx, now, reservation));
+    const result = await withTransaction(deps.pool, (tx) => expireReservation(tx, deps.now, reservation));
     if (result !== null) reservationsExpired++;
   }
   let balancesExpired = 0;
   for (const key of await selectDueBalances(deps.pool, now, limits.jobBatchSizeMax)) {
     const wrote = await withTransaction(deps.pool, async (tx) => {
-      const before = await loadBalance(tx, key, [], true);
-      if (before === null) return false;
-      const planned = planUpkeep(before, now.getTime());
+      const loaded = await loadBalance(tx, key, deps.now, [], true);
+      if (loaded === null) return false;
+      const { state: before, now: decidedAt } = loaded;
+      const planned = planUpkeep(before, decidedAt.getTime());
       if (planned.entries.length === 0) return false;
-      await writeChange(tx, key, before, planned, { reservationId: null, requestId: null, actor: "system", reasonCode: "lot_expired", effectiveAt: now });
+      await writeChange(tx, key, before, planned, { reservationId: null, requestId: null, actor: "system", reasonCode: "lot_expired", effectiveAt: decidedAt });
       return true;
     });
     if (wrote) balancesExpired++;

@@ -74,15 +74,17 @@ export function isExpired(lot: LotState, nowMs: number): boolean {
   return lot.expiresAtMs !== null && lot.expiresAtMs <= nowMs;
 }
 
-/** pendingOf sums the lots granted but not yet effective at nowMs. */
+/**
+ * pendingOf sums the free credits of lots not yet effective at nowMs. A lot's held part
+ * is never pending: a replica whose clock runs behind another's may see a lot as not yet
+ * effective that the other has already drawn from.
+ */
 export function pendingOf(state: BalanceState, nowMs: number): bigint {
   let pending = 0n;
   for (const lot of state.lots) {
-    if (lot.effectiveAtMs > nowMs) {
-      assert(lot.held === 0n, "a pending lot is never held");
-      pending += lot.remaining;
-    }
+    if (lot.effectiveAtMs > nowMs) pending += lot.remaining - lot.held;
   }
+  assert(pending >= 0n, "pending is never negative");
   return pending;
 }
 

@@ -9,13 +9,28 @@ import { type BalanceKey, lockBalance, selectDecisionLots, tryLockBalance, updat
 import type { Tx } from "../store/database.js";
 import { type EntryCause, type EntryRow, insertEntries } from "../store/entry-store.js";
 
+/** LoadedBalance is a locked balance and the time its decision is made at. */
+export interface LoadedBalance {
+  state: BalanceState;
+  now: Date;
+}
+
 /**
  * loadBalance locks a balance and loads the lots a decision needs; null when it does not
  * exist, or, with skipLocked (background jobs), when another transaction holds it.
+ * The decision time is read after the lock is held: a time read before could precede
+ * changes committed while this transaction waited (a lot granted "in its future").
  */
-export async function loadBalance(tx: Tx, key: BalanceKey, pinnedGrantIds: string[] = [], skipLocked = false): Promise<BalanceState | null> {
+export async function loadBalance(
+  tx: Tx,
+  key: BalanceKey,
+  clock: () => Date,
+  pinnedGrantIds: string[] = [],
+  skipLocked = false,
+): Promise<LoadedBalance | null> {
   const row = skipLocked ? await tryLockBalance(tx, key) : await lockBalance(tx, key);
   if (row === null) return null;
+  const now = clock();
   const lots = await selectDecisionLots(tx, key, pinnedGrantIds);
   if (lots.length > limits.lotsPerDecisionMax) {
     throw new LedgerError("rejected", "TOO_MANY_LOTS", `the balance has more than ${limits.lotsPerDecisionMax} open lots`, {
@@ -23,7 +38,7 @@ export async function loadBalance(tx: Tx, key: BalanceKey, pinnedGrantIds: strin
       credit_type_id: key.creditTypeId,
     });
   }
-  return { ...row, lots };
+  return { state: { ...row, lots }, now };
 }
 
 function lotChanged(before: LotState | undefined, after: LotState): boolean {

@@ -25,11 +25,11 @@ export interface BurnResult {
 /** burn deducts credits now, lots first in burn order, then the overdraft. */
 export async function burn(deps: Deps, caller: Caller, idempotency: Idempotency, input: BurnInput): Promise<BurnResult> {
   return runIdempotent(deps, caller, idempotency, async (tx) => {
-    const now = deps.now();
     const cost = await resolveCost(tx, input.cost);
     const key = { customerId: input.customerId, creditTypeId: cost.creditTypeId };
-    const before = await loadBalance(tx, key);
-    if (before === null) return explainMissingBalance(tx, key.customerId, key.creditTypeId, cost.amount);
+    const loaded = await loadBalance(tx, key, deps.now);
+    if (loaded === null) return explainMissingBalance(tx, key.customerId, key.creditTypeId, cost.amount);
+    const { state: before, now } = loaded;
     const planned = planBurn(before, cost.amount, now.getTime());
     if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
     const written = await writeChange(tx, key, before, planned, {

@@ -38,17 +38,17 @@ export async function grant(deps: Deps, caller: Caller, idempotency: Idempotency
     });
   }
   return runIdempotent(deps, caller, idempotency, async (tx) => {
-    const now = deps.now();
-    const effectiveAt = input.effectiveAt ?? now;
-    if (input.expiresAt !== null && (input.expiresAt <= effectiveAt || input.expiresAt <= now)) {
-      throw invalid("INVALID_EXPIRE_TIME", "expire_time", "must be in the future and after the effective time");
-    }
     if ((await selectCreditType(tx, input.creditTypeId)) === null) throw notFound("CREDIT_TYPE_NOT_FOUND", "credit type id", input.creditTypeId);
     const key = { customerId: input.customerId, creditTypeId: input.creditTypeId };
     await insertCustomer(tx, { customerId: input.customerId, displayName: "" });
     await ensureBalance(tx, key);
-    const before = await loadBalance(tx, key);
-    assert(before !== null, "the balance was just ensured");
+    const loaded = await loadBalance(tx, key, deps.now);
+    assert(loaded !== null, "the balance was just ensured");
+    const { state: before, now } = loaded;
+    const effectiveAt = input.effectiveAt ?? now;
+    if (input.expiresAt !== null && (input.expiresAt <= effectiveAt || input.expiresAt <= now)) {
+      throw invalid("INVALID_EXPIRE_TIME", "expire_time", "must be in the future and after the effective time");
+    }
     const grantId = randomUUID();
     const lot = await insertLot(tx, { ...input, ...key, grantId, effectiveAt, requestId: idempotency.requestId, actor: caller.keyId });
     const withLot = { ...before, lots: [...before.lots, lot] };

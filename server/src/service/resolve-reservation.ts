@@ -14,22 +14,23 @@ import { runIdempotent } from "./run-idempotent.js";
 /** commit burns the actual amount of a reservation and returns the rest. */
 export async function commit(deps: Deps, caller: Caller, idempotency: Idempotency, input: { reservationId: string; amount: bigint }): Promise<ReservationResult> {
   return runIdempotent(deps, caller, idempotency, (tx) =>
-    resolve(tx, deps.now(), input.reservationId, "committed", input.amount, { caller, requestId: idempotency.requestId }),
+    resolve(tx, deps.now, input.reservationId, "committed", input.amount, { caller, requestId: idempotency.requestId }),
   );
 }
 
 /** release returns every credit a reservation holds. */
 export async function release(deps: Deps, caller: Caller, idempotency: Idempotency, input: { reservationId: string }): Promise<ReservationResult> {
   return runIdempotent(deps, caller, idempotency, (tx) =>
-    resolve(tx, deps.now(), input.reservationId, "released", 0n, { caller, requestId: idempotency.requestId }),
+    resolve(tx, deps.now, input.reservationId, "released", 0n, { caller, requestId: idempotency.requestId }),
   );
 }
 
 /** expireReservation releases a reservation past its TTL (the expiry job); null when it was already resolved or busy. */
-export async function expireReservation(tx: Tx, now: Date, reservation: ReservationRow): Promise<ReservationResult | null> {
+export async function expireReservation(tx: Tx, clock: () => Date, reservation: ReservationRow): Promise<ReservationResult | null> {
   const key = { customerId: reservation.customerId, creditTypeId: reservation.creditTypeId };
-  const before = await loadBalance(tx, key, pinnedOf(reservation), true);
-  if (before === null) return null;
+  const loaded = await loadBalance(tx, key, clock, pinnedOf(reservation), true);
+  if (loaded === null) return null;
+  const { state: before, now } = loaded;
   const resolved = await resolveReservation(tx, reservation, "expired", 0n);
   if (resolved === null) return null;
   const planned = planRelease(before, resolved.holds, now.getTime());
@@ -43,7 +44,7 @@ function pinnedOf(reservation: ReservationRow): string[] {
 
 async function resolve(
   tx: Tx,
-  now: Date,
+  clock: () => Date,
   reservationId: string,
   status: "committed" | "released",
   amount: bigint,
@@ -52,8 +53,9 @@ async function resolve(
   const found = await selectReservation(tx, reservationId);
   if (found === null) throw notFound("RESERVATION_NOT_FOUND", "reservation id", reservationId);
   const key = { customerId: found.customerId, creditTypeId: found.creditTypeId };
-  const before = await loadBalance(tx, key, pinnedOf(found));
-  assert(before !== null, "a reservation's balance exists");
+  const loaded = await loadBalance(tx, key, clock, pinnedOf(found));
+  assert(loaded !== null, "a reservation's balance exists");
+  const { state: before, now } = loaded;
   const resolved = await resolveReservation(tx, found, status, amount);
   if (resolved === null) throw notHeld(await selectReservation(tx, reservationId));
   // A commit after the time to live is refused (the hold is void); a late release is
