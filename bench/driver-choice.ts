@@ -70,4 +70,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const pgTps = median(results.pg);
 const postgresTps = median(results.postgres);
 console.log(JSON.stringify({ clientsCount, durationMs, pg: results.pg.map(Math.round), postgres: results.postgres.map(Math.round) }));
+const cleanup = postgres(url, { max: 1, onnotice: () => {} });
+await cleanup`drop table bench_driver_balance, bench_driver_entry`;
+await cleanup.end();
 console.log(`pg ${Math.round(pgTps)} tx/s, postgres ${Math.round(postgresTps)} tx/s, postgres/pg = ${(postgresTps / pgTps).toFixed(2)}`);
