@@ -73,7 +73,7 @@ export function optionalTime(field: string, value: Timestamp | undefined): Date 
 export function ttlMs(field: string, value: Duration | undefined): number {
   if (value === undefined) return limits.reservationTtlMsDefault;
   const ms = Number(value.seconds) * 1000 + Math.floor(value.nanos / 1e6);
-  if (!Number.isFinite(ms) || ms < limits.reservationTtlMsMin || ms > limits.reservationTtlMsMax || value.nanos < 0) {
+  if (value.nanos < 0 || value.nanos > 999_999_999 || !Number.isFinite(ms) || ms < limits.reservationTtlMsMin || ms > limits.reservationTtlMsMax) {
     throw invalid("INVALID_TTL", field, `must be between ${limits.reservationTtlMsMin / 1000} s and ${limits.reservationTtlMsMax / 1000} s`);
   }
   return ms;

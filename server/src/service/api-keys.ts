@@ -80,14 +80,14 @@ export class KeyVerifier {
   async verify(token: string): Promise<Caller> {
     const parsed = parseToken(token);
     if (parsed === null) throw unauthenticated("the API key is malformed");
-    const nowMs = Date.now();
+    const nowMs = this.deps.now().getTime();
     let cached = this.cache.get(parsed.keyId);
     if (cached === undefined || cached.cachedUntilMs <= nowMs) {
       cached = await this.load(parsed.keyId, nowMs);
     }
     const presented = hashSecret(parsed.secret);
     if (!timingSafeEqual(presented, cached.secretHash)) throw unauthenticated("the API key is not valid");
-    if (cached.expiresAtMs !== null && cached.expiresAtMs <= this.deps.now().getTime()) throw unauthenticated("the API key has expired");
+    if (cached.expiresAtMs !== null && cached.expiresAtMs <= nowMs) throw unauthenticated("the API key has expired");
     return cached.caller;
   }
 

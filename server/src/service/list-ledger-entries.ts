@@ -5,6 +5,7 @@ import { invalid, notFound } from "../errors.js";
 import { customerExists } from "../store/catalog-store.js";
 import { withSnapshot } from "../store/database.js";
 import { type EntryRow, selectEntries } from "../store/entry-store.js";
+import { limits } from "../limits.js";
 import type { Deps } from "./context.js";
 
 /** ListEntriesInput is a validated ListLedgerEntries request. */
@@ -26,7 +27,7 @@ function filterHash(input: ListEntriesInput): string {
 function decodeToken(input: ListEntriesInput): bigint | null {
   if (input.pageToken === "") return null;
   const [version, before, hash] = Buffer.from(input.pageToken, "base64url").toString("utf8").split(":");
-  if (version !== "v1" || !/^[1-9][0-9]{0,18}$/.test(before ?? "") || hash !== filterHash(input)) {
+  if (version !== "v1" || !/^[1-9][0-9]{0,18}$/.test(before ?? "") || BigInt(before) > limits.amountMax || hash !== filterHash(input)) {
     throw invalid("INVALID_PAGE_TOKEN", "page_token", "not a token from a previous page of this same query");
   }
   return BigInt(before);

@@ -46,6 +46,10 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
 export function toDomainError(error: unknown): unknown {
   if (error instanceof LedgerError) return error;
   const code = (error as { code?: string })?.code;
+  if (code === "22003") {
+    // bigint overflow: a balance total (granted, held, burned) would pass the int64 range.
+    return new LedgerError("invalid", "AMOUNT_OUT_OF_RANGE", "the amount would take a balance total beyond the int64 range", {}, { cause: error });
+  }
   if (typeof code === "string" && conflictCodes.has(code)) {
     return new LedgerError("conflict", "CONCURRENT_UPDATE", "a concurrent change won; retry with the same request id", {}, { cause: error });
   }

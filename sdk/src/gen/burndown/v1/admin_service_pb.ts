@@ -700,7 +700,8 @@ export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@_
 /**
  * AdminService carries the catalog (credit types, features), customers and API
  * keys. Its mutating methods take a request_id with the same rules as
- * LedgerService. Reads need the support or admin role; writes need admin.
+ * LedgerService. Every role may list credit types and features; GetCustomer
+ * needs support or admin; everything else needs admin.
  *
  * @generated from service burndown.v1.AdminService
  */

@@ -1,0 +1,472 @@
+// Authorization: every RPC of both services against every kind of caller, from one
+// expected table written here (not imported from the server, so a wrong server table
+// fails). Allowed cells send a valid request and must succeed; refused cells must fail
+// with the right code and reason and change nothing. Then the edges of a key's life:
+// support grant limits, revocation before first use, expiry, and the actor on entries.
+import { randomBytes, randomUUID } from "node:crypto";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, createClient, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { AdminService, EntryKind, errorInfoOf, GrantSource, LedgerService, ReservationStatus, Role } from "@burndown/sdk";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { limits } from "../src/limits.js";
+import { invariantViolations } from "../../test-support/invariants.js";
+import { databaseSnapshot, errorOf } from "../../test-support/snapshot.js";
+import { type Clients, FakeClock, startTestServer, type TestServer } from "../../test-support/server.js";
+
+type RoleName = "service" | "support" | "admin";
+
+/** expectedRoles is the access policy this test holds the server to, one row per RPC. */
+const expectedRoles: Record<string, readonly RoleName[]> = {
+  "LedgerService/Grant": ["service", "support", "admin"],
+  "LedgerService/Reserve": ["service", "admin"],
+  "LedgerService/Commit": ["service", "admin"],
+  "LedgerService/Release": ["service", "admin"],
+  "LedgerService/Burn": ["service", "admin"],
+  "LedgerService/GetBalance": ["service", "support", "admin"],
+  "LedgerService/ListLedgerEntries": ["service", "support", "admin"],
+  "AdminService/CreateCreditType": ["admin"],
+  "AdminService/ListCreditTypes": ["service", "support", "admin"],
+  "AdminService/CreateFeature": ["admin"],
+  "AdminService/ListFeatures": ["service", "support", "admin"],
+  "AdminService/CreateCustomer": ["admin"],
+  "AdminService/GetCustomer": ["support", "admin"],
+  "AdminService/SetOverdraftLimit": ["admin"],
+  "AdminService/CreateApiKey": ["admin"],
+  "AdminService/ListApiKeys": ["admin"],
+  "AdminService/RevokeApiKey": ["admin"],
+};
+
+/** The callers without a working key, and the reason each must be refused with. */
+const unauthenticatedCallers = {
+  "no key": "MISSING_API_KEY",
+  "a malformed key": "INVALID_API_KEY",
+  "an unknown key": "INVALID_API_KEY",
+  "a known key id with a forged secret": "INVALID_API_KEY",
+  "an admin key revoked before its first use": "INVALID_API_KEY",
+} as const;
+type UnauthenticatedCaller = keyof typeof unauthenticatedCallers;
+type CallerName = UnauthenticatedCaller | RoleName;
+
+const creditTypeId = "api_credits";
+const roleNames: RoleName[] = ["service", "support", "admin"];
+
+let t: TestServer;
+const tokens = new Map<CallerName, string | null>();
+const clientCache = new Map<string, Clients>();
+
+/** fresh makes a unique, valid id or code with a prefix. */
+const fresh = (prefix: string) => `${prefix}_${randomBytes(6).toString("hex")}`;
+
+/** keyIdOf reads the key id out of a token: the 20 hex characters after "bd_". */
+function keyIdOf(token: string): string {
+  const match = /^bd_([0-9a-f]{20})_/.exec(token);
+  expect(match, "a token is bd_<20 hex>_<secret>").not.toBeNull();
+  return match![1];
+}
+
+/** wellFormedToken makes a token of the right shape that no key was ever created with. */
+function wellFormedToken(keyId = randomBytes(10).toString("hex")): string {
+  return `bd_${keyId}_${randomBytes(32).toString("base64url")}`;
+}
+
+function clientsOf(caller: CallerName, protocol: "connect" | "grpc"): Clients {
+  const cacheKey = `${caller}:${protocol}`;
+  let cached = clientCache.get(cacheKey);
+  if (cached === undefined) {
+    cached = t.clients(tokens.get(caller)!, protocol);
+    clientCache.set(cacheKey, cached);
+  }
+  return cached;
+}
+
+const admin = () => clientsOf("admin", "connect");
+
+/** fundedCustomer makes a customer holding credits, granted by the admin key. */
+async function fundedCustomer(amount = 1_000n): Promise<string> {
+  const customerId = fresh("cust");
+  await admin().ledger.grant({ customerId, creditTypeId, amount, source: GrantSource.PURCHASE, reasonCode: "purchase", requestId: randomUUID() });
+  return customerId;
+}
+
+/** heldReservation makes a funded customer with an open reservation of 300. */
+async function heldReservation(): Promise<string> {
+  const customerId = await fundedCustomer();
+  const reserved = await admin().ledger.reserve({ customerId, cost: { case: "credits", value: { creditTypeId, amount: 300n } }, requestId: randomUUID() });
+  return reserved.reservation!.reservationId;
+}
+
+/** A Send calls one RPC with a valid request and checks the success response. */
+type Send = (c: Clients) => Promise<void>;
+
+/** validCalls prepares, for each RPC, whatever state a valid request needs and returns the call. */
+const validCalls: Record<string, () => Promise<Send>> = {
+  "LedgerService/Grant": async () => {
+    const customerId = fresh("cust");
+    return async (c) => {
+      const res = await c.ledger.grant({ customerId, creditTypeId, amount: 100n, source: GrantSource.SUPPORT, reasonCode: "goodwill", requestId: randomUUID() });
+      expect(res.lot?.amount).toBe(100n);
+      expect(res.balance?.available).toBe(100n);
+    };
+  },
+  "LedgerService/Reserve": async () => {
+    const customerId = await fundedCustomer();
+    return async (c) => {
+      const res = await c.ledger.reserve({ customerId, cost: { case: "credits", value: { creditTypeId, amount: 300n } }, requestId: randomUUID() });
+      expect(res.reservation?.status).toBe(ReservationStatus.HELD);
+      expect(res.balance).toMatchObject({ available: 700n, held: 300n });
+    };
+  },
+  "LedgerService/Commit": async () => {
+    const reservationId = await heldReservation();
+    return async (c) => {
+      const res = await c.ledger.commit({ reservationId, amount: 120n, requestId: randomUUID() });
+      expect(res.reservation).toMatchObject({ status: ReservationStatus.COMMITTED, committedAmount: 120n });
+      expect(res.balance).toMatchObject({ available: 880n, held: 0n, burned: 120n });
+    };
+  },
+  "LedgerService/Release": async () => {
+    const reservationId = await heldReservation();
+    return async (c) => {
+      const res = await c.ledger.release({ reservationId, requestId: randomUUID() });
+      expect(res.reservation?.status).toBe(ReservationStatus.RELEASED);
+      expect(res.balance).toMatchObject({ available: 1_000n, held: 0n });
+    };
+  },
+  "LedgerService/Burn": async () => {
+    const customerId = await fundedCustomer();
+    return async (c) => {
+      const res = await c.ledger.burn({ customerId, cost: { case: "credits", value: { creditTypeId, amount: 80n } }, requestId: randomUUID() });
+      expect(res.amount).toBe(80n);
+      expect(res.balance).toMatchObject({ available: 920n, burned: 80n });
+    };
+  },
+  "LedgerService/GetBalance": async () => {
+    const customerId = await fundedCustomer();
+    return async (c) => {
+      const res = await c.ledger.getBalance({ customerId });
+      expect(res.balances.map((balance) => [balance.creditTypeId, balance.available])).toEqual([[creditTypeId, 1_000n]]);
+    };
+  },
+  "LedgerService/ListLedgerEntries": async () => {
+    const customerId = await fundedCustomer();
+    return async (c) => {
+      const res = await c.ledger.listLedgerEntries({ customerId });
+      expect(res.entries.map((entry) => [entry.kind, entry.amount])).toEqual([[EntryKind.GRANT, 1_000n]]);
+    };
+  },
+  "AdminService/CreateCreditType": async () => {
+    const id = fresh("ct");
+    return async (c) => {
+      const res = await c.admin.createCreditType({ creditType: { creditTypeId: id, displayName: "Credits", scale: 2 }, requestId: randomUUID() });
+      expect(res.creditType).toMatchObject({ creditTypeId: id, scale: 2 });
+    };
+  },
+  "AdminService/ListCreditTypes": async () => async (c) => {
+    const res = await c.admin.listCreditTypes({});
+    expect(res.creditTypes.map((type) => type.creditTypeId)).toContain(creditTypeId);
+  },
+  "AdminService/CreateFeature": async () => {
+    const featureKey = fresh("feature");
+    return async (c) => {
+      const res = await c.admin.createFeature({ feature: { featureKey, displayName: "Feature", creditTypeId, burnRate: 5n }, requestId: randomUUID() });
+      expect(res.feature).toMatchObject({ featureKey, creditTypeId, burnRate: 5n });
+    };
+  },
+  "AdminService/ListFeatures": async () => {
+    const featureKey = fresh("feature");
+    await admin().admin.createFeature({ feature: { featureKey, displayName: "Feature", creditTypeId, burnRate: 5n }, requestId: randomUUID() });
+    return async (c) => {
+      const res = await c.admin.listFeatures({});
+      expect(res.features.map((feature) => feature.featureKey)).toContain(featureKey);
+    };
+  },
+  "AdminService/CreateCustomer": async () => {
+    const customerId = fresh("cust");
+    return async (c) => {
+      const res = await c.admin.createCustomer({ customer: { customerId, displayName: "Acme" }, requestId: randomUUID() });
+      expect(res.customer).toMatchObject({ customerId, displayName: "Acme" });
+    };
+  },
+  "AdminService/GetCustomer": async () => {
+    const customerId = fresh("cust");
+    await admin().admin.createCustomer({ customer: { customerId, displayName: "Acme" }, requestId: randomUUID() });
+    return async (c) => {
+      const res = await c.admin.getCustomer({ customerId });
+      expect(res.customer).toMatchObject({ customerId, displayName: "Acme" });
+    };
+  },
+  "AdminService/SetOverdraftLimit": async () => {
+    const customerId = fresh("cust");
+    await admin().admin.createCustomer({ customer: { customerId }, requestId: randomUUID() });
+    return async (c) => {
+      const res = await c.admin.setOverdraftLimit({ customerId, limit: { creditTypeId, amount: 500n }, requestId: randomUUID() });
+      expect(res.customer?.overdraftLimits.map((limit) => [limit.creditTypeId, limit.amount])).toEqual([[creditTypeId, 500n]]);
+    };
+  },
+  "AdminService/CreateApiKey": async () => async (c) => {
+    const res = await c.admin.createApiKey({ name: "checkout", role: Role.SERVICE, requestId: randomUUID() });
+    expect(res.apiKey?.role).toBe(Role.SERVICE);
+    expect(keyIdOf(res.token)).toBe(res.apiKey?.keyId);
+  },
+  "AdminService/ListApiKeys": async () => {
+    const keyId = keyIdOf(await t.createKey("service"));
+    return async (c) => {
+      const res = await c.admin.listApiKeys({});
+      expect(res.apiKeys.map((key) => key.keyId)).toContain(keyId);
+    };
+  },
+  "AdminService/RevokeApiKey": async () => {
+    const keyId = keyIdOf(await t.createKey("service"));
+    return async (c) => {
+      const res = await c.admin.revokeApiKey({ keyId, requestId: randomUUID() });
+      expect(res.apiKey?.keyId).toBe(keyId);
+      expect(res.apiKey?.revokeTime).toBeDefined();
+    };
+  },
+};
+
+beforeAll(async () => {
+  t = await startTestServer();
+  await t.clients(t.adminToken).admin.createCreditType({ creditType: { creditTypeId, displayName: "API", scale: 0 }, requestId: randomUUID() });
+  for (const role of roleNames) tokens.set(role, role === "admin" ? t.adminToken : await t.createKey(role));
+  const revoked = await t.createKey("admin");
+  await t.clients(t.adminToken).admin.revokeApiKey({ keyId: keyIdOf(revoked), requestId: randomUUID() });
+  tokens.set("no key", null);
+  tokens.set("a malformed key", "not-a-burndown-key");
+  tokens.set("an unknown key", wellFormedToken());
+  tokens.set("a known key id with a forged secret", wellFormedToken(keyIdOf(t.adminToken)));
+  tokens.set("an admin key revoked before its first use", revoked);
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+describe("the expected table", () => {
+  it("names every RPC of LedgerService and AdminService, and has a valid call for each", () => {
+    const rpcs = [LedgerService, AdminService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
+    expect(Object.keys(expectedRoles).sort()).toEqual([...rpcs].sort());
+    expect(Object.keys(validCalls).sort()).toEqual([...rpcs].sort());
+  });
+});
+
+const rpcNames = Object.keys(expectedRoles);
+const cells = rpcNames.flatMap((rpc) => [
+  ...roleNames.map((role) => {
+    const allowed = expectedRoles[rpc].includes(role);
+    return { rpc, caller: `a ${role} key` as string, key: role as CallerName, allowed, outcome: allowed ? "" : "PermissionDenied ROLE_NOT_ALLOWED" };
+  }),
+  ...(Object.keys(unauthenticatedCallers) as UnauthenticatedCaller[]).map((caller) => ({
+    rpc,
+    caller,
+    key: caller as CallerName,
+    allowed: false,
+    outcome: `Unauthenticated ${unauthenticatedCallers[caller]}`,
+  })),
+]);
+
+describe.each(["connect", "grpc"] as const)("over %s", (protocol) => {
+  const allowedCells = cells.filter((cell) => cell.allowed);
+  const refusedCells = cells.filter((cell) => !cell.allowed);
+
+  it.each(allowedCells)("$rpc called with $caller succeeds", async ({ rpc, key }) => {
+    const send = await validCalls[rpc]();
+    await send(clientsOf(key, protocol));
+  });
+
+  it.each(refusedCells)("$rpc called with $caller is refused with $outcome and changes nothing", async ({ rpc, key }) => {
+    const send = await validCalls[rpc]();
+    const before = await databaseSnapshot(t.database.pool);
+    const error = await errorOf(send(clientsOf(key, protocol)));
+    const info = errorInfoOf(error);
+    if (key in unauthenticatedCallers) {
+      expect(error.code).toBe(Code.Unauthenticated);
+      expect(info?.reason).toBe(unauthenticatedCallers[key as UnauthenticatedCaller]);
+    } else {
+      expect(error.code).toBe(Code.PermissionDenied);
+      expect(info?.reason).toBe("ROLE_NOT_ALLOWED");
+      expect(info?.metadata).toMatchObject({ role: key, method: rpc.split("/")[1] });
+    }
+    expect(info?.domain).toBe("burndown.dev");
+    expect(await databaseSnapshot(t.database.pool)).toEqual(before);
+  });
+});
+
+describe("the authorization header", () => {
+  it("a scheme other than Bearer counts as no key: Unauthenticated MISSING_API_KEY", async () => {
+    const basic: Interceptor = (next) => (req) => {
+      req.header.set("authorization", `Basic ${Buffer.from(`user:${t.adminToken}`).toString("base64")}`);
+      return next(req);
+    };
+    const transport = createConnectTransport({ baseUrl: t.server.httpUrl, httpVersion: "1.1", interceptors: [basic] });
+    const error = await errorOf(createClient(AdminService, transport).listCreditTypes({}));
+    expect(error.code).toBe(Code.Unauthenticated);
+    expect(errorInfoOf(error)?.reason).toBe("MISSING_API_KEY");
+  });
+});
+
+describe("support grant limits", () => {
+  async function availableOf(customerId: string): Promise<bigint> {
+    const res = await admin().ledger.getBalance({ customerId, creditTypeId });
+    return res.balances[0].available;
+  }
+
+  it("a support grant above the key's limit is PermissionDenied GRANT_LIMIT_EXCEEDED and changes nothing", async () => {
+    const support = t.clients(await t.createKey("support", 500n));
+    const customerId = await fundedCustomer(1_000n);
+    const before = await databaseSnapshot(t.database.pool);
+    const error = await errorOf(
+      support.ledger.grant({ customerId, creditTypeId, amount: 501n, source: GrantSource.SUPPORT, reasonCode: "goodwill", requestId: randomUUID() }),
+    );
+    expect(error.code).toBe(Code.PermissionDenied);
+    expect(errorInfoOf(error)).toMatchObject({ reason: "GRANT_LIMIT_EXCEEDED", metadata: { grant_limit: "500" } });
+    expect(await availableOf(customerId)).toBe(1_000n);
+    expect(await databaseSnapshot(t.database.pool)).toEqual(before);
+  });
+
+  it("a support grant of exactly the key's limit succeeds", async () => {
+    const support = t.clients(await t.createKey("support", 500n));
+    const customerId = await fundedCustomer(1_000n);
+    const res = await support.ledger.grant({ customerId, creditTypeId, amount: 500n, source: GrantSource.SUPPORT, reasonCode: "goodwill", requestId: randomUUID() });
+    expect(res.lot?.amount).toBe(500n);
+    expect(await availableOf(customerId)).toBe(1_500n);
+  });
+
+  it("a support key created without a limit gets the server default, inclusive", async () => {
+    const support = t.clients(await t.createKey("support"));
+    const customerId = fresh("cust");
+    const grant = (amount: bigint) =>
+      support.ledger.grant({ customerId, creditTypeId, amount, source: GrantSource.SUPPORT, reasonCode: "goodwill", requestId: randomUUID() });
+    const error = await errorOf(grant(limits.supportGrantLimitDefault + 1n));
+    expect(error.code).toBe(Code.PermissionDenied);
+    expect(errorInfoOf(error)?.reason).toBe("GRANT_LIMIT_EXCEEDED");
+    expect((await grant(limits.supportGrantLimitDefault)).lot?.amount).toBe(limits.supportGrantLimitDefault);
+  });
+
+  it("service and admin keys have no grant limit", async () => {
+    for (const role of ["service", "admin"] as const) {
+      const res = await clientsOf(role, "connect").ledger.grant({
+        customerId: fresh("cust"),
+        creditTypeId,
+        amount: 1_000_000_000_000n,
+        source: GrantSource.PURCHASE,
+        reasonCode: "purchase",
+        requestId: randomUUID(),
+      });
+      expect(res.balance?.available).toBe(1_000_000_000_000n);
+    }
+  });
+});
+
+describe("revocation", () => {
+  it("a key revoked before its first use is refused at once, and listed with its revoke time", async () => {
+    const token = await t.createKey("service");
+    const keyId = keyIdOf(token);
+    await admin().admin.revokeApiKey({ keyId, requestId: randomUUID() });
+    const error = await errorOf(t.clients(token).ledger.getBalance({ customerId: await fundedCustomer() }));
+    expect(error.code).toBe(Code.Unauthenticated);
+    expect(errorInfoOf(error)?.reason).toBe("INVALID_API_KEY");
+    const listed = (await admin().admin.listApiKeys({})).apiKeys.find((key) => key.keyId === keyId);
+    expect(listed?.revokeTime).toBeDefined();
+  });
+});
+
+describe("expiry", () => {
+  const clock = new FakeClock();
+  let timed: TestServer;
+  beforeAll(async () => {
+    timed = await startTestServer({ clock });
+    await timed.clients(timed.adminToken).admin.createCreditType({ creditType: { creditTypeId, displayName: "API", scale: 0 }, requestId: randomUUID() });
+  });
+  afterAll(async () => {
+    await timed?.close();
+  });
+
+  async function keyExpiringIn(ms: number): Promise<string> {
+    const res = await timed.clients(timed.adminToken).admin.createApiKey({
+      name: "short-lived",
+      role: Role.SERVICE,
+      expireTime: timestampFromMs(clock.ms + ms),
+      requestId: randomUUID(),
+    });
+    expect(res.apiKey?.expireTime).toBeDefined();
+    return res.token;
+  }
+
+  const listCreditTypes = (token: string) => timed.clients(token).admin.listCreditTypes({});
+
+  it("a key works until its expire time and is refused from that instant, even while cached", async () => {
+    const token = await keyExpiringIn(60_000);
+    expect((await listCreditTypes(token)).creditTypes.map((type) => type.creditTypeId)).toEqual([creditTypeId]);
+    clock.advance(59_999);
+    await listCreditTypes(token);
+    clock.advance(1);
+    const error = await errorOf(listCreditTypes(token));
+    expect(error.code).toBe(Code.Unauthenticated);
+    expect(errorInfoOf(error)?.reason).toBe("INVALID_API_KEY");
+  });
+
+  it("an expired key never used before is refused", async () => {
+    const token = await keyExpiringIn(1_000);
+    clock.advance(5_000);
+    const error = await errorOf(listCreditTypes(token));
+    expect(error.code).toBe(Code.Unauthenticated);
+    expect(errorInfoOf(error)?.reason).toBe("INVALID_API_KEY");
+  });
+
+  it("a key revoked after use is refused once the verification cache lapses (at most apiKeyCacheMsMax)", async () => {
+    const token = await keyExpiringIn(3_600_000);
+    await listCreditTypes(token);
+    const keyId = token.split("_")[1];
+    await timed.clients(timed.adminToken).admin.revokeApiKey({ keyId, requestId: randomUUID() });
+    clock.advance(limits.apiKeyCacheMsMax);
+    const error = await errorOf(listCreditTypes(token));
+    expect(error.code).toBe(Code.Unauthenticated);
+    expect(errorInfoOf(error)?.reason).toBe("INVALID_API_KEY");
+  });
+});
+
+describe("the actor", () => {
+  const writesBy: Record<RoleName, ("grant" | "reserve" | "commit" | "release" | "burn")[]> = {
+    service: ["grant", "reserve", "commit", "release", "burn"],
+    support: ["grant"],
+    admin: ["grant", "reserve", "commit", "release", "burn"],
+  };
+
+  it.each(roleNames)("every entry a %s key writes records that key's id as its actor", async (role) => {
+    const token = tokens.get(role)!;
+    const keyId = keyIdOf(token);
+    const { ledger } = t.clients(token);
+    const customerId = fresh(`actor_${role}`);
+    await ledger.grant({ customerId, creditTypeId, amount: 1_000n, source: GrantSource.SUPPORT, reasonCode: "goodwill", requestId: randomUUID() });
+    const burnActors: string[] = [];
+    if (writesBy[role].includes("reserve")) {
+      const first = await ledger.reserve({ customerId, cost: { case: "credits", value: { creditTypeId, amount: 100n } }, requestId: randomUUID() });
+      await ledger.commit({ reservationId: first.reservation!.reservationId, amount: 40n, requestId: randomUUID() });
+      const second = await ledger.reserve({ customerId, cost: { case: "credits", value: { creditTypeId, amount: 100n } }, requestId: randomUUID() });
+      await ledger.release({ reservationId: second.reservation!.reservationId, requestId: randomUUID() });
+      const burned = await ledger.burn({ customerId, cost: { case: "credits", value: { creditTypeId, amount: 10n } }, requestId: randomUUID() });
+      burnActors.push(...burned.entries.map((entry) => entry.actor));
+    }
+    expect(burnActors).toEqual(writesBy[role].includes("burn") ? [keyId] : []);
+
+    const { entries } = await admin().ledger.listLedgerEntries({ customerId });
+    const kinds = new Set(entries.map((entry) => entry.kind));
+    const expectedKinds = role === "support" ? [EntryKind.GRANT] : [EntryKind.GRANT, EntryKind.HOLD, EntryKind.RELEASE, EntryKind.BURN];
+    expect([...kinds].sort()).toEqual(expectedKinds.sort());
+    expect(entries.length).toBeGreaterThan(0);
+    for (const entry of entries) expect(entry.actor, `entry ${entry.entryId} (${EntryKind[entry.kind]})`).toBe(keyId);
+
+    const rows = await t.database.pool.query(
+      "select actor from grants where customer_id = $1 union all select actor from reservations where customer_id = $1",
+      [customerId],
+    );
+    expect(rows.rows.map((row) => row.actor)).toEqual(rows.rows.map(() => keyId));
+  });
+});
+
+describe("after the matrix", () => {
+  it("every ledger invariant holds in the database", async () => {
+    expect(await invariantViolations(t.database.pool)).toEqual([]);
+  });
+});

@@ -1,0 +1,27 @@
+// Helpers for "nothing changed" and "this call fails" assertions.
+import { ConnectError } from "@connectrpc/connect";
+import type pg from "pg";
+
+/** databaseSnapshot captures every table a request could touch, to show that nothing changed. */
+export async function databaseSnapshot(pool: pg.Pool): Promise<Record<string, unknown>> {
+  const counts = await pool.query(`select
+    (select count(*) from ledger_entries)::int as ledger_entries, (select count(*) from grants)::int as grants,
+    (select count(*) from reservations)::int as reservations, (select count(*) from idempotency_keys)::int as idempotency_keys,
+    (select count(*) from customers)::int as customers, (select count(*) from credit_types)::int as credit_types,
+    (select count(*) from features)::int as features, (select count(*) from api_keys)::int as api_keys`);
+  const balances = await pool.query("select customer_id, credit_type_id, granted, held, burned, expired, debt, overdraft_limit from balances order by 1, 2");
+  const lots = await pool.query("select grant_id, remaining, held from grants order by 1");
+  const reservations = await pool.query("select reservation_id, status, committed_amount from reservations order by 1");
+  const revoked = await pool.query("select key_id from api_keys where revoked_at is not null order by 1");
+  return { counts: counts.rows[0], balances: balances.rows, lots: lots.rows, reservations: reservations.rows, revoked: revoked.rows };
+}
+
+/** errorOf awaits a call that must fail and returns its error. */
+export async function errorOf(call: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await call;
+  } catch (error) {
+    return ConnectError.from(error);
+  }
+  throw new Error("expected the call to be refused, but it succeeded");
+}
