@@ -46,6 +46,20 @@ describe.each(["connect", "grpc"] as const)("over %s", (protocol) => {
   });
 });
 
+describe("features", () => {
+  it("a reserve and a burn by feature usage are priced at the feature's burn rate", async () => {
+    const { ledger, admin } = t.clients(t.adminToken);
+    await admin.createFeature({ feature: { featureKey: "image_generation", displayName: "Images", creditTypeId: "api_credits", burnRate: 7n }, requestId: randomUUID() });
+    const customerId = "feature-user";
+    await ledger.grant({ customerId, creditTypeId: "api_credits", amount: 100n, source: GrantSource.PLAN, reasonCode: "plan", requestId: randomUUID() });
+    const reserved = await ledger.reserve({ customerId, cost: { case: "usage", value: { featureKey: "image_generation", quantity: 3n } }, requestId: randomUUID() });
+    expect(reserved.reservation).toMatchObject({ amount: 21n, featureKey: "image_generation", creditTypeId: "api_credits" });
+    const burned = await ledger.burn({ customerId, cost: { case: "usage", value: { featureKey: "image_generation", quantity: 2n } }, requestId: randomUUID() });
+    expect(burned).toMatchObject({ amount: 14n, creditTypeId: "api_credits" });
+    expect(burned.balance).toMatchObject({ available: 65n, held: 21n, burned: 14n });
+  });
+});
+
 describe("after the flows", () => {
   it("every ledger invariant holds in the database", async () => {
     const { invariantViolations } = await import("../../test-support/invariants.js");
