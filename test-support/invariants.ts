@@ -11,11 +11,13 @@ const checks: Record<string, string> = {
         coalesce(sum(amount) filter (where kind = 'hold'), 0) - coalesce(sum(amount) filter (where kind = 'release'), 0) as held,
         coalesce(sum(amount) filter (where kind = 'burn'), 0) as burned,
         coalesce(sum(amount) filter (where kind = 'expire'), 0) as expired,
-        coalesce(sum(amount) filter (where kind = 'burn' and grant_id is null), 0) - coalesce(sum(amount) filter (where kind = 'settle'), 0) as debt
+        coalesce(sum(amount) filter (where kind = 'burn' and grant_id is null), 0) - coalesce(sum(amount) filter (where kind = 'settle'), 0) as debt,
+        coalesce(sum(amount) filter (where kind = 'hold' and grant_id is null), 0)
+          - coalesce(sum(amount) filter (where kind = 'release' and grant_id is null), 0) as overdraft_held
       from ledger_entries group by customer_id, credit_type_id
     ) e using (customer_id, credit_type_id)
-    where (b.granted, b.held, b.burned, b.expired, b.debt)
-      is distinct from (coalesce(e.granted, 0), coalesce(e.held, 0), coalesce(e.burned, 0), coalesce(e.expired, 0), coalesce(e.debt, 0))`,
+    where (b.granted, b.held, b.burned, b.expired, b.debt, b.overdraft_held)
+      is distinct from (coalesce(e.granted, 0), coalesce(e.held, 0), coalesce(e.burned, 0), coalesce(e.expired, 0), coalesce(e.debt, 0), coalesce(e.overdraft_held, 0))`,
   "a lot's remaining and held equal its amount less its entries": `
     select g.grant_id from grants g
     left join (
@@ -26,8 +28,12 @@ const checks: Record<string, string> = {
       from ledger_entries where grant_id is not null group by customer_id, grant_id
     ) e using (customer_id, grant_id)
     where g.remaining <> g.amount - coalesce(e.used, 0) or g.held <> coalesce(e.held, 0) or coalesce(e.granted, 0) <> g.amount`,
-  "available never goes below minus the overdraft limit": `
-    select customer_id, credit_type_id from balances where granted - burned - held - expired < -overdraft_limit`,
+  // available = free credits of live lots - (debt + overdraft_held), so this bound keeps
+  // available >= -overdraft_limit whatever expires later; the stored totals alone would
+  // also count pending and lapsed lots.
+  "the overdraft in use never exceeds the limit": `
+    select customer_id, credit_type_id from balances where debt + overdraft_held > overdraft_limit
+       or granted - burned - held - expired < -overdraft_limit`,
   "a reservation holds its amount and is released exactly once when resolved": `
     select r.reservation_id from reservations r
     left join (

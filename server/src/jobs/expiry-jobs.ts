@@ -15,19 +15,35 @@ import { selectDueReservations } from "../store/reservation-store.js";
 export interface ExpiryPass {
   reservationsExpired: number;
   balancesExpired: number;
+  /** items whose transaction failed; each is logged and retried next pass. */
+  itemsFailed: number;
 }
 
-/** runExpiryPass expires what is due now, up to jobBatchSizeMax items of each kind. */
-export async function runExpiryPass(deps: Deps): Promise<ExpiryPass> {
+/**
+ * runExpiryPass expires what is due now, up to jobBatchSizeMax items of each kind. Each
+ * item is its own transaction, and one that fails ("crash the item, not the pass") is
+ * logged and left for the next pass while the others go on.
+ */
+export async function runExpiryPass(deps: Deps, log: (message: string) => void = () => {}): Promise<ExpiryPass> {
   const now = deps.now();
-  let reservationsExpired = 0;
+  const pass: ExpiryPass = { reservationsExpired: 0, balancesExpired: 0, itemsFailed: 0 };
+  const isolated = async (what: string, work: () => Promise<boolean>) => {
+    try {
+      return await work();
+    } catch (error) {
+      pass.itemsFailed++;
+      log(`expiry of ${what} failed, retrying next pass: ${error instanceof Error ? error.message : String(error)}`);
+      return false;
+    }
+  };
   for (const reservation of await selectDueReservations(deps.pool, now, limits.jobBatchSizeMax)) {
-    const result = await withTransaction(deps.pool, (tx) => expireReservation(tx, deps.now, reservation));
-    if (result !== null) reservationsExpired++;
+    const expired = await isolated(`reservation ${reservation.reservationId}`, async () =>
+      (await withTransaction(deps.pool, (tx) => expireReservation(tx, deps.now, reservation))) !== null,
+    );
+    if (expired) pass.reservationsExpired++;
   }
-  let balancesExpired = 0;
   for (const key of await selectDueBalances(deps.pool, now, limits.jobBatchSizeMax)) {
-    const wrote = await withTransaction(deps.pool, async (tx) => {
+    const wrote = await isolated(`lots of ${key.customerId}/${key.creditTypeId}`, () => withTransaction(deps.pool, async (tx) => {
       const loaded = await loadBalance(tx, key, deps.now, [], true);
       if (loaded === null) return false;
       const { state: before, now: decidedAt } = loaded;
@@ -35,10 +51,10 @@ export async function runExpiryPass(deps: Deps): Promise<ExpiryPass> {
       if (planned.entries.length === 0) return false;
       await writeChange(tx, key, before, planned, { reservationId: null, requestId: null, actor: "system", reasonCode: "lot_expired", effectiveAt: decidedAt });
       return true;
-    });
-    if (wrote) balancesExpired++;
+    }));
+    if (wrote) pass.balancesExpired++;
   }
-  return { reservationsExpired, balancesExpired };
+  return pass;
 }
 
 /** startExpiryJobs runs passes every intervalMs until stopped; a failed pass is logged and retried next tick. */
@@ -48,7 +64,7 @@ export function startExpiryJobs(deps: Deps, intervalMs: number, log: (message: s
   const timer = setInterval(() => {
     // One pass at a time: a slow pass delays the next tick instead of queueing passes.
     if (stopped || running !== null) return;
-    running = runExpiryPass(deps)
+    running = runExpiryPass(deps, log)
       .catch((error: unknown) => {
         log(`expiry pass failed, retrying next tick: ${error instanceof Error ? error.message : String(error)}`);
       })

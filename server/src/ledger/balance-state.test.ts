@@ -95,7 +95,7 @@ describe("isLive, isExpired and pendingOf", () => {
 });
 
 function emptyState(): BalanceState {
-  return { granted: 0n, held: 0n, burned: 0n, expired: 0n, debt: 0n, overdraftLimit: 0n, lots: [] };
+  return { granted: 0n, held: 0n, burned: 0n, expired: 0n, debt: 0n, overdraftHeld: 0n, overdraftLimit: 0n, lots: [] };
 }
 
 describe("availableOf", () => {

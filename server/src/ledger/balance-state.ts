@@ -37,6 +37,8 @@ export interface BalanceState {
   expired: bigint;
   /** overdraft drawn and not yet settled from a lot. */
   debt: bigint;
+  /** the part of held that no lot backs (held on the overdraft). */
+  overdraftHeld: bigint;
   overdraftLimit: bigint;
   /** every lot with free credits (remaining > held), plus any lot a reservation pins. */
   lots: LotState[];
@@ -88,6 +90,15 @@ export function pendingOf(state: BalanceState, nowMs: number): bigint {
   return pending;
 }
 
+/**
+ * overdraftInUseOf is what the balance draws on its overdraft: debt plus holds no lot
+ * backs. Keeping it within the limit keeps available >= -limit whatever later expires,
+ * because available = free credits of live lots - overdraft in use.
+ */
+export function overdraftInUseOf(state: BalanceState): bigint {
+  return state.debt + state.overdraftHeld;
+}
+
 /** availableOf is what may be reserved or burned now: granted - pending - burned - held - expired. */
 export function availableOf(state: BalanceState, nowMs: number): bigint {
   return state.granted - pendingOf(state, nowMs) - state.burned - state.held - state.expired;
@@ -113,10 +124,12 @@ export function applyEntry(state: BalanceState, entry: PlannedEntry): void {
     case "hold":
       state.held += entry.amount;
       if (lot) lot.held += entry.amount;
+      else state.overdraftHeld += entry.amount;
       break;
     case "release":
       state.held -= entry.amount;
       if (lot) lot.held -= entry.amount;
+      else state.overdraftHeld -= entry.amount;
       break;
     case "burn":
       state.burned += entry.amount;
@@ -135,5 +148,6 @@ export function applyEntry(state: BalanceState, entry: PlannedEntry): void {
       break;
   }
   assert(state.held >= 0n && state.debt >= 0n, "held and debt stay non-negative");
+  assert(state.overdraftHeld >= 0n && state.overdraftHeld <= state.held, "overdraft holds are part of held");
   if (lot) assert(lot.held >= 0n && lot.remaining >= lot.held, "a lot never holds more than it has");
 }

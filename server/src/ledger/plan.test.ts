@@ -7,6 +7,7 @@ import {
   availableOf,
   type BalanceState,
   isLive,
+  overdraftInUseOf,
   type LotState,
   pendingOf,
   type PlannedEntry,
@@ -46,6 +47,7 @@ function stateOf(options: { lots: LotState[]; overdraftLimit?: bigint; debt?: bi
     burned: debt,
     expired: 0n,
     debt,
+    overdraftHeld: options.heldOnOverdraft ?? 0n,
     overdraftLimit: options.overdraftLimit ?? 0n,
     lots,
   };
@@ -369,6 +371,23 @@ describe("entry times", () => {
     {
       name: "an expire entry takes effect at its lot's expiry time, not when upkeep runs",
       planned: () => planUpkeep(stateOf({ lots: [lot("lapsed", 10n, { expiresAtMs: nowMs - hourMs })] }), nowMs),
+      kind: "expire" as const,
+      effectiveAtMs: nowMs - hourMs,
+    },
+    {
+      name: "the held part of a lapsed lot expires when its reservation is released, dated then, not at the lot's expiry",
+      planned: () =>
+        planRelease(
+          stateOf({ lots: [lot("pinned", 10n, { held: 10n, expiresAtMs: nowMs - hourMs })] }),
+          [{ grantId: "pinned", amount: 10n }],
+          nowMs,
+        ),
+      kind: "expire" as const,
+      effectiveAtMs: nowMs,
+    },
+    {
+      name: "a grant expires lapsed lots dated at their expiry before it is recorded",
+      planned: () => planGrant(withNewLot(stateOf({ lots: [lot("lapsed", 10n, { expiresAtMs: nowMs - hourMs })] }), lot("new", 5n, { seq: 1n })), "new", nowMs),
       kind: "expire" as const,
       effectiveAtMs: nowMs - hourMs,
     },
@@ -813,16 +832,15 @@ interface Step {
 /**
  * runScenario applies the commands in order and calls check after each one. With
  * deferGrantsInDebt, a grant made while the balance is in debt takes effect one
- * millisecond later: that steps around the planGrant bug (a grant that settles debt at
- * once records less than its amount, or throws), so that the other properties still
- * run over grants, debt and settlement. Debt is then settled by a later plan's upkeep.
+ * millisecond later, so that settlement by a later plan's upkeep (not only by the
+ * grant itself) is exercised too.
  */
 function runScenario(
   scenario: { overdraftLimit: bigint; commands: Command[] },
   options: { deferGrantsInDebt: boolean },
   check: (step: Step) => void,
 ): void {
-  let state: BalanceState = { granted: 0n, held: 0n, burned: 0n, expired: 0n, debt: 0n, overdraftLimit: scenario.overdraftLimit, lots: [] };
+  let state: BalanceState = { granted: 0n, held: 0n, burned: 0n, expired: 0n, debt: 0n, overdraftHeld: 0n, overdraftLimit: scenario.overdraftLimit, lots: [] };
   let clockMs = nowMs;
   let seq = 0n;
   const entries: PlannedEntry[] = [];
@@ -941,6 +959,14 @@ const invariantCases: { name: string; check: (step: Step) => void }[] = [
     name: "available never falls below minus the overdraft limit",
     check: ({ state, nowMs: stepNowMs }: Step) => {
       expect(availableOf(state, stepNowMs)).toBeGreaterThanOrEqual(-state.overdraftLimit);
+    },
+  },
+  {
+    name: "the overdraft in use (debt plus unbacked holds) stays within the limit, so no later expiry can break it",
+    check: ({ state, entries }: Step) => {
+      expect(overdraftInUseOf(state)).toBeLessThanOrEqual(state.overdraftLimit);
+      const unbacked = (kind: string) => entries.filter((entry) => entry.kind === kind && entry.grantId === null).reduce((sum, entry) => sum + entry.amount, 0n);
+      expect(state.overdraftHeld).toBe(unbacked("hold") - unbacked("release"));
     },
   },
   {

@@ -59,11 +59,26 @@ class Plan {
 
   /** upkeep expires the free part of every lot past its expiry, then settles debt. */
   upkeep(): void {
+    this.expireDue("at expiry");
+    this.settleDebt();
+  }
+
+  /**
+   * expireDue expires the free part of every lot past its expiry. Before a plan's own
+   * entries, a free part was already free at the expiry time (any release since would
+   * have expired it then), so it is dated at the expiry; after them, it was freed by
+   * this plan's releases and is dated now, so that replaying entries by effective time
+   * never expires a credit while it is still held.
+   */
+  expireDue(dated: "at expiry" | "now"): void {
     for (const lot of this.state.lots) {
-      if (isExpired(lot, this.nowMs)) {
-        this.add({ kind: "expire", amount: lot.remaining - lot.held, grantId: lot.grantId, effectiveAtMs: lot.expiresAtMs ?? undefined });
-      }
+      if (!isExpired(lot, this.nowMs)) continue;
+      const effectiveAtMs = dated === "now" ? this.nowMs : (lot.expiresAtMs ?? this.nowMs);
+      this.add({ kind: "expire", amount: lot.remaining - lot.held, grantId: lot.grantId, effectiveAtMs });
     }
+  }
+
+  settleDebt(): void {
     if (this.state.debt > 0n) this.draw(this.state.debt, "settle");
   }
 
@@ -83,7 +98,8 @@ class Plan {
   }
 
   done(): Planned {
-    this.upkeep();
+    this.expireDue("now");
+    this.settleDebt();
     assert(this.state.held >= 0n, "held is never negative");
     return { kind: "planned", entries: this.entries, state: this.state };
   }
@@ -102,14 +118,16 @@ function covers(state: BalanceState, nowMs: number, amount: bigint): Insufficien
 /** planUpkeep expires what is due and settles debt, with no request of its own (the expiry job). */
 export function planUpkeep(state: BalanceState, nowMs: number): Planned {
   const plan = new Plan(state, nowMs);
+  plan.upkeep();
   return plan.done();
 }
 
 /** planGrant records a new lot; the caller has added the lot to the state with remaining = amount. */
 export function planGrant(state: BalanceState, grantId: string, nowMs: number): Planned {
-  // No upkeep before the grant entry: upkeep would settle debt from the new lot before
-  // the lot is counted as granted. done() settles after it.
+  // Expiry, but no settlement, before the grant entry: settling first would draw on the
+  // new lot before it is counted as granted. done() settles after it.
   const plan = new Plan(state, nowMs);
+  plan.expireDue("at expiry");
   const lot = findLot(plan.state, grantId);
   assert(lot.held === 0n && lot.remaining > 0n, "a new lot is whole");
   plan.add({ kind: "grant", amount: lot.remaining, grantId, effectiveAtMs: lot.effectiveAtMs });

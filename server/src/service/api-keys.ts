@@ -6,7 +6,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { LedgerError, notFound } from "../errors.js";
 import { limits } from "../limits.js";
 import { type ApiKeyRow, countAdminKeys, insertApiKey, revokeApiKey as storeRevokeApiKey, selectApiKeys, selectApiKeySecret } from "../store/api-key-store.js";
-import { withTransaction } from "../store/database.js";
+import { mapDriverErrors, withTransaction } from "../store/database.js";
 import type { Caller, Deps, Idempotency, Role } from "./context.js";
 import { runIdempotent } from "./run-idempotent.js";
 
@@ -51,7 +51,7 @@ export async function createApiKey(
 
 /** listApiKeys reads every key, without secrets. */
 export async function listApiKeys(deps: Deps): Promise<ApiKeyRow[]> {
-  return selectApiKeys(deps.pool, limits.pageSizeMax);
+  return mapDriverErrors(() => selectApiKeys(deps.pool, limits.pageSizeMax));
 }
 
 /** revokeApiKey stops a key from working; every replica refuses it within apiKeyCacheMsMax. */
@@ -92,7 +92,7 @@ export class KeyVerifier {
   }
 
   private async load(keyId: string, nowMs: number): Promise<CachedKey> {
-    const row = await selectApiKeySecret(this.deps.pool, keyId);
+    const row = await mapDriverErrors(() => selectApiKeySecret(this.deps.pool, keyId));
     if (row === null || row.revokedAt !== null) {
       this.cache.delete(keyId);
       throw unauthenticated("the API key is not valid");

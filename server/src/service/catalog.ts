@@ -14,7 +14,7 @@ import {
   selectCustomer,
   selectFeatures,
 } from "../store/catalog-store.js";
-import type { Db, Tx } from "../store/database.js";
+import { type Db, mapDriverErrors, type Tx } from "../store/database.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { runIdempotent } from "./run-idempotent.js";
 
@@ -31,7 +31,7 @@ export async function createCreditType(deps: Deps, caller: Caller, idempotency: 
 
 /** listCreditTypes reads every credit type. */
 export async function listCreditTypes(deps: Deps): Promise<CreditTypeRow[]> {
-  return selectCreditTypes(deps.pool, catalogListMax);
+  return mapDriverErrors(() => selectCreditTypes(deps.pool, catalogListMax));
 }
 
 /** createFeature adds a feature on an existing credit type; AlreadyExists when the key is taken. */
@@ -46,7 +46,7 @@ export async function createFeature(deps: Deps, caller: Caller, idempotency: Ide
 
 /** listFeatures reads every feature. */
 export async function listFeatures(deps: Deps): Promise<FeatureRow[]> {
-  return selectFeatures(deps.pool, catalogListMax);
+  return mapDriverErrors(() => selectFeatures(deps.pool, catalogListMax));
 }
 
 /** createCustomer adds a customer with optional overdraft limits; AlreadyExists when the id is taken. */
@@ -68,7 +68,7 @@ export async function createCustomer(
 
 /** getCustomer reads a customer. */
 export async function getCustomer(deps: Deps, customerId: string): Promise<CustomerRow> {
-  return requireCustomer(deps.pool, customerId);
+  return mapDriverErrors(() => requireCustomer(deps.pool, customerId));
 }
 
 /** setOverdraftLimit changes how far below zero a balance may go; refused below what is in use. */

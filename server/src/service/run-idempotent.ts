@@ -4,7 +4,7 @@
 // back, and returns the stored response: it never applies twice. Only successes are
 // stored: a rejected request changes nothing, not even the key.
 import { LedgerError } from "../errors.js";
-import { isUniqueViolation, type Tx, withTransaction } from "../store/database.js";
+import { isUniqueViolation, mapDriverErrors, type Tx, withTransaction } from "../store/database.js";
 import { insertIdempotencyKey, selectIdempotencyKey } from "../store/idempotency-store.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { decodeResult, encodeResult } from "./result-codec.js";
@@ -32,7 +32,7 @@ export async function runIdempotent<T>(
   } catch (error) {
     const mayBeReplay = isUniqueViolation(error, "idempotency_keys_pkey") || (error instanceof LedgerError && error.kind !== "unavailable");
     if (!mayBeReplay) throw error;
-    const stored = await selectIdempotencyKey(deps.pool, caller.keyId, idempotency.requestId);
+    const stored = await mapDriverErrors(() => selectIdempotencyKey(deps.pool, caller.keyId, idempotency.requestId));
     if (stored === null) throw error;
     if (stored.method !== idempotency.method || !stored.payloadHash.equals(idempotency.payloadHash)) {
       throw new LedgerError("rejected", "REQUEST_ID_REUSED", `request id ${JSON.stringify(idempotency.requestId)} was used for a different request`, {

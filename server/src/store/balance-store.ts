@@ -19,6 +19,7 @@ export interface BalanceRow {
   burned: bigint;
   expired: bigint;
   debt: bigint;
+  overdraftHeld: bigint;
   overdraftLimit: bigint;
 }
 
@@ -32,7 +33,7 @@ export interface LotRow extends LotState {
   createdAt: Date;
 }
 
-const balanceColumns = "granted, held, burned, expired, debt, overdraft_limit";
+const balanceColumns = "granted, held, burned, expired, debt, overdraft_held, overdraft_limit";
 const lotColumns =
   "customer_id, credit_type_id, grant_id, source, amount, remaining, held, priority, effective_at, expires_at, seq, reason_code, created_at";
 
@@ -44,6 +45,7 @@ export function toBalanceRow(row: Record<string, string>): BalanceRow {
     burned: BigInt(row.burned),
     expired: BigInt(row.expired),
     debt: BigInt(row.debt),
+    overdraftHeld: BigInt(row.overdraft_held),
     overdraftLimit: BigInt(row.overdraft_limit),
   };
 }
@@ -140,9 +142,12 @@ export async function insertLot(
 export async function updateBalance(tx: Tx, key: BalanceKey, state: BalanceState): Promise<void> {
   const result = await tx.query({
     name: "update_balance",
-    text: `update balances set granted = $3, held = $4, burned = $5, expired = $6, debt = $7, updated_at = now()
+    text: `update balances set granted = $3, held = $4, burned = $5, expired = $6, debt = $7, overdraft_held = $8, updated_at = now()
            where customer_id = $1 and credit_type_id = $2`,
-    values: [key.customerId, key.creditTypeId, state.granted.toString(), state.held.toString(), state.burned.toString(), state.expired.toString(), state.debt.toString()],
+    values: [
+      key.customerId, key.creditTypeId, state.granted.toString(), state.held.toString(), state.burned.toString(),
+      state.expired.toString(), state.debt.toString(), state.overdraftHeld.toString(),
+    ],
   });
   if (result.rowCount !== 1) throw new Error("assertion failed: a locked balance row is updated");
 }
@@ -160,13 +165,16 @@ export async function updateLots(tx: Tx, customerId: string, lots: LotState[]): 
   if (result.rowCount !== lots.length) throw new Error("assertion failed: every changed lot is updated");
 }
 
-/** setOverdraftLimit changes a limit unless current use exceeds it; returns false then. Any transaction. */
+/**
+ * setOverdraftLimit changes a limit unless the overdraft in use (debt plus unbacked holds)
+ * exceeds it; returns false then. Any transaction; the upsert takes the row lock.
+ */
 export async function setOverdraftLimit(tx: Tx, key: BalanceKey, limit: bigint): Promise<boolean> {
   const result = await tx.query({
     name: "set_overdraft_limit",
     text: `insert into balances (customer_id, credit_type_id, overdraft_limit) values ($1, $2, $3)
            on conflict (customer_id, credit_type_id) do update set overdraft_limit = excluded.overdraft_limit, updated_at = now()
-           where balances.granted - balances.burned - balances.held - balances.expired >= -excluded.overdraft_limit`,
+           where balances.debt + balances.overdraft_held <= excluded.overdraft_limit`,
     values: [key.customerId, key.creditTypeId, limit.toString()],
   });
   return result.rowCount === 1;
@@ -199,10 +207,13 @@ export async function selectOpenLots(tx: Db, customerId: string, creditTypeId: s
 export async function selectDueBalances(tx: Db, now: Date, limit: number): Promise<BalanceKey[]> {
   const result = await tx.query({
     name: "select_due_balances",
-    text: `select distinct customer_id, credit_type_id from
-             (select customer_id, credit_type_id from grants
-               where remaining > held and expires_at is not null and expires_at <= $1
-               order by expires_at limit $2) due`,
+    text: `select customer_id, credit_type_id from
+             (select customer_id, credit_type_id, min(expires_at) as due_at from
+               (select customer_id, credit_type_id, expires_at from grants
+                 where remaining > held and expires_at is not null and expires_at <= $1
+                 order by expires_at limit $2) due
+               group by customer_id, credit_type_id) balances_due
+           order by due_at`,
     values: [now, limit],
   });
   return result.rows.map((row) => ({ customerId: row.customer_id, creditTypeId: row.credit_type_id }));

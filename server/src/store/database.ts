@@ -100,10 +100,10 @@ export async function withSnapshot<T>(pool: pg.Pool, work: (tx: Tx) => Promise<T
   });
 }
 
-/** query runs one statement outside a transaction (reads), mapping driver errors. */
-export async function query<R extends pg.QueryResultRow>(pool: pg.Pool, config: pg.QueryConfig): Promise<pg.QueryResult<R>> {
+/** mapDriverErrors runs reads outside a transaction, turning driver errors into domain errors. */
+export async function mapDriverErrors<T>(work: () => Promise<T>): Promise<T> {
   try {
-    return await pool.query<R>(config);
+    return await work();
   } catch (error) {
     throw toDomainError(error);
   }

@@ -49,7 +49,6 @@ create table api_keys (
 );
 
 -- The projection of one balance. Every hot-path transaction locks this row first.
--- The check is a backstop: pending lots make the real available smaller still.
 create table balances (
   customer_id text not null references customers,
   credit_type_id text not null references credit_types,
@@ -58,10 +57,13 @@ create table balances (
   burned bigint not null default 0 check (burned >= 0),
   expired bigint not null default 0 check (expired >= 0),
   debt bigint not null default 0 check (debt >= 0),
+  overdraft_held bigint not null default 0 check (overdraft_held >= 0 and overdraft_held <= held),
   overdraft_limit bigint not null default 0 check (overdraft_limit >= 0),
   updated_at timestamptz not null default now(),
   primary key (customer_id, credit_type_id),
-  check (granted - burned - held - expired >= -overdraft_limit)
+  -- What is drawn on the overdraft never exceeds the limit; with free lot credits never
+  -- negative, this keeps available >= -overdraft_limit through any later expiry.
+  check (debt + overdraft_held <= overdraft_limit)
 );
 
 -- One row per grant (lot). Never deleted; remaining only falls.
