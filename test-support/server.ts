@@ -54,7 +54,8 @@ export async function startTestServer(options: { clock?: FakeClock; jobIntervalM
     grpcPort: 0,
     jobIntervalMs: options.jobIntervalMs ?? 0,
     now: options.clock?.now,
-    log: () => {},
+    // BURNDOWN_TEST_LOG=1 shows server logs (internal errors with stacks) while debugging.
+    log: process.env.BURNDOWN_TEST_LOG ? (message) => console.error(message) : () => {},
   });
   const adminToken = newApiKeyToken();
   await bootstrapAdminKey(server.deps, adminToken);

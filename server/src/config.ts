@@ -1,5 +1,6 @@
 // Configuration from the environment, checked once at start.
 import path from "node:path";
+import { limits } from "./limits.js";
 
 /** Config is everything main needs to start. */
 export interface Config {
@@ -13,6 +14,15 @@ export interface Config {
   jobIntervalMs: number;
   /** test-only: start even when synchronous_commit or fsync is off. */
   allowUnsafeDurability: boolean;
+  usageLateCutoffMs: number;
+  usageDedupRetentionMs: number;
+}
+
+function days(name: string, value: string | undefined, fallbackMs: number): number {
+  if (value === undefined || value === "") return fallbackMs;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0 || parsed > 3650) throw new Error(`${name} must be a number of days (0-3650), got ${JSON.stringify(value)}`);
+  return Math.round(parsed * 86_400_000);
 }
 
 function port(name: string, value: string | undefined, fallback: number): number {
@@ -35,5 +45,7 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
     adminKey: env.BURNDOWN_ADMIN_KEY || undefined,
     jobIntervalMs: interval,
     allowUnsafeDurability: env.BURNDOWN_TEST_ONLY_ALLOW_UNSAFE_DURABILITY === "1",
+    usageLateCutoffMs: days("BURNDOWN_USAGE_LATE_CUTOFF_DAYS", env.BURNDOWN_USAGE_LATE_CUTOFF_DAYS, limits.usageLateCutoffMsDefault),
+    usageDedupRetentionMs: days("BURNDOWN_USAGE_DEDUP_DAYS", env.BURNDOWN_USAGE_DEDUP_DAYS, limits.usageDedupRetentionMsDefault),
   };
 }

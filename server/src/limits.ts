@@ -30,4 +30,17 @@ export const limits = {
   jobBatchSizeMax: 100,
   shutdownGraceMsMax: 10_000,
   requestBodyBytesMax: 1_048_576,
+  /** ReportUsage: events per call. */
+  usageBatchSizeMax: 1_000,
+  /** events older than this (by event time) are refused with EVENT_TOO_LATE, by default. */
+  usageLateCutoffMsDefault: 7 * 24 * 3_600_000,
+  /** events this far ahead of the server's clock are refused with EVENT_IN_FUTURE. */
+  usageFutureToleranceMs: 5 * 60_000,
+  /** how long an event id is remembered for deduplication, by default: longer than any retry horizon. */
+  usageDedupRetentionMsDefault: 35 * 24 * 3_600_000,
+  usagePropertiesMax: 32,
+  usagePropertyKeyLengthMax: 64,
+  usagePropertyValueLengthMax: 256,
+  /** attempts of a usage group's transaction that lost a lock conflict. */
+  usageGroupAttemptsMax: 3,
 } as const;

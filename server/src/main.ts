@@ -27,7 +27,9 @@ async function main(): Promise<void> {
   await checkDurability(pool, config);
   const applied = await migrate(pool);
   if (applied.length > 0) log(`applied migrations ${applied.join(", ")}`);
-  const server = await startServer({ pool, host: config.host, httpPort: config.httpPort, grpcPort: config.grpcPort, jobIntervalMs: config.jobIntervalMs, log });
+  const server = await startServer({ pool, host: config.host, httpPort: config.httpPort, grpcPort: config.grpcPort, jobIntervalMs: config.jobIntervalMs, log,
+    usage: { lateCutoffMs: config.usageLateCutoffMs, dedupRetentionMs: config.usageDedupRetentionMs },
+  });
   const admin = await bootstrapAdminKey(server.deps, config.adminKey);
   if (admin.token) {
     log("created the first admin API key. It is shown once; keep it safe:");

@@ -13,10 +13,14 @@ import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
 import { limits } from "./limits.js";
 import { adminHandlers } from "./rpc/admin-handlers.js";
+import { explainHandlers } from "./rpc/explain-handlers.js";
 import { authInterceptor, errorInterceptor } from "./rpc/interceptors.js";
 import { ledgerHandlers } from "./rpc/ledger-handlers.js";
+import { pricingHandlers } from "./rpc/pricing-handlers.js";
+import { usageAdminHandlers } from "./rpc/usage-admin-handlers.js";
+import { usageHandlers } from "./rpc/usage-handlers.js";
 import { KeyVerifier } from "./service/api-keys.js";
-import type { Deps } from "./service/context.js";
+import type { Deps, UsagePolicy } from "./service/context.js";
 
 /** ServerOptions configure a server over an existing, migrated pool. */
 export interface ServerOptions {
@@ -28,6 +32,7 @@ export interface ServerOptions {
   jobIntervalMs: number;
   now?: () => Date;
   log?: (message: string) => void;
+  usage?: Partial<UsagePolicy>;
 }
 
 /** RunningServer is a started server. */
@@ -59,12 +64,19 @@ function listen(server: http.Server | http2.Http2Server, host: string, port: num
 /** startServer starts both listeners and the expiry jobs. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const log = options.log ?? ((message: string) => console.error(message));
-  const deps: Deps = { pool: options.pool, now: options.now ?? (() => new Date()) };
+  const deps: Deps = {
+    pool: options.pool,
+    now: options.now ?? (() => new Date()),
+    usage: {
+      lateCutoffMs: options.usage?.lateCutoffMs ?? limits.usageLateCutoffMsDefault,
+      dedupRetentionMs: options.usage?.dedupRetentionMs ?? limits.usageDedupRetentionMsDefault,
+    },
+  };
   const verifier = new KeyVerifier(deps);
   const handler = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
-      router.service(LedgerService, ledgerHandlers(deps));
-      router.service(AdminService, adminHandlers(deps));
+      router.service(LedgerService, { ...ledgerHandlers(deps), ...usageHandlers(deps) });
+      router.service(AdminService, { ...adminHandlers(deps), ...pricingHandlers(deps), ...usageAdminHandlers(deps), ...explainHandlers(deps) });
     },
     // The error interceptor is first, so it is outermost and sees auth failures too.
     interceptors: [errorInterceptor(log), authInterceptor(verifier)],

@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { AdminService, EntryKind, errorInfoOf, GrantSource, LedgerService, ReservationStatus, Role } from "@burndown/sdk";
+import { AdminService, EnforcementMode, EntryKind, errorInfoOf, GrantSource, LedgerService, ReservationStatus, Role, UsageOutcome } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limits } from "../src/limits.js";
 import { invariantViolations } from "../../test-support/invariants.js";
@@ -25,6 +25,10 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "LedgerService/Burn": ["service", "admin"],
   "LedgerService/GetBalance": ["service", "support", "admin"],
   "LedgerService/ListLedgerEntries": ["service", "support", "admin"],
+  "LedgerService/ReportUsage": ["service", "admin"],
+  "LedgerService/Check": ["service", "support", "admin"],
+  "AdminService/ListUnratedEvents": ["support", "admin"],
+  "AdminService/ReplayUnratedEvents": ["admin"],
   "AdminService/CreateCreditType": ["admin"],
   "AdminService/ListCreditTypes": ["service", "support", "admin"],
   "AdminService/CreateFeature": ["admin"],
@@ -35,6 +39,16 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "AdminService/CreateApiKey": ["admin"],
   "AdminService/ListApiKeys": ["admin"],
   "AdminService/RevokeApiKey": ["admin"],
+  "AdminService/CreatePricingVersion": ["admin"],
+  "AdminService/ListPricingVersions": ["service", "support", "admin"],
+  "AdminService/SetDefaultPricingVersion": ["admin"],
+  "AdminService/MoveCustomersToPricingVersion": ["admin"],
+  "AdminService/SetRateOverride": ["admin"],
+  "AdminService/SetEnforcementMode": ["admin"],
+  "AdminService/SetKillSwitch": ["admin"],
+  "AdminService/ListAuditRecords": ["support", "admin"],
+  "AdminService/ExplainUsageEvent": ["support", "admin"],
+  "AdminService/CorrectUsageEvent": ["admin"],
 };
 
 /** The callers without a working key, and the reason each must be refused with. */
@@ -96,6 +110,39 @@ async function heldReservation(): Promise<string> {
   return reserved.reservation!.reservationId;
 }
 
+/** freshFeature makes a feature on the matrix's credit type, created by the admin key. */
+async function freshFeature(): Promise<string> {
+  const featureKey = fresh("feature");
+  await admin().admin.createFeature({ feature: { featureKey, displayName: "Feature", creditTypeId, burnRate: 5n }, requestId: randomUUID() });
+  return featureKey;
+}
+
+/** unratedEvent reports usage of a feature that does not exist, which is kept unrated. */
+async function unratedEvent(): Promise<string> {
+  const eventId = randomUUID();
+  const customerId = await fundedCustomer();
+  const res = await admin().ledger.reportUsage({ events: [{ eventId, customerId, featureKey: fresh("missing"), quantity: 1n }] });
+  expect(res.results[0].outcome).toBe(UsageOutcome.UNRATED);
+  return eventId;
+}
+
+/** freshPricingVersion publishes a version with no rates (so it prices like the base rates), not as the default. */
+async function freshPricingVersion(): Promise<string> {
+  const pricingVersionId = fresh("pv");
+  await admin().admin.createPricingVersion({ pricingVersion: { pricingVersionId, displayName: "Version" }, requestId: randomUUID() });
+  return pricingVersionId;
+}
+
+/** burnedEvent reports usage (by the admin key) that burns 10 credits, and returns its event id. */
+async function burnedEvent(): Promise<string> {
+  const eventId = randomUUID();
+  const customerId = await fundedCustomer();
+  const featureKey = await freshFeature();
+  const res = await admin().ledger.reportUsage({ events: [{ eventId, customerId, featureKey, quantity: 2n }] });
+  expect(res.results.map((result) => [result.outcome, result.credits])).toEqual([[UsageOutcome.BURNED, 10n]]);
+  return eventId;
+}
+
 /** A Send calls one RPC with a valid request and checks the success response. */
 type Send = (c: Clients) => Promise<void>;
 
@@ -153,6 +200,36 @@ const validCalls: Record<string, () => Promise<Send>> = {
     return async (c) => {
       const res = await c.ledger.listLedgerEntries({ customerId });
       expect(res.entries.map((entry) => [entry.kind, entry.amount])).toEqual([[EntryKind.GRANT, 1_000n]]);
+    };
+  },
+  "LedgerService/ReportUsage": async () => {
+    const customerId = await fundedCustomer();
+    const featureKey = await freshFeature();
+    return async (c) => {
+      const res = await c.ledger.reportUsage({ events: [{ eventId: randomUUID(), customerId, featureKey, quantity: 2n }] });
+      expect(res.results.map((result) => [result.outcome, result.credits])).toEqual([[UsageOutcome.BURNED, 10n]]);
+    };
+  },
+  "LedgerService/Check": async () => {
+    const customerId = await fundedCustomer();
+    const featureKey = await freshFeature();
+    return async (c) => {
+      const res = await c.ledger.check({ customerId, featureKey, quantity: 3n });
+      expect(res).toMatchObject({ allowed: true, credits: 15n });
+    };
+  },
+  "AdminService/ListUnratedEvents": async () => {
+    const eventId = await unratedEvent();
+    return async (c) => {
+      const res = await c.admin.listUnratedEvents({ pageSize: 1_000 });
+      expect(res.events.map((unrated) => unrated.event?.eventId)).toContain(eventId);
+    };
+  },
+  "AdminService/ReplayUnratedEvents": async () => {
+    const eventId = await unratedEvent();
+    return async (c) => {
+      const res = await c.admin.replayUnratedEvents({});
+      expect(res.results.find((result) => result.eventId === eventId)?.outcome).toBe(UsageOutcome.UNRATED);
     };
   },
   "AdminService/CreateCreditType": async () => {
@@ -222,6 +299,94 @@ const validCalls: Record<string, () => Promise<Send>> = {
       const res = await c.admin.revokeApiKey({ keyId, requestId: randomUUID() });
       expect(res.apiKey?.keyId).toBe(keyId);
       expect(res.apiKey?.revokeTime).toBeDefined();
+    };
+  },
+  "AdminService/CreatePricingVersion": async () => {
+    const featureKey = await freshFeature();
+    const pricingVersionId = fresh("pv");
+    return async (c) => {
+      const res = await c.admin.createPricingVersion({
+        pricingVersion: { pricingVersionId, displayName: "Version", rates: [{ featureKey, rate: { credits: 2n, perUnits: 5n } }] },
+        requestId: randomUUID(),
+      });
+      expect(res.pricingVersion?.pricingVersionId).toBe(pricingVersionId);
+      expect(res.pricingVersion?.rates.map((rate) => [rate.featureKey, rate.rate?.credits, rate.rate?.perUnits])).toEqual([[featureKey, 2n, 5n]]);
+    };
+  },
+  "AdminService/ListPricingVersions": async () => {
+    const pricingVersionId = await freshPricingVersion();
+    return async (c) => {
+      const res = await c.admin.listPricingVersions({});
+      expect(res.pricingVersions.map((version) => version.pricingVersionId)).toContain(pricingVersionId);
+    };
+  },
+  "AdminService/SetDefaultPricingVersion": async () => {
+    // A version without rates prices like the base rates, so other cells are unaffected.
+    const pricingVersionId = await freshPricingVersion();
+    return async (c) => {
+      const res = await c.admin.setDefaultPricingVersion({ pricingVersionId, reason: "matrix", requestId: randomUUID() });
+      expect(res.pricingVersionId).toBe(pricingVersionId);
+    };
+  },
+  "AdminService/MoveCustomersToPricingVersion": async () => {
+    const customerId = fresh("cust");
+    await admin().admin.createCustomer({ customer: { customerId }, requestId: randomUUID() });
+    const from = (await admin().admin.getCustomer({ customerId })).customer!.pricingVersionId;
+    const to = await freshPricingVersion();
+    return async (c) => {
+      const res = await c.admin.moveCustomersToPricingVersion({
+        fromPricingVersionId: from,
+        toPricingVersionId: to,
+        customerIds: [customerId],
+        reason: "matrix",
+        requestId: randomUUID(),
+      });
+      expect(res.movedCount).toBe(1n);
+    };
+  },
+  "AdminService/SetRateOverride": async () => {
+    const customerId = fresh("cust");
+    await admin().admin.createCustomer({ customer: { customerId }, requestId: randomUUID() });
+    const featureKey = await freshFeature();
+    return async (c) => {
+      const res = await c.admin.setRateOverride({ customerId, featureKey, rate: { credits: 1n, perUnits: 3n }, reason: "matrix", requestId: randomUUID() });
+      expect(res.rate).toMatchObject({ credits: 1n, perUnits: 3n });
+    };
+  },
+  "AdminService/SetEnforcementMode": async () => {
+    const featureKey = await freshFeature();
+    return async (c) => {
+      const res = await c.admin.setEnforcementMode({ featureKey, mode: EnforcementMode.OBSERVE, reason: "matrix", requestId: randomUUID() });
+      expect(res.feature).toMatchObject({ featureKey, enforcementMode: EnforcementMode.OBSERVE });
+    };
+  },
+  "AdminService/SetKillSwitch": async () => async (c) => {
+    // Off: a valid request that leaves enforcement as the other cells expect it.
+    const res = await c.admin.setKillSwitch({ enabled: false, reason: "matrix", requestId: randomUUID() });
+    expect(res.enabled).toBe(false);
+  },
+  "AdminService/ListAuditRecords": async () => {
+    const reason = fresh("reason");
+    await admin().admin.setKillSwitch({ enabled: false, reason, requestId: randomUUID() });
+    return async (c) => {
+      const res = await c.admin.listAuditRecords({ pageSize: 1 });
+      expect(res.auditRecords.map((record) => [record.action, record.target, record.reason])).toEqual([["set_kill_switch", "kill_switch", reason]]);
+    };
+  },
+  "AdminService/ExplainUsageEvent": async () => {
+    const eventId = await burnedEvent();
+    return async (c) => {
+      const res = await c.admin.explainUsageEvent({ eventId });
+      expect(res).toMatchObject({ reporterKeyId: keyIdOf(t.adminToken), outcome: UsageOutcome.BURNED, creditTypeId });
+      expect(res.entries.map((entry) => [entry.kind, entry.amount])).toEqual([[EntryKind.BURN, 10n]]);
+    };
+  },
+  "AdminService/CorrectUsageEvent": async () => {
+    const eventId = await burnedEvent();
+    return async (c) => {
+      const res = await c.admin.correctUsageEvent({ eventId, reasonCode: "wrong_rate", requestId: randomUUID() });
+      expect(res.correction).toMatchObject({ reasonCode: "wrong_rate", credits: 10n });
+      expect(res.entries.map((entry) => [entry.kind, entry.amount])).toEqual([[EntryKind.REFUND, 10n]]);
     };
   },
 };

@@ -8,8 +8,9 @@ import { loadBalance, writeChange } from "../service/balance-change.js";
 import type { Deps } from "../service/context.js";
 import { expireReservation } from "../service/resolve-reservation.js";
 import { selectDueBalances } from "../store/balance-store.js";
-import { withTransaction } from "../store/database.js";
+import { mapDriverErrors, withTransaction } from "../store/database.js";
 import { selectDueReservations } from "../store/reservation-store.js";
+import { deleteExpiredEventIds } from "../store/usage-store.js";
 
 /** ExpiryPass counts what one pass did. */
 export interface ExpiryPass {
@@ -17,6 +18,15 @@ export interface ExpiryPass {
   balancesExpired: number;
   /** items whose transaction failed; each is logged and retried next pass. */
   itemsFailed: number;
+}
+
+/**
+ * forgetOldEventIds drops usage dedup claims older than the retention window (bounded
+ * per call), so a reporter may reuse an event id after it. Returns how many it dropped.
+ */
+export async function forgetOldEventIds(deps: Deps): Promise<number> {
+  const before = new Date(deps.now().getTime() - deps.usage.dedupRetentionMs);
+  return mapDriverErrors(() => deleteExpiredEventIds(deps.pool, before, limits.jobBatchSizeMax * 10));
 }
 
 /**
@@ -65,6 +75,7 @@ export function startExpiryJobs(deps: Deps, intervalMs: number, log: (message: s
     // One pass at a time: a slow pass delays the next tick instead of queueing passes.
     if (stopped || running !== null) return;
     running = runExpiryPass(deps, log)
+      .then(() => forgetOldEventIds(deps))
       .catch((error: unknown) => {
         log(`expiry pass failed, retrying next tick: ${error instanceof Error ? error.message : String(error)}`);
       })

@@ -3,7 +3,7 @@
 // the store persists the state it leaves. Nothing here does IO.
 
 /** EntryKind is the kind of a ledger entry; each kind has one fixed effect. */
-export type EntryKind = "grant" | "hold" | "release" | "burn" | "expire" | "settle";
+export type EntryKind = "grant" | "hold" | "release" | "burn" | "expire" | "settle" | "refund";
 
 /** PlannedEntry is an entry the core decided to write. grantId null means no lot (overdraft). */
 export interface PlannedEntry {
@@ -12,6 +12,8 @@ export interface PlannedEntry {
   grantId: string | null;
   /** when the entry takes effect, if not when it is written (a lot's grant or expiry time). */
   effectiveAtMs?: number;
+  /** which of a plan's usage events caused the entry (an index into the plan's events). */
+  eventIndex?: number;
 }
 
 /** LotState is one grant's lot as the core sees it. Times are epoch milliseconds. */
@@ -145,6 +147,12 @@ export function applyEntry(state: BalanceState, entry: PlannedEntry): void {
       assert(lot !== null, "a settlement names its lot");
       state.debt -= entry.amount;
       lot.remaining -= entry.amount;
+      break;
+    case "refund":
+      state.burned -= entry.amount;
+      if (lot) lot.remaining += entry.amount;
+      else state.debt -= entry.amount;
+      assert(state.burned >= 0n, "a refund never gives back more than was burned");
       break;
   }
   assert(state.held >= 0n && state.debt >= 0n, "held and debt stay non-negative");

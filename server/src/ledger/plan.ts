@@ -13,6 +13,7 @@ import {
   findLot,
   isExpired,
   isLive,
+  type LotState,
   type PlannedEntry,
 } from "./balance-state.js";
 
@@ -82,15 +83,19 @@ class Plan {
     if (this.state.debt > 0n) this.draw(this.state.debt, "settle");
   }
 
-  /** draw takes up to amount from live lots' free credits in burn order; returns what is left. */
-  draw(amount: bigint, kind: "hold" | "burn" | "settle"): bigint {
+  /**
+   * draw takes up to amount from live lots' free credits in burn order; returns what is
+   * left. With preferred, lots it accepts are drawn first (each group in burn order).
+   */
+  draw(amount: bigint, kind: "hold" | "burn" | "settle", tag: Partial<PlannedEntry> = {}, preferred?: (lot: LotState) => boolean): bigint {
     assert(amount >= 0n, "draw amounts are not negative");
+    const live = this.state.lots.filter((lot) => isLive(lot, this.nowMs));
+    const ordered = preferred === undefined ? live : [...live.filter(preferred), ...live.filter((lot) => !preferred(lot))];
     let left = amount;
-    for (const lot of this.state.lots) {
+    for (const lot of ordered) {
       if (left === 0n) break;
-      if (!isLive(lot, this.nowMs)) continue;
       const take = min(left, lot.remaining - lot.held);
-      this.add({ kind, amount: take, grantId: lot.grantId });
+      this.add({ kind, amount: take, grantId: lot.grantId, ...tag });
       left -= take;
     }
     assert(left >= 0n && left <= amount, "a draw never takes more than asked");
@@ -196,5 +201,54 @@ export function planCommit(state: BalanceState, holds: Hold[], actual: bigint, n
     const onOverdraft = plan.draw(left, "burn");
     plan.add({ kind: "burn", amount: onOverdraft, grantId: null });
   }
+  return plan.done();
+}
+
+/** UsageBurn is one rated usage event to burn. */
+export interface UsageBurn {
+  amount: bigint;
+  eventAtMs: number;
+}
+
+/** PlannedUsage is an accepted usage plan: per event, whether it took the balance past its limit. */
+export interface PlannedUsage extends Planned {
+  overLimit: boolean[];
+}
+
+/**
+ * planUsageBurns burns rated usage events in order (asynchronous enforcement: the usage
+ * already happened, so it is never refused). Each event draws first from lots that were
+ * live at its event time, then from any live lot, then the overdraft; a burn that takes
+ * available below -overdraft limit is still written, and flagged. Entries are dated at
+ * the event time and carry their event's index.
+ */
+export function planUsageBurns(state: BalanceState, burns: UsageBurn[], nowMs: number): PlannedUsage {
+  const plan = new Plan(state, nowMs);
+  plan.upkeep();
+  const overLimit = burns.map((burn, eventIndex) => {
+    if (burn.amount === 0n) return false;
+    const tag = { effectiveAtMs: Math.min(burn.eventAtMs, nowMs), eventIndex };
+    const liveAtEvent = (lot: LotState) => isLive(lot, burn.eventAtMs);
+    const onOverdraft = plan.draw(burn.amount, "burn", tag, liveAtEvent);
+    plan.add({ kind: "burn", amount: onOverdraft, grantId: null, ...tag });
+    return availableOf(plan.state, nowMs) < -plan.state.overdraftLimit;
+  });
+  return { ...plan.done(), overLimit };
+}
+
+/** Refund is a burn to give back: to its lot, or off the debt when grantId is null. */
+export interface Refund {
+  grantId: string | null;
+  amount: bigint;
+}
+
+/**
+ * planRefund gives burned credits back (a correction). A lot that has expired since
+ * expires what it gets back at once; a refund into a live lot repays any debt first.
+ */
+export function planRefund(state: BalanceState, refunds: Refund[], nowMs: number): Planned {
+  const plan = new Plan(state, nowMs);
+  plan.upkeep();
+  for (const refund of refunds) plan.add({ kind: "refund", amount: refund.amount, grantId: refund.grantId });
   return plan.done();
 }

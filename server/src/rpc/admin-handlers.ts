@@ -14,7 +14,7 @@ import { limits } from "../limits.js";
 import { createApiKey, listApiKeys, revokeApiKey } from "../service/api-keys.js";
 import { createCreditType, createCustomer, createFeature, getCustomer, listCreditTypes, listFeatures, setOverdraftLimit } from "../service/catalog.js";
 import type { Deps } from "../service/context.js";
-import { optionalTime, requireCode, requireId, requireNonNegative, requirePositive, requireRole, requireText } from "./decode.js";
+import { optionalTime, requireCode, requireEnforcementMode, requireId, requireNonNegative, requirePositive, requireRole, requireText } from "./decode.js";
 import { encodeApiKey, encodeCreditType, encodeCustomer, encodeFeature } from "./encode.js";
 import { callerOf } from "./ledger-handlers.js";
 import { idempotencyOf } from "./request-hash.js";
@@ -24,8 +24,8 @@ function required<T>(field: string, value: T | undefined): T {
   return value;
 }
 
-/** adminHandlers implements AdminService. */
-export function adminHandlers(deps: Deps): ServiceImpl<typeof AdminService> {
+/** adminHandlers implements AdminService's catalog, customer and key methods. */
+export function adminHandlers(deps: Deps): Partial<ServiceImpl<typeof AdminService>> {
   return {
     async createCreditType(req, ctx) {
       const idempotency = idempotencyOf(CreateCreditTypeRequestSchema, "CreateCreditType", req);
@@ -49,6 +49,7 @@ export function adminHandlers(deps: Deps): ServiceImpl<typeof AdminService> {
         displayName: requireText("feature.display_name", feature.displayName, limits.displayNameLengthMax),
         creditTypeId: requireCode("feature.credit_type_id", feature.creditTypeId),
         burnRate: requirePositive("feature.burn_rate", feature.burnRate),
+        enforcementMode: feature.enforcementMode === 0 ? "enforce" : requireEnforcementMode("feature.enforcement_mode", feature.enforcementMode),
       });
       return { feature: encodeFeature(created) };
     },

@@ -1,7 +1,8 @@
 // Checks on request fields, shared by every handler. A failed check is InvalidArgument
 // with a reason naming what is wrong; nothing past this layer sees a malformed value.
 import { type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { EntryKind, GrantSource, Role as ProtoRole } from "@burndown/sdk";
+import { EnforcementMode, EntryKind, GrantSource, Role as ProtoRole } from "@burndown/sdk";
+import type { EnforcementMode as DomainEnforcementMode } from "../store/catalog-store.js";
 import { invalid } from "../errors.js";
 import type { EntryKind as DomainEntryKind } from "../ledger/balance-state.js";
 import { limits } from "../limits.js";
@@ -121,7 +122,27 @@ const entryKinds: Record<number, DomainEntryKind> = {
   [EntryKind.BURN]: "burn",
   [EntryKind.EXPIRE]: "expire",
   [EntryKind.SETTLE]: "settle",
+  [EntryKind.REFUND]: "refund",
 };
+
+const enforcementModes: Record<number, DomainEnforcementMode> = {
+  [EnforcementMode.ENFORCE]: "enforce",
+  [EnforcementMode.OBSERVE]: "observe",
+  [EnforcementMode.OFF]: "off",
+};
+
+/** requireEnforcementMode converts an EnforcementMode; unspecified or unknown values are refused. */
+export function requireEnforcementMode(field: string, value: EnforcementMode): DomainEnforcementMode {
+  const mode = enforcementModes[value];
+  if (mode === undefined) throw invalid("INVALID_ENUM", field, "must be ENFORCE, OBSERVE or OFF");
+  return mode;
+}
+
+/** enforcementModeOf converts a stored mode back to the enum. */
+export function enforcementModeOf(mode: DomainEnforcementMode): EnforcementMode {
+  const entry = Object.entries(enforcementModes).find(([, name]) => name === mode);
+  return entry ? (Number(entry[0]) as EnforcementMode) : EnforcementMode.UNSPECIFIED;
+}
 
 /** requireEntryKinds converts an entry-kind filter. */
 export function requireEntryKinds(values: EntryKind[]): DomainEntryKind[] {

@@ -17,7 +17,7 @@ import type { ApiKeyRow } from "../store/api-key-store.js";
 import type { CreditTypeRow, CustomerRow, FeatureRow } from "../store/catalog-store.js";
 import type { EntryRow } from "../store/entry-store.js";
 import type { ReservationRow } from "../store/reservation-store.js";
-import { entryKindOf, grantSourceOf, roleOf } from "./decode.js";
+import { enforcementModeOf, entryKindOf, grantSourceOf, roleOf } from "./decode.js";
 
 type Init<T extends Parameters<typeof create>[0]> = MessageInitShape<T>;
 
@@ -80,6 +80,7 @@ export function encodeEntry(entry: EntryRow): Init<typeof LedgerEntrySchema> {
     effectiveTime: timestampFromDate(entry.effectiveAt),
     recordTime: timestampFromDate(entry.recordedAt),
     reasonCode: entry.reasonCode,
+    usageId: entry.usageId ?? "",
   };
 }
 
@@ -90,7 +91,14 @@ export function encodeCreditType(type: CreditTypeRow): Init<typeof CreditTypeSch
 
 /** encodeFeature converts a feature. */
 export function encodeFeature(feature: FeatureRow): Init<typeof FeatureSchema> {
-  return { ...feature, createTime: timestampFromDate(feature.createdAt) };
+  return {
+    featureKey: feature.featureKey,
+    displayName: feature.displayName,
+    creditTypeId: feature.creditTypeId,
+    burnRate: feature.burnRate,
+    enforcementMode: enforcementModeOf(feature.enforcementMode),
+    createTime: timestampFromDate(feature.createdAt),
+  };
 }
 
 /** encodeCustomer converts a customer. */
@@ -100,6 +108,7 @@ export function encodeCustomer(customer: CustomerRow): Init<typeof CustomerSchem
     displayName: customer.displayName,
     overdraftLimits: customer.overdraftLimits.map((limit) => ({ creditTypeId: limit.creditTypeId, amount: limit.limit })),
     createTime: timestampFromDate(customer.createdAt),
+    pricingVersionId: customer.pricingVersionId ?? "",
   };
 }
 

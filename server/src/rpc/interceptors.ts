@@ -58,6 +58,8 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.LedgerService/Burn": hotPath,
   "burndown.v1.LedgerService/GetBalance": everyone,
   "burndown.v1.LedgerService/ListLedgerEntries": everyone,
+  "burndown.v1.LedgerService/ReportUsage": hotPath,
+  "burndown.v1.LedgerService/Check": everyone,
   "burndown.v1.AdminService/CreateCreditType": admin,
   "burndown.v1.AdminService/ListCreditTypes": everyone,
   "burndown.v1.AdminService/CreateFeature": admin,
@@ -68,6 +70,18 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.AdminService/CreateApiKey": admin,
   "burndown.v1.AdminService/ListApiKeys": admin,
   "burndown.v1.AdminService/RevokeApiKey": admin,
+  "burndown.v1.AdminService/ListUnratedEvents": staff,
+  "burndown.v1.AdminService/ReplayUnratedEvents": admin,
+  "burndown.v1.AdminService/CreatePricingVersion": admin,
+  "burndown.v1.AdminService/ListPricingVersions": everyone,
+  "burndown.v1.AdminService/SetDefaultPricingVersion": admin,
+  "burndown.v1.AdminService/MoveCustomersToPricingVersion": admin,
+  "burndown.v1.AdminService/SetRateOverride": admin,
+  "burndown.v1.AdminService/SetEnforcementMode": admin,
+  "burndown.v1.AdminService/SetKillSwitch": admin,
+  "burndown.v1.AdminService/ListAuditRecords": staff,
+  "burndown.v1.AdminService/ExplainUsageEvent": staff,
+  "burndown.v1.AdminService/CorrectUsageEvent": admin,
 };
 
 /** authInterceptor verifies the bearer token and the caller's role for the method. */

@@ -44,8 +44,8 @@ export function callerOf(ctx: HandlerContext): Caller {
   return caller;
 }
 
-/** ledgerHandlers implements LedgerService. */
-export function ledgerHandlers(deps: Deps): ServiceImpl<typeof LedgerService> {
+/** ledgerHandlers implements LedgerService's balance methods. */
+export function ledgerHandlers(deps: Deps): Partial<ServiceImpl<typeof LedgerService>> {
   return {
     async grant(req, ctx) {
       const idempotency = idempotencyOf(GrantRequestSchema, "Grant", req);

@@ -45,13 +45,28 @@ function lotChanged(before: LotState | undefined, after: LotState): boolean {
   return before === undefined || before.remaining !== after.remaining || before.held !== after.held;
 }
 
-/** writeChange persists a plan: the balance totals, the lots it changed, and its entries. */
-export async function writeChange(tx: Tx, key: BalanceKey, before: BalanceState, planned: Planned, cause: Omit<EntryCause, "customerId" | "creditTypeId">): Promise<EntryRow[]> {
+/** changedLots lists the lots a plan changed (or added). */
+export function changedLots(before: BalanceState, planned: Planned): LotState[] {
   const beforeLots = new Map(before.lots.map((lot) => [lot.grantId, lot]));
-  const changedLots = planned.state.lots.filter((lot) => lotChanged(beforeLots.get(lot.grantId), lot));
+  return planned.state.lots.filter((lot) => lotChanged(beforeLots.get(lot.grantId), lot));
+}
+
+/**
+ * writeChange persists a plan: the balance totals, the lots it changed, and its entries.
+ * usageIds maps an entry's eventIndex to the usage event that caused it.
+ */
+export async function writeChange(
+  tx: Tx,
+  key: BalanceKey,
+  before: BalanceState,
+  planned: Planned,
+  cause: Omit<EntryCause, "customerId" | "creditTypeId">,
+  usageIds: string[] = [],
+): Promise<EntryRow[]> {
   await updateBalance(tx, key, planned.state);
-  await updateLots(tx, key.customerId, changedLots);
-  return insertEntries(tx, { ...cause, ...key }, planned.entries);
+  await updateLots(tx, changedLots(before, planned).map((lot) => ({ ...lot, customerId: key.customerId })));
+  const entryUsageIds = planned.entries.map((entry) => (entry.eventIndex === undefined ? null : usageIds[entry.eventIndex]));
+  return insertEntries(tx, { ...cause, ...key }, planned.entries, entryUsageIds);
 }
 
 /** totalsView shows a balance's totals after a change (mutation responses carry no lots). */

@@ -25,7 +25,7 @@ export interface BurnResult {
 /** burn deducts credits now, lots first in burn order, then the overdraft. */
 export async function burn(deps: Deps, caller: Caller, idempotency: Idempotency, input: BurnInput): Promise<BurnResult> {
   return runIdempotent(deps, caller, idempotency, async (tx) => {
-    const cost = await resolveCost(tx, input.cost);
+    const cost = await resolveCost(tx, input.customerId, input.cost);
     const key = { customerId: input.customerId, creditTypeId: cost.creditTypeId };
     const loaded = await loadBalance(tx, key, deps.now);
     if (loaded === null) return explainMissingBalance(tx, key.customerId, key.creditTypeId, cost.amount);

@@ -12,10 +12,17 @@ export interface Caller {
   grantLimit: bigint;
 }
 
+/** UsagePolicy is the deployment's rules for usage events. */
+export interface UsagePolicy {
+  lateCutoffMs: number;
+  dedupRetentionMs: number;
+}
+
 /** Deps are the services' dependencies. now() is injectable so tests can move time. */
 export interface Deps {
   pool: pg.Pool;
   now: () => Date;
+  usage: UsagePolicy;
 }
 
 /** Idempotency identifies a mutation for replay: who, which id, which method, which payload. */

@@ -25,7 +25,7 @@ export interface ReservationResult {
 /** reserve holds credits, lots first in burn order, then the overdraft. */
 export async function reserve(deps: Deps, caller: Caller, idempotency: Idempotency, input: ReserveInput): Promise<ReservationResult> {
   return runIdempotent(deps, caller, idempotency, async (tx) => {
-    const cost = await resolveCost(tx, input.cost);
+    const cost = await resolveCost(tx, input.customerId, input.cost);
     const key = { customerId: input.customerId, creditTypeId: cost.creditTypeId };
     const loaded = await loadBalance(tx, key, deps.now);
     if (loaded === null) return explainMissingBalance(tx, key.customerId, key.creditTypeId, cost.amount);

@@ -1,8 +1,12 @@
-// Turning "credits" or "feature usage" into a credit type and an amount.
+// Turning "credits" or "feature usage" into a credit type and an amount. Usage is priced
+// at the customer's effective rate (override, pinned pricing version, or the feature's
+// base rate), rounded up: a hold must cover the usage.
 import { invalid, notFound } from "../errors.js";
+import { holdAmount } from "../ledger/rate-usage.js";
 import { limits } from "../limits.js";
 import type { Db } from "../store/database.js";
-import { selectFeature } from "../store/catalog-store.js";
+import { type RateRow, selectRates } from "../store/rate-store.js";
+import { explainUnrated } from "./unrated-reason.js";
 
 /** Cost is what a Reserve or Burn asks for. */
 export type Cost =
@@ -16,12 +20,27 @@ export interface ResolvedCost {
   featureKey: string | null;
 }
 
-/** resolveCost prices a cost: credits as given, usage at the feature's burn rate. */
-export async function resolveCost(db: Db, cost: Cost): Promise<ResolvedCost> {
+/** customerRate reads a customer's effective rate for a feature, or throws NotFound for the missing one. */
+export async function customerRate(db: Db, customerId: string, featureKey: string): Promise<RateRow> {
+  const [rate] = await selectRates(db, [{ customerId, featureKey }]);
+  if (rate !== undefined) return rate;
+  const reason = (await explainUnrated(db, [{ eventId: "", customerId, featureKey }])).get("");
+  if (reason === "CUSTOMER_NOT_FOUND") throw notFound("CUSTOMER_NOT_FOUND", "customer id", customerId);
+  throw notFound("FEATURE_NOT_FOUND", "feature key", featureKey);
+}
+
+/** pricedAmount is the credits a quantity costs at a rate, rounded up, within int64. */
+export function pricedAmount(quantity: bigint, rate: RateRow): bigint {
+  const amount = holdAmount(quantity, { credits: rate.credits, perUnits: rate.perUnits });
+  if (amount > limits.amountMax) throw invalid("AMOUNT_OUT_OF_RANGE", "usage.quantity", "quantity times the rate exceeds the int64 range");
+  return amount;
+}
+
+/** resolveCost prices a cost: credits as given, usage at the customer's rate. */
+export async function resolveCost(db: Db, customerId: string, cost: Cost): Promise<ResolvedCost> {
   if (cost.kind === "credits") return { creditTypeId: cost.creditTypeId, amount: cost.amount, featureKey: null };
-  const feature = await selectFeature(db, cost.featureKey);
-  if (feature === null) throw notFound("FEATURE_NOT_FOUND", "feature key", cost.featureKey);
-  const amount = cost.quantity * feature.burnRate;
-  if (amount > limits.amountMax) throw invalid("AMOUNT_OUT_OF_RANGE", "usage.quantity", "quantity times the burn rate exceeds the int64 range");
-  return { creditTypeId: feature.creditTypeId, amount, featureKey: feature.featureKey };
+  const rate = await customerRate(db, customerId, cost.featureKey);
+  const amount = pricedAmount(cost.quantity, rate);
+  if (amount === 0n) throw invalid("ZERO_COST", "usage", "the feature costs nothing at this customer's rate; no credits to hold or burn");
+  return { creditTypeId: rate.creditTypeId, amount, featureKey: rate.featureKey };
 }

@@ -138,6 +138,73 @@ export async function insertLot(
   return toLotRow(result.rows[0]);
 }
 
+/** keyArrays splits keys into the two arrays the multi-balance statements unnest. */
+function keyArrays(keys: BalanceKey[]): [string[], string[]] {
+  return [keys.map((key) => key.customerId), keys.map((key) => key.creditTypeId)];
+}
+
+/** ensureBalances creates missing balance rows for many keys in one statement. Needs the customers; any transaction. */
+export async function ensureBalances(tx: Tx, keys: BalanceKey[]): Promise<void> {
+  if (keys.length === 0) return;
+  await tx.query({
+    name: "ensure_balances",
+    text: `insert into balances (customer_id, credit_type_id)
+           select * from unnest($1::text[], $2::text[]) order by 1, 2 on conflict do nothing`,
+    values: keyArrays(keys),
+  });
+}
+
+/**
+ * lockBalances reads many balance rows FOR UPDATE, locking them in (customer, credit
+ * type) order so that two multi-balance transactions can never deadlock. Inside a transaction.
+ */
+export async function lockBalances(tx: Tx, keys: BalanceKey[]): Promise<Map<string, BalanceRow>> {
+  const result = await tx.query({
+    name: "lock_balances",
+    text: `select b.customer_id, b.credit_type_id, ${balanceColumns.split(", ").map((c) => `b.${c}`).join(", ")}
+           from balances b join unnest($1::text[], $2::text[]) as k(customer_id, credit_type_id) using (customer_id, credit_type_id)
+           order by b.customer_id, b.credit_type_id for update of b`,
+    values: keyArrays(keys),
+  });
+  return new Map(result.rows.map((row) => [balanceKeyOf(row.customer_id, row.credit_type_id), toBalanceRow(row)]));
+}
+
+/** balanceKeyOf makes a map key for a balance. */
+export function balanceKeyOf(customerId: string, creditTypeId: string): string {
+  return `${customerId}\u0000${creditTypeId}`;
+}
+
+/** selectFreeLotsOf reads the lots with free credits of many balances. Expects their rows locked. */
+export async function selectFreeLotsOf(tx: Tx, keys: BalanceKey[]): Promise<LotRow[]> {
+  const result = await tx.query({
+    name: "select_free_lots_of",
+    text: `select ${lotColumns.split(", ").map((c) => `g.${c}`).join(", ")}
+           from grants g join unnest($1::text[], $2::text[]) as k(customer_id, credit_type_id) using (customer_id, credit_type_id)
+           where g.remaining > g.held`,
+    values: keyArrays(keys),
+  });
+  return result.rows.map(toLotRow);
+}
+
+/** updateBalances writes the new totals of many balances in one statement. Expects their rows locked. */
+export async function updateBalances(tx: Tx, changes: { key: BalanceKey; state: BalanceState }[]): Promise<void> {
+  if (changes.length === 0) return;
+  const column = (pick: (state: BalanceState) => bigint) => changes.map((change) => pick(change.state).toString());
+  const result = await tx.query({
+    name: "update_balances",
+    text: `update balances b set granted = v.granted, held = v.held, burned = v.burned, expired = v.expired, debt = v.debt,
+             overdraft_held = v.overdraft_held, updated_at = now()
+           from unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
+             as v(customer_id, credit_type_id, granted, held, burned, expired, debt, overdraft_held)
+           where b.customer_id = v.customer_id and b.credit_type_id = v.credit_type_id`,
+    values: [
+      ...keyArrays(changes.map((change) => change.key)),
+      column((s) => s.granted), column((s) => s.held), column((s) => s.burned), column((s) => s.expired), column((s) => s.debt), column((s) => s.overdraftHeld),
+    ],
+  });
+  if (result.rowCount !== changes.length) throw new Error("assertion failed: every locked balance row is updated");
+}
+
 /** updateBalance writes a balance's new totals. Expects the row locked by this transaction. */
 export async function updateBalance(tx: Tx, key: BalanceKey, state: BalanceState): Promise<void> {
   const result = await tx.query({
@@ -152,15 +219,15 @@ export async function updateBalance(tx: Tx, key: BalanceKey, state: BalanceState
   if (result.rowCount !== 1) throw new Error("assertion failed: a locked balance row is updated");
 }
 
-/** updateLots writes new remaining/held for changed lots. Expects the balance row locked. */
-export async function updateLots(tx: Tx, customerId: string, lots: LotState[]): Promise<void> {
+/** updateLots writes new remaining/held for changed lots, of any balances. Expects their balance rows locked. */
+export async function updateLots(tx: Tx, lots: (LotState & { customerId: string })[]): Promise<void> {
   if (lots.length === 0) return;
   const result = await tx.query({
     name: "update_lots",
     text: `update grants g set remaining = v.remaining, held = v.held
-           from unnest($2::uuid[], $3::bigint[], $4::bigint[]) as v(grant_id, remaining, held)
-           where g.customer_id = $1 and g.grant_id = v.grant_id`,
-    values: [customerId, lots.map((lot) => lot.grantId), lots.map((lot) => lot.remaining.toString()), lots.map((lot) => lot.held.toString())],
+           from unnest($1::text[], $2::uuid[], $3::bigint[], $4::bigint[]) as v(customer_id, grant_id, remaining, held)
+           where g.customer_id = v.customer_id and g.grant_id = v.grant_id`,
+    values: [lots.map((lot) => lot.customerId), lots.map((lot) => lot.grantId), lots.map((lot) => lot.remaining.toString()), lots.map((lot) => lot.held.toString())],
   });
   if (result.rowCount !== lots.length) throw new Error("assertion failed: every changed lot is updated");
 }

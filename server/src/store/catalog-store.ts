@@ -9,12 +9,16 @@ export interface CreditTypeRow {
   createdAt: Date;
 }
 
+/** EnforcementMode is what a feature's balance check does. */
+export type EnforcementMode = "enforce" | "observe" | "off";
+
 /** FeatureRow is a stored feature. */
 export interface FeatureRow {
   featureKey: string;
   displayName: string;
   creditTypeId: string;
   burnRate: bigint;
+  enforcementMode: EnforcementMode;
   createdAt: Date;
 }
 
@@ -24,6 +28,8 @@ export interface CustomerRow {
   displayName: string;
   createdAt: Date;
   overdraftLimits: { creditTypeId: string; limit: bigint }[];
+  /** null: the features' base rates. */
+  pricingVersionId: string | null;
 }
 
 function toCreditType(row: Record<string, unknown>): CreditTypeRow {
@@ -36,9 +42,12 @@ function toFeature(row: Record<string, unknown>): FeatureRow {
     displayName: row.display_name as string,
     creditTypeId: row.credit_type_id as string,
     burnRate: BigInt(row.burn_rate as string),
+    enforcementMode: row.enforcement_mode as EnforcementMode,
     createdAt: row.created_at as Date,
   };
 }
+
+const featureColumns = "feature_key, display_name, credit_type_id, burn_rate, enforcement_mode, created_at";
 
 /** insertCreditType adds a credit type; false when the id exists. Any transaction. */
 export async function insertCreditType(db: Db, type: Omit<CreditTypeRow, "createdAt">): Promise<CreditTypeRow | null> {
@@ -75,9 +84,9 @@ export async function selectCreditTypes(db: Db, limit: number): Promise<CreditTy
 export async function insertFeature(db: Db, feature: Omit<FeatureRow, "createdAt">): Promise<FeatureRow | null> {
   const result = await db.query({
     name: "insert_feature",
-    text: `insert into features (feature_key, display_name, credit_type_id, burn_rate) values ($1, $2, $3, $4)
-           on conflict do nothing returning feature_key, display_name, credit_type_id, burn_rate, created_at`,
-    values: [feature.featureKey, feature.displayName, feature.creditTypeId, feature.burnRate.toString()],
+    text: `insert into features (feature_key, display_name, credit_type_id, burn_rate, enforcement_mode) values ($1, $2, $3, $4, $5)
+           on conflict do nothing returning ${featureColumns}`,
+    values: [feature.featureKey, feature.displayName, feature.creditTypeId, feature.burnRate.toString(), feature.enforcementMode],
   });
   return result.rows.length === 0 ? null : toFeature(result.rows[0]);
 }
@@ -86,7 +95,7 @@ export async function insertFeature(db: Db, feature: Omit<FeatureRow, "createdAt
 export async function selectFeature(db: Db, featureKey: string): Promise<FeatureRow | null> {
   const result = await db.query({
     name: "select_feature",
-    text: "select feature_key, display_name, credit_type_id, burn_rate, created_at from features where feature_key = $1",
+    text: `select ${featureColumns} from features where feature_key = $1`,
     values: [featureKey],
   });
   return result.rows.length === 0 ? null : toFeature(result.rows[0]);
@@ -96,17 +105,22 @@ export async function selectFeature(db: Db, featureKey: string): Promise<Feature
 export async function selectFeatures(db: Db, limit: number): Promise<FeatureRow[]> {
   const result = await db.query({
     name: "select_features",
-    text: "select feature_key, display_name, credit_type_id, burn_rate, created_at from features order by feature_key limit $1",
+    text: `select ${featureColumns} from features order by feature_key limit $1`,
     values: [limit],
   });
   return result.rows.map(toFeature);
 }
 
-/** insertCustomer adds a customer; false when the id exists. Any transaction. */
+/**
+ * insertCustomer adds a customer pinned to the default pricing version (none when no
+ * default is set); false when the id exists. Any transaction.
+ */
 export async function insertCustomer(db: Db, customer: { customerId: string; displayName: string }): Promise<boolean> {
   const result = await db.query({
     name: "insert_customer",
-    text: "insert into customers (customer_id, display_name) values ($1, $2) on conflict do nothing",
+    text: `insert into customers (customer_id, display_name, pricing_version_id)
+           values ($1, $2, (select value from settings where key = 'default_pricing_version_id'))
+           on conflict do nothing`,
     values: [customer.customerId, customer.displayName],
   });
   return result.rowCount === 1;
@@ -116,7 +130,7 @@ export async function insertCustomer(db: Db, customer: { customerId: string; dis
 export async function selectCustomer(db: Db, customerId: string): Promise<CustomerRow | null> {
   const result = await db.query({
     name: "select_customer",
-    text: `select c.customer_id, c.display_name, c.created_at,
+    text: `select c.customer_id, c.display_name, c.created_at, c.pricing_version_id,
              coalesce(json_agg(json_build_object('creditTypeId', b.credit_type_id, 'limit', b.overdraft_limit::text)
                order by b.credit_type_id) filter (where b.overdraft_limit > 0), '[]') as limits
            from customers c left join balances b on b.customer_id = c.customer_id
@@ -129,6 +143,7 @@ export async function selectCustomer(db: Db, customerId: string): Promise<Custom
     customerId: row.customer_id,
     displayName: row.display_name,
     createdAt: row.created_at,
+    pricingVersionId: row.pricing_version_id,
     overdraftLimits: (row.limits as { creditTypeId: string; limit: string }[]).map((limit) => ({ creditTypeId: limit.creditTypeId, limit: BigInt(limit.limit) })),
   };
 }

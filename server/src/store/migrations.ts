@@ -57,13 +57,14 @@ create table balances (
   burned bigint not null default 0 check (burned >= 0),
   expired bigint not null default 0 check (expired >= 0),
   debt bigint not null default 0 check (debt >= 0),
-  overdraft_held bigint not null default 0 check (overdraft_held >= 0 and overdraft_held <= held),
+  overdraft_held bigint not null default 0,
   overdraft_limit bigint not null default 0 check (overdraft_limit >= 0),
   updated_at timestamptz not null default now(),
   primary key (customer_id, credit_type_id),
+  constraint balances_overdraft_held_bounds check (overdraft_held >= 0 and overdraft_held <= held),
   -- What is drawn on the overdraft never exceeds the limit; with free lot credits never
   -- negative, this keeps available >= -overdraft_limit through any later expiry.
-  check (debt + overdraft_held <= overdraft_limit)
+  constraint balances_overdraft_within_limit check (debt + overdraft_held <= overdraft_limit)
 );
 
 -- One row per grant (lot). Never deleted; remaining only falls.
@@ -156,6 +157,150 @@ create table idempotency_keys (
   created_at timestamptz not null default now(),
   primary key (principal, request_id)
 );
+`,
+  },
+  {
+    version: 2,
+    name: "usage, pricing versions, enforcement",
+    sql: `
+alter table features add column enforcement_mode text not null default 'enforce'
+  check (enforcement_mode in ('enforce', 'observe', 'off'));
+
+-- Pricing versions are immutable once created: the triggers refuse UPDATE and DELETE.
+create table pricing_versions (
+  pricing_version_id text primary key,
+  display_name text not null,
+  seq bigint generated always as identity,
+  created_by text not null,
+  created_at timestamptz not null default now()
+);
+create table pricing_rates (
+  pricing_version_id text not null references pricing_versions,
+  feature_key text not null references features,
+  credits bigint not null check (credits >= 0),
+  per_units bigint not null check (per_units > 0),
+  primary key (pricing_version_id, feature_key)
+);
+create function pricing_is_immutable() returns trigger language plpgsql as $$
+begin
+  raise exception 'pricing versions are immutable: % refused', tg_op using errcode = 'insufficient_privilege';
+end
+$$;
+create trigger pricing_versions_immutable before update or delete on pricing_versions
+  for each row execute function pricing_is_immutable();
+create trigger pricing_rates_immutable before update or delete on pricing_rates
+  for each row execute function pricing_is_immutable();
+
+alter table customers add column pricing_version_id text references pricing_versions;
+
+create table rate_overrides (
+  customer_id text not null references customers,
+  feature_key text not null references features,
+  credits bigint not null check (credits >= 0),
+  per_units bigint not null check (per_units > 0),
+  primary key (customer_id, feature_key)
+);
+
+-- Deployment-wide settings: default_pricing_version_id, kill_switch ('on'/'off').
+create table settings (
+  key text primary key,
+  value text not null,
+  updated_at timestamptz not null default now()
+);
+
+-- Who did what administrative action, when and why; written in the action's transaction.
+create table audit_log (
+  audit_id bigint generated always as identity primary key,
+  actor text not null,
+  action text not null,
+  target text not null,
+  reason text not null,
+  details jsonb not null default '{}',
+  created_at timestamptz not null default now()
+);
+
+-- Usage events as received, rated or not. Dedup is usage_event_ids (pruned after the
+-- retention window); the events themselves are kept for explanations.
+create table usage_event_ids (
+  principal text not null,
+  event_id text not null,
+  received_at timestamptz not null default now(),
+  primary key (principal, event_id)
+);
+create index usage_event_ids_received on usage_event_ids (received_at);
+
+create table usage_events (
+  usage_id bigint generated always as identity primary key,
+  principal text not null,
+  event_id text not null,
+  customer_id text not null,
+  feature_key text not null,
+  quantity bigint not null check (quantity > 0),
+  event_at timestamptz not null,
+  received_at timestamptz not null default now(),
+  properties jsonb not null default '{}',
+  status text not null check (status in ('burned', 'shadowed', 'not_billed', 'unrated')),
+  reason text not null default '',
+  credit_type_id text,
+  pricing_version_id text,
+  rate_override boolean not null default false,
+  rate_credits bigint,
+  rate_per_units bigint,
+  carry_before bigint,
+  carry_after bigint,
+  credits bigint,
+  over_limit boolean not null default false,
+  rated_at timestamptz
+);
+create index usage_events_by_event_id on usage_events (event_id, principal);
+create index usage_events_unrated on usage_events (usage_id) where status = 'unrated';
+create index usage_events_over_limit on usage_events (customer_id, credit_type_id) where over_limit;
+
+-- Carried remainders of fractional rates, per customer and feature (see Rate in usage.proto).
+create table usage_carries (
+  customer_id text not null,
+  feature_key text not null,
+  per_units bigint not null check (per_units > 0),
+  carry bigint not null check (carry >= 0 and carry < per_units),
+  primary key (customer_id, feature_key)
+);
+
+-- What enforce would have burned for features in observe mode. Append-only.
+create table shadow_entries (
+  customer_id text not null,
+  shadow_id bigint generated always as identity,
+  credit_type_id text not null,
+  feature_key text not null,
+  usage_id bigint not null references usage_events,
+  credits bigint not null check (credits >= 0),
+  effective_at timestamptz not null,
+  recorded_at timestamptz not null default now(),
+  primary key (customer_id, shadow_id)
+);
+create trigger shadow_entries_no_update_delete before update or delete on shadow_entries
+  for each row execute function ledger_entries_are_append_only();
+
+create table usage_corrections (
+  usage_id bigint primary key references usage_events,
+  actor text not null,
+  reason_code text not null,
+  note text not null default '',
+  credits bigint not null check (credits >= 0),
+  request_id text not null,
+  created_at timestamptz not null default now()
+);
+
+alter table ledger_entries add column usage_id bigint;
+create index ledger_entries_usage on ledger_entries (usage_id) where usage_id is not null;
+alter table ledger_entries drop constraint ledger_entries_kind_check;
+alter table ledger_entries add constraint ledger_entries_kind_check
+  check (kind in ('grant', 'hold', 'release', 'burn', 'expire', 'settle', 'refund'));
+
+-- Usage that happened is recorded even past the overdraft limit (asynchronous
+-- enforcement), so the limit is no longer a database check on debt: the synchronous
+-- paths enforce it, and balances taken past it by usage are flagged on the events.
+alter table balances drop constraint balances_overdraft_within_limit;
+alter table balances add constraint balances_overdraft_held_within_limit check (overdraft_held <= overdraft_limit);
 `,
   },
 ];

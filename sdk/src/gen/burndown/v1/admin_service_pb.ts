@@ -4,8 +4,10 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { CreditAmount, Role } from "./types_pb.js";
+import type { CreditAmount, LedgerEntry, Lot, Role } from "./types_pb.js";
 import { file_burndown_v1_types } from "./types_pb.js";
+import type { EnforcementMode, Rate, RateBreakdown, UsageEvent, UsageEventResult, UsageOutcome } from "./usage_pb.js";
+import { file_burndown_v1_usage } from "./usage_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +16,1013 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file burndown/v1/admin_service.proto.
  */
 export const file_burndown_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9idXJuZG93bi92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEgtidXJuZG93bi52MSJ6CgpDcmVkaXRUeXBlEhYKDmNyZWRpdF90eXBlX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRINCgVzY2FsZRgDIAEoBRIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiWwoXQ3JlYXRlQ3JlZGl0VHlwZVJlcXVlc3QSLAoLY3JlZGl0X3R5cGUYASABKAsyFy5idXJuZG93bi52MS5DcmVkaXRUeXBlEhIKCnJlcXVlc3RfaWQYAiABKAkiSAoYQ3JlYXRlQ3JlZGl0VHlwZVJlc3BvbnNlEiwKC2NyZWRpdF90eXBlGAEgASgLMhcuYnVybmRvd24udjEuQ3JlZGl0VHlwZSIYChZMaXN0Q3JlZGl0VHlwZXNSZXF1ZXN0IkgKF0xpc3RDcmVkaXRUeXBlc1Jlc3BvbnNlEi0KDGNyZWRpdF90eXBlcxgBIAMoCzIXLmJ1cm5kb3duLnYxLkNyZWRpdFR5cGUikAEKB0ZlYXR1cmUSEwoLZmVhdHVyZV9rZXkYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhYKDmNyZWRpdF90eXBlX2lkGAMgASgJEhEKCWJ1cm5fcmF0ZRgEIAEoAxIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUQoUQ3JlYXRlRmVhdHVyZVJlcXVlc3QSJQoHZmVhdHVyZRgBIAEoCzIULmJ1cm5kb3duLnYxLkZlYXR1cmUSEgoKcmVxdWVzdF9pZBgCIAEoCSI+ChVDcmVhdGVGZWF0dXJlUmVzcG9uc2USJQoHZmVhdHVyZRgBIAEoCzIULmJ1cm5kb3duLnYxLkZlYXR1cmUiFQoTTGlzdEZlYXR1cmVzUmVxdWVzdCI+ChRMaXN0RmVhdHVyZXNSZXNwb25zZRImCghmZWF0dXJlcxgBIAMoCzIULmJ1cm5kb3duLnYxLkZlYXR1cmUimwEKCEN1c3RvbWVyEhMKC2N1c3RvbWVyX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIzChBvdmVyZHJhZnRfbGltaXRzGAMgAygLMhkuYnVybmRvd24udjEuQ3JlZGl0QW1vdW50Ei8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJUChVDcmVhdGVDdXN0b21lclJlcXVlc3QSJwoIY3VzdG9tZXIYASABKAsyFS5idXJuZG93bi52MS5DdXN0b21lchISCgpyZXF1ZXN0X2lkGAIgASgJIkEKFkNyZWF0ZUN1c3RvbWVyUmVzcG9uc2USJwoIY3VzdG9tZXIYASABKAsyFS5idXJuZG93bi52MS5DdXN0b21lciIpChJHZXRDdXN0b21lclJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkiPgoTR2V0Q3VzdG9tZXJSZXNwb25zZRInCghjdXN0b21lchgBIAEoCzIVLmJ1cm5kb3duLnYxLkN1c3RvbWVyIm0KGFNldE92ZXJkcmFmdExpbWl0UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIoCgVsaW1pdBgCIAEoCzIZLmJ1cm5kb3duLnYxLkNyZWRpdEFtb3VudBISCgpyZXF1ZXN0X2lkGAMgASgJIkQKGVNldE92ZXJkcmFmdExpbWl0UmVzcG9uc2USJwoIY3VzdG9tZXIYASABKAsyFS5idXJuZG93bi52MS5DdXN0b21lciLvAQoGQXBpS2V5Eg4KBmtleV9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEh8KBHJvbGUYAyABKA4yES5idXJuZG93bi52MS5Sb2xlEhMKC2dyYW50X2xpbWl0GAQgASgDEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmV2b2tlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIp4BChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSHwoEcm9sZRgCIAEoDjIRLmJ1cm5kb3duLnYxLlJvbGUSEwoLZ3JhbnRfbGltaXQYAyABKAMSLwoLZXhwaXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJlcXVlc3RfaWQYBSABKAkiSwoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USJAoHYXBpX2tleRgBIAEoCzITLmJ1cm5kb3duLnYxLkFwaUtleRINCgV0b2tlbhgCIAEoCSIUChJMaXN0QXBpS2V5c1JlcXVlc3QiPAoTTGlzdEFwaUtleXNSZXNwb25zZRIlCghhcGlfa2V5cxgBIAMoCzITLmJ1cm5kb3duLnYxLkFwaUtleSI5ChNSZXZva2VBcGlLZXlSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJIjwKFFJldm9rZUFwaUtleVJlc3BvbnNlEiQKB2FwaV9rZXkYASABKAsyEy5idXJuZG93bi52MS5BcGlLZXkyhwcKDEFkbWluU2VydmljZRJfChBDcmVhdGVDcmVkaXRUeXBlEiQuYnVybmRvd24udjEuQ3JlYXRlQ3JlZGl0VHlwZVJlcXVlc3QaJS5idXJuZG93bi52MS5DcmVhdGVDcmVkaXRUeXBlUmVzcG9uc2USXAoPTGlzdENyZWRpdFR5cGVzEiMuYnVybmRvd24udjEuTGlzdENyZWRpdFR5cGVzUmVxdWVzdBokLmJ1cm5kb3duLnYxLkxpc3RDcmVkaXRUeXBlc1Jlc3BvbnNlElYKDUNyZWF0ZUZlYXR1cmUSIS5idXJuZG93bi52MS5DcmVhdGVGZWF0dXJlUmVxdWVzdBoiLmJ1cm5kb3duLnYxLkNyZWF0ZUZlYXR1cmVSZXNwb25zZRJTCgxMaXN0RmVhdHVyZXMSIC5idXJuZG93bi52MS5MaXN0RmVhdHVyZXNSZXF1ZXN0GiEuYnVybmRvd24udjEuTGlzdEZlYXR1cmVzUmVzcG9uc2USWQoOQ3JlYXRlQ3VzdG9tZXISIi5idXJuZG93bi52MS5DcmVhdGVDdXN0b21lclJlcXVlc3QaIy5idXJuZG93bi52MS5DcmVhdGVDdXN0b21lclJlc3BvbnNlElAKC0dldEN1c3RvbWVyEh8uYnVybmRvd24udjEuR2V0Q3VzdG9tZXJSZXF1ZXN0GiAuYnVybmRvd24udjEuR2V0Q3VzdG9tZXJSZXNwb25zZRJiChFTZXRPdmVyZHJhZnRMaW1pdBIlLmJ1cm5kb3duLnYxLlNldE92ZXJkcmFmdExpbWl0UmVxdWVzdBomLmJ1cm5kb3duLnYxLlNldE92ZXJkcmFmdExpbWl0UmVzcG9uc2USUwoMQ3JlYXRlQXBpS2V5EiAuYnVybmRvd24udjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBohLmJ1cm5kb3duLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlElAKC0xpc3RBcGlLZXlzEh8uYnVybmRvd24udjEuTGlzdEFwaUtleXNSZXF1ZXN0GiAuYnVybmRvd24udjEuTGlzdEFwaUtleXNSZXNwb25zZRJTCgxSZXZva2VBcGlLZXkSIC5idXJuZG93bi52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiEuYnVybmRvd24udjEuUmV2b2tlQXBpS2V5UmVzcG9uc2ViBnByb3RvMw", [file_burndown_v1_types, file_google_protobuf_timestamp]);
+  fileDesc("Ch9idXJuZG93bi92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEgtidXJuZG93bi52MSJDCgtGZWF0dXJlUmF0ZRITCgtmZWF0dXJlX2tleRgBIAEoCRIfCgRyYXRlGAIgASgLMhEuYnVybmRvd24udjEuUmF0ZSKcAQoOUHJpY2luZ1ZlcnNpb24SGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRInCgVyYXRlcxgDIAMoCzIYLmJ1cm5kb3duLnYxLkZlYXR1cmVSYXRlEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ9ChtDcmVhdGVQcmljaW5nVmVyc2lvblJlcXVlc3QSNAoPcHJpY2luZ192ZXJzaW9uGAEgASgLMhsuYnVybmRvd24udjEuUHJpY2luZ1ZlcnNpb24SFAoMbWFrZV9kZWZhdWx0GAIgASgIEhIKCnJlcXVlc3RfaWQYAyABKAkiVAocQ3JlYXRlUHJpY2luZ1ZlcnNpb25SZXNwb25zZRI0Cg9wcmljaW5nX3ZlcnNpb24YASABKAsyGy5idXJuZG93bi52MS5QcmljaW5nVmVyc2lvbiIcChpMaXN0UHJpY2luZ1ZlcnNpb25zUmVxdWVzdCJ4ChtMaXN0UHJpY2luZ1ZlcnNpb25zUmVzcG9uc2USNQoQcHJpY2luZ192ZXJzaW9ucxgBIAMoCzIbLmJ1cm5kb3duLnYxLlByaWNpbmdWZXJzaW9uEiIKGmRlZmF1bHRfcHJpY2luZ192ZXJzaW9uX2lkGAIgASgJImEKH1NldERlZmF1bHRQcmljaW5nVmVyc2lvblJlcXVlc3QSGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIj4KIFNldERlZmF1bHRQcmljaW5nVmVyc2lvblJlc3BvbnNlEhoKEnByaWNpbmdfdmVyc2lvbl9pZBgBIAEoCSKgAQokTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXF1ZXN0Eh8KF2Zyb21fcHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEh0KFXRvX3ByaWNpbmdfdmVyc2lvbl9pZBgCIAEoCRIUCgxjdXN0b21lcl9pZHMYAyADKAkSDgoGcmVhc29uGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkiPAolTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXNwb25zZRITCgttb3ZlZF9jb3VudBgBIAEoAyKHAQoWU2V0UmF0ZU92ZXJyaWRlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRITCgtmZWF0dXJlX2tleRgCIAEoCRIfCgRyYXRlGAMgASgLMhEuYnVybmRvd24udjEuUmF0ZRIOCgZyZWFzb24YBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSI6ChdTZXRSYXRlT3ZlcnJpZGVSZXNwb25zZRIfCgRyYXRlGAEgASgLMhEuYnVybmRvd24udjEuUmF0ZSKAAQoZU2V0RW5mb3JjZW1lbnRNb2RlUmVxdWVzdBITCgtmZWF0dXJlX2tleRgBIAEoCRIqCgRtb2RlGAIgASgOMhwuYnVybmRvd24udjEuRW5mb3JjZW1lbnRNb2RlEg4KBnJlYXNvbhgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJIkMKGlNldEVuZm9yY2VtZW50TW9kZVJlc3BvbnNlEiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIksKFFNldEtpbGxTd2l0Y2hSZXF1ZXN0Eg8KB2VuYWJsZWQYASABKAgSDgoGcmVhc29uGAIgASgJEhIKCnJlcXVlc3RfaWQYAyABKAkiKAoVU2V0S2lsbFN3aXRjaFJlc3BvbnNlEg8KB2VuYWJsZWQYASABKAgipQEKC0F1ZGl0UmVjb3JkEhAKCGF1ZGl0X2lkGAEgASgJEg0KBWFjdG9yGAIgASgJEg4KBmFjdGlvbhgDIAEoCRIOCgZ0YXJnZXQYBCABKAkSDgoGcmVhc29uGAUgASgJEhQKDGRldGFpbHNfanNvbhgGIAEoCRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQAoXTGlzdEF1ZGl0UmVjb3Jkc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiZAoYTGlzdEF1ZGl0UmVjb3Jkc1Jlc3BvbnNlEi8KDWF1ZGl0X3JlY29yZHMYASADKAsyGC5idXJuZG93bi52MS5BdWRpdFJlY29yZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiowEKDFVucmF0ZWRFdmVudBIQCgh1c2FnZV9pZBgBIAEoCRIXCg9yZXBvcnRlcl9rZXlfaWQYAiABKAkSJgoFZXZlbnQYAyABKAsyFy5idXJuZG93bi52MS5Vc2FnZUV2ZW50Eg4KBnJlYXNvbhgEIAEoCRIwCgxyZWNlaXZlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkEKGExpc3RVbnJhdGVkRXZlbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJfChlMaXN0VW5yYXRlZEV2ZW50c1Jlc3BvbnNlEikKBmV2ZW50cxgBIAMoCzIZLmJ1cm5kb3duLnYxLlVucmF0ZWRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKwoaUmVwbGF5VW5yYXRlZEV2ZW50c1JlcXVlc3QSDQoFbGltaXQYASABKAUiTQobUmVwbGF5VW5yYXRlZEV2ZW50c1Jlc3BvbnNlEi4KB3Jlc3VsdHMYASADKAsyHS5idXJuZG93bi52MS5Vc2FnZUV2ZW50UmVzdWx0IkUKGEV4cGxhaW5Vc2FnZUV2ZW50UmVxdWVzdBIQCghldmVudF9pZBgBIAEoCRIXCg9yZXBvcnRlcl9rZXlfaWQYAiABKAkisQMKGUV4cGxhaW5Vc2FnZUV2ZW50UmVzcG9uc2USEAoIdXNhZ2VfaWQYASABKAkSFwoPcmVwb3J0ZXJfa2V5X2lkGAIgASgJEiYKBWV2ZW50GAMgASgLMhcuYnVybmRvd24udjEuVXNhZ2VFdmVudBIqCgdvdXRjb21lGAQgASgOMhkuYnVybmRvd24udjEuVXNhZ2VPdXRjb21lEg4KBnJlYXNvbhgFIAEoCRIwCgxyZWNlaXZlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmNyZWRpdF90eXBlX2lkGAcgASgJEioKBnJhdGluZxgIIAEoCzIaLmJ1cm5kb3duLnYxLlJhdGVCcmVha2Rvd24SKQoHZW50cmllcxgJIAMoCzIYLmJ1cm5kb3duLnYxLkxlZGdlckVudHJ5Eh4KBGxvdHMYCiADKAsyEC5idXJuZG93bi52MS5Mb3QSEgoKb3Zlcl9saW1pdBgLIAEoCBIwCgpjb3JyZWN0aW9uGAwgASgLMhwuYnVybmRvd24udjEuVXNhZ2VDb3JyZWN0aW9uIoUBCg9Vc2FnZUNvcnJlY3Rpb24SDQoFYWN0b3IYASABKAkSEwoLcmVhc29uX2NvZGUYAiABKAkSDAoEbm90ZRgDIAEoCRIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHY3JlZGl0cxgFIAEoAyJ8ChhDb3JyZWN0VXNhZ2VFdmVudFJlcXVlc3QSEAoIZXZlbnRfaWQYASABKAkSFwoPcmVwb3J0ZXJfa2V5X2lkGAIgASgJEhMKC3JlYXNvbl9jb2RlGAMgASgJEgwKBG5vdGUYBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSJ4ChlDb3JyZWN0VXNhZ2VFdmVudFJlc3BvbnNlEjAKCmNvcnJlY3Rpb24YASABKAsyHC5idXJuZG93bi52MS5Vc2FnZUNvcnJlY3Rpb24SKQoHZW50cmllcxgCIAMoCzIYLmJ1cm5kb3duLnYxLkxlZGdlckVudHJ5InoKCkNyZWRpdFR5cGUSFgoOY3JlZGl0X3R5cGVfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEg0KBXNjYWxlGAMgASgFEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJbChdDcmVhdGVDcmVkaXRUeXBlUmVxdWVzdBIsCgtjcmVkaXRfdHlwZRgBIAEoCzIXLmJ1cm5kb3duLnYxLkNyZWRpdFR5cGUSEgoKcmVxdWVzdF9pZBgCIAEoCSJIChhDcmVhdGVDcmVkaXRUeXBlUmVzcG9uc2USLAoLY3JlZGl0X3R5cGUYASABKAsyFy5idXJuZG93bi52MS5DcmVkaXRUeXBlIhgKFkxpc3RDcmVkaXRUeXBlc1JlcXVlc3QiSAoXTGlzdENyZWRpdFR5cGVzUmVzcG9uc2USLQoMY3JlZGl0X3R5cGVzGAEgAygLMhcuYnVybmRvd24udjEuQ3JlZGl0VHlwZSLIAQoHRmVhdHVyZRITCgtmZWF0dXJlX2tleRgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSFgoOY3JlZGl0X3R5cGVfaWQYAyABKAkSEQoJYnVybl9yYXRlGAQgASgDEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI2ChBlbmZvcmNlbWVudF9tb2RlGAYgASgOMhwuYnVybmRvd24udjEuRW5mb3JjZW1lbnRNb2RlIlEKFENyZWF0ZUZlYXR1cmVSZXF1ZXN0EiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlEhIKCnJlcXVlc3RfaWQYAiABKAkiPgoVQ3JlYXRlRmVhdHVyZVJlc3BvbnNlEiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIhUKE0xpc3RGZWF0dXJlc1JlcXVlc3QiPgoUTGlzdEZlYXR1cmVzUmVzcG9uc2USJgoIZmVhdHVyZXMYASADKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIrcBCghDdXN0b21lchITCgtjdXN0b21lcl9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSMwoQb3ZlcmRyYWZ0X2xpbWl0cxgDIAMoCzIZLmJ1cm5kb3duLnYxLkNyZWRpdEFtb3VudBIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGgoScHJpY2luZ192ZXJzaW9uX2lkGAUgASgJIlQKFUNyZWF0ZUN1c3RvbWVyUmVxdWVzdBInCghjdXN0b21lchgBIAEoCzIVLmJ1cm5kb3duLnYxLkN1c3RvbWVyEhIKCnJlcXVlc3RfaWQYAiABKAkiQQoWQ3JlYXRlQ3VzdG9tZXJSZXNwb25zZRInCghjdXN0b21lchgBIAEoCzIVLmJ1cm5kb3duLnYxLkN1c3RvbWVyIikKEkdldEN1c3RvbWVyUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCSI+ChNHZXRDdXN0b21lclJlc3BvbnNlEicKCGN1c3RvbWVyGAEgASgLMhUuYnVybmRvd24udjEuQ3VzdG9tZXIibQoYU2V0T3ZlcmRyYWZ0TGltaXRSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEigKBWxpbWl0GAIgASgLMhkuYnVybmRvd24udjEuQ3JlZGl0QW1vdW50EhIKCnJlcXVlc3RfaWQYAyABKAkiRAoZU2V0T3ZlcmRyYWZ0TGltaXRSZXNwb25zZRInCghjdXN0b21lchgBIAEoCzIVLmJ1cm5kb3duLnYxLkN1c3RvbWVyIu8BCgZBcGlLZXkSDgoGa2V5X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSHwoEcm9sZRgDIAEoDjIRLmJ1cm5kb3duLnYxLlJvbGUSEwoLZ3JhbnRfbGltaXQYBCABKAMSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZXZva2VfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAingEKE0NyZWF0ZUFwaUtleVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIfCgRyb2xlGAIgASgOMhEuYnVybmRvd24udjEuUm9sZRITCgtncmFudF9saW1pdBgDIAEoAxIvCgtleHBpcmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKcmVxdWVzdF9pZBgFIAEoCSJLChRDcmVhdGVBcGlLZXlSZXNwb25zZRIkCgdhcGlfa2V5GAEgASgLMhMuYnVybmRvd24udjEuQXBpS2V5Eg0KBXRva2VuGAIgASgJIhQKEkxpc3RBcGlLZXlzUmVxdWVzdCI8ChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiUKCGFwaV9rZXlzGAEgAygLMhMuYnVybmRvd24udjEuQXBpS2V5IjkKE1Jldm9rZUFwaUtleVJlcXVlc3QSDgoGa2V5X2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkiPAoUUmV2b2tlQXBpS2V5UmVzcG9uc2USJAoHYXBpX2tleRgBIAEoCzITLmJ1cm5kb3duLnYxLkFwaUtleTL0EAoMQWRtaW5TZXJ2aWNlEl8KEENyZWF0ZUNyZWRpdFR5cGUSJC5idXJuZG93bi52MS5DcmVhdGVDcmVkaXRUeXBlUmVxdWVzdBolLmJ1cm5kb3duLnYxLkNyZWF0ZUNyZWRpdFR5cGVSZXNwb25zZRJcCg9MaXN0Q3JlZGl0VHlwZXMSIy5idXJuZG93bi52MS5MaXN0Q3JlZGl0VHlwZXNSZXF1ZXN0GiQuYnVybmRvd24udjEuTGlzdENyZWRpdFR5cGVzUmVzcG9uc2USVgoNQ3JlYXRlRmVhdHVyZRIhLmJ1cm5kb3duLnYxLkNyZWF0ZUZlYXR1cmVSZXF1ZXN0GiIuYnVybmRvd24udjEuQ3JlYXRlRmVhdHVyZVJlc3BvbnNlElMKDExpc3RGZWF0dXJlcxIgLmJ1cm5kb3duLnYxLkxpc3RGZWF0dXJlc1JlcXVlc3QaIS5idXJuZG93bi52MS5MaXN0RmVhdHVyZXNSZXNwb25zZRJZCg5DcmVhdGVDdXN0b21lchIiLmJ1cm5kb3duLnYxLkNyZWF0ZUN1c3RvbWVyUmVxdWVzdBojLmJ1cm5kb3duLnYxLkNyZWF0ZUN1c3RvbWVyUmVzcG9uc2USUAoLR2V0Q3VzdG9tZXISHy5idXJuZG93bi52MS5HZXRDdXN0b21lclJlcXVlc3QaIC5idXJuZG93bi52MS5HZXRDdXN0b21lclJlc3BvbnNlEmIKEVNldE92ZXJkcmFmdExpbWl0EiUuYnVybmRvd24udjEuU2V0T3ZlcmRyYWZ0TGltaXRSZXF1ZXN0GiYuYnVybmRvd24udjEuU2V0T3ZlcmRyYWZ0TGltaXRSZXNwb25zZRJTCgxDcmVhdGVBcGlLZXkSIC5idXJuZG93bi52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiEuYnVybmRvd24udjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USUAoLTGlzdEFwaUtleXMSHy5idXJuZG93bi52MS5MaXN0QXBpS2V5c1JlcXVlc3QaIC5idXJuZG93bi52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlElMKDFJldm9rZUFwaUtleRIgLmJ1cm5kb3duLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIS5idXJuZG93bi52MS5SZXZva2VBcGlLZXlSZXNwb25zZRJrChRDcmVhdGVQcmljaW5nVmVyc2lvbhIoLmJ1cm5kb3duLnYxLkNyZWF0ZVByaWNpbmdWZXJzaW9uUmVxdWVzdBopLmJ1cm5kb3duLnYxLkNyZWF0ZVByaWNpbmdWZXJzaW9uUmVzcG9uc2USaAoTTGlzdFByaWNpbmdWZXJzaW9ucxInLmJ1cm5kb3duLnYxLkxpc3RQcmljaW5nVmVyc2lvbnNSZXF1ZXN0GiguYnVybmRvd24udjEuTGlzdFByaWNpbmdWZXJzaW9uc1Jlc3BvbnNlEncKGFNldERlZmF1bHRQcmljaW5nVmVyc2lvbhIsLmJ1cm5kb3duLnYxLlNldERlZmF1bHRQcmljaW5nVmVyc2lvblJlcXVlc3QaLS5idXJuZG93bi52MS5TZXREZWZhdWx0UHJpY2luZ1ZlcnNpb25SZXNwb25zZRKGAQodTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb24SMS5idXJuZG93bi52MS5Nb3ZlQ3VzdG9tZXJzVG9QcmljaW5nVmVyc2lvblJlcXVlc3QaMi5idXJuZG93bi52MS5Nb3ZlQ3VzdG9tZXJzVG9QcmljaW5nVmVyc2lvblJlc3BvbnNlElwKD1NldFJhdGVPdmVycmlkZRIjLmJ1cm5kb3duLnYxLlNldFJhdGVPdmVycmlkZVJlcXVlc3QaJC5idXJuZG93bi52MS5TZXRSYXRlT3ZlcnJpZGVSZXNwb25zZRJlChJTZXRFbmZvcmNlbWVudE1vZGUSJi5idXJuZG93bi52MS5TZXRFbmZvcmNlbWVudE1vZGVSZXF1ZXN0GicuYnVybmRvd24udjEuU2V0RW5mb3JjZW1lbnRNb2RlUmVzcG9uc2USVgoNU2V0S2lsbFN3aXRjaBIhLmJ1cm5kb3duLnYxLlNldEtpbGxTd2l0Y2hSZXF1ZXN0GiIuYnVybmRvd24udjEuU2V0S2lsbFN3aXRjaFJlc3BvbnNlEl8KEExpc3RBdWRpdFJlY29yZHMSJC5idXJuZG93bi52MS5MaXN0QXVkaXRSZWNvcmRzUmVxdWVzdBolLmJ1cm5kb3duLnYxLkxpc3RBdWRpdFJlY29yZHNSZXNwb25zZRJiChFMaXN0VW5yYXRlZEV2ZW50cxIlLmJ1cm5kb3duLnYxLkxpc3RVbnJhdGVkRXZlbnRzUmVxdWVzdBomLmJ1cm5kb3duLnYxLkxpc3RVbnJhdGVkRXZlbnRzUmVzcG9uc2USaAoTUmVwbGF5VW5yYXRlZEV2ZW50cxInLmJ1cm5kb3duLnYxLlJlcGxheVVucmF0ZWRFdmVudHNSZXF1ZXN0GiguYnVybmRvd24udjEuUmVwbGF5VW5yYXRlZEV2ZW50c1Jlc3BvbnNlEmIKEUV4cGxhaW5Vc2FnZUV2ZW50EiUuYnVybmRvd24udjEuRXhwbGFpblVzYWdlRXZlbnRSZXF1ZXN0GiYuYnVybmRvd24udjEuRXhwbGFpblVzYWdlRXZlbnRSZXNwb25zZRJiChFDb3JyZWN0VXNhZ2VFdmVudBIlLmJ1cm5kb3duLnYxLkNvcnJlY3RVc2FnZUV2ZW50UmVxdWVzdBomLmJ1cm5kb3duLnYxLkNvcnJlY3RVc2FnZUV2ZW50UmVzcG9uc2ViBnByb3RvMw", [file_burndown_v1_types, file_burndown_v1_usage, file_google_protobuf_timestamp]);
+
+/**
+ * FeatureRate is one feature's rate in a pricing version.
+ *
+ * @generated from message burndown.v1.FeatureRate
+ */
+export type FeatureRate = Message<"burndown.v1.FeatureRate"> & {
+  /**
+   * The feature; must exist.
+   *
+   * @generated from field: string feature_key = 1;
+   */
+  featureKey: string;
+
+  /**
+   * Its rate.
+   *
+   * @generated from field: burndown.v1.Rate rate = 2;
+   */
+  rate?: Rate | undefined;
+};
+
+/**
+ * Describes the message burndown.v1.FeatureRate.
+ * Use `create(FeatureRateSchema)` to create a new message.
+ */
+export const FeatureRateSchema: GenMessage<FeatureRate> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 0);
+
+/**
+ * PricingVersion is an immutable set of rates.
+ *
+ * @generated from message burndown.v1.PricingVersion
+ */
+export type PricingVersion = Message<"burndown.v1.PricingVersion"> & {
+  /**
+   * The id (1-64 characters of [a-z0-9_.-]).
+   *
+   * @generated from field: string pricing_version_id = 1;
+   */
+  pricingVersionId: string;
+
+  /**
+   * A name for people.
+   *
+   * @generated from field: string display_name = 2;
+   */
+  displayName: string;
+
+  /**
+   * The rates; a feature not listed uses its base burn rate.
+   *
+   * @generated from field: repeated burndown.v1.FeatureRate rates = 3;
+   */
+  rates: FeatureRate[];
+
+  /**
+   * When it was published.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 4;
+   */
+  createTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message burndown.v1.PricingVersion.
+ * Use `create(PricingVersionSchema)` to create a new message.
+ */
+export const PricingVersionSchema: GenMessage<PricingVersion> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 1);
+
+/**
+ * CreatePricingVersionRequest publishes a pricing version.
+ *
+ * @generated from message burndown.v1.CreatePricingVersionRequest
+ */
+export type CreatePricingVersionRequest = Message<"burndown.v1.CreatePricingVersionRequest"> & {
+  /**
+   * The version; create_time is ignored. At most 1,000 rates, each feature
+   * once.
+   *
+   * @generated from field: burndown.v1.PricingVersion pricing_version = 1;
+   */
+  pricingVersion?: PricingVersion | undefined;
+
+  /**
+   * Also make it the default for new customers.
+   *
+   * @generated from field: bool make_default = 2;
+   */
+  makeDefault: boolean;
+
+  /**
+   * The idempotency key (1-128 printable ASCII characters).
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message burndown.v1.CreatePricingVersionRequest.
+ * Use `create(CreatePricingVersionRequestSchema)` to create a new message.
+ */
+export const CreatePricingVersionRequestSchema: GenMessage<CreatePricingVersionRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 2);
+
+/**
+ * CreatePricingVersionResponse is the published version.
+ *
+ * @generated from message burndown.v1.CreatePricingVersionResponse
+ */
+export type CreatePricingVersionResponse = Message<"burndown.v1.CreatePricingVersionResponse"> & {
+  /**
+   * The version as stored.
+   *
+   * @generated from field: burndown.v1.PricingVersion pricing_version = 1;
+   */
+  pricingVersion?: PricingVersion | undefined;
+};
+
+/**
+ * Describes the message burndown.v1.CreatePricingVersionResponse.
+ * Use `create(CreatePricingVersionResponseSchema)` to create a new message.
+ */
+export const CreatePricingVersionResponseSchema: GenMessage<CreatePricingVersionResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 3);
+
+/**
+ * ListPricingVersionsRequest asks for every pricing version.
+ *
+ * @generated from message burndown.v1.ListPricingVersionsRequest
+ */
+export type ListPricingVersionsRequest = Message<"burndown.v1.ListPricingVersionsRequest"> & {
+};
+
+/**
+ * Describes the message burndown.v1.ListPricingVersionsRequest.
+ * Use `create(ListPricingVersionsRequestSchema)` to create a new message.
+ */
+export const ListPricingVersionsRequestSchema: GenMessage<ListPricingVersionsRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 4);
+
+/**
+ * ListPricingVersionsResponse holds every pricing version.
+ *
+ * @generated from message burndown.v1.ListPricingVersionsResponse
+ */
+export type ListPricingVersionsResponse = Message<"burndown.v1.ListPricingVersionsResponse"> & {
+  /**
+   * Versions in creation order.
+   *
+   * @generated from field: repeated burndown.v1.PricingVersion pricing_versions = 1;
+   */
+  pricingVersions: PricingVersion[];
+
+  /**
+   * The default for new customers; empty when none is set.
+   *
+   * @generated from field: string default_pricing_version_id = 2;
+   */
+  defaultPricingVersionId: string;
+};
+
+/**
+ * Describes the message burndown.v1.ListPricingVersionsResponse.
+ * Use `create(ListPricingVersionsResponseSchema)` to create a new message.
+ */
+export const ListPricingVersionsResponseSchema: GenMessage<ListPricingVersionsResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 5);
+
+/**
+ * SetDefaultPricingVersionRequest sets the default version.
+ *
+ * @generated from message burndown.v1.SetDefaultPricingVersionRequest
+ */
+export type SetDefaultPricingVersionRequest = Message<"burndown.v1.SetDefaultPricingVersionRequest"> & {
+  /**
+   * The version; must exist.
+   *
+   * @generated from field: string pricing_version_id = 1;
+   */
+  pricingVersionId: string;
+
+  /**
+   * Why, for the audit trail (1-1,000 characters).
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * The idempotency key (1-128 printable ASCII characters).
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message burndown.v1.SetDefaultPricingVersionRequest.
+ * Use `create(SetDefaultPricingVersionRequestSchema)` to create a new message.
+ */
+export const SetDefaultPricingVersionRequestSchema: GenMessage<SetDefaultPricingVersionRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 6);
+
+/**
+ * SetDefaultPricingVersionResponse confirms the change.
+ *
+ * @generated from message burndown.v1.SetDefaultPricingVersionResponse
+ */
+export type SetDefaultPricingVersionResponse = Message<"burndown.v1.SetDefaultPricingVersionResponse"> & {
+  /**
+   * The new default.
+   *
+   * @generated from field: string pricing_version_id = 1;
+   */
+  pricingVersionId: string;
+};
+
+/**
+ * Describes the message burndown.v1.SetDefaultPricingVersionResponse.
+ * Use `create(SetDefaultPricingVersionResponseSchema)` to create a new message.
+ */
+export const SetDefaultPricingVersionResponseSchema: GenMessage<SetDefaultPricingVersionResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 7);
+
+/**
+ * MoveCustomersToPricingVersionRequest re-pins a cohort.
+ *
+ * @generated from message burndown.v1.MoveCustomersToPricingVersionRequest
+ */
+export type MoveCustomersToPricingVersionRequest = Message<"burndown.v1.MoveCustomersToPricingVersionRequest"> & {
+  /**
+   * Move the customers pinned to this version; empty means customers on the
+   * base rates (pinned to no version).
+   *
+   * @generated from field: string from_pricing_version_id = 1;
+   */
+  fromPricingVersionId: string;
+
+  /**
+   * The version to pin them to; must exist.
+   *
+   * @generated from field: string to_pricing_version_id = 2;
+   */
+  toPricingVersionId: string;
+
+  /**
+   * Only these customers (at most 1,000) of the cohort; empty means all of it.
+   *
+   * @generated from field: repeated string customer_ids = 3;
+   */
+  customerIds: string[];
+
+  /**
+   * Why, for the audit trail (1-1,000 characters).
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * The idempotency key (1-128 printable ASCII characters).
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message burndown.v1.MoveCustomersToPricingVersionRequest.
+ * Use `create(MoveCustomersToPricingVersionRequestSchema)` to create a new message.
+ */
+export const MoveCustomersToPricingVersionRequestSchema: GenMessage<MoveCustomersToPricingVersionRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 8);
+
+/**
+ * MoveCustomersToPricingVersionResponse says how many moved.
+ *
+ * @generated from message burndown.v1.MoveCustomersToPricingVersionResponse
+ */
+export type MoveCustomersToPricingVersionResponse = Message<"burndown.v1.MoveCustomersToPricingVersionResponse"> & {
+  /**
+   * Customers re-pinned.
+   *
+   * @generated from field: int64 moved_count = 1;
+   */
+  movedCount: bigint;
+};
+
+/**
+ * Describes the message burndown.v1.MoveCustomersToPricingVersionResponse.
+ * Use `create(MoveCustomersToPricingVersionResponseSchema)` to create a new message.
+ */
+export const MoveCustomersToPricingVersionResponseSchema: GenMessage<MoveCustomersToPricingVersionResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 9);
+
+/**
+ * SetRateOverrideRequest sets or clears a per-customer rate.
+ *
+ * @generated from message burndown.v1.SetRateOverrideRequest
+ */
+export type SetRateOverrideRequest = Message<"burndown.v1.SetRateOverrideRequest"> & {
+  /**
+   * The customer; must exist.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * The feature; must exist.
+   *
+   * @generated from field: string feature_key = 2;
+   */
+  featureKey: string;
+
+  /**
+   * The rate; unset clears the override.
+   *
+   * @generated from field: burndown.v1.Rate rate = 3;
+   */
+  rate?: Rate | undefined;
+
+  /**
+   * Why, for the audit trail (1-1,000 characters).
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * The idempotency key (1-128 printable ASCII characters).
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message burndown.v1.SetRateOverrideRequest.
+ * Use `create(SetRateOverrideRequestSchema)` to create a new message.
+ */
+export const SetRateOverrideRequestSchema: GenMessage<SetRateOverrideRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 10);
+
+/**
+ * SetRateOverrideResponse confirms the change.
+ *
+ * @generated from message burndown.v1.SetRateOverrideResponse
+ */
+export type SetRateOverrideResponse = Message<"burndown.v1.SetRateOverrideResponse"> & {
+  /**
+   * The override now in force; unset when cleared.
+   *
+   * @generated from field: burndown.v1.Rate rate = 1;
+   */
+  rate?: Rate | undefined;
+};
+
+/**
+ * Describes the message burndown.v1.SetRateOverrideResponse.
+ * Use `create(SetRateOverrideResponseSchema)` to create a new message.
+ */
+export const SetRateOverrideResponseSchema: GenMessage<SetRateOverrideResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 11);
+
+/**
+ * SetEnforcementModeRequest changes a feature's mode.
+ *
+ * @generated from message burndown.v1.SetEnforcementModeRequest
+ */
+export type SetEnforcementModeRequest = Message<"burndown.v1.SetEnforcementModeRequest"> & {
+  /**
+   * The feature; must exist.
+   *
+   * @generated from field: string feature_key = 1;
+   */
+  featureKey: string;
+
+  /**
+   * The new mode; required.
+   *
+   * @generated from field: burndown.v1.EnforcementMode mode = 2;
+   */
+  mode: EnforcementMode;
+
+  /**
+   * Why, for the audit trail (1-1,000 characters).
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * The idempotency key (1-128 printable ASCII characters).
+   *
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message burndown.v1.SetEnforcementModeRequest.
+ * Use `create(SetEnforcementModeRequestSchema)` to create a new message.
+ */
+export const SetEnforcementModeRequestSchema: GenMessage<SetEnforcementModeRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 12);
+
+/**
+ * SetEnforcementModeResponse is the feature after the change.
+ *
+ * @generated from message burndown.v1.SetEnforcementModeResponse
+ */
+export type SetEnforcementModeResponse = Message<"burndown.v1.SetEnforcementModeResponse"> & {
+  /**
+   * The feature.
+   *
+   * @generated from field: burndown.v1.Feature feature = 1;
+   */
+  feature?: Feature | undefined;
+};
+
+/**
+ * Describes the message burndown.v1.SetEnforcementModeResponse.
+ * Use `create(SetEnforcementModeResponseSchema)` to create a new message.
+ */
+export const SetEnforcementModeResponseSchema: GenMessage<SetEnforcementModeResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 13);
+
+/**
+ * SetKillSwitchRequest turns the global kill switch on or off.
+ *
+ * @generated from message burndown.v1.SetKillSwitchRequest
+ */
+export type SetKillSwitchRequest = Message<"burndown.v1.SetKillSwitchRequest"> & {
+  /**
+   * True turns enforcement off everywhere.
+   *
+   * @generated from field: bool enabled = 1;
+   */
+  enabled: boolean;
+
+  /**
+   * Why, for the audit trail (1-1,000 characters).
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * The idempotency key (1-128 printable ASCII characters).
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message burndown.v1.SetKillSwitchRequest.
+ * Use `create(SetKillSwitchRequestSchema)` to create a new message.
+ */
+export const SetKillSwitchRequestSchema: GenMessage<SetKillSwitchRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 14);
+
+/**
+ * SetKillSwitchResponse confirms the state.
+ *
+ * @generated from message burndown.v1.SetKillSwitchResponse
+ */
+export type SetKillSwitchResponse = Message<"burndown.v1.SetKillSwitchResponse"> & {
+  /**
+   * Whether the kill switch is now on.
+   *
+   * @generated from field: bool enabled = 1;
+   */
+  enabled: boolean;
+};
+
+/**
+ * Describes the message burndown.v1.SetKillSwitchResponse.
+ * Use `create(SetKillSwitchResponseSchema)` to create a new message.
+ */
+export const SetKillSwitchResponseSchema: GenMessage<SetKillSwitchResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 15);
+
+/**
+ * AuditRecord is one administrative action.
+ *
+ * @generated from message burndown.v1.AuditRecord
+ */
+export type AuditRecord = Message<"burndown.v1.AuditRecord"> & {
+  /**
+   * The record's id; ids increase with time.
+   *
+   * @generated from field: string audit_id = 1;
+   */
+  auditId: string;
+
+  /**
+   * The API key that acted.
+   *
+   * @generated from field: string actor = 2;
+   */
+  actor: string;
+
+  /**
+   * What was done, for example "set_enforcement_mode".
+   *
+   * @generated from field: string action = 3;
+   */
+  action: string;
+
+  /**
+   * What it was done to, for example "feature:image_generation".
+   *
+   * @generated from field: string target = 4;
+   */
+  target: string;
+
+  /**
+   * Why, as given by the actor.
+   *
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * Details as JSON (old and new values).
+   *
+   * @generated from field: string details_json = 6;
+   */
+  detailsJson: string;
+
+  /**
+   * When.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 7;
+   */
+  createTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message burndown.v1.AuditRecord.
+ * Use `create(AuditRecordSchema)` to create a new message.
+ */
+export const AuditRecordSchema: GenMessage<AuditRecord> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 16);
+
+/**
+ * ListAuditRecordsRequest asks for a page of audit records.
+ *
+ * @generated from message burndown.v1.ListAuditRecordsRequest
+ */
+export type ListAuditRecordsRequest = Message<"burndown.v1.ListAuditRecordsRequest"> & {
+  /**
+   * At most this many: 1 to 1,000; 0 means 100.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the previous page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message burndown.v1.ListAuditRecordsRequest.
+ * Use `create(ListAuditRecordsRequestSchema)` to create a new message.
+ */
+export const ListAuditRecordsRequestSchema: GenMessage<ListAuditRecordsRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 17);
+
+/**
+ * ListAuditRecordsResponse is a page of audit records.
+ *
+ * @generated from message burndown.v1.ListAuditRecordsResponse
+ */
+export type ListAuditRecordsResponse = Message<"burndown.v1.ListAuditRecordsResponse"> & {
+  /**
+   * Records, newest first.
+   *
+   * @generated from field: repeated burndown.v1.AuditRecord audit_records = 1;
+   */
+  auditRecords: AuditRecord[];
+
+  /**
+   * Pass this to get the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message burndown.v1.ListAuditRecordsResponse.
+ * Use `create(ListAuditRecordsResponseSchema)` to create a new message.
+ */
+export const ListAuditRecordsResponseSchema: GenMessage<ListAuditRecordsResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 18);
+
+/**
+ * UnratedEvent is a usage event kept without rating.
+ *
+ * @generated from message burndown.v1.UnratedEvent
+ */
+export type UnratedEvent = Message<"burndown.v1.UnratedEvent"> & {
+  /**
+   * The server-assigned usage id.
+   *
+   * @generated from field: string usage_id = 1;
+   */
+  usageId: string;
+
+  /**
+   * The API key that reported it.
+   *
+   * @generated from field: string reporter_key_id = 2;
+   */
+  reporterKeyId: string;
+
+  /**
+   * The event as received.
+   *
+   * @generated from field: burndown.v1.UsageEvent event = 3;
+   */
+  event?: UsageEvent | undefined;
+
+  /**
+   * Why it could not be rated: CUSTOMER_NOT_FOUND or FEATURE_NOT_FOUND.
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * When it was received.
+   *
+   * @generated from field: google.protobuf.Timestamp receive_time = 5;
+   */
+  receiveTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message burndown.v1.UnratedEvent.
+ * Use `create(UnratedEventSchema)` to create a new message.
+ */
+export const UnratedEventSchema: GenMessage<UnratedEvent> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 19);
+
+/**
+ * ListUnratedEventsRequest asks for a page of unrated events.
+ *
+ * @generated from message burndown.v1.ListUnratedEventsRequest
+ */
+export type ListUnratedEventsRequest = Message<"burndown.v1.ListUnratedEventsRequest"> & {
+  /**
+   * At most this many: 1 to 1,000; 0 means 100.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the previous page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message burndown.v1.ListUnratedEventsRequest.
+ * Use `create(ListUnratedEventsRequestSchema)` to create a new message.
+ */
+export const ListUnratedEventsRequestSchema: GenMessage<ListUnratedEventsRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 20);
+
+/**
+ * ListUnratedEventsResponse is a page of unrated events.
+ *
+ * @generated from message burndown.v1.ListUnratedEventsResponse
+ */
+export type ListUnratedEventsResponse = Message<"burndown.v1.ListUnratedEventsResponse"> & {
+  /**
+   * Events, oldest first.
+   *
+   * @generated from field: repeated burndown.v1.UnratedEvent events = 1;
+   */
+  events: UnratedEvent[];
+
+  /**
+   * Pass this to get the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message burndown.v1.ListUnratedEventsResponse.
+ * Use `create(ListUnratedEventsResponseSchema)` to create a new message.
+ */
+export const ListUnratedEventsResponseSchema: GenMessage<ListUnratedEventsResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 21);
+
+/**
+ * ReplayUnratedEventsRequest rates unrated events that now can be.
+ *
+ * @generated from message burndown.v1.ReplayUnratedEventsRequest
+ */
+export type ReplayUnratedEventsRequest = Message<"burndown.v1.ReplayUnratedEventsRequest"> & {
+  /**
+   * At most this many events (1 to 1,000; 0 means 1,000), oldest first.
+   *
+   * @generated from field: int32 limit = 1;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message burndown.v1.ReplayUnratedEventsRequest.
+ * Use `create(ReplayUnratedEventsRequestSchema)` to create a new message.
+ */
+export const ReplayUnratedEventsRequestSchema: GenMessage<ReplayUnratedEventsRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 22);
+
+/**
+ * ReplayUnratedEventsResponse says what became of the events tried.
+ *
+ * @generated from message burndown.v1.ReplayUnratedEventsResponse
+ */
+export type ReplayUnratedEventsResponse = Message<"burndown.v1.ReplayUnratedEventsResponse"> & {
+  /**
+   * One result per event tried; events still unrated say so.
+   *
+   * @generated from field: repeated burndown.v1.UsageEventResult results = 1;
+   */
+  results: UsageEventResult[];
+};
+
+/**
+ * Describes the message burndown.v1.ReplayUnratedEventsResponse.
+ * Use `create(ReplayUnratedEventsResponseSchema)` to create a new message.
+ */
+export const ReplayUnratedEventsResponseSchema: GenMessage<ReplayUnratedEventsResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 23);
+
+/**
+ * ExplainUsageEventRequest names an event.
+ *
+ * @generated from message burndown.v1.ExplainUsageEventRequest
+ */
+export type ExplainUsageEventRequest = Message<"burndown.v1.ExplainUsageEventRequest"> & {
+  /**
+   * The event's id as reported.
+   *
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * The API key that reported it; may be empty when only one key used this
+   * event id (otherwise FAILED_PRECONDITION with reason AMBIGUOUS_EVENT_ID).
+   *
+   * @generated from field: string reporter_key_id = 2;
+   */
+  reporterKeyId: string;
+};
+
+/**
+ * Describes the message burndown.v1.ExplainUsageEventRequest.
+ * Use `create(ExplainUsageEventRequestSchema)` to create a new message.
+ */
+export const ExplainUsageEventRequestSchema: GenMessage<ExplainUsageEventRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 24);
+
+/**
+ * ExplainUsageEventResponse is the whole story of one event.
+ *
+ * @generated from message burndown.v1.ExplainUsageEventResponse
+ */
+export type ExplainUsageEventResponse = Message<"burndown.v1.ExplainUsageEventResponse"> & {
+  /**
+   * The server-assigned usage id.
+   *
+   * @generated from field: string usage_id = 1;
+   */
+  usageId: string;
+
+  /**
+   * The API key that reported it.
+   *
+   * @generated from field: string reporter_key_id = 2;
+   */
+  reporterKeyId: string;
+
+  /**
+   * The event as received.
+   *
+   * @generated from field: burndown.v1.UsageEvent event = 3;
+   */
+  event?: UsageEvent | undefined;
+
+  /**
+   * What became of it.
+   *
+   * @generated from field: burndown.v1.UsageOutcome outcome = 4;
+   */
+  outcome: UsageOutcome;
+
+  /**
+   * For unrated events, why.
+   *
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * When it was received.
+   *
+   * @generated from field: google.protobuf.Timestamp receive_time = 6;
+   */
+  receiveTime?: Timestamp | undefined;
+
+  /**
+   * The credit type burned.
+   *
+   * @generated from field: string credit_type_id = 7;
+   */
+  creditTypeId: string;
+
+  /**
+   * How the credits were computed; unset for unrated or not billed events.
+   *
+   * @generated from field: burndown.v1.RateBreakdown rating = 8;
+   */
+  rating?: RateBreakdown | undefined;
+
+  /**
+   * The ledger entries the event caused, including any correction, oldest
+   * first; each names the lot (grant_id) it drew from.
+   *
+   * @generated from field: repeated burndown.v1.LedgerEntry entries = 9;
+   */
+  entries: LedgerEntry[];
+
+  /**
+   * The lots those entries drew from.
+   *
+   * @generated from field: repeated burndown.v1.Lot lots = 10;
+   */
+  lots: Lot[];
+
+  /**
+   * Whether the burn took the balance below minus its overdraft limit.
+   *
+   * @generated from field: bool over_limit = 11;
+   */
+  overLimit: boolean;
+
+  /**
+   * The correction, if the event was corrected.
+   *
+   * @generated from field: burndown.v1.UsageCorrection correction = 12;
+   */
+  correction?: UsageCorrection | undefined;
+};
+
+/**
+ * Describes the message burndown.v1.ExplainUsageEventResponse.
+ * Use `create(ExplainUsageEventResponseSchema)` to create a new message.
+ */
+export const ExplainUsageEventResponseSchema: GenMessage<ExplainUsageEventResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 25);
+
+/**
+ * UsageCorrection records the refund of a usage event.
+ *
+ * @generated from message burndown.v1.UsageCorrection
+ */
+export type UsageCorrection = Message<"burndown.v1.UsageCorrection"> & {
+  /**
+   * The API key that corrected it.
+   *
+   * @generated from field: string actor = 1;
+   */
+  actor: string;
+
+  /**
+   * A machine-readable reason (1-64 characters of [a-z0-9_.-]).
+   *
+   * @generated from field: string reason_code = 2;
+   */
+  reasonCode: string;
+
+  /**
+   * A note for people.
+   *
+   * @generated from field: string note = 3;
+   */
+  note: string;
+
+  /**
+   * When.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 4;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * The credits given back.
+   *
+   * @generated from field: int64 credits = 5;
+   */
+  credits: bigint;
+};
+
+/**
+ * Describes the message burndown.v1.UsageCorrection.
+ * Use `create(UsageCorrectionSchema)` to create a new message.
+ */
+export const UsageCorrectionSchema: GenMessage<UsageCorrection> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 26);
+
+/**
+ * CorrectUsageEventRequest refunds an event.
+ *
+ * @generated from message burndown.v1.CorrectUsageEventRequest
+ */
+export type CorrectUsageEventRequest = Message<"burndown.v1.CorrectUsageEventRequest"> & {
+  /**
+   * The event's id as reported.
+   *
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * The API key that reported it; may be empty when unambiguous.
+   *
+   * @generated from field: string reporter_key_id = 2;
+   */
+  reporterKeyId: string;
+
+  /**
+   * Why (1-64 characters of [a-z0-9_.-]); required.
+   *
+   * @generated from field: string reason_code = 3;
+   */
+  reasonCode: string;
+
+  /**
+   * A note for people (at most 1,000 characters).
+   *
+   * @generated from field: string note = 4;
+   */
+  note: string;
+
+  /**
+   * The idempotency key (1-128 printable ASCII characters).
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message burndown.v1.CorrectUsageEventRequest.
+ * Use `create(CorrectUsageEventRequestSchema)` to create a new message.
+ */
+export const CorrectUsageEventRequestSchema: GenMessage<CorrectUsageEventRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 27);
+
+/**
+ * CorrectUsageEventResponse is the correction.
+ *
+ * @generated from message burndown.v1.CorrectUsageEventResponse
+ */
+export type CorrectUsageEventResponse = Message<"burndown.v1.CorrectUsageEventResponse"> & {
+  /**
+   * The correction.
+   *
+   * @generated from field: burndown.v1.UsageCorrection correction = 1;
+   */
+  correction?: UsageCorrection | undefined;
+
+  /**
+   * The refund entries written.
+   *
+   * @generated from field: repeated burndown.v1.LedgerEntry entries = 2;
+   */
+  entries: LedgerEntry[];
+};
+
+/**
+ * Describes the message burndown.v1.CorrectUsageEventResponse.
+ * Use `create(CorrectUsageEventResponseSchema)` to create a new message.
+ */
+export const CorrectUsageEventResponseSchema: GenMessage<CorrectUsageEventResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 28);
 
 /**
  * CreditType is a kind of credit.
@@ -57,7 +1065,7 @@ export type CreditType = Message<"burndown.v1.CreditType"> & {
  * Use `create(CreditTypeSchema)` to create a new message.
  */
 export const CreditTypeSchema: GenMessage<CreditType> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 0);
+  messageDesc(file_burndown_v1_admin_service, 29);
 
 /**
  * CreateCreditTypeRequest adds a credit type.
@@ -85,7 +1093,7 @@ export type CreateCreditTypeRequest = Message<"burndown.v1.CreateCreditTypeReque
  * Use `create(CreateCreditTypeRequestSchema)` to create a new message.
  */
 export const CreateCreditTypeRequestSchema: GenMessage<CreateCreditTypeRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 1);
+  messageDesc(file_burndown_v1_admin_service, 30);
 
 /**
  * CreateCreditTypeResponse is the new credit type.
@@ -106,7 +1114,7 @@ export type CreateCreditTypeResponse = Message<"burndown.v1.CreateCreditTypeResp
  * Use `create(CreateCreditTypeResponseSchema)` to create a new message.
  */
 export const CreateCreditTypeResponseSchema: GenMessage<CreateCreditTypeResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 2);
+  messageDesc(file_burndown_v1_admin_service, 31);
 
 /**
  * ListCreditTypesRequest asks for every credit type.
@@ -121,7 +1129,7 @@ export type ListCreditTypesRequest = Message<"burndown.v1.ListCreditTypesRequest
  * Use `create(ListCreditTypesRequestSchema)` to create a new message.
  */
 export const ListCreditTypesRequestSchema: GenMessage<ListCreditTypesRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 3);
+  messageDesc(file_burndown_v1_admin_service, 32);
 
 /**
  * ListCreditTypesResponse holds every credit type.
@@ -142,7 +1150,7 @@ export type ListCreditTypesResponse = Message<"burndown.v1.ListCreditTypesRespon
  * Use `create(ListCreditTypesResponseSchema)` to create a new message.
  */
 export const ListCreditTypesResponseSchema: GenMessage<ListCreditTypesResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 4);
+  messageDesc(file_burndown_v1_admin_service, 33);
 
 /**
  * Feature is a billable action.
@@ -172,7 +1180,8 @@ export type Feature = Message<"burndown.v1.Feature"> & {
   creditTypeId: string;
 
   /**
-   * Credits (smallest unit) burned per unit of quantity; positive.
+   * The base rate: credits (smallest unit) burned per unit of quantity, for
+   * customers on no pricing version; positive.
    *
    * @generated from field: int64 burn_rate = 4;
    */
@@ -184,6 +1193,13 @@ export type Feature = Message<"burndown.v1.Feature"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 5;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * The enforcement mode; ENFORCE when created unless set.
+   *
+   * @generated from field: burndown.v1.EnforcementMode enforcement_mode = 6;
+   */
+  enforcementMode: EnforcementMode;
 };
 
 /**
@@ -191,7 +1207,7 @@ export type Feature = Message<"burndown.v1.Feature"> & {
  * Use `create(FeatureSchema)` to create a new message.
  */
 export const FeatureSchema: GenMessage<Feature> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 5);
+  messageDesc(file_burndown_v1_admin_service, 34);
 
 /**
  * CreateFeatureRequest adds a feature.
@@ -219,7 +1235,7 @@ export type CreateFeatureRequest = Message<"burndown.v1.CreateFeatureRequest"> &
  * Use `create(CreateFeatureRequestSchema)` to create a new message.
  */
 export const CreateFeatureRequestSchema: GenMessage<CreateFeatureRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 6);
+  messageDesc(file_burndown_v1_admin_service, 35);
 
 /**
  * CreateFeatureResponse is the new feature.
@@ -240,7 +1256,7 @@ export type CreateFeatureResponse = Message<"burndown.v1.CreateFeatureResponse">
  * Use `create(CreateFeatureResponseSchema)` to create a new message.
  */
 export const CreateFeatureResponseSchema: GenMessage<CreateFeatureResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 7);
+  messageDesc(file_burndown_v1_admin_service, 36);
 
 /**
  * ListFeaturesRequest asks for every feature.
@@ -255,7 +1271,7 @@ export type ListFeaturesRequest = Message<"burndown.v1.ListFeaturesRequest"> & {
  * Use `create(ListFeaturesRequestSchema)` to create a new message.
  */
 export const ListFeaturesRequestSchema: GenMessage<ListFeaturesRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 8);
+  messageDesc(file_burndown_v1_admin_service, 37);
 
 /**
  * ListFeaturesResponse holds every feature.
@@ -276,7 +1292,7 @@ export type ListFeaturesResponse = Message<"burndown.v1.ListFeaturesResponse"> &
  * Use `create(ListFeaturesResponseSchema)` to create a new message.
  */
 export const ListFeaturesResponseSchema: GenMessage<ListFeaturesResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 9);
+  messageDesc(file_burndown_v1_admin_service, 38);
 
 /**
  * Customer is the vendor's customer that owns balances.
@@ -312,6 +1328,15 @@ export type Customer = Message<"burndown.v1.Customer"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 4;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * The pricing version the customer is pinned to; empty means the features'
+   * base rates. Set at creation to the default version, changed only by
+   * MoveCustomersToPricingVersion (grandfathering). Ignored by CreateCustomer.
+   *
+   * @generated from field: string pricing_version_id = 5;
+   */
+  pricingVersionId: string;
 };
 
 /**
@@ -319,7 +1344,7 @@ export type Customer = Message<"burndown.v1.Customer"> & {
  * Use `create(CustomerSchema)` to create a new message.
  */
 export const CustomerSchema: GenMessage<Customer> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 10);
+  messageDesc(file_burndown_v1_admin_service, 39);
 
 /**
  * CreateCustomerRequest adds a customer.
@@ -348,7 +1373,7 @@ export type CreateCustomerRequest = Message<"burndown.v1.CreateCustomerRequest">
  * Use `create(CreateCustomerRequestSchema)` to create a new message.
  */
 export const CreateCustomerRequestSchema: GenMessage<CreateCustomerRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 11);
+  messageDesc(file_burndown_v1_admin_service, 40);
 
 /**
  * CreateCustomerResponse is the new customer.
@@ -369,7 +1394,7 @@ export type CreateCustomerResponse = Message<"burndown.v1.CreateCustomerResponse
  * Use `create(CreateCustomerResponseSchema)` to create a new message.
  */
 export const CreateCustomerResponseSchema: GenMessage<CreateCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 12);
+  messageDesc(file_burndown_v1_admin_service, 41);
 
 /**
  * GetCustomerRequest asks for a customer.
@@ -390,7 +1415,7 @@ export type GetCustomerRequest = Message<"burndown.v1.GetCustomerRequest"> & {
  * Use `create(GetCustomerRequestSchema)` to create a new message.
  */
 export const GetCustomerRequestSchema: GenMessage<GetCustomerRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 13);
+  messageDesc(file_burndown_v1_admin_service, 42);
 
 /**
  * GetCustomerResponse holds the customer.
@@ -411,7 +1436,7 @@ export type GetCustomerResponse = Message<"burndown.v1.GetCustomerResponse"> & {
  * Use `create(GetCustomerResponseSchema)` to create a new message.
  */
 export const GetCustomerResponseSchema: GenMessage<GetCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 14);
+  messageDesc(file_burndown_v1_admin_service, 43);
 
 /**
  * SetOverdraftLimitRequest sets one overdraft limit.
@@ -446,7 +1471,7 @@ export type SetOverdraftLimitRequest = Message<"burndown.v1.SetOverdraftLimitReq
  * Use `create(SetOverdraftLimitRequestSchema)` to create a new message.
  */
 export const SetOverdraftLimitRequestSchema: GenMessage<SetOverdraftLimitRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 15);
+  messageDesc(file_burndown_v1_admin_service, 44);
 
 /**
  * SetOverdraftLimitResponse is the customer after the change.
@@ -467,7 +1492,7 @@ export type SetOverdraftLimitResponse = Message<"burndown.v1.SetOverdraftLimitRe
  * Use `create(SetOverdraftLimitResponseSchema)` to create a new message.
  */
 export const SetOverdraftLimitResponseSchema: GenMessage<SetOverdraftLimitResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 16);
+  messageDesc(file_burndown_v1_admin_service, 45);
 
 /**
  * ApiKey is a credential for calling Burndown. Its secret is shown once, at
@@ -531,7 +1556,7 @@ export type ApiKey = Message<"burndown.v1.ApiKey"> & {
  * Use `create(ApiKeySchema)` to create a new message.
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 17);
+  messageDesc(file_burndown_v1_admin_service, 46);
 
 /**
  * CreateApiKeyRequest makes an API key.
@@ -581,7 +1606,7 @@ export type CreateApiKeyRequest = Message<"burndown.v1.CreateApiKeyRequest"> & {
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 18);
+  messageDesc(file_burndown_v1_admin_service, 47);
 
 /**
  * CreateApiKeyResponse holds the new key and its secret.
@@ -610,7 +1635,7 @@ export type CreateApiKeyResponse = Message<"burndown.v1.CreateApiKeyResponse"> &
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 19);
+  messageDesc(file_burndown_v1_admin_service, 48);
 
 /**
  * ListApiKeysRequest asks for every API key.
@@ -625,7 +1650,7 @@ export type ListApiKeysRequest = Message<"burndown.v1.ListApiKeysRequest"> & {
  * Use `create(ListApiKeysRequestSchema)` to create a new message.
  */
 export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 20);
+  messageDesc(file_burndown_v1_admin_service, 49);
 
 /**
  * ListApiKeysResponse holds every API key.
@@ -646,7 +1671,7 @@ export type ListApiKeysResponse = Message<"burndown.v1.ListApiKeysResponse"> & {
  * Use `create(ListApiKeysResponseSchema)` to create a new message.
  */
 export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 21);
+  messageDesc(file_burndown_v1_admin_service, 50);
 
 /**
  * RevokeApiKeyRequest revokes a key.
@@ -674,7 +1699,7 @@ export type RevokeApiKeyRequest = Message<"burndown.v1.RevokeApiKeyRequest"> & {
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 22);
+  messageDesc(file_burndown_v1_admin_service, 51);
 
 /**
  * RevokeApiKeyResponse is the revoked key.
@@ -695,7 +1720,7 @@ export type RevokeApiKeyResponse = Message<"burndown.v1.RevokeApiKeyResponse"> &
  * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
  */
 export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 23);
+  messageDesc(file_burndown_v1_admin_service, 52);
 
 /**
  * AdminService carries the catalog (credit types, features), customers and API
@@ -806,6 +1831,134 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof RevokeApiKeyRequestSchema;
     output: typeof RevokeApiKeyResponseSchema;
+  },
+  /**
+   * CreatePricingVersion publishes an immutable set of rates.
+   *
+   * @generated from rpc burndown.v1.AdminService.CreatePricingVersion
+   */
+  createPricingVersion: {
+    methodKind: "unary";
+    input: typeof CreatePricingVersionRequestSchema;
+    output: typeof CreatePricingVersionResponseSchema;
+  },
+  /**
+   * ListPricingVersions returns every pricing version, with the default.
+   *
+   * @generated from rpc burndown.v1.AdminService.ListPricingVersions
+   */
+  listPricingVersions: {
+    methodKind: "unary";
+    input: typeof ListPricingVersionsRequestSchema;
+    output: typeof ListPricingVersionsResponseSchema;
+  },
+  /**
+   * SetDefaultPricingVersion sets the version new customers are pinned to.
+   * Audited.
+   *
+   * @generated from rpc burndown.v1.AdminService.SetDefaultPricingVersion
+   */
+  setDefaultPricingVersion: {
+    methodKind: "unary";
+    input: typeof SetDefaultPricingVersionRequestSchema;
+    output: typeof SetDefaultPricingVersionResponseSchema;
+  },
+  /**
+   * MoveCustomersToPricingVersion re-pins a cohort of customers to another
+   * version in one call. Audited.
+   *
+   * @generated from rpc burndown.v1.AdminService.MoveCustomersToPricingVersion
+   */
+  moveCustomersToPricingVersion: {
+    methodKind: "unary";
+    input: typeof MoveCustomersToPricingVersionRequestSchema;
+    output: typeof MoveCustomersToPricingVersionResponseSchema;
+  },
+  /**
+   * SetRateOverride sets or clears a per-customer rate for a feature (an
+   * enterprise deal). Audited.
+   *
+   * @generated from rpc burndown.v1.AdminService.SetRateOverride
+   */
+  setRateOverride: {
+    methodKind: "unary";
+    input: typeof SetRateOverrideRequestSchema;
+    output: typeof SetRateOverrideResponseSchema;
+  },
+  /**
+   * SetEnforcementMode changes a feature's enforcement mode. Audited.
+   *
+   * @generated from rpc burndown.v1.AdminService.SetEnforcementMode
+   */
+  setEnforcementMode: {
+    methodKind: "unary";
+    input: typeof SetEnforcementModeRequestSchema;
+    output: typeof SetEnforcementModeResponseSchema;
+  },
+  /**
+   * SetKillSwitch turns enforcement off everywhere (or back on) without
+   * stopping metering. Audited.
+   *
+   * @generated from rpc burndown.v1.AdminService.SetKillSwitch
+   */
+  setKillSwitch: {
+    methodKind: "unary";
+    input: typeof SetKillSwitchRequestSchema;
+    output: typeof SetKillSwitchResponseSchema;
+  },
+  /**
+   * ListAuditRecords returns administrative actions, newest first.
+   *
+   * @generated from rpc burndown.v1.AdminService.ListAuditRecords
+   */
+  listAuditRecords: {
+    methodKind: "unary";
+    input: typeof ListAuditRecordsRequestSchema;
+    output: typeof ListAuditRecordsResponseSchema;
+  },
+  /**
+   * ListUnratedEvents returns usage events kept without rating, oldest first.
+   *
+   * @generated from rpc burndown.v1.AdminService.ListUnratedEvents
+   */
+  listUnratedEvents: {
+    methodKind: "unary";
+    input: typeof ListUnratedEventsRequestSchema;
+    output: typeof ListUnratedEventsResponseSchema;
+  },
+  /**
+   * ReplayUnratedEvents rates unrated events whose customer and feature now
+   * exist.
+   *
+   * @generated from rpc burndown.v1.AdminService.ReplayUnratedEvents
+   */
+  replayUnratedEvents: {
+    methodKind: "unary";
+    input: typeof ReplayUnratedEventsRequestSchema;
+    output: typeof ReplayUnratedEventsResponseSchema;
+  },
+  /**
+   * ExplainUsageEvent answers "why was I charged for this?": the event as
+   * received, the rate and rounding applied, the entries written and the lots
+   * they drew from, and any correction.
+   *
+   * @generated from rpc burndown.v1.AdminService.ExplainUsageEvent
+   */
+  explainUsageEvent: {
+    methodKind: "unary";
+    input: typeof ExplainUsageEventRequestSchema;
+    output: typeof ExplainUsageEventResponseSchema;
+  },
+  /**
+   * CorrectUsageEvent refunds a wrongly rated event with compensating entries
+   * linked to the original. Audited.
+   *
+   * @generated from rpc burndown.v1.AdminService.CorrectUsageEvent
+   */
+  correctUsageEvent: {
+    methodKind: "unary";
+    input: typeof CorrectUsageEventRequestSchema;
+    output: typeof CorrectUsageEventResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_burndown_v1_admin_service, 0);

@@ -2,10 +2,12 @@
 // @generated from file burndown/v1/ledger_service.proto (package burndown.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { CreditAmount, EntryKind, FeatureUsage, GrantSource, LedgerEntry, Lot, ReservationStatus } from "./types_pb.js";
 import { file_burndown_v1_types } from "./types_pb.js";
+import type { EnforcementMode, UsageEvent, UsageEventResult } from "./usage_pb.js";
+import { file_burndown_v1_usage } from "./usage_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +16,140 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file burndown/v1/ledger_service.proto.
  */
 export const file_burndown_v1_ledger_service: GenFile = /*@__PURE__*/
-  fileDesc("CiBidXJuZG93bi92MS9sZWRnZXJfc2VydmljZS5wcm90bxILYnVybmRvd24udjEivgIKDEdyYW50UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIWCg5jcmVkaXRfdHlwZV9pZBgCIAEoCRIOCgZhbW91bnQYAyABKAMSKAoGc291cmNlGAQgASgOMhguYnVybmRvd24udjEuR3JhbnRTb3VyY2USEwoLcmVhc29uX2NvZGUYBSABKAkSDAoEbm90ZRgGIAEoCRIQCghwcmlvcml0eRgHIAEoBRIyCg5lZmZlY3RpdmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEWNvc3RfYmFzaXNfbWljcm9zGAogASgDEhIKCnJlcXVlc3RfaWQYCyABKAkiWwoNR3JhbnRSZXNwb25zZRIdCgNsb3QYASABKAsyEC5idXJuZG93bi52MS5Mb3QSKwoHYmFsYW5jZRgCIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2UiwwEKDlJlc2VydmVSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEiwKB2NyZWRpdHMYAiABKAsyGS5idXJuZG93bi52MS5DcmVkaXRBbW91bnRIABIqCgV1c2FnZRgDIAEoCzIZLmJ1cm5kb3duLnYxLkZlYXR1cmVVc2FnZUgAEiYKA3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpyZXF1ZXN0X2lkGAUgASgJQgYKBGNvc3QibQoPUmVzZXJ2ZVJlc3BvbnNlEi0KC3Jlc2VydmF0aW9uGAEgASgLMhguYnVybmRvd24udjEuUmVzZXJ2YXRpb24SKwoHYmFsYW5jZRgCIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2Ui8gEKC1Jlc2VydmF0aW9uEhYKDnJlc2VydmF0aW9uX2lkGAEgASgJEhMKC2N1c3RvbWVyX2lkGAIgASgJEhYKDmNyZWRpdF90eXBlX2lkGAMgASgJEg4KBmFtb3VudBgEIAEoAxITCgtmZWF0dXJlX2tleRgFIAEoCRIuCgZzdGF0dXMYBiABKA4yHi5idXJuZG93bi52MS5SZXNlcnZhdGlvblN0YXR1cxIvCgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQY29tbWl0dGVkX2Ftb3VudBgIIAEoAyJLCg1Db21taXRSZXF1ZXN0EhYKDnJlc2VydmF0aW9uX2lkGAEgASgJEg4KBmFtb3VudBgCIAEoAxISCgpyZXF1ZXN0X2lkGAMgASgJImwKDkNvbW1pdFJlc3BvbnNlEi0KC3Jlc2VydmF0aW9uGAEgASgLMhguYnVybmRvd24udjEuUmVzZXJ2YXRpb24SKwoHYmFsYW5jZRgCIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2UiPAoOUmVsZWFzZVJlcXVlc3QSFgoOcmVzZXJ2YXRpb25faWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCSJtCg9SZWxlYXNlUmVzcG9uc2USLQoLcmVzZXJ2YXRpb24YASABKAsyGC5idXJuZG93bi52MS5SZXNlcnZhdGlvbhIrCgdiYWxhbmNlGAIgASgLMhouYnVybmRvd24udjEuQ3JlZGl0QmFsYW5jZSKYAQoLQnVyblJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSLAoHY3JlZGl0cxgCIAEoCzIZLmJ1cm5kb3duLnYxLkNyZWRpdEFtb3VudEgAEioKBXVzYWdlGAMgASgLMhkuYnVybmRvd24udjEuRmVhdHVyZVVzYWdlSAASEgoKcmVxdWVzdF9pZBgEIAEoCUIGCgRjb3N0Io4BCgxCdXJuUmVzcG9uc2USFgoOY3JlZGl0X3R5cGVfaWQYASABKAkSDgoGYW1vdW50GAIgASgDEikKB2VudHJpZXMYAyADKAsyGC5idXJuZG93bi52MS5MZWRnZXJFbnRyeRIrCgdiYWxhbmNlGAQgASgLMhouYnVybmRvd24udjEuQ3JlZGl0QmFsYW5jZSJAChFHZXRCYWxhbmNlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIWCg5jcmVkaXRfdHlwZV9pZBgCIAEoCSJCChJHZXRCYWxhbmNlUmVzcG9uc2USLAoIYmFsYW5jZXMYASADKAsyGi5idXJuZG93bi52MS5DcmVkaXRCYWxhbmNlIsQBCg1DcmVkaXRCYWxhbmNlEhYKDmNyZWRpdF90eXBlX2lkGAEgASgJEhEKCWF2YWlsYWJsZRgCIAEoAxIMCgRoZWxkGAMgASgDEg8KB2dyYW50ZWQYBCABKAMSDgoGYnVybmVkGAUgASgDEg8KB2V4cGlyZWQYBiABKAMSDwoHcGVuZGluZxgHIAEoAxIXCg9vdmVyZHJhZnRfbGltaXQYCCABKAMSHgoEbG90cxgJIAMoCzIQLmJ1cm5kb3duLnYxLkxvdCLzAQoYTGlzdExlZGdlckVudHJpZXNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhYKDmNyZWRpdF90eXBlX2lkGAIgASgJEiUKBWtpbmRzGAMgAygOMhYuYnVybmRvd24udjEuRW50cnlLaW5kEi4KCnN0YXJ0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwYWdlX3NpemUYBiABKAUSEgoKcGFnZV90b2tlbhgHIAEoCSJfChlMaXN0TGVkZ2VyRW50cmllc1Jlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC5idXJuZG93bi52MS5MZWRnZXJFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkyjgQKDUxlZGdlclNlcnZpY2USPgoFR3JhbnQSGS5idXJuZG93bi52MS5HcmFudFJlcXVlc3QaGi5idXJuZG93bi52MS5HcmFudFJlc3BvbnNlEkQKB1Jlc2VydmUSGy5idXJuZG93bi52MS5SZXNlcnZlUmVxdWVzdBocLmJ1cm5kb3duLnYxLlJlc2VydmVSZXNwb25zZRJBCgZDb21taXQSGi5idXJuZG93bi52MS5Db21taXRSZXF1ZXN0GhsuYnVybmRvd24udjEuQ29tbWl0UmVzcG9uc2USRAoHUmVsZWFzZRIbLmJ1cm5kb3duLnYxLlJlbGVhc2VSZXF1ZXN0GhwuYnVybmRvd24udjEuUmVsZWFzZVJlc3BvbnNlEjsKBEJ1cm4SGC5idXJuZG93bi52MS5CdXJuUmVxdWVzdBoZLmJ1cm5kb3duLnYxLkJ1cm5SZXNwb25zZRJNCgpHZXRCYWxhbmNlEh4uYnVybmRvd24udjEuR2V0QmFsYW5jZVJlcXVlc3QaHy5idXJuZG93bi52MS5HZXRCYWxhbmNlUmVzcG9uc2USYgoRTGlzdExlZGdlckVudHJpZXMSJS5idXJuZG93bi52MS5MaXN0TGVkZ2VyRW50cmllc1JlcXVlc3QaJi5idXJuZG93bi52MS5MaXN0TGVkZ2VyRW50cmllc1Jlc3BvbnNlYgZwcm90bzM", [file_burndown_v1_types, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("CiBidXJuZG93bi92MS9sZWRnZXJfc2VydmljZS5wcm90bxILYnVybmRvd24udjEiPQoSUmVwb3J0VXNhZ2VSZXF1ZXN0EicKBmV2ZW50cxgBIAMoCzIXLmJ1cm5kb3duLnYxLlVzYWdlRXZlbnQiRQoTUmVwb3J0VXNhZ2VSZXNwb25zZRIuCgdyZXN1bHRzGAEgAygLMh0uYnVybmRvd24udjEuVXNhZ2VFdmVudFJlc3VsdCJKCgxDaGVja1JlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSEwoLZmVhdHVyZV9rZXkYAiABKAkSEAoIcXVhbnRpdHkYAyABKAMiyQEKDUNoZWNrUmVzcG9uc2USDwoHYWxsb3dlZBgBIAEoCBIoCgZyZWFzb24YAiABKA4yGC5idXJuZG93bi52MS5DaGVja1JlYXNvbhITCgt3b3VsZF9hbGxvdxgDIAEoCBIPCgdjcmVkaXRzGAQgASgDEioKBG1vZGUYBSABKA4yHC5idXJuZG93bi52MS5FbmZvcmNlbWVudE1vZGUSKwoHYmFsYW5jZRgGIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2UivgIKDEdyYW50UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIWCg5jcmVkaXRfdHlwZV9pZBgCIAEoCRIOCgZhbW91bnQYAyABKAMSKAoGc291cmNlGAQgASgOMhguYnVybmRvd24udjEuR3JhbnRTb3VyY2USEwoLcmVhc29uX2NvZGUYBSABKAkSDAoEbm90ZRgGIAEoCRIQCghwcmlvcml0eRgHIAEoBRIyCg5lZmZlY3RpdmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEWNvc3RfYmFzaXNfbWljcm9zGAogASgDEhIKCnJlcXVlc3RfaWQYCyABKAkiWwoNR3JhbnRSZXNwb25zZRIdCgNsb3QYASABKAsyEC5idXJuZG93bi52MS5Mb3QSKwoHYmFsYW5jZRgCIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2UiwwEKDlJlc2VydmVSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEiwKB2NyZWRpdHMYAiABKAsyGS5idXJuZG93bi52MS5DcmVkaXRBbW91bnRIABIqCgV1c2FnZRgDIAEoCzIZLmJ1cm5kb3duLnYxLkZlYXR1cmVVc2FnZUgAEiYKA3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpyZXF1ZXN0X2lkGAUgASgJQgYKBGNvc3QibQoPUmVzZXJ2ZVJlc3BvbnNlEi0KC3Jlc2VydmF0aW9uGAEgASgLMhguYnVybmRvd24udjEuUmVzZXJ2YXRpb24SKwoHYmFsYW5jZRgCIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2Ui8gEKC1Jlc2VydmF0aW9uEhYKDnJlc2VydmF0aW9uX2lkGAEgASgJEhMKC2N1c3RvbWVyX2lkGAIgASgJEhYKDmNyZWRpdF90eXBlX2lkGAMgASgJEg4KBmFtb3VudBgEIAEoAxITCgtmZWF0dXJlX2tleRgFIAEoCRIuCgZzdGF0dXMYBiABKA4yHi5idXJuZG93bi52MS5SZXNlcnZhdGlvblN0YXR1cxIvCgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQY29tbWl0dGVkX2Ftb3VudBgIIAEoAyJLCg1Db21taXRSZXF1ZXN0EhYKDnJlc2VydmF0aW9uX2lkGAEgASgJEg4KBmFtb3VudBgCIAEoAxISCgpyZXF1ZXN0X2lkGAMgASgJImwKDkNvbW1pdFJlc3BvbnNlEi0KC3Jlc2VydmF0aW9uGAEgASgLMhguYnVybmRvd24udjEuUmVzZXJ2YXRpb24SKwoHYmFsYW5jZRgCIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2UiPAoOUmVsZWFzZVJlcXVlc3QSFgoOcmVzZXJ2YXRpb25faWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCSJtCg9SZWxlYXNlUmVzcG9uc2USLQoLcmVzZXJ2YXRpb24YASABKAsyGC5idXJuZG93bi52MS5SZXNlcnZhdGlvbhIrCgdiYWxhbmNlGAIgASgLMhouYnVybmRvd24udjEuQ3JlZGl0QmFsYW5jZSKYAQoLQnVyblJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSLAoHY3JlZGl0cxgCIAEoCzIZLmJ1cm5kb3duLnYxLkNyZWRpdEFtb3VudEgAEioKBXVzYWdlGAMgASgLMhkuYnVybmRvd24udjEuRmVhdHVyZVVzYWdlSAASEgoKcmVxdWVzdF9pZBgEIAEoCUIGCgRjb3N0Io4BCgxCdXJuUmVzcG9uc2USFgoOY3JlZGl0X3R5cGVfaWQYASABKAkSDgoGYW1vdW50GAIgASgDEikKB2VudHJpZXMYAyADKAsyGC5idXJuZG93bi52MS5MZWRnZXJFbnRyeRIrCgdiYWxhbmNlGAQgASgLMhouYnVybmRvd24udjEuQ3JlZGl0QmFsYW5jZSJAChFHZXRCYWxhbmNlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIWCg5jcmVkaXRfdHlwZV9pZBgCIAEoCSJCChJHZXRCYWxhbmNlUmVzcG9uc2USLAoIYmFsYW5jZXMYASADKAsyGi5idXJuZG93bi52MS5DcmVkaXRCYWxhbmNlIsQBCg1DcmVkaXRCYWxhbmNlEhYKDmNyZWRpdF90eXBlX2lkGAEgASgJEhEKCWF2YWlsYWJsZRgCIAEoAxIMCgRoZWxkGAMgASgDEg8KB2dyYW50ZWQYBCABKAMSDgoGYnVybmVkGAUgASgDEg8KB2V4cGlyZWQYBiABKAMSDwoHcGVuZGluZxgHIAEoAxIXCg9vdmVyZHJhZnRfbGltaXQYCCABKAMSHgoEbG90cxgJIAMoCzIQLmJ1cm5kb3duLnYxLkxvdCLzAQoYTGlzdExlZGdlckVudHJpZXNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhYKDmNyZWRpdF90eXBlX2lkGAIgASgJEiUKBWtpbmRzGAMgAygOMhYuYnVybmRvd24udjEuRW50cnlLaW5kEi4KCnN0YXJ0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwYWdlX3NpemUYBiABKAUSEgoKcGFnZV90b2tlbhgHIAEoCSJfChlMaXN0TGVkZ2VyRW50cmllc1Jlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC5idXJuZG93bi52MS5MZWRnZXJFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkq1gEKC0NoZWNrUmVhc29uEhwKGENIRUNLX1JFQVNPTl9VTlNQRUNJRklFRBAAEiMKH0NIRUNLX1JFQVNPTl9TVUZGSUNJRU5UX0NSRURJVFMQARIlCiFDSEVDS19SRUFTT05fSU5TVUZGSUNJRU5UX0NSRURJVFMQAhIdChlDSEVDS19SRUFTT05fT0JTRVJWRV9PTkxZEAMSIAocQ0hFQ0tfUkVBU09OX0VORk9SQ0VNRU5UX09GRhAEEhwKGENIRUNLX1JFQVNPTl9LSUxMX1NXSVRDSBAFMqAFCg1MZWRnZXJTZXJ2aWNlEj4KBUdyYW50EhkuYnVybmRvd24udjEuR3JhbnRSZXF1ZXN0GhouYnVybmRvd24udjEuR3JhbnRSZXNwb25zZRJECgdSZXNlcnZlEhsuYnVybmRvd24udjEuUmVzZXJ2ZVJlcXVlc3QaHC5idXJuZG93bi52MS5SZXNlcnZlUmVzcG9uc2USQQoGQ29tbWl0EhouYnVybmRvd24udjEuQ29tbWl0UmVxdWVzdBobLmJ1cm5kb3duLnYxLkNvbW1pdFJlc3BvbnNlEkQKB1JlbGVhc2USGy5idXJuZG93bi52MS5SZWxlYXNlUmVxdWVzdBocLmJ1cm5kb3duLnYxLlJlbGVhc2VSZXNwb25zZRI7CgRCdXJuEhguYnVybmRvd24udjEuQnVyblJlcXVlc3QaGS5idXJuZG93bi52MS5CdXJuUmVzcG9uc2USTQoKR2V0QmFsYW5jZRIeLmJ1cm5kb3duLnYxLkdldEJhbGFuY2VSZXF1ZXN0Gh8uYnVybmRvd24udjEuR2V0QmFsYW5jZVJlc3BvbnNlEmIKEUxpc3RMZWRnZXJFbnRyaWVzEiUuYnVybmRvd24udjEuTGlzdExlZGdlckVudHJpZXNSZXF1ZXN0GiYuYnVybmRvd24udjEuTGlzdExlZGdlckVudHJpZXNSZXNwb25zZRJQCgtSZXBvcnRVc2FnZRIfLmJ1cm5kb3duLnYxLlJlcG9ydFVzYWdlUmVxdWVzdBogLmJ1cm5kb3duLnYxLlJlcG9ydFVzYWdlUmVzcG9uc2USPgoFQ2hlY2sSGS5idXJuZG93bi52MS5DaGVja1JlcXVlc3QaGi5idXJuZG93bi52MS5DaGVja1Jlc3BvbnNlYgZwcm90bzM", [file_burndown_v1_types, file_burndown_v1_usage, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+
+/**
+ * ReportUsageRequest is a batch of usage events.
+ *
+ * @generated from message burndown.v1.ReportUsageRequest
+ */
+export type ReportUsageRequest = Message<"burndown.v1.ReportUsageRequest"> & {
+  /**
+   * 1 to 1,000 events.
+   *
+   * @generated from field: repeated burndown.v1.UsageEvent events = 1;
+   */
+  events: UsageEvent[];
+};
+
+/**
+ * Describes the message burndown.v1.ReportUsageRequest.
+ * Use `create(ReportUsageRequestSchema)` to create a new message.
+ */
+export const ReportUsageRequestSchema: GenMessage<ReportUsageRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 0);
+
+/**
+ * ReportUsageResponse holds one result per event, in request order.
+ *
+ * @generated from message burndown.v1.ReportUsageResponse
+ */
+export type ReportUsageResponse = Message<"burndown.v1.ReportUsageResponse"> & {
+  /**
+   * The results.
+   *
+   * @generated from field: repeated burndown.v1.UsageEventResult results = 1;
+   */
+  results: UsageEventResult[];
+};
+
+/**
+ * Describes the message burndown.v1.ReportUsageResponse.
+ * Use `create(ReportUsageResponseSchema)` to create a new message.
+ */
+export const ReportUsageResponseSchema: GenMessage<ReportUsageResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 1);
+
+/**
+ * CheckRequest asks whether a use may proceed.
+ *
+ * @generated from message burndown.v1.CheckRequest
+ */
+export type CheckRequest = Message<"burndown.v1.CheckRequest"> & {
+  /**
+   * The customer; must exist.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * The feature; must exist.
+   *
+   * @generated from field: string feature_key = 2;
+   */
+  featureKey: string;
+
+  /**
+   * How many units the use needs; 0 means 1.
+   *
+   * @generated from field: int64 quantity = 3;
+   */
+  quantity: bigint;
+};
+
+/**
+ * Describes the message burndown.v1.CheckRequest.
+ * Use `create(CheckRequestSchema)` to create a new message.
+ */
+export const CheckRequestSchema: GenMessage<CheckRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 2);
+
+/**
+ * CheckResponse is the answer.
+ *
+ * @generated from message burndown.v1.CheckResponse
+ */
+export type CheckResponse = Message<"burndown.v1.CheckResponse"> & {
+  /**
+   * Whether the use may proceed.
+   *
+   * @generated from field: bool allowed = 1;
+   */
+  allowed: boolean;
+
+  /**
+   * Why.
+   *
+   * @generated from field: burndown.v1.CheckReason reason = 2;
+   */
+  reason: CheckReason;
+
+  /**
+   * What enforcement would answer, whatever the mode or kill switch.
+   *
+   * @generated from field: bool would_allow = 3;
+   */
+  wouldAllow: boolean;
+
+  /**
+   * The credits the use would cost (rounded up), at the customer's rate.
+   *
+   * @generated from field: int64 credits = 4;
+   */
+  credits: bigint;
+
+  /**
+   * The feature's enforcement mode.
+   *
+   * @generated from field: burndown.v1.EnforcementMode mode = 5;
+   */
+  mode: EnforcementMode;
+
+  /**
+   * The customer's balance of the feature's credit type (totals only).
+   *
+   * @generated from field: burndown.v1.CreditBalance balance = 6;
+   */
+  balance?: CreditBalance | undefined;
+};
+
+/**
+ * Describes the message burndown.v1.CheckResponse.
+ * Use `create(CheckResponseSchema)` to create a new message.
+ */
+export const CheckResponseSchema: GenMessage<CheckResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 3);
 
 /**
  * GrantRequest adds a lot of credits to a customer.
@@ -109,7 +244,7 @@ export type GrantRequest = Message<"burndown.v1.GrantRequest"> & {
  * Use `create(GrantRequestSchema)` to create a new message.
  */
 export const GrantRequestSchema: GenMessage<GrantRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 0);
+  messageDesc(file_burndown_v1_ledger_service, 4);
 
 /**
  * GrantResponse describes the new lot.
@@ -137,7 +272,7 @@ export type GrantResponse = Message<"burndown.v1.GrantResponse"> & {
  * Use `create(GrantResponseSchema)` to create a new message.
  */
 export const GrantResponseSchema: GenMessage<GrantResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 1);
+  messageDesc(file_burndown_v1_ledger_service, 5);
 
 /**
  * ReserveRequest holds credits for an action in flight.
@@ -196,7 +331,7 @@ export type ReserveRequest = Message<"burndown.v1.ReserveRequest"> & {
  * Use `create(ReserveRequestSchema)` to create a new message.
  */
 export const ReserveRequestSchema: GenMessage<ReserveRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 2);
+  messageDesc(file_burndown_v1_ledger_service, 6);
 
 /**
  * ReserveResponse describes the new reservation.
@@ -224,7 +359,7 @@ export type ReserveResponse = Message<"burndown.v1.ReserveResponse"> & {
  * Use `create(ReserveResponseSchema)` to create a new message.
  */
 export const ReserveResponseSchema: GenMessage<ReserveResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 3);
+  messageDesc(file_burndown_v1_ledger_service, 7);
 
 /**
  * Reservation is credits held for an action in flight.
@@ -294,7 +429,7 @@ export type Reservation = Message<"burndown.v1.Reservation"> & {
  * Use `create(ReservationSchema)` to create a new message.
  */
 export const ReservationSchema: GenMessage<Reservation> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 4);
+  messageDesc(file_burndown_v1_ledger_service, 8);
 
 /**
  * CommitRequest finishes a reservation.
@@ -331,7 +466,7 @@ export type CommitRequest = Message<"burndown.v1.CommitRequest"> & {
  * Use `create(CommitRequestSchema)` to create a new message.
  */
 export const CommitRequestSchema: GenMessage<CommitRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 5);
+  messageDesc(file_burndown_v1_ledger_service, 9);
 
 /**
  * CommitResponse describes the committed reservation.
@@ -359,7 +494,7 @@ export type CommitResponse = Message<"burndown.v1.CommitResponse"> & {
  * Use `create(CommitResponseSchema)` to create a new message.
  */
 export const CommitResponseSchema: GenMessage<CommitResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 6);
+  messageDesc(file_burndown_v1_ledger_service, 10);
 
 /**
  * ReleaseRequest cancels a reservation.
@@ -387,7 +522,7 @@ export type ReleaseRequest = Message<"burndown.v1.ReleaseRequest"> & {
  * Use `create(ReleaseRequestSchema)` to create a new message.
  */
 export const ReleaseRequestSchema: GenMessage<ReleaseRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 7);
+  messageDesc(file_burndown_v1_ledger_service, 11);
 
 /**
  * ReleaseResponse describes the released reservation.
@@ -415,7 +550,7 @@ export type ReleaseResponse = Message<"burndown.v1.ReleaseResponse"> & {
  * Use `create(ReleaseResponseSchema)` to create a new message.
  */
 export const ReleaseResponseSchema: GenMessage<ReleaseResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 8);
+  messageDesc(file_burndown_v1_ledger_service, 12);
 
 /**
  * BurnRequest checks and deducts credits in one call.
@@ -466,7 +601,7 @@ export type BurnRequest = Message<"burndown.v1.BurnRequest"> & {
  * Use `create(BurnRequestSchema)` to create a new message.
  */
 export const BurnRequestSchema: GenMessage<BurnRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 9);
+  messageDesc(file_burndown_v1_ledger_service, 13);
 
 /**
  * BurnResponse describes the burn.
@@ -508,7 +643,7 @@ export type BurnResponse = Message<"burndown.v1.BurnResponse"> & {
  * Use `create(BurnResponseSchema)` to create a new message.
  */
 export const BurnResponseSchema: GenMessage<BurnResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 10);
+  messageDesc(file_burndown_v1_ledger_service, 14);
 
 /**
  * GetBalanceRequest asks for a customer's balances.
@@ -536,7 +671,7 @@ export type GetBalanceRequest = Message<"burndown.v1.GetBalanceRequest"> & {
  * Use `create(GetBalanceRequestSchema)` to create a new message.
  */
 export const GetBalanceRequestSchema: GenMessage<GetBalanceRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 11);
+  messageDesc(file_burndown_v1_ledger_service, 15);
 
 /**
  * GetBalanceResponse holds one balance per credit type.
@@ -557,7 +692,7 @@ export type GetBalanceResponse = Message<"burndown.v1.GetBalanceResponse"> & {
  * Use `create(GetBalanceResponseSchema)` to create a new message.
  */
 export const GetBalanceResponseSchema: GenMessage<GetBalanceResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 12);
+  messageDesc(file_burndown_v1_ledger_service, 16);
 
 /**
  * CreditBalance is a customer's balance of one credit type.
@@ -638,7 +773,7 @@ export type CreditBalance = Message<"burndown.v1.CreditBalance"> & {
  * Use `create(CreditBalanceSchema)` to create a new message.
  */
 export const CreditBalanceSchema: GenMessage<CreditBalance> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 13);
+  messageDesc(file_burndown_v1_ledger_service, 17);
 
 /**
  * ListLedgerEntriesRequest asks for a page of a customer's entries.
@@ -701,7 +836,7 @@ export type ListLedgerEntriesRequest = Message<"burndown.v1.ListLedgerEntriesReq
  * Use `create(ListLedgerEntriesRequestSchema)` to create a new message.
  */
 export const ListLedgerEntriesRequestSchema: GenMessage<ListLedgerEntriesRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 14);
+  messageDesc(file_burndown_v1_ledger_service, 18);
 
 /**
  * ListLedgerEntriesResponse is one page of entries.
@@ -729,7 +864,64 @@ export type ListLedgerEntriesResponse = Message<"burndown.v1.ListLedgerEntriesRe
  * Use `create(ListLedgerEntriesResponseSchema)` to create a new message.
  */
 export const ListLedgerEntriesResponseSchema: GenMessage<ListLedgerEntriesResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 15);
+  messageDesc(file_burndown_v1_ledger_service, 19);
+
+/**
+ * CheckReason explains a Check answer.
+ *
+ * @generated from enum burndown.v1.CheckReason
+ */
+export enum CheckReason {
+  /**
+   * Not set; never returned.
+   *
+   * @generated from enum value: CHECK_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Enforced, and the customer has the credits.
+   *
+   * @generated from enum value: CHECK_REASON_SUFFICIENT_CREDITS = 1;
+   */
+  SUFFICIENT_CREDITS = 1,
+
+  /**
+   * Enforced, and the balance is below zero or the use would take it below
+   * minus the overdraft limit: denied (soft block).
+   *
+   * @generated from enum value: CHECK_REASON_INSUFFICIENT_CREDITS = 2;
+   */
+  INSUFFICIENT_CREDITS = 2,
+
+  /**
+   * The feature is in observe mode: allowed; would_allow tells what enforce
+   * would have said.
+   *
+   * @generated from enum value: CHECK_REASON_OBSERVE_ONLY = 3;
+   */
+  OBSERVE_ONLY = 3,
+
+  /**
+   * The feature's enforcement is off: allowed.
+   *
+   * @generated from enum value: CHECK_REASON_ENFORCEMENT_OFF = 4;
+   */
+  ENFORCEMENT_OFF = 4,
+
+  /**
+   * The global kill switch is on: allowed everywhere, metering goes on.
+   *
+   * @generated from enum value: CHECK_REASON_KILL_SWITCH = 5;
+   */
+  KILL_SWITCH = 5,
+}
+
+/**
+ * Describes the enum burndown.v1.CheckReason.
+ */
+export const CheckReasonSchema: GenEnum<CheckReason> = /*@__PURE__*/
+  enumDesc(file_burndown_v1_ledger_service, 0);
 
 /**
  * LedgerService is the hot path: hold, burn and grant credits, and read
@@ -821,6 +1013,31 @@ export const LedgerService: GenService<{
     methodKind: "unary";
     input: typeof ListLedgerEntriesRequestSchema;
     output: typeof ListLedgerEntriesResponseSchema;
+  },
+  /**
+   * ReportUsage records a batch of usage events, rates them at each
+   * customer's pricing version and burns the credits (asynchronous
+   * enforcement: the action already ran). Each event's event_id is its
+   * idempotency key, scoped to the calling API key; the batch takes no
+   * request_id. Events are rated and written in one transaction per customer
+   * and credit type. A result per event, in request order.
+   *
+   * @generated from rpc burndown.v1.LedgerService.ReportUsage
+   */
+  reportUsage: {
+    methodKind: "unary";
+    input: typeof ReportUsageRequestSchema;
+    output: typeof ReportUsageResponseSchema;
+  },
+  /**
+   * Check says whether a customer may use a feature now, without deducting.
+   *
+   * @generated from rpc burndown.v1.LedgerService.Check
+   */
+  check: {
+    methodKind: "unary";
+    input: typeof CheckRequestSchema;
+    output: typeof CheckResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_burndown_v1_ledger_service, 0);

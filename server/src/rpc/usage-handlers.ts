@@ -1,0 +1,79 @@
+// LedgerService usage methods: ReportUsage and Check. Decode, call one service, encode.
+import type { ServiceImpl } from "@connectrpc/connect";
+import { CheckReason, type LedgerService, type UsageEvent, UsageOutcome } from "@burndown/sdk";
+import { invalid, LedgerError } from "../errors.js";
+import { limits } from "../limits.js";
+import { check, type CheckReason as DomainCheckReason } from "../service/check.js";
+import type { Deps } from "../service/context.js";
+import { reportUsage, type UsageInput, type UsageOutcome as DomainOutcome, type UsageResult } from "../service/report-usage.js";
+import { enforcementModeOf, optionalTime, requireCode, requireId, requirePositive } from "./decode.js";
+import { encodeBalance } from "./encode.js";
+import { callerOf } from "./ledger-handlers.js";
+
+const outcomes: Record<DomainOutcome, UsageOutcome> = {
+  burned: UsageOutcome.BURNED,
+  duplicate: UsageOutcome.DUPLICATE,
+  rejected: UsageOutcome.REJECTED,
+  unrated: UsageOutcome.UNRATED,
+  shadowed: UsageOutcome.SHADOWED,
+  not_billed: UsageOutcome.NOT_BILLED,
+};
+
+const checkReasons: Record<DomainCheckReason, CheckReason> = {
+  sufficient_credits: CheckReason.SUFFICIENT_CREDITS,
+  insufficient_credits: CheckReason.INSUFFICIENT_CREDITS,
+  observe_only: CheckReason.OBSERVE_ONLY,
+  enforcement_off: CheckReason.ENFORCEMENT_OFF,
+  kill_switch: CheckReason.KILL_SWITCH,
+};
+
+/** encodeUsageResult converts one event's result. */
+export function encodeUsageResult(result: UsageResult) {
+  return { ...result, outcome: outcomes[result.outcome] };
+}
+
+function requireProperties(properties: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(properties);
+  if (entries.length > limits.usagePropertiesMax) throw invalid("TOO_MANY_PROPERTIES", "properties", `at most ${limits.usagePropertiesMax} entries`);
+  for (const [key, value] of entries) {
+    if (key.length === 0 || key.length > limits.usagePropertyKeyLengthMax || value.length > limits.usagePropertyValueLengthMax) {
+      throw invalid("INVALID_PROPERTY", "properties", `keys 1-${limits.usagePropertyKeyLengthMax} and values up to ${limits.usagePropertyValueLengthMax} characters`);
+    }
+  }
+  return properties;
+}
+
+/** decodeUsageEvent checks one event; a malformed event becomes a per-event rejection, not a failed batch. */
+export function decodeUsageEvent(event: UsageEvent): UsageInput | { eventId: string; rejected: string } {
+  try {
+    return {
+      eventId: requireId("event_id", event.eventId),
+      customerId: requireId("customer_id", event.customerId),
+      featureKey: requireCode("feature_key", event.featureKey),
+      quantity: requirePositive("quantity", event.quantity),
+      eventAt: optionalTime("event_time", event.eventTime),
+      properties: requireProperties(event.properties),
+    };
+  } catch (error) {
+    if (error instanceof LedgerError && error.kind === "invalid") return { eventId: event.eventId.slice(0, limits.idLengthMax), rejected: error.reason };
+    throw error;
+  }
+}
+
+/** usageHandlers implements LedgerService's ReportUsage and Check. */
+export function usageHandlers(deps: Deps): Partial<ServiceImpl<typeof LedgerService>> {
+  return {
+    async reportUsage(req, ctx) {
+      if (req.events.length === 0 || req.events.length > limits.usageBatchSizeMax) {
+        throw invalid("INVALID_BATCH_SIZE", "events", `send 1 to ${limits.usageBatchSizeMax} events`);
+      }
+      const results = await reportUsage(deps, callerOf(ctx), req.events.map(decodeUsageEvent));
+      return { results: results.map(encodeUsageResult) };
+    },
+    async check(req) {
+      const quantity = req.quantity === 0n ? 1n : requirePositive("quantity", req.quantity);
+      const result = await check(deps, { customerId: requireId("customer_id", req.customerId), featureKey: requireCode("feature_key", req.featureKey), quantity });
+      return { ...result, reason: checkReasons[result.reason], mode: enforcementModeOf(result.mode), balance: encodeBalance(result.balance) };
+    },
+  };
+}

@@ -1,0 +1,43 @@
+// Check: may this customer use this feature for this quantity now? Reads only. Enforced
+// features soft-block: denied once available is below zero, or when the use would take
+// it below minus the overdraft limit. Observe and off modes, and the kill switch, allow.
+import { selectBalances, selectOpenLots } from "../store/balance-store.js";
+import { withSnapshot } from "../store/database.js";
+import type { EnforcementMode } from "../store/catalog-store.js";
+import { selectSetting } from "../store/rate-store.js";
+import { type BalanceView, toBalanceView } from "./balance-view.js";
+import type { Deps } from "./context.js";
+import { customerRate, pricedAmount } from "./resolve-cost.js";
+
+/** CheckReason explains a Check answer. */
+export type CheckReason = "sufficient_credits" | "insufficient_credits" | "observe_only" | "enforcement_off" | "kill_switch";
+
+/** CheckResult is the answer to Check. */
+export interface CheckResult {
+  allowed: boolean;
+  reason: CheckReason;
+  wouldAllow: boolean;
+  credits: bigint;
+  mode: EnforcementMode;
+  balance: BalanceView;
+}
+
+/** check answers without deducting anything. */
+export async function check(deps: Deps, input: { customerId: string; featureKey: string; quantity: bigint }): Promise<CheckResult> {
+  return withSnapshot(deps.pool, async (tx) => {
+    const nowMs = deps.now().getTime();
+    const rate = await customerRate(tx, input.customerId, input.featureKey);
+    const credits = pricedAmount(input.quantity, rate);
+    const [row] = await selectBalances(tx, input.customerId, rate.creditTypeId);
+    const empty = { granted: 0n, held: 0n, burned: 0n, expired: 0n, debt: 0n, overdraftHeld: 0n, overdraftLimit: 0n };
+    const lots = row === undefined ? [] : await selectOpenLots(tx, input.customerId, rate.creditTypeId);
+    const balance = { ...toBalanceView(rate.creditTypeId, row ?? empty, lots, nowMs), lots: [] };
+    const wouldAllow = balance.available >= 0n && balance.available - credits >= -balance.overdraftLimit;
+    const killSwitch = (await selectSetting(tx, "kill_switch")) === "on";
+    const answer = (allowed: boolean, reason: CheckReason): CheckResult => ({ allowed, reason, wouldAllow, credits, mode: rate.enforcementMode, balance });
+    if (killSwitch) return answer(true, "kill_switch");
+    if (rate.enforcementMode === "observe") return answer(true, "observe_only");
+    if (rate.enforcementMode === "off") return answer(true, "enforcement_off");
+    return answer(wouldAllow, wouldAllow ? "sufficient_credits" : "insufficient_credits");
+  });
+}

@@ -1,0 +1,53 @@
+// Enforcement switches: a feature's enforcement mode and the deployment-wide kill
+// switch. Both change whether customers are stopped, so both are audited in the
+// transaction that makes the change.
+import { notFound } from "../errors.js";
+import { assert } from "../ledger/balance-state.js";
+import { insertAuditRecord } from "../store/audit-store.js";
+import type { EnforcementMode, FeatureRow } from "../store/catalog-store.js";
+import { updateEnforcementMode, upsertSetting } from "../store/pricing-store.js";
+import type { Caller, Deps, Idempotency } from "./context.js";
+import { runIdempotent } from "./run-idempotent.js";
+
+/** setEnforcementMode changes a feature's mode and audits the old and new modes; NotFound when the feature does not exist. */
+export async function setEnforcementMode(
+  deps: Deps,
+  caller: Caller,
+  idempotency: Idempotency,
+  input: { featureKey: string; mode: EnforcementMode; reason: string },
+): Promise<FeatureRow> {
+  assert(input.reason.length > 0, "audited actions have a reason");
+  return runIdempotent(deps, caller, idempotency, async (tx) => {
+    const changed = await updateEnforcementMode(tx, input.featureKey, input.mode);
+    if (changed === null) throw notFound("FEATURE_NOT_FOUND", "feature key", input.featureKey);
+    assert(changed.feature.enforcementMode === input.mode, "the mode was set");
+    await insertAuditRecord(tx, {
+      actor: caller.keyId,
+      action: "set_enforcement_mode",
+      target: `feature:${input.featureKey}`,
+      reason: input.reason,
+      details: { old: changed.previous, new: input.mode },
+    });
+    return changed.feature;
+  });
+}
+
+/**
+ * setKillSwitch turns enforcement off everywhere (enabled) or back on, without stopping
+ * metering, and audits the old and new states. A switch never set counts as off.
+ */
+export async function setKillSwitch(deps: Deps, caller: Caller, idempotency: Idempotency, input: { enabled: boolean; reason: string }): Promise<{ enabled: boolean }> {
+  assert(input.reason.length > 0, "audited actions have a reason");
+  return runIdempotent(deps, caller, idempotency, async (tx) => {
+    const { previous } = await upsertSetting(tx, "kill_switch", input.enabled ? "on" : "off");
+    assert(previous === null || previous === "on" || previous === "off", "the kill switch is on or off");
+    await insertAuditRecord(tx, {
+      actor: caller.keyId,
+      action: "set_kill_switch",
+      target: "kill_switch",
+      reason: input.reason,
+      details: { old: previous === "on", new: input.enabled },
+    });
+    return { enabled: input.enabled };
+  });
+}

@@ -1,0 +1,36 @@
+// The dead letters of usage: events kept unrated because their customer or feature did
+// not exist. Listed for support, and replayed (rated and burned, at their event time)
+// once both exist. A replay is safe to repeat: only rows still unrated are rated.
+import { invalid } from "../errors.js";
+import { mapDriverErrors } from "../store/database.js";
+import { selectUnratedEvents, type StoredUsage } from "../store/usage-store.js";
+import type { Caller, Deps } from "./context.js";
+import { type PendingUsage, replayUnrated, type UsageResult } from "./report-usage.js";
+
+function decodeToken(token: string): string | null {
+  if (token === "") return null;
+  const match = /^u1:([1-9][0-9]{0,18})$/.exec(Buffer.from(token, "base64url").toString("utf8"));
+  if (match === null || BigInt(match[1]) > 9_223_372_036_854_775_807n) throw invalid("INVALID_PAGE_TOKEN", "page_token", "not a token from a previous page");
+  return match[1];
+}
+
+/** listUnratedEvents reads a page of unrated events, oldest first. */
+export async function listUnratedEvents(deps: Deps, input: { pageSize: number; pageToken: string }): Promise<{ events: StoredUsage[]; nextPageToken: string }> {
+  const after = decodeToken(input.pageToken);
+  const rows = await mapDriverErrors(() => selectUnratedEvents(deps.pool, after, input.pageSize + 1));
+  const events = rows.slice(0, input.pageSize);
+  const last = events.at(-1);
+  return { events, nextPageToken: rows.length > input.pageSize && last ? Buffer.from(`u1:${last.usageId}`).toString("base64url") : "" };
+}
+
+/** replayUnratedEvents tries to rate up to limit unrated events, oldest first. */
+export async function replayUnratedEvents(deps: Deps, caller: Caller, limit: number): Promise<UsageResult[]> {
+  const rows = await mapDriverErrors(() => selectUnratedEvents(deps.pool, null, limit));
+  const pending: PendingUsage[] = rows.map((row, position) => ({
+    position,
+    principal: row.principal,
+    usageId: row.usageId,
+    event: { eventId: row.eventId, customerId: row.customerId, featureKey: row.featureKey, quantity: row.quantity, eventAt: row.eventAt, properties: row.properties },
+  }));
+  return replayUnrated(deps, caller, pending);
+}

@@ -1,0 +1,215 @@
+// Pricing versions and their rates, per-customer rate overrides, cohort moves,
+// deployment settings and feature enforcement modes: what the pricing and enforcement
+// admin actions write. Pricing versions are immutable: the database refuses UPDATE and
+// DELETE of pricing_versions and pricing_rates, so this file only inserts and reads them.
+import type { Db, Tx } from "./database.js";
+import type { EnforcementMode, FeatureRow } from "./catalog-store.js";
+
+/** RateValue is a burn rate: credits (smallest unit) per perUnits units of quantity. */
+export interface RateValue {
+  credits: bigint;
+  perUnits: bigint;
+}
+
+/** PricingVersionRow is a stored pricing version with its rates, by feature key. */
+export interface PricingVersionRow {
+  pricingVersionId: string;
+  displayName: string;
+  createdBy: string;
+  createdAt: Date;
+  rates: ({ featureKey: string } & RateValue)[];
+}
+
+/** SettingKey names a deployment-wide setting. */
+export type SettingKey = "default_pricing_version_id" | "kill_switch";
+
+/**
+ * insertPricingVersion adds a version without rates; null when the id exists. Run it in
+ * the transaction that then inserts the rates, so a version is never seen half-made.
+ */
+export async function insertPricingVersion(
+  tx: Tx,
+  version: { pricingVersionId: string; displayName: string; createdBy: string },
+): Promise<{ createdAt: Date } | null> {
+  const result = await tx.query({
+    name: "insert_pricing_version",
+    text: `insert into pricing_versions (pricing_version_id, display_name, created_by) values ($1, $2, $3)
+           on conflict do nothing returning created_at`,
+    values: [version.pricingVersionId, version.displayName, version.createdBy],
+  });
+  return result.rows.length === 0 ? null : { createdAt: result.rows[0].created_at as Date };
+}
+
+/**
+ * insertPricingRates adds a version's rates in one statement. Expects the version
+ * inserted in the same transaction and every feature key to exist (a foreign key
+ * refuses others) and to appear once (the primary key refuses repeats).
+ */
+export async function insertPricingRates(tx: Tx, pricingVersionId: string, rates: ({ featureKey: string } & RateValue)[]): Promise<number> {
+  if (rates.length === 0) return 0;
+  const result = await tx.query({
+    name: "insert_pricing_rates",
+    text: `insert into pricing_rates (pricing_version_id, feature_key, credits, per_units)
+           select $1, * from unnest($2::text[], $3::bigint[], $4::bigint[])`,
+    values: [pricingVersionId, rates.map((rate) => rate.featureKey), rates.map((rate) => rate.credits.toString()), rates.map((rate) => rate.perUnits.toString())],
+  });
+  return result.rowCount ?? 0;
+}
+
+/** selectMissingFeatureKeys returns the keys, of those given, that name no feature. No locks. */
+export async function selectMissingFeatureKeys(db: Db, featureKeys: string[]): Promise<string[]> {
+  if (featureKeys.length === 0) return [];
+  const result = await db.query({
+    name: "select_missing_feature_keys",
+    text: `select k.feature_key from unnest($1::text[]) with ordinality as k(feature_key, position)
+           where not exists (select 1 from features f where f.feature_key = k.feature_key)
+           order by k.position`,
+    values: [featureKeys],
+  });
+  return result.rows.map((row) => row.feature_key as string);
+}
+
+const versionColumns = `v.pricing_version_id, v.display_name, v.created_by, v.created_at,
+  coalesce((select json_agg(json_build_object('featureKey', r.feature_key, 'credits', r.credits::text, 'perUnits', r.per_units::text)
+              order by r.feature_key)
+            from pricing_rates r where r.pricing_version_id = v.pricing_version_id), '[]') as rates`;
+
+function toPricingVersion(row: Record<string, unknown>): PricingVersionRow {
+  return {
+    pricingVersionId: row.pricing_version_id as string,
+    displayName: row.display_name as string,
+    createdBy: row.created_by as string,
+    createdAt: row.created_at as Date,
+    rates: (row.rates as { featureKey: string; credits: string; perUnits: string }[]).map((rate) => ({
+      featureKey: rate.featureKey,
+      credits: BigInt(rate.credits),
+      perUnits: BigInt(rate.perUnits),
+    })),
+  };
+}
+
+/** selectPricingVersion reads one version with its rates, or null. No locks. */
+export async function selectPricingVersion(db: Db, pricingVersionId: string): Promise<PricingVersionRow | null> {
+  const result = await db.query({
+    name: "select_pricing_version",
+    text: `select ${versionColumns} from pricing_versions v where v.pricing_version_id = $1`,
+    values: [pricingVersionId],
+  });
+  return result.rows.length === 0 ? null : toPricingVersion(result.rows[0]);
+}
+
+/** selectPricingVersions reads versions with their rates in creation order. No locks. */
+export async function selectPricingVersions(db: Db, limit: number): Promise<PricingVersionRow[]> {
+  const result = await db.query({
+    name: "select_pricing_versions",
+    text: `select ${versionColumns} from pricing_versions v order by v.seq limit $1`,
+    values: [limit],
+  });
+  return result.rows.map(toPricingVersion);
+}
+
+/**
+ * upsertSetting sets a deployment setting and returns its previous value (null when it
+ * was never set). Locks the setting's row until the transaction ends, so concurrent
+ * setters queue and each sees the value the one before it wrote. Only the very first
+ * write of a key has no row to lock: two racing first writers may both see null.
+ */
+export async function upsertSetting(tx: Tx, key: SettingKey, value: string): Promise<{ previous: string | null }> {
+  const result = await tx.query({
+    name: "upsert_setting",
+    // The insert reads `previous` (through `locked`) so that the lock is taken, and the
+    // old value read, before the upsert; a CTE only referenced in RETURNING would run
+    // after it and see nothing.
+    text: `with previous as materialized (select value from settings where key = $1 for update)
+           insert into settings (key, value) select $1::text, $2::text from (select count(*) from previous) as locked
+           on conflict (key) do update set value = excluded.value, updated_at = now()
+           returning (select value from previous) as previous`,
+    values: [key, value],
+  });
+  return { previous: (result.rows[0].previous as string | null) ?? null };
+}
+
+/**
+ * moveCustomers re-pins the customers pinned to `from` (null: to no version), or only
+ * those of them named in customerIds when it is not empty, to `to`, in one statement;
+ * returns how many moved. Locks the moved customer rows. Any transaction.
+ */
+export async function moveCustomers(tx: Tx, move: { from: string | null; to: string; customerIds: string[] }): Promise<bigint> {
+  const result = await tx.query({
+    name: "move_customers",
+    text: `update customers set pricing_version_id = $2
+           where pricing_version_id is not distinct from $1
+             and (cardinality($3::text[]) = 0 or customer_id = any($3::text[]))`,
+    values: [move.from, move.to, move.customerIds],
+  });
+  return BigInt(result.rowCount ?? 0);
+}
+
+/**
+ * upsertRateOverride sets a customer's own rate for a feature and returns the rate it
+ * replaced, or null. Locks the override row until the transaction ends. Expects the
+ * customer and the feature to exist (foreign keys refuse others).
+ */
+export async function upsertRateOverride(
+  tx: Tx,
+  override: { customerId: string; featureKey: string } & RateValue,
+): Promise<{ previous: RateValue | null }> {
+  const result = await tx.query({
+    name: "upsert_rate_override",
+    // As in upsertSetting, the insert reads `previous` so the lock comes first.
+    text: `with previous as materialized (
+             select credits, per_units from rate_overrides where customer_id = $1 and feature_key = $2 for update)
+           insert into rate_overrides (customer_id, feature_key, credits, per_units)
+           select $1::text, $2::text, $3::bigint, $4::bigint from (select count(*) from previous) as locked
+           on conflict (customer_id, feature_key) do update set credits = excluded.credits, per_units = excluded.per_units
+           returning (select credits from previous) as previous_credits, (select per_units from previous) as previous_per_units`,
+    values: [override.customerId, override.featureKey, override.credits.toString(), override.perUnits.toString()],
+  });
+  const row = result.rows[0];
+  return { previous: row.previous_credits === null ? null : { credits: BigInt(row.previous_credits), perUnits: BigInt(row.previous_per_units) } };
+}
+
+/** deleteRateOverride clears a customer's own rate for a feature and returns it, or null when there was none. Any transaction. */
+export async function deleteRateOverride(tx: Tx, override: { customerId: string; featureKey: string }): Promise<{ previous: RateValue | null }> {
+  const result = await tx.query({
+    name: "delete_rate_override",
+    text: "delete from rate_overrides where customer_id = $1 and feature_key = $2 returning credits, per_units",
+    values: [override.customerId, override.featureKey],
+  });
+  if (result.rows.length === 0) return { previous: null };
+  return { previous: { credits: BigInt(result.rows[0].credits), perUnits: BigInt(result.rows[0].per_units) } };
+}
+
+/**
+ * updateEnforcementMode sets a feature's enforcement mode and returns the feature after
+ * the change with the mode it had before, or null when the feature does not exist. Locks
+ * the feature row first, so the previous mode is the one this change replaced.
+ */
+export async function updateEnforcementMode(
+  tx: Tx,
+  featureKey: string,
+  mode: EnforcementMode,
+): Promise<{ feature: FeatureRow; previous: EnforcementMode } | null> {
+  const result = await tx.query({
+    name: "update_enforcement_mode",
+    text: `update features f set enforcement_mode = $2
+           from (select feature_key, enforcement_mode from features where feature_key = $1 for update) as previous
+           where f.feature_key = previous.feature_key
+           returning f.feature_key, f.display_name, f.credit_type_id, f.burn_rate, f.enforcement_mode, f.created_at,
+             previous.enforcement_mode as previous_mode`,
+    values: [featureKey, mode],
+  });
+  if (result.rows.length === 0) return null;
+  const row = result.rows[0];
+  return {
+    feature: {
+      featureKey: row.feature_key,
+      displayName: row.display_name,
+      creditTypeId: row.credit_type_id,
+      burnRate: BigInt(row.burn_rate),
+      enforcementMode: row.enforcement_mode,
+      createdAt: row.created_at,
+    },
+    previous: row.previous_mode,
+  };
+}

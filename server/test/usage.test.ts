@@ -1,0 +1,310 @@
+// ReportUsage and Check on real PostgreSQL: duplicate storms, late, future and
+// out-of-order events, unknown features and customers kept and replayed, exact
+// fractional rating, shadow mode, over-limit flagging, and the enforcement answers.
+import { randomUUID } from "node:crypto";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import { CheckReason, EnforcementMode, EntryKind, errorInfoOf, GrantSource, UsageOutcome, UsageEventSchema } from "@burndown/sdk";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { forgetOldEventIds } from "../src/jobs/expiry-jobs.js";
+import { invariantViolations } from "../../test-support/invariants.js";
+import { type Clients, FakeClock, startTestServer, type TestServer } from "../../test-support/server.js";
+import { errorOf } from "../../test-support/snapshot.js";
+
+const creditTypeId = "ai_credits";
+const minuteMs = 60_000;
+const hourMs = 60 * minuteMs;
+const dayMs = 24 * hourMs;
+
+let t: TestServer;
+let clock: FakeClock;
+let api: Clients;
+let serviceApi: Clients;
+
+interface EventInit {
+  eventId: string;
+  customerId: string;
+  featureKey: string;
+  quantity: bigint;
+  eventTime?: MessageInitShape<typeof UsageEventSchema>["eventTime"];
+  properties?: Record<string, string>;
+}
+
+beforeAll(async () => {
+  clock = new FakeClock();
+  t = await startTestServer({ clock });
+  api = t.clients(t.adminToken);
+  serviceApi = t.clients(await t.createKey("service"));
+  await api.admin.createCreditType({ creditType: { creditTypeId, displayName: "AI", scale: 0 }, requestId: randomUUID() });
+  await feature("chat", 3n);
+});
+afterAll(async () => t.close());
+
+async function feature(featureKey: string, burnRate: bigint, enforcementMode = EnforcementMode.ENFORCE): Promise<void> {
+  await api.admin.createFeature({ feature: { featureKey, displayName: featureKey, creditTypeId, burnRate, enforcementMode }, requestId: randomUUID() });
+}
+
+async function customer(credits: bigint, overdraft = 0n): Promise<string> {
+  const customerId = `cust-${randomUUID()}`;
+  await api.admin.createCustomer({ customer: { customerId, overdraftLimits: overdraft > 0n ? [{ creditTypeId, amount: overdraft }] : [] }, requestId: randomUUID() });
+  if (credits > 0n) await api.ledger.grant({ customerId, creditTypeId, amount: credits, source: GrantSource.PURCHASE, reasonCode: "buy", requestId: randomUUID() });
+  return customerId;
+}
+
+const event = (customerId: string, init: Partial<EventInit> = {}): EventInit => ({ eventId: randomUUID(), customerId, featureKey: "chat", quantity: 1n, ...init });
+
+async function report(events: EventInit[], clients = serviceApi) {
+  return (await clients.ledger.reportUsage({ events })).results;
+}
+
+async function balanceOf(customerId: string) {
+  return (await api.ledger.getBalance({ customerId, creditTypeId })).balances[0];
+}
+
+describe("reporting", () => {
+  it("rates at the feature's rate, burns, and links the entries to the event", async () => {
+    const customerId = await customer(100n);
+    const [result] = await report([event(customerId, { quantity: 4n })]);
+    expect(result).toMatchObject({ outcome: UsageOutcome.BURNED, credits: 12n, creditTypeId, overLimit: false });
+    expect(await balanceOf(customerId)).toMatchObject({ available: 88n, burned: 12n });
+    const entries = (await api.ledger.listLedgerEntries({ customerId, kinds: [EntryKind.BURN] })).entries;
+    expect(entries).toHaveLength(1);
+    expect(entries[0].usageId).not.toBe("");
+  });
+
+  it("a duplicate storm, the same 1,000 events sent 10 times at once, burns exactly 1,000 times", async () => {
+    const customers = await Promise.all(Array.from({ length: 20 }, () => customer(1_000_000n)));
+    const events = Array.from({ length: 1_000 }, (_, index) => event(customers[index % customers.length], { quantity: 1n }));
+    const calls = await Promise.all(Array.from({ length: 10 }, () => report(events)));
+    const outcomes = calls.flat().map((result) => result.outcome);
+    expect(outcomes.filter((outcome) => outcome === UsageOutcome.BURNED)).toHaveLength(1_000);
+    expect(outcomes.filter((outcome) => outcome === UsageOutcome.DUPLICATE)).toHaveLength(9_000);
+    const burned = await t.database.pool.query(
+      "select count(*)::int as n, sum(amount)::text as credits from ledger_entries where kind = 'burn' and customer_id = any($1)",
+      [customers],
+    );
+    expect(burned.rows[0]).toEqual({ n: 1_000, credits: "3000" });
+  }, 120_000);
+
+  it("a duplicate inside one batch is reported once", async () => {
+    const customerId = await customer(100n);
+    const once = event(customerId);
+    const results = await report([once, once]);
+    expect(results.map((result) => result.outcome)).toEqual([UsageOutcome.BURNED, UsageOutcome.DUPLICATE]);
+  });
+
+  it("event ids are scoped to the reporting key", async () => {
+    const customerId = await customer(100n);
+    const shared = event(customerId);
+    expect((await report([shared], serviceApi))[0].outcome).toBe(UsageOutcome.BURNED);
+    expect((await report([shared], api))[0].outcome).toBe(UsageOutcome.BURNED);
+    expect((await balanceOf(customerId)).burned).toBe(6n);
+  });
+
+  it("an event id is remembered for the dedup retention (35 days) and may be reused after it", async () => {
+    const customerId = await customer(100n);
+    const reused = event(customerId);
+    await report([reused]);
+    clock.advance(35 * dayMs - 1);
+    await forgetOldEventIds(t.server.deps);
+    expect((await report([reused]))[0].outcome).toBe(UsageOutcome.DUPLICATE);
+    clock.advance(1);
+    // Each call forgets a bounded number; earlier tests' ids are due too.
+    let forgotten = 0;
+    for (let calls = 0, last = -1; last !== 0 && calls < 50; calls++) forgotten += last = await forgetOldEventIds(t.server.deps);
+    expect(forgotten).toBeGreaterThan(0);
+    expect((await report([reused]))[0].outcome).toBe(UsageOutcome.BURNED);
+  });
+
+  it("a malformed event is rejected on its own; the rest of the batch goes through", async () => {
+    const customerId = await customer(100n);
+    const results = await report([event(customerId, { quantity: 0n }), event(customerId, { featureKey: "Bad Key" }), event(customerId)]);
+    expect(results.map((result) => [result.outcome, result.reason])).toEqual([
+      [UsageOutcome.REJECTED, "INVALID_AMOUNT"],
+      [UsageOutcome.REJECTED, "INVALID_CODE"],
+      [UsageOutcome.BURNED, ""],
+    ]);
+  });
+
+  it.each([
+    { name: "an empty batch", size: 0 },
+    { name: "a batch of 1,001", size: 1_001 },
+  ])("$name is InvalidArgument INVALID_BATCH_SIZE", async ({ size }) => {
+    const customerId = await customer(0n);
+    const error = await errorOf(serviceApi.ledger.reportUsage({ events: Array.from({ length: size }, () => event(customerId)) }));
+    expect([error.code, errorInfoOf(error)?.reason]).toEqual([Code.InvalidArgument, "INVALID_BATCH_SIZE"]);
+  });
+});
+
+describe("event time", () => {
+  it.each([
+    { name: "one millisecond past the 7-day cutoff is EVENT_TOO_LATE", offsetMs: -7 * dayMs - 1, outcome: UsageOutcome.REJECTED, reason: "EVENT_TOO_LATE" },
+    { name: "exactly at the 7-day cutoff is accepted", offsetMs: -7 * dayMs, outcome: UsageOutcome.BURNED, reason: "" },
+    { name: "5 minutes ahead is accepted", offsetMs: 5 * minuteMs, outcome: UsageOutcome.BURNED, reason: "" },
+    { name: "5 minutes and 1 ms ahead is EVENT_IN_FUTURE", offsetMs: 5 * minuteMs + 1, outcome: UsageOutcome.REJECTED, reason: "EVENT_IN_FUTURE" },
+  ])("$name", async ({ offsetMs, outcome, reason }) => {
+    const customerId = await customer(100n);
+    const [result] = await report([event(customerId, { eventTime: timestampFromMs(clock.ms + offsetMs) })]);
+    expect([result.outcome, result.reason]).toEqual([outcome, reason]);
+    expect((await balanceOf(customerId)).burned).toBe(outcome === UsageOutcome.BURNED ? 3n : 0n);
+  });
+
+  it("out-of-order events are dated at their event times, and recorded together when they arrive", async () => {
+    const customerId = await customer(100n);
+    const times = [clock.ms - 3 * hourMs, clock.ms - 1 * hourMs, clock.ms - 2 * hourMs];
+    await report(times.map((ms) => event(customerId, { eventTime: timestampFromMs(ms) })));
+    const entries = (await api.ledger.listLedgerEntries({ customerId, kinds: [EntryKind.BURN] })).entries;
+    expect(entries.map((entry) => Number(entry.effectiveTime!.seconds) * 1000).sort()).toEqual([...times].sort());
+    // The record time is the database's clock at the write (one transaction for the batch).
+    expect(new Set(entries.map((entry) => `${entry.recordTime!.seconds}.${entry.recordTime!.nanos}`)).size).toBe(1);
+  });
+
+  it("a late event burns from the lot that was valid at its event time", async () => {
+    const customerId = await customer(0n);
+    const eventAtMs = clock.ms - 2 * hourMs;
+    // "old" was live when the usage happened; "new" is first in burn order but began later.
+    const old = await api.ledger.grant({ customerId, creditTypeId, amount: 100n, priority: 5, source: GrantSource.PURCHASE, reasonCode: "old", effectiveTime: timestampFromMs(clock.ms - 3 * hourMs), requestId: randomUUID() });
+    await api.ledger.grant({ customerId, creditTypeId, amount: 100n, priority: 0, source: GrantSource.PROMOTION, reasonCode: "new", effectiveTime: timestampFromMs(clock.ms - hourMs), requestId: randomUUID() });
+    await report([event(customerId, { eventTime: timestampFromMs(eventAtMs) })]);
+    const [burn] = (await api.ledger.listLedgerEntries({ customerId, kinds: [EntryKind.BURN] })).entries;
+    expect(burn.grantId).toBe(old.lot!.grantId);
+    // A usage now draws in plain burn order: the priority-0 lot.
+    await report([event(customerId)]);
+    const [latest] = (await api.ledger.listLedgerEntries({ customerId, kinds: [EntryKind.BURN] })).entries;
+    expect(latest.grantId).not.toBe(old.lot!.grantId);
+  });
+});
+
+describe("unrated events", () => {
+  it("an event for an unknown feature or customer is kept, listed, and burned by a replay once both exist", async () => {
+    const customerId = await customer(100n);
+    const featureKey = `later_${randomUUID().slice(0, 8)}`;
+    const laterCustomer = `later-${randomUUID()}`;
+    const early = event(customerId, { featureKey, quantity: 2n, eventTime: timestampFromMs(clock.ms - hourMs) });
+    const orphan = event(laterCustomer);
+    const results = await report([early, orphan]);
+    expect(results.map((result) => [result.outcome, result.reason])).toEqual([
+      [UsageOutcome.UNRATED, "FEATURE_NOT_FOUND"],
+      [UsageOutcome.UNRATED, "CUSTOMER_NOT_FOUND"],
+    ]);
+    expect((await report([early]))[0].outcome).toBe(UsageOutcome.DUPLICATE);
+    const listed = (await api.admin.listUnratedEvents({ pageSize: 1000 })).events.filter((e) => [early.eventId, orphan.eventId].includes(e.event!.eventId));
+    expect(listed.map((e) => e.reason).sort()).toEqual(["CUSTOMER_NOT_FOUND", "FEATURE_NOT_FOUND"]);
+
+    await feature(featureKey, 10n);
+    const replayed = (await api.admin.replayUnratedEvents({})).results;
+    expect(replayed.find((r) => r.eventId === early.eventId)).toMatchObject({ outcome: UsageOutcome.BURNED, credits: 20n });
+    expect(replayed.find((r) => r.eventId === orphan.eventId)?.outcome).toBe(UsageOutcome.UNRATED);
+    expect((await balanceOf(customerId)).burned).toBe(20n);
+    const [burn] = (await api.ledger.listLedgerEntries({ customerId, kinds: [EntryKind.BURN] })).entries;
+    expect(Number(burn.effectiveTime!.seconds) * 1000).toBe(Math.floor((clock.ms - hourMs) / 1000) * 1000);
+
+    await api.admin.createCustomer({ customer: { customerId: laterCustomer }, requestId: randomUUID() });
+    await api.ledger.grant({ customerId: laterCustomer, creditTypeId, amount: 10n, source: GrantSource.PROMOTION, reasonCode: "p", requestId: randomUUID() });
+    const second = (await api.admin.replayUnratedEvents({})).results;
+    expect(second.find((r) => r.eventId === orphan.eventId)?.outcome).toBe(UsageOutcome.BURNED);
+    expect((await api.admin.replayUnratedEvents({})).results.filter((r) => [early.eventId, orphan.eventId].includes(r.eventId))).toEqual([]);
+  });
+});
+
+describe("fractional rates", () => {
+  it("0.4 credit per call over 10,000 calls burns exactly 4,000, and any quantities burn floor(sum * 2 / 5)", async () => {
+    const versionId = `v-${randomUUID().slice(0, 8)}`;
+    await api.admin.createPricingVersion({
+      pricingVersion: { pricingVersionId: versionId, displayName: "fractional", rates: [{ featureKey: "chat", rate: { credits: 2n, perUnits: 5n } }] },
+      requestId: randomUUID(),
+    });
+    const customerId = await customer(1_000_000n);
+    await api.admin.moveCustomersToPricingVersion({ fromPricingVersionId: "", toPricingVersionId: versionId, customerIds: [customerId], reason: "test", requestId: randomUUID() });
+    for (let batch = 0; batch < 10; batch++) await report(Array.from({ length: 1_000 }, () => event(customerId)));
+    expect((await balanceOf(customerId)).burned).toBe(4_000n);
+
+    const other = await customer(1_000_000n);
+    await api.admin.moveCustomersToPricingVersion({ fromPricingVersionId: "", toPricingVersionId: versionId, customerIds: [other], reason: "test", requestId: randomUUID() });
+    const quantities = Array.from({ length: 2_000 }, (_, index) => BigInt(1 + ((index * 7919) % 13)));
+    for (let start = 0; start < quantities.length; start += 500) {
+      await report(quantities.slice(start, start + 500).map((quantity) => event(other, { quantity })));
+    }
+    const total = quantities.reduce((sum, q) => sum + q, 0n);
+    expect((await balanceOf(other)).burned).toBe((total * 2n) / 5n);
+  }, 120_000);
+});
+
+describe("enforcement modes", () => {
+  it("observe mode records in the shadow ledger exactly what enforce burns, and never touches balances", async () => {
+    await feature("chat_shadow", 3n, EnforcementMode.OBSERVE);
+    const shadowed = await customer(100n);
+    const enforced = await customer(100n);
+    const quantities = [1n, 5n, 2n, 9n];
+    const shadowResults = await report(quantities.map((quantity) => event(shadowed, { featureKey: "chat_shadow", quantity })));
+    await report(quantities.map((quantity) => event(enforced, { quantity })));
+    expect(shadowResults.every((result) => result.outcome === UsageOutcome.SHADOWED)).toBe(true);
+    expect(await balanceOf(shadowed)).toMatchObject({ available: 100n, burned: 0n });
+    const shadow = await t.database.pool.query("select sum(credits)::text as credits from shadow_entries where customer_id = $1", [shadowed]);
+    expect(BigInt(shadow.rows[0].credits)).toBe((await balanceOf(enforced)).burned);
+  });
+
+  it("off mode records the usage without billing it", async () => {
+    await feature("chat_free", 3n, EnforcementMode.OFF);
+    const customerId = await customer(100n);
+    const [result] = await report([event(customerId, { featureKey: "chat_free", quantity: 5n })]);
+    expect(result).toMatchObject({ outcome: UsageOutcome.NOT_BILLED, credits: 0n });
+    expect((await balanceOf(customerId)).burned).toBe(0n);
+  });
+
+  it("usage past the overdraft limit is still recorded, and flagged", async () => {
+    const customerId = await customer(10n, 5n);
+    const [result] = await report([event(customerId, { quantity: 10n })]);
+    expect(result).toMatchObject({ outcome: UsageOutcome.BURNED, credits: 30n, overLimit: true });
+    expect(await balanceOf(customerId)).toMatchObject({ available: -20n, burned: 30n });
+  });
+});
+
+describe("Check", () => {
+  it("enforce allows with credits and soft-blocks once the balance is below zero or the use would pass the limit", async () => {
+    const customerId = await customer(10n);
+    expect(await serviceApi.ledger.check({ customerId, featureKey: "chat", quantity: 3n })).toMatchObject({
+      allowed: true, reason: CheckReason.SUFFICIENT_CREDITS, credits: 9n, mode: EnforcementMode.ENFORCE,
+    });
+    expect(await serviceApi.ledger.check({ customerId, featureKey: "chat", quantity: 4n })).toMatchObject({ allowed: false, reason: CheckReason.INSUFFICIENT_CREDITS });
+    await report([event(customerId, { quantity: 4n })]);
+    const denied = await serviceApi.ledger.check({ customerId, featureKey: "chat" });
+    expect(denied).toMatchObject({ allowed: false, wouldAllow: false, reason: CheckReason.INSUFFICIENT_CREDITS });
+    expect(denied.balance?.available).toBe(-2n);
+  });
+
+  it("observe and off allow and say what enforce would answer", async () => {
+    const customerId = await customer(0n);
+    expect(await serviceApi.ledger.check({ customerId, featureKey: "chat_shadow" })).toMatchObject({ allowed: true, wouldAllow: false, reason: CheckReason.OBSERVE_ONLY });
+    expect(await serviceApi.ledger.check({ customerId, featureKey: "chat_free" })).toMatchObject({ allowed: true, reason: CheckReason.ENFORCEMENT_OFF });
+  });
+
+  it("the kill switch allows everywhere while metering goes on, and is audited", async () => {
+    const customerId = await customer(0n);
+    await api.admin.setKillSwitch({ enabled: true, reason: "incident 42", requestId: randomUUID() });
+    try {
+      expect(await serviceApi.ledger.check({ customerId, featureKey: "chat" })).toMatchObject({ allowed: true, wouldAllow: false, reason: CheckReason.KILL_SWITCH });
+      const [result] = await report([event(customerId)]);
+      expect(result.outcome).toBe(UsageOutcome.BURNED);
+      expect((await balanceOf(customerId)).burned).toBe(3n);
+    } finally {
+      await api.admin.setKillSwitch({ enabled: false, reason: "incident 42 resolved", requestId: randomUUID() });
+    }
+    expect((await serviceApi.ledger.check({ customerId, featureKey: "chat" })).allowed).toBe(false);
+  });
+
+  it("an unknown customer or feature is NotFound", async () => {
+    const customerId = await customer(0n);
+    const noCustomer = await errorOf(serviceApi.ledger.check({ customerId: `nobody-${randomUUID()}`, featureKey: "chat" }));
+    const noFeature = await errorOf(serviceApi.ledger.check({ customerId, featureKey: "nothing_here" }));
+    expect([errorInfoOf(noCustomer)?.reason, errorInfoOf(noFeature)?.reason]).toEqual(["CUSTOMER_NOT_FOUND", "FEATURE_NOT_FOUND"]);
+  });
+});
+
+describe("after the usage tests", () => {
+  it("every ledger invariant holds", async () => {
+    expect(await invariantViolations(t.database.pool)).toEqual([]);
+  });
+});
+
