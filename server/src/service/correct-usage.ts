@@ -5,6 +5,7 @@
 // settle first, each at most what it settled and no correction has given back yet).
 import { LedgerError } from "../errors.js";
 import { assert, type BalanceState } from "../ledger/balance-state.js";
+import { distributeRefund } from "../ledger/distribute-refund.js";
 import { type Planned, planRefund, planUpkeep, type Refund } from "../ledger/plan.js";
 import { limits } from "../limits.js";
 import { insertAuditRecord } from "../store/audit-store.js";
@@ -28,44 +29,6 @@ export interface CorrectUsageInput extends UsageEventRef {
 export interface CorrectUsageResult {
   correction: CorrectionRow;
   entries: EntryRow[];
-}
-
-function min(a: bigint, b: bigint): bigint {
-  return a < b ? a : b;
-}
-
-/**
- * refundsOf decides where an event's burns go back, against the balance as it stands after
- * upkeep (the state planRefund starts from). settles are the lots that repaid debt, the
- * last to settle first; roomOf is how much a lot may take back before it is whole.
- */
-function refundsOf(burns: Refund[], afterUpkeep: BalanceState, settles: UnreturnedSettle[], roomOf: Map<string, bigint>): Refund[] {
-  const lotBacked = new Map<string, bigint>();
-  let overdraft = 0n;
-  for (const burn of burns) {
-    assert(burn.amount > 0n, "burn entries are positive");
-    if (burn.grantId === null) overdraft += burn.amount;
-    else lotBacked.set(burn.grantId, (lotBacked.get(burn.grantId) ?? 0n) + burn.amount);
-  }
-  const refunds: Refund[] = [...lotBacked].map(([grantId, amount]) => ({ grantId, amount }));
-  const room = new Map(roomOf);
-  for (const [grantId, amount] of lotBacked) if (room.has(grantId)) room.set(grantId, room.get(grantId)! - amount);
-  const offDebt = min(overdraft, afterUpkeep.debt);
-  if (offDebt > 0n) refunds.push({ grantId: null, amount: offDebt });
-  let rest = overdraft - offDebt;
-  for (const settle of settles) {
-    if (rest === 0n) break;
-    const give = min(min(rest, settle.unreturned), room.get(settle.grantId) ?? 0n);
-    if (give <= 0n) continue;
-    refunds.push({ grantId: settle.grantId, amount: give });
-    room.set(settle.grantId, room.get(settle.grantId)! - give);
-    rest -= give;
-  }
-  // Debt not on the balance was repaid by settle entries that no correction has given back.
-  assert(rest === 0n, "the lots that repaid an event's overdraft can take it back");
-  const total = refunds.reduce((sum, refund) => sum + refund.amount, 0n);
-  assert(total === burns.reduce((sum, burn) => sum + burn.amount, 0n), "a correction gives back exactly what was burned");
-  return refunds;
 }
 
 /**
@@ -137,7 +100,7 @@ async function planCorrection(tx: Tx, key: BalanceKey, loaded: BalanceState, bur
     const remaining = upkeep.state.lots.find((lot) => lot.grantId === row.grantId)?.remaining ?? row.remaining;
     return [row.grantId, row.amount - remaining];
   }));
-  const refunds = refundsOf(burns.map((burn) => ({ grantId: burn.grantId, amount: burn.amount })), upkeep.state, settles, roomOf);
+  const refunds = distributeRefund(burns.map((burn) => ({ grantId: burn.grantId, amount: burn.amount })), upkeep.state, settles, roomOf);
   const planned = planRefund(state, refunds, nowMs);
   const tagged = planned.entries.map((entry) => (entry.kind === "refund" ? { ...entry, eventIndex: 0 } : entry));
   assert(tagged.filter((entry) => entry.kind === "refund").length === refunds.length, "every refund is planned");

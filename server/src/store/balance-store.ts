@@ -34,7 +34,8 @@ export interface LotRow extends LotState {
 }
 
 const balanceColumns = "granted, held, burned, expired, debt, overdraft_held, overdraft_limit";
-const lotColumns =
+/** lotColumns are the columns toLotRow reads. */
+export const lotColumns =
   "customer_id, credit_type_id, grant_id, source, amount, remaining, held, priority, effective_at, expires_at, seq, reason_code, created_at";
 
 /** toBalanceRow converts a driver row (int8 as strings) to a BalanceRow. */

@@ -1,7 +1,7 @@
 // Usage corrections: the record of a refunded usage event, and the reads a correction and
 // an explanation need (any lot by id; the debt each lot repaid that no correction has
 // given back yet).
-import { type BalanceKey, type LotRow, toLotRow } from "./balance-store.js";
+import { type BalanceKey, lotColumns, type LotRow, toLotRow } from "./balance-store.js";
 import type { Db, Tx } from "./database.js";
 
 /** CorrectionRow is a stored correction of one usage event. */
@@ -23,9 +23,6 @@ export interface UnreturnedSettle {
 }
 
 const correctionColumns = "usage_id, actor, reason_code, note, credits, request_id, created_at";
-// The columns toLotRow reads; balance-store keeps its own list private.
-const lotColumns =
-  "customer_id, credit_type_id, grant_id, source, amount, remaining, held, priority, effective_at, expires_at, seq, reason_code, created_at";
 
 function toCorrectionRow(row: Record<string, unknown>): CorrectionRow {
   return {
