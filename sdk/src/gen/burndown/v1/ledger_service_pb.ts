@@ -1019,8 +1019,9 @@ export const LedgerService: GenService<{
    * customer's pricing version and burns the credits (asynchronous
    * enforcement: the action already ran). Each event's event_id is its
    * idempotency key, scoped to the calling API key; the batch takes no
-   * request_id. Events are rated and written in one transaction per customer
-   * and credit type. A result per event, in request order.
+   * request_id. A batch is rated and written in one transaction of set-based
+   * statements across all its customers, not one per event. A result per
+   * event, in request order.
    *
    * @generated from rpc burndown.v1.LedgerService.ReportUsage
    */
