@@ -41,6 +41,13 @@ export const limits = {
   usagePropertiesMax: 32,
   usagePropertyKeyLengthMax: 64,
   usagePropertyValueLengthMax: 256,
-  /** attempts of a usage group's transaction that lost a lock conflict. */
+  /** a pricing version's rates. */
+  ratesPerVersionMax: 1_000,
+  /** customers named in one MoveCustomersToPricingVersion. */
+  customerIdsPerMoveMax: 1_000,
+  /** the reason of an audited action. */
+  reasonLengthMax: 1_000,
+  pageTokenLengthMax: 512,
+  /** attempts of a usage batch's transaction that lost a lock conflict. */
   usageGroupAttemptsMax: 3,
 } as const;

@@ -126,7 +126,7 @@ describe("pricing versions", () => {
     baseCustomers.shift();
   });
 
-  it("a version's rates and row cannot be changed or deleted, even with direct SQL", async () => {
+  it("a version's rates and row cannot be changed, added to, deleted or truncated, even with direct SQL", async () => {
     const chat = await createFeature();
     const pricingVersionId = await createVersion([{ featureKey: chat, credits: 4n, perUnits: 3n }]);
     const pool = t.database.pool;
@@ -138,6 +138,11 @@ describe("pricing versions", () => {
     ] as const;
     for (const [sql, values] of statements) {
       await expect(pool.query(sql, [...values]), sql).rejects.toThrow(/pricing versions are immutable/);
+    }
+    const other = await createFeature();
+    await expect(pool.query("insert into pricing_rates values ($1, $2, 1, 1)", [pricingVersionId, other])).rejects.toThrow(/is published: its rates cannot change/);
+    for (const table of ["pricing_rates", "pricing_versions"]) {
+      await expect(pool.query(`truncate ${table} cascade`), table).rejects.toThrow(/pricing versions are immutable/);
     }
     const listed = await c.admin.listPricingVersions({});
     const version = listed.pricingVersions.find((candidate) => candidate.pricingVersionId === pricingVersionId);

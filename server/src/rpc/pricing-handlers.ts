@@ -29,24 +29,14 @@ import { encodeFeature } from "./encode.js";
 import { callerOf } from "./ledger-handlers.js";
 import { idempotencyOf } from "./request-hash.js";
 
-// The bounds the proto states for these requests. They belong with the others in
-// limits.ts; they are here until that file is free to change.
-/** ratesPerVersionMax bounds the rates of one pricing version. */
-const ratesPerVersionMax = 1_000;
-/** customerIdsPerMoveMax bounds the customers one move may name. */
-const customerIdsPerMoveMax = 1_000;
-/** reasonLengthMax bounds the reason of an audited action. */
-const reasonLengthMax = 1_000;
-const pageTokenLengthMax = 512;
-
 function required<T>(field: string, value: T | undefined): T {
   if (value === undefined) throw invalid("MISSING_FIELD", field, "is required");
   return value;
 }
 
-/** requireReason checks the reason of an audited action: 1 to reasonLengthMax characters, not blank. */
+/** requireReason checks the reason of an audited action: 1 to limits.reasonLengthMax characters, not blank. */
 function requireReason(value: string): string {
-  return requireText("reason", value, reasonLengthMax, true);
+  return requireText("reason", value, limits.reasonLengthMax, true);
 }
 
 /** requireRate checks a Rate: credits 0 or more, per_units 0 or more where 0 means 1. */
@@ -57,7 +47,7 @@ function requireRate(field: string, rate: Rate): RateValue {
 }
 
 function requireRates(rates: { featureKey: string; rate?: Rate }[]): ({ featureKey: string } & RateValue)[] {
-  if (rates.length > ratesPerVersionMax) throw invalid("TOO_MANY_RATES", "pricing_version.rates", `must have at most ${ratesPerVersionMax} rates`);
+  if (rates.length > limits.ratesPerVersionMax) throw invalid("TOO_MANY_RATES", "pricing_version.rates", `must have at most ${limits.ratesPerVersionMax} rates`);
   const seen = new Set<string>();
   return rates.map((featureRate, index) => {
     const field = `pricing_version.rates[${index}]`;
@@ -69,8 +59,8 @@ function requireRates(rates: { featureKey: string; rate?: Rate }[]): ({ featureK
 }
 
 function requireCustomerIds(customerIds: string[]): string[] {
-  if (customerIds.length > customerIdsPerMoveMax) {
-    throw invalid("TOO_MANY_CUSTOMER_IDS", "customer_ids", `must name at most ${customerIdsPerMoveMax} customers`);
+  if (customerIds.length > limits.customerIdsPerMoveMax) {
+    throw invalid("TOO_MANY_CUSTOMER_IDS", "customer_ids", `must name at most ${limits.customerIdsPerMoveMax} customers`);
   }
   // Naming a customer twice moves it once; repeats are harmless, so they are dropped.
   return [...new Set(customerIds.map((customerId, index) => requireId(`customer_ids[${index}]`, customerId)))];
@@ -167,7 +157,7 @@ export function pricingHandlers(deps: Deps): Partial<ServiceImpl<typeof AdminSer
     async listAuditRecords(req) {
       const page = await listAuditRecords(deps, {
         pageSize: requirePageSize(req.pageSize),
-        pageToken: requireText("page_token", req.pageToken, pageTokenLengthMax),
+        pageToken: requireText("page_token", req.pageToken, limits.pageTokenLengthMax),
       });
       return { auditRecords: page.records.map(encodeAuditRecord), nextPageToken: page.nextPageToken };
     },

@@ -172,7 +172,9 @@ create table pricing_versions (
   display_name text not null,
   seq bigint generated always as identity,
   created_by text not null,
-  created_at timestamptz not null default now()
+  created_at timestamptz not null default now(),
+  -- The transaction that published the version: the only one that may add its rates.
+  created_txid bigint not null default txid_current()
 );
 create table pricing_rates (
   pricing_version_id text not null references pricing_versions,
@@ -190,6 +192,21 @@ create trigger pricing_versions_immutable before update or delete on pricing_ver
   for each row execute function pricing_is_immutable();
 create trigger pricing_rates_immutable before update or delete on pricing_rates
   for each row execute function pricing_is_immutable();
+create trigger pricing_versions_no_truncate before truncate on pricing_versions
+  for each statement execute function pricing_is_immutable();
+create trigger pricing_rates_no_truncate before truncate on pricing_rates
+  for each statement execute function pricing_is_immutable();
+create function pricing_rates_only_with_their_version() returns trigger language plpgsql as $$
+begin
+  if (select created_txid from pricing_versions where pricing_version_id = new.pricing_version_id) is distinct from txid_current() then
+    raise exception 'pricing version % is published: its rates cannot change', new.pricing_version_id
+      using errcode = 'insufficient_privilege';
+  end if;
+  return new;
+end
+$$;
+create trigger pricing_rates_insert_with_version before insert on pricing_rates
+  for each row execute function pricing_rates_only_with_their_version();
 
 alter table customers add column pricing_version_id text references pricing_versions;
 
