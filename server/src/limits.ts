@@ -41,6 +41,8 @@ export const limits = {
   usagePropertiesMax: 32,
   usagePropertyKeyLengthMax: 64,
   usagePropertyValueLengthMax: 256,
+  /** the longest offline duration a fail-open budget may allow. */
+  offlineBudgetMsMax: 30 * 86_400_000,
   /** a pricing version's rates. */
   ratesPerVersionMax: 1_000,
   /** customers named in one MoveCustomersToPricingVersion. */

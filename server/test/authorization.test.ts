@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { AdminService, EnforcementMode, EntryKind, errorInfoOf, GrantSource, LedgerService, ReservationStatus, Role, UsageOutcome } from "@burndown/sdk";
+import { AdminService, EnforcementMode, EntryKind, errorInfoOf, FailurePolicy, GrantSource, LedgerService, ReservationStatus, Role, UsageOutcome } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limits } from "../src/limits.js";
 import { invariantViolations } from "../../test-support/invariants.js";
@@ -46,6 +46,7 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "AdminService/SetRateOverride": ["admin"],
   "AdminService/SetEnforcementMode": ["admin"],
   "AdminService/SetKillSwitch": ["admin"],
+  "AdminService/SetFailurePolicy": ["admin"],
   "AdminService/ListAuditRecords": ["support", "admin"],
   "AdminService/ExplainUsageEvent": ["support", "admin"],
   "AdminService/CorrectUsageEvent": ["admin"],
@@ -230,6 +231,13 @@ const validCalls: Record<string, () => Promise<Send>> = {
     return async (c) => {
       const res = await c.admin.replayUnratedEvents({});
       expect(res.results.find((result) => result.eventId === eventId)?.outcome).toBe(UsageOutcome.UNRATED);
+    };
+  },
+  "AdminService/SetFailurePolicy": async () => {
+    const featureKey = await freshFeature();
+    return async (c) => {
+      const res = await c.admin.setFailurePolicy({ featureKey, failurePolicy: FailurePolicy.FAIL_OPEN, offlineBudget: { creditsMax: 10n }, reason: "matrix", requestId: randomUUID() });
+      expect(res.feature).toMatchObject({ featureKey, failurePolicy: FailurePolicy.FAIL_OPEN });
     };
   },
   "AdminService/CreateCreditType": async () => {

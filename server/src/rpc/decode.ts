@@ -1,8 +1,8 @@
 // Checks on request fields, shared by every handler. A failed check is InvalidArgument
 // with a reason naming what is wrong; nothing past this layer sees a malformed value.
 import { type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { EnforcementMode, EntryKind, GrantSource, Role as ProtoRole } from "@burndown/sdk";
-import type { EnforcementMode as DomainEnforcementMode } from "../store/catalog-store.js";
+import { EnforcementMode, EntryKind, FailurePolicy, GrantSource, Role as ProtoRole } from "@burndown/sdk";
+import type { EnforcementMode as DomainEnforcementMode, FailurePolicy as DomainFailurePolicy } from "../store/catalog-store.js";
 import { invalid } from "../errors.js";
 import type { EntryKind as DomainEntryKind } from "../ledger/balance-state.js";
 import { limits } from "../limits.js";
@@ -136,6 +136,18 @@ export function requireEnforcementMode(field: string, value: EnforcementMode): D
   const mode = enforcementModes[value];
   if (mode === undefined) throw invalid("INVALID_ENUM", field, "must be ENFORCE, OBSERVE or OFF");
   return mode;
+}
+
+/** requireFailurePolicy converts a FailurePolicy; unspecified or unknown values are refused. */
+export function requireFailurePolicy(field: string, value: FailurePolicy): DomainFailurePolicy {
+  if (value === FailurePolicy.FAIL_OPEN) return "fail_open";
+  if (value === FailurePolicy.FAIL_CLOSED) return "fail_closed";
+  throw invalid("INVALID_ENUM", field, "must be FAIL_OPEN or FAIL_CLOSED");
+}
+
+/** failurePolicyOf converts a stored policy back to the enum. */
+export function failurePolicyOf(policy: DomainFailurePolicy): FailurePolicy {
+  return policy === "fail_open" ? FailurePolicy.FAIL_OPEN : FailurePolicy.FAIL_CLOSED;
 }
 
 /** enforcementModeOf converts a stored mode back to the enum. */

@@ -1,6 +1,6 @@
 // Domain results to protobuf messages. Plain objects in, plain init objects out.
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   type ApiKeySchema,
   type CreditBalanceSchema,
@@ -17,7 +17,7 @@ import type { ApiKeyRow } from "../store/api-key-store.js";
 import type { CreditTypeRow, CustomerRow, FeatureRow } from "../store/catalog-store.js";
 import type { EntryRow } from "../store/entry-store.js";
 import type { ReservationRow } from "../store/reservation-store.js";
-import { enforcementModeOf, entryKindOf, grantSourceOf, roleOf } from "./decode.js";
+import { enforcementModeOf, entryKindOf, failurePolicyOf, grantSourceOf, roleOf } from "./decode.js";
 
 type Init<T extends Parameters<typeof create>[0]> = MessageInitShape<T>;
 
@@ -98,6 +98,8 @@ export function encodeFeature(feature: FeatureRow): Init<typeof FeatureSchema> {
     burnRate: feature.burnRate,
     enforcementMode: enforcementModeOf(feature.enforcementMode),
     createTime: timestampFromDate(feature.createdAt),
+    failurePolicy: failurePolicyOf(feature.failurePolicy),
+    offlineBudget: { creditsMax: feature.offlineCreditsMax, durationMax: feature.offlineMsMax > 0n ? durationFromMs(Number(feature.offlineMsMax)) : undefined },
   };
 }
 

@@ -64,6 +64,7 @@ function encodeExplanation(explanation: UsageExplanation): MessageInitShape<type
       quantity: usage.quantity,
       eventTime: timestampFromDate(usage.eventAt),
       properties: usage.properties,
+      offline: usage.offline,
     },
     outcome: outcomes[usage.status],
     reason: usage.reason,

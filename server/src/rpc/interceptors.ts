@@ -70,6 +70,7 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.AdminService/CreateApiKey": admin,
   "burndown.v1.AdminService/ListApiKeys": admin,
   "burndown.v1.AdminService/RevokeApiKey": admin,
+  "burndown.v1.AdminService/SetFailurePolicy": admin,
   "burndown.v1.AdminService/ListUnratedEvents": staff,
   "burndown.v1.AdminService/ReplayUnratedEvents": admin,
   "burndown.v1.AdminService/CreatePricingVersion": admin,

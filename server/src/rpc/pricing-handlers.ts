@@ -13,18 +13,19 @@ import {
   type RateSchema,
   SetDefaultPricingVersionRequestSchema,
   SetEnforcementModeRequestSchema,
+  SetFailurePolicyRequestSchema,
   SetKillSwitchRequestSchema,
   SetRateOverrideRequestSchema,
 } from "@burndown/sdk";
 import { invalid } from "../errors.js";
 import { limits } from "../limits.js";
 import type { Deps } from "../service/context.js";
-import { setEnforcementMode, setKillSwitch } from "../service/enforcement.js";
+import { setEnforcementMode, setFailurePolicy, setKillSwitch } from "../service/enforcement.js";
 import { listAuditRecords } from "../service/list-audit-records.js";
 import { createPricingVersion, listPricingVersions, moveCustomersToPricingVersion, setDefaultPricingVersion, setRateOverride } from "../service/pricing.js";
 import type { AuditRecordRow } from "../store/audit-store.js";
 import type { PricingVersionRow, RateValue } from "../store/pricing-store.js";
-import { optionalCode, requireCode, requireEnforcementMode, requireId, requireNonNegative, requirePageSize, requireText } from "./decode.js";
+import { optionalCode, requireCode, requireEnforcementMode, requireFailurePolicy, requireId, requireNonNegative, requirePageSize, requireText } from "./decode.js";
 import { encodeFeature } from "./encode.js";
 import { callerOf } from "./ledger-handlers.js";
 import { idempotencyOf } from "./request-hash.js";
@@ -153,6 +154,24 @@ export function pricingHandlers(deps: Deps): Partial<ServiceImpl<typeof AdminSer
       const idempotency = idempotencyOf(SetKillSwitchRequestSchema, "SetKillSwitch", req);
       const result = await setKillSwitch(deps, callerOf(ctx), idempotency, { enabled: req.enabled, reason: requireReason(req.reason) });
       return { enabled: result.enabled };
+    },
+    async setFailurePolicy(req, ctx) {
+      const idempotency = idempotencyOf(SetFailurePolicyRequestSchema, "SetFailurePolicy", req);
+      const budget = req.offlineBudget;
+      const offlineMs = budget?.durationMax === undefined ? 0 : Number(budget.durationMax.seconds) * 1000 + Math.floor(budget.durationMax.nanos / 1e6);
+      if (budget?.durationMax && (budget.durationMax.nanos < 0 || budget.durationMax.nanos > 999_999_999 || offlineMs < 0 || offlineMs > limits.offlineBudgetMsMax)) {
+        throw invalid("INVALID_DURATION", "offline_budget.duration_max", `must be between 0 and ${limits.offlineBudgetMsMax / 86_400_000} days`);
+      }
+      const feature = await setFailurePolicy(deps, callerOf(ctx), idempotency, {
+        featureKey: requireCode("feature_key", req.featureKey),
+        policy: {
+          failurePolicy: requireFailurePolicy("failure_policy", req.failurePolicy),
+          offlineCreditsMax: requireNonNegative("offline_budget.credits_max", budget?.creditsMax ?? 0n),
+          offlineMsMax: BigInt(offlineMs),
+        },
+        reason: requireReason(req.reason),
+      });
+      return { feature: encodeFeature(feature) };
     },
     async listAuditRecords(req) {
       const page = await listAuditRecords(deps, {

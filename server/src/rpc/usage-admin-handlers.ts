@@ -27,6 +27,7 @@ export function usageAdminHandlers(deps: Deps): Partial<ServiceImpl<typeof Admin
             quantity: stored.quantity,
             eventTime: timestampFromDate(stored.eventAt),
             properties: stored.properties,
+            offline: stored.offline,
           },
           reason: stored.reason,
           receiveTime: timestampFromDate(stored.receivedAt),

@@ -53,6 +53,7 @@ export function decodeUsageEvent(event: UsageEvent): UsageInput | { eventId: str
       quantity: requirePositive("quantity", event.quantity),
       eventAt: optionalTime("event_time", event.eventTime),
       properties: requireProperties(event.properties),
+      offline: event.offline,
     };
   } catch (error) {
     if (error instanceof LedgerError && error.kind === "invalid") return { eventId: event.eventId.slice(0, limits.idLengthMax), rejected: error.reason };

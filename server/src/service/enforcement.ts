@@ -4,7 +4,7 @@
 import { notFound } from "../errors.js";
 import { assert } from "../ledger/balance-state.js";
 import { insertAuditRecord } from "../store/audit-store.js";
-import type { EnforcementMode, FeatureRow } from "../store/catalog-store.js";
+import { type EnforcementMode, type FailurePolicyRow, type FeatureRow, updateFailurePolicy } from "../store/catalog-store.js";
 import { updateEnforcementMode, upsertSetting } from "../store/pricing-store.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { runIdempotent } from "./run-idempotent.js";
@@ -49,5 +49,33 @@ export async function setKillSwitch(deps: Deps, caller: Caller, idempotency: Ide
       details: { old: previous === "on", new: input.enabled },
     });
     return { enabled: input.enabled };
+  });
+}
+
+/**
+ * setFailurePolicy sets what SDKs do for a feature while the ledger is unreachable and
+ * audits the old and new policies; NotFound when the feature does not exist. A
+ * fail-closed policy keeps no offline budget.
+ */
+export async function setFailurePolicy(
+  deps: Deps,
+  caller: Caller,
+  idempotency: Idempotency,
+  input: { featureKey: string; policy: FailurePolicyRow; reason: string },
+): Promise<FeatureRow> {
+  assert(input.reason.length > 0, "audited actions have a reason");
+  const policy = input.policy.failurePolicy === "fail_closed" ? { failurePolicy: "fail_closed" as const, offlineCreditsMax: 0n, offlineMsMax: 0n } : input.policy;
+  return runIdempotent(deps, caller, idempotency, async (tx) => {
+    const changed = await updateFailurePolicy(tx, input.featureKey, policy);
+    if (changed === null) throw notFound("FEATURE_NOT_FOUND", "feature key", input.featureKey);
+    const show = (p: FailurePolicyRow) => ({ policy: p.failurePolicy, offline_credits_max: p.offlineCreditsMax.toString(), offline_ms_max: p.offlineMsMax.toString() });
+    await insertAuditRecord(tx, {
+      actor: caller.keyId,
+      action: "set_failure_policy",
+      target: `feature:${input.featureKey}`,
+      reason: input.reason,
+      details: { old: show(changed.previous), new: show(policy) },
+    });
+    return changed.feature;
   });
 }

@@ -5,7 +5,7 @@
 // balances (in key order, so batches never deadlock), read their lots and carries, rate
 // and plan each group in memory, then write events, balances, lots, entries and carries.
 import { LedgerError } from "../errors.js";
-import { assert, type BalanceState } from "../ledger/balance-state.js";
+import { assert, type BalanceState, type PlannedEntry } from "../ledger/balance-state.js";
 import { type Planned, planUsageBurns, type UsageBurn } from "../ledger/plan.js";
 import { type Carry, rateUsage } from "../ledger/rate-usage.js";
 import { limits } from "../limits.js";
@@ -27,6 +27,8 @@ export interface UsageInput {
   /** null: now. */
   eventAt: Date | null;
   properties: Record<string, string>;
+  /** allowed by an SDK while the ledger was unreachable, replayed from its spool. */
+  offline: boolean;
 }
 
 /** UsageOutcome is what became of one event. */
@@ -214,11 +216,17 @@ async function rateGroups(tx: Tx, deps: Deps, caller: Caller, sortedGroups: Grou
   const burning = withIds.filter((plan) => plan.burnRowIndex.length > 0);
   await updateBalances(tx, burning.map((plan) => ({ key: plan.group.key, state: plan.planned.state })));
   await updateLots(tx, burning.flatMap((plan) => changedLots(plan.before, plan.planned).map((lot) => ({ ...lot, customerId: plan.group.key.customerId }))));
-  await insertEntryBatches(tx, burning.map((plan) => ({
-    cause: { ...plan.group.key, reservationId: null, requestId: null, actor: caller.keyId, reasonCode: "usage", effectiveAt: now },
-    entries: plan.planned.entries,
-    usageIds: plan.planned.entries.map((entry) => (entry.eventIndex === undefined ? null : plan.usageIds[plan.burnRowIndex[entry.eventIndex]])),
-  })));
+  // Burns of events allowed offline (fail-open, replayed from an SDK spool) say so.
+  await insertEntryBatches(tx, burning.flatMap((plan) => {
+    const rowOf = (entry: PlannedEntry) => (entry.eventIndex === undefined ? null : plan.burnRowIndex[entry.eventIndex]);
+    const isOffline = (entry: PlannedEntry) => rowOf(entry) !== null && plan.rows[rowOf(entry)!].offline;
+    return [false, true].map((offline) => {
+      const entries = plan.planned.entries.filter((entry) => isOffline(entry) === offline);
+      const reasonCode = offline ? "usage_offline" : "usage";
+      const usageIds = entries.map((entry) => (rowOf(entry) === null ? null : plan.usageIds[rowOf(entry)!]));
+      return { cause: { ...plan.group.key, reservationId: null, requestId: null, actor: caller.keyId, reasonCode, effectiveAt: now }, entries, usageIds };
+    });
+  }));
   await insertShadowEntries(tx, withIds.flatMap((plan) => plan.rows.flatMap((row, index) =>
     row.status === "shadowed"
       ? [{ ...plan.group.key, featureKey: row.featureKey, usageId: plan.usageIds[index], credits: row.credits ?? 0n, effectiveAt: row.eventAt }]

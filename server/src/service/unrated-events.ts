@@ -30,7 +30,7 @@ export async function replayUnratedEvents(deps: Deps, caller: Caller, limit: num
     position,
     principal: row.principal,
     usageId: row.usageId,
-    event: { eventId: row.eventId, customerId: row.customerId, featureKey: row.featureKey, quantity: row.quantity, eventAt: row.eventAt, properties: row.properties },
+    event: { eventId: row.eventId, customerId: row.customerId, featureKey: row.featureKey, quantity: row.quantity, eventAt: row.eventAt, properties: row.properties, offline: row.offline },
   }));
   return replayUnrated(deps, caller, pending);
 }

@@ -12,8 +12,18 @@ export interface CreditTypeRow {
 /** EnforcementMode is what a feature's balance check does. */
 export type EnforcementMode = "enforce" | "observe" | "off";
 
+/** FailurePolicy is what SDKs do for a feature while the ledger is unreachable. */
+export type FailurePolicy = "fail_open" | "fail_closed";
+
+/** FailurePolicyRow is a feature's failure policy; 0 budgets do not apply. */
+export interface FailurePolicyRow {
+  failurePolicy: FailurePolicy;
+  offlineCreditsMax: bigint;
+  offlineMsMax: bigint;
+}
+
 /** FeatureRow is a stored feature. */
-export interface FeatureRow {
+export interface FeatureRow extends FailurePolicyRow {
   featureKey: string;
   displayName: string;
   creditTypeId: string;
@@ -36,7 +46,8 @@ function toCreditType(row: Record<string, unknown>): CreditTypeRow {
   return { creditTypeId: row.credit_type_id as string, displayName: row.display_name as string, scale: row.scale as number, createdAt: row.created_at as Date };
 }
 
-function toFeature(row: Record<string, unknown>): FeatureRow {
+/** toFeature converts a driver row read with featureColumns. */
+export function toFeature(row: Record<string, unknown>): FeatureRow {
   return {
     featureKey: row.feature_key as string,
     displayName: row.display_name as string,
@@ -44,10 +55,37 @@ function toFeature(row: Record<string, unknown>): FeatureRow {
     burnRate: BigInt(row.burn_rate as string),
     enforcementMode: row.enforcement_mode as EnforcementMode,
     createdAt: row.created_at as Date,
+    failurePolicy: row.failure_policy as FailurePolicy,
+    offlineCreditsMax: BigInt(row.offline_credits_max as string),
+    offlineMsMax: BigInt(row.offline_ms_max as string),
   };
 }
 
-const featureColumns = "feature_key, display_name, credit_type_id, burn_rate, enforcement_mode, created_at";
+/** featureColumns are the columns toFeature reads. */
+export const featureColumns =
+  "feature_key, display_name, credit_type_id, burn_rate, enforcement_mode, created_at, failure_policy, offline_credits_max, offline_ms_max";
+
+/**
+ * updateFailurePolicy sets a feature's failure policy, returning the feature and the
+ * policy it replaced; null when the feature does not exist. Locks the feature row.
+ */
+export async function updateFailurePolicy(db: Db, featureKey: string, policy: FailurePolicyRow): Promise<{ feature: FeatureRow; previous: FailurePolicyRow } | null> {
+  const result = await db.query({
+    name: "update_failure_policy",
+    text: `update features f set failure_policy = $2, offline_credits_max = $3, offline_ms_max = $4
+           from (select feature_key, failure_policy, offline_credits_max, offline_ms_max from features where feature_key = $1 for update) as previous
+           where f.feature_key = previous.feature_key
+           returning ${featureColumns.split(", ").map((c) => `f.${c}`).join(", ")},
+             previous.failure_policy as previous_policy, previous.offline_credits_max as previous_credits, previous.offline_ms_max as previous_ms`,
+    values: [featureKey, policy.failurePolicy, policy.offlineCreditsMax.toString(), policy.offlineMsMax.toString()],
+  });
+  if (result.rows.length === 0) return null;
+  const row = result.rows[0];
+  return {
+    feature: toFeature(row),
+    previous: { failurePolicy: row.previous_policy, offlineCreditsMax: BigInt(row.previous_credits), offlineMsMax: BigInt(row.previous_ms) },
+  };
+}
 
 /** insertCreditType adds a credit type; false when the id exists. Any transaction. */
 export async function insertCreditType(db: Db, type: Omit<CreditTypeRow, "createdAt">): Promise<CreditTypeRow | null> {
@@ -81,7 +119,7 @@ export async function selectCreditTypes(db: Db, limit: number): Promise<CreditTy
 }
 
 /** insertFeature adds a feature; null when the key exists. Any transaction. */
-export async function insertFeature(db: Db, feature: Omit<FeatureRow, "createdAt">): Promise<FeatureRow | null> {
+export async function insertFeature(db: Db, feature: Omit<FeatureRow, "createdAt" | keyof FailurePolicyRow>): Promise<FeatureRow | null> {
   const result = await db.query({
     name: "insert_feature",
     text: `insert into features (feature_key, display_name, credit_type_id, burn_rate, enforcement_mode) values ($1, $2, $3, $4, $5)

@@ -320,6 +320,20 @@ alter table balances drop constraint balances_overdraft_within_limit;
 alter table balances add constraint balances_overdraft_held_within_limit check (overdraft_held <= overdraft_limit);
 `,
   },
+  {
+    version: 3,
+    name: "failure policies and offline usage",
+    sql: `
+-- What SDKs do for a feature while the ledger is unreachable; 0 budgets do not apply.
+alter table features
+  add column failure_policy text not null default 'fail_closed' check (failure_policy in ('fail_open', 'fail_closed')),
+  add column offline_credits_max bigint not null default 0 check (offline_credits_max >= 0),
+  add column offline_ms_max bigint not null default 0 check (offline_ms_max >= 0);
+
+-- Usage allowed by an SDK while the ledger was unreachable, replayed from its spool.
+alter table usage_events add column offline boolean not null default false;
+`,
+  },
 ];
 
 const migrationLockKey = 0x6275726e; // "burn"

@@ -3,7 +3,7 @@
 // admin actions write. Pricing versions are immutable: the database refuses UPDATE and
 // DELETE of pricing_versions and pricing_rates, so this file only inserts and reads them.
 import type { Db, Tx } from "./database.js";
-import type { EnforcementMode, FeatureRow } from "./catalog-store.js";
+import { type EnforcementMode, featureColumns, type FeatureRow, toFeature } from "./catalog-store.js";
 
 /** RateValue is a burn rate: credits (smallest unit) per perUnits units of quantity. */
 export interface RateValue {
@@ -195,21 +195,9 @@ export async function updateEnforcementMode(
     text: `update features f set enforcement_mode = $2
            from (select feature_key, enforcement_mode from features where feature_key = $1 for update) as previous
            where f.feature_key = previous.feature_key
-           returning f.feature_key, f.display_name, f.credit_type_id, f.burn_rate, f.enforcement_mode, f.created_at,
-             previous.enforcement_mode as previous_mode`,
+           returning ${featureColumns.split(", ").map((c) => `f.${c}`).join(", ")}, previous.enforcement_mode as previous_mode`,
     values: [featureKey, mode],
   });
   if (result.rows.length === 0) return null;
-  const row = result.rows[0];
-  return {
-    feature: {
-      featureKey: row.feature_key,
-      displayName: row.display_name,
-      creditTypeId: row.credit_type_id,
-      burnRate: BigInt(row.burn_rate),
-      enforcementMode: row.enforcement_mode,
-      createdAt: row.created_at,
-    },
-    previous: row.previous_mode,
-  };
+  return { feature: toFeature(result.rows[0]), previous: result.rows[0].previous_mode };
 }

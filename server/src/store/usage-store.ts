@@ -24,6 +24,7 @@ export interface UsageRow {
   carryAfter: bigint | null;
   credits: bigint | null;
   overLimit: boolean;
+  offline: boolean;
 }
 
 /** StoredUsage is a stored usage event. */
@@ -57,14 +58,16 @@ export async function insertUsageEvents(tx: Tx, rows: UsageRow[]): Promise<strin
   const result = await tx.query({
     name: "insert_usage_events",
     text: `insert into usage_events (principal, event_id, customer_id, feature_key, quantity, event_at, properties, status, reason,
-             credit_type_id, pricing_version_id, rate_override, rate_credits, rate_per_units, carry_before, carry_after, credits, over_limit, rated_at)
+             credit_type_id, pricing_version_id, rate_override, rate_credits, rate_per_units, carry_before, carry_after, credits, over_limit, rated_at, offline)
            select e.principal, e.event_id, e.customer_id, e.feature_key, e.quantity, e.event_at, e.properties, e.status, e.reason,
              e.credit_type_id, e.pricing_version_id, e.rate_override, e.rate_credits, e.rate_per_units, e.carry_before, e.carry_after,
-             e.credits, e.over_limit, case when e.status = 'unrated' then null else now() end
+             e.credits, e.over_limit, case when e.status = 'unrated' then null else now() end, e.offline
            from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::jsonb[], $8::text[], $9::text[],
-             $10::text[], $11::text[], $12::boolean[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::boolean[])
+             $10::text[], $11::text[], $12::boolean[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::boolean[],
+             $19::boolean[])
              with ordinality as e(principal, event_id, customer_id, feature_key, quantity, event_at, properties, status, reason,
-               credit_type_id, pricing_version_id, rate_override, rate_credits, rate_per_units, carry_before, carry_after, credits, over_limit, position)
+               credit_type_id, pricing_version_id, rate_override, rate_credits, rate_per_units, carry_before, carry_after, credits, over_limit,
+               offline, position)
            order by e.position
            returning usage_id`,
     values: [
@@ -73,6 +76,7 @@ export async function insertUsageEvents(tx: Tx, rows: UsageRow[]): Promise<strin
       rows.map((r) => r.status), rows.map((r) => r.reason), rows.map((r) => r.creditTypeId), rows.map((r) => r.pricingVersionId),
       rows.map((r) => r.rateOverride), rows.map((r) => n(r.rateCredits)), rows.map((r) => n(r.ratePerUnits)),
       rows.map((r) => n(r.carryBefore)), rows.map((r) => n(r.carryAfter)), rows.map((r) => n(r.credits)), rows.map((r) => r.overLimit),
+      rows.map((r) => r.offline),
     ],
   });
   if (result.rows.length !== rows.length) throw new Error("assertion failed: every usage event is inserted");
@@ -116,11 +120,12 @@ function toStoredUsage(row: Record<string, unknown>): StoredUsage {
     carryAfter: big(row.carry_after),
     credits: big(row.credits),
     overLimit: row.over_limit as boolean,
+    offline: row.offline as boolean,
   };
 }
 
 const usageColumns = `usage_id, principal, event_id, customer_id, feature_key, quantity, event_at, received_at, properties, status, reason,
-  credit_type_id, pricing_version_id, rate_override, rate_credits, rate_per_units, carry_before, carry_after, credits, over_limit`;
+  credit_type_id, pricing_version_id, rate_override, rate_credits, rate_per_units, carry_before, carry_after, credits, over_limit, offline`;
 
 /** selectUnratedEvents reads unrated events oldest first, after a usage id. No locks. */
 export async function selectUnratedEvents(db: Db, afterUsageId: string | null, limit: number): Promise<StoredUsage[]> {

@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { CreditAmount, LedgerEntry, Lot, Role } from "./types_pb.js";
 import { file_burndown_v1_types } from "./types_pb.js";
-import type { EnforcementMode, Rate, RateBreakdown, UsageEvent, UsageEventResult, UsageOutcome } from "./usage_pb.js";
+import type { EnforcementMode, FailurePolicy, OfflineBudget, Rate, RateBreakdown, UsageEvent, UsageEventResult, UsageOutcome } from "./usage_pb.js";
 import { file_burndown_v1_usage } from "./usage_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file burndown/v1/admin_service.proto.
  */
 export const file_burndown_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9idXJuZG93bi92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEgtidXJuZG93bi52MSJDCgtGZWF0dXJlUmF0ZRITCgtmZWF0dXJlX2tleRgBIAEoCRIfCgRyYXRlGAIgASgLMhEuYnVybmRvd24udjEuUmF0ZSKcAQoOUHJpY2luZ1ZlcnNpb24SGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRInCgVyYXRlcxgDIAMoCzIYLmJ1cm5kb3duLnYxLkZlYXR1cmVSYXRlEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ9ChtDcmVhdGVQcmljaW5nVmVyc2lvblJlcXVlc3QSNAoPcHJpY2luZ192ZXJzaW9uGAEgASgLMhsuYnVybmRvd24udjEuUHJpY2luZ1ZlcnNpb24SFAoMbWFrZV9kZWZhdWx0GAIgASgIEhIKCnJlcXVlc3RfaWQYAyABKAkiVAocQ3JlYXRlUHJpY2luZ1ZlcnNpb25SZXNwb25zZRI0Cg9wcmljaW5nX3ZlcnNpb24YASABKAsyGy5idXJuZG93bi52MS5QcmljaW5nVmVyc2lvbiIcChpMaXN0UHJpY2luZ1ZlcnNpb25zUmVxdWVzdCJ4ChtMaXN0UHJpY2luZ1ZlcnNpb25zUmVzcG9uc2USNQoQcHJpY2luZ192ZXJzaW9ucxgBIAMoCzIbLmJ1cm5kb3duLnYxLlByaWNpbmdWZXJzaW9uEiIKGmRlZmF1bHRfcHJpY2luZ192ZXJzaW9uX2lkGAIgASgJImEKH1NldERlZmF1bHRQcmljaW5nVmVyc2lvblJlcXVlc3QSGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIj4KIFNldERlZmF1bHRQcmljaW5nVmVyc2lvblJlc3BvbnNlEhoKEnByaWNpbmdfdmVyc2lvbl9pZBgBIAEoCSKgAQokTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXF1ZXN0Eh8KF2Zyb21fcHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEh0KFXRvX3ByaWNpbmdfdmVyc2lvbl9pZBgCIAEoCRIUCgxjdXN0b21lcl9pZHMYAyADKAkSDgoGcmVhc29uGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkiPAolTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXNwb25zZRITCgttb3ZlZF9jb3VudBgBIAEoAyKHAQoWU2V0UmF0ZU92ZXJyaWRlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRITCgtmZWF0dXJlX2tleRgCIAEoCRIfCgRyYXRlGAMgASgLMhEuYnVybmRvd24udjEuUmF0ZRIOCgZyZWFzb24YBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSI6ChdTZXRSYXRlT3ZlcnJpZGVSZXNwb25zZRIfCgRyYXRlGAEgASgLMhEuYnVybmRvd24udjEuUmF0ZSKAAQoZU2V0RW5mb3JjZW1lbnRNb2RlUmVxdWVzdBITCgtmZWF0dXJlX2tleRgBIAEoCRIqCgRtb2RlGAIgASgOMhwuYnVybmRvd24udjEuRW5mb3JjZW1lbnRNb2RlEg4KBnJlYXNvbhgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJIkMKGlNldEVuZm9yY2VtZW50TW9kZVJlc3BvbnNlEiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIksKFFNldEtpbGxTd2l0Y2hSZXF1ZXN0Eg8KB2VuYWJsZWQYASABKAgSDgoGcmVhc29uGAIgASgJEhIKCnJlcXVlc3RfaWQYAyABKAkiKAoVU2V0S2lsbFN3aXRjaFJlc3BvbnNlEg8KB2VuYWJsZWQYASABKAgipQEKC0F1ZGl0UmVjb3JkEhAKCGF1ZGl0X2lkGAEgASgJEg0KBWFjdG9yGAIgASgJEg4KBmFjdGlvbhgDIAEoCRIOCgZ0YXJnZXQYBCABKAkSDgoGcmVhc29uGAUgASgJEhQKDGRldGFpbHNfanNvbhgGIAEoCRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQAoXTGlzdEF1ZGl0UmVjb3Jkc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiZAoYTGlzdEF1ZGl0UmVjb3Jkc1Jlc3BvbnNlEi8KDWF1ZGl0X3JlY29yZHMYASADKAsyGC5idXJuZG93bi52MS5BdWRpdFJlY29yZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiowEKDFVucmF0ZWRFdmVudBIQCgh1c2FnZV9pZBgBIAEoCRIXCg9yZXBvcnRlcl9rZXlfaWQYAiABKAkSJgoFZXZlbnQYAyABKAsyFy5idXJuZG93bi52MS5Vc2FnZUV2ZW50Eg4KBnJlYXNvbhgEIAEoCRIwCgxyZWNlaXZlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkEKGExpc3RVbnJhdGVkRXZlbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJfChlMaXN0VW5yYXRlZEV2ZW50c1Jlc3BvbnNlEikKBmV2ZW50cxgBIAMoCzIZLmJ1cm5kb3duLnYxLlVucmF0ZWRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKwoaUmVwbGF5VW5yYXRlZEV2ZW50c1JlcXVlc3QSDQoFbGltaXQYASABKAUiTQobUmVwbGF5VW5yYXRlZEV2ZW50c1Jlc3BvbnNlEi4KB3Jlc3VsdHMYASADKAsyHS5idXJuZG93bi52MS5Vc2FnZUV2ZW50UmVzdWx0IkUKGEV4cGxhaW5Vc2FnZUV2ZW50UmVxdWVzdBIQCghldmVudF9pZBgBIAEoCRIXCg9yZXBvcnRlcl9rZXlfaWQYAiABKAkisQMKGUV4cGxhaW5Vc2FnZUV2ZW50UmVzcG9uc2USEAoIdXNhZ2VfaWQYASABKAkSFwoPcmVwb3J0ZXJfa2V5X2lkGAIgASgJEiYKBWV2ZW50GAMgASgLMhcuYnVybmRvd24udjEuVXNhZ2VFdmVudBIqCgdvdXRjb21lGAQgASgOMhkuYnVybmRvd24udjEuVXNhZ2VPdXRjb21lEg4KBnJlYXNvbhgFIAEoCRIwCgxyZWNlaXZlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmNyZWRpdF90eXBlX2lkGAcgASgJEioKBnJhdGluZxgIIAEoCzIaLmJ1cm5kb3duLnYxLlJhdGVCcmVha2Rvd24SKQoHZW50cmllcxgJIAMoCzIYLmJ1cm5kb3duLnYxLkxlZGdlckVudHJ5Eh4KBGxvdHMYCiADKAsyEC5idXJuZG93bi52MS5Mb3QSEgoKb3Zlcl9saW1pdBgLIAEoCBIwCgpjb3JyZWN0aW9uGAwgASgLMhwuYnVybmRvd24udjEuVXNhZ2VDb3JyZWN0aW9uIoUBCg9Vc2FnZUNvcnJlY3Rpb24SDQoFYWN0b3IYASABKAkSEwoLcmVhc29uX2NvZGUYAiABKAkSDAoEbm90ZRgDIAEoCRIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHY3JlZGl0cxgFIAEoAyJ8ChhDb3JyZWN0VXNhZ2VFdmVudFJlcXVlc3QSEAoIZXZlbnRfaWQYASABKAkSFwoPcmVwb3J0ZXJfa2V5X2lkGAIgASgJEhMKC3JlYXNvbl9jb2RlGAMgASgJEgwKBG5vdGUYBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSJ4ChlDb3JyZWN0VXNhZ2VFdmVudFJlc3BvbnNlEjAKCmNvcnJlY3Rpb24YASABKAsyHC5idXJuZG93bi52MS5Vc2FnZUNvcnJlY3Rpb24SKQoHZW50cmllcxgCIAMoCzIYLmJ1cm5kb3duLnYxLkxlZGdlckVudHJ5InoKCkNyZWRpdFR5cGUSFgoOY3JlZGl0X3R5cGVfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEg0KBXNjYWxlGAMgASgFEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJbChdDcmVhdGVDcmVkaXRUeXBlUmVxdWVzdBIsCgtjcmVkaXRfdHlwZRgBIAEoCzIXLmJ1cm5kb3duLnYxLkNyZWRpdFR5cGUSEgoKcmVxdWVzdF9pZBgCIAEoCSJIChhDcmVhdGVDcmVkaXRUeXBlUmVzcG9uc2USLAoLY3JlZGl0X3R5cGUYASABKAsyFy5idXJuZG93bi52MS5DcmVkaXRUeXBlIhgKFkxpc3RDcmVkaXRUeXBlc1JlcXVlc3QiSAoXTGlzdENyZWRpdFR5cGVzUmVzcG9uc2USLQoMY3JlZGl0X3R5cGVzGAEgAygLMhcuYnVybmRvd24udjEuQ3JlZGl0VHlwZSLIAQoHRmVhdHVyZRITCgtmZWF0dXJlX2tleRgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSFgoOY3JlZGl0X3R5cGVfaWQYAyABKAkSEQoJYnVybl9yYXRlGAQgASgDEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI2ChBlbmZvcmNlbWVudF9tb2RlGAYgASgOMhwuYnVybmRvd24udjEuRW5mb3JjZW1lbnRNb2RlIlEKFENyZWF0ZUZlYXR1cmVSZXF1ZXN0EiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlEhIKCnJlcXVlc3RfaWQYAiABKAkiPgoVQ3JlYXRlRmVhdHVyZVJlc3BvbnNlEiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIhUKE0xpc3RGZWF0dXJlc1JlcXVlc3QiPgoUTGlzdEZlYXR1cmVzUmVzcG9uc2USJgoIZmVhdHVyZXMYASADKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIrcBCghDdXN0b21lchITCgtjdXN0b21lcl9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSMwoQb3ZlcmRyYWZ0X2xpbWl0cxgDIAMoCzIZLmJ1cm5kb3duLnYxLkNyZWRpdEFtb3VudBIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGgoScHJpY2luZ192ZXJzaW9uX2lkGAUgASgJIlQKFUNyZWF0ZUN1c3RvbWVyUmVxdWVzdBInCghjdXN0b21lchgBIAEoCzIVLmJ1cm5kb3duLnYxLkN1c3RvbWVyEhIKCnJlcXVlc3RfaWQYAiABKAkiQQoWQ3JlYXRlQ3VzdG9tZXJSZXNwb25zZRInCghjdXN0b21lchgBIAEoCzIVLmJ1cm5kb3duLnYxLkN1c3RvbWVyIikKEkdldEN1c3RvbWVyUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCSI+ChNHZXRDdXN0b21lclJlc3BvbnNlEicKCGN1c3RvbWVyGAEgASgLMhUuYnVybmRvd24udjEuQ3VzdG9tZXIibQoYU2V0T3ZlcmRyYWZ0TGltaXRSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEigKBWxpbWl0GAIgASgLMhkuYnVybmRvd24udjEuQ3JlZGl0QW1vdW50EhIKCnJlcXVlc3RfaWQYAyABKAkiRAoZU2V0T3ZlcmRyYWZ0TGltaXRSZXNwb25zZRInCghjdXN0b21lchgBIAEoCzIVLmJ1cm5kb3duLnYxLkN1c3RvbWVyIu8BCgZBcGlLZXkSDgoGa2V5X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSHwoEcm9sZRgDIAEoDjIRLmJ1cm5kb3duLnYxLlJvbGUSEwoLZ3JhbnRfbGltaXQYBCABKAMSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZXZva2VfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAingEKE0NyZWF0ZUFwaUtleVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIfCgRyb2xlGAIgASgOMhEuYnVybmRvd24udjEuUm9sZRITCgtncmFudF9saW1pdBgDIAEoAxIvCgtleHBpcmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKcmVxdWVzdF9pZBgFIAEoCSJLChRDcmVhdGVBcGlLZXlSZXNwb25zZRIkCgdhcGlfa2V5GAEgASgLMhMuYnVybmRvd24udjEuQXBpS2V5Eg0KBXRva2VuGAIgASgJIhQKEkxpc3RBcGlLZXlzUmVxdWVzdCI8ChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiUKCGFwaV9rZXlzGAEgAygLMhMuYnVybmRvd24udjEuQXBpS2V5IjkKE1Jldm9rZUFwaUtleVJlcXVlc3QSDgoGa2V5X2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkiPAoUUmV2b2tlQXBpS2V5UmVzcG9uc2USJAoHYXBpX2tleRgBIAEoCzITLmJ1cm5kb3duLnYxLkFwaUtleTL0EAoMQWRtaW5TZXJ2aWNlEl8KEENyZWF0ZUNyZWRpdFR5cGUSJC5idXJuZG93bi52MS5DcmVhdGVDcmVkaXRUeXBlUmVxdWVzdBolLmJ1cm5kb3duLnYxLkNyZWF0ZUNyZWRpdFR5cGVSZXNwb25zZRJcCg9MaXN0Q3JlZGl0VHlwZXMSIy5idXJuZG93bi52MS5MaXN0Q3JlZGl0VHlwZXNSZXF1ZXN0GiQuYnVybmRvd24udjEuTGlzdENyZWRpdFR5cGVzUmVzcG9uc2USVgoNQ3JlYXRlRmVhdHVyZRIhLmJ1cm5kb3duLnYxLkNyZWF0ZUZlYXR1cmVSZXF1ZXN0GiIuYnVybmRvd24udjEuQ3JlYXRlRmVhdHVyZVJlc3BvbnNlElMKDExpc3RGZWF0dXJlcxIgLmJ1cm5kb3duLnYxLkxpc3RGZWF0dXJlc1JlcXVlc3QaIS5idXJuZG93bi52MS5MaXN0RmVhdHVyZXNSZXNwb25zZRJZCg5DcmVhdGVDdXN0b21lchIiLmJ1cm5kb3duLnYxLkNyZWF0ZUN1c3RvbWVyUmVxdWVzdBojLmJ1cm5kb3duLnYxLkNyZWF0ZUN1c3RvbWVyUmVzcG9uc2USUAoLR2V0Q3VzdG9tZXISHy5idXJuZG93bi52MS5HZXRDdXN0b21lclJlcXVlc3QaIC5idXJuZG93bi52MS5HZXRDdXN0b21lclJlc3BvbnNlEmIKEVNldE92ZXJkcmFmdExpbWl0EiUuYnVybmRvd24udjEuU2V0T3ZlcmRyYWZ0TGltaXRSZXF1ZXN0GiYuYnVybmRvd24udjEuU2V0T3ZlcmRyYWZ0TGltaXRSZXNwb25zZRJTCgxDcmVhdGVBcGlLZXkSIC5idXJuZG93bi52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiEuYnVybmRvd24udjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USUAoLTGlzdEFwaUtleXMSHy5idXJuZG93bi52MS5MaXN0QXBpS2V5c1JlcXVlc3QaIC5idXJuZG93bi52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlElMKDFJldm9rZUFwaUtleRIgLmJ1cm5kb3duLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIS5idXJuZG93bi52MS5SZXZva2VBcGlLZXlSZXNwb25zZRJrChRDcmVhdGVQcmljaW5nVmVyc2lvbhIoLmJ1cm5kb3duLnYxLkNyZWF0ZVByaWNpbmdWZXJzaW9uUmVxdWVzdBopLmJ1cm5kb3duLnYxLkNyZWF0ZVByaWNpbmdWZXJzaW9uUmVzcG9uc2USaAoTTGlzdFByaWNpbmdWZXJzaW9ucxInLmJ1cm5kb3duLnYxLkxpc3RQcmljaW5nVmVyc2lvbnNSZXF1ZXN0GiguYnVybmRvd24udjEuTGlzdFByaWNpbmdWZXJzaW9uc1Jlc3BvbnNlEncKGFNldERlZmF1bHRQcmljaW5nVmVyc2lvbhIsLmJ1cm5kb3duLnYxLlNldERlZmF1bHRQcmljaW5nVmVyc2lvblJlcXVlc3QaLS5idXJuZG93bi52MS5TZXREZWZhdWx0UHJpY2luZ1ZlcnNpb25SZXNwb25zZRKGAQodTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb24SMS5idXJuZG93bi52MS5Nb3ZlQ3VzdG9tZXJzVG9QcmljaW5nVmVyc2lvblJlcXVlc3QaMi5idXJuZG93bi52MS5Nb3ZlQ3VzdG9tZXJzVG9QcmljaW5nVmVyc2lvblJlc3BvbnNlElwKD1NldFJhdGVPdmVycmlkZRIjLmJ1cm5kb3duLnYxLlNldFJhdGVPdmVycmlkZVJlcXVlc3QaJC5idXJuZG93bi52MS5TZXRSYXRlT3ZlcnJpZGVSZXNwb25zZRJlChJTZXRFbmZvcmNlbWVudE1vZGUSJi5idXJuZG93bi52MS5TZXRFbmZvcmNlbWVudE1vZGVSZXF1ZXN0GicuYnVybmRvd24udjEuU2V0RW5mb3JjZW1lbnRNb2RlUmVzcG9uc2USVgoNU2V0S2lsbFN3aXRjaBIhLmJ1cm5kb3duLnYxLlNldEtpbGxTd2l0Y2hSZXF1ZXN0GiIuYnVybmRvd24udjEuU2V0S2lsbFN3aXRjaFJlc3BvbnNlEl8KEExpc3RBdWRpdFJlY29yZHMSJC5idXJuZG93bi52MS5MaXN0QXVkaXRSZWNvcmRzUmVxdWVzdBolLmJ1cm5kb3duLnYxLkxpc3RBdWRpdFJlY29yZHNSZXNwb25zZRJiChFMaXN0VW5yYXRlZEV2ZW50cxIlLmJ1cm5kb3duLnYxLkxpc3RVbnJhdGVkRXZlbnRzUmVxdWVzdBomLmJ1cm5kb3duLnYxLkxpc3RVbnJhdGVkRXZlbnRzUmVzcG9uc2USaAoTUmVwbGF5VW5yYXRlZEV2ZW50cxInLmJ1cm5kb3duLnYxLlJlcGxheVVucmF0ZWRFdmVudHNSZXF1ZXN0GiguYnVybmRvd24udjEuUmVwbGF5VW5yYXRlZEV2ZW50c1Jlc3BvbnNlEmIKEUV4cGxhaW5Vc2FnZUV2ZW50EiUuYnVybmRvd24udjEuRXhwbGFpblVzYWdlRXZlbnRSZXF1ZXN0GiYuYnVybmRvd24udjEuRXhwbGFpblVzYWdlRXZlbnRSZXNwb25zZRJiChFDb3JyZWN0VXNhZ2VFdmVudBIlLmJ1cm5kb3duLnYxLkNvcnJlY3RVc2FnZUV2ZW50UmVxdWVzdBomLmJ1cm5kb3duLnYxLkNvcnJlY3RVc2FnZUV2ZW50UmVzcG9uc2ViBnByb3RvMw", [file_burndown_v1_types, file_burndown_v1_usage, file_google_protobuf_timestamp]);
+  fileDesc("Ch9idXJuZG93bi92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEgtidXJuZG93bi52MSJDCgtGZWF0dXJlUmF0ZRITCgtmZWF0dXJlX2tleRgBIAEoCRIfCgRyYXRlGAIgASgLMhEuYnVybmRvd24udjEuUmF0ZSKcAQoOUHJpY2luZ1ZlcnNpb24SGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRInCgVyYXRlcxgDIAMoCzIYLmJ1cm5kb3duLnYxLkZlYXR1cmVSYXRlEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ9ChtDcmVhdGVQcmljaW5nVmVyc2lvblJlcXVlc3QSNAoPcHJpY2luZ192ZXJzaW9uGAEgASgLMhsuYnVybmRvd24udjEuUHJpY2luZ1ZlcnNpb24SFAoMbWFrZV9kZWZhdWx0GAIgASgIEhIKCnJlcXVlc3RfaWQYAyABKAkiVAocQ3JlYXRlUHJpY2luZ1ZlcnNpb25SZXNwb25zZRI0Cg9wcmljaW5nX3ZlcnNpb24YASABKAsyGy5idXJuZG93bi52MS5QcmljaW5nVmVyc2lvbiIcChpMaXN0UHJpY2luZ1ZlcnNpb25zUmVxdWVzdCJ4ChtMaXN0UHJpY2luZ1ZlcnNpb25zUmVzcG9uc2USNQoQcHJpY2luZ192ZXJzaW9ucxgBIAMoCzIbLmJ1cm5kb3duLnYxLlByaWNpbmdWZXJzaW9uEiIKGmRlZmF1bHRfcHJpY2luZ192ZXJzaW9uX2lkGAIgASgJImEKH1NldERlZmF1bHRQcmljaW5nVmVyc2lvblJlcXVlc3QSGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIj4KIFNldERlZmF1bHRQcmljaW5nVmVyc2lvblJlc3BvbnNlEhoKEnByaWNpbmdfdmVyc2lvbl9pZBgBIAEoCSKgAQokTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXF1ZXN0Eh8KF2Zyb21fcHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEh0KFXRvX3ByaWNpbmdfdmVyc2lvbl9pZBgCIAEoCRIUCgxjdXN0b21lcl9pZHMYAyADKAkSDgoGcmVhc29uGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkiPAolTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXNwb25zZRITCgttb3ZlZF9jb3VudBgBIAEoAyKHAQoWU2V0UmF0ZU92ZXJyaWRlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRITCgtmZWF0dXJlX2tleRgCIAEoCRIfCgRyYXRlGAMgASgLMhEuYnVybmRvd24udjEuUmF0ZRIOCgZyZWFzb24YBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSI6ChdTZXRSYXRlT3ZlcnJpZGVSZXNwb25zZRIfCgRyYXRlGAEgASgLMhEuYnVybmRvd24udjEuUmF0ZSKAAQoZU2V0RW5mb3JjZW1lbnRNb2RlUmVxdWVzdBITCgtmZWF0dXJlX2tleRgBIAEoCRIqCgRtb2RlGAIgASgOMhwuYnVybmRvd24udjEuRW5mb3JjZW1lbnRNb2RlEg4KBnJlYXNvbhgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJIkMKGlNldEVuZm9yY2VtZW50TW9kZVJlc3BvbnNlEiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIroBChdTZXRGYWlsdXJlUG9saWN5UmVxdWVzdBITCgtmZWF0dXJlX2tleRgBIAEoCRIyCg5mYWlsdXJlX3BvbGljeRgCIAEoDjIaLmJ1cm5kb3duLnYxLkZhaWx1cmVQb2xpY3kSMgoOb2ZmbGluZV9idWRnZXQYAyABKAsyGi5idXJuZG93bi52MS5PZmZsaW5lQnVkZ2V0Eg4KBnJlYXNvbhgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJIkEKGFNldEZhaWx1cmVQb2xpY3lSZXNwb25zZRIlCgdmZWF0dXJlGAEgASgLMhQuYnVybmRvd24udjEuRmVhdHVyZSJLChRTZXRLaWxsU3dpdGNoUmVxdWVzdBIPCgdlbmFibGVkGAEgASgIEg4KBnJlYXNvbhgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIigKFVNldEtpbGxTd2l0Y2hSZXNwb25zZRIPCgdlbmFibGVkGAEgASgIIqUBCgtBdWRpdFJlY29yZBIQCghhdWRpdF9pZBgBIAEoCRINCgVhY3RvchgCIAEoCRIOCgZhY3Rpb24YAyABKAkSDgoGdGFyZ2V0GAQgASgJEg4KBnJlYXNvbhgFIAEoCRIUCgxkZXRhaWxzX2pzb24YBiABKAkSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkAKF0xpc3RBdWRpdFJlY29yZHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJImQKGExpc3RBdWRpdFJlY29yZHNSZXNwb25zZRIvCg1hdWRpdF9yZWNvcmRzGAEgAygLMhguYnVybmRvd24udjEuQXVkaXRSZWNvcmQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIqMBCgxVbnJhdGVkRXZlbnQSEAoIdXNhZ2VfaWQYASABKAkSFwoPcmVwb3J0ZXJfa2V5X2lkGAIgASgJEiYKBWV2ZW50GAMgASgLMhcuYnVybmRvd24udjEuVXNhZ2VFdmVudBIOCgZyZWFzb24YBCABKAkSMAoMcmVjZWl2ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJBChhMaXN0VW5yYXRlZEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiXwoZTGlzdFVucmF0ZWRFdmVudHNSZXNwb25zZRIpCgZldmVudHMYASADKAsyGS5idXJuZG93bi52MS5VbnJhdGVkRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIisKGlJlcGxheVVucmF0ZWRFdmVudHNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFIk0KG1JlcGxheVVucmF0ZWRFdmVudHNSZXNwb25zZRIuCgdyZXN1bHRzGAEgAygLMh0uYnVybmRvd24udjEuVXNhZ2VFdmVudFJlc3VsdCJFChhFeHBsYWluVXNhZ2VFdmVudFJlcXVlc3QSEAoIZXZlbnRfaWQYASABKAkSFwoPcmVwb3J0ZXJfa2V5X2lkGAIgASgJIrEDChlFeHBsYWluVXNhZ2VFdmVudFJlc3BvbnNlEhAKCHVzYWdlX2lkGAEgASgJEhcKD3JlcG9ydGVyX2tleV9pZBgCIAEoCRImCgVldmVudBgDIAEoCzIXLmJ1cm5kb3duLnYxLlVzYWdlRXZlbnQSKgoHb3V0Y29tZRgEIAEoDjIZLmJ1cm5kb3duLnYxLlVzYWdlT3V0Y29tZRIOCgZyZWFzb24YBSABKAkSMAoMcmVjZWl2ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5jcmVkaXRfdHlwZV9pZBgHIAEoCRIqCgZyYXRpbmcYCCABKAsyGi5idXJuZG93bi52MS5SYXRlQnJlYWtkb3duEikKB2VudHJpZXMYCSADKAsyGC5idXJuZG93bi52MS5MZWRnZXJFbnRyeRIeCgRsb3RzGAogAygLMhAuYnVybmRvd24udjEuTG90EhIKCm92ZXJfbGltaXQYCyABKAgSMAoKY29ycmVjdGlvbhgMIAEoCzIcLmJ1cm5kb3duLnYxLlVzYWdlQ29ycmVjdGlvbiKFAQoPVXNhZ2VDb3JyZWN0aW9uEg0KBWFjdG9yGAEgASgJEhMKC3JlYXNvbl9jb2RlGAIgASgJEgwKBG5vdGUYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2NyZWRpdHMYBSABKAMifAoYQ29ycmVjdFVzYWdlRXZlbnRSZXF1ZXN0EhAKCGV2ZW50X2lkGAEgASgJEhcKD3JlcG9ydGVyX2tleV9pZBgCIAEoCRITCgtyZWFzb25fY29kZRgDIAEoCRIMCgRub3RlGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkieAoZQ29ycmVjdFVzYWdlRXZlbnRSZXNwb25zZRIwCgpjb3JyZWN0aW9uGAEgASgLMhwuYnVybmRvd24udjEuVXNhZ2VDb3JyZWN0aW9uEikKB2VudHJpZXMYAiADKAsyGC5idXJuZG93bi52MS5MZWRnZXJFbnRyeSJ6CgpDcmVkaXRUeXBlEhYKDmNyZWRpdF90eXBlX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRINCgVzY2FsZRgDIAEoBRIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiWwoXQ3JlYXRlQ3JlZGl0VHlwZVJlcXVlc3QSLAoLY3JlZGl0X3R5cGUYASABKAsyFy5idXJuZG93bi52MS5DcmVkaXRUeXBlEhIKCnJlcXVlc3RfaWQYAiABKAkiSAoYQ3JlYXRlQ3JlZGl0VHlwZVJlc3BvbnNlEiwKC2NyZWRpdF90eXBlGAEgASgLMhcuYnVybmRvd24udjEuQ3JlZGl0VHlwZSIYChZMaXN0Q3JlZGl0VHlwZXNSZXF1ZXN0IkgKF0xpc3RDcmVkaXRUeXBlc1Jlc3BvbnNlEi0KDGNyZWRpdF90eXBlcxgBIAMoCzIXLmJ1cm5kb3duLnYxLkNyZWRpdFR5cGUisAIKB0ZlYXR1cmUSEwoLZmVhdHVyZV9rZXkYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhYKDmNyZWRpdF90eXBlX2lkGAMgASgJEhEKCWJ1cm5fcmF0ZRgEIAEoAxIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoQZW5mb3JjZW1lbnRfbW9kZRgGIAEoDjIcLmJ1cm5kb3duLnYxLkVuZm9yY2VtZW50TW9kZRIyCg5mYWlsdXJlX3BvbGljeRgHIAEoDjIaLmJ1cm5kb3duLnYxLkZhaWx1cmVQb2xpY3kSMgoOb2ZmbGluZV9idWRnZXQYCCABKAsyGi5idXJuZG93bi52MS5PZmZsaW5lQnVkZ2V0IlEKFENyZWF0ZUZlYXR1cmVSZXF1ZXN0EiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlEhIKCnJlcXVlc3RfaWQYAiABKAkiPgoVQ3JlYXRlRmVhdHVyZVJlc3BvbnNlEiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIhUKE0xpc3RGZWF0dXJlc1JlcXVlc3QiPgoUTGlzdEZlYXR1cmVzUmVzcG9uc2USJgoIZmVhdHVyZXMYASADKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIrcBCghDdXN0b21lchITCgtjdXN0b21lcl9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSMwoQb3ZlcmRyYWZ0X2xpbWl0cxgDIAMoCzIZLmJ1cm5kb3duLnYxLkNyZWRpdEFtb3VudBIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGgoScHJpY2luZ192ZXJzaW9uX2lkGAUgASgJIlQKFUNyZWF0ZUN1c3RvbWVyUmVxdWVzdBInCghjdXN0b21lchgBIAEoCzIVLmJ1cm5kb3duLnYxLkN1c3RvbWVyEhIKCnJlcXVlc3RfaWQYAiABKAkiQQoWQ3JlYXRlQ3VzdG9tZXJSZXNwb25zZRInCghjdXN0b21lchgBIAEoCzIVLmJ1cm5kb3duLnYxLkN1c3RvbWVyIikKEkdldEN1c3RvbWVyUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCSI+ChNHZXRDdXN0b21lclJlc3BvbnNlEicKCGN1c3RvbWVyGAEgASgLMhUuYnVybmRvd24udjEuQ3VzdG9tZXIibQoYU2V0T3ZlcmRyYWZ0TGltaXRSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEigKBWxpbWl0GAIgASgLMhkuYnVybmRvd24udjEuQ3JlZGl0QW1vdW50EhIKCnJlcXVlc3RfaWQYAyABKAkiRAoZU2V0T3ZlcmRyYWZ0TGltaXRSZXNwb25zZRInCghjdXN0b21lchgBIAEoCzIVLmJ1cm5kb3duLnYxLkN1c3RvbWVyIu8BCgZBcGlLZXkSDgoGa2V5X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSHwoEcm9sZRgDIAEoDjIRLmJ1cm5kb3duLnYxLlJvbGUSEwoLZ3JhbnRfbGltaXQYBCABKAMSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZXZva2VfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAingEKE0NyZWF0ZUFwaUtleVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIfCgRyb2xlGAIgASgOMhEuYnVybmRvd24udjEuUm9sZRITCgtncmFudF9saW1pdBgDIAEoAxIvCgtleHBpcmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKcmVxdWVzdF9pZBgFIAEoCSJLChRDcmVhdGVBcGlLZXlSZXNwb25zZRIkCgdhcGlfa2V5GAEgASgLMhMuYnVybmRvd24udjEuQXBpS2V5Eg0KBXRva2VuGAIgASgJIhQKEkxpc3RBcGlLZXlzUmVxdWVzdCI8ChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiUKCGFwaV9rZXlzGAEgAygLMhMuYnVybmRvd24udjEuQXBpS2V5IjkKE1Jldm9rZUFwaUtleVJlcXVlc3QSDgoGa2V5X2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkiPAoUUmV2b2tlQXBpS2V5UmVzcG9uc2USJAoHYXBpX2tleRgBIAEoCzITLmJ1cm5kb3duLnYxLkFwaUtleTLVEQoMQWRtaW5TZXJ2aWNlEl8KEENyZWF0ZUNyZWRpdFR5cGUSJC5idXJuZG93bi52MS5DcmVhdGVDcmVkaXRUeXBlUmVxdWVzdBolLmJ1cm5kb3duLnYxLkNyZWF0ZUNyZWRpdFR5cGVSZXNwb25zZRJcCg9MaXN0Q3JlZGl0VHlwZXMSIy5idXJuZG93bi52MS5MaXN0Q3JlZGl0VHlwZXNSZXF1ZXN0GiQuYnVybmRvd24udjEuTGlzdENyZWRpdFR5cGVzUmVzcG9uc2USVgoNQ3JlYXRlRmVhdHVyZRIhLmJ1cm5kb3duLnYxLkNyZWF0ZUZlYXR1cmVSZXF1ZXN0GiIuYnVybmRvd24udjEuQ3JlYXRlRmVhdHVyZVJlc3BvbnNlElMKDExpc3RGZWF0dXJlcxIgLmJ1cm5kb3duLnYxLkxpc3RGZWF0dXJlc1JlcXVlc3QaIS5idXJuZG93bi52MS5MaXN0RmVhdHVyZXNSZXNwb25zZRJZCg5DcmVhdGVDdXN0b21lchIiLmJ1cm5kb3duLnYxLkNyZWF0ZUN1c3RvbWVyUmVxdWVzdBojLmJ1cm5kb3duLnYxLkNyZWF0ZUN1c3RvbWVyUmVzcG9uc2USUAoLR2V0Q3VzdG9tZXISHy5idXJuZG93bi52MS5HZXRDdXN0b21lclJlcXVlc3QaIC5idXJuZG93bi52MS5HZXRDdXN0b21lclJlc3BvbnNlEmIKEVNldE92ZXJkcmFmdExpbWl0EiUuYnVybmRvd24udjEuU2V0T3ZlcmRyYWZ0TGltaXRSZXF1ZXN0GiYuYnVybmRvd24udjEuU2V0T3ZlcmRyYWZ0TGltaXRSZXNwb25zZRJTCgxDcmVhdGVBcGlLZXkSIC5idXJuZG93bi52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiEuYnVybmRvd24udjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USUAoLTGlzdEFwaUtleXMSHy5idXJuZG93bi52MS5MaXN0QXBpS2V5c1JlcXVlc3QaIC5idXJuZG93bi52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlElMKDFJldm9rZUFwaUtleRIgLmJ1cm5kb3duLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIS5idXJuZG93bi52MS5SZXZva2VBcGlLZXlSZXNwb25zZRJrChRDcmVhdGVQcmljaW5nVmVyc2lvbhIoLmJ1cm5kb3duLnYxLkNyZWF0ZVByaWNpbmdWZXJzaW9uUmVxdWVzdBopLmJ1cm5kb3duLnYxLkNyZWF0ZVByaWNpbmdWZXJzaW9uUmVzcG9uc2USaAoTTGlzdFByaWNpbmdWZXJzaW9ucxInLmJ1cm5kb3duLnYxLkxpc3RQcmljaW5nVmVyc2lvbnNSZXF1ZXN0GiguYnVybmRvd24udjEuTGlzdFByaWNpbmdWZXJzaW9uc1Jlc3BvbnNlEncKGFNldERlZmF1bHRQcmljaW5nVmVyc2lvbhIsLmJ1cm5kb3duLnYxLlNldERlZmF1bHRQcmljaW5nVmVyc2lvblJlcXVlc3QaLS5idXJuZG93bi52MS5TZXREZWZhdWx0UHJpY2luZ1ZlcnNpb25SZXNwb25zZRKGAQodTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb24SMS5idXJuZG93bi52MS5Nb3ZlQ3VzdG9tZXJzVG9QcmljaW5nVmVyc2lvblJlcXVlc3QaMi5idXJuZG93bi52MS5Nb3ZlQ3VzdG9tZXJzVG9QcmljaW5nVmVyc2lvblJlc3BvbnNlElwKD1NldFJhdGVPdmVycmlkZRIjLmJ1cm5kb3duLnYxLlNldFJhdGVPdmVycmlkZVJlcXVlc3QaJC5idXJuZG93bi52MS5TZXRSYXRlT3ZlcnJpZGVSZXNwb25zZRJlChJTZXRFbmZvcmNlbWVudE1vZGUSJi5idXJuZG93bi52MS5TZXRFbmZvcmNlbWVudE1vZGVSZXF1ZXN0GicuYnVybmRvd24udjEuU2V0RW5mb3JjZW1lbnRNb2RlUmVzcG9uc2USVgoNU2V0S2lsbFN3aXRjaBIhLmJ1cm5kb3duLnYxLlNldEtpbGxTd2l0Y2hSZXF1ZXN0GiIuYnVybmRvd24udjEuU2V0S2lsbFN3aXRjaFJlc3BvbnNlEl8KEFNldEZhaWx1cmVQb2xpY3kSJC5idXJuZG93bi52MS5TZXRGYWlsdXJlUG9saWN5UmVxdWVzdBolLmJ1cm5kb3duLnYxLlNldEZhaWx1cmVQb2xpY3lSZXNwb25zZRJfChBMaXN0QXVkaXRSZWNvcmRzEiQuYnVybmRvd24udjEuTGlzdEF1ZGl0UmVjb3Jkc1JlcXVlc3QaJS5idXJuZG93bi52MS5MaXN0QXVkaXRSZWNvcmRzUmVzcG9uc2USYgoRTGlzdFVucmF0ZWRFdmVudHMSJS5idXJuZG93bi52MS5MaXN0VW5yYXRlZEV2ZW50c1JlcXVlc3QaJi5idXJuZG93bi52MS5MaXN0VW5yYXRlZEV2ZW50c1Jlc3BvbnNlEmgKE1JlcGxheVVucmF0ZWRFdmVudHMSJy5idXJuZG93bi52MS5SZXBsYXlVbnJhdGVkRXZlbnRzUmVxdWVzdBooLmJ1cm5kb3duLnYxLlJlcGxheVVucmF0ZWRFdmVudHNSZXNwb25zZRJiChFFeHBsYWluVXNhZ2VFdmVudBIlLmJ1cm5kb3duLnYxLkV4cGxhaW5Vc2FnZUV2ZW50UmVxdWVzdBomLmJ1cm5kb3duLnYxLkV4cGxhaW5Vc2FnZUV2ZW50UmVzcG9uc2USYgoRQ29ycmVjdFVzYWdlRXZlbnQSJS5idXJuZG93bi52MS5Db3JyZWN0VXNhZ2VFdmVudFJlcXVlc3QaJi5idXJuZG93bi52MS5Db3JyZWN0VXNhZ2VFdmVudFJlc3BvbnNlYgZwcm90bzM", [file_burndown_v1_types, file_burndown_v1_usage, file_google_protobuf_timestamp]);
 
 /**
  * FeatureRate is one feature's rate in a pricing version.
@@ -449,6 +449,77 @@ export const SetEnforcementModeResponseSchema: GenMessage<SetEnforcementModeResp
   messageDesc(file_burndown_v1_admin_service, 13);
 
 /**
+ * SetFailurePolicyRequest sets a feature's failure policy.
+ *
+ * @generated from message burndown.v1.SetFailurePolicyRequest
+ */
+export type SetFailurePolicyRequest = Message<"burndown.v1.SetFailurePolicyRequest"> & {
+  /**
+   * The feature; must exist.
+   *
+   * @generated from field: string feature_key = 1;
+   */
+  featureKey: string;
+
+  /**
+   * The policy; required.
+   *
+   * @generated from field: burndown.v1.FailurePolicy failure_policy = 2;
+   */
+  failurePolicy: FailurePolicy;
+
+  /**
+   * The offline budget for FAIL_OPEN; ignored (stored empty) for FAIL_CLOSED.
+   * credits_max 0 or more; duration_max 0 to 30 days.
+   *
+   * @generated from field: burndown.v1.OfflineBudget offline_budget = 3;
+   */
+  offlineBudget?: OfflineBudget | undefined;
+
+  /**
+   * Why, for the audit trail (1-1,000 characters).
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * The idempotency key (1-128 printable ASCII characters).
+   *
+   * @generated from field: string request_id = 5;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message burndown.v1.SetFailurePolicyRequest.
+ * Use `create(SetFailurePolicyRequestSchema)` to create a new message.
+ */
+export const SetFailurePolicyRequestSchema: GenMessage<SetFailurePolicyRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 14);
+
+/**
+ * SetFailurePolicyResponse is the feature after the change.
+ *
+ * @generated from message burndown.v1.SetFailurePolicyResponse
+ */
+export type SetFailurePolicyResponse = Message<"burndown.v1.SetFailurePolicyResponse"> & {
+  /**
+   * The feature.
+   *
+   * @generated from field: burndown.v1.Feature feature = 1;
+   */
+  feature?: Feature | undefined;
+};
+
+/**
+ * Describes the message burndown.v1.SetFailurePolicyResponse.
+ * Use `create(SetFailurePolicyResponseSchema)` to create a new message.
+ */
+export const SetFailurePolicyResponseSchema: GenMessage<SetFailurePolicyResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 15);
+
+/**
  * SetKillSwitchRequest turns the global kill switch on or off.
  *
  * @generated from message burndown.v1.SetKillSwitchRequest
@@ -481,7 +552,7 @@ export type SetKillSwitchRequest = Message<"burndown.v1.SetKillSwitchRequest"> &
  * Use `create(SetKillSwitchRequestSchema)` to create a new message.
  */
 export const SetKillSwitchRequestSchema: GenMessage<SetKillSwitchRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 14);
+  messageDesc(file_burndown_v1_admin_service, 16);
 
 /**
  * SetKillSwitchResponse confirms the state.
@@ -502,7 +573,7 @@ export type SetKillSwitchResponse = Message<"burndown.v1.SetKillSwitchResponse">
  * Use `create(SetKillSwitchResponseSchema)` to create a new message.
  */
 export const SetKillSwitchResponseSchema: GenMessage<SetKillSwitchResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 15);
+  messageDesc(file_burndown_v1_admin_service, 17);
 
 /**
  * AuditRecord is one administrative action.
@@ -565,7 +636,7 @@ export type AuditRecord = Message<"burndown.v1.AuditRecord"> & {
  * Use `create(AuditRecordSchema)` to create a new message.
  */
 export const AuditRecordSchema: GenMessage<AuditRecord> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 16);
+  messageDesc(file_burndown_v1_admin_service, 18);
 
 /**
  * ListAuditRecordsRequest asks for a page of audit records.
@@ -593,7 +664,7 @@ export type ListAuditRecordsRequest = Message<"burndown.v1.ListAuditRecordsReque
  * Use `create(ListAuditRecordsRequestSchema)` to create a new message.
  */
 export const ListAuditRecordsRequestSchema: GenMessage<ListAuditRecordsRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 17);
+  messageDesc(file_burndown_v1_admin_service, 19);
 
 /**
  * ListAuditRecordsResponse is a page of audit records.
@@ -621,7 +692,7 @@ export type ListAuditRecordsResponse = Message<"burndown.v1.ListAuditRecordsResp
  * Use `create(ListAuditRecordsResponseSchema)` to create a new message.
  */
 export const ListAuditRecordsResponseSchema: GenMessage<ListAuditRecordsResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 18);
+  messageDesc(file_burndown_v1_admin_service, 20);
 
 /**
  * UnratedEvent is a usage event kept without rating.
@@ -670,7 +741,7 @@ export type UnratedEvent = Message<"burndown.v1.UnratedEvent"> & {
  * Use `create(UnratedEventSchema)` to create a new message.
  */
 export const UnratedEventSchema: GenMessage<UnratedEvent> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 19);
+  messageDesc(file_burndown_v1_admin_service, 21);
 
 /**
  * ListUnratedEventsRequest asks for a page of unrated events.
@@ -698,7 +769,7 @@ export type ListUnratedEventsRequest = Message<"burndown.v1.ListUnratedEventsReq
  * Use `create(ListUnratedEventsRequestSchema)` to create a new message.
  */
 export const ListUnratedEventsRequestSchema: GenMessage<ListUnratedEventsRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 20);
+  messageDesc(file_burndown_v1_admin_service, 22);
 
 /**
  * ListUnratedEventsResponse is a page of unrated events.
@@ -726,7 +797,7 @@ export type ListUnratedEventsResponse = Message<"burndown.v1.ListUnratedEventsRe
  * Use `create(ListUnratedEventsResponseSchema)` to create a new message.
  */
 export const ListUnratedEventsResponseSchema: GenMessage<ListUnratedEventsResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 21);
+  messageDesc(file_burndown_v1_admin_service, 23);
 
 /**
  * ReplayUnratedEventsRequest rates unrated events that now can be.
@@ -747,7 +818,7 @@ export type ReplayUnratedEventsRequest = Message<"burndown.v1.ReplayUnratedEvent
  * Use `create(ReplayUnratedEventsRequestSchema)` to create a new message.
  */
 export const ReplayUnratedEventsRequestSchema: GenMessage<ReplayUnratedEventsRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 22);
+  messageDesc(file_burndown_v1_admin_service, 24);
 
 /**
  * ReplayUnratedEventsResponse says what became of the events tried.
@@ -768,7 +839,7 @@ export type ReplayUnratedEventsResponse = Message<"burndown.v1.ReplayUnratedEven
  * Use `create(ReplayUnratedEventsResponseSchema)` to create a new message.
  */
 export const ReplayUnratedEventsResponseSchema: GenMessage<ReplayUnratedEventsResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 23);
+  messageDesc(file_burndown_v1_admin_service, 25);
 
 /**
  * ExplainUsageEventRequest names an event.
@@ -797,7 +868,7 @@ export type ExplainUsageEventRequest = Message<"burndown.v1.ExplainUsageEventReq
  * Use `create(ExplainUsageEventRequestSchema)` to create a new message.
  */
 export const ExplainUsageEventRequestSchema: GenMessage<ExplainUsageEventRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 24);
+  messageDesc(file_burndown_v1_admin_service, 26);
 
 /**
  * ExplainUsageEventResponse is the whole story of one event.
@@ -896,7 +967,7 @@ export type ExplainUsageEventResponse = Message<"burndown.v1.ExplainUsageEventRe
  * Use `create(ExplainUsageEventResponseSchema)` to create a new message.
  */
 export const ExplainUsageEventResponseSchema: GenMessage<ExplainUsageEventResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 25);
+  messageDesc(file_burndown_v1_admin_service, 27);
 
 /**
  * UsageCorrection records the refund of a usage event.
@@ -945,7 +1016,7 @@ export type UsageCorrection = Message<"burndown.v1.UsageCorrection"> & {
  * Use `create(UsageCorrectionSchema)` to create a new message.
  */
 export const UsageCorrectionSchema: GenMessage<UsageCorrection> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 26);
+  messageDesc(file_burndown_v1_admin_service, 28);
 
 /**
  * CorrectUsageEventRequest refunds an event.
@@ -994,7 +1065,7 @@ export type CorrectUsageEventRequest = Message<"burndown.v1.CorrectUsageEventReq
  * Use `create(CorrectUsageEventRequestSchema)` to create a new message.
  */
 export const CorrectUsageEventRequestSchema: GenMessage<CorrectUsageEventRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 27);
+  messageDesc(file_burndown_v1_admin_service, 29);
 
 /**
  * CorrectUsageEventResponse is the correction.
@@ -1022,7 +1093,7 @@ export type CorrectUsageEventResponse = Message<"burndown.v1.CorrectUsageEventRe
  * Use `create(CorrectUsageEventResponseSchema)` to create a new message.
  */
 export const CorrectUsageEventResponseSchema: GenMessage<CorrectUsageEventResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 28);
+  messageDesc(file_burndown_v1_admin_service, 30);
 
 /**
  * CreditType is a kind of credit.
@@ -1065,7 +1136,7 @@ export type CreditType = Message<"burndown.v1.CreditType"> & {
  * Use `create(CreditTypeSchema)` to create a new message.
  */
 export const CreditTypeSchema: GenMessage<CreditType> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 29);
+  messageDesc(file_burndown_v1_admin_service, 31);
 
 /**
  * CreateCreditTypeRequest adds a credit type.
@@ -1093,7 +1164,7 @@ export type CreateCreditTypeRequest = Message<"burndown.v1.CreateCreditTypeReque
  * Use `create(CreateCreditTypeRequestSchema)` to create a new message.
  */
 export const CreateCreditTypeRequestSchema: GenMessage<CreateCreditTypeRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 30);
+  messageDesc(file_burndown_v1_admin_service, 32);
 
 /**
  * CreateCreditTypeResponse is the new credit type.
@@ -1114,7 +1185,7 @@ export type CreateCreditTypeResponse = Message<"burndown.v1.CreateCreditTypeResp
  * Use `create(CreateCreditTypeResponseSchema)` to create a new message.
  */
 export const CreateCreditTypeResponseSchema: GenMessage<CreateCreditTypeResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 31);
+  messageDesc(file_burndown_v1_admin_service, 33);
 
 /**
  * ListCreditTypesRequest asks for every credit type.
@@ -1129,7 +1200,7 @@ export type ListCreditTypesRequest = Message<"burndown.v1.ListCreditTypesRequest
  * Use `create(ListCreditTypesRequestSchema)` to create a new message.
  */
 export const ListCreditTypesRequestSchema: GenMessage<ListCreditTypesRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 32);
+  messageDesc(file_burndown_v1_admin_service, 34);
 
 /**
  * ListCreditTypesResponse holds every credit type.
@@ -1150,7 +1221,7 @@ export type ListCreditTypesResponse = Message<"burndown.v1.ListCreditTypesRespon
  * Use `create(ListCreditTypesResponseSchema)` to create a new message.
  */
 export const ListCreditTypesResponseSchema: GenMessage<ListCreditTypesResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 33);
+  messageDesc(file_burndown_v1_admin_service, 35);
 
 /**
  * Feature is a billable action.
@@ -1200,6 +1271,21 @@ export type Feature = Message<"burndown.v1.Feature"> & {
    * @generated from field: burndown.v1.EnforcementMode enforcement_mode = 6;
    */
   enforcementMode: EnforcementMode;
+
+  /**
+   * What SDKs do while the ledger is unreachable; FAIL_CLOSED when created.
+   * Set with SetFailurePolicy.
+   *
+   * @generated from field: burndown.v1.FailurePolicy failure_policy = 7;
+   */
+  failurePolicy: FailurePolicy;
+
+  /**
+   * What fail-open allows per customer while the ledger is unreachable.
+   *
+   * @generated from field: burndown.v1.OfflineBudget offline_budget = 8;
+   */
+  offlineBudget?: OfflineBudget | undefined;
 };
 
 /**
@@ -1207,7 +1293,7 @@ export type Feature = Message<"burndown.v1.Feature"> & {
  * Use `create(FeatureSchema)` to create a new message.
  */
 export const FeatureSchema: GenMessage<Feature> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 34);
+  messageDesc(file_burndown_v1_admin_service, 36);
 
 /**
  * CreateFeatureRequest adds a feature.
@@ -1235,7 +1321,7 @@ export type CreateFeatureRequest = Message<"burndown.v1.CreateFeatureRequest"> &
  * Use `create(CreateFeatureRequestSchema)` to create a new message.
  */
 export const CreateFeatureRequestSchema: GenMessage<CreateFeatureRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 35);
+  messageDesc(file_burndown_v1_admin_service, 37);
 
 /**
  * CreateFeatureResponse is the new feature.
@@ -1256,7 +1342,7 @@ export type CreateFeatureResponse = Message<"burndown.v1.CreateFeatureResponse">
  * Use `create(CreateFeatureResponseSchema)` to create a new message.
  */
 export const CreateFeatureResponseSchema: GenMessage<CreateFeatureResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 36);
+  messageDesc(file_burndown_v1_admin_service, 38);
 
 /**
  * ListFeaturesRequest asks for every feature.
@@ -1271,7 +1357,7 @@ export type ListFeaturesRequest = Message<"burndown.v1.ListFeaturesRequest"> & {
  * Use `create(ListFeaturesRequestSchema)` to create a new message.
  */
 export const ListFeaturesRequestSchema: GenMessage<ListFeaturesRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 37);
+  messageDesc(file_burndown_v1_admin_service, 39);
 
 /**
  * ListFeaturesResponse holds every feature.
@@ -1292,7 +1378,7 @@ export type ListFeaturesResponse = Message<"burndown.v1.ListFeaturesResponse"> &
  * Use `create(ListFeaturesResponseSchema)` to create a new message.
  */
 export const ListFeaturesResponseSchema: GenMessage<ListFeaturesResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 38);
+  messageDesc(file_burndown_v1_admin_service, 40);
 
 /**
  * Customer is the vendor's customer that owns balances.
@@ -1344,7 +1430,7 @@ export type Customer = Message<"burndown.v1.Customer"> & {
  * Use `create(CustomerSchema)` to create a new message.
  */
 export const CustomerSchema: GenMessage<Customer> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 39);
+  messageDesc(file_burndown_v1_admin_service, 41);
 
 /**
  * CreateCustomerRequest adds a customer.
@@ -1373,7 +1459,7 @@ export type CreateCustomerRequest = Message<"burndown.v1.CreateCustomerRequest">
  * Use `create(CreateCustomerRequestSchema)` to create a new message.
  */
 export const CreateCustomerRequestSchema: GenMessage<CreateCustomerRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 40);
+  messageDesc(file_burndown_v1_admin_service, 42);
 
 /**
  * CreateCustomerResponse is the new customer.
@@ -1394,7 +1480,7 @@ export type CreateCustomerResponse = Message<"burndown.v1.CreateCustomerResponse
  * Use `create(CreateCustomerResponseSchema)` to create a new message.
  */
 export const CreateCustomerResponseSchema: GenMessage<CreateCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 41);
+  messageDesc(file_burndown_v1_admin_service, 43);
 
 /**
  * GetCustomerRequest asks for a customer.
@@ -1415,7 +1501,7 @@ export type GetCustomerRequest = Message<"burndown.v1.GetCustomerRequest"> & {
  * Use `create(GetCustomerRequestSchema)` to create a new message.
  */
 export const GetCustomerRequestSchema: GenMessage<GetCustomerRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 42);
+  messageDesc(file_burndown_v1_admin_service, 44);
 
 /**
  * GetCustomerResponse holds the customer.
@@ -1436,7 +1522,7 @@ export type GetCustomerResponse = Message<"burndown.v1.GetCustomerResponse"> & {
  * Use `create(GetCustomerResponseSchema)` to create a new message.
  */
 export const GetCustomerResponseSchema: GenMessage<GetCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 43);
+  messageDesc(file_burndown_v1_admin_service, 45);
 
 /**
  * SetOverdraftLimitRequest sets one overdraft limit.
@@ -1471,7 +1557,7 @@ export type SetOverdraftLimitRequest = Message<"burndown.v1.SetOverdraftLimitReq
  * Use `create(SetOverdraftLimitRequestSchema)` to create a new message.
  */
 export const SetOverdraftLimitRequestSchema: GenMessage<SetOverdraftLimitRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 44);
+  messageDesc(file_burndown_v1_admin_service, 46);
 
 /**
  * SetOverdraftLimitResponse is the customer after the change.
@@ -1492,7 +1578,7 @@ export type SetOverdraftLimitResponse = Message<"burndown.v1.SetOverdraftLimitRe
  * Use `create(SetOverdraftLimitResponseSchema)` to create a new message.
  */
 export const SetOverdraftLimitResponseSchema: GenMessage<SetOverdraftLimitResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 45);
+  messageDesc(file_burndown_v1_admin_service, 47);
 
 /**
  * ApiKey is a credential for calling Burndown. Its secret is shown once, at
@@ -1556,7 +1642,7 @@ export type ApiKey = Message<"burndown.v1.ApiKey"> & {
  * Use `create(ApiKeySchema)` to create a new message.
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 46);
+  messageDesc(file_burndown_v1_admin_service, 48);
 
 /**
  * CreateApiKeyRequest makes an API key.
@@ -1606,7 +1692,7 @@ export type CreateApiKeyRequest = Message<"burndown.v1.CreateApiKeyRequest"> & {
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 47);
+  messageDesc(file_burndown_v1_admin_service, 49);
 
 /**
  * CreateApiKeyResponse holds the new key and its secret.
@@ -1635,7 +1721,7 @@ export type CreateApiKeyResponse = Message<"burndown.v1.CreateApiKeyResponse"> &
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 48);
+  messageDesc(file_burndown_v1_admin_service, 50);
 
 /**
  * ListApiKeysRequest asks for every API key.
@@ -1650,7 +1736,7 @@ export type ListApiKeysRequest = Message<"burndown.v1.ListApiKeysRequest"> & {
  * Use `create(ListApiKeysRequestSchema)` to create a new message.
  */
 export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 49);
+  messageDesc(file_burndown_v1_admin_service, 51);
 
 /**
  * ListApiKeysResponse holds every API key.
@@ -1671,7 +1757,7 @@ export type ListApiKeysResponse = Message<"burndown.v1.ListApiKeysResponse"> & {
  * Use `create(ListApiKeysResponseSchema)` to create a new message.
  */
 export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 50);
+  messageDesc(file_burndown_v1_admin_service, 52);
 
 /**
  * RevokeApiKeyRequest revokes a key.
@@ -1699,7 +1785,7 @@ export type RevokeApiKeyRequest = Message<"burndown.v1.RevokeApiKeyRequest"> & {
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 51);
+  messageDesc(file_burndown_v1_admin_service, 53);
 
 /**
  * RevokeApiKeyResponse is the revoked key.
@@ -1720,7 +1806,7 @@ export type RevokeApiKeyResponse = Message<"burndown.v1.RevokeApiKeyResponse"> &
  * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
  */
 export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 52);
+  messageDesc(file_burndown_v1_admin_service, 54);
 
 /**
  * AdminService carries the catalog (credit types, features), customers and API
@@ -1905,6 +1991,17 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof SetKillSwitchRequestSchema;
     output: typeof SetKillSwitchResponseSchema;
+  },
+  /**
+   * SetFailurePolicy sets what SDKs do for a feature while the ledger is
+   * unreachable. SDKs read policies with ListFeatures. Audited.
+   *
+   * @generated from rpc burndown.v1.AdminService.SetFailurePolicy
+   */
+  setFailurePolicy: {
+    methodKind: "unary";
+    input: typeof SetFailurePolicyRequestSchema;
+    output: typeof SetFailurePolicyResponseSchema;
   },
   /**
    * ListAuditRecords returns administrative actions, newest first.

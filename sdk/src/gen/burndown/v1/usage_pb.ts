@@ -4,15 +4,45 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file burndown/v1/usage.proto.
  */
 export const file_burndown_v1_usage: GenFile = /*@__PURE__*/
-  fileDesc("ChdidXJuZG93bi92MS91c2FnZS5wcm90bxILYnVybmRvd24udjEiKgoEUmF0ZRIPCgdjcmVkaXRzGAEgASgDEhEKCXBlcl91bml0cxgCIAEoAyL6AQoKVXNhZ2VFdmVudBIQCghldmVudF9pZBgBIAEoCRITCgtjdXN0b21lcl9pZBgCIAEoCRITCgtmZWF0dXJlX2tleRgDIAEoCRIQCghxdWFudGl0eRgEIAEoAxIuCgpldmVudF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI7Cgpwcm9wZXJ0aWVzGAYgAygLMicuYnVybmRvd24udjEuVXNhZ2VFdmVudC5Qcm9wZXJ0aWVzRW50cnkaMQoPUHJvcGVydGllc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEinQEKEFVzYWdlRXZlbnRSZXN1bHQSEAoIZXZlbnRfaWQYASABKAkSKgoHb3V0Y29tZRgCIAEoDjIZLmJ1cm5kb3duLnYxLlVzYWdlT3V0Y29tZRIPCgdjcmVkaXRzGAMgASgDEhYKDmNyZWRpdF90eXBlX2lkGAQgASgJEg4KBnJlYXNvbhgFIAEoCRISCgpvdmVyX2xpbWl0GAYgASgIIpoBCg1SYXRlQnJlYWtkb3duEhoKEnByaWNpbmdfdmVyc2lvbl9pZBgBIAEoCRIQCghvdmVycmlkZRgCIAEoCBIfCgRyYXRlGAMgASgLMhEuYnVybmRvd24udjEuUmF0ZRIUCgxjYXJyeV9iZWZvcmUYBCABKAMSEwoLY2FycnlfYWZ0ZXIYBSABKAMSDwoHY3JlZGl0cxgGIAEoAyqJAQoPRW5mb3JjZW1lbnRNb2RlEiAKHEVORk9SQ0VNRU5UX01PREVfVU5TUEVDSUZJRUQQABIcChhFTkZPUkNFTUVOVF9NT0RFX0VORk9SQ0UQARIcChhFTkZPUkNFTUVOVF9NT0RFX09CU0VSVkUQAhIYChRFTkZPUkNFTUVOVF9NT0RFX09GRhADKtUBCgxVc2FnZU91dGNvbWUSHQoZVVNBR0VfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhgKFFVTQUdFX09VVENPTUVfQlVSTkVEEAESGwoXVVNBR0VfT1VUQ09NRV9EVVBMSUNBVEUQAhIaChZVU0FHRV9PVVRDT01FX1JFSkVDVEVEEAMSGQoVVVNBR0VfT1VUQ09NRV9VTlJBVEVEEAQSGgoWVVNBR0VfT1VUQ09NRV9TSEFET1dFRBAFEhwKGFVTQUdFX09VVENPTUVfTk9UX0JJTExFRBAGYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChdidXJuZG93bi92MS91c2FnZS5wcm90bxILYnVybmRvd24udjEiVQoNT2ZmbGluZUJ1ZGdldBITCgtjcmVkaXRzX21heBgBIAEoAxIvCgxkdXJhdGlvbl9tYXgYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iKgoEUmF0ZRIPCgdjcmVkaXRzGAEgASgDEhEKCXBlcl91bml0cxgCIAEoAyKLAgoKVXNhZ2VFdmVudBIQCghldmVudF9pZBgBIAEoCRITCgtjdXN0b21lcl9pZBgCIAEoCRITCgtmZWF0dXJlX2tleRgDIAEoCRIQCghxdWFudGl0eRgEIAEoAxIuCgpldmVudF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI7Cgpwcm9wZXJ0aWVzGAYgAygLMicuYnVybmRvd24udjEuVXNhZ2VFdmVudC5Qcm9wZXJ0aWVzRW50cnkSDwoHb2ZmbGluZRgHIAEoCBoxCg9Qcm9wZXJ0aWVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKdAQoQVXNhZ2VFdmVudFJlc3VsdBIQCghldmVudF9pZBgBIAEoCRIqCgdvdXRjb21lGAIgASgOMhkuYnVybmRvd24udjEuVXNhZ2VPdXRjb21lEg8KB2NyZWRpdHMYAyABKAMSFgoOY3JlZGl0X3R5cGVfaWQYBCABKAkSDgoGcmVhc29uGAUgASgJEhIKCm92ZXJfbGltaXQYBiABKAgimgEKDVJhdGVCcmVha2Rvd24SGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEhAKCG92ZXJyaWRlGAIgASgIEh8KBHJhdGUYAyABKAsyES5idXJuZG93bi52MS5SYXRlEhQKDGNhcnJ5X2JlZm9yZRgEIAEoAxITCgtjYXJyeV9hZnRlchgFIAEoAxIPCgdjcmVkaXRzGAYgASgDKokBCg9FbmZvcmNlbWVudE1vZGUSIAocRU5GT1JDRU1FTlRfTU9ERV9VTlNQRUNJRklFRBAAEhwKGEVORk9SQ0VNRU5UX01PREVfRU5GT1JDRRABEhwKGEVORk9SQ0VNRU5UX01PREVfT0JTRVJWRRACEhgKFEVORk9SQ0VNRU5UX01PREVfT0ZGEAMqbQoNRmFpbHVyZVBvbGljeRIeChpGQUlMVVJFX1BPTElDWV9VTlNQRUNJRklFRBAAEhwKGEZBSUxVUkVfUE9MSUNZX0ZBSUxfT1BFThABEh4KGkZBSUxVUkVfUE9MSUNZX0ZBSUxfQ0xPU0VEEAIq1QEKDFVzYWdlT3V0Y29tZRIdChlVU0FHRV9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGAoUVVNBR0VfT1VUQ09NRV9CVVJORUQQARIbChdVU0FHRV9PVVRDT01FX0RVUExJQ0FURRACEhoKFlVTQUdFX09VVENPTUVfUkVKRUNURUQQAxIZChVVU0FHRV9PVVRDT01FX1VOUkFURUQQBBIaChZVU0FHRV9PVVRDT01FX1NIQURPV0VEEAUSHAoYVVNBR0VfT1VUQ09NRV9OT1RfQklMTEVEEAZiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+
+/**
+ * OfflineBudget bounds what fail-open allows, per customer, while the ledger is
+ * unreachable. A bound left at zero or unset does not apply; with neither set,
+ * fail-open allows without limit.
+ *
+ * @generated from message burndown.v1.OfflineBudget
+ */
+export type OfflineBudget = Message<"burndown.v1.OfflineBudget"> & {
+  /**
+   * Credits (smallest unit) a customer may consume offline, per outage.
+   *
+   * @generated from field: int64 credits_max = 1;
+   */
+  creditsMax: bigint;
+
+  /**
+   * How long into an outage actions are still allowed.
+   *
+   * @generated from field: google.protobuf.Duration duration_max = 2;
+   */
+  durationMax?: Duration | undefined;
+};
+
+/**
+ * Describes the message burndown.v1.OfflineBudget.
+ * Use `create(OfflineBudgetSchema)` to create a new message.
+ */
+export const OfflineBudgetSchema: GenMessage<OfflineBudget> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_usage, 0);
 
 /**
  * Rate is a burn rate: `credits` (smallest unit) for every `per_units` units of
@@ -51,7 +81,7 @@ export type Rate = Message<"burndown.v1.Rate"> & {
  * Use `create(RateSchema)` to create a new message.
  */
 export const RateSchema: GenMessage<Rate> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_usage, 0);
+  messageDesc(file_burndown_v1_usage, 1);
 
 /**
  * UsageEvent is one billable fact reported by a product.
@@ -105,6 +135,15 @@ export type UsageEvent = Message<"burndown.v1.UsageEvent"> & {
    * @generated from field: map<string, string> properties = 6;
    */
   properties: { [key: string]: string };
+
+  /**
+   * Allowed by an SDK while the ledger was unreachable (fail-open) and
+   * replayed from its spool. Rated and burned like any event; its ledger
+   * entries carry the reason code "usage_offline".
+   *
+   * @generated from field: bool offline = 7;
+   */
+  offline: boolean;
 };
 
 /**
@@ -112,7 +151,7 @@ export type UsageEvent = Message<"burndown.v1.UsageEvent"> & {
  * Use `create(UsageEventSchema)` to create a new message.
  */
 export const UsageEventSchema: GenMessage<UsageEvent> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_usage, 1);
+  messageDesc(file_burndown_v1_usage, 2);
 
 /**
  * UsageEventResult is the outcome of one event of a ReportUsage batch.
@@ -169,7 +208,7 @@ export type UsageEventResult = Message<"burndown.v1.UsageEventResult"> & {
  * Use `create(UsageEventResultSchema)` to create a new message.
  */
 export const UsageEventResultSchema: GenMessage<UsageEventResult> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_usage, 2);
+  messageDesc(file_burndown_v1_usage, 3);
 
 /**
  * RateBreakdown is how an event's credits were computed.
@@ -225,7 +264,7 @@ export type RateBreakdown = Message<"burndown.v1.RateBreakdown"> & {
  * Use `create(RateBreakdownSchema)` to create a new message.
  */
 export const RateBreakdownSchema: GenMessage<RateBreakdown> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_usage, 3);
+  messageDesc(file_burndown_v1_usage, 4);
 
 /**
  * EnforcementMode says what a feature's balance check does.
@@ -270,6 +309,44 @@ export enum EnforcementMode {
  */
 export const EnforcementModeSchema: GenEnum<EnforcementMode> = /*@__PURE__*/
   enumDesc(file_burndown_v1_usage, 0);
+
+/**
+ * FailurePolicy says what an SDK does for a feature while the ledger cannot be
+ * reached (the circuit breaker is open).
+ *
+ * @generated from enum burndown.v1.FailurePolicy
+ */
+export enum FailurePolicy {
+  /**
+   * Not set; as input it is rejected.
+   *
+   * @generated from enum value: FAILURE_POLICY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Allow the action within the offline budget, record it as a usage event in
+   * the SDK's durable spool, and report it (marked offline) once the ledger is
+   * back.
+   *
+   * @generated from enum value: FAILURE_POLICY_FAIL_OPEN = 1;
+   */
+  FAIL_OPEN = 1,
+
+  /**
+   * Deny the action with a typed error. The default for new features: money is
+   * never spent without the ledger's word unless a platform team says so.
+   *
+   * @generated from enum value: FAILURE_POLICY_FAIL_CLOSED = 2;
+   */
+  FAIL_CLOSED = 2,
+}
+
+/**
+ * Describes the enum burndown.v1.FailurePolicy.
+ */
+export const FailurePolicySchema: GenEnum<FailurePolicy> = /*@__PURE__*/
+  enumDesc(file_burndown_v1_usage, 1);
 
 /**
  * UsageOutcome is what became of one reported usage event.
@@ -335,5 +412,5 @@ export enum UsageOutcome {
  * Describes the enum burndown.v1.UsageOutcome.
  */
 export const UsageOutcomeSchema: GenEnum<UsageOutcome> = /*@__PURE__*/
-  enumDesc(file_burndown_v1_usage, 1);
+  enumDesc(file_burndown_v1_usage, 2);
 
