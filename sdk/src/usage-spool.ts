@@ -77,17 +77,37 @@ export class UsageSpool {
     return this.events.size;
   }
 
-  /** append stores (or replaces) an event durably; resolves once it is on disk. Throws SpoolFullError at the bounds. */
+  /**
+   * append stores (or replaces) an event durably; resolves once it is on disk. Appends
+   * queued while a write is in progress are written together with one fsync (group
+   * commit). Throws SpoolFullError at the bounds, before writing anything of it.
+   */
   async append(event: SpooledEvent): Promise<void> {
-    return this.serially(async () => {
-      if (!this.events.has(event.eventId) && this.events.size >= this.bounds.eventsMax) {
-        throw new SpoolFullError(`the usage spool holds ${this.bounds.eventsMax} events`);
-      }
-      const line = `${JSON.stringify({ e: event })}\n`;
-      if (this.bytes + Buffer.byteLength(line) > this.bounds.bytesMax) throw new SpoolFullError(`the usage spool reached ${this.bounds.bytesMax} bytes`);
-      await this.write(line);
-      this.events.set(event.eventId, event);
+    const line = `${JSON.stringify({ e: event })}\n`;
+    const isNew = !this.events.has(event.eventId) && !this.queued.some((entry) => entry.event.eventId === event.eventId);
+    if (isNew && this.events.size + this.queued.length >= this.bounds.eventsMax) {
+      throw new SpoolFullError(`the usage spool holds ${this.bounds.eventsMax} events`);
+    }
+    const queuedBytes = this.queued.reduce((sum, entry) => sum + Buffer.byteLength(entry.line), 0);
+    if (this.bytes + queuedBytes + Buffer.byteLength(line) > this.bounds.bytesMax) throw new SpoolFullError(`the usage spool reached ${this.bounds.bytesMax} bytes`);
+    return new Promise((resolve, reject) => {
+      this.queued.push({ event, line, resolve, reject });
+      if (this.queued.length === 1) void this.serially(() => this.writeQueued());
     });
+  }
+
+  private queued: { event: SpooledEvent; line: string; resolve: () => void; reject: (error: unknown) => void }[] = [];
+
+  private async writeQueued(): Promise<void> {
+    const group = this.queued;
+    this.queued = [];
+    try {
+      await this.write(group.map((entry) => entry.line).join(""));
+      for (const entry of group) this.events.set(entry.event.eventId, entry.event);
+      for (const entry of group) entry.resolve();
+    } catch (error) {
+      for (const entry of group) entry.reject(error);
+    }
   }
 
   /** acknowledge records that the ledger accepted these events; compacts the file when nothing is pending. */
