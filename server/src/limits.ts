@@ -52,4 +52,14 @@ export const limits = {
   pageTokenLengthMax: 512,
   /** attempts of a usage batch's transaction that lost a lock conflict. */
   usageGroupAttemptsMax: 3,
+  /** health: how long a database probe may take before the replica counts as NOT_SERVING. */
+  healthProbeTimeoutMs: 1_000,
+  /** health: how long one probe's answer is shared by every Check and Watch (bounds the database load of unauthenticated probes). */
+  healthProbeCacheMs: 1_000,
+  /** health: how often an open Watch probes again. */
+  healthWatchIntervalMs: 2_000,
+  /** health: Watch streams open at once. */
+  healthWatchersMax: 100,
+  /** reflection: requests on one ServerReflectionInfo stream. */
+  reflectionRequestsPerStreamMax: 1_000,
 } as const;

@@ -8,15 +8,17 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { AdminService, LedgerService } from "@burndown/sdk";
+import { AdminService, ErrorInfoSchema, LedgerService } from "@burndown/sdk";
 import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
 import { limits } from "./limits.js";
 import { adminHandlers } from "./rpc/admin-handlers.js";
 import { explainHandlers } from "./rpc/explain-handlers.js";
+import { HealthService, healthService } from "./rpc/health.js";
 import { authInterceptor, errorInterceptor } from "./rpc/interceptors.js";
 import { ledgerHandlers } from "./rpc/ledger-handlers.js";
 import { pricingHandlers } from "./rpc/pricing-handlers.js";
+import { registerReflection } from "./rpc/reflection.js";
 import { usageAdminHandlers } from "./rpc/usage-admin-handlers.js";
 import { usageHandlers } from "./rpc/usage-handlers.js";
 import { KeyVerifier } from "./service/api-keys.js";
@@ -77,6 +79,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     routes: (router: ConnectRouter) => {
       router.service(LedgerService, { ...ledgerHandlers(deps), ...usageHandlers(deps) });
       router.service(AdminService, { ...adminHandlers(deps), ...pricingHandlers(deps), ...usageAdminHandlers(deps), ...explainHandlers(deps) });
+      // Health and reflection answer without an API key (see publicMethods in interceptors.ts).
+      router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService]));
+      registerReflection(router, [LedgerService.file, AdminService.file, HealthService.file, ErrorInfoSchema.file]);
     },
     // The error interceptor is first, so it is outermost and sees auth failures too.
     interceptors: [errorInterceptor(log), authInterceptor(verifier)],

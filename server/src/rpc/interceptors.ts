@@ -85,9 +85,22 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.AdminService/CorrectUsageEvent": admin,
 };
 
+/**
+ * publicMethods answer without an API key: health checks (load balancers and probes hold
+ * no key) and server reflection (the contract is public, in proto/). They read no ledger
+ * data. Only these exact methods pass; every other method needs a key and a role.
+ */
+export const publicMethods: ReadonlySet<string> = new Set([
+  "grpc.health.v1.Health/Check",
+  "grpc.health.v1.Health/Watch",
+  "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+  "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+]);
+
 /** authInterceptor verifies the bearer token and the caller's role for the method. */
 export function authInterceptor(verifier: KeyVerifier): Interceptor {
   return (next) => async (req) => {
+    if (publicMethods.has(`${req.service.typeName}/${req.method.name}`)) return next(req);
     const header = req.header.get("authorization") ?? "";
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (match === null) throw new LedgerError("unauthenticated", "MISSING_API_KEY", "send an API key as 'Authorization: Bearer <key>'");
