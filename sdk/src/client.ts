@@ -1,0 +1,201 @@
+// The Burndown client: the ledger methods with request ids made here and retries that
+// reuse them, withCredits for the common reserve-run-commit case, background usage
+// reporting, and the admin service. Every RPC goes through one call path (call-path.ts),
+// where breakers, failure policies and traces plug in.
+import http from "node:http";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { type Client, type CallOptions as ConnectCallOptions, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { v7 as uuidv7 } from "uuid";
+import { type AttemptInterceptor, type CallInfo, type CallInterceptor, type CallOptions, createCallPath, attemptTimeoutMsOf, type Invoke } from "./call-path.js";
+import { type Clock, systemClock } from "./clock.js";
+import { AdminService } from "./gen/burndown/v1/admin_service_pb.js";
+import { LedgerService, type ReportUsageRequestSchema, type ReportUsageResponse } from "./gen/burndown/v1/ledger_service_pb.js";
+import { limits } from "./limits.js";
+import { type RetryOptions, retryOptionsOf } from "./retry-policy.js";
+import type { UsageEvent, UsageEventResult } from "./gen/burndown/v1/usage_pb.js";
+import { type DrainResult, UsageBatcher, type UsageEventInit, usageEventOf, type UsageReceipt, type UsageStats } from "./usage-batcher.js";
+import { type CreditsSpec, type Hold, withCredits } from "./with-credits.js";
+
+/** UsageOptions bound background usage reporting. */
+export interface UsageOptions {
+  /** events per ReportUsage call, 1 to 1,000. */
+  batchSizeMax: number;
+  /** the longest an accepted event waits for companions before its batch is sent. */
+  lingerMsMax: number;
+  /** events accepted and not yet answered; past this reportUsage drops and counts. */
+  queueLengthMax: number;
+  /** the pause before a batch that found the ledger unreachable is tried again. */
+  retryPauseMs: number;
+}
+
+/** BurndownClientOptions configure a client; only baseUrl and apiKey are required. */
+export interface BurndownClientOptions {
+  /** the server's gRPC (h2c) URL for protocol "grpc", its HTTP URL for "connect". */
+  baseUrl: string;
+  /** an API key, sent as a bearer token. */
+  apiKey: string;
+  /** "grpc" (default): HTTP/2 to the gRPC port; "connect": the Connect protocol over HTTP/1.1. */
+  protocol?: "grpc" | "connect";
+  /** the timeout of each attempt; an attempt that times out counts as "outcome unknown". */
+  timeoutMs?: number;
+  retry?: Partial<RetryOptions>;
+  usage?: Partial<UsageOptions>;
+  /** wrap every attempt (innermost first is last in the list, as with Connect interceptors). */
+  attemptInterceptors?: AttemptInterceptor[];
+  /** wrap every call, retries included. */
+  callInterceptors?: CallInterceptor[];
+  /** time for timeouts, backoff and batching; tests pass a manual clock. */
+  clock?: Clock;
+  /** the jitter source, [0, 1); tests pass a fixed one. */
+  random?: () => number;
+  /** background failures (usage batches, releases after a failed action); default console.warn. */
+  onError?: (error: unknown) => void;
+  /** the ledger's answer for every reported usage event. */
+  onUsageResults?: (results: UsageEventResult[]) => void;
+}
+
+/** Method is a LedgerService method as the client exposes it: the generated request and response, the client's call options. */
+type Method<M extends keyof Client<typeof LedgerService>> =
+  Client<typeof LedgerService>[M] extends (request: infer I, options?: ConnectCallOptions) => Promise<infer O> ? (request: I, options?: CallOptions) => Promise<O> : never;
+
+/** BurndownClient is the Burndown ledger, idempotent and retrying. Mutations take an optional requestId; one is made when it is missing. */
+export interface BurndownClient {
+  reserve: Method<"reserve">;
+  commit: Method<"commit">;
+  release: Method<"release">;
+  burn: Method<"burn">;
+  grant: Method<"grant">;
+  getBalance: Method<"getBalance">;
+  listLedgerEntries: Method<"listLedgerEntries">;
+  check: Method<"check">;
+  /** reportUsageBatch is the raw ReportUsage RPC: one batch, now, with retries (events are idempotent by eventId). */
+  reportUsageBatch: (request: MessageInitShape<typeof ReportUsageRequestSchema>, options?: CallOptions) => Promise<ReportUsageResponse>;
+  /** withCredits reserves, runs action, commits what it used, or releases if it throws: the common case. */
+  withCredits: <T>(spec: CreditsSpec, action: (hold: Hold) => Promise<T>) => Promise<T>;
+  /** reportUsage accepts a usage event for background batching and returns at once. */
+  reportUsage: (event: UsageEventInit) => UsageReceipt;
+  /** flush sends every event accepted so far and waits for the answers (or timeoutMs). */
+  flush: (options?: { timeoutMs?: number }) => Promise<DrainResult>;
+  /** stats counts what became of reported usage events. */
+  stats: () => UsageStats;
+  /** close stops accepting usage, drains it (up to timeoutMs) and closes the connections; it returns what could not be sent. */
+  close: (options?: { timeoutMs?: number }) => Promise<DrainResult & { unsent: UsageEvent[] }>;
+  /** admin is the raw AdminService client, with the API key. */
+  admin: Client<typeof AdminService>;
+}
+
+function bearer(apiKey: string): Interceptor {
+  return (next) => (req) => {
+    req.header.set("authorization", `Bearer ${apiKey}`);
+    return next(req);
+  };
+}
+
+function transportOf(options: BurndownClientOptions): { transport: Transport; close: () => void } {
+  const interceptors = [bearer(options.apiKey)];
+  if ((options.protocol ?? "grpc") === "connect") {
+    const agent = new http.Agent({ keepAlive: true });
+    return { transport: createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", interceptors, nodeOptions: { agent } }), close: () => agent.destroy() };
+  }
+  const sessionManager = new Http2SessionManager(options.baseUrl);
+  return { transport: createGrpcTransport({ baseUrl: options.baseUrl, interceptors, sessionManager }), close: () => sessionManager.abort() };
+}
+
+/** subjectOf names the customer and feature a request is for, so that call interceptors can key on them. */
+function subjectOf(request: object): Pick<CallInfo, "customerId" | "featureKey"> {
+  const fields = request as { customerId?: string; featureKey?: string; cost?: { case?: string; value?: { featureKey?: string } } };
+  const featureKey = fields.featureKey ?? (fields.cost?.case === "usage" ? fields.cost.value?.featureKey : undefined);
+  return { customerId: fields.customerId, featureKey };
+}
+
+type Rpc<I, O> = (request: I, options: ConnectCallOptions) => Promise<O>;
+
+/** mutationOf makes the request id before the first attempt; every retry sends the same one. */
+function mutationOf<I extends { requestId?: string }, O>(invoke: Invoke, method: string, rpc: Rpc<I, O>) {
+  return (request: I, options?: CallOptions): Promise<O> => {
+    const requestId = request.requestId || uuidv7();
+    const sent = { ...request, requestId };
+    return invoke({ method, kind: "mutation", requestId, ...subjectOf(request) }, (signal) => rpc(sent, { signal }), options);
+  };
+}
+
+/** readOf sends a read as it is; repeating it is always safe. */
+function readOf<I extends object, O>(invoke: Invoke, method: string, rpc: Rpc<I, O>) {
+  return (request: I, options?: CallOptions): Promise<O> => invoke({ method, kind: "read", ...subjectOf(request) }, (signal) => rpc(request, { signal }), options);
+}
+
+/** reportUsageOf gives every event without an id one before the first attempt: its id is its idempotency key. */
+function reportUsageOf(invoke: Invoke, rpc: Rpc<MessageInitShape<typeof ReportUsageRequestSchema>, ReportUsageResponse>) {
+  return (request: MessageInitShape<typeof ReportUsageRequestSchema>, options?: CallOptions): Promise<ReportUsageResponse> => {
+    const events = (request.events ?? []).map(usageEventOf);
+    return invoke({ method: "ReportUsage", kind: "mutation" }, (signal) => rpc({ ...request, events }, { signal }), options);
+  };
+}
+
+function usageOptionsOf(usage: Partial<UsageOptions> | undefined): UsageOptions {
+  const merged = {
+    batchSizeMax: limits.usageBatchSizeMaxDefault,
+    lingerMsMax: limits.usageLingerMsMaxDefault,
+    queueLengthMax: limits.usageQueueLengthMaxDefault,
+    retryPauseMs: limits.usageRetryPauseMsDefault,
+    ...usage,
+  };
+  if (!(merged.batchSizeMax <= limits.usageBatchSizeMaxMax && merged.lingerMsMax <= limits.usageLingerMsMaxMax && merged.queueLengthMax <= limits.usageQueueLengthMaxMax)) {
+    throw new RangeError(`usage: a bound is past its limit, got ${JSON.stringify(merged)}`);
+  }
+  return merged;
+}
+
+function callPathOf(options: BurndownClientOptions, clock: Clock): Invoke {
+  const defaults = { attemptsMax: limits.attemptsMaxDefault, backoffMsInitial: limits.backoffMsInitialDefault, backoffMsMax: limits.backoffMsMaxDefault, deadlineMs: limits.deadlineMsDefault };
+  return createCallPath({
+    retry: retryOptionsOf(options.retry, defaults, limits.attemptsMaxMax, limits.deadlineMsMax),
+    attemptTimeoutMs: attemptTimeoutMsOf(options.timeoutMs ?? limits.attemptTimeoutMsDefault),
+    clock,
+    random: options.random ?? Math.random,
+    attemptInterceptors: options.attemptInterceptors ?? [],
+    callInterceptors: options.callInterceptors ?? [],
+  });
+}
+
+/** createBurndownClient connects a client; call close() when done so that queued usage is sent. */
+export function createBurndownClient(options: BurndownClientOptions): BurndownClient {
+  const clock = options.clock ?? systemClock;
+  const onError = options.onError ?? ((error: unknown) => console.warn("burndown:", error));
+  const invoke = callPathOf(options, clock);
+  const { transport, close: closeTransport } = transportOf(options);
+  const ledger = createClient(LedgerService, transport);
+  const reportUsageBatch = reportUsageOf(invoke, ledger.reportUsage);
+  const mutations = {
+    reserve: mutationOf(invoke, "Reserve", ledger.reserve),
+    commit: mutationOf(invoke, "Commit", ledger.commit),
+    release: mutationOf(invoke, "Release", ledger.release),
+  };
+  const batcher = new UsageBatcher({
+    ...usageOptionsOf(options.usage),
+    clock,
+    send: (events, signal) => reportUsageBatch({ events }, { signal }),
+    onResults: options.onUsageResults ?? (() => {}),
+    onError,
+  });
+  return {
+    ...mutations,
+    burn: mutationOf(invoke, "Burn", ledger.burn),
+    grant: mutationOf(invoke, "Grant", ledger.grant),
+    getBalance: readOf(invoke, "GetBalance", ledger.getBalance),
+    listLedgerEntries: readOf(invoke, "ListLedgerEntries", ledger.listLedgerEntries),
+    check: readOf(invoke, "Check", ledger.check),
+    reportUsageBatch,
+    withCredits: (spec, action) => withCredits(mutations, spec, action, onError),
+    reportUsage: (event) => batcher.add(event),
+    flush: (flushOptions) => batcher.flush(flushOptions),
+    stats: () => batcher.stats(),
+    close: async (closeOptions) => {
+      const result = await batcher.close({ timeoutMs: closeOptions?.timeoutMs ?? limits.closeTimeoutMsDefault });
+      closeTransport();
+      return result;
+    },
+    admin: createClient(AdminService, transport),
+  };
+}
