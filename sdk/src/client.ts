@@ -16,6 +16,9 @@ import { type RetryOptions, retryOptionsOf } from "./retry-policy.js";
 import type { UsageEvent, UsageEventResult } from "./gen/burndown/v1/usage_pb.js";
 import { type DrainResult, UsageBatcher, type UsageEventInit, usageEventOf, type UsageReceipt, type UsageStats } from "./usage-batcher.js";
 import { type CreditsSpec, type Hold, withCredits } from "./with-credits.js";
+import { Resilience, type ResilienceOptions } from "./resilience.js";
+import type { DrainStats } from "./spool-drain.js";
+import { spoolSinkOf } from "./spool-sink.js";
 
 /** UsageOptions bound background usage reporting. */
 export interface UsageOptions {
@@ -53,6 +56,8 @@ export interface BurndownClientOptions {
   onError?: (error: unknown) => void;
   /** the ledger's answer for every reported usage event. */
   onUsageResults?: (results: UsageEventResult[]) => void;
+  /** circuit breakers, failure policies and the durable usage spool (see resilience.ts). */
+  resilience?: ResilienceOptions;
 }
 
 /** Method is a LedgerService method as the client exposes it: the generated request and response, the client's call options. */
@@ -73,16 +78,21 @@ export interface BurndownClient {
   reportUsageBatch: (request: MessageInitShape<typeof ReportUsageRequestSchema>, options?: CallOptions) => Promise<ReportUsageResponse>;
   /** withCredits reserves, runs action, commits what it used, or releases if it throws: the common case. */
   withCredits: <T>(spec: CreditsSpec, action: (hold: Hold) => Promise<T>) => Promise<T>;
-  /** reportUsage accepts a usage event for background batching and returns at once. */
-  reportUsage: (event: UsageEventInit) => UsageReceipt;
+  /**
+   * reportUsage accepts a usage event for background batching and returns at once. With a
+   * spool, the receipt's durable promise resolves once the event is on disk.
+   */
+  reportUsage: (event: UsageEventInit) => UsageReceipt & { durable?: Promise<void> };
   /** flush sends every event accepted so far and waits for the answers (or timeoutMs). */
   flush: (options?: { timeoutMs?: number }) => Promise<DrainResult>;
-  /** stats counts what became of reported usage events. */
-  stats: () => UsageStats;
+  /** stats counts what became of reported usage events; with a spool, spool says what it holds and sent. */
+  stats: () => UsageStats & { spool?: { pending: number } & DrainStats };
   /** close stops accepting usage, drains it (up to timeoutMs) and closes the connections; it returns what could not be sent. */
   close: (options?: { timeoutMs?: number }) => Promise<DrainResult & { unsent: UsageEvent[] }>;
   /** admin is the raw AdminService client, with the API key. */
   admin: Client<typeof AdminService>;
+  /** refreshPolicies fetches the failure policies now (they also refresh on a timer); false when the ledger did not answer. */
+  refreshPolicies: () => Promise<boolean>;
 }
 
 function bearer(apiKey: string): Interceptor {
@@ -147,7 +157,7 @@ function usageOptionsOf(usage: Partial<UsageOptions> | undefined): UsageOptions 
   return merged;
 }
 
-function callPathOf(options: BurndownClientOptions, clock: Clock): Invoke {
+function callPathOf(options: BurndownClientOptions, clock: Clock, extraCallInterceptors: CallInterceptor[]): Invoke {
   const defaults = { attemptsMax: limits.attemptsMaxDefault, backoffMsInitial: limits.backoffMsInitialDefault, backoffMsMax: limits.backoffMsMaxDefault, deadlineMs: limits.deadlineMsDefault };
   return createCallPath({
     retry: retryOptionsOf(options.retry, defaults, limits.attemptsMaxMax, limits.deadlineMsMax),
@@ -155,7 +165,7 @@ function callPathOf(options: BurndownClientOptions, clock: Clock): Invoke {
     clock,
     random: options.random ?? Math.random,
     attemptInterceptors: options.attemptInterceptors ?? [],
-    callInterceptors: options.callInterceptors ?? [],
+    callInterceptors: [...extraCallInterceptors, ...(options.callInterceptors ?? [])],
   });
 }
 
@@ -163,8 +173,11 @@ function callPathOf(options: BurndownClientOptions, clock: Clock): Invoke {
 export function createBurndownClient(options: BurndownClientOptions): BurndownClient {
   const clock = options.clock ?? systemClock;
   const onError = options.onError ?? ((error: unknown) => console.warn("burndown:", error));
-  const invoke = callPathOf(options, clock);
   const { transport, close: closeTransport } = transportOf(options);
+  const admin = createClient(AdminService, transport);
+  // The breaker sits outside every call: it counts a call's final outcome, retries included.
+  let resilience: Resilience | null = null;
+  const invoke = callPathOf(options, clock, [(next) => (call, signal) => (resilience ? resilience.breakerInterceptor()(next)(call, signal) : next(call, signal))]);
   const ledger = createClient(LedgerService, transport);
   const reportUsageBatch = reportUsageOf(invoke, ledger.reportUsage);
   const mutations = {
@@ -179,6 +192,19 @@ export function createBurndownClient(options: BurndownClientOptions): BurndownCl
     onResults: options.onUsageResults ?? (() => {}),
     onError,
   });
+  resilience = new Resilience(options.resilience ?? {}, {
+    listFeatures: async () => (await admin.listFeatures({})).features,
+    reportUsageBatch: async (events) => {
+      const response = await reportUsageBatch({ events });
+      options.onUsageResults?.(response.results);
+      return response.results;
+    },
+    queueInMemory: (event) => void batcher.add(event),
+    nowMs: clock.nowMs,
+    onError,
+  });
+  resilience.start();
+  const spooled = spoolSinkOf(resilience, clock, onError);
   return {
     ...mutations,
     burn: mutationOf(invoke, "Burn", ledger.burn),
@@ -187,15 +213,27 @@ export function createBurndownClient(options: BurndownClientOptions): BurndownCl
     listLedgerEntries: readOf(invoke, "ListLedgerEntries", ledger.listLedgerEntries),
     check: readOf(invoke, "Check", ledger.check),
     reportUsageBatch,
-    withCredits: (spec, action) => withCredits(mutations, spec, action, onError),
-    reportUsage: (event) => batcher.add(event),
-    flush: (flushOptions) => batcher.flush(flushOptions),
-    stats: () => batcher.stats(),
+    withCredits: (spec, action) => withCredits(mutations, spec, action, onError, (error) => resilience!.whenUnreachable(spec, action, error)),
+    reportUsage: (event) => (spooled ? spooled.add(event) : batcher.add(event)),
+    flush: async (flushOptions) => {
+      const memory = await batcher.flush(flushOptions);
+      if (!spooled) return memory;
+      const drained = await spooled.flush();
+      return { drained: memory.drained && drained, pending: memory.pending + (resilience!.spool?.pending().length ?? 0) };
+    },
+    stats: () => {
+      const memory = batcher.stats();
+      const spool = resilience!.spool;
+      return spool ? { ...memory, spool: { pending: spool.size, ...resilience!.drain!.stats } } : memory;
+    },
     close: async (closeOptions) => {
       const result = await batcher.close({ timeoutMs: closeOptions?.timeoutMs ?? limits.closeTimeoutMsDefault });
+      spooled?.stop();
+      await resilience!.stop();
       closeTransport();
       return result;
     },
-    admin: createClient(AdminService, transport),
+    admin,
+    refreshPolicies: () => resilience!.policies.refresh(),
   };
 }

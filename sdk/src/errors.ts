@@ -81,6 +81,25 @@ export class RequestIdReusedError extends BurndownError {}
  */
 export class UnavailableError extends BurndownError {}
 
+/** OfflineDeniedReason says why an action was denied while the ledger was unreachable. */
+export type OfflineDeniedReason = "FAIL_CLOSED" | "OFFLINE_BUDGET_EXCEEDED" | "SPOOL_FULL";
+
+/**
+ * OfflineDeniedError is an action denied while the ledger was unreachable: the feature
+ * fails closed, its offline budget is spent, or the spool is full. Code Unavailable.
+ */
+export class OfflineDeniedError extends BurndownError {
+  constructor(
+    readonly featureKey: string,
+    reason: OfflineDeniedReason,
+    cause: unknown,
+  ) {
+    super(new ConnectError(`the ledger is unreachable and feature ${featureKey} may not proceed: ${reason}`, Code.Unavailable, undefined, undefined, cause), { attempts: 0 });
+    this.info.reason = reason;
+    this.info.metadata.feature_key = featureKey;
+  }
+}
+
 const byReason: Record<string, new (cause: ConnectError, context: FailureContext) => BurndownError> = {
   INSUFFICIENT_CREDITS: InsufficientCreditsError,
   RESERVATION_NOT_HELD: ReservationNotHeldError,

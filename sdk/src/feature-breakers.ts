@@ -27,11 +27,15 @@ export function isUnreachable(error: unknown): boolean {
   return code === Code.Unavailable || code === Code.DeadlineExceeded;
 }
 
-/** BreakerOpenError is thrown without calling the ledger while a feature's breaker is open. */
-export class BreakerOpenError extends Error {
+/** BreakerOpenError is thrown, code Unavailable, without calling the ledger while a feature's breaker is open. */
+export class BreakerOpenError extends ConnectError {
   constructor(readonly featureKey: string) {
-    super(`the ledger is unreachable for feature ${featureKey} (circuit open)`);
-    this.name = "BreakerOpenError";
+    super(`the ledger is unreachable for feature ${featureKey} (circuit open)`, Code.Unavailable);
+  }
+
+  // ConnectError's own check accepts any ConnectError-shaped value; this one needs the prototype check.
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return Function.prototype[Symbol.hasInstance].call(this, value);
   }
 }
 

@@ -27,4 +27,11 @@ export const limits = {
   usageRetryPauseMsDefault: 1_000,
   /** how long close() waits for the queue to drain when the caller gives no timeout. */
   closeTimeoutMsDefault: 10_000,
+  /** how often failure policies are fetched again (ListFeatures). */
+  policyRefreshMsDefault: 60_000,
+  /** the usage spool's bounds: past them fail-open denies (SPOOL_FULL) and reportUsage refuses. */
+  spoolBytesMaxDefault: 256 * 1024 * 1024,
+  spoolEventsMaxDefault: 1_000_000,
+  /** how often the spool is drained into the ledger when nothing else triggers it. */
+  spoolDrainIntervalMsDefault: 5_000,
 } as const;

@@ -43,8 +43,7 @@ export class SpoolDrain {
   }
 
   private async run(): Promise<boolean> {
-    while (this.spool.size > 0) {
-      const batch = this.spool.pending().slice(0, this.options.batchSizeMax);
+    for (let batch = this.nextBatch(); batch.length > 0; batch = this.nextBatch()) {
       let results: SentResult[];
       try {
         results = await this.options.send(batch);
@@ -60,6 +59,10 @@ export class SpoolDrain {
       await this.spool.acknowledge(batch.map((event) => event.eventId));
     }
     return true;
+  }
+
+  private nextBatch(): SpooledEvent[] {
+    return this.spool.pending().slice(0, this.options.batchSizeMax);
   }
 
   /** start drains every intervalMs until stop (and once now). */

@@ -17,6 +17,10 @@ export interface SpooledEvent {
   /** epoch milliseconds of the usage. */
   eventTimeMs: number;
   properties?: Record<string, string>;
+  /** allowed while the ledger was unreachable (fail-open). */
+  offline?: boolean;
+  /** its action is still running: not sent until replaced; after a crash it counts as used. */
+  inFlight?: boolean;
 }
 
 /** SpoolFullError says the spool reached its bound; the action must not be allowed offline. */
@@ -59,7 +63,8 @@ export class UsageSpool {
         if (index === lines.length - 1) break;
         throw new Error(`usage spool ${this.filePath} is corrupt at line ${index + 1}`, { cause: error });
       }
-      if (record.e) this.events.set(record.e.eventId, record.e);
+      // An action in flight when the process died most likely ran: bill it.
+      if (record.e) this.events.set(record.e.eventId, { ...record.e, inFlight: undefined });
       for (const id of record.a ?? []) this.events.delete(id);
     }
     this.handle = await open(this.filePath, "a");
@@ -67,9 +72,9 @@ export class UsageSpool {
     await syncDirectory(path.dirname(this.filePath));
   }
 
-  /** pending lists the events not yet acknowledged, oldest first. */
+  /** pending lists the events not yet acknowledged and not in flight, oldest first. */
   pending(): SpooledEvent[] {
-    return [...this.events.values()];
+    return [...this.events.values()].filter((event) => !event.inFlight);
   }
 
   /** size is how many events are pending. */

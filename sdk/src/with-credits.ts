@@ -21,6 +21,8 @@ export type CreditsSpec = ({ customerId: string; featureKey: string; quantity: b
 /** Hold is an open reservation handed to a withCredits action. */
 export interface Hold {
   readonly reservation: Reservation;
+  /** true when the ledger was unreachable and the feature fails open: no reservation, the use is recorded as offline usage. */
+  readonly offline: boolean;
   /** use adds credits (of the reservation's credit type) to what will be committed; the first call replaces the default. */
   use: (credits: bigint) => void;
   /** setActual sets the credits to commit, less or more than held; more must fit the balance. */
@@ -49,6 +51,7 @@ function holdOf(reservation: Reservation): Hold & { actual: () => bigint } {
   };
   return {
     reservation,
+    offline: false,
     use: (credits) => {
       check(credits);
       actual = (actual ?? 0n) + credits;
@@ -75,8 +78,16 @@ export async function withCredits<T>(
   spec: CreditsSpec,
   action: (hold: Hold) => Promise<T>,
   onError: (error: unknown) => void,
+  /** decides what happens when the hold itself failed (the failure policy); by default the failure throws. */
+  whenHoldFails: (error: unknown) => Promise<T> = (error) => Promise.reject(error),
 ): Promise<T> {
-  const { reservation } = await ledger.reserve(reserveRequestOf(spec));
+  let reserved: Awaited<ReturnType<LedgerMutations["reserve"]>>;
+  try {
+    reserved = await ledger.reserve(reserveRequestOf(spec));
+  } catch (error) {
+    return whenHoldFails(error);
+  }
+  const { reservation } = reserved;
   if (reservation === undefined) throw new Error("assertion failed: Reserve answers with a reservation");
   const hold = holdOf(reservation);
   let result: T;
