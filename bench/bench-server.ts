@@ -1,0 +1,56 @@
+// A server in its own process on a fresh database (DATABASE_URL, or an embedded
+// PostgreSQL), with an admin token, for the benchmarks.
+import os from "node:os";
+import pg from "pg";
+import { newApiKeyToken } from "../server/src/service/api-keys.js";
+import { startEmbeddedDatabase } from "../server/src/store/embedded-database.js";
+import { migrate } from "../server/src/store/migrations.js";
+import { type ServerProcess, startServerProcess } from "../test-support/server-process.js";
+
+/** BenchServer is a running server for a benchmark. */
+export interface BenchServer {
+  server: ServerProcess;
+  token: string;
+  stop: () => Promise<void>;
+}
+
+async function database(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const name = `burndown_bench_${Date.now()}_${process.pid}`;
+  if (process.env.DATABASE_URL) {
+    const admin = async (sql: string) => {
+      const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+      await client.connect();
+      await client.query(sql);
+      await client.end();
+    };
+    await admin(`create database ${name}`);
+    const url = new URL(process.env.DATABASE_URL);
+    url.pathname = `/${name}`;
+    return { url: url.toString(), stop: () => admin(`drop database if exists ${name} with (force)`) };
+  }
+  const embedded = await startEmbeddedDatabase({ dataDir: `${os.tmpdir()}/burndown-bench-${process.pid}`, persistent: false });
+  return { url: embedded.url, stop: embedded.stop };
+}
+
+/** startBenchServer starts a migrated database and a server process on it. */
+export async function startBenchServer(): Promise<BenchServer> {
+  const db = await database();
+  const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  await migrate(pool);
+  await pool.end();
+  const token = newApiKeyToken();
+  const server = await startServerProcess({ DATABASE_URL: db.url, BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: "1000" });
+  return {
+    server,
+    token,
+    stop: async () => {
+      await server.stop();
+      await db.stop();
+    },
+  };
+}
+
+/** percentile reads a percentile from sorted numbers. */
+export function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
