@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BurndownClient, createBurndownClient } from "../src/client.js";
 import { OfflineDeniedError } from "../src/errors.js";
 import { freePort } from "../../server/src/store/embedded-database.js";
+import { type AttemptRecorder, attemptRecorder } from "../../test-support/attempt-recorder.js";
 import { FaultProxy } from "../../test-support/fault-proxy.js";
 import { startLedgerFixture, type LedgerFixture } from "../../test-support/ledger-fixture.js";
 import { startServerProcess } from "../../test-support/server-process.js";
@@ -44,26 +45,32 @@ async function setPolicy(featureKey: string, policy: FailurePolicy, creditsMax =
   await f.t.clients(f.t.adminToken).admin.setFailurePolicy({ featureKey, failurePolicy: policy, offlineBudget: { creditsMax }, reason: "test", requestId: randomUUID() });
 }
 
-function clientThrough(proxy: FaultProxy, spoolPath?: string): BurndownClient {
+function clientThrough(proxy: FaultProxy, spoolPath?: string, recorder?: AttemptRecorder): BurndownClient {
   return createBurndownClient({
     baseUrl: proxy.url,
     apiKey: f.serviceToken,
     timeoutMs: 500,
     retry: quickRetries,
     onError: () => {},
+    attemptInterceptors: recorder ? [recorder.interceptor] : [],
     resilience: { breaker, spoolPath, spoolDrainIntervalMs: 60_000 },
   });
 }
 
 describe("fail closed", () => {
-  it("denies with OfflineDeniedError FAIL_CLOSED without running the action, then fails fast once the breaker opens", async () => {
+  it.each([
+    { fault: "connections reset", mode: { kind: "reset" } as const },
+    { fault: "a blackhole (attempts time out)", mode: { kind: "blackhole" } as const },
+    { fault: "latency beyond the attempt timeout", mode: { kind: "latency", latencyMs: 2_000 } as const },
+  ])("with $fault, denies with OfflineDeniedError FAIL_CLOSED without running the action, then fails fast once the breaker opens", async ({ mode }) => {
     await setPolicy(f.featureKey, FailurePolicy.FAIL_CLOSED);
     const proxy = await FaultProxy.start(f.t.server.grpcUrl);
-    const client = clientThrough(proxy);
+    const recorder = attemptRecorder();
+    const client = clientThrough(proxy, undefined, recorder);
     try {
       expect(await client.refreshPolicies()).toBe(true);
       const customerId = await f.customer(100n);
-      proxy.setMode({ kind: "reset" });
+      proxy.setMode(mode);
       let ran = 0;
       for (let i = 0; i < 3; i++) {
         const denied = await client.withCredits({ customerId, featureKey: f.featureKey, quantity: 1n }, async () => ++ran).catch((error: unknown) => error);
@@ -71,9 +78,11 @@ describe("fail closed", () => {
         expect((denied as OfflineDeniedError).reason).toBe("FAIL_CLOSED");
       }
       expect(ran).toBe(0);
-      const connectionsBefore = proxy.connectionsAccepted();
-      await client.withCredits({ customerId, featureKey: f.featureKey, quantity: 1n }, async () => ++ran).catch((error: unknown) => error);
-      expect(proxy.connectionsAccepted()).toBe(connectionsBefore);
+      // Open now: the next call is denied without a single attempt on the wire.
+      const attemptsBefore = recorder.records.length;
+      const fast = await client.withCredits({ customerId, featureKey: f.featureKey, quantity: 1n }, async () => ++ran).catch((error: unknown) => error);
+      expect((fast as OfflineDeniedError).reason).toBe("FAIL_CLOSED");
+      expect(recorder.records.length).toBe(attemptsBefore);
       expect((await f.balanceOf(customerId)).burned).toBe(0n);
     } finally {
       await client.close({ timeoutMs: 100 });
