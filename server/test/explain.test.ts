@@ -261,8 +261,8 @@ describe("correcting", () => {
 
 describe("refused", () => {
   it("an unknown event is NotFound USAGE_EVENT_NOT_FOUND, to explain and to correct", async () => {
-    for (const call of [api.admin.explainUsageEvent({ eventId: randomUUID() }), correct(randomUUID())]) {
-      const error = await errorOf(call);
+    for (const call of [() => api.admin.explainUsageEvent({ eventId: randomUUID() }), () => correct(randomUUID())]) {
+      const error = await errorOf(call());
       expect([error.code, errorInfoOf(error)?.reason]).toEqual([Code.NotFound, "USAGE_EVENT_NOT_FOUND"]);
     }
   });
@@ -277,8 +277,9 @@ describe("refused", () => {
     const customerId = await customer(100n);
     const eventId = await report(customerId, 5n);
     await report(customerId, 10n, { eventId, clients: api });
-    for (const call of [api.admin.explainUsageEvent({ eventId }), api.admin.correctUsageEvent({ eventId, reasonCode: "dup", requestId: randomUUID() })]) {
-      const error = await errorOf(call);
+    // Thunks, not promises: a second call started early would reject unobserved while the first is awaited.
+    for (const call of [() => api.admin.explainUsageEvent({ eventId }), () => api.admin.correctUsageEvent({ eventId, reasonCode: "dup", requestId: randomUUID() })]) {
+      const error = await errorOf(call());
       expect([error.code, errorInfoOf(error)?.reason]).toEqual([Code.FailedPrecondition, "AMBIGUOUS_EVENT_ID"]);
     }
     expect((await api.admin.explainUsageEvent({ eventId, reporterKeyId: serviceKeyId })).event?.quantity).toBe(5n);

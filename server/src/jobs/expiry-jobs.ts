@@ -54,7 +54,7 @@ export async function runExpiryPass(deps: Deps, log: (message: string) => void =
   }
   for (const key of await selectDueBalances(deps.pool, now, limits.jobBatchSizeMax)) {
     const wrote = await isolated(`lots of ${key.customerId}/${key.creditTypeId}`, () => withTransaction(deps.pool, async (tx) => {
-      const loaded = await loadBalance(tx, key, deps.now, [], true);
+      const loaded = await loadBalance(tx, key, deps.now, { skipLocked: true });
       if (loaded === null) return false;
       const { state: before, now: decidedAt } = loaded;
       const planned = planUpkeep(before, decidedAt.getTime());

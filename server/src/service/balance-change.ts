@@ -5,14 +5,17 @@ import { availableOf, type BalanceState, type LotState, pendingOf } from "../led
 import type { BalanceView } from "./balance-view.js";
 import type { Planned } from "../ledger/plan.js";
 import { limits } from "../limits.js";
-import { type BalanceKey, lockBalance, selectDecisionLots, tryLockBalance, updateBalance, updateLots } from "../store/balance-store.js";
+import { type BalanceKey, lockBalance, selectDecisionLots, tryLockBalance } from "../store/balance-store.js";
+import { type IdempotencyWrite, type ReservationWrite, writeBalanceChange, type WrittenChange } from "../store/change-store.js";
 import type { Tx } from "../store/database.js";
-import { type EntryCause, type EntryRow, insertEntries } from "../store/entry-store.js";
+import type { EntryCause } from "../store/entry-store.js";
 
-/** LoadedBalance is a locked balance and the time its decision is made at. */
+/** LoadedBalance is a locked balance, the time its decision is made at, and a reservation's status. */
 export interface LoadedBalance {
   state: BalanceState;
   now: Date;
+  /** the status of options.reservationId, read after the lock; null when none was asked for. */
+  reservationStatus: string | null;
 }
 
 /**
@@ -25,20 +28,19 @@ export async function loadBalance(
   tx: Tx,
   key: BalanceKey,
   clock: () => Date,
-  pinnedGrantIds: string[] = [],
-  skipLocked = false,
+  options: { pinnedGrantIds?: string[]; skipLocked?: boolean; reservationId?: string } = {},
 ): Promise<LoadedBalance | null> {
-  const row = skipLocked ? await tryLockBalance(tx, key) : await lockBalance(tx, key);
+  const row = options.skipLocked ? await tryLockBalance(tx, key) : await lockBalance(tx, key);
   if (row === null) return null;
   const now = clock();
-  const lots = await selectDecisionLots(tx, key, pinnedGrantIds);
+  const { lots, reservationStatus } = await selectDecisionLots(tx, key, options.pinnedGrantIds ?? [], options.reservationId ?? null);
   if (lots.length > limits.lotsPerDecisionMax) {
     throw new LedgerError("rejected", "TOO_MANY_LOTS", `the balance has more than ${limits.lotsPerDecisionMax} open lots`, {
       customer_id: key.customerId,
       credit_type_id: key.creditTypeId,
     });
   }
-  return { state: { ...row, lots }, now };
+  return { state: { ...row, lots }, now, reservationStatus };
 }
 
 function lotChanged(before: LotState | undefined, after: LotState): boolean {
@@ -52,8 +54,9 @@ export function changedLots(before: BalanceState, planned: Planned): LotState[] 
 }
 
 /**
- * writeChange persists a plan: the balance totals, the lots it changed, and its entries.
- * usageIds maps an entry's eventIndex to the usage event that caused it.
+ * writeChange persists a plan in one statement: the balance totals, the lots it changed,
+ * its entries, and optionally the reservation it creates or resolves and the request id's
+ * claim. usageIds maps an entry's eventIndex to the usage event that caused it.
  */
 export async function writeChange(
   tx: Tx,
@@ -62,11 +65,18 @@ export async function writeChange(
   planned: Planned,
   cause: Omit<EntryCause, "customerId" | "creditTypeId">,
   usageIds: string[] = [],
-): Promise<EntryRow[]> {
-  await updateBalance(tx, key, planned.state);
-  await updateLots(tx, changedLots(before, planned).map((lot) => ({ ...lot, customerId: key.customerId })));
+  extras: { reservation?: ReservationWrite; idempotency?: IdempotencyWrite } = {},
+): Promise<WrittenChange> {
   const entryUsageIds = planned.entries.map((entry) => (entry.eventIndex === undefined ? null : usageIds[entry.eventIndex]));
-  return insertEntries(tx, { ...cause, ...key }, planned.entries, entryUsageIds);
+  return writeBalanceChange(tx, {
+    key,
+    state: planned.state,
+    lots: changedLots(before, planned),
+    cause: { ...cause, ...key },
+    entries: planned.entries,
+    usageIds: entryUsageIds,
+    ...extras,
+  });
 }
 
 /** totalsView shows a balance's totals after a change (mutation responses carry no lots). */

@@ -39,7 +39,7 @@ export async function burn(deps: Deps, caller: Caller, idempotency: Idempotency,
       reasonCode: cost.featureKey ?? "burn",
       effectiveAt: now,
     });
-    const entries = written.filter((entry) => entry.kind === "burn");
+    const entries = written.entries.filter((entry) => entry.kind === "burn");
     return { creditTypeId: key.creditTypeId, amount: cost.amount, entries, balance: totalsView(key.creditTypeId, planned.state, now.getTime()) };
   });
 }

@@ -54,7 +54,7 @@ export async function correctUsageEvent(deps: Deps, caller: Caller, idempotency:
     const burns = (await selectEntriesOfUsage(tx, usage.customerId, [usage.usageId])).filter((entry) => entry.kind === "burn");
     const key = { customerId: usage.customerId, creditTypeId: usage.creditTypeId };
     const pinned = [...new Set(burns.flatMap((burn) => (burn.grantId === null ? [] : [burn.grantId])))];
-    const loaded = await loadBalance(tx, key, deps.now, pinned);
+    const loaded = await loadBalance(tx, key, deps.now, { pinnedGrantIds: pinned });
     assert(loaded !== null, "a burned event's balance exists");
     if ((await selectCorrection(tx, usage.usageId)) !== null) throw alreadyCorrected(usage);
     const { state, planned } = await planCorrection(tx, key, loaded.state, burns, loaded.now.getTime());
@@ -65,7 +65,7 @@ export async function correctUsageEvent(deps: Deps, caller: Caller, idempotency:
       reasonCode: input.reasonCode,
       effectiveAt: loaded.now,
     }, [usage.usageId]);
-    const entries = written.filter((entry) => entry.kind === "refund");
+    const entries = written.entries.filter((entry) => entry.kind === "refund");
     assert(entries.every((entry) => entry.usageId === usage.usageId), "refund entries name the event they correct");
     const correction = await recordCorrection(tx, caller, idempotency, input, usage, entries);
     return { correction, entries };

@@ -1,7 +1,7 @@
 // Reserve: hold credits for an action in flight.
 import { randomUUID } from "node:crypto";
 import { planHold } from "../ledger/plan.js";
-import { insertReservation, type ReservationRow } from "../store/reservation-store.js";
+import type { ReservationRow } from "../store/reservation-store.js";
 import { loadBalance, totalsView, writeChange } from "./balance-change.js";
 import type { BalanceView } from "./balance-view.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
@@ -24,7 +24,7 @@ export interface ReservationResult {
 
 /** reserve holds credits, lots first in burn order, then the overdraft. */
 export async function reserve(deps: Deps, caller: Caller, idempotency: Idempotency, input: ReserveInput): Promise<ReservationResult> {
-  return runIdempotent(deps, caller, idempotency, async (tx) => {
+  return runIdempotent(deps, caller, idempotency, async (tx, claim) => {
     const cost = await resolveCost(tx, input.customerId, input.cost);
     const key = { customerId: input.customerId, creditTypeId: cost.creditTypeId };
     const loaded = await loadBalance(tx, key, deps.now);
@@ -32,18 +32,24 @@ export async function reserve(deps: Deps, caller: Caller, idempotency: Idempoten
     const { state: before, now } = loaded;
     const planned = planHold(before, cost.amount, now.getTime());
     if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
-    const reservationId = randomUUID();
-    const reservation = await insertReservation(tx, {
+    // The whole result is known before the write, so the reservation and the claim on the
+    // request id go into the same statement as the entries.
+    const reservation: ReservationRow = {
       ...key,
-      reservationId,
+      reservationId: randomUUID(),
       featureKey: cost.featureKey,
       amount: cost.amount,
       holds: planned.holds,
+      status: "held",
+      committedAmount: 0n,
       expiresAt: new Date(now.getTime() + input.ttlMs),
-      requestId: idempotency.requestId,
-      actor: caller.keyId,
+    };
+    const result = { reservation, balance: totalsView(key.creditTypeId, planned.state, now.getTime()) };
+    const cause = { reservationId: reservation.reservationId, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: "reserve", effectiveAt: now };
+    await writeChange(tx, key, before, planned, cause, [], {
+      reservation: { kind: "insert", ...reservation, requestId: idempotency.requestId, actor: caller.keyId },
+      idempotency: claim.rowFor(result),
     });
-    await writeChange(tx, key, before, planned, { reservationId, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: "reserve", effectiveAt: now });
-    return { reservation, balance: totalsView(key.creditTypeId, planned.state, now.getTime()) };
+    return result;
   });
 }

@@ -1,5 +1,6 @@
 // Commit and Release: resolve a held reservation exactly once. The balance lock is taken
-// first; the conditional status update then proves the reservation was still held.
+// first; the conditional status update, written with the entries and the claim on the
+// request id in one statement, then proves the reservation was still held.
 import { LedgerError, notFound } from "../errors.js";
 import { assert } from "../ledger/balance-state.js";
 import { type Insufficient, type Planned, planCommit, planRelease } from "../ledger/plan.js";
@@ -9,26 +10,26 @@ import { loadBalance, totalsView, writeChange } from "./balance-change.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { insufficientCredits } from "./missing-balance.js";
 import type { ReservationResult } from "./reserve.js";
-import { runIdempotent } from "./run-idempotent.js";
+import { type IdempotencyClaim, runIdempotent } from "./run-idempotent.js";
 
 /** commit burns the actual amount of a reservation and returns the rest. */
 export async function commit(deps: Deps, caller: Caller, idempotency: Idempotency, input: { reservationId: string; amount: bigint }): Promise<ReservationResult> {
-  return runIdempotent(deps, caller, idempotency, (tx) =>
-    resolve(tx, deps.now, input.reservationId, "committed", input.amount, { caller, requestId: idempotency.requestId }),
+  return runIdempotent(deps, caller, idempotency, (tx, claim) =>
+    resolve(tx, deps.now, input.reservationId, "committed", input.amount, { caller, requestId: idempotency.requestId, claim }),
   );
 }
 
 /** release returns every credit a reservation holds. */
 export async function release(deps: Deps, caller: Caller, idempotency: Idempotency, input: { reservationId: string }): Promise<ReservationResult> {
-  return runIdempotent(deps, caller, idempotency, (tx) =>
-    resolve(tx, deps.now, input.reservationId, "released", 0n, { caller, requestId: idempotency.requestId }),
+  return runIdempotent(deps, caller, idempotency, (tx, claim) =>
+    resolve(tx, deps.now, input.reservationId, "released", 0n, { caller, requestId: idempotency.requestId, claim }),
   );
 }
 
 /** expireReservation releases a reservation past its TTL (the expiry job); null when it was already resolved or busy. */
 export async function expireReservation(tx: Tx, clock: () => Date, reservation: ReservationRow): Promise<ReservationResult | null> {
   const key = { customerId: reservation.customerId, creditTypeId: reservation.creditTypeId };
-  const loaded = await loadBalance(tx, key, clock, pinnedOf(reservation), true);
+  const loaded = await loadBalance(tx, key, clock, { pinnedGrantIds: pinnedOf(reservation), skipLocked: true });
   if (loaded === null) return null;
   const { state: before, now } = loaded;
   const resolved = await resolveReservation(tx, reservation, "expired", 0n);
@@ -48,32 +49,35 @@ async function resolve(
   reservationId: string,
   status: "committed" | "released",
   amount: bigint,
-  actor: { caller: Caller; requestId: string },
+  actor: { caller: Caller; requestId: string; claim: IdempotencyClaim<ReservationResult> },
 ): Promise<ReservationResult> {
   const found = await selectReservation(tx, reservationId);
   if (found === null) throw notFound("RESERVATION_NOT_FOUND", "reservation id", reservationId);
+  // A status only ever moves away from held: one read without the lock already settles a resolved one.
+  if (found.status !== "held") throw notHeld(found);
   const key = { customerId: found.customerId, creditTypeId: found.creditTypeId };
-  const loaded = await loadBalance(tx, key, clock, pinnedOf(found));
+  const loaded = await loadBalance(tx, key, clock, { pinnedGrantIds: pinnedOf(found), reservationId });
   assert(loaded !== null, "a reservation's balance exists");
   const { state: before, now } = loaded;
-  const resolved = await resolveReservation(tx, found, status, amount);
-  if (resolved === null) throw notHeld(await selectReservation(tx, reservationId));
+  // Resolved by a transaction this one waited for on the lock: plan nothing on stale holds.
+  if (loaded.reservationStatus !== "held") throw notHeld(await selectReservation(tx, reservationId));
   // A commit after the time to live is refused (the hold is void); a late release is
   // harmless and returns the same credits the expiry job would.
-  if (status === "committed" && resolved.expiresAt.getTime() <= now.getTime()) {
+  if (status === "committed" && found.expiresAt.getTime() <= now.getTime()) {
     throw new LedgerError("rejected", "RESERVATION_EXPIRED", "the reservation's time to live ran out; its credits are being returned", { reservation_id: reservationId });
   }
   const planned: Planned | Insufficient =
-    status === "committed" ? planCommit(before, resolved.holds, amount, now.getTime()) : planRelease(before, resolved.holds, now.getTime());
+    status === "committed" ? planCommit(before, found.holds, amount, now.getTime()) : planRelease(before, found.holds, now.getTime());
   if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
-  await writeChange(tx, key, before, planned, {
-    reservationId,
-    requestId: actor.requestId,
-    actor: actor.caller.keyId,
-    reasonCode: resolved.featureKey ?? status,
-    effectiveAt: now,
+  const resolved: ReservationRow = { ...found, status, committedAmount: status === "committed" ? amount : 0n };
+  const result = { reservation: resolved, balance: totalsView(key.creditTypeId, planned.state, now.getTime()) };
+  const cause = { reservationId, requestId: actor.requestId, actor: actor.caller.keyId, reasonCode: found.featureKey ?? status, effectiveAt: now };
+  const written = await writeChange(tx, key, before, planned, cause, [], {
+    reservation: { kind: "resolve", reservationId, status, committedAmount: resolved.committedAmount },
+    idempotency: actor.claim.rowFor(result),
   });
-  return { reservation: resolved, balance: totalsView(key.creditTypeId, planned.state, now.getTime()) };
+  assert(written.reservationWritten, "a reservation held under the balance lock is resolved");
+  return result;
 }
 
 function notHeld(reservation: ReservationRow | null): LedgerError {

@@ -93,17 +93,32 @@ export async function lockBalance(tx: Tx, key: BalanceKey): Promise<BalanceRow |
  * selectDecisionLots reads the lots a decision needs: every lot with free credits, plus
  * the pinned ones. Expects the balance row locked by this transaction.
  */
-export async function selectDecisionLots(tx: Tx, key: BalanceKey, pinnedGrantIds: string[]): Promise<LotRow[]> {
+export async function selectDecisionLots(
+  tx: Tx,
+  key: BalanceKey,
+  pinnedGrantIds: string[],
+  reservationId: string | null,
+): Promise<{ lots: LotRow[]; reservationStatus: string | null }> {
+  // The reservation's status comes along in the same statement, read (like the lots)
+  // after the balance lock was granted: one round trip for both.
   const result = await tx.query({
     name: "select_decision_lots",
-    text: `(select ${lotColumns} from grants
-             where customer_id = $1 and credit_type_id = $2 and remaining > held
-             order by priority, expires_at, effective_at, seq limit $4)
-           union
-           (select ${lotColumns} from grants where customer_id = $1 and grant_id = any($3::uuid[]))`,
-    values: [key.customerId, key.creditTypeId, pinnedGrantIds, limits.lotsPerDecisionMax + 1],
+    text: `select r.status as reservation_status, lots.*
+           from (select $5::uuid as id) q
+           left join reservations r on r.customer_id = $1 and r.reservation_id = q.id
+           left join (
+             (select ${lotColumns} from grants
+               where customer_id = $1 and credit_type_id = $2 and remaining > held
+               order by priority, expires_at, effective_at, seq limit $4)
+             union
+             (select ${lotColumns} from grants where customer_id = $1 and grant_id = any($3::uuid[]))
+           ) lots on true`,
+    values: [key.customerId, key.creditTypeId, pinnedGrantIds, limits.lotsPerDecisionMax + 1, reservationId],
   });
-  return result.rows.map(toLotRow);
+  return {
+    lots: result.rows.filter((row) => row.grant_id !== null).map(toLotRow),
+    reservationStatus: (result.rows[0]?.reservation_status as string | null) ?? null,
+  };
 }
 
 /** insertLot adds a lot with remaining = amount. Expects the balance row locked. */
@@ -204,20 +219,6 @@ export async function updateBalances(tx: Tx, changes: { key: BalanceKey; state: 
     ],
   });
   if (result.rowCount !== changes.length) throw new Error("assertion failed: every locked balance row is updated");
-}
-
-/** updateBalance writes a balance's new totals. Expects the row locked by this transaction. */
-export async function updateBalance(tx: Tx, key: BalanceKey, state: BalanceState): Promise<void> {
-  const result = await tx.query({
-    name: "update_balance",
-    text: `update balances set granted = $3, held = $4, burned = $5, expired = $6, debt = $7, overdraft_held = $8, updated_at = now()
-           where customer_id = $1 and credit_type_id = $2`,
-    values: [
-      key.customerId, key.creditTypeId, state.granted.toString(), state.held.toString(), state.burned.toString(),
-      state.expired.toString(), state.debt.toString(), state.overdraftHeld.toString(),
-    ],
-  });
-  if (result.rowCount !== 1) throw new Error("assertion failed: a locked balance row is updated");
 }
 
 /** updateLots writes new remaining/held for changed lots, of any balances. Expects their balance rows locked. */

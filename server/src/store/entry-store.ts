@@ -30,10 +30,12 @@ export interface EntryCause {
   effectiveAt: Date;
 }
 
-const entryColumns =
+/** entryColumns are the columns toEntryRow reads. */
+export const entryColumns =
   "entry_id, customer_id, credit_type_id, kind, amount, grant_id, reservation_id, request_id, actor, reason_code, effective_at, recorded_at, usage_id";
 
-function toEntryRow(row: Record<string, unknown>): EntryRow {
+/** toEntryRow converts a driver row read with entryColumns. */
+export function toEntryRow(row: Record<string, unknown>): EntryRow {
   return {
     entryId: BigInt(row.entry_id as string),
     customerId: row.customer_id as string,
@@ -92,11 +94,6 @@ export async function insertEntryBatches(tx: Tx, batches: EntryBatch[]): Promise
   });
   if (result.rows.length !== rows.length) throw new Error("assertion failed: every entry is inserted");
   return result.rows.map(toEntryRow).sort((a, b) => (a.entryId < b.entryId ? -1 : 1));
-}
-
-/** insertEntries appends the entries of one change to one balance. Expects the balance row locked. */
-export async function insertEntries(tx: Tx, cause: EntryCause, entries: PlannedEntry[], usageIds: (string | null)[] = []): Promise<EntryRow[]> {
-  return insertEntryBatches(tx, [{ cause, entries, usageIds }]);
 }
 
 /** EntryFilter narrows a listing. Times are effective times; the cursor is exclusive. */

@@ -37,24 +37,6 @@ function toReservationRow(row: Record<string, unknown>): ReservationRow {
   };
 }
 
-/** insertReservation records a new held reservation. Expects the balance row locked. */
-export async function insertReservation(
-  tx: Tx,
-  reservation: Omit<ReservationRow, "status" | "committedAmount"> & { requestId: string; actor: string },
-): Promise<ReservationRow> {
-  const holds = reservation.holds.map((hold) => ({ grantId: hold.grantId, amount: hold.amount.toString() }));
-  const result = await tx.query({
-    name: "insert_reservation",
-    text: `insert into reservations (customer_id, reservation_id, credit_type_id, feature_key, amount, holds, status, expires_at, request_id, actor)
-           values ($1, $2, $3, $4, $5, $6, 'held', $7, $8, $9) returning ${reservationColumns}`,
-    values: [
-      reservation.customerId, reservation.reservationId, reservation.creditTypeId, reservation.featureKey,
-      reservation.amount.toString(), JSON.stringify(holds), reservation.expiresAt, reservation.requestId, reservation.actor,
-    ],
-  });
-  return toReservationRow(result.rows[0]);
-}
-
 /** selectReservation reads a reservation by id, or null. No locks: callers re-check under the balance lock. */
 export async function selectReservation(tx: Db, reservationId: string): Promise<ReservationRow | null> {
   const result = await tx.query({
