@@ -3,6 +3,7 @@ import { type DescService } from "@bufbuild/protobuf";
 import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { AdminService, LedgerService, Role } from "@burndown/sdk";
+import type { AdmissionLimits } from "../server/src/rpc/admission.js";
 import { type RunningServer, startServer } from "../server/src/server.js";
 import { bootstrapAdminKey, newApiKeyToken } from "../server/src/service/api-keys.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
@@ -45,7 +46,7 @@ function bearer(token: string): Interceptor {
 const roles = { service: Role.SERVICE, support: Role.SUPPORT, admin: Role.ADMIN };
 
 /** startTestServer starts a server on a fresh database; with a clock, time is fake and jobs are off. */
-export async function startTestServer(options: { clock?: FakeClock; jobIntervalMs?: number } = {}): Promise<TestServer> {
+export async function startTestServer(options: { clock?: FakeClock; jobIntervalMs?: number; admission?: Partial<AdmissionLimits> } = {}): Promise<TestServer> {
   const database = await createTestDatabase();
   const server = await startServer({
     pool: database.pool,
@@ -54,6 +55,7 @@ export async function startTestServer(options: { clock?: FakeClock; jobIntervalM
     grpcPort: 0,
     jobIntervalMs: options.jobIntervalMs ?? 0,
     now: options.clock?.now,
+    admission: options.admission,
     // BURNDOWN_TEST_LOG=1 shows server logs (internal errors with stacks) while debugging.
     log: process.env.BURNDOWN_TEST_LOG ? (message) => console.error(message) : () => {},
   });

@@ -16,6 +16,15 @@ export interface Config {
   allowUnsafeDurability: boolean;
   usageLateCutoffMs: number;
   usageDedupRetentionMs: number;
+  /** admission control: see rpc/admission.ts. */
+  admission: { inFlightMax: number; queuedMax: number; queueWaitMs: number };
+}
+
+function count(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined || value === "") return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < min || parsed > max) throw new Error(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  return parsed;
 }
 
 function days(name: string, value: string | undefined, fallbackMs: number): number {
@@ -47,5 +56,10 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
     allowUnsafeDurability: env.BURNDOWN_TEST_ONLY_ALLOW_UNSAFE_DURABILITY === "1",
     usageLateCutoffMs: days("BURNDOWN_USAGE_LATE_CUTOFF_DAYS", env.BURNDOWN_USAGE_LATE_CUTOFF_DAYS, limits.usageLateCutoffMsDefault),
     usageDedupRetentionMs: days("BURNDOWN_USAGE_DEDUP_DAYS", env.BURNDOWN_USAGE_DEDUP_DAYS, limits.usageDedupRetentionMsDefault),
+    admission: {
+      inFlightMax: count("BURNDOWN_MAX_IN_FLIGHT", env.BURNDOWN_MAX_IN_FLIGHT, limits.inFlightMaxDefault, 1, 100_000),
+      queuedMax: count("BURNDOWN_MAX_QUEUED", env.BURNDOWN_MAX_QUEUED, limits.queuedMaxDefault, 0, 1_000_000),
+      queueWaitMs: count("BURNDOWN_QUEUE_WAIT_MS", env.BURNDOWN_QUEUE_WAIT_MS, limits.queueWaitMsDefault, 0, 60_000),
+    },
   };
 }

@@ -20,6 +20,17 @@ export const limits = {
   /** support keys without their own limit may grant at most this much per call. */
   supportGrantLimitDefault: 100_000n,
   poolSizeMax: 20,
+  /** admission (rpc/admission.ts): ledger and admin calls running at once per process, by default. */
+  inFlightMaxDefault: 64,
+  /** calls waiting for a slot; past this they are refused at once with OVERLOADED. */
+  queuedMaxDefault: 1_024,
+  /**
+   * how long a call may wait for a slot before it is refused with OVERLOADED, by default:
+   * the pool's own wait bound, so the default never refuses what a database wait would
+   * have served; latency-first deployments set less (BURNDOWN_QUEUE_WAIT_MS). A caller's
+   * deadline ends its wait sooner.
+   */
+  queueWaitMsDefault: 5_000,
   connectTimeoutMsMax: 5_000,
   statementTimeoutMsMax: 10_000,
   /** how long a verified API key is trusted before it is read again (bounds revocation delay). */

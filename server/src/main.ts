@@ -29,6 +29,7 @@ async function main(): Promise<void> {
   if (applied.length > 0) log(`applied migrations ${applied.join(", ")}`);
   const server = await startServer({ pool, host: config.host, httpPort: config.httpPort, grpcPort: config.grpcPort, jobIntervalMs: config.jobIntervalMs, log,
     usage: { lateCutoffMs: config.usageLateCutoffMs, dedupRetentionMs: config.usageDedupRetentionMs },
+    admission: config.admission,
   });
   const admin = await bootstrapAdminKey(server.deps, config.adminKey);
   if (admin.token) {

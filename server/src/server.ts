@@ -11,6 +11,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { AdminService, ErrorInfoSchema, LedgerService } from "@burndown/sdk";
 import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
+import { Admission, type AdmissionLimits, admissionInterceptor } from "./rpc/admission.js";
 import { limits } from "./limits.js";
 import { adminHandlers } from "./rpc/admin-handlers.js";
 import { explainHandlers } from "./rpc/explain-handlers.js";
@@ -35,6 +36,8 @@ export interface ServerOptions {
   now?: () => Date;
   log?: (message: string) => void;
   usage?: Partial<UsagePolicy>;
+  /** admission control (rpc/admission.ts); defaults from limits.ts. */
+  admission?: Partial<AdmissionLimits>;
 }
 
 /** RunningServer is a started server. */
@@ -42,6 +45,8 @@ export interface RunningServer {
   httpUrl: string;
   grpcUrl: string;
   deps: Deps;
+  /** admission control, for its counters. */
+  admission: Admission;
   close: () => Promise<void>;
 }
 
@@ -75,6 +80,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
   };
   const verifier = new KeyVerifier(deps);
+  const admission = new Admission({
+    inFlightMax: options.admission?.inFlightMax ?? limits.inFlightMaxDefault,
+    queuedMax: options.admission?.queuedMax ?? limits.queuedMaxDefault,
+    queueWaitMs: options.admission?.queueWaitMs ?? limits.queueWaitMsDefault,
+  });
   const handler = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       router.service(LedgerService, { ...ledgerHandlers(deps), ...usageHandlers(deps) });
@@ -83,8 +93,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService]));
       registerReflection(router, [LedgerService.file, AdminService.file, HealthService.file, ErrorInfoSchema.file]);
     },
-    // The error interceptor is first, so it is outermost and sees auth failures too.
-    interceptors: [errorInterceptor(log), authInterceptor(verifier)],
+    // The error interceptor is first, so it is outermost and sees every refusal. Admission
+    // comes before auth: a flood of bad keys is shed like any other.
+    interceptors: [errorInterceptor(log), admissionInterceptor(admission), authInterceptor(verifier)],
     readMaxBytes: limits.requestBodyBytesMax,
     fallback: (req, res) => {
       serveUi(req as http.IncomingMessage, res as http.ServerResponse).catch((error: unknown) => {
@@ -108,6 +119,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     httpUrl: `http://${urlHost}:${httpPort}`,
     grpcUrl: `http://${urlHost}:${grpcPort}`,
     deps,
+    admission,
     close: async () => {
       await jobs?.stop();
       const closed = Promise.all([
