@@ -11,6 +11,8 @@ import { type ServerProcess, startServerProcess } from "../test-support/server-p
 export interface BenchServer {
   server: ServerProcess;
   token: string;
+  /** the benchmark's own database, for baselines that bypass the server. */
+  databaseUrl: string;
   stop: () => Promise<void>;
 }
 
@@ -33,16 +35,17 @@ async function database(): Promise<{ url: string; stop: () => Promise<void> }> {
 }
 
 /** startBenchServer starts a migrated database and a server process on it. */
-export async function startBenchServer(): Promise<BenchServer> {
+export async function startBenchServer(env: Record<string, string> = {}): Promise<BenchServer> {
   const db = await database();
   const pool = new pg.Pool({ connectionString: db.url, max: 2 });
   await migrate(pool);
   await pool.end();
   const token = newApiKeyToken();
-  const server = await startServerProcess({ DATABASE_URL: db.url, BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: "1000" });
+  const server = await startServerProcess({ DATABASE_URL: db.url, BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: "1000", ...env });
   return {
     server,
     token,
+    databaseUrl: db.url,
     stop: async () => {
       await server.stop();
       await db.stop();
