@@ -41,6 +41,10 @@ export const limits = {
   jobBatchSizeMax: 100,
   shutdownGraceMsMax: 10_000,
   requestBodyBytesMax: 1_048_576,
+  /** ReserveBatch and CommitBatch: items per call. */
+  operationBatchSizeMax: 1_000,
+  /** a batch's customers (or reservations) handled at once; one customer's items run in order. */
+  batchGroupsInFlightMax: 8,
   /** ReportUsage: events per call. */
   usageBatchSizeMax: 1_000,
   /** events older than this (by event time) are refused with EVENT_TOO_LATE, by default. */

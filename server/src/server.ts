@@ -12,6 +12,7 @@ import { AdminService, ErrorInfoSchema, LedgerService } from "@burndown/sdk";
 import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
 import { Admission, type AdmissionLimits, admissionInterceptor } from "./rpc/admission.js";
+import { batchHandlers } from "./rpc/batch-handlers.js";
 import { limits } from "./limits.js";
 import { adminHandlers } from "./rpc/admin-handlers.js";
 import { explainHandlers } from "./rpc/explain-handlers.js";
@@ -87,7 +88,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const handler = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
-      router.service(LedgerService, { ...ledgerHandlers(deps), ...usageHandlers(deps) });
+      router.service(LedgerService, { ...ledgerHandlers(deps), ...usageHandlers(deps), ...batchHandlers(deps, log) });
       router.service(AdminService, { ...adminHandlers(deps), ...pricingHandlers(deps), ...usageAdminHandlers(deps), ...explainHandlers(deps) });
       // Health and reflection answer without an API key (see publicMethods in interceptors.ts).
       router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService]));

@@ -27,6 +27,8 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "LedgerService/ListLedgerEntries": ["service", "support", "admin"],
   "LedgerService/ReportUsage": ["service", "admin"],
   "LedgerService/Check": ["service", "support", "admin"],
+  "LedgerService/ReserveBatch": ["service", "admin"],
+  "LedgerService/CommitBatch": ["service", "admin"],
   "AdminService/ListUnratedEvents": ["support", "admin"],
   "AdminService/ReplayUnratedEvents": ["admin"],
   "AdminService/CreateCreditType": ["admin"],
@@ -179,6 +181,22 @@ const validCalls: Record<string, () => Promise<Send>> = {
       const res = await c.ledger.release({ reservationId, requestId: randomUUID() });
       expect(res.reservation?.status).toBe(ReservationStatus.RELEASED);
       expect(res.balance).toMatchObject({ available: 1_000n, held: 0n });
+    };
+  },
+  "LedgerService/ReserveBatch": async () => {
+    const customerId = await fundedCustomer();
+    return async (c) => {
+      const res = await c.ledger.reserveBatch({ requests: [{ customerId, cost: { case: "credits", value: { creditTypeId, amount: 300n } }, requestId: randomUUID() }] });
+      const result = res.results[0].result;
+      expect(result.case === "response" && result.value.balance).toMatchObject({ available: 700n, held: 300n });
+    };
+  },
+  "LedgerService/CommitBatch": async () => {
+    const reservationId = await heldReservation();
+    return async (c) => {
+      const res = await c.ledger.commitBatch({ requests: [{ reservationId, amount: 120n, requestId: randomUUID() }] });
+      const result = res.results[0].result;
+      expect(result.case === "response" && result.value.reservation).toMatchObject({ status: ReservationStatus.COMMITTED, committedAmount: 120n });
     };
   },
   "LedgerService/Burn": async () => {

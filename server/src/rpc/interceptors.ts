@@ -30,6 +30,21 @@ export function toConnectError(error: unknown, log: (message: string) => void): 
   return new ConnectError("internal error", Code.Internal, undefined, [{ desc: ErrorInfoSchema, value: info }], error);
 }
 
+/** ItemError is one batch item's failure, as BatchItemError carries it. */
+export interface ItemError {
+  code: number;
+  message: string;
+  reason: string;
+  metadata: Record<string, string>;
+}
+
+/** itemErrorOf maps an item's error the way toConnectError maps a call's: same code, same reason. */
+export function itemErrorOf(error: unknown, log: (message: string) => void): ItemError {
+  const mapped = toConnectError(error, log);
+  const info = error instanceof LedgerError ? { reason: error.reason, metadata: error.details } : { reason: mapped.code === Code.Internal ? "INTERNAL" : "", metadata: {} };
+  return { code: mapped.code, message: mapped.rawMessage, ...info };
+}
+
 /** errorInterceptor maps every error a handler throws. */
 export function errorInterceptor(log: (message: string) => void): Interceptor {
   return (next) => async (req) => {
@@ -60,6 +75,8 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.LedgerService/ListLedgerEntries": everyone,
   "burndown.v1.LedgerService/ReportUsage": hotPath,
   "burndown.v1.LedgerService/Check": everyone,
+  "burndown.v1.LedgerService/ReserveBatch": hotPath,
+  "burndown.v1.LedgerService/CommitBatch": hotPath,
   "burndown.v1.AdminService/CreateCreditType": admin,
   "burndown.v1.AdminService/ListCreditTypes": everyone,
   "burndown.v1.AdminService/CreateFeature": admin,

@@ -1,12 +1,17 @@
 // LedgerService handlers: decode, call one service function, encode. No business rules.
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import {
   BurnRequestSchema,
+  type CommitRequest,
   CommitRequestSchema,
+  type CommitResponseSchema,
   GrantRequestSchema,
   type LedgerService,
   ReleaseRequestSchema,
+  type ReserveRequest,
   ReserveRequestSchema,
+  type ReserveResponseSchema,
 } from "@burndown/sdk";
 import { assert } from "../ledger/balance-state.js";
 import { limits } from "../limits.js";
@@ -44,6 +49,27 @@ export function callerOf(ctx: HandlerContext): Caller {
   return caller;
 }
 
+/** reserveOne is Reserve for one request: the unary method and each item of ReserveBatch. */
+export async function reserveOne(deps: Deps, caller: Caller, req: ReserveRequest): Promise<MessageInitShape<typeof ReserveResponseSchema>> {
+  const idempotency = idempotencyOf(ReserveRequestSchema, "Reserve", req);
+  const result = await reserve(deps, caller, idempotency, {
+    customerId: requireId("customer_id", req.customerId),
+    cost: requireCost(req.cost),
+    ttlMs: ttlMs("ttl", req.ttl),
+  });
+  return { reservation: encodeReservation(result.reservation), balance: encodeBalance(result.balance) };
+}
+
+/** commitOne is Commit for one request: the unary method and each item of CommitBatch. */
+export async function commitOne(deps: Deps, caller: Caller, req: CommitRequest): Promise<MessageInitShape<typeof CommitResponseSchema>> {
+  const idempotency = idempotencyOf(CommitRequestSchema, "Commit", req);
+  const result = await commit(deps, caller, idempotency, {
+    reservationId: requireUuid("reservation_id", req.reservationId),
+    amount: requireNonNegative("amount", req.amount),
+  });
+  return { reservation: encodeReservation(result.reservation), balance: encodeBalance(result.balance) };
+}
+
 /** ledgerHandlers implements LedgerService's balance methods. */
 export function ledgerHandlers(deps: Deps): Partial<ServiceImpl<typeof LedgerService>> {
   return {
@@ -63,23 +89,8 @@ export function ledgerHandlers(deps: Deps): Partial<ServiceImpl<typeof LedgerSer
       });
       return { lot: encodeLot(result.lot), balance: encodeBalance(result.balance) };
     },
-    async reserve(req, ctx) {
-      const idempotency = idempotencyOf(ReserveRequestSchema, "Reserve", req);
-      const result = await reserve(deps, callerOf(ctx), idempotency, {
-        customerId: requireId("customer_id", req.customerId),
-        cost: requireCost(req.cost),
-        ttlMs: ttlMs("ttl", req.ttl),
-      });
-      return { reservation: encodeReservation(result.reservation), balance: encodeBalance(result.balance) };
-    },
-    async commit(req, ctx) {
-      const idempotency = idempotencyOf(CommitRequestSchema, "Commit", req);
-      const result = await commit(deps, callerOf(ctx), idempotency, {
-        reservationId: requireUuid("reservation_id", req.reservationId),
-        amount: requireNonNegative("amount", req.amount),
-      });
-      return { reservation: encodeReservation(result.reservation), balance: encodeBalance(result.balance) };
-    },
+    reserve: (req, ctx) => reserveOne(deps, callerOf(ctx), req),
+    commit: (req, ctx) => commitOne(deps, callerOf(ctx), req),
     async release(req, ctx) {
       const idempotency = idempotencyOf(ReleaseRequestSchema, "Release", req);
       const result = await release(deps, callerOf(ctx), idempotency, { reservationId: requireUuid("reservation_id", req.reservationId) });

@@ -16,7 +16,210 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file burndown/v1/ledger_service.proto.
  */
 export const file_burndown_v1_ledger_service: GenFile = /*@__PURE__*/
-  fileDesc("CiBidXJuZG93bi92MS9sZWRnZXJfc2VydmljZS5wcm90bxILYnVybmRvd24udjEiPQoSUmVwb3J0VXNhZ2VSZXF1ZXN0EicKBmV2ZW50cxgBIAMoCzIXLmJ1cm5kb3duLnYxLlVzYWdlRXZlbnQiRQoTUmVwb3J0VXNhZ2VSZXNwb25zZRIuCgdyZXN1bHRzGAEgAygLMh0uYnVybmRvd24udjEuVXNhZ2VFdmVudFJlc3VsdCJKCgxDaGVja1JlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSEwoLZmVhdHVyZV9rZXkYAiABKAkSEAoIcXVhbnRpdHkYAyABKAMiyQEKDUNoZWNrUmVzcG9uc2USDwoHYWxsb3dlZBgBIAEoCBIoCgZyZWFzb24YAiABKA4yGC5idXJuZG93bi52MS5DaGVja1JlYXNvbhITCgt3b3VsZF9hbGxvdxgDIAEoCBIPCgdjcmVkaXRzGAQgASgDEioKBG1vZGUYBSABKA4yHC5idXJuZG93bi52MS5FbmZvcmNlbWVudE1vZGUSKwoHYmFsYW5jZRgGIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2UivgIKDEdyYW50UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIWCg5jcmVkaXRfdHlwZV9pZBgCIAEoCRIOCgZhbW91bnQYAyABKAMSKAoGc291cmNlGAQgASgOMhguYnVybmRvd24udjEuR3JhbnRTb3VyY2USEwoLcmVhc29uX2NvZGUYBSABKAkSDAoEbm90ZRgGIAEoCRIQCghwcmlvcml0eRgHIAEoBRIyCg5lZmZlY3RpdmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEWNvc3RfYmFzaXNfbWljcm9zGAogASgDEhIKCnJlcXVlc3RfaWQYCyABKAkiWwoNR3JhbnRSZXNwb25zZRIdCgNsb3QYASABKAsyEC5idXJuZG93bi52MS5Mb3QSKwoHYmFsYW5jZRgCIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2UiwwEKDlJlc2VydmVSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEiwKB2NyZWRpdHMYAiABKAsyGS5idXJuZG93bi52MS5DcmVkaXRBbW91bnRIABIqCgV1c2FnZRgDIAEoCzIZLmJ1cm5kb3duLnYxLkZlYXR1cmVVc2FnZUgAEiYKA3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpyZXF1ZXN0X2lkGAUgASgJQgYKBGNvc3QibQoPUmVzZXJ2ZVJlc3BvbnNlEi0KC3Jlc2VydmF0aW9uGAEgASgLMhguYnVybmRvd24udjEuUmVzZXJ2YXRpb24SKwoHYmFsYW5jZRgCIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2Ui8gEKC1Jlc2VydmF0aW9uEhYKDnJlc2VydmF0aW9uX2lkGAEgASgJEhMKC2N1c3RvbWVyX2lkGAIgASgJEhYKDmNyZWRpdF90eXBlX2lkGAMgASgJEg4KBmFtb3VudBgEIAEoAxITCgtmZWF0dXJlX2tleRgFIAEoCRIuCgZzdGF0dXMYBiABKA4yHi5idXJuZG93bi52MS5SZXNlcnZhdGlvblN0YXR1cxIvCgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQY29tbWl0dGVkX2Ftb3VudBgIIAEoAyJLCg1Db21taXRSZXF1ZXN0EhYKDnJlc2VydmF0aW9uX2lkGAEgASgJEg4KBmFtb3VudBgCIAEoAxISCgpyZXF1ZXN0X2lkGAMgASgJImwKDkNvbW1pdFJlc3BvbnNlEi0KC3Jlc2VydmF0aW9uGAEgASgLMhguYnVybmRvd24udjEuUmVzZXJ2YXRpb24SKwoHYmFsYW5jZRgCIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2UiPAoOUmVsZWFzZVJlcXVlc3QSFgoOcmVzZXJ2YXRpb25faWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCSJtCg9SZWxlYXNlUmVzcG9uc2USLQoLcmVzZXJ2YXRpb24YASABKAsyGC5idXJuZG93bi52MS5SZXNlcnZhdGlvbhIrCgdiYWxhbmNlGAIgASgLMhouYnVybmRvd24udjEuQ3JlZGl0QmFsYW5jZSKYAQoLQnVyblJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSLAoHY3JlZGl0cxgCIAEoCzIZLmJ1cm5kb3duLnYxLkNyZWRpdEFtb3VudEgAEioKBXVzYWdlGAMgASgLMhkuYnVybmRvd24udjEuRmVhdHVyZVVzYWdlSAASEgoKcmVxdWVzdF9pZBgEIAEoCUIGCgRjb3N0Io4BCgxCdXJuUmVzcG9uc2USFgoOY3JlZGl0X3R5cGVfaWQYASABKAkSDgoGYW1vdW50GAIgASgDEikKB2VudHJpZXMYAyADKAsyGC5idXJuZG93bi52MS5MZWRnZXJFbnRyeRIrCgdiYWxhbmNlGAQgASgLMhouYnVybmRvd24udjEuQ3JlZGl0QmFsYW5jZSJAChFHZXRCYWxhbmNlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIWCg5jcmVkaXRfdHlwZV9pZBgCIAEoCSJCChJHZXRCYWxhbmNlUmVzcG9uc2USLAoIYmFsYW5jZXMYASADKAsyGi5idXJuZG93bi52MS5DcmVkaXRCYWxhbmNlIsQBCg1DcmVkaXRCYWxhbmNlEhYKDmNyZWRpdF90eXBlX2lkGAEgASgJEhEKCWF2YWlsYWJsZRgCIAEoAxIMCgRoZWxkGAMgASgDEg8KB2dyYW50ZWQYBCABKAMSDgoGYnVybmVkGAUgASgDEg8KB2V4cGlyZWQYBiABKAMSDwoHcGVuZGluZxgHIAEoAxIXCg9vdmVyZHJhZnRfbGltaXQYCCABKAMSHgoEbG90cxgJIAMoCzIQLmJ1cm5kb3duLnYxLkxvdCLzAQoYTGlzdExlZGdlckVudHJpZXNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhYKDmNyZWRpdF90eXBlX2lkGAIgASgJEiUKBWtpbmRzGAMgAygOMhYuYnVybmRvd24udjEuRW50cnlLaW5kEi4KCnN0YXJ0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwYWdlX3NpemUYBiABKAUSEgoKcGFnZV90b2tlbhgHIAEoCSJfChlMaXN0TGVkZ2VyRW50cmllc1Jlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC5idXJuZG93bi52MS5MZWRnZXJFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkq1gEKC0NoZWNrUmVhc29uEhwKGENIRUNLX1JFQVNPTl9VTlNQRUNJRklFRBAAEiMKH0NIRUNLX1JFQVNPTl9TVUZGSUNJRU5UX0NSRURJVFMQARIlCiFDSEVDS19SRUFTT05fSU5TVUZGSUNJRU5UX0NSRURJVFMQAhIdChlDSEVDS19SRUFTT05fT0JTRVJWRV9PTkxZEAMSIAocQ0hFQ0tfUkVBU09OX0VORk9SQ0VNRU5UX09GRhAEEhwKGENIRUNLX1JFQVNPTl9LSUxMX1NXSVRDSBAFMqAFCg1MZWRnZXJTZXJ2aWNlEj4KBUdyYW50EhkuYnVybmRvd24udjEuR3JhbnRSZXF1ZXN0GhouYnVybmRvd24udjEuR3JhbnRSZXNwb25zZRJECgdSZXNlcnZlEhsuYnVybmRvd24udjEuUmVzZXJ2ZVJlcXVlc3QaHC5idXJuZG93bi52MS5SZXNlcnZlUmVzcG9uc2USQQoGQ29tbWl0EhouYnVybmRvd24udjEuQ29tbWl0UmVxdWVzdBobLmJ1cm5kb3duLnYxLkNvbW1pdFJlc3BvbnNlEkQKB1JlbGVhc2USGy5idXJuZG93bi52MS5SZWxlYXNlUmVxdWVzdBocLmJ1cm5kb3duLnYxLlJlbGVhc2VSZXNwb25zZRI7CgRCdXJuEhguYnVybmRvd24udjEuQnVyblJlcXVlc3QaGS5idXJuZG93bi52MS5CdXJuUmVzcG9uc2USTQoKR2V0QmFsYW5jZRIeLmJ1cm5kb3duLnYxLkdldEJhbGFuY2VSZXF1ZXN0Gh8uYnVybmRvd24udjEuR2V0QmFsYW5jZVJlc3BvbnNlEmIKEUxpc3RMZWRnZXJFbnRyaWVzEiUuYnVybmRvd24udjEuTGlzdExlZGdlckVudHJpZXNSZXF1ZXN0GiYuYnVybmRvd24udjEuTGlzdExlZGdlckVudHJpZXNSZXNwb25zZRJQCgtSZXBvcnRVc2FnZRIfLmJ1cm5kb3duLnYxLlJlcG9ydFVzYWdlUmVxdWVzdBogLmJ1cm5kb3duLnYxLlJlcG9ydFVzYWdlUmVzcG9uc2USPgoFQ2hlY2sSGS5idXJuZG93bi52MS5DaGVja1JlcXVlc3QaGi5idXJuZG93bi52MS5DaGVja1Jlc3BvbnNlYgZwcm90bzM", [file_burndown_v1_types, file_burndown_v1_usage, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("CiBidXJuZG93bi92MS9sZWRnZXJfc2VydmljZS5wcm90bxILYnVybmRvd24udjEiRAoTUmVzZXJ2ZUJhdGNoUmVxdWVzdBItCghyZXF1ZXN0cxgBIAMoCzIbLmJ1cm5kb3duLnYxLlJlc2VydmVSZXF1ZXN0IkgKFFJlc2VydmVCYXRjaFJlc3BvbnNlEjAKB3Jlc3VsdHMYASADKAsyHy5idXJuZG93bi52MS5SZXNlcnZlQmF0Y2hSZXN1bHQifgoSUmVzZXJ2ZUJhdGNoUmVzdWx0EjAKCHJlc3BvbnNlGAEgASgLMhwuYnVybmRvd24udjEuUmVzZXJ2ZVJlc3BvbnNlSAASLAoFZXJyb3IYAiABKAsyGy5idXJuZG93bi52MS5CYXRjaEl0ZW1FcnJvckgAQggKBnJlc3VsdCJCChJDb21taXRCYXRjaFJlcXVlc3QSLAoIcmVxdWVzdHMYASADKAsyGi5idXJuZG93bi52MS5Db21taXRSZXF1ZXN0IkYKE0NvbW1pdEJhdGNoUmVzcG9uc2USLwoHcmVzdWx0cxgBIAMoCzIeLmJ1cm5kb3duLnYxLkNvbW1pdEJhdGNoUmVzdWx0InwKEUNvbW1pdEJhdGNoUmVzdWx0Ei8KCHJlc3BvbnNlGAEgASgLMhsuYnVybmRvd24udjEuQ29tbWl0UmVzcG9uc2VIABIsCgVlcnJvchgCIAEoCzIbLmJ1cm5kb3duLnYxLkJhdGNoSXRlbUVycm9ySABCCAoGcmVzdWx0Iq0BCg5CYXRjaEl0ZW1FcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkSDgoGcmVhc29uGAMgASgJEjsKCG1ldGFkYXRhGAQgAygLMikuYnVybmRvd24udjEuQmF0Y2hJdGVtRXJyb3IuTWV0YWRhdGFFbnRyeRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPQoSUmVwb3J0VXNhZ2VSZXF1ZXN0EicKBmV2ZW50cxgBIAMoCzIXLmJ1cm5kb3duLnYxLlVzYWdlRXZlbnQiRQoTUmVwb3J0VXNhZ2VSZXNwb25zZRIuCgdyZXN1bHRzGAEgAygLMh0uYnVybmRvd24udjEuVXNhZ2VFdmVudFJlc3VsdCJKCgxDaGVja1JlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSEwoLZmVhdHVyZV9rZXkYAiABKAkSEAoIcXVhbnRpdHkYAyABKAMiyQEKDUNoZWNrUmVzcG9uc2USDwoHYWxsb3dlZBgBIAEoCBIoCgZyZWFzb24YAiABKA4yGC5idXJuZG93bi52MS5DaGVja1JlYXNvbhITCgt3b3VsZF9hbGxvdxgDIAEoCBIPCgdjcmVkaXRzGAQgASgDEioKBG1vZGUYBSABKA4yHC5idXJuZG93bi52MS5FbmZvcmNlbWVudE1vZGUSKwoHYmFsYW5jZRgGIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2UivgIKDEdyYW50UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIWCg5jcmVkaXRfdHlwZV9pZBgCIAEoCRIOCgZhbW91bnQYAyABKAMSKAoGc291cmNlGAQgASgOMhguYnVybmRvd24udjEuR3JhbnRTb3VyY2USEwoLcmVhc29uX2NvZGUYBSABKAkSDAoEbm90ZRgGIAEoCRIQCghwcmlvcml0eRgHIAEoBRIyCg5lZmZlY3RpdmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEWNvc3RfYmFzaXNfbWljcm9zGAogASgDEhIKCnJlcXVlc3RfaWQYCyABKAkiWwoNR3JhbnRSZXNwb25zZRIdCgNsb3QYASABKAsyEC5idXJuZG93bi52MS5Mb3QSKwoHYmFsYW5jZRgCIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2UiwwEKDlJlc2VydmVSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEiwKB2NyZWRpdHMYAiABKAsyGS5idXJuZG93bi52MS5DcmVkaXRBbW91bnRIABIqCgV1c2FnZRgDIAEoCzIZLmJ1cm5kb3duLnYxLkZlYXR1cmVVc2FnZUgAEiYKA3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpyZXF1ZXN0X2lkGAUgASgJQgYKBGNvc3QibQoPUmVzZXJ2ZVJlc3BvbnNlEi0KC3Jlc2VydmF0aW9uGAEgASgLMhguYnVybmRvd24udjEuUmVzZXJ2YXRpb24SKwoHYmFsYW5jZRgCIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2Ui8gEKC1Jlc2VydmF0aW9uEhYKDnJlc2VydmF0aW9uX2lkGAEgASgJEhMKC2N1c3RvbWVyX2lkGAIgASgJEhYKDmNyZWRpdF90eXBlX2lkGAMgASgJEg4KBmFtb3VudBgEIAEoAxITCgtmZWF0dXJlX2tleRgFIAEoCRIuCgZzdGF0dXMYBiABKA4yHi5idXJuZG93bi52MS5SZXNlcnZhdGlvblN0YXR1cxIvCgtleHBpcmVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQY29tbWl0dGVkX2Ftb3VudBgIIAEoAyJLCg1Db21taXRSZXF1ZXN0EhYKDnJlc2VydmF0aW9uX2lkGAEgASgJEg4KBmFtb3VudBgCIAEoAxISCgpyZXF1ZXN0X2lkGAMgASgJImwKDkNvbW1pdFJlc3BvbnNlEi0KC3Jlc2VydmF0aW9uGAEgASgLMhguYnVybmRvd24udjEuUmVzZXJ2YXRpb24SKwoHYmFsYW5jZRgCIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2UiPAoOUmVsZWFzZVJlcXVlc3QSFgoOcmVzZXJ2YXRpb25faWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCSJtCg9SZWxlYXNlUmVzcG9uc2USLQoLcmVzZXJ2YXRpb24YASABKAsyGC5idXJuZG93bi52MS5SZXNlcnZhdGlvbhIrCgdiYWxhbmNlGAIgASgLMhouYnVybmRvd24udjEuQ3JlZGl0QmFsYW5jZSKYAQoLQnVyblJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSLAoHY3JlZGl0cxgCIAEoCzIZLmJ1cm5kb3duLnYxLkNyZWRpdEFtb3VudEgAEioKBXVzYWdlGAMgASgLMhkuYnVybmRvd24udjEuRmVhdHVyZVVzYWdlSAASEgoKcmVxdWVzdF9pZBgEIAEoCUIGCgRjb3N0Io4BCgxCdXJuUmVzcG9uc2USFgoOY3JlZGl0X3R5cGVfaWQYASABKAkSDgoGYW1vdW50GAIgASgDEikKB2VudHJpZXMYAyADKAsyGC5idXJuZG93bi52MS5MZWRnZXJFbnRyeRIrCgdiYWxhbmNlGAQgASgLMhouYnVybmRvd24udjEuQ3JlZGl0QmFsYW5jZSJAChFHZXRCYWxhbmNlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIWCg5jcmVkaXRfdHlwZV9pZBgCIAEoCSJCChJHZXRCYWxhbmNlUmVzcG9uc2USLAoIYmFsYW5jZXMYASADKAsyGi5idXJuZG93bi52MS5DcmVkaXRCYWxhbmNlIsQBCg1DcmVkaXRCYWxhbmNlEhYKDmNyZWRpdF90eXBlX2lkGAEgASgJEhEKCWF2YWlsYWJsZRgCIAEoAxIMCgRoZWxkGAMgASgDEg8KB2dyYW50ZWQYBCABKAMSDgoGYnVybmVkGAUgASgDEg8KB2V4cGlyZWQYBiABKAMSDwoHcGVuZGluZxgHIAEoAxIXCg9vdmVyZHJhZnRfbGltaXQYCCABKAMSHgoEbG90cxgJIAMoCzIQLmJ1cm5kb3duLnYxLkxvdCLzAQoYTGlzdExlZGdlckVudHJpZXNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhYKDmNyZWRpdF90eXBlX2lkGAIgASgJEiUKBWtpbmRzGAMgAygOMhYuYnVybmRvd24udjEuRW50cnlLaW5kEi4KCnN0YXJ0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwYWdlX3NpemUYBiABKAUSEgoKcGFnZV90b2tlbhgHIAEoCSJfChlMaXN0TGVkZ2VyRW50cmllc1Jlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC5idXJuZG93bi52MS5MZWRnZXJFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkq1gEKC0NoZWNrUmVhc29uEhwKGENIRUNLX1JFQVNPTl9VTlNQRUNJRklFRBAAEiMKH0NIRUNLX1JFQVNPTl9TVUZGSUNJRU5UX0NSRURJVFMQARIlCiFDSEVDS19SRUFTT05fSU5TVUZGSUNJRU5UX0NSRURJVFMQAhIdChlDSEVDS19SRUFTT05fT0JTRVJWRV9PTkxZEAMSIAocQ0hFQ0tfUkVBU09OX0VORk9SQ0VNRU5UX09GRhAEEhwKGENIRUNLX1JFQVNPTl9LSUxMX1NXSVRDSBAFMscGCg1MZWRnZXJTZXJ2aWNlEj4KBUdyYW50EhkuYnVybmRvd24udjEuR3JhbnRSZXF1ZXN0GhouYnVybmRvd24udjEuR3JhbnRSZXNwb25zZRJECgdSZXNlcnZlEhsuYnVybmRvd24udjEuUmVzZXJ2ZVJlcXVlc3QaHC5idXJuZG93bi52MS5SZXNlcnZlUmVzcG9uc2USQQoGQ29tbWl0EhouYnVybmRvd24udjEuQ29tbWl0UmVxdWVzdBobLmJ1cm5kb3duLnYxLkNvbW1pdFJlc3BvbnNlEkQKB1JlbGVhc2USGy5idXJuZG93bi52MS5SZWxlYXNlUmVxdWVzdBocLmJ1cm5kb3duLnYxLlJlbGVhc2VSZXNwb25zZRI7CgRCdXJuEhguYnVybmRvd24udjEuQnVyblJlcXVlc3QaGS5idXJuZG93bi52MS5CdXJuUmVzcG9uc2USTQoKR2V0QmFsYW5jZRIeLmJ1cm5kb3duLnYxLkdldEJhbGFuY2VSZXF1ZXN0Gh8uYnVybmRvd24udjEuR2V0QmFsYW5jZVJlc3BvbnNlEmIKEUxpc3RMZWRnZXJFbnRyaWVzEiUuYnVybmRvd24udjEuTGlzdExlZGdlckVudHJpZXNSZXF1ZXN0GiYuYnVybmRvd24udjEuTGlzdExlZGdlckVudHJpZXNSZXNwb25zZRJQCgtSZXBvcnRVc2FnZRIfLmJ1cm5kb3duLnYxLlJlcG9ydFVzYWdlUmVxdWVzdBogLmJ1cm5kb3duLnYxLlJlcG9ydFVzYWdlUmVzcG9uc2USPgoFQ2hlY2sSGS5idXJuZG93bi52MS5DaGVja1JlcXVlc3QaGi5idXJuZG93bi52MS5DaGVja1Jlc3BvbnNlElMKDFJlc2VydmVCYXRjaBIgLmJ1cm5kb3duLnYxLlJlc2VydmVCYXRjaFJlcXVlc3QaIS5idXJuZG93bi52MS5SZXNlcnZlQmF0Y2hSZXNwb25zZRJQCgtDb21taXRCYXRjaBIfLmJ1cm5kb3duLnYxLkNvbW1pdEJhdGNoUmVxdWVzdBogLmJ1cm5kb3duLnYxLkNvbW1pdEJhdGNoUmVzcG9uc2ViBnByb3RvMw", [file_burndown_v1_types, file_burndown_v1_usage, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+
+/**
+ * ReserveBatchRequest is several Reserve requests.
+ *
+ * @generated from message burndown.v1.ReserveBatchRequest
+ */
+export type ReserveBatchRequest = Message<"burndown.v1.ReserveBatchRequest"> & {
+  /**
+   * 1 to 1,000 requests, each with its own request_id.
+   *
+   * @generated from field: repeated burndown.v1.ReserveRequest requests = 1;
+   */
+  requests: ReserveRequest[];
+};
+
+/**
+ * Describes the message burndown.v1.ReserveBatchRequest.
+ * Use `create(ReserveBatchRequestSchema)` to create a new message.
+ */
+export const ReserveBatchRequestSchema: GenMessage<ReserveBatchRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 0);
+
+/**
+ * ReserveBatchResponse holds one result per request, in request order.
+ *
+ * @generated from message burndown.v1.ReserveBatchResponse
+ */
+export type ReserveBatchResponse = Message<"burndown.v1.ReserveBatchResponse"> & {
+  /**
+   * One result per request, in request order.
+   *
+   * @generated from field: repeated burndown.v1.ReserveBatchResult results = 1;
+   */
+  results: ReserveBatchResult[];
+};
+
+/**
+ * Describes the message burndown.v1.ReserveBatchResponse.
+ * Use `create(ReserveBatchResponseSchema)` to create a new message.
+ */
+export const ReserveBatchResponseSchema: GenMessage<ReserveBatchResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 1);
+
+/**
+ * ReserveBatchResult is one item's answer.
+ *
+ * @generated from message burndown.v1.ReserveBatchResult
+ */
+export type ReserveBatchResult = Message<"burndown.v1.ReserveBatchResult"> & {
+  /**
+   * What a unary Reserve of the same request would have answered.
+   *
+   * @generated from oneof burndown.v1.ReserveBatchResult.result
+   */
+  result: {
+    /**
+     * The hold, as Reserve returns it.
+     *
+     * @generated from field: burndown.v1.ReserveResponse response = 1;
+     */
+    value: ReserveResponse;
+    case: "response";
+  } | {
+    /**
+     * The error Reserve would have failed with.
+     *
+     * @generated from field: burndown.v1.BatchItemError error = 2;
+     */
+    value: BatchItemError;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message burndown.v1.ReserveBatchResult.
+ * Use `create(ReserveBatchResultSchema)` to create a new message.
+ */
+export const ReserveBatchResultSchema: GenMessage<ReserveBatchResult> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 2);
+
+/**
+ * CommitBatchRequest is several Commit requests.
+ *
+ * @generated from message burndown.v1.CommitBatchRequest
+ */
+export type CommitBatchRequest = Message<"burndown.v1.CommitBatchRequest"> & {
+  /**
+   * 1 to 1,000 requests, each with its own request_id.
+   *
+   * @generated from field: repeated burndown.v1.CommitRequest requests = 1;
+   */
+  requests: CommitRequest[];
+};
+
+/**
+ * Describes the message burndown.v1.CommitBatchRequest.
+ * Use `create(CommitBatchRequestSchema)` to create a new message.
+ */
+export const CommitBatchRequestSchema: GenMessage<CommitBatchRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 3);
+
+/**
+ * CommitBatchResponse holds one result per request, in request order.
+ *
+ * @generated from message burndown.v1.CommitBatchResponse
+ */
+export type CommitBatchResponse = Message<"burndown.v1.CommitBatchResponse"> & {
+  /**
+   * One result per request, in request order.
+   *
+   * @generated from field: repeated burndown.v1.CommitBatchResult results = 1;
+   */
+  results: CommitBatchResult[];
+};
+
+/**
+ * Describes the message burndown.v1.CommitBatchResponse.
+ * Use `create(CommitBatchResponseSchema)` to create a new message.
+ */
+export const CommitBatchResponseSchema: GenMessage<CommitBatchResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 4);
+
+/**
+ * CommitBatchResult is one item's answer.
+ *
+ * @generated from message burndown.v1.CommitBatchResult
+ */
+export type CommitBatchResult = Message<"burndown.v1.CommitBatchResult"> & {
+  /**
+   * What a unary Commit of the same request would have answered.
+   *
+   * @generated from oneof burndown.v1.CommitBatchResult.result
+   */
+  result: {
+    /**
+     * The resolved reservation, as Commit returns it.
+     *
+     * @generated from field: burndown.v1.CommitResponse response = 1;
+     */
+    value: CommitResponse;
+    case: "response";
+  } | {
+    /**
+     * The error Commit would have failed with.
+     *
+     * @generated from field: burndown.v1.BatchItemError error = 2;
+     */
+    value: BatchItemError;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message burndown.v1.CommitBatchResult.
+ * Use `create(CommitBatchResultSchema)` to create a new message.
+ */
+export const CommitBatchResultSchema: GenMessage<CommitBatchResult> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 5);
+
+/**
+ * BatchItemError is the error one item of a batch failed with: the status a
+ * unary call of the same request would have failed with, and its ErrorInfo.
+ *
+ * @generated from message burndown.v1.BatchItemError
+ */
+export type BatchItemError = Message<"burndown.v1.BatchItemError"> & {
+  /**
+   * The gRPC status code: 3 INVALID_ARGUMENT, 5 NOT_FOUND, 9
+   * FAILED_PRECONDITION, 10 ABORTED, 14 UNAVAILABLE, ...
+   *
+   * @generated from field: int32 code = 1;
+   */
+  code: number;
+
+  /**
+   * A message for people.
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+
+  /**
+   * The ErrorInfo reason, such as INSUFFICIENT_CREDITS; INTERNAL for an
+   * unexpected failure.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * The ErrorInfo metadata (the field at fault, available, required, ...).
+   *
+   * @generated from field: map<string, string> metadata = 4;
+   */
+  metadata: { [key: string]: string };
+};
+
+/**
+ * Describes the message burndown.v1.BatchItemError.
+ * Use `create(BatchItemErrorSchema)` to create a new message.
+ */
+export const BatchItemErrorSchema: GenMessage<BatchItemError> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 6);
 
 /**
  * ReportUsageRequest is a batch of usage events.
@@ -37,7 +240,7 @@ export type ReportUsageRequest = Message<"burndown.v1.ReportUsageRequest"> & {
  * Use `create(ReportUsageRequestSchema)` to create a new message.
  */
 export const ReportUsageRequestSchema: GenMessage<ReportUsageRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 0);
+  messageDesc(file_burndown_v1_ledger_service, 7);
 
 /**
  * ReportUsageResponse holds one result per event, in request order.
@@ -58,7 +261,7 @@ export type ReportUsageResponse = Message<"burndown.v1.ReportUsageResponse"> & {
  * Use `create(ReportUsageResponseSchema)` to create a new message.
  */
 export const ReportUsageResponseSchema: GenMessage<ReportUsageResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 1);
+  messageDesc(file_burndown_v1_ledger_service, 8);
 
 /**
  * CheckRequest asks whether a use may proceed.
@@ -93,7 +296,7 @@ export type CheckRequest = Message<"burndown.v1.CheckRequest"> & {
  * Use `create(CheckRequestSchema)` to create a new message.
  */
 export const CheckRequestSchema: GenMessage<CheckRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 2);
+  messageDesc(file_burndown_v1_ledger_service, 9);
 
 /**
  * CheckResponse is the answer.
@@ -149,7 +352,7 @@ export type CheckResponse = Message<"burndown.v1.CheckResponse"> & {
  * Use `create(CheckResponseSchema)` to create a new message.
  */
 export const CheckResponseSchema: GenMessage<CheckResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 3);
+  messageDesc(file_burndown_v1_ledger_service, 10);
 
 /**
  * GrantRequest adds a lot of credits to a customer.
@@ -244,7 +447,7 @@ export type GrantRequest = Message<"burndown.v1.GrantRequest"> & {
  * Use `create(GrantRequestSchema)` to create a new message.
  */
 export const GrantRequestSchema: GenMessage<GrantRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 4);
+  messageDesc(file_burndown_v1_ledger_service, 11);
 
 /**
  * GrantResponse describes the new lot.
@@ -272,7 +475,7 @@ export type GrantResponse = Message<"burndown.v1.GrantResponse"> & {
  * Use `create(GrantResponseSchema)` to create a new message.
  */
 export const GrantResponseSchema: GenMessage<GrantResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 5);
+  messageDesc(file_burndown_v1_ledger_service, 12);
 
 /**
  * ReserveRequest holds credits for an action in flight.
@@ -331,7 +534,7 @@ export type ReserveRequest = Message<"burndown.v1.ReserveRequest"> & {
  * Use `create(ReserveRequestSchema)` to create a new message.
  */
 export const ReserveRequestSchema: GenMessage<ReserveRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 6);
+  messageDesc(file_burndown_v1_ledger_service, 13);
 
 /**
  * ReserveResponse describes the new reservation.
@@ -359,7 +562,7 @@ export type ReserveResponse = Message<"burndown.v1.ReserveResponse"> & {
  * Use `create(ReserveResponseSchema)` to create a new message.
  */
 export const ReserveResponseSchema: GenMessage<ReserveResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 7);
+  messageDesc(file_burndown_v1_ledger_service, 14);
 
 /**
  * Reservation is credits held for an action in flight.
@@ -429,7 +632,7 @@ export type Reservation = Message<"burndown.v1.Reservation"> & {
  * Use `create(ReservationSchema)` to create a new message.
  */
 export const ReservationSchema: GenMessage<Reservation> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 8);
+  messageDesc(file_burndown_v1_ledger_service, 15);
 
 /**
  * CommitRequest finishes a reservation.
@@ -466,7 +669,7 @@ export type CommitRequest = Message<"burndown.v1.CommitRequest"> & {
  * Use `create(CommitRequestSchema)` to create a new message.
  */
 export const CommitRequestSchema: GenMessage<CommitRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 9);
+  messageDesc(file_burndown_v1_ledger_service, 16);
 
 /**
  * CommitResponse describes the committed reservation.
@@ -494,7 +697,7 @@ export type CommitResponse = Message<"burndown.v1.CommitResponse"> & {
  * Use `create(CommitResponseSchema)` to create a new message.
  */
 export const CommitResponseSchema: GenMessage<CommitResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 10);
+  messageDesc(file_burndown_v1_ledger_service, 17);
 
 /**
  * ReleaseRequest cancels a reservation.
@@ -522,7 +725,7 @@ export type ReleaseRequest = Message<"burndown.v1.ReleaseRequest"> & {
  * Use `create(ReleaseRequestSchema)` to create a new message.
  */
 export const ReleaseRequestSchema: GenMessage<ReleaseRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 11);
+  messageDesc(file_burndown_v1_ledger_service, 18);
 
 /**
  * ReleaseResponse describes the released reservation.
@@ -550,7 +753,7 @@ export type ReleaseResponse = Message<"burndown.v1.ReleaseResponse"> & {
  * Use `create(ReleaseResponseSchema)` to create a new message.
  */
 export const ReleaseResponseSchema: GenMessage<ReleaseResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 12);
+  messageDesc(file_burndown_v1_ledger_service, 19);
 
 /**
  * BurnRequest checks and deducts credits in one call.
@@ -601,7 +804,7 @@ export type BurnRequest = Message<"burndown.v1.BurnRequest"> & {
  * Use `create(BurnRequestSchema)` to create a new message.
  */
 export const BurnRequestSchema: GenMessage<BurnRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 13);
+  messageDesc(file_burndown_v1_ledger_service, 20);
 
 /**
  * BurnResponse describes the burn.
@@ -643,7 +846,7 @@ export type BurnResponse = Message<"burndown.v1.BurnResponse"> & {
  * Use `create(BurnResponseSchema)` to create a new message.
  */
 export const BurnResponseSchema: GenMessage<BurnResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 14);
+  messageDesc(file_burndown_v1_ledger_service, 21);
 
 /**
  * GetBalanceRequest asks for a customer's balances.
@@ -671,7 +874,7 @@ export type GetBalanceRequest = Message<"burndown.v1.GetBalanceRequest"> & {
  * Use `create(GetBalanceRequestSchema)` to create a new message.
  */
 export const GetBalanceRequestSchema: GenMessage<GetBalanceRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 15);
+  messageDesc(file_burndown_v1_ledger_service, 22);
 
 /**
  * GetBalanceResponse holds one balance per credit type.
@@ -692,7 +895,7 @@ export type GetBalanceResponse = Message<"burndown.v1.GetBalanceResponse"> & {
  * Use `create(GetBalanceResponseSchema)` to create a new message.
  */
 export const GetBalanceResponseSchema: GenMessage<GetBalanceResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 16);
+  messageDesc(file_burndown_v1_ledger_service, 23);
 
 /**
  * CreditBalance is a customer's balance of one credit type.
@@ -773,7 +976,7 @@ export type CreditBalance = Message<"burndown.v1.CreditBalance"> & {
  * Use `create(CreditBalanceSchema)` to create a new message.
  */
 export const CreditBalanceSchema: GenMessage<CreditBalance> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 17);
+  messageDesc(file_burndown_v1_ledger_service, 24);
 
 /**
  * ListLedgerEntriesRequest asks for a page of a customer's entries.
@@ -836,7 +1039,7 @@ export type ListLedgerEntriesRequest = Message<"burndown.v1.ListLedgerEntriesReq
  * Use `create(ListLedgerEntriesRequestSchema)` to create a new message.
  */
 export const ListLedgerEntriesRequestSchema: GenMessage<ListLedgerEntriesRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 18);
+  messageDesc(file_burndown_v1_ledger_service, 25);
 
 /**
  * ListLedgerEntriesResponse is one page of entries.
@@ -864,7 +1067,7 @@ export type ListLedgerEntriesResponse = Message<"burndown.v1.ListLedgerEntriesRe
  * Use `create(ListLedgerEntriesResponseSchema)` to create a new message.
  */
 export const ListLedgerEntriesResponseSchema: GenMessage<ListLedgerEntriesResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 19);
+  messageDesc(file_burndown_v1_ledger_service, 26);
 
 /**
  * CheckReason explains a Check answer.
@@ -1039,6 +1242,33 @@ export const LedgerService: GenService<{
     methodKind: "unary";
     input: typeof CheckRequestSchema;
     output: typeof CheckResponseSchema;
+  },
+  /**
+   * ReserveBatch places up to 1,000 holds in one call, for clients that
+   * gather concurrent Reserves (the SDK does). Each item is a Reserve with its
+   * own request_id: it is idempotent on its own, a unary Reserve with the same
+   * request_id replays it (and the other way round), and it gets its own
+   * result, so one refused item never fails its neighbours. Items for the same
+   * customer are applied in request order. The call itself fails only when the
+   * batch is empty or too large, or the caller may not reserve.
+   *
+   * @generated from rpc burndown.v1.LedgerService.ReserveBatch
+   */
+  reserveBatch: {
+    methodKind: "unary";
+    input: typeof ReserveBatchRequestSchema;
+    output: typeof ReserveBatchResponseSchema;
+  },
+  /**
+   * CommitBatch finishes up to 1,000 reservations in one call, each item a
+   * Commit with its own request_id and result, as for ReserveBatch.
+   *
+   * @generated from rpc burndown.v1.LedgerService.CommitBatch
+   */
+  commitBatch: {
+    methodKind: "unary";
+    input: typeof CommitBatchRequestSchema;
+    output: typeof CommitBatchResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_burndown_v1_ledger_service, 0);
