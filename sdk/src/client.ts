@@ -3,14 +3,25 @@
 // reporting, and the admin service. Every RPC goes through one call path (call-path.ts),
 // where breakers, failure policies and traces plug in.
 import http from "node:http";
-import type { MessageInitShape } from "@bufbuild/protobuf";
+import { create, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { type Client, type CallOptions as ConnectCallOptions, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { v7 as uuidv7 } from "uuid";
 import { type AttemptInterceptor, type CallInfo, type CallInterceptor, type CallOptions, createCallPath, attemptTimeoutMsOf, type Invoke } from "./call-path.js";
 import { type Clock, systemClock } from "./clock.js";
 import { AdminService } from "./gen/burndown/v1/admin_service_pb.js";
-import { LedgerService, type ReportUsageRequestSchema, type ReportUsageResponse } from "./gen/burndown/v1/ledger_service_pb.js";
+import {
+  type CommitRequest,
+  CommitRequestSchema,
+  type CommitResponse,
+  LedgerService,
+  type ReportUsageRequestSchema,
+  type ReportUsageResponse,
+  type ReserveRequest,
+  ReserveRequestSchema,
+  type ReserveResponse,
+} from "./gen/burndown/v1/ledger_service_pb.js";
+import { OperationBatcher, type OperationCounts } from "./operation-batcher.js";
 import { limits } from "./limits.js";
 import { type RetryOptions, retryOptionsOf } from "./retry-policy.js";
 import type { UsageEvent, UsageEventResult } from "./gen/burndown/v1/usage_pb.js";
@@ -32,6 +43,16 @@ export interface UsageOptions {
   retryPauseMs: number;
 }
 
+/** BatchingOptions shape how concurrent Reserves and Commits are gathered (operation-batcher.ts). */
+export interface BatchingOptions {
+  /** false: every Reserve and Commit is its own unary call. Default true. */
+  enabled: boolean;
+  /** attempts per ReserveBatch / CommitBatch call, 1 to 1,000. */
+  batchSizeMax: number;
+  /** calls of one method out at once before further attempts wait to leave together. */
+  batchesInFlightMax: number;
+}
+
 /** BurndownClientOptions configure a client; only baseUrl and apiKey are required. */
 export interface BurndownClientOptions {
   /** the server's gRPC (h2c) URL for protocol "grpc", its HTTP URL for "connect". */
@@ -44,6 +65,8 @@ export interface BurndownClientOptions {
   timeoutMs?: number;
   retry?: Partial<RetryOptions>;
   usage?: Partial<UsageOptions>;
+  /** gathering of concurrent Reserves and Commits into batch calls; on by default. */
+  batching?: Partial<BatchingOptions>;
   /** wrap every attempt (innermost first is last in the list, as with Connect interceptors). */
   attemptInterceptors?: AttemptInterceptor[];
   /** wrap every call, retries included. */
@@ -91,6 +114,8 @@ export interface BurndownClient {
   close: (options?: { timeoutMs?: number }) => Promise<DrainResult & { unsent: UsageEvent[] }>;
   /** admin is the raw AdminService client, with the API key. */
   admin: Client<typeof AdminService>;
+  /** operationStats counts Reserve and Commit attempts sent, the calls that carried them, and how many of those were batches. */
+  operationStats: () => { reserve: OperationCounts; commit: OperationCounts };
   /** refreshPolicies fetches the failure policies now (they also refresh on a timer); false when the ledger did not answer. */
   refreshPolicies: () => Promise<boolean>;
 }
@@ -143,6 +168,28 @@ function reportUsageOf(invoke: Invoke, rpc: Rpc<MessageInitShape<typeof ReportUs
   };
 }
 
+function batchingOptionsOf(batching: Partial<BatchingOptions> | undefined): BatchingOptions {
+  const merged = {
+    enabled: true,
+    batchSizeMax: limits.operationBatchSizeMaxDefault,
+    batchesInFlightMax: limits.operationBatchesInFlightMaxDefault,
+    ...batching,
+  };
+  const inRange = (value: number, max: number) => Number.isInteger(value) && value >= 1 && value <= max;
+  if (!inRange(merged.batchSizeMax, limits.operationBatchSizeMaxMax) || !inRange(merged.batchesInFlightMax, limits.operationBatchesInFlightMaxMax)) {
+    throw new RangeError(`batching: batchSizeMax must be 1-${limits.operationBatchSizeMaxMax} and batchesInFlightMax 1-${limits.operationBatchesInFlightMaxMax}`);
+  }
+  return merged;
+}
+
+/** batchedRpc sends one attempt through a batcher, as a unary RPC would be sent. */
+function batchedRpc<Desc extends DescMessage, Res>(schema: Desc, batcher: OperationBatcher<MessageShape<Desc>, Res>): Rpc<MessageInitShape<Desc>, Res> {
+  return (request, options) => {
+    const signal = options.signal ?? new AbortController().signal;
+    return batcher.send(create(schema, request), signal as AbortSignal);
+  };
+}
+
 function usageOptionsOf(usage: Partial<UsageOptions> | undefined): UsageOptions {
   const merged = {
     batchSizeMax: limits.usageBatchSizeMaxDefault,
@@ -180,9 +227,20 @@ export function createBurndownClient(options: BurndownClientOptions): BurndownCl
   const invoke = callPathOf(options, clock, [(next) => (call, signal) => (resilience ? resilience.breakerInterceptor()(next)(call, signal) : next(call, signal))]);
   const ledger = createClient(LedgerService, transport);
   const reportUsageBatch = reportUsageOf(invoke, ledger.reportUsage);
+  const batching = batchingOptionsOf(options.batching);
+  const reserveBatcher = new OperationBatcher<ReserveRequest, ReserveResponse>({
+    ...batching,
+    sendOne: (request, signal) => ledger.reserve(request, { signal }),
+    sendBatch: async (requests, signal) => (await ledger.reserveBatch({ requests }, { signal })).results,
+  });
+  const commitBatcher = new OperationBatcher<CommitRequest, CommitResponse>({
+    ...batching,
+    sendOne: (request, signal) => ledger.commit(request, { signal }),
+    sendBatch: async (requests, signal) => (await ledger.commitBatch({ requests }, { signal })).results,
+  });
   const mutations = {
-    reserve: mutationOf(invoke, "Reserve", ledger.reserve),
-    commit: mutationOf(invoke, "Commit", ledger.commit),
+    reserve: mutationOf(invoke, "Reserve", batching.enabled ? batchedRpc(ReserveRequestSchema, reserveBatcher) : ledger.reserve),
+    commit: mutationOf(invoke, "Commit", batching.enabled ? batchedRpc(CommitRequestSchema, commitBatcher) : ledger.commit),
     release: mutationOf(invoke, "Release", ledger.release),
   };
   const batcher = new UsageBatcher({
@@ -213,6 +271,7 @@ export function createBurndownClient(options: BurndownClientOptions): BurndownCl
     listLedgerEntries: readOf(invoke, "ListLedgerEntries", ledger.listLedgerEntries),
     check: readOf(invoke, "Check", ledger.check),
     reportUsageBatch,
+    operationStats: () => ({ reserve: { ...reserveBatcher.counts }, commit: { ...commitBatcher.counts } }),
     withCredits: (spec, action) => withCredits(mutations, spec, action, onError, (error) => resilience!.whenUnreachable(spec, action, error)),
     reportUsage: (event) => (spooled ? spooled.add(event) : batcher.add(event)),
     flush: async (flushOptions) => {

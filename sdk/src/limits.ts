@@ -14,6 +14,12 @@ export const limits = {
   /** the whole call, every attempt and wait included. */
   deadlineMsDefault: 15_000,
   deadlineMsMax: 10 * 60_000,
+  /** Reserve / Commit attempts per ReserveBatch / CommitBatch call; the server takes at most 1,000. */
+  operationBatchSizeMaxDefault: 100,
+  operationBatchSizeMaxMax: 1_000,
+  /** Reserve (or Commit) calls out at once before further attempts wait to leave together in one batch. */
+  operationBatchesInFlightMaxDefault: 4,
+  operationBatchesInFlightMaxMax: 1_000,
   /** usage events per ReportUsage call; the server takes at most 1,000. */
   usageBatchSizeMaxDefault: 500,
   usageBatchSizeMaxMax: 1_000,

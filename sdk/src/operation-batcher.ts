@@ -1,0 +1,150 @@
+// Gathers concurrent attempts of one mutation (Reserve or Commit) into one batch RPC
+// (ReserveBatch, CommitBatch), so a busy process pays the RPC stack's per-call cost once
+// per batch instead of once per operation. It adds no delay: while fewer than
+// batchesInFlightMax calls are out, an attempt goes at the next turn of the event loop
+// (alone, as the unary RPC, when nothing else is waiting); once they are all out, attempts
+// wait for one to come back and then leave together. Each attempt keeps its own request
+// id, signal and answer: an item's error is thrown to that attempt alone, as the unary
+// call would have thrown it, and the call path retries it like any other attempt. A
+// server that does not know the batch RPC (Unimplemented) gets unary calls from then on.
+import { Code, ConnectError } from "@connectrpc/connect";
+import { ErrorInfoSchema, errorDomain } from "./error-info.js";
+import type { BatchItemError } from "./gen/burndown/v1/ledger_service_pb.js";
+
+/** ItemResult is one item's answer in a batch response. */
+export type ItemResult<Res> = { result: { case: "response"; value: Res } | { case: "error"; value: BatchItemError } | { case: undefined; value?: undefined } };
+
+/** OperationBatcherOptions wire a batcher to one unary RPC and its batch RPC. */
+export interface OperationBatcherOptions<Req, Res> {
+  sendOne: (request: Req, signal: AbortSignal) => Promise<Res>;
+  sendBatch: (requests: Req[], signal: AbortSignal) => Promise<ItemResult<Res>[]>;
+  /** items per batch call. */
+  batchSizeMax: number;
+  /** calls (batch or unary) out at once before attempts wait to leave together. */
+  batchesInFlightMax: number;
+}
+
+/** OperationCounts: attempts sent (items), the calls that carried them, and how many of those calls were batches. */
+export interface OperationCounts {
+  calls: number;
+  batches: number;
+  items: number;
+}
+
+interface Pending<Req, Res> {
+  request: Req;
+  signal: AbortSignal;
+  resolve: (response: Res) => void;
+  reject: (error: unknown) => void;
+}
+
+/** itemErrorToConnectError rebuilds the error the unary call would have thrown. */
+export function itemErrorToConnectError(error: BatchItemError): ConnectError {
+  const code = error.code in Code ? (error.code as Code) : Code.Unknown;
+  const details = error.reason ? [{ desc: ErrorInfoSchema, value: { reason: error.reason, domain: errorDomain, metadata: { ...error.metadata } } }] : [];
+  return new ConnectError(error.message, code, undefined, details);
+}
+
+/** OperationBatcher sends attempts of one mutation, batched when several are waiting. */
+export class OperationBatcher<Req, Res> {
+  private readonly waiting: Pending<Req, Res>[] = [];
+  private inFlight = 0;
+  private flushScheduled = false;
+  private batchSupported = true;
+  /** counters, for tests and stats: calls sent, and how many of them were batches. */
+  readonly counts: OperationCounts = { calls: 0, batches: 0, items: 0 };
+
+  constructor(private readonly options: OperationBatcherOptions<Req, Res>) {
+    if (!(options.batchSizeMax >= 1) || !(options.batchesInFlightMax >= 1)) throw new RangeError("batchSizeMax and batchesInFlightMax must be at least 1");
+  }
+
+  /** send makes one attempt; it settles with this item's answer, or rejects when signal aborts. */
+  send(request: Req, signal: AbortSignal): Promise<Res> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise<Res>((resolve, reject) => {
+      const item: Pending<Req, Res> = { request, signal, resolve, reject };
+      // An attempt that times out or is cancelled leaves at once (outcome unknown, as for a
+      // unary call); if its batch already left, the server may still apply it, and the
+      // retry with the same request id replays it.
+      const onAbort = () => {
+        const index = this.waiting.indexOf(item);
+        if (index >= 0) this.waiting.splice(index, 1);
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      const settle = <A extends unknown[]>(done: (...args: A) => void) => (...args: A) => {
+        signal.removeEventListener("abort", onAbort);
+        done(...args);
+      };
+      item.resolve = settle(resolve);
+      item.reject = settle(reject);
+      this.waiting.push(item);
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.waiting.length === 0 || this.inFlight >= this.options.batchesInFlightMax) return;
+    this.flushScheduled = true;
+    // The next turn of the event loop: attempts made by callers woken together leave together.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      while (this.waiting.length > 0 && this.inFlight < this.options.batchesInFlightMax) {
+        this.dispatch(this.waiting.splice(0, this.options.batchSizeMax));
+      }
+    });
+  }
+
+  private dispatch(items: Pending<Req, Res>[]): void {
+    this.inFlight++;
+    this.counts.items += items.length;
+    const sent = items.length === 1 || !this.batchSupported ? this.sendEach(items) : this.sendAsBatch(items);
+    void sent.finally(() => {
+      this.inFlight--;
+      this.scheduleFlush();
+    });
+  }
+
+  private async sendEach(items: Pending<Req, Res>[]): Promise<void> {
+    this.counts.calls += items.length;
+    await Promise.all(items.map((item) => this.options.sendOne(item.request, item.signal).then(item.resolve, item.reject)));
+  }
+
+  private async sendAsBatch(items: Pending<Req, Res>[]): Promise<void> {
+    this.counts.calls++;
+    this.counts.batches++;
+    // The batch is abandoned only when every item in it has been: one item's timeout must not cancel its neighbours.
+    const controller = new AbortController();
+    let open = items.length;
+    const onItemAbort = () => {
+      if (--open === 0) controller.abort(new ConnectError("every attempt in the batch was abandoned", Code.Canceled));
+    };
+    for (const item of items) {
+      if (item.signal.aborted) onItemAbort();
+      else item.signal.addEventListener("abort", onItemAbort, { once: true });
+    }
+    try {
+      const results = await this.options.sendBatch(
+        items.map((item) => item.request),
+        controller.signal,
+      );
+      if (results.length !== items.length) throw new ConnectError(`the batch answered ${results.length} results for ${items.length} requests`, Code.Internal);
+      items.forEach((item, index) => {
+        const { result } = results[index];
+        if (result.case === "response") item.resolve(result.value);
+        else if (result.case === "error") item.reject(itemErrorToConnectError(result.value));
+        else item.reject(new ConnectError("the batch answered an empty result", Code.Internal));
+      });
+    } catch (error) {
+      if (ConnectError.from(error).code === Code.Unimplemented) {
+        // A server from before the batch RPCs: send these, and everything after, one by one.
+        this.batchSupported = false;
+        await this.sendEach(items);
+        return;
+      }
+      for (const item of items) item.reject(error);
+    } finally {
+      for (const item of items) item.signal.removeEventListener("abort", onItemAbort);
+    }
+  }
+}
