@@ -114,6 +114,9 @@ function canceled(signal: AbortSignal | undefined): ConnectError {
   return new ConnectError("the caller canceled the call", Code.Canceled, undefined, undefined, signal?.reason);
 }
 
+/** attemptSettled stops an attempt's timer; a fixed reason spares building a DOMException per attempt. */
+const attemptSettled = "attempt settled";
+
 /** runAttempt runs one attempt under its own signal and throws its failure as the policy sees it. */
 async function runAttempt(info: Omit<AttemptInfo, "signal">, attempt: Attempt, callerSignal: AbortSignal | undefined, clock: Clock): Promise<unknown> {
   const controller = new AbortController();
@@ -134,7 +137,7 @@ async function runAttempt(info: Omit<AttemptInfo, "signal">, attempt: Attempt, c
   } catch (error) {
     throw attemptFailureOf(error, controller.signal);
   } finally {
-    timerStop.abort();
+    timerStop.abort(attemptSettled);
     callerSignal?.removeEventListener("abort", onCallerAbort);
   }
 }

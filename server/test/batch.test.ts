@@ -8,6 +8,7 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { AdminService, type BatchItemError, errorInfoOf, GrantSource, LedgerService, ReservationStatus } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newApiKeyToken } from "../src/service/api-keys.js";
+import { groupStats } from "../src/service/grouped-operations.js";
 import { createTestDatabase, type TestDatabase } from "../../test-support/database.js";
 import { invariantViolations } from "../../test-support/invariants.js";
 import { type ServerProcess, startServerProcess } from "../../test-support/server-process.js";
@@ -116,6 +117,7 @@ describe("one server", () => {
     const held = await ledger.reserveBatch({ requests: [30n, 40n, 20n].map((amount) => ({ customerId: a, cost: credits(amount), requestId: randomUUID() })) });
     const [r1, r2, r3] = held.results.map((r) => (r.result.case === "response" ? r.result.value.reservation!.reservationId : ""));
     const commitId = randomUUID();
+    const fellBack = groupStats.fellBack;
     const res = await ledger.commitBatch({
       requests: [
         { reservationId: r1, amount: 25n, requestId: commitId },
@@ -140,11 +142,60 @@ describe("one server", () => {
       await unary({ reservationId: randomUUID(), amount: 1n, requestId: randomUUID() }),
       await unary({ reservationId: "not-a-uuid", amount: 1n, requestId: randomUUID() }),
     ]);
-    expect(res.results[1].result.case).toBe("error");
-    expect(res.results[2].result.case).toBe("error");
+    // The refusals were answered inside the group; it did not have to fall back.
+    expect(groupStats.fellBack).toBe(fellBack);
     const committed = res.results[0].result;
     expect(committed.case === "response" && committed.value.reservation).toMatchObject({ status: ReservationStatus.COMMITTED, committedAmount: 25n });
     expect(await balanceOf(a)).toMatchObject({ burned: 45n, held: 40n, available: 15n });
+  });
+
+  it("group-commits one customer's items in one transaction, and commits each of its reservations in one more", async () => {
+    const a = await customer(1_000n);
+    const before = { ...groupStats };
+    const held = await ledger.reserveBatch({ requests: Array.from({ length: 10 }, (_, i) => ({ customerId: a, cost: credits(BigInt(10 + i)), requestId: randomUUID() })) });
+    expect(held.results.map(itemOf)).toEqual(Array(10).fill("ok"));
+    const ids = held.results.map((r) => (r.result.case === "response" ? r.result.value.reservation!.reservationId : ""));
+    const committed = await ledger.commitBatch({ requests: ids.map((reservationId, i) => ({ reservationId, amount: BigInt(i), requestId: randomUUID() })) });
+    expect(committed.results.map(itemOf)).toEqual(Array(10).fill("ok"));
+    expect(groupStats).toEqual({ committed: before.committed + 2, fellBack: before.fellBack });
+    // Each answer shows the balance right after its own item, in request order.
+    const helds = held.results.map((r) => (r.result.case === "response" ? r.result.value.balance!.held : -1n));
+    expect(helds).toEqual(Array.from({ length: 10 }, (_, i) => BigInt(Array.from({ length: i + 1 }, (_, j) => 10 + j).reduce((x, y) => x + y, 0))));
+    expect(await balanceOf(a)).toMatchObject({ held: 0n, burned: 45n, available: 955n });
+    expect(await invariantViolations(t.database.pool)).toEqual([]);
+  });
+
+  it("a group whose transaction fails writes nothing and runs each item on its own: every item answered once", async () => {
+    const a = await customer(1_000n);
+    // A real fault, in PostgreSQL: the second reservation written for this customer within
+    // one transaction fails, so a group of two or more aborts and single calls succeed.
+    await t.database.pool.query(`
+      create or replace function test_fail_second_hold() returns trigger language plpgsql as $$
+      begin
+        if new.customer_id = '${a}' then
+          if current_setting('test.holds', true) = '1' then raise exception 'second hold in one transaction'; end if;
+          perform set_config('test.holds', '1', true);
+        end if;
+        return new;
+      end $$;
+      create trigger test_fail_second_hold before insert on reservations for each row execute function test_fail_second_hold();`);
+    try {
+      const before = { ...groupStats };
+      const requests = Array.from({ length: 5 }, (_, i) => ({ customerId: a, cost: credits(BigInt(100 * (i + 1))), requestId: randomUUID() }));
+      const res = await ledger.reserveBatch({ requests });
+      expect(groupStats).toEqual({ committed: before.committed, fellBack: before.fellBack + 1 });
+      // 100 + 200 + 300 + 400 fill the 1,000; then 500 does not fit: the answers one transaction gives.
+      expect(res.results.map(itemOf)).toEqual(["ok", "ok", "ok", "ok", [Code.FailedPrecondition, "INSUFFICIENT_CREDITS"]]);
+      expect(await balanceOf(a)).toMatchObject({ held: 1_000n, available: 0n });
+      const replay = await ledger.reserveBatch({ requests: requests.slice(0, 4) });
+      expect(replay.results.map((r) => (r.result.case === "response" ? r.result.value.reservation?.reservationId : null))).toEqual(
+        res.results.slice(0, 4).map((r) => (r.result.case === "response" ? r.result.value.reservation?.reservationId : null)),
+      );
+      expect(await balanceOf(a)).toMatchObject({ held: 1_000n });
+    } finally {
+      await t.database.pool.query("drop trigger test_fail_second_hold on reservations; drop function test_fail_second_hold()");
+    }
+    expect(await invariantViolations(t.database.pool)).toEqual([]);
   });
 
   it("refuses an empty batch and one over 1,000 items with INVALID_BATCH_SIZE, changing nothing", async () => {

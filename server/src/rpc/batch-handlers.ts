@@ -1,19 +1,24 @@
 // ReserveBatch and CommitBatch: many Reserves or Commits in one call, so a client that
-// gathers concurrent operations pays the RPC stack's per-call cost once. Each item runs
-// exactly as the unary method would (reserveOne, commitOne): its own request id and
-// idempotency record, its own transaction, its own answer. A failing item becomes an
-// error result and never fails its neighbours. Items for one customer (or, for commits,
-// one reservation) run in request order; different ones run side by side, a bounded
-// number at a time, so one batch cannot take the whole pool.
+// gathers concurrent operations pays the RPC stack's per-call cost once. Each item is
+// answered exactly as the unary method would answer it: same validation, same request-id
+// record (a unary retry replays a batched item and the other way round), same error code
+// and reason. Items of one customer (commits: of one balance) are group-committed in one
+// transaction (service/grouped-operations.ts) in request order; groups run side by side,
+// a bounded number at a time, so one batch cannot take the whole pool.
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { LedgerService } from "@burndown/sdk";
-import { invalid } from "../errors.js";
+import { CommitRequestSchema, type LedgerService, ReserveRequestSchema } from "@burndown/sdk";
+import { invalid, notFound } from "../errors.js";
 import { limits } from "../limits.js";
 import type { Deps } from "../service/context.js";
-import { type ItemError, itemErrorOf } from "./interceptors.js";
-import { callerOf, commitOne, reserveOne } from "./ledger-handlers.js";
-
-type Outcome<T> = { ok: true; value: T } | { ok: false; error: ItemError };
+import { commitGroup, type GroupedCommit, type GroupedReserve, type Outcome, reserveGroup } from "../service/grouped-operations.js";
+import type { ReservationResult } from "../service/reserve.js";
+import { mapDriverErrors } from "../store/database.js";
+import { selectReservations } from "../store/reservation-store.js";
+import { requireCost, requireId, requireNonNegative, requireUuid, ttlMs } from "./decode.js";
+import { encodeBalance, encodeReservation } from "./encode.js";
+import { itemErrorOf } from "./interceptors.js";
+import { callerOf } from "./ledger-handlers.js";
+import { idempotencyOf } from "./request-hash.js";
 
 function requireBatchSize(count: number): void {
   if (count === 0 || count > limits.operationBatchSizeMax) {
@@ -21,38 +26,47 @@ function requireBatchSize(count: number): void {
   }
 }
 
-/**
- * runGrouped runs one item at a time per group key, in request order within a group, and
- * at most limits.batchGroupsInFlightMax groups at once. It never rejects: each item's
- * failure is its own outcome.
- */
-async function runGrouped<I, T>(items: readonly I[], keyOf: (item: I) => string, run: (item: I) => Promise<T>, log: (message: string) => void): Promise<Outcome<T>[]> {
-  const groups = new Map<string, number[]>();
-  items.forEach((item, index) => {
-    const key = keyOf(item);
-    const group = groups.get(key);
-    if (group === undefined) groups.set(key, [index]);
-    else group.push(index);
-  });
-  const outcomes = new Array<Outcome<T>>(items.length);
-  const queue = [...groups.values()];
+/** runGroups runs each group (its items' indexes, in request order), at most limits.batchGroupsInFlightMax at once. */
+async function runGroups<T>(groups: Iterable<number[]>, run: (indexes: number[]) => Promise<Outcome<T>[]>, outcomes: Outcome<T>[]): Promise<void> {
+  const queue = [...groups];
   const worker = async () => {
     for (let group = queue.shift(); group !== undefined; group = queue.shift()) {
-      for (const index of group) {
-        try {
-          outcomes[index] = { ok: true, value: await run(items[index]) };
-        } catch (error) {
-          outcomes[index] = { ok: false, error: itemErrorOf(error, log) };
-        }
-      }
+      const answers = await run(group);
+      group.forEach((index, i) => (outcomes[index] = answers[i]));
     }
   };
   await Promise.all(Array.from({ length: Math.min(limits.batchGroupsInFlightMax, queue.length) }, worker));
-  return outcomes;
 }
 
-function resultOf<T>(outcome: Outcome<T>) {
-  return outcome.ok ? { result: { case: "response" as const, value: outcome.value } } : { result: { case: "error" as const, value: outcome.error } };
+function groupBy(indexes: number[], keyOf: (index: number) => string): Map<string, number[]> {
+  const groups = new Map<string, number[]>();
+  for (const index of indexes) {
+    const key = keyOf(index);
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [index]);
+    else group.push(index);
+  }
+  return groups;
+}
+
+/** decodeEach validates every item; a malformed item's outcome is its InvalidArgument. */
+function decodeEach<R, I>(requests: readonly R[], decode: (request: R) => I, outcomes: Outcome<ReservationResult>[]): (I | undefined)[] {
+  return requests.map((request, index) => {
+    try {
+      return decode(request);
+    } catch (error) {
+      outcomes[index] = { ok: false, error };
+      return undefined;
+    }
+  });
+}
+
+function resultsOf(outcomes: Outcome<ReservationResult>[], log: (message: string) => void) {
+  return outcomes.map((outcome) =>
+    outcome.ok
+      ? { result: { case: "response" as const, value: { reservation: encodeReservation(outcome.value.reservation), balance: encodeBalance(outcome.value.balance) } } }
+      : { result: { case: "error" as const, value: itemErrorOf(outcome.error, log) } },
+  );
 }
 
 /** batchHandlers implements ReserveBatch and CommitBatch. */
@@ -61,14 +75,58 @@ export function batchHandlers(deps: Deps, log: (message: string) => void): Parti
     async reserveBatch(req, ctx) {
       requireBatchSize(req.requests.length);
       const caller = callerOf(ctx);
-      const outcomes = await runGrouped(req.requests, (item) => item.customerId, (item) => reserveOne(deps, caller, item), log);
-      return { results: outcomes.map(resultOf) };
+      const outcomes = new Array<Outcome<ReservationResult>>(req.requests.length);
+      const decoded = decodeEach(
+        req.requests,
+        (request): GroupedReserve => ({
+          idempotency: idempotencyOf(ReserveRequestSchema, "Reserve", request),
+          input: { customerId: requireId("customer_id", request.customerId), cost: requireCost(request.cost), ttlMs: ttlMs("ttl", request.ttl) },
+        }),
+        outcomes,
+      );
+      const valid = decoded.flatMap((item, index) => (item === undefined ? [] : [index]));
+      const groups = groupBy(valid, (index) => decoded[index]!.input.customerId);
+      await runGroups(groups.values(), (indexes) => reserveGroup(deps, caller, indexes.map((index) => decoded[index]!)), outcomes);
+      return { results: resultsOf(outcomes, log) };
     },
     async commitBatch(req, ctx) {
       requireBatchSize(req.requests.length);
       const caller = callerOf(ctx);
-      const outcomes = await runGrouped(req.requests, (item) => item.reservationId, (item) => commitOne(deps, caller, item), log);
-      return { results: outcomes.map(resultOf) };
+      const outcomes = new Array<Outcome<ReservationResult>>(req.requests.length);
+      const decoded = decodeEach(
+        req.requests,
+        (request) => ({
+          idempotency: idempotencyOf(CommitRequestSchema, "Commit", request),
+          reservationId: requireUuid("reservation_id", request.reservationId),
+          amount: requireNonNegative("amount", request.amount),
+        }),
+        outcomes,
+      );
+      const valid = decoded.flatMap((item, index) => (item === undefined ? [] : [index]));
+      // Which balance each reservation is on decides its group; read without locks (the
+      // group re-reads statuses under the balance lock).
+      const reservations = await mapDriverErrors(() => selectReservations(deps.pool, [...new Set(valid.map((index) => decoded[index]!.reservationId))]));
+      const known: number[] = [];
+      for (const index of valid) {
+        const { reservationId } = decoded[index]!;
+        if (reservations.has(reservationId)) known.push(index);
+        else outcomes[index] = { ok: false, error: notFound("RESERVATION_NOT_FOUND", "reservation id", reservationId) };
+      }
+      const groups = groupBy(known, (index) => {
+        const reservation = reservations.get(decoded[index]!.reservationId)!;
+        return JSON.stringify([reservation.customerId, reservation.creditTypeId]);
+      });
+      await runGroups(
+        groups.values(),
+        (indexes) =>
+          commitGroup(
+            deps,
+            caller,
+            indexes.map((index): GroupedCommit => ({ ...decoded[index]!, reservation: reservations.get(decoded[index]!.reservationId)! })),
+          ),
+        outcomes,
+      );
+      return { results: resultsOf(outcomes, log) };
     },
   };
 }

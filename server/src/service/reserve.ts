@@ -1,12 +1,16 @@
 // Reserve: hold credits for an action in flight.
 import { randomUUID } from "node:crypto";
 import { planHold } from "../ledger/plan.js";
+import type { BalanceState } from "../ledger/balance-state.js";
+import type { BalanceKey } from "../store/balance-store.js";
+import type { IdempotencyWrite } from "../store/change-store.js";
+import type { Tx } from "../store/database.js";
 import type { ReservationRow } from "../store/reservation-store.js";
 import { loadBalance, totalsView, writeChange } from "./balance-change.js";
 import type { BalanceView } from "./balance-view.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { explainMissingBalance, insufficientCredits } from "./missing-balance.js";
-import { type Cost, resolveCost } from "./resolve-cost.js";
+import { type Cost, type ResolvedCost, resolveCost } from "./resolve-cost.js";
 import { runIdempotent } from "./run-idempotent.js";
 
 /** ReserveInput is a validated Reserve request. */
@@ -29,27 +33,49 @@ export async function reserve(deps: Deps, caller: Caller, idempotency: Idempoten
     const key = { customerId: input.customerId, creditTypeId: cost.creditTypeId };
     const loaded = await loadBalance(tx, key, deps.now);
     if (loaded === null) return explainMissingBalance(tx, key.customerId, key.creditTypeId, cost.amount);
-    const { state: before, now } = loaded;
-    const planned = planHold(before, cost.amount, now.getTime());
-    if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
-    // The whole result is known before the write, so the reservation and the claim on the
-    // request id go into the same statement as the entries.
-    const reservation: ReservationRow = {
-      ...key,
-      reservationId: randomUUID(),
-      featureKey: cost.featureKey,
-      amount: cost.amount,
-      holds: planned.holds,
-      status: "held",
-      committedAmount: 0n,
-      expiresAt: new Date(now.getTime() + input.ttlMs),
-    };
-    const result = { reservation, balance: totalsView(key.creditTypeId, planned.state, now.getTime()) };
-    const cause = { reservationId: reservation.reservationId, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: "reserve", effectiveAt: now };
-    await writeChange(tx, key, before, planned, cause, [], {
-      reservation: { kind: "insert", ...reservation, requestId: idempotency.requestId, actor: caller.keyId },
-      idempotency: claim.rowFor(result),
-    });
-    return result;
+    return (await writeHold(tx, { caller, idempotency, key, before: loaded.state, now: loaded.now, cost, ttlMs: input.ttlMs, claimRow: claim.rowFor })).result;
   });
+}
+
+/** HoldInput is one hold to plan against a balance already locked by this transaction. */
+export interface HoldInput {
+  caller: Caller;
+  idempotency: Idempotency;
+  key: BalanceKey;
+  before: BalanceState;
+  now: Date;
+  cost: ResolvedCost;
+  ttlMs: number;
+  claimRow: (result: ReservationResult) => IdempotencyWrite;
+}
+
+/**
+ * writeHold plans one hold on a locked balance and writes it with its reservation and
+ * request-id claim in one statement; it returns the result and the balance after it, so
+ * that several holds can be planned in turn under one lock (grouped-operations.ts).
+ */
+export async function writeHold(tx: Tx, input: HoldInput): Promise<{ result: ReservationResult; state: BalanceState }> {
+  const { key, cost, now, before } = input;
+  const planned = planHold(before, cost.amount, now.getTime());
+  if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
+  // The whole result is known before the write, so the reservation and the claim on the
+  // request id go into the same statement as the entries.
+  const reservation: ReservationRow = {
+    ...key,
+    reservationId: randomUUID(),
+    featureKey: cost.featureKey,
+    amount: cost.amount,
+    holds: planned.holds,
+    status: "held",
+    committedAmount: 0n,
+    expiresAt: new Date(now.getTime() + input.ttlMs),
+  };
+  const result = { reservation, balance: totalsView(key.creditTypeId, planned.state, now.getTime()) };
+  const requestId = input.idempotency.requestId;
+  const cause = { reservationId: reservation.reservationId, requestId, actor: input.caller.keyId, reasonCode: "reserve", effectiveAt: now };
+  await writeChange(tx, key, before, planned, cause, [], {
+    reservation: { kind: "insert", ...reservation, requestId, actor: input.caller.keyId },
+    idempotency: input.claimRow(result),
+  });
+  return { result, state: planned.state };
 }

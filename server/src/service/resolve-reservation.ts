@@ -2,7 +2,8 @@
 // first; the conditional status update, written with the entries and the claim on the
 // request id in one statement, then proves the reservation was still held.
 import { LedgerError, notFound } from "../errors.js";
-import { assert } from "../ledger/balance-state.js";
+import { assert, type BalanceState } from "../ledger/balance-state.js";
+import type { IdempotencyWrite } from "../store/change-store.js";
 import { type Insufficient, type Planned, planCommit, planRelease } from "../ledger/plan.js";
 import type { Tx } from "../store/database.js";
 import { type ReservationRow, resolveReservation, selectReservation } from "../store/reservation-store.js";
@@ -39,7 +40,8 @@ export async function expireReservation(tx: Tx, clock: () => Date, reservation: 
   return { reservation: resolved, balance: totalsView(key.creditTypeId, planned.state, now.getTime()) };
 }
 
-function pinnedOf(reservation: ReservationRow): string[] {
+/** pinnedOf lists the lots a reservation holds credits in. */
+export function pinnedOf(reservation: ReservationRow): string[] {
   return reservation.holds.flatMap((hold) => (hold.grantId === null ? [] : [hold.grantId]));
 }
 
@@ -61,6 +63,30 @@ async function resolve(
   const { state: before, now } = loaded;
   // Resolved by a transaction this one waited for on the lock: plan nothing on stale holds.
   if (loaded.reservationStatus !== "held") throw notHeld(await selectReservation(tx, reservationId));
+  return (await writeResolution(tx, { caller: actor.caller, requestId: actor.requestId, found, before, now, status, amount, claimRow: actor.claim.rowFor })).result;
+}
+
+/** ResolutionInput is one resolution to plan against a balance already locked by this transaction, its reservation known to be held. */
+export interface ResolutionInput {
+  caller: Caller;
+  requestId: string;
+  found: ReservationRow;
+  before: BalanceState;
+  now: Date;
+  status: "committed" | "released";
+  amount: bigint;
+  claimRow: (result: ReservationResult) => IdempotencyWrite;
+}
+
+/**
+ * writeResolution plans a commit or release of a held reservation on its locked balance
+ * and writes it (status change, entries, claim) in one statement; it returns the result
+ * and the balance after it, so that several can be planned in turn under one lock.
+ */
+export async function writeResolution(tx: Tx, input: ResolutionInput): Promise<{ result: ReservationResult; state: BalanceState }> {
+  const { found, before, now, status, amount } = input;
+  const reservationId = found.reservationId;
+  const key = { customerId: found.customerId, creditTypeId: found.creditTypeId };
   // A commit after the time to live is refused (the hold is void); a late release is
   // harmless and returns the same credits the expiry job would.
   if (status === "committed" && found.expiresAt.getTime() <= now.getTime()) {
@@ -71,16 +97,17 @@ async function resolve(
   if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
   const resolved: ReservationRow = { ...found, status, committedAmount: status === "committed" ? amount : 0n };
   const result = { reservation: resolved, balance: totalsView(key.creditTypeId, planned.state, now.getTime()) };
-  const cause = { reservationId, requestId: actor.requestId, actor: actor.caller.keyId, reasonCode: found.featureKey ?? status, effectiveAt: now };
+  const cause = { reservationId, requestId: input.requestId, actor: input.caller.keyId, reasonCode: found.featureKey ?? status, effectiveAt: now };
   const written = await writeChange(tx, key, before, planned, cause, [], {
     reservation: { kind: "resolve", reservationId, status, committedAmount: resolved.committedAmount },
-    idempotency: actor.claim.rowFor(result),
+    idempotency: input.claimRow(result),
   });
   assert(written.reservationWritten, "a reservation held under the balance lock is resolved");
-  return result;
+  return { result, state: planned.state };
 }
 
-function notHeld(reservation: ReservationRow | null): LedgerError {
+/** notHeld is the refusal to resolve a reservation that is no longer held. */
+export function notHeld(reservation: ReservationRow | null): LedgerError {
   assert(reservation !== null && reservation.status !== "held", "a reservation that failed to resolve is resolved");
   return new LedgerError("rejected", "RESERVATION_NOT_HELD", `the reservation is already ${reservation.status}`, {
     reservation_id: reservation.reservationId,

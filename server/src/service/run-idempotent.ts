@@ -19,6 +19,17 @@ export interface IdempotencyClaim<T> {
   rowFor: (result: T) => IdempotencyWrite;
 }
 
+/** claimRowOf is the claim on a request id that remembers result as its answer. */
+export function claimRowOf<T>(caller: Caller, idempotency: Idempotency, result: T): IdempotencyWrite {
+  return {
+    principal: caller.keyId,
+    requestId: idempotency.requestId,
+    method: idempotency.method,
+    payloadHash: idempotency.payloadHash,
+    response: encodeResult(result),
+  };
+}
+
 /** runIdempotent runs work once per (caller, request id) and replays its result after. */
 export async function runIdempotent<T>(
   deps: Deps,
@@ -30,13 +41,7 @@ export async function runIdempotent<T>(
   try {
     return await withTransaction(deps.pool, async (tx) => {
       let claimed = false;
-      const rowFor = (result: T): IdempotencyWrite => ({
-        principal: caller.keyId,
-        requestId: idempotency.requestId,
-        method: idempotency.method,
-        payloadHash: idempotency.payloadHash,
-        response: encodeResult(redact(result)),
-      });
+      const rowFor = (result: T): IdempotencyWrite => claimRowOf(caller, idempotency, redact(result));
       const result = await work(tx, {
         rowFor: (value) => {
           claimed = true;

@@ -32,3 +32,13 @@ export async function selectIdempotencyKey(tx: Db, principal: string, requestId:
   const row = result.rows[0];
   return { method: row.method, payloadHash: row.payload_hash, response: row.response };
 }
+
+/** selectClaimedRequestIds says which of requestIds the principal has already claimed. No locks. */
+export async function selectClaimedRequestIds(db: Db, principal: string, requestIds: string[]): Promise<Set<string>> {
+  const result = await db.query({
+    name: "select_claimed_request_ids",
+    text: "select request_id from idempotency_keys where principal = $1 and request_id = any($2::text[])",
+    values: [principal, requestIds],
+  });
+  return new Set(result.rows.map((row) => row.request_id as string));
+}

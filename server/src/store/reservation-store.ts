@@ -47,6 +47,29 @@ export async function selectReservation(tx: Db, reservationId: string): Promise<
   return result.rows.length === 0 ? null : toReservationRow(result.rows[0]);
 }
 
+/** selectReservations reads several reservations by id; ids not found are absent from the map. */
+export async function selectReservations(db: Db, reservationIds: string[]): Promise<Map<string, ReservationRow>> {
+  const result = await db.query({
+    name: "select_reservations",
+    text: `select ${reservationColumns} from reservations where reservation_id = any($1::uuid[])`,
+    values: [reservationIds],
+  });
+  return new Map(result.rows.map((row) => {
+    const reservation = toReservationRow(row);
+    return [reservation.reservationId, reservation];
+  }));
+}
+
+/** selectReservationStatuses reads the current status of reservations; read after the balance lock, it is settled. */
+export async function selectReservationStatuses(tx: Tx, reservationIds: string[]): Promise<Map<string, string>> {
+  const result = await tx.query({
+    name: "select_reservation_statuses",
+    text: "select reservation_id, status from reservations where reservation_id = any($1::uuid[])",
+    values: [reservationIds],
+  });
+  return new Map(result.rows.map((row) => [row.reservation_id as string, row.status as string]));
+}
+
 /**
  * resolveReservation moves a held reservation to its final status; null when it was no
  * longer held. Expects the balance row locked.
