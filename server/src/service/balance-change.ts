@@ -6,7 +6,7 @@ import type { BalanceView } from "./balance-view.js";
 import type { Planned } from "../ledger/plan.js";
 import { limits } from "../limits.js";
 import { type BalanceKey, lockBalance, selectDecisionLots, tryLockBalance } from "../store/balance-store.js";
-import { type IdempotencyWrite, type ReservationWrite, writeBalanceChange, type WrittenChange } from "../store/change-store.js";
+import { type BalanceChange, type IdempotencyWrite, type ReservationWrite, writeBalanceChange, type WrittenChange } from "../store/change-store.js";
 import type { Tx } from "../store/database.js";
 import type { EntryCause } from "../store/entry-store.js";
 
@@ -54,10 +54,31 @@ export function changedLots(before: BalanceState, planned: Planned): LotState[] 
 }
 
 /**
- * writeChange persists a plan in one statement: the balance totals, the lots it changed,
- * its entries, and optionally the reservation it creates or resolves and the request id's
- * claim. usageIds maps an entry's eventIndex to the usage event that caused it.
+ * changeOf is what a plan writes: the balance totals, the lots it changed, its entries, and
+ * optionally the reservation it creates or resolves and the request id's claim. usageIds
+ * maps an entry's eventIndex to the usage event that caused it.
  */
+export function changeOf(
+  key: BalanceKey,
+  before: BalanceState,
+  planned: Planned,
+  cause: Omit<EntryCause, "customerId" | "creditTypeId">,
+  usageIds: string[] = [],
+  extras: { reservation?: ReservationWrite; idempotency?: IdempotencyWrite } = {},
+): BalanceChange {
+  const entryUsageIds = planned.entries.map((entry) => (entry.eventIndex === undefined ? null : usageIds[entry.eventIndex]));
+  return {
+    key,
+    state: planned.state,
+    lots: changedLots(before, planned),
+    cause: { ...cause, ...key },
+    entries: planned.entries,
+    usageIds: entryUsageIds,
+    ...extras,
+  };
+}
+
+/** writeChange persists a plan in one statement (see changeOf). */
 export async function writeChange(
   tx: Tx,
   key: BalanceKey,
@@ -67,16 +88,7 @@ export async function writeChange(
   usageIds: string[] = [],
   extras: { reservation?: ReservationWrite; idempotency?: IdempotencyWrite } = {},
 ): Promise<WrittenChange> {
-  const entryUsageIds = planned.entries.map((entry) => (entry.eventIndex === undefined ? null : usageIds[entry.eventIndex]));
-  return writeBalanceChange(tx, {
-    key,
-    state: planned.state,
-    lots: changedLots(before, planned),
-    cause: { ...cause, ...key },
-    entries: planned.entries,
-    usageIds: entryUsageIds,
-    ...extras,
-  });
+  return writeBalanceChange(tx, changeOf(key, before, planned, cause, usageIds, extras));
 }
 
 /** totalsView shows a balance's totals after a change (mutation responses carry no lots). */

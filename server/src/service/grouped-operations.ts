@@ -1,8 +1,9 @@
 // Group commit for batches: several Reserves on one customer, or several Commits on one
 // balance, in one transaction. The balance row is locked once; each item is planned in
-// request order against the state the items before it left and written with its own
-// reservation and request-id claim; one COMMIT makes them durable together (one WAL flush
-// and one lock hold instead of one per item). The database stays the only arbiter: the
+// request order against the state the items before it left; then all of them (entries,
+// reservations, request-id claims) are written in one statement and one COMMIT makes them
+// durable together: a handful of round trips, one lock hold and one WAL flush per group
+// instead of per item. The database stays the only arbiter: the
 // lock is the same row lock a single call takes, so other replicas and single calls
 // serialize with a group exactly as with one call.
 //
@@ -16,6 +17,7 @@
 import { LedgerError } from "../errors.js";
 import type { BalanceState } from "../ledger/balance-state.js";
 import { type BalanceKey, lockBalance, selectDecisionLots } from "../store/balance-store.js";
+import { type BalanceChange, writeBalanceChanges } from "../store/change-store.js";
 import { type Tx, withTransaction } from "../store/database.js";
 import { selectClaimedRequestIds } from "../store/idempotency-store.js";
 import { type ReservationRow, selectReservationStatuses } from "../store/reservation-store.js";
@@ -23,8 +25,8 @@ import { limits } from "../limits.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { explainMissingBalance } from "./missing-balance.js";
 import { type Cost, type ResolvedCost, resolveCost } from "./resolve-cost.js";
-import { commit, notHeld, pinnedOf, writeResolution } from "./resolve-reservation.js";
-import { type ReservationResult, reserve, writeHold } from "./reserve.js";
+import { commit, notHeld, pinnedOf, planResolutionChange } from "./resolve-reservation.js";
+import { planHoldChange, type ReservationResult, reserve } from "./reserve.js";
 import { claimRowOf } from "./run-idempotent.js";
 
 /** groupStats counts group transactions that committed and those that failed and ran item by item (process-wide, for metrics and tests). */
@@ -125,7 +127,7 @@ export async function reserveGroup(deps: Deps, caller: Caller, items: readonly G
       };
       const resolved: Outcome<ResolvedCost>[] = [];
       for (const item of grouped) resolved.push(await costOf(item));
-      const balances = new Map<string, { key: BalanceKey; state: BalanceState | null; now: Date } | null>();
+      const balances = new Map<string, { key: BalanceKey; state: BalanceState | null; now: Date; changes: BalanceChange[] }>();
       const creditTypes = [...new Set(resolved.flatMap((cost) => (cost.ok ? [cost.value.creditTypeId] : [])))].sort();
       for (const creditTypeId of creditTypes) {
         const key = { customerId: grouped[0].input.customerId, creditTypeId };
@@ -133,7 +135,7 @@ export async function reserveGroup(deps: Deps, caller: Caller, items: readonly G
         const now = deps.now();
         const state = row === null ? null : { ...row, lots: (await selectDecisionLots(tx, key, [], null)).lots };
         if (state !== null && state.lots.length > limits.lotsPerDecisionMax) throw new Error("too many lots for a group: run the items one by one");
-        balances.set(creditTypeId, { key, state, now });
+        balances.set(creditTypeId, { key, state, now, changes: [] });
       }
       const outcomes: Outcome<ReservationResult>[] = [];
       for (const [i, item] of grouped.entries()) {
@@ -146,7 +148,7 @@ export async function reserveGroup(deps: Deps, caller: Caller, items: readonly G
         outcomes.push(
           await planned(async () => {
             if (balance.state === null) return explainMissingBalance(tx, balance.key.customerId, balance.key.creditTypeId, cost.value.amount);
-            const written = await writeHold(tx, {
+            const hold = planHoldChange({
               caller,
               idempotency: item.idempotency,
               key: balance.key,
@@ -156,11 +158,14 @@ export async function reserveGroup(deps: Deps, caller: Caller, items: readonly G
               ttlMs: item.input.ttlMs,
               claimRow: (result) => claimRowOf(caller, item.idempotency, result),
             });
-            balance.state = written.state;
-            return written.result;
+            balance.state = hold.state;
+            balance.changes.push(hold.change);
+            return hold.result;
           }),
         );
       }
+      // Every hold of a balance in one statement.
+      for (const balance of balances.values()) await writeBalanceChanges(tx, balance.changes);
       return outcomes;
     },
     (item) => reserve(deps, caller, item.idempotency, item.input),
@@ -186,6 +191,7 @@ export async function commitGroup(deps: Deps, caller: Caller, items: readonly Gr
       const { lots } = await selectDecisionLots(tx, key, [...new Set(grouped.flatMap((item) => pinnedOf(item.reservation)))], null);
       if (lots.length > limits.lotsPerDecisionMax) throw new Error("too many lots for a group: run the items one by one");
       let state: BalanceState = { ...row, lots };
+      const changes: BalanceChange[] = [];
       const outcomes: Outcome<ReservationResult>[] = [];
       for (const item of grouped) {
         const found = item.reservation;
@@ -193,7 +199,7 @@ export async function commitGroup(deps: Deps, caller: Caller, items: readonly Gr
           await planned(async () => {
             const status = statuses.get(found.reservationId) ?? found.status;
             if (status !== "held") throw notHeld({ ...found, status: status as ReservationRow["status"] });
-            const written = await writeResolution(tx, {
+            const resolution = planResolutionChange({
               caller,
               requestId: item.idempotency.requestId,
               found,
@@ -203,12 +209,14 @@ export async function commitGroup(deps: Deps, caller: Caller, items: readonly Gr
               amount: item.amount,
               claimRow: (result) => claimRowOf(caller, item.idempotency, result),
             });
-            state = written.state;
+            state = resolution.state;
+            changes.push(resolution.change);
             statuses.set(found.reservationId, "committed");
-            return written.result;
+            return resolution.result;
           }),
         );
       }
+      await writeBalanceChanges(tx, changes);
       return outcomes;
     },
     (item) => commit(deps, caller, item.idempotency, { reservationId: item.reservation.reservationId, amount: item.amount }),

@@ -3,10 +3,10 @@ import { randomUUID } from "node:crypto";
 import { planHold } from "../ledger/plan.js";
 import type { BalanceState } from "../ledger/balance-state.js";
 import type { BalanceKey } from "../store/balance-store.js";
-import type { IdempotencyWrite } from "../store/change-store.js";
+import { type BalanceChange, type IdempotencyWrite, writeBalanceChange } from "../store/change-store.js";
 import type { Tx } from "../store/database.js";
 import type { ReservationRow } from "../store/reservation-store.js";
-import { loadBalance, totalsView, writeChange } from "./balance-change.js";
+import { changeOf, loadBalance, totalsView } from "./balance-change.js";
 import type { BalanceView } from "./balance-view.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { explainMissingBalance, insufficientCredits } from "./missing-balance.js";
@@ -50,16 +50,14 @@ export interface HoldInput {
 }
 
 /**
- * writeHold plans one hold on a locked balance and writes it with its reservation and
- * request-id claim in one statement; it returns the result and the balance after it, so
- * that several holds can be planned in turn under one lock (grouped-operations.ts).
+ * planHoldChange plans one hold on a locked balance: the result, the balance after it, and
+ * the change to write (entries, reservation and request-id claim), so that several holds
+ * can be planned in turn under one lock and written together (grouped-operations.ts).
  */
-export async function writeHold(tx: Tx, input: HoldInput): Promise<{ result: ReservationResult; state: BalanceState }> {
+export function planHoldChange(input: HoldInput): { result: ReservationResult; state: BalanceState; change: BalanceChange } {
   const { key, cost, now, before } = input;
   const planned = planHold(before, cost.amount, now.getTime());
   if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
-  // The whole result is known before the write, so the reservation and the claim on the
-  // request id go into the same statement as the entries.
   const reservation: ReservationRow = {
     ...key,
     reservationId: randomUUID(),
@@ -73,9 +71,19 @@ export async function writeHold(tx: Tx, input: HoldInput): Promise<{ result: Res
   const result = { reservation, balance: totalsView(key.creditTypeId, planned.state, now.getTime()) };
   const requestId = input.idempotency.requestId;
   const cause = { reservationId: reservation.reservationId, requestId, actor: input.caller.keyId, reasonCode: "reserve", effectiveAt: now };
-  await writeChange(tx, key, before, planned, cause, [], {
+  const change = changeOf(key, before, planned, cause, [], {
     reservation: { kind: "insert", ...reservation, requestId, actor: input.caller.keyId },
     idempotency: input.claimRow(result),
   });
-  return { result, state: planned.state };
+  return { result, state: planned.state, change };
+}
+
+/**
+ * writeHold plans one hold and writes it with its reservation and request-id claim in one
+ * statement: the whole result is known before the write.
+ */
+export async function writeHold(tx: Tx, input: HoldInput): Promise<{ result: ReservationResult; state: BalanceState }> {
+  const { result, state, change } = planHoldChange(input);
+  await writeBalanceChange(tx, change);
+  return { result, state };
 }

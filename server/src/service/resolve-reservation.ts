@@ -3,11 +3,11 @@
 // request id in one statement, then proves the reservation was still held.
 import { LedgerError, notFound } from "../errors.js";
 import { assert, type BalanceState } from "../ledger/balance-state.js";
-import type { IdempotencyWrite } from "../store/change-store.js";
+import { type BalanceChange, type IdempotencyWrite, writeBalanceChange } from "../store/change-store.js";
 import { type Insufficient, type Planned, planCommit, planRelease } from "../ledger/plan.js";
 import type { Tx } from "../store/database.js";
 import { type ReservationRow, resolveReservation, selectReservation } from "../store/reservation-store.js";
-import { loadBalance, totalsView, writeChange } from "./balance-change.js";
+import { changeOf, loadBalance, totalsView, writeChange } from "./balance-change.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { insufficientCredits } from "./missing-balance.js";
 import type { ReservationResult } from "./reserve.js";
@@ -79,11 +79,12 @@ export interface ResolutionInput {
 }
 
 /**
- * writeResolution plans a commit or release of a held reservation on its locked balance
- * and writes it (status change, entries, claim) in one statement; it returns the result
- * and the balance after it, so that several can be planned in turn under one lock.
+ * planResolutionChange plans a commit or release of a held reservation on its locked
+ * balance: the result, the balance after it, and the change to write (status change,
+ * entries, claim), so that several can be planned in turn under one lock and written
+ * together.
  */
-export async function writeResolution(tx: Tx, input: ResolutionInput): Promise<{ result: ReservationResult; state: BalanceState }> {
+export function planResolutionChange(input: ResolutionInput): { result: ReservationResult; state: BalanceState; change: BalanceChange } {
   const { found, before, now, status, amount } = input;
   const reservationId = found.reservationId;
   const key = { customerId: found.customerId, creditTypeId: found.creditTypeId };
@@ -98,12 +99,19 @@ export async function writeResolution(tx: Tx, input: ResolutionInput): Promise<{
   const resolved: ReservationRow = { ...found, status, committedAmount: status === "committed" ? amount : 0n };
   const result = { reservation: resolved, balance: totalsView(key.creditTypeId, planned.state, now.getTime()) };
   const cause = { reservationId, requestId: input.requestId, actor: input.caller.keyId, reasonCode: found.featureKey ?? status, effectiveAt: now };
-  const written = await writeChange(tx, key, before, planned, cause, [], {
+  const change = changeOf(key, before, planned, cause, [], {
     reservation: { kind: "resolve", reservationId, status, committedAmount: resolved.committedAmount },
     idempotency: input.claimRow(result),
   });
+  return { result, state: planned.state, change };
+}
+
+/** writeResolution plans a resolution and writes it in one statement. */
+export async function writeResolution(tx: Tx, input: ResolutionInput): Promise<{ result: ReservationResult; state: BalanceState }> {
+  const { result, state, change } = planResolutionChange(input);
+  const written = await writeBalanceChange(tx, change);
   assert(written.reservationWritten, "a reservation held under the balance lock is resolved");
-  return { result, state: planned.state };
+  return { result, state };
 }
 
 /** notHeld is the refusal to resolve a reservation that is no longer held. */
