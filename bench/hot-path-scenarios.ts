@@ -6,6 +6,7 @@
 export type ScenarioId =
   | "reserve-commit"
   | "reserve-commit-hot"
+  | "sdk-with-credits-hot"
   | "sdk-with-credits"
   | "burn"
   | "check"
@@ -42,8 +43,9 @@ export const scenarios: readonly Scenario[] = [
   { id: "baseline-naive", title: "naive ledger: SELECT FOR UPDATE, check, UPDATE, INSERT per debit", unit: "call", rpcsPerOperation: 0, itemsPerOperation: 1, inQuick: true },
   { id: "baseline-naive-hot", title: "naive ledger, one hot customer", unit: "call", rpcsPerOperation: 0, itemsPerOperation: 1, inQuick: true },
   { id: "reserve-commit", title: "Reserve + Commit, raw generated client", unit: "pair", rpcsPerOperation: 2, itemsPerOperation: 1, inQuick: true },
-  { id: "sdk-with-credits", title: "SDK withCredits (Reserve + Commit)", unit: "pair", rpcsPerOperation: 2, itemsPerOperation: 1, inQuick: true },
+  { id: "sdk-with-credits", title: "SDK withCredits (Reserve + Commit, batched when callers overlap)", unit: "pair", rpcsPerOperation: 2, itemsPerOperation: 1, inQuick: true },
   { id: "reserve-commit-hot", title: "Reserve + Commit, one hot customer", unit: "pair", rpcsPerOperation: 2, itemsPerOperation: 1, inQuick: true },
+  { id: "sdk-with-credits-hot", title: "SDK withCredits, one hot customer", unit: "pair", rpcsPerOperation: 2, itemsPerOperation: 1, inQuick: true },
   { id: "burn", title: "Burn by feature usage", unit: "call", rpcsPerOperation: 1, itemsPerOperation: 1, inQuick: true },
   { id: "check", title: "Check", unit: "call", rpcsPerOperation: 1, itemsPerOperation: 1, inQuick: true },
   { id: "get-balance", title: "GetBalance", unit: "call", rpcsPerOperation: 1, itemsPerOperation: 1, inQuick: true },
@@ -62,6 +64,8 @@ export function scenarioOf(id: ScenarioId): Scenario {
 /** hotPathLimits are the benchmark's bounds, each with its unit in its name. */
 export const hotPathLimits = {
   customersCount: 10_000,
+  /** --quick: customers seeded (the hot customer comes on top). */
+  quickCustomersCount: 2_000,
   /** callers sharing one HTTP/2 session; more callers get more sessions (transports). */
   callersPerSessionMax: 64,
   /** ReportUsage callers times batch size; a level past it is skipped, as it only measures queueing behind the per-call timeout. */
@@ -70,6 +74,8 @@ export const hotPathLimits = {
   callTimeoutMs: 10_000,
   /** how long a worker waits for in-flight calls after its window before it gives up on them. */
   drainMsMax: 12_000,
+  /** the sdk-overhead run's rounds stop starting once this much time has passed. */
+  overheadRunMsMax: 60_000,
   /** a worker that has not answered this long after its window is killed. */
   workerOverrunMsMax: 30_000,
   /** SDK reportUsage: accepted, unanswered events per client before callers wait. */

@@ -340,13 +340,13 @@ function sdkClients(count: number, onUsageResults?: (results: UsageEventResult[]
   );
 }
 
-/** sdkWithCreditsLoad runs withCredits with an empty action: the two RPCs plus the SDK's own work. */
-function sdkWithCreditsLoad(): Load {
+/** sdkWithCreditsLoad runs withCredits with an empty action: the two RPCs (or batch items) plus the SDK's own work. */
+function sdkWithCreditsLoad(customerOf: () => string): Load {
   const connections = sessionsFor(args.concurrency);
   const clients = sdkClients(connections);
   return {
     operation: async (index) => {
-      await clients[index % connections].withCredits({ customerId: pickCustomer(), featureKey: args.featureKey, quantity: 1n }, async () => undefined);
+      await clients[index % connections].withCredits({ customerId: customerOf(), featureKey: args.featureKey, quantity: 1n }, async () => undefined);
       return 1;
     },
     connections,
@@ -420,7 +420,9 @@ function naiveLoad(customerOf: () => string): Load {
 function loadOf(): Load {
   switch (args.scenario) {
     case "sdk-with-credits":
-      return sdkWithCreditsLoad();
+      return sdkWithCreditsLoad(pickCustomer);
+    case "sdk-with-credits-hot":
+      return sdkWithCreditsLoad(() => args.hotCustomerId);
     case "baseline-database-ceiling":
       return databaseCeilingLoad(pickCustomer);
     case "baseline-database-ceiling-hot":
@@ -496,7 +498,10 @@ async function sdkOverhead(): Promise<OverheadResult> {
   const timings = { raw: [] as number[], sdk: [] as number[] };
   const cpuUs = { raw: 0, sdk: 0 };
   for (let i = 0; i < 50; i++) await Promise.all([rawCall(), sdkCall()]);
-  for (let round = 0; round < rounds; round++) {
+  // Many short rounds, alternating: this machine's speed drifts, and both sides must see the same drift.
+  const startedAt = performance.now();
+  let roundsRun = 0;
+  for (let round = 0; round < rounds && performance.now() - startedAt < hotPathLimits.overheadRunMsMax * 0.8; round++, roundsRun++) {
     for (const [name, call] of [["raw", rawCall], ["sdk", sdkCall]] as const) {
       const cpu0 = process.cpuUsage();
       for (let i = 0; i < callsPerRound; i++) {
@@ -514,7 +519,7 @@ async function sdkOverhead(): Promise<OverheadResult> {
   }
   await sdk.close({ timeoutMs: 1_000 });
   close();
-  const calls = rounds * callsPerRound;
+  const calls = roundsRun * callsPerRound;
   const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
   return {
     scenario: "sdk-overhead",

@@ -3,6 +3,7 @@
 // and docs/performance.json. Load comes from worker processes (hot-path-worker.ts), one per
 // scenario and concurrency level, so the load generator's CPU is never the server's.
 //   npx tsx bench/hot-path.ts [--quick] [--out <dir>] [--only <scenario,...>] [--levels <n,...>]
+//                             [--profile-server <dir>]
 import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -26,6 +27,8 @@ const only = onlyIndex > 0 ? new Set(process.argv[onlyIndex + 1].split(",")) : n
 const levelsIndex = process.argv.indexOf("--levels");
 const levels = levelsIndex > 0 ? process.argv[levelsIndex + 1].split(",").map(Number) : quick ? [1, 64] : [1, 16, 64, 256];
 const timing = quick ? { warmupMs: 400, windowMs: 1_500 } : { warmupMs: 1_000, windowMs: 4_000 };
+/** --quick seeds fewer customers: granting 10,000 through the API alone takes most of two minutes here. */
+const customersCount = quick ? hotPathLimits.quickCustomersCount : hotPathLimits.customersCount;
 const featureKey = "bench-call";
 const hotCustomerId = "bench-hot";
 const grantAmount = 1_000_000_000_000n;
@@ -38,7 +41,10 @@ function log(message: string): void {
 
 /** the benchmark's server prefers fast refusals to slow answers: see BURNDOWN_QUEUE_WAIT_MS in the README. */
 const serverEnv = { BURNDOWN_QUEUE_WAIT_MS: "100" };
-const bench = await startBenchServer(serverEnv);
+const profileIndex = process.argv.indexOf("--profile-server");
+/** --profile-server <dir>: the server writes a V8 CPU profile there when it stops (open it in Chrome DevTools). */
+const profileArgs = profileIndex > 0 ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(process.argv[profileIndex + 1])}`] : [];
+const bench = await startBenchServer(serverEnv, profileArgs);
 try {
   const auth: Interceptor = (next) => (req) => {
     req.header.set("authorization", `Bearer ${bench.token}`);
@@ -52,7 +58,7 @@ try {
   await admin.createCreditType({ creditType: { creditTypeId: "credits", displayName: "Credits", scale: 0 }, requestId: randomUUID() });
   await admin.createFeature({ feature: { featureKey, displayName: "Bench call", creditTypeId: "credits", burnRate: 1n }, requestId: randomUUID() });
   const serviceKey = await admin.createApiKey({ name: "hot-path bench", role: Role.SERVICE, requestId: randomUUID() });
-  const customerIds = [...Array.from({ length: hotPathLimits.customersCount }, (_, i) => `bench-${i}`), hotCustomerId];
+  const customerIds = [...Array.from({ length: customersCount }, (_, i) => `bench-${i}`), hotCustomerId];
   log(`seeding ${customerIds.length} customers`);
   let next = 0;
   await Promise.all(
@@ -80,7 +86,7 @@ try {
     databaseUrl: bench.databaseUrl,
     serverPid: bench.server.child.pid!,
     clockTicksPerSecond,
-    customersCount: hotPathLimits.customersCount,
+    customersCount,
     hotCustomerId,
     featureKey,
     ceilingKeyId: serviceKey.apiKey!.keyId,
@@ -95,7 +101,8 @@ try {
       });
       let stdout = "";
       child.stdout.on("data", (chunk) => (stdout += chunk));
-      const overrun = setTimeout(() => child.kill("SIGKILL"), workerArgs.warmupMs + workerArgs.windowMs + hotPathLimits.workerOverrunMsMax);
+      const budgetMs = workerArgs.scenario === "sdk-overhead" ? hotPathLimits.overheadRunMsMax : workerArgs.warmupMs + workerArgs.windowMs;
+      const overrun = setTimeout(() => child.kill("SIGKILL"), budgetMs + hotPathLimits.workerOverrunMsMax);
       child.once("exit", (code) => {
         clearTimeout(overrun);
         const line = stdout.trim().split("\n").at(-1) ?? "";
@@ -134,8 +141,8 @@ try {
     ...baseArgs,
     scenario: "sdk-overhead",
     concurrency: 1,
-    overheadRounds: quick ? 3 : 10,
-    overheadCallsPerRound: quick ? 150 : 300,
+    overheadRounds: quick ? 10 : 40,
+    overheadCallsPerRound: 25,
   });
   log(`sdk overhead: ${overhead.overheadCpuUsPerCall.toFixed(0)} µs client CPU per call`);
 
@@ -155,6 +162,7 @@ try {
     levels,
     windowMs: timing.windowMs,
     serverPoolSize: serverLimits.poolSizeMax,
+    customersCount,
     serverEnv,
     results,
     halfPeak,
