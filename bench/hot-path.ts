@@ -26,7 +26,7 @@ const onlyIndex = process.argv.indexOf("--only");
 const only = onlyIndex > 0 ? new Set(process.argv[onlyIndex + 1].split(",")) : null;
 const levelsIndex = process.argv.indexOf("--levels");
 const levels = levelsIndex > 0 ? process.argv[levelsIndex + 1].split(",").map(Number) : quick ? [1, 64] : [1, 16, 64, 256];
-const timing = quick ? { warmupMs: 400, windowMs: 1_500 } : { warmupMs: 1_000, windowMs: 4_000 };
+const timing = quick ? { warmupMs: 300, windowMs: 1_200 } : { warmupMs: 1_000, windowMs: 4_000 };
 /** --quick seeds fewer customers: granting 10,000 through the API alone takes most of two minutes here. */
 const customersCount = quick ? hotPathLimits.quickCustomersCount : hotPathLimits.customersCount;
 const featureKey = "bench-call";
@@ -141,7 +141,7 @@ try {
     ...baseArgs,
     scenario: "sdk-overhead",
     concurrency: 1,
-    overheadRounds: quick ? 10 : 40,
+    overheadRounds: quick ? 6 : 40,
     overheadCallsPerRound: 25,
   });
   log(`sdk overhead: ${overhead.overheadCpuUsPerCall.toFixed(0)} µs client CPU per call`);
