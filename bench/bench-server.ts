@@ -37,11 +37,17 @@ async function database(): Promise<{ url: string; stop: () => Promise<void> }> {
 /** startBenchServer starts a migrated database and a server process on it. */
 export async function startBenchServer(env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<BenchServer> {
   const db = await database();
-  const pool = new pg.Pool({ connectionString: db.url, max: 2 });
-  await migrate(pool);
-  await pool.end();
   const token = newApiKeyToken();
-  const server = await startServerProcess({ DATABASE_URL: db.url, BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: "1000", ...env }, 60_000, nodeArgs);
+  let server: ServerProcess;
+  try {
+    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    await migrate(pool);
+    await pool.end();
+    server = await startServerProcess({ DATABASE_URL: db.url, BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: "1000", ...env }, 60_000, nodeArgs);
+  } catch (error) {
+    await db.stop(); // a server that never started must not leave its database behind.
+    throw error;
+  }
   return {
     server,
     token,
