@@ -78,17 +78,9 @@ export function changeOf(
   };
 }
 
-/** writeChange persists a plan in one statement (see changeOf). */
-export async function writeChange(
-  tx: Tx,
-  key: BalanceKey,
-  before: BalanceState,
-  planned: Planned,
-  cause: Omit<EntryCause, "customerId" | "creditTypeId">,
-  usageIds: string[] = [],
-  extras: { reservation?: ReservationWrite; idempotency?: IdempotencyWrite } = {},
-): Promise<WrittenChange> {
-  return writeBalanceChange(tx, changeOf(key, before, planned, cause, usageIds, extras));
+/** writeChange persists a plan in one statement (see changeOf for the arguments). */
+export async function writeChange(tx: Tx, ...change: Parameters<typeof changeOf>): Promise<WrittenChange> {
+  return writeBalanceChange(tx, changeOf(...change));
 }
 
 /** totalsView shows a balance's totals after a change (mutation responses carry no lots). */
