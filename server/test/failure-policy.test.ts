@@ -43,7 +43,8 @@ describe("failure policies", () => {
       featureKey, failurePolicy: FailurePolicy.FAIL_OPEN, offlineBudget: { creditsMax: 500n, durationMax: { seconds: 600n, nanos: 0 } }, reason: "checkout must not stall", requestId: randomUUID(),
     });
     expect(await policyOf(featureKey)).toEqual({ failurePolicy: FailurePolicy.FAIL_OPEN, creditsMax: 500n, durationSeconds: 600n });
-    const [record] = (await api.admin.listAuditRecords({ pageSize: 1 })).auditRecords;
+    // The newest record of this feature's policy (policyOf's key creation is audited too).
+    const record = (await api.admin.listAuditRecords({ pageSize: 10 })).auditRecords.find((candidate) => candidate.action === "set_failure_policy")!;
     expect(record).toMatchObject({ action: "set_failure_policy", target: `feature:${featureKey}`, reason: "checkout must not stall" });
     expect(JSON.parse(record.detailsJson)).toEqual({
       old: { policy: "fail_closed", offline_credits_max: "0", offline_ms_max: "0" },

@@ -83,6 +83,7 @@ export function adminHandlers(deps: Deps): Partial<ServiceImpl<typeof AdminServi
         customerId: requireId("customer_id", req.customerId),
         creditTypeId: requireCode("limit.credit_type_id", limit.creditTypeId),
         limit: requireNonNegative("limit.amount", limit.amount),
+        reason: requireText("reason", req.reason, limits.noteLengthMax),
       });
       return { customer: encodeCustomer(customer) };
     },
@@ -98,6 +99,7 @@ export function adminHandlers(deps: Deps): Partial<ServiceImpl<typeof AdminServi
         role,
         grantLimit,
         expiresAt,
+        reason: requireText("reason", req.reason, limits.noteLengthMax),
       });
       return { apiKey: encodeApiKey(created.apiKey), token: created.token };
     },
@@ -106,7 +108,10 @@ export function adminHandlers(deps: Deps): Partial<ServiceImpl<typeof AdminServi
     },
     async revokeApiKey(req, ctx) {
       const idempotency = idempotencyOf(RevokeApiKeyRequestSchema, "RevokeApiKey", req);
-      const revoked = await revokeApiKey(deps, callerOf(ctx), idempotency, { keyId: requireId("key_id", req.keyId) });
+      const revoked = await revokeApiKey(deps, callerOf(ctx), idempotency, {
+        keyId: requireId("key_id", req.keyId),
+        reason: requireText("reason", req.reason, limits.noteLengthMax),
+      });
       return { apiKey: encodeApiKey(revoked) };
     },
   };

@@ -8,6 +8,7 @@ import { limits } from "../limits.js";
 import { type ApiKeyRow, countAdminKeys, insertApiKey, revokeApiKey as storeRevokeApiKey, selectApiKeys, selectApiKeySecret } from "../store/api-key-store.js";
 import { mapDriverErrors, withTransaction } from "../store/database.js";
 import type { Caller, Deps, Idempotency, Role } from "./context.js";
+import { insertAuditRecord } from "../store/audit-store.js";
 import { runIdempotent } from "./run-idempotent.js";
 
 const tokenPattern = /^bd_([0-9a-f]{20})_([A-Za-z0-9_-]{43})$/;
@@ -33,7 +34,7 @@ export async function createApiKey(
   deps: Deps,
   caller: Caller,
   idempotency: Idempotency,
-  input: { name: string; role: Role; grantLimit: bigint; expiresAt: Date | null },
+  input: { name: string; role: Role; grantLimit: bigint; expiresAt: Date | null; reason: string },
 ): Promise<{ apiKey: ApiKeyRow; token: string }> {
   const grantLimit = input.role === "support" && input.grantLimit === 0n ? limits.supportGrantLimitDefault : input.grantLimit;
   return runIdempotent(
@@ -43,6 +44,14 @@ export async function createApiKey(
     async (tx) => {
       const { keyId, secret, token } = newToken();
       const apiKey = await insertApiKey(tx, { keyId, name: input.name, role: input.role, grantLimit, expiresAt: input.expiresAt, secretHash: hashSecret(secret) });
+      // Never the secret or its hash: the audit trail is readable by support.
+      await insertAuditRecord(tx, {
+        actor: caller.keyId,
+        action: "create_api_key",
+        target: `api_key:${keyId}`,
+        reason: input.reason,
+        details: { old: null, new: { name: input.name, role: input.role, grant_limit: grantLimit.toString(), expire_time: input.expiresAt?.toISOString() ?? null } },
+      });
       return { apiKey, token };
     },
     (result) => ({ ...result, token: "" }),
@@ -55,10 +64,18 @@ export async function listApiKeys(deps: Deps): Promise<ApiKeyRow[]> {
 }
 
 /** revokeApiKey stops a key from working; every replica refuses it within apiKeyCacheMsMax. */
-export async function revokeApiKey(deps: Deps, caller: Caller, idempotency: Idempotency, input: { keyId: string }): Promise<ApiKeyRow> {
+export async function revokeApiKey(deps: Deps, caller: Caller, idempotency: Idempotency, input: { keyId: string; reason: string }): Promise<ApiKeyRow> {
   return runIdempotent(deps, caller, idempotency, async (tx) => {
     const revoked = await storeRevokeApiKey(tx, input.keyId);
     if (revoked === null) throw notFound("API_KEY_NOT_FOUND", "key id", input.keyId);
+    await insertAuditRecord(tx, {
+      actor: caller.keyId,
+      action: "revoke_api_key",
+      target: `api_key:${input.keyId}`,
+      reason: input.reason,
+      // A second revocation keeps the first time: new shows the time the key stopped working.
+      details: { old: null, new: { revoke_time: revoked.revokedAt?.toISOString() ?? null } },
+    });
     return revoked;
   });
 }

@@ -17,6 +17,7 @@ import {
 } from "../store/catalog-store.js";
 import { type Db, mapDriverErrors, type Tx } from "../store/database.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
+import { insertAuditRecord } from "../store/audit-store.js";
 import { runIdempotent } from "./run-idempotent.js";
 
 const catalogListMax = limits.pageSizeMax;
@@ -26,6 +27,7 @@ export async function createCreditType(deps: Deps, caller: Caller, idempotency: 
   return runIdempotent(deps, caller, idempotency, async (tx) => {
     const created = await insertCreditType(tx, input);
     if (created === null) throw new LedgerError("exists", "CREDIT_TYPE_EXISTS", `credit type ${JSON.stringify(input.creditTypeId)} exists`, { credit_type_id: input.creditTypeId });
+    await audit(tx, caller, "create_credit_type", `credit_type:${input.creditTypeId}`, "", { display_name: input.displayName, scale: input.scale });
     return created;
   });
 }
@@ -41,6 +43,12 @@ export async function createFeature(deps: Deps, caller: Caller, idempotency: Ide
     await requireCreditType(tx, input.creditTypeId);
     const created = await insertFeature(tx, input);
     if (created === null) throw new LedgerError("exists", "FEATURE_EXISTS", `feature ${JSON.stringify(input.featureKey)} exists`, { feature_key: input.featureKey });
+    await audit(tx, caller, "create_feature", `feature:${input.featureKey}`, "", {
+      display_name: input.displayName,
+      credit_type_id: input.creditTypeId,
+      burn_rate: created.burnRate.toString(),
+      enforcement_mode: created.enforcementMode,
+    });
     return created;
   });
 }
@@ -63,7 +71,13 @@ export async function createCustomer(
       await requireCreditType(tx, limit.creditTypeId);
       await storeOverdraftLimit(tx, { customerId: input.customerId, creditTypeId: limit.creditTypeId }, limit.limit);
     }
-    return requireCustomer(tx, input.customerId);
+    const customer = await requireCustomer(tx, input.customerId);
+    await audit(tx, caller, "create_customer", `customer:${input.customerId}`, "", {
+      display_name: input.displayName,
+      overdraft_limits: Object.fromEntries(customer.overdraftLimits.map((limit) => [limit.creditTypeId, limit.limit.toString()])),
+      pricing_version_id: customer.pricingVersionId,
+    });
+    return customer;
   });
 }
 
@@ -77,10 +91,10 @@ export async function setOverdraftLimit(
   deps: Deps,
   caller: Caller,
   idempotency: Idempotency,
-  input: { customerId: string; creditTypeId: string; limit: bigint },
+  input: { customerId: string; creditTypeId: string; limit: bigint; reason: string },
 ): Promise<CustomerRow> {
   return runIdempotent(deps, caller, idempotency, async (tx) => {
-    await requireCustomer(tx, input.customerId);
+    const before = await requireCustomer(tx, input.customerId);
     await requireCreditType(tx, input.creditTypeId);
     if (!(await storeOverdraftLimit(tx, input, input.limit))) {
       throw new LedgerError("rejected", "OVERDRAFT_IN_USE", "the balance is further below zero than the new limit allows", {
@@ -88,8 +102,21 @@ export async function setOverdraftLimit(
         credit_type_id: input.creditTypeId,
       });
     }
+    const previous = before.overdraftLimits.find((limit) => limit.creditTypeId === input.creditTypeId)?.limit ?? 0n;
+    await insertAuditRecord(tx, {
+      actor: caller.keyId,
+      action: "set_overdraft_limit",
+      target: `customer:${input.customerId}`,
+      reason: input.reason,
+      details: { old: previous.toString(), new: input.limit.toString(), credit_type_id: input.creditTypeId },
+    });
     return requireCustomer(tx, input.customerId);
   });
+}
+
+/** audit records the creation of a catalog entry: nothing before, these values after. */
+async function audit(tx: Tx, caller: Caller, action: string, target: string, reason: string, created: Record<string, unknown>): Promise<void> {
+  await insertAuditRecord(tx, { actor: caller.keyId, action, target, reason, details: { old: null, new: created } });
 }
 
 async function requireCreditType(db: Db | Tx, creditTypeId: string): Promise<CreditTypeRow> {

@@ -8,6 +8,7 @@ import { insertCustomer, selectCreditType } from "../store/catalog-store.js";
 import { loadBalance, totalsView, writeChange } from "./balance-change.js";
 import { type BalanceView, type LotView, toLotView } from "./balance-view.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
+import { insertAuditRecord } from "../store/audit-store.js";
 import { runIdempotent } from "./run-idempotent.js";
 
 /** GrantInput is a validated Grant request. */
@@ -59,6 +60,26 @@ export async function grant(deps: Deps, caller: Caller, idempotency: Idempotency
       actor: caller.keyId,
       reasonCode: input.reasonCode,
       effectiveAt: now,
+    });
+    await insertAuditRecord(tx, {
+      actor: caller.keyId,
+      action: "grant",
+      target: `customer:${input.customerId}`,
+      reason: input.note === "" ? input.reasonCode : `${input.reasonCode}: ${input.note}`,
+      details: {
+        old: null,
+        new: {
+          grant_id: grantId,
+          credit_type_id: input.creditTypeId,
+          amount: input.amount.toString(),
+          source: input.source,
+          priority: input.priority,
+          effective_time: effectiveAt.toISOString(),
+          expire_time: input.expiresAt?.toISOString() ?? null,
+          cost_basis_micros: input.costBasisMicros.toString(),
+        },
+        reason_code: input.reasonCode,
+      },
     });
     const lotAfter = planned.state.lots.find((candidate) => candidate.grantId === grantId);
     assert(lotAfter !== undefined, "the new lot is in the plan");

@@ -78,6 +78,20 @@ export async function createPricingVersion(deps: Deps, caller: Caller, idempoten
     if (missing.length > 0) throw notFound("FEATURE_NOT_FOUND", "feature key", missing[0]);
     const inserted = await insertPricingRates(tx, input.pricingVersionId, input.rates);
     assert(inserted === input.rates.length, "every rate was inserted");
+    await insertAuditRecord(tx, {
+      actor: caller.keyId,
+      action: "create_pricing_version",
+      target: `pricing_version:${input.pricingVersionId}`,
+      reason: "",
+      details: {
+        old: null,
+        new: {
+          display_name: input.displayName,
+          rates: Object.fromEntries(input.rates.map((rate) => [rate.featureKey, rateJson(rate)])),
+          make_default: input.makeDefault,
+        },
+      },
+    });
     if (input.makeDefault) await setDefault(tx, caller, { pricingVersionId: input.pricingVersionId, reason: "", via: "create_pricing_version" });
     return requirePricingVersion(tx, input.pricingVersionId);
   });
