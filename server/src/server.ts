@@ -13,6 +13,7 @@ import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
 import { Admission, type AdmissionLimits, admissionInterceptor } from "./rpc/admission.js";
 import { batchHandlers } from "./rpc/batch-handlers.js";
+import { guardUnaryBodies, malformedInterceptor } from "./rpc/malformed-requests.js";
 import { limits } from "./limits.js";
 import { adminHandlers } from "./rpc/admin-handlers.js";
 import { explainHandlers } from "./rpc/explain-handlers.js";
@@ -93,10 +94,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       // Health and reflection answer without an API key (see publicMethods in interceptors.ts).
       router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService]));
       registerReflection(router, [LedgerService.file, AdminService.file, HealthService.file, ErrorInfoSchema.file]);
+      // Bodies that do not decode are refused with a reason, not answered Internal (malformed-requests.ts).
+      router.handlers.splice(0, router.handlers.length, ...router.handlers.map(guardUnaryBodies));
     },
-    // The error interceptor is first, so it is outermost and sees every refusal. Admission
-    // comes before auth: a flood of bad keys is shed like any other.
-    interceptors: [errorInterceptor(log), admissionInterceptor(admission), authInterceptor(verifier)],
+    // The error interceptor is first, so it is outermost and sees every refusal. Malformed
+    // bodies and admission come before auth: a flood of bad keys is shed like any other.
+    interceptors: [errorInterceptor(log), malformedInterceptor(), admissionInterceptor(admission), authInterceptor(verifier)],
     readMaxBytes: limits.requestBodyBytesMax,
     fallback: (req, res) => {
       serveUi(req as http.IncomingMessage, res as http.ServerResponse).catch((error: unknown) => {
