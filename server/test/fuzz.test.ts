@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import { create, fromBinary, type DescField, type DescMessage, type DescService, ScalarType } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { AdminService, ErrorInfoSchema, errorInfoOf, GrantSource, LedgerService, Role } from "@burndown/sdk";
+import { AdminService, ErrorInfoSchema, errorInfoOf, GrantSource, LedgerService, Role, UsageOutcome } from "@burndown/sdk";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
@@ -139,6 +139,21 @@ afterAll(async () => {
   // The figures of this run, for docs/reliability.md.
   console.log(`fuzz (seed ${seed}, ${runs} runs per property): ${JSON.stringify(figures)}`);
   await t?.close();
+});
+
+describe("what the fuzzer found, kept as regressions", () => {
+  it("a NUL character in free text is InvalidArgument INVALID_TEXT, not Internal (seed 7)", async () => {
+    const error = await t.clients(t.adminToken).admin.createCreditType({ creditType: { creditTypeId: "nul_type", displayName: "\u0000" }, requestId: randomUUID() }).catch((e: unknown) => ConnectError.from(e));
+    expect(error).toBeInstanceOf(ConnectError);
+    expect([(error as ConnectError).code, errorInfoOf(error)?.reason]).toEqual([Code.InvalidArgument, "INVALID_TEXT"]);
+  });
+
+  it("a NUL character in a usage property rejects that event, not the batch", async () => {
+    const res = await t.clients(t.adminToken).ledger.reportUsage({
+      events: [{ eventId: randomUUID(), customerId: fixture.customerId, featureKey: fixture.featureKey, quantity: 1n, properties: { model: "a\u0000b" } }],
+    });
+    expect(res.results.map((result) => [UsageOutcome[result.outcome], result.reason])).toEqual([["REJECTED", "INVALID_PROPERTY"]]);
+  });
 });
 
 describe("fuzzing every RPC", () => {

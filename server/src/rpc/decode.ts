@@ -40,10 +40,11 @@ export function optionalCode(field: string, value: string): string {
   return value === "" ? "" : requireCode(field, value);
 }
 
-/** requireText checks free text against a length bound. */
+/** requireText checks free text against a length bound; PostgreSQL text cannot hold NUL, so neither can it. */
 export function requireText(field: string, value: string, lengthMax: number, required = false): string {
   if (required && value.trim().length === 0) throw invalid("MISSING_FIELD", field, "is required");
   if (value.length > lengthMax) throw invalid("TEXT_TOO_LONG", field, `must be at most ${lengthMax} characters`);
+  if (value.includes("\u0000")) throw invalid("INVALID_TEXT", field, "must not contain NUL characters");
   return value;
 }
 

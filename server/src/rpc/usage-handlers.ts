@@ -39,6 +39,8 @@ function requireProperties(properties: Record<string, string>): Record<string, s
     if (key.length === 0 || key.length > limits.usagePropertyKeyLengthMax || value.length > limits.usagePropertyValueLengthMax) {
       throw invalid("INVALID_PROPERTY", "properties", `keys 1-${limits.usagePropertyKeyLengthMax} and values up to ${limits.usagePropertyValueLengthMax} characters`);
     }
+    // Stored as jsonb, which cannot hold NUL.
+    if (key.includes("\u0000") || value.includes("\u0000")) throw invalid("INVALID_PROPERTY", "properties", "keys and values must not contain NUL characters");
   }
   return properties;
 }
