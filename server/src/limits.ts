@@ -33,6 +33,8 @@ export const limits = {
   queueWaitMsDefault: 5_000,
   connectTimeoutMsMax: 5_000,
   statementTimeoutMsMax: 10_000,
+  /** PostgreSQL aborts a transaction of ours idle this long between statements (never, while the server lives). */
+  idleInTransactionMsMax: 15_000,
   /** how long a verified API key is trusted before it is read again (bounds revocation delay). */
   apiKeyCacheMsMax: 5_000,
   apiKeyCacheEntriesMax: 10_000,

@@ -23,6 +23,9 @@ export function createPool(databaseUrl: string, max: number = limits.poolSizeMax
     connectionTimeoutMillis: limits.connectTimeoutMsMax,
     idleTimeoutMillis: 30_000,
     statement_timeout: limits.statementTimeoutMsMax,
+    // A transaction left open by a vanished server (a network partition) must not hold
+    // its row locks until TCP notices: PostgreSQL aborts it after this long idle.
+    idle_in_transaction_session_timeout: limits.idleInTransactionMsMax,
     query_timeout: limits.statementTimeoutMsMax + 1_000,
     application_name: "burndown",
   });
@@ -65,7 +68,8 @@ export function toDomainError(error: unknown): unknown {
 
 /**
  * withTransaction runs work in one READ COMMITTED transaction and commits it. On any
- * error it rolls back; a client whose rollback fails is destroyed, not reused.
+ * error it rolls back; a client whose connection failed, or whose rollback fails, is
+ * destroyed, not reused.
  */
 export async function withTransaction<T>(pool: pg.Pool, work: (tx: Tx) => Promise<T>): Promise<T> {
   let client: pg.PoolClient;
@@ -81,12 +85,20 @@ export async function withTransaction<T>(pool: pg.Pool, work: (tx: Tx) => Promis
     await client.query("commit");
     return result;
   } catch (error) {
-    try {
-      await client.query("rollback");
-    } catch (rollbackError) {
-      broken = rollbackError as Error;
+    const mapped = toDomainError(error);
+    if (mapped instanceof LedgerError && mapped.kind === "unavailable") {
+      // The connection timed out or broke: a rollback could wait as long again. Destroy it;
+      // PostgreSQL rolls back a transaction whose connection is gone (and aborts one left
+      // idle past idle_in_transaction_session_timeout, should the connection linger).
+      broken = error as Error;
+    } else {
+      try {
+        await client.query("rollback");
+      } catch (rollbackError) {
+        broken = rollbackError as Error;
+      }
     }
-    throw toDomainError(error);
+    throw mapped;
   } finally {
     client.release(broken);
   }

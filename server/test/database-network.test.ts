@@ -1,0 +1,119 @@
+// Network faults between the server and PostgreSQL, through the TCP fault proxy: added
+// latency (slower, still right), connections reset (Unavailable at once), a blackhole
+// (Unavailable within the server's own bounds: 5 s to get a connection, 11 s per query),
+// and after each the pool recovers by itself with no invariant broken. Calls are raw
+// generated-client calls, so what the caller sees is the server's answer, not a retry's.
+import { randomUUID } from "node:crypto";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { AdminService, errorInfoOf, GrantSource, LedgerService } from "@burndown/sdk";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { limits } from "../src/limits.js";
+import { newApiKeyToken } from "../src/service/api-keys.js";
+import { createTestDatabase, type TestDatabase } from "../../test-support/database.js";
+import { FaultProxy } from "../../test-support/fault-proxy.js";
+import { invariantViolations } from "../../test-support/invariants.js";
+import { type ServerProcess, startServerProcess } from "../../test-support/server-process.js";
+
+const creditTypeId = "credits";
+const token = newApiKeyToken();
+let database: TestDatabase;
+let proxy: FaultProxy;
+let server: ServerProcess;
+let ledger: ReturnType<typeof createClient<typeof LedgerService>>;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  const direct = new URL(database.url);
+  proxy = await FaultProxy.start(`http://${direct.hostname}:${direct.port || 5432}`);
+  const viaProxy = new URL(database.url);
+  viaProxy.hostname = "127.0.0.1";
+  viaProxy.port = String(proxy.port);
+  server = await startServerProcess({ DATABASE_URL: viaProxy.toString(), BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: "0" });
+  const auth: Interceptor = (next) => (req) => {
+    req.header.set("authorization", `Bearer ${token}`);
+    return next(req);
+  };
+  const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors: [auth] });
+  ledger = createClient(LedgerService, transport);
+  await createClient(AdminService, transport).createCreditType({ creditType: { creditTypeId, displayName: "Credits", scale: 0 }, requestId: randomUUID() });
+  await ledger.grant({ customerId: "net", creditTypeId, amount: 1_000_000n, source: GrantSource.PURCHASE, reasonCode: "seed", requestId: randomUUID() });
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop("SIGKILL");
+  await proxy?.close();
+  await database?.drop();
+});
+
+const burn = (requestId = randomUUID()) => ledger.burn({ customerId: "net", cost: { case: "credits", value: { creditTypeId, amount: 1n } }, requestId }, { timeoutMs: 30_000 });
+
+async function failureOf(call: Promise<unknown>): Promise<{ code: Code; reason: string | undefined; ms: number }> {
+  const started = performance.now();
+  try {
+    await call;
+  } catch (error) {
+    const connectError = ConnectError.from(error);
+    return { code: connectError.code, reason: errorInfoOf(connectError)?.reason, ms: performance.now() - started };
+  }
+  throw new Error("the call succeeded");
+}
+
+/** recovered waits until a burn succeeds again, and returns how many tries it took (each answered, none hanging). */
+async function recovered(): Promise<number> {
+  for (let tries = 1; tries <= 50; tries++) {
+    try {
+      await burn();
+      return tries;
+    } catch (error) {
+      expect(ConnectError.from(error).code).toBe(Code.Unavailable);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  throw new Error("the pool did not recover");
+}
+
+async function burned(): Promise<bigint> {
+  return (await ledger.getBalance({ customerId: "net", creditTypeId })).balances[0].burned;
+}
+
+describe("faults between the server and PostgreSQL", () => {
+  it("latency: answers stay right, only slower", async () => {
+    const before = await burned();
+    proxy.setMode({ kind: "latency", latencyMs: 30, direction: "both" });
+    await Promise.all(Array.from({ length: 10 }, () => burn()));
+    proxy.setMode({ kind: "pass" });
+    expect(await burned()).toBe(before + 10n);
+  });
+
+  it("reset: Unavailable DATABASE_UNAVAILABLE at once, nothing applied, then the pool recovers", async () => {
+    const before = await burned();
+    proxy.setMode({ kind: "reset" });
+    const requestId = randomUUID();
+    const failure = await failureOf(burn(requestId));
+    expect([failure.code, failure.reason]).toEqual([Code.Unavailable, "DATABASE_UNAVAILABLE"]);
+    proxy.setMode({ kind: "pass" });
+    await recovered();
+    // The failed request id was not used up: it applies now, once.
+    await burn(requestId);
+    await burn(requestId);
+    expect(await burned()).toBe(before + 2n);
+  });
+
+  it("blackhole: Unavailable within the server's bounds, not a hang; then the pool recovers", async () => {
+    const before = await burned();
+    proxy.setMode({ kind: "blackhole" });
+    const requestId = randomUUID();
+    const failure = await failureOf(burn(requestId));
+    expect(failure.code).toBe(Code.Unavailable);
+    // The worst case is a query that was sent and never answered: query_timeout.
+    expect(failure.ms).toBeLessThan(limits.statementTimeoutMsMax + 1_000 + limits.connectTimeoutMsMax + 5_000);
+    proxy.setMode({ kind: "pass" });
+    await recovered();
+    // The blackholed burn never reached PostgreSQL; with its id it applies now, once.
+    await burn(requestId);
+    await burn(requestId);
+    expect(await burned()).toBe(before + 2n);
+    expect(await invariantViolations(database.pool)).toEqual([]);
+  }, 60_000);
+});
