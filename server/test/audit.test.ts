@@ -82,7 +82,7 @@ const cases: Record<string, Case> = {
         action: "create_api_key",
         target: `api_key:${res.apiKey!.keyId}`,
         reason: "new support hire",
-        details: { old: null, new: { name: "billing", role: "support", grant_limit: "900", expire_time: null } },
+        details: { old: null, new: { name: "billing", role: "support", grant_limit: "900", expire_time: null, customer_id: null } },
       };
     },
   },

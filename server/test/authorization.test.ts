@@ -63,7 +63,11 @@ const unauthenticatedCallers = {
   "an admin key revoked before its first use": "INVALID_API_KEY",
 } as const;
 type UnauthenticatedCaller = keyof typeof unauthenticatedCallers;
-type CallerName = UnauthenticatedCaller | RoleName;
+/** A customer key, bound to a customer of its own: every customer the matrix's calls name is another one. */
+const customerCaller = "a customer key of another customer";
+/** The reads a customer key may make (of its own customer); for any other customer they are NotFound. */
+const customerReadable = new Set(["LedgerService/GetBalance", "LedgerService/ListLedgerEntries", "LedgerService/Check"]);
+type CallerName = UnauthenticatedCaller | RoleName | typeof customerCaller;
 
 const creditTypeId = "api_credits";
 const roleNames: RoleName[] = ["service", "support", "admin"];
@@ -428,6 +432,9 @@ beforeAll(async () => {
   tokens.set("an unknown key", wellFormedToken());
   tokens.set("a known key id with a forged secret", wellFormedToken(keyIdOf(t.adminToken)));
   tokens.set("an admin key revoked before its first use", revoked);
+  await t.clients(t.adminToken).admin.createCustomer({ customer: { customerId: "matrix-own" }, requestId: randomUUID() });
+  const customerKey = await t.clients(t.adminToken).admin.createApiKey({ name: "portal", role: Role.CUSTOMER, customerId: "matrix-own", requestId: randomUUID() });
+  tokens.set(customerCaller, customerKey.token);
 });
 afterAll(async () => {
   await t?.close();
@@ -447,6 +454,13 @@ const cells = rpcNames.flatMap((rpc) => [
     const allowed = expectedRoles[rpc].includes(role);
     return { rpc, caller: `a ${role} key` as string, key: role as CallerName, allowed, outcome: allowed ? "" : "PermissionDenied ROLE_NOT_ALLOWED" };
   }),
+  {
+    rpc,
+    caller: customerCaller as string,
+    key: customerCaller as CallerName,
+    allowed: false,
+    outcome: customerReadable.has(rpc) ? "NotFound CUSTOMER_NOT_FOUND" : "PermissionDenied ROLE_NOT_ALLOWED",
+  },
   ...(Object.keys(unauthenticatedCallers) as UnauthenticatedCaller[]).map((caller) => ({
     rpc,
     caller,
@@ -473,6 +487,12 @@ describe.each(["connect", "grpc"] as const)("over %s", (protocol) => {
     if (key in unauthenticatedCallers) {
       expect(error.code).toBe(Code.Unauthenticated);
       expect(info?.reason).toBe(unauthenticatedCallers[key as UnauthenticatedCaller]);
+    } else if (key === customerCaller && customerReadable.has(rpc)) {
+      // Another customer's data: answered as if it did not exist.
+      expect([error.code, info?.reason]).toEqual([Code.NotFound, "CUSTOMER_NOT_FOUND"]);
+    } else if (key === customerCaller) {
+      expect([error.code, info?.reason]).toEqual([Code.PermissionDenied, "ROLE_NOT_ALLOWED"]);
+      expect(info?.metadata).toMatchObject({ role: "customer", method: rpc.split("/")[1] });
     } else {
       expect(error.code).toBe(Code.PermissionDenied);
       expect(info?.reason).toBe("ROLE_NOT_ALLOWED");

@@ -92,6 +92,9 @@ export function adminHandlers(deps: Deps): Partial<ServiceImpl<typeof AdminServi
       const role = requireRole(req.role);
       const grantLimit = requireNonNegative("grant_limit", req.grantLimit);
       if (role !== "support" && grantLimit !== 0n) throw invalid("INVALID_GRANT_LIMIT", "grant_limit", "only support keys have a grant limit");
+      // A customer key is bound to one customer; no other key is.
+      const customerId = role === "customer" ? requireId("customer_id", req.customerId) : null;
+      if (role !== "customer" && req.customerId !== "") throw invalid("INVALID_CUSTOMER_ID", "customer_id", "only customer keys are bound to a customer");
       const expiresAt = optionalTime("expire_time", req.expireTime);
       if (expiresAt !== null && expiresAt.getTime() <= deps.now().getTime()) throw invalid("INVALID_EXPIRE_TIME", "expire_time", "must be in the future");
       const created = await createApiKey(deps, callerOf(ctx), idempotency, {
@@ -100,6 +103,7 @@ export function adminHandlers(deps: Deps): Partial<ServiceImpl<typeof AdminServi
         grantLimit,
         expiresAt,
         reason: requireText("reason", req.reason, limits.noteLengthMax),
+        customerId,
       });
       return { apiKey: encodeApiKey(created.apiKey), token: created.token };
     },

@@ -124,5 +124,6 @@ export function encodeApiKey(key: ApiKeyRow): Init<typeof ApiKeySchema> {
     createTime: timestampFromDate(key.createdAt),
     expireTime: optionalTimestamp(key.expiresAt),
     revokeTime: optionalTimestamp(key.revokedAt),
+    customerId: key.customerId ?? "",
   };
 }

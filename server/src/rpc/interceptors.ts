@@ -2,7 +2,7 @@
 // place) and auth (API key to caller, role checked against one table).
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import { ErrorInfoSchema, errorDomain } from "@burndown/sdk";
-import { type ErrorKind, LedgerError } from "../errors.js";
+import { type ErrorKind, LedgerError, notFound } from "../errors.js";
 import type { KeyVerifier } from "../service/api-keys.js";
 import type { Caller, Role } from "../service/context.js";
 
@@ -56,10 +56,23 @@ export function errorInterceptor(log: (message: string) => void): Interceptor {
   };
 }
 
+/**
+ * ownCustomer refuses a customer key asking about any customer but its own with
+ * NotFound, exactly as for a customer that does not exist: existence does not leak.
+ */
+export function ownCustomer(caller: Caller, customerId: string): string {
+  if (caller.role === "customer" && customerId !== caller.customerId) {
+    throw notFound("CUSTOMER_NOT_FOUND", "customer id", customerId);
+  }
+  return customerId;
+}
+
 /** callerKey carries the authenticated caller to handlers. */
 export const callerKey = createContextKey<Caller | undefined>(undefined, { description: "authenticated caller" });
 
 const everyone: Role[] = ["service", "support", "admin"];
+/** Reads a customer key may make, of its own customer only (ownCustomer enforces it). */
+const everyoneAndCustomers: Role[] = [...everyone, "customer"];
 const hotPath: Role[] = ["service", "admin"];
 const staff: Role[] = ["support", "admin"];
 const admin: Role[] = ["admin"];
@@ -71,10 +84,10 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.LedgerService/Commit": hotPath,
   "burndown.v1.LedgerService/Release": hotPath,
   "burndown.v1.LedgerService/Burn": hotPath,
-  "burndown.v1.LedgerService/GetBalance": everyone,
-  "burndown.v1.LedgerService/ListLedgerEntries": everyone,
+  "burndown.v1.LedgerService/GetBalance": everyoneAndCustomers,
+  "burndown.v1.LedgerService/ListLedgerEntries": everyoneAndCustomers,
   "burndown.v1.LedgerService/ReportUsage": hotPath,
-  "burndown.v1.LedgerService/Check": everyone,
+  "burndown.v1.LedgerService/Check": everyoneAndCustomers,
   "burndown.v1.LedgerService/ReserveBatch": hotPath,
   "burndown.v1.LedgerService/CommitBatch": hotPath,
   "burndown.v1.AdminService/CreateCreditType": admin,

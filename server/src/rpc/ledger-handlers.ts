@@ -39,7 +39,7 @@ import {
   ttlMs,
 } from "./decode.js";
 import { encodeBalance, encodeEntry, encodeLot, encodeReservation } from "./encode.js";
-import { callerKey } from "./interceptors.js";
+import { callerKey, ownCustomer } from "./interceptors.js";
 import { idempotencyOf } from "./request-hash.js";
 
 /** callerOf reads the caller the auth interceptor put in the context. */
@@ -101,13 +101,14 @@ export function ledgerHandlers(deps: Deps): Partial<ServiceImpl<typeof LedgerSer
       const result = await burn(deps, callerOf(ctx), idempotency, { customerId: requireId("customer_id", req.customerId), cost: requireCost(req.cost) });
       return { creditTypeId: result.creditTypeId, amount: result.amount, entries: result.entries.map(encodeEntry), balance: encodeBalance(result.balance) };
     },
-    async getBalance(req) {
-      const balances = await getBalance(deps, { customerId: requireId("customer_id", req.customerId), creditTypeId: optionalCode("credit_type_id", req.creditTypeId) });
+    async getBalance(req, ctx) {
+      const customerId = ownCustomer(callerOf(ctx), requireId("customer_id", req.customerId));
+      const balances = await getBalance(deps, { customerId, creditTypeId: optionalCode("credit_type_id", req.creditTypeId) });
       return { balances: balances.map(encodeBalance) };
     },
-    async listLedgerEntries(req) {
+    async listLedgerEntries(req, ctx) {
       const page = await listLedgerEntries(deps, {
-        customerId: requireId("customer_id", req.customerId),
+        customerId: ownCustomer(callerOf(ctx), requireId("customer_id", req.customerId)),
         creditTypeId: optionalCode("credit_type_id", req.creditTypeId),
         kinds: requireEntryKinds(req.kinds),
         startAt: optionalTime("start_time", req.startTime),

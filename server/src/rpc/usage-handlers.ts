@@ -8,6 +8,7 @@ import type { Deps } from "../service/context.js";
 import { reportUsage, type UsageInput, type UsageOutcome as DomainOutcome, type UsageResult } from "../service/report-usage.js";
 import { enforcementModeOf, optionalTime, requireCode, requireId, requirePositive } from "./decode.js";
 import { encodeBalance } from "./encode.js";
+import { ownCustomer } from "./interceptors.js";
 import { callerOf } from "./ledger-handlers.js";
 
 const outcomes: Record<DomainOutcome, UsageOutcome> = {
@@ -73,9 +74,10 @@ export function usageHandlers(deps: Deps): Partial<ServiceImpl<typeof LedgerServ
       const results = await reportUsage(deps, callerOf(ctx), req.events.map(decodeUsageEvent));
       return { results: results.map(encodeUsageResult) };
     },
-    async check(req) {
+    async check(req, ctx) {
       const quantity = req.quantity === 0n ? 1n : requirePositive("quantity", req.quantity);
-      const result = await check(deps, { customerId: requireId("customer_id", req.customerId), featureKey: requireCode("feature_key", req.featureKey), quantity });
+      const customerId = ownCustomer(callerOf(ctx), requireId("customer_id", req.customerId));
+      const result = await check(deps, { customerId, featureKey: requireCode("feature_key", req.featureKey), quantity });
       return { ...result, reason: checkReasons[result.reason], mode: enforcementModeOf(result.mode), balance: encodeBalance(result.balance) };
     },
   };

@@ -9,6 +9,7 @@ import { type ApiKeyRow, countAdminKeys, insertApiKey, revokeApiKey as storeRevo
 import { mapDriverErrors, withTransaction } from "../store/database.js";
 import type { Caller, Deps, Idempotency, Role } from "./context.js";
 import { insertAuditRecord } from "../store/audit-store.js";
+import { requireCustomer } from "./catalog.js";
 import { runIdempotent } from "./run-idempotent.js";
 
 const tokenPattern = /^bd_([0-9a-f]{20})_([A-Za-z0-9_-]{43})$/;
@@ -34,7 +35,7 @@ export async function createApiKey(
   deps: Deps,
   caller: Caller,
   idempotency: Idempotency,
-  input: { name: string; role: Role; grantLimit: bigint; expiresAt: Date | null; reason: string },
+  input: { name: string; role: Role; grantLimit: bigint; expiresAt: Date | null; reason: string; customerId: string | null },
 ): Promise<{ apiKey: ApiKeyRow; token: string }> {
   const grantLimit = input.role === "support" && input.grantLimit === 0n ? limits.supportGrantLimitDefault : input.grantLimit;
   return runIdempotent(
@@ -42,15 +43,19 @@ export async function createApiKey(
     caller,
     idempotency,
     async (tx) => {
+      if (input.customerId !== null) await requireCustomer(tx, input.customerId);
       const { keyId, secret, token } = newToken();
-      const apiKey = await insertApiKey(tx, { keyId, name: input.name, role: input.role, grantLimit, expiresAt: input.expiresAt, secretHash: hashSecret(secret) });
+      const apiKey = await insertApiKey(tx, { keyId, name: input.name, role: input.role, grantLimit, expiresAt: input.expiresAt, customerId: input.customerId, secretHash: hashSecret(secret) });
       // Never the secret or its hash: the audit trail is readable by support.
       await insertAuditRecord(tx, {
         actor: caller.keyId,
         action: "create_api_key",
         target: `api_key:${keyId}`,
         reason: input.reason,
-        details: { old: null, new: { name: input.name, role: input.role, grant_limit: grantLimit.toString(), expire_time: input.expiresAt?.toISOString() ?? null } },
+        details: {
+          old: null,
+          new: { name: input.name, role: input.role, grant_limit: grantLimit.toString(), expire_time: input.expiresAt?.toISOString() ?? null, customer_id: input.customerId },
+        },
       });
       return { apiKey, token };
     },
@@ -116,7 +121,7 @@ export class KeyVerifier {
     }
     if (this.cache.size >= limits.apiKeyCacheEntriesMax) this.cache.clear();
     const entry: CachedKey = {
-      caller: { keyId: row.keyId, role: row.role, grantLimit: row.grantLimit },
+      caller: { keyId: row.keyId, role: row.role, grantLimit: row.grantLimit, ...(row.customerId === null ? {} : { customerId: row.customerId }) },
       secretHash: row.secretHash,
       expiresAtMs: row.expiresAt?.getTime() ?? null,
       cachedUntilMs: nowMs + limits.apiKeyCacheMsMax,
@@ -142,13 +147,13 @@ export async function bootstrapAdminKey(deps: Deps, configuredToken: string | un
       const parsed = parseToken(configuredToken);
       if (parsed === null) throw new Error("BURNDOWN_ADMIN_KEY is not a Burndown API key (bd_<20 hex>_<43 base64url>)");
       if ((await selectApiKeySecret(tx, parsed.keyId)) === null) {
-        await insertApiKey(tx, { keyId: parsed.keyId, name: "configured admin", role: "admin", grantLimit: 0n, expiresAt: null, secretHash: hashSecret(parsed.secret) });
+        await insertApiKey(tx, { keyId: parsed.keyId, name: "configured admin", role: "admin", grantLimit: 0n, expiresAt: null, customerId: null, secretHash: hashSecret(parsed.secret) });
       }
       return { token: null, keyId: parsed.keyId };
     }
     if ((await countAdminKeys(tx)) > 0) return { token: null, keyId: null };
     const { keyId, secret, token } = newToken();
-    await insertApiKey(tx, { keyId, name: "first admin", role: "admin", grantLimit: 0n, expiresAt: null, secretHash: hashSecret(secret) });
+    await insertApiKey(tx, { keyId, name: "first admin", role: "admin", grantLimit: 0n, expiresAt: null, customerId: null, secretHash: hashSecret(secret) });
     return { token, keyId };
   });
 }

@@ -125,7 +125,8 @@ async function requireCreditType(db: Db | Tx, creditTypeId: string): Promise<Cre
   return type;
 }
 
-async function requireCustomer(db: Db | Tx, customerId: string): Promise<CustomerRow> {
+/** requireCustomer reads a customer, or fails NotFound CUSTOMER_NOT_FOUND. */
+export async function requireCustomer(db: Db | Tx, customerId: string): Promise<CustomerRow> {
   const customer = await selectCustomer(db, customerId);
   if (customer === null) throw notFound("CUSTOMER_NOT_FOUND", "customer id", customerId);
   return customer;

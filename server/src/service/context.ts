@@ -2,7 +2,7 @@
 import type pg from "pg";
 
 /** Role is what an API key may do. */
-export type Role = "service" | "support" | "admin";
+export type Role = "service" | "support" | "admin" | "customer";
 
 /** Caller is the authenticated principal of a request. */
 export interface Caller {
@@ -10,6 +10,8 @@ export interface Caller {
   role: Role;
   /** for support keys: the largest amount one grant may add. */
   grantLimit: bigint;
+  /** for customer keys: the one customer the key may read. */
+  customerId?: string;
 }
 
 /** UsagePolicy is the deployment's rules for usage events. */

@@ -5,14 +5,16 @@ import type { Db } from "./database.js";
 export interface ApiKeyRow {
   keyId: string;
   name: string;
-  role: "service" | "support" | "admin";
+  role: "service" | "support" | "admin" | "customer";
   grantLimit: bigint;
   createdAt: Date;
   expiresAt: Date | null;
   revokedAt: Date | null;
+  /** for customer keys, the one customer the key may read; null otherwise. */
+  customerId: string | null;
 }
 
-const apiKeyColumns = "key_id, name, role, grant_limit, created_at, expires_at, revoked_at";
+const apiKeyColumns = "key_id, name, role, grant_limit, created_at, expires_at, revoked_at, customer_id";
 
 function toApiKey(row: Record<string, unknown>): ApiKeyRow {
   return {
@@ -23,6 +25,7 @@ function toApiKey(row: Record<string, unknown>): ApiKeyRow {
     createdAt: row.created_at as Date,
     expiresAt: row.expires_at as Date | null,
     revokedAt: row.revoked_at as Date | null,
+    customerId: (row.customer_id as string | null) ?? null,
   };
 }
 
@@ -30,8 +33,8 @@ function toApiKey(row: Record<string, unknown>): ApiKeyRow {
 export async function insertApiKey(db: Db, key: Omit<ApiKeyRow, "createdAt" | "revokedAt"> & { secretHash: Buffer }): Promise<ApiKeyRow> {
   const result = await db.query({
     name: "insert_api_key",
-    text: `insert into api_keys (key_id, name, role, secret_hash, grant_limit, expires_at) values ($1, $2, $3, $4, $5, $6) returning ${apiKeyColumns}`,
-    values: [key.keyId, key.name, key.role, key.secretHash, key.grantLimit.toString(), key.expiresAt],
+    text: `insert into api_keys (key_id, name, role, secret_hash, grant_limit, expires_at, customer_id) values ($1, $2, $3, $4, $5, $6, $7) returning ${apiKeyColumns}`,
+    values: [key.keyId, key.name, key.role, key.secretHash, key.grantLimit.toString(), key.expiresAt, key.customerId],
   });
   return toApiKey(result.rows[0]);
 }

@@ -334,6 +334,18 @@ alter table features
 alter table usage_events add column offline boolean not null default false;
 `,
   },
+  {
+    version: 4,
+    name: "customer-scoped API keys",
+    sql: `
+-- A customer key reads one customer's own balance, entries and checks, for the vendor's
+-- own customers; every other role is bound to no customer.
+alter table api_keys drop constraint api_keys_role_check;
+alter table api_keys add constraint api_keys_role_check check (role in ('service', 'support', 'admin', 'customer'));
+alter table api_keys add column customer_id text references customers (customer_id);
+alter table api_keys add constraint api_keys_customer_bound check ((role = 'customer') = (customer_id is not null));
+`,
+  },
 ];
 
 const migrationLockKey = 0x6275726e; // "burn"
