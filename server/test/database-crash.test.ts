@@ -17,8 +17,9 @@ import { AdminService, type BurndownClient, createBurndownClient, GrantSource, L
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newApiKeyToken } from "../src/service/api-keys.js";
-import { type EmbeddedDatabase, freePort, startEmbeddedDatabase } from "../src/store/embedded-database.js";
+import { type EmbeddedDatabase, startEmbeddedDatabase } from "../src/store/embedded-database.js";
 import { invariantViolations } from "../../test-support/invariants.js";
+import { quietPort } from "../../test-support/ports.js";
 import { type ServerProcess, startServerProcess } from "../../test-support/server-process.js";
 
 const operationsCount = Number(process.env.BURNDOWN_DB_CRASH_OPS ?? 400);
@@ -45,7 +46,7 @@ function killCluster(): number {
 }
 
 beforeAll(async () => {
-  port = await freePort();
+  port = await quietPort();
   cluster = await startEmbeddedDatabase({ dataDir, port, persistent: true });
   server = await startServerProcess({ DATABASE_URL: cluster.url, BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: "0" });
 }, 180_000);
@@ -113,8 +114,13 @@ describe("PostgreSQL killed under acknowledged writes", () => {
       while (finished < operationsCount / 3) await sleep(5);
       inFlightAtKill = started - finished;
       killed = killCluster();
-      await sleep(1_000);
+      await sleep(500);
       cluster = await startEmbeddedDatabase({ dataDir, port, persistent: true });
+      // The restarted cluster itself answers (so a failure below is the server's, not the cluster's).
+      const probe = new pg.Client({ connectionString: cluster.url });
+      await probe.connect();
+      await probe.query("select 1");
+      await probe.end();
     })();
     await Promise.all([...Array.from({ length: callersCount }, caller), killer]);
     await sdk.close({ timeoutMs: 2_000 });
@@ -140,7 +146,8 @@ describe("PostgreSQL killed under acknowledged writes", () => {
       expect(wrongAmount).toEqual([]);
       expect(await invariantViolations(pool)).toEqual([]);
       // The server reconnected by itself: every burn was answered in the end.
-      expect(acknowledged.length).toBe(operationsCount);
+      const probe = await pool.query("select 1 as ok").then(() => "answers", (error: unknown) => String(error));
+      expect(acknowledged.length, `the cluster ${probe}; the server said:\n${server.output.slice(-15).join("\n")}`).toBe(operationsCount);
       // While the database was away, callers saw only "try again": never a wrong answer.
       expect(Object.keys(attemptFailures).filter((code) => code !== "Unavailable" && code !== "DeadlineExceeded")).toEqual([]);
       expect(server.child.exitCode).toBeNull();

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newApiKeyToken } from "../src/service/api-keys.js";
 import { createTestDatabase, type TestDatabase } from "../../test-support/database.js";
 import { invariantViolations } from "../../test-support/invariants.js";
+import { quietPort } from "../../test-support/ports.js";
 import { type ServerProcess, startServerProcess } from "../../test-support/server-process.js";
 
 const operationsCount = Number(process.env.BURNDOWN_CRASH_OPS ?? 600);
@@ -28,7 +29,8 @@ const env = () => ({ DATABASE_URL: database.url, BURNDOWN_ADMIN_KEY: token, BURN
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  server = await startServerProcess(env());
+  // Ports below the ephemeral range: no other test's server can be handed them while this one is down.
+  server = await startServerProcess({ ...env(), PORT: String(await quietPort()), GRPC_PORT: String(await quietPort()) });
 }, 120_000);
 afterAll(async () => {
   await server?.stop("SIGKILL");
