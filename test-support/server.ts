@@ -1,7 +1,8 @@
 // A real server on real PostgreSQL for one test file, on free ports, with typed clients.
 import { type DescService } from "@bufbuild/protobuf";
-import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { bearer } from "./bearer.js";
 import { AdminService, LedgerService, Role } from "@burndown/sdk";
 import type { AdmissionLimits } from "../server/src/rpc/admission.js";
 import { type RunningServer, startServer } from "../server/src/server.js";
@@ -36,12 +37,6 @@ export interface TestServer {
   close: () => Promise<void>;
 }
 
-function bearer(token: string): Interceptor {
-  return (next) => (req) => {
-    req.header.set("authorization", `Bearer ${token}`);
-    return next(req);
-  };
-}
 
 const roles = { service: Role.SERVICE, support: Role.SUPPORT, admin: Role.ADMIN };
 

@@ -3,7 +3,7 @@
 // unary call) applies once, and two replicas taking batches for one hot customer never
 // overspend and resolve each reservation once.
 import { randomUUID } from "node:crypto";
-import { Code, createClient, type Interceptor } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { AdminService, type BatchItemError, errorInfoOf, GrantSource, LedgerService, ReservationStatus } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,6 +11,7 @@ import { newApiKeyToken } from "../src/service/api-keys.js";
 import { groupStats } from "../src/service/grouped-operations.js";
 import { createTestDatabase, type TestDatabase } from "../../test-support/database.js";
 import { invariantViolations } from "../../test-support/invariants.js";
+import { bearer } from "../../test-support/bearer.js";
 import { type ServerProcess, startServerProcess } from "../../test-support/server-process.js";
 import { databaseSnapshot, errorOf } from "../../test-support/snapshot.js";
 import { type Clients, startTestServer, type TestServer } from "../../test-support/server.js";
@@ -218,10 +219,7 @@ describe("two replicas, one hot customer, batches", () => {
   let database: TestDatabase;
   let servers: ServerProcess[] = [];
   const token = newApiKeyToken();
-  const auth: Interceptor = (next) => (req) => {
-    req.header.set("authorization", `Bearer ${token}`);
-    return next(req);
-  };
+  const auth = bearer(token);
 
   beforeAll(async () => {
     database = await createTestDatabase();

@@ -7,7 +7,7 @@
 //   BURNDOWN_BANK_SECONDS=60 npx vitest run server/test/conservation.test.ts   (the long profile)
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { AdminService, errorInfoOf, GrantSource, LedgerService } from "@burndown/sdk";
 import type pg from "pg";
@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newApiKeyToken } from "../src/service/api-keys.js";
 import { createTestDatabase, type TestDatabase } from "../../test-support/database.js";
 import { invariantViolations } from "../../test-support/invariants.js";
+import { bearer } from "../../test-support/bearer.js";
 import { type ServerProcess, startServerProcess } from "../../test-support/server-process.js";
 
 const seconds = Number(process.env.BURNDOWN_BANK_SECONDS ?? 8);
@@ -41,10 +42,7 @@ afterAll(async () => {
 
 describe("conservation under load", () => {
   it(`${seconds} s of mixed operations on two replicas: every consistent read finds every invariant intact`, async () => {
-    const auth: Interceptor = (next) => (req) => {
-      req.header.set("authorization", `Bearer ${token}`);
-      return next(req);
-    };
+    const auth = bearer(token);
     const replicas = [
       createClient(LedgerService, createGrpcTransport({ baseUrl: servers[0].grpcUrl, interceptors: [auth] })),
       createClient(LedgerService, createConnectTransport({ baseUrl: servers[1].httpUrl, httpVersion: "1.1", interceptors: [auth] })),

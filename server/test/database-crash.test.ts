@@ -11,7 +11,7 @@ import { readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AdminService, type BurndownClient, createBurndownClient, GrantSource, LedgerService } from "@burndown/sdk";
 import pg from "pg";
@@ -20,6 +20,7 @@ import { newApiKeyToken } from "../src/service/api-keys.js";
 import { type EmbeddedDatabase, startEmbeddedDatabase } from "../src/store/embedded-database.js";
 import { invariantViolations } from "../../test-support/invariants.js";
 import { quietPort } from "../../test-support/ports.js";
+import { bearer } from "../../test-support/bearer.js";
 import { type ServerProcess, startServerProcess } from "../../test-support/server-process.js";
 
 const operationsCount = Number(process.env.BURNDOWN_DB_CRASH_OPS ?? 400);
@@ -59,10 +60,7 @@ afterAll(async () => {
 
 describe("PostgreSQL killed under acknowledged writes", () => {
   it(`${operationsCount} burns across a SIGKILL of the whole cluster and its recovery: none lost, none doubled, only Unavailable seen`, async () => {
-    const auth: Interceptor = (next) => (req) => {
-      req.header.set("authorization", `Bearer ${token}`);
-      return next(req);
-    };
+    const auth = bearer(token);
     const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors: [auth] });
     await createClient(AdminService, transport).createCreditType({ creditType: { creditTypeId, displayName: "Credits", scale: 0 }, requestId: randomUUID() });
     const ledger = createClient(LedgerService, transport);

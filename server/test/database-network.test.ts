@@ -4,7 +4,7 @@
 // and after each the pool recovers by itself with no invariant broken. Calls are raw
 // generated-client calls, so what the caller sees is the server's answer, not a retry's.
 import { randomUUID } from "node:crypto";
-import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AdminService, errorInfoOf, GrantSource, LedgerService } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,6 +13,7 @@ import { newApiKeyToken } from "../src/service/api-keys.js";
 import { createTestDatabase, type TestDatabase } from "../../test-support/database.js";
 import { FaultProxy } from "../../test-support/fault-proxy.js";
 import { invariantViolations } from "../../test-support/invariants.js";
+import { bearer } from "../../test-support/bearer.js";
 import { type ServerProcess, startServerProcess } from "../../test-support/server-process.js";
 
 const creditTypeId = "credits";
@@ -30,10 +31,7 @@ beforeAll(async () => {
   viaProxy.hostname = "127.0.0.1";
   viaProxy.port = String(proxy.port);
   server = await startServerProcess({ DATABASE_URL: viaProxy.toString(), BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: "0" });
-  const auth: Interceptor = (next) => (req) => {
-    req.header.set("authorization", `Bearer ${token}`);
-    return next(req);
-  };
+  const auth = bearer(token);
   const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors: [auth] });
   ledger = createClient(LedgerService, transport);
   await createClient(AdminService, transport).createCreditType({ creditType: { creditTypeId, displayName: "Credits", scale: 0 }, requestId: randomUUID() });

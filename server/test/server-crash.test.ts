@@ -7,7 +7,7 @@
 //   BURNDOWN_CRASH_OPS=10000 npx vitest run server/test/server-crash.test.ts   (the long profile)
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createClient, type Interceptor } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { AdminService, type BurndownClient, createBurndownClient, GrantSource, LedgerService } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,6 +15,7 @@ import { newApiKeyToken } from "../src/service/api-keys.js";
 import { createTestDatabase, type TestDatabase } from "../../test-support/database.js";
 import { invariantViolations } from "../../test-support/invariants.js";
 import { quietPort } from "../../test-support/ports.js";
+import { bearer } from "../../test-support/bearer.js";
 import { type ServerProcess, startServerProcess } from "../../test-support/server-process.js";
 
 const operationsCount = Number(process.env.BURNDOWN_CRASH_OPS ?? 600);
@@ -49,10 +50,7 @@ interface OpRecord {
 
 describe("the server killed mid-stream", () => {
   it(`${operationsCount} SDK operations across a SIGKILL and restart: none lost, none doubled, none half written`, async () => {
-    const auth: Interceptor = (next) => (req) => {
-      req.header.set("authorization", `Bearer ${token}`);
-      return next(req);
-    };
+    const auth = bearer(token);
     const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors: [auth] });
     await createClient(AdminService, transport).createCreditType({ creditType: { creditTypeId, displayName: "Credits", scale: 0 }, requestId: randomUUID() });
     const ledger = createClient(LedgerService, transport);
