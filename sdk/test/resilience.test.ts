@@ -11,10 +11,10 @@ import { FailurePolicy } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BurndownClient, createBurndownClient } from "../src/client.js";
 import { OfflineDeniedError } from "../src/errors.js";
-import { freePort } from "../../server/src/store/embedded-database.js";
 import { type AttemptRecorder, attemptRecorder } from "../../test-support/attempt-recorder.js";
 import { FaultProxy } from "../../test-support/fault-proxy.js";
 import { startLedgerFixture, type LedgerFixture } from "../../test-support/ledger-fixture.js";
+import { quietPort } from "../../test-support/ports.js";
 import { startServerProcess } from "../../test-support/server-process.js";
 
 let f: LedgerFixture;
@@ -133,7 +133,8 @@ describe("fail open", () => {
 describe("killing the server", () => {
   it("fail-open survives a server SIGKILL and replays to the restarted server with zero loss and zero duplicates", async () => {
     await setPolicy(f.featureKey, FailurePolicy.FAIL_OPEN, 0n);
-    const [httpPort, grpcPort] = [await freePort(), await freePort()];
+    // Below the ephemeral range: no other test's server can be handed these while this one is down.
+    const [httpPort, grpcPort] = [await quietPort(), await quietPort()];
     const env = { DATABASE_URL: f.t.database.url, PORT: String(httpPort), GRPC_PORT: String(grpcPort), BURNDOWN_JOB_INTERVAL_MS: "0" };
     let server = await startServerProcess(env);
     const spoolPath = path.join(directory, `${randomUUID()}.spool`);
