@@ -34,6 +34,13 @@ export function createPool(databaseUrl: string, max: number = limits.poolSizeMax
   pool.on("error", (error) => {
     process.emitWarning(`burndown: idle database connection failed: ${error.message}`);
   });
+  // A checked-out client whose connection dies between two statements (PostgreSQL killed
+  // while a transaction plans in JavaScript) emits "error" on the client, not the pool;
+  // with no listener that would crash the process. The next statement on it fails, the
+  // failure maps to Unavailable, and withTransaction destroys the client.
+  pool.on("connect", (client) => {
+    client.on("error", () => {});
+  });
   return pool;
 }
 
