@@ -3,7 +3,6 @@
 // half of peak, the SDK's own cost, and the profile notes kept in hot-path-profile.md.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { limits } from "../server/src/limits.js";
 import { type OverheadResult, type ScenarioId, scenarioOf, scenarios, type WorkerResult } from "./hot-path-scenarios.js";
 
 /** HotPathRun is everything one run measured; docs/performance.json is this, as JSON. */
@@ -154,8 +153,8 @@ figure below includes the others' CPU competing for the same ${m.cpus} cores; th
 run, are what survives that noise.
 
 **How it runs.** One server process (\`server/src/main.ts\`, pool of ${run.serverPoolSize} connections,
-${Object.entries(run.serverEnv).map(([k, v]) => `\`${k}=${v}\``).join(", ") || "default settings"}: calls that wait longer than that for one of
-the ${limits.inFlightMaxDefault} admission slots are refused with ResourceExhausted) on a fresh
+${Object.entries(run.serverEnv).map(([k, v]) => `\`${k}=${v}\``).join(", ") || "default settings"}: a latency-first setting, where calls that
+wait longer than that for an admission slot are refused with ResourceExhausted) on a fresh
 database with ${int(run.customersCount)} funded customers and one hot customer. Each scenario at each level runs in a fresh load
 process (\`bench/hot-path-worker.ts\`): closed-loop callers (each waits for its answer before its next call)
 sharing one HTTP/2 session per 64 callers, ${run.windowMs / 1000} s measured after a warm-up. Latency is as the caller

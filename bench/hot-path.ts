@@ -40,7 +40,7 @@ function log(message: string): void {
 }
 
 /** the benchmark's server prefers fast refusals to slow answers: see BURNDOWN_QUEUE_WAIT_MS in the README. */
-const serverEnv = { BURNDOWN_QUEUE_WAIT_MS: "100" };
+const serverEnv = { BURNDOWN_MAX_IN_FLIGHT: "64", BURNDOWN_QUEUE_WAIT_MS: "100" };
 const profileIndex = process.argv.indexOf("--profile-server");
 /** --profile-server <dir>: the server writes a V8 CPU profile there when it stops (open it in Chrome DevTools). */
 const profileArgs = profileIndex > 0 ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(process.argv[profileIndex + 1])}`] : [];

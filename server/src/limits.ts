@@ -20,8 +20,12 @@ export const limits = {
   /** support keys without their own limit may grant at most this much per call. */
   supportGrantLimitDefault: 100_000n,
   poolSizeMax: 20,
-  /** admission (rpc/admission.ts): ledger and admin calls running at once per process, by default. */
-  inFlightMaxDefault: 64,
+  /**
+   * admission (rpc/admission.ts): ledger and admin calls running at once per process, by
+   * default. Generous, so that by default only a flood is refused: calls beyond the pool
+   * wait for a connection as they always did. Latency-first deployments set less.
+   */
+  inFlightMaxDefault: 256,
   /** calls waiting for a slot; past this they are refused at once with OVERLOADED. */
   queuedMaxDefault: 1_024,
   /**
