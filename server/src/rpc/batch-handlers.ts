@@ -6,7 +6,7 @@
 // transaction (service/grouped-operations.ts) in request order; groups run side by side,
 // a bounded number at a time, so one batch cannot take the whole pool.
 import type { ServiceImpl } from "@connectrpc/connect";
-import { CommitRequestSchema, type LedgerService, ReserveRequestSchema } from "@burndown/sdk";
+import type { LedgerService } from "@burndown/sdk";
 import { invalid, notFound } from "../errors.js";
 import { limits } from "../limits.js";
 import type { Deps } from "../service/context.js";
@@ -14,11 +14,9 @@ import { commitGroup, type GroupedCommit, type GroupedReserve, type Outcome, res
 import type { ReservationResult } from "../service/reserve.js";
 import { mapDriverErrors } from "../store/database.js";
 import { selectReservations } from "../store/reservation-store.js";
-import { requireCost, requireId, requireNonNegative, requireUuid, ttlMs } from "./decode.js";
-import { encodeBalance, encodeReservation } from "./encode.js";
+import { encodeReservationResult } from "./encode.js";
 import { itemErrorOf } from "./interceptors.js";
-import { callerOf } from "./ledger-handlers.js";
-import { idempotencyOf } from "./request-hash.js";
+import { callerOf, decodeCommit, decodeReserve } from "./ledger-handlers.js";
 
 function requireBatchSize(count: number): void {
   if (count === 0 || count > limits.operationBatchSizeMax) {
@@ -64,7 +62,7 @@ function decodeEach<R, I>(requests: readonly R[], decode: (request: R) => I, out
 function resultsOf(outcomes: Outcome<ReservationResult>[], log: (message: string) => void) {
   return outcomes.map((outcome) =>
     outcome.ok
-      ? { result: { case: "response" as const, value: { reservation: encodeReservation(outcome.value.reservation), balance: encodeBalance(outcome.value.balance) } } }
+      ? { result: { case: "response" as const, value: encodeReservationResult(outcome.value) } }
       : { result: { case: "error" as const, value: itemErrorOf(outcome.error, log) } },
   );
 }
@@ -76,14 +74,7 @@ export function batchHandlers(deps: Deps, log: (message: string) => void): Parti
       requireBatchSize(req.requests.length);
       const caller = callerOf(ctx);
       const outcomes = new Array<Outcome<ReservationResult>>(req.requests.length);
-      const decoded = decodeEach(
-        req.requests,
-        (request): GroupedReserve => ({
-          idempotency: idempotencyOf(ReserveRequestSchema, "Reserve", request),
-          input: { customerId: requireId("customer_id", request.customerId), cost: requireCost(request.cost), ttlMs: ttlMs("ttl", request.ttl) },
-        }),
-        outcomes,
-      );
+      const decoded: (GroupedReserve | undefined)[] = decodeEach(req.requests, decodeReserve, outcomes);
       const valid = decoded.flatMap((item, index) => (item === undefined ? [] : [index]));
       const groups = groupBy(valid, (index) => decoded[index]!.input.customerId);
       await runGroups(groups.values(), (indexes) => reserveGroup(deps, caller, indexes.map((index) => decoded[index]!)), outcomes);
@@ -93,15 +84,10 @@ export function batchHandlers(deps: Deps, log: (message: string) => void): Parti
       requireBatchSize(req.requests.length);
       const caller = callerOf(ctx);
       const outcomes = new Array<Outcome<ReservationResult>>(req.requests.length);
-      const decoded = decodeEach(
-        req.requests,
-        (request) => ({
-          idempotency: idempotencyOf(CommitRequestSchema, "Commit", request),
-          reservationId: requireUuid("reservation_id", request.reservationId),
-          amount: requireNonNegative("amount", request.amount),
-        }),
-        outcomes,
-      );
+      const decoded = decodeEach(req.requests, (request) => {
+        const { idempotency, input } = decodeCommit(request);
+        return { idempotency, ...input };
+      }, outcomes);
       const valid = decoded.flatMap((item, index) => (item === undefined ? [] : [index]));
       // Which balance each reservation is on decides its group; read without locks (the
       // group re-reads statuses under the balance lock).

@@ -84,6 +84,11 @@ export function encodeEntry(entry: EntryRow): Init<typeof LedgerEntrySchema> {
   };
 }
 
+/** encodeReservationResult converts what Reserve, Commit and Release (and each batch item) answer. */
+export function encodeReservationResult(result: { reservation: ReservationRow; balance: BalanceView }) {
+  return { reservation: encodeReservation(result.reservation), balance: encodeBalance(result.balance) };
+}
+
 /** encodeCreditType converts a credit type. */
 export function encodeCreditType(type: CreditTypeRow): Init<typeof CreditTypeSchema> {
   return { creditTypeId: type.creditTypeId, displayName: type.displayName, scale: type.scale, createTime: timestampFromDate(type.createdAt) };

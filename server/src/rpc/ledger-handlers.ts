@@ -1,27 +1,24 @@
 // LedgerService handlers: decode, call one service function, encode. No business rules.
-import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import {
   BurnRequestSchema,
   type CommitRequest,
   CommitRequestSchema,
-  type CommitResponseSchema,
   GrantRequestSchema,
   type LedgerService,
   ReleaseRequestSchema,
   type ReserveRequest,
   ReserveRequestSchema,
-  type ReserveResponseSchema,
 } from "@burndown/sdk";
 import { assert } from "../ledger/balance-state.js";
 import { limits } from "../limits.js";
 import { burn } from "../service/burn.js";
-import type { Caller, Deps } from "../service/context.js";
+import type { Caller, Deps, Idempotency } from "../service/context.js";
 import { getBalance } from "../service/get-balance.js";
 import { grant } from "../service/grant.js";
 import { listLedgerEntries } from "../service/list-ledger-entries.js";
 import { commit, release } from "../service/resolve-reservation.js";
-import { reserve } from "../service/reserve.js";
+import { type ReserveInput, reserve } from "../service/reserve.js";
 import {
   optionalCode,
   optionalTime,
@@ -38,7 +35,7 @@ import {
   requireUuid,
   ttlMs,
 } from "./decode.js";
-import { encodeBalance, encodeEntry, encodeLot, encodeReservation } from "./encode.js";
+import { encodeBalance, encodeEntry, encodeLot, encodeReservationResult } from "./encode.js";
 import { callerKey, ownCustomer } from "./interceptors.js";
 import { idempotencyOf } from "./request-hash.js";
 
@@ -49,25 +46,20 @@ export function callerOf(ctx: HandlerContext): Caller {
   return caller;
 }
 
-/** reserveOne is Reserve for one request: the unary method and each item of ReserveBatch. */
-export async function reserveOne(deps: Deps, caller: Caller, req: ReserveRequest): Promise<MessageInitShape<typeof ReserveResponseSchema>> {
-  const idempotency = idempotencyOf(ReserveRequestSchema, "Reserve", req);
-  const result = await reserve(deps, caller, idempotency, {
-    customerId: requireId("customer_id", req.customerId),
-    cost: requireCost(req.cost),
-    ttlMs: ttlMs("ttl", req.ttl),
-  });
-  return { reservation: encodeReservation(result.reservation), balance: encodeBalance(result.balance) };
+/** decodeReserve checks a Reserve request: the unary method and each item of ReserveBatch. */
+export function decodeReserve(req: ReserveRequest): { idempotency: Idempotency; input: ReserveInput } {
+  return {
+    idempotency: idempotencyOf(ReserveRequestSchema, "Reserve", req),
+    input: { customerId: requireId("customer_id", req.customerId), cost: requireCost(req.cost), ttlMs: ttlMs("ttl", req.ttl) },
+  };
 }
 
-/** commitOne is Commit for one request: the unary method and each item of CommitBatch. */
-export async function commitOne(deps: Deps, caller: Caller, req: CommitRequest): Promise<MessageInitShape<typeof CommitResponseSchema>> {
-  const idempotency = idempotencyOf(CommitRequestSchema, "Commit", req);
-  const result = await commit(deps, caller, idempotency, {
-    reservationId: requireUuid("reservation_id", req.reservationId),
-    amount: requireNonNegative("amount", req.amount),
-  });
-  return { reservation: encodeReservation(result.reservation), balance: encodeBalance(result.balance) };
+/** decodeCommit checks a Commit request: the unary method and each item of CommitBatch. */
+export function decodeCommit(req: CommitRequest): { idempotency: Idempotency; input: { reservationId: string; amount: bigint } } {
+  return {
+    idempotency: idempotencyOf(CommitRequestSchema, "Commit", req),
+    input: { reservationId: requireUuid("reservation_id", req.reservationId), amount: requireNonNegative("amount", req.amount) },
+  };
 }
 
 /** ledgerHandlers implements LedgerService's balance methods. */
@@ -89,12 +81,17 @@ export function ledgerHandlers(deps: Deps): Partial<ServiceImpl<typeof LedgerSer
       });
       return { lot: encodeLot(result.lot), balance: encodeBalance(result.balance) };
     },
-    reserve: (req, ctx) => reserveOne(deps, callerOf(ctx), req),
-    commit: (req, ctx) => commitOne(deps, callerOf(ctx), req),
+    async reserve(req, ctx) {
+      const { idempotency, input } = decodeReserve(req);
+      return encodeReservationResult(await reserve(deps, callerOf(ctx), idempotency, input));
+    },
+    async commit(req, ctx) {
+      const { idempotency, input } = decodeCommit(req);
+      return encodeReservationResult(await commit(deps, callerOf(ctx), idempotency, input));
+    },
     async release(req, ctx) {
       const idempotency = idempotencyOf(ReleaseRequestSchema, "Release", req);
-      const result = await release(deps, callerOf(ctx), idempotency, { reservationId: requireUuid("reservation_id", req.reservationId) });
-      return { reservation: encodeReservation(result.reservation), balance: encodeBalance(result.balance) };
+      return encodeReservationResult(await release(deps, callerOf(ctx), idempotency, { reservationId: requireUuid("reservation_id", req.reservationId) }));
     },
     async burn(req, ctx) {
       const idempotency = idempotencyOf(BurnRequestSchema, "Burn", req);
