@@ -3,7 +3,7 @@
 // reporting, and the admin service. Every RPC goes through one call path (call-path.ts),
 // where breakers, failure policies and traces plug in.
 import http from "node:http";
-import { create, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Client, type CallOptions as ConnectCallOptions, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { v7 as uuidv7 } from "uuid";
@@ -11,14 +11,12 @@ import { type AttemptInterceptor, type CallInfo, type CallInterceptor, type Call
 import { type Clock, systemClock } from "./clock.js";
 import { AdminService } from "./gen/burndown/v1/admin_service_pb.js";
 import {
-  type CommitRequest,
-  CommitRequestSchema,
+  type CommitRequestSchema,
   type CommitResponse,
   LedgerService,
   type ReportUsageRequestSchema,
   type ReportUsageResponse,
-  type ReserveRequest,
-  ReserveRequestSchema,
+  type ReserveRequestSchema,
   type ReserveResponse,
 } from "./gen/burndown/v1/ledger_service_pb.js";
 import { OperationBatcher, type OperationCounts } from "./operation-batcher.js";
@@ -182,12 +180,9 @@ function batchingOptionsOf(batching: Partial<BatchingOptions> | undefined): Batc
   return merged;
 }
 
-/** batchedRpc sends one attempt through a batcher, as a unary RPC would be sent. */
-function batchedRpc<Desc extends DescMessage, Res>(schema: Desc, batcher: OperationBatcher<MessageShape<Desc>, Res>): Rpc<MessageInitShape<Desc>, Res> {
-  return (request, options) => {
-    const signal = options.signal ?? new AbortController().signal;
-    return batcher.send(create(schema, request), signal as AbortSignal);
-  };
+/** batchedRpc sends one attempt through a batcher, as a unary RPC would be sent (the call path always passes a signal). */
+function batchedRpc<Req, Res>(batcher: OperationBatcher<Req, Res>): Rpc<Req, Res> {
+  return (request, options) => batcher.send(request, options.signal as AbortSignal);
 }
 
 function usageOptionsOf(usage: Partial<UsageOptions> | undefined): UsageOptions {
@@ -228,19 +223,20 @@ export function createBurndownClient(options: BurndownClientOptions): BurndownCl
   const ledger = createClient(LedgerService, transport);
   const reportUsageBatch = reportUsageOf(invoke, ledger.reportUsage);
   const batching = batchingOptionsOf(options.batching);
-  const reserveBatcher = new OperationBatcher<ReserveRequest, ReserveResponse>({
+  // Requests stay in their init form: the generated client and the batch message take it as is.
+  const reserveBatcher = new OperationBatcher<MessageInitShape<typeof ReserveRequestSchema>, ReserveResponse>({
     ...batching,
     sendOne: (request, signal) => ledger.reserve(request, { signal }),
     sendBatch: async (requests, signal) => (await ledger.reserveBatch({ requests }, { signal })).results,
   });
-  const commitBatcher = new OperationBatcher<CommitRequest, CommitResponse>({
+  const commitBatcher = new OperationBatcher<MessageInitShape<typeof CommitRequestSchema>, CommitResponse>({
     ...batching,
     sendOne: (request, signal) => ledger.commit(request, { signal }),
     sendBatch: async (requests, signal) => (await ledger.commitBatch({ requests }, { signal })).results,
   });
   const mutations = {
-    reserve: mutationOf(invoke, "Reserve", batching.enabled ? batchedRpc(ReserveRequestSchema, reserveBatcher) : ledger.reserve),
-    commit: mutationOf(invoke, "Commit", batching.enabled ? batchedRpc(CommitRequestSchema, commitBatcher) : ledger.commit),
+    reserve: mutationOf(invoke, "Reserve", batching.enabled ? batchedRpc(reserveBatcher) : ledger.reserve),
+    commit: mutationOf(invoke, "Commit", batching.enabled ? batchedRpc(commitBatcher) : ledger.commit),
     release: mutationOf(invoke, "Release", ledger.release),
   };
   const batcher = new UsageBatcher({

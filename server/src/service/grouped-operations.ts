@@ -18,15 +18,15 @@ import { LedgerError } from "../errors.js";
 import type { BalanceState } from "../ledger/balance-state.js";
 import { type BalanceKey, lockBalance, selectDecisionLots } from "../store/balance-store.js";
 import { type BalanceChange, writeBalanceChanges } from "../store/change-store.js";
-import { type Tx, withTransaction } from "../store/database.js";
+import { mapDriverErrors, type Tx, withTransaction } from "../store/database.js";
 import { selectClaimedRequestIds } from "../store/idempotency-store.js";
 import { type ReservationRow, selectReservationStatuses } from "../store/reservation-store.js";
 import { limits } from "../limits.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { explainMissingBalance } from "./missing-balance.js";
-import { type Cost, type ResolvedCost, resolveCost } from "./resolve-cost.js";
+import { type ResolvedCost, resolveCost } from "./resolve-cost.js";
 import { commit, notHeld, pinnedOf, planResolutionChange } from "./resolve-reservation.js";
-import { planHoldChange, type ReservationResult, reserve } from "./reserve.js";
+import { planHoldChange, type ReservationResult, type ReserveInput, reserve } from "./reserve.js";
 import { claimRowOf } from "./run-idempotent.js";
 
 /** groupStats counts group transactions that committed and those that failed and ran item by item (process-wide, for metrics and tests). */
@@ -38,7 +38,7 @@ export type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
 /** GroupedReserve is one validated Reserve of a group. */
 export interface GroupedReserve {
   idempotency: Idempotency;
-  input: { customerId: string; cost: Cost; ttlMs: number };
+  input: ReserveInput;
 }
 
 /** GroupedCommit is one validated Commit of a group, its reservation already read. */
@@ -57,8 +57,8 @@ async function settle<T>(work: () => Promise<T>): Promise<Outcome<T>> {
 }
 
 /**
- * runGroup runs the items that may be grouped in one transaction (planOne plans and
- * writes one item under the lock, or throws a LedgerError that is that item's answer) and
+ * runGroup runs the items that may be grouped in one transaction (inGroup plans them under
+ * the lock and writes them; a LedgerError planning one is that item's answer) and
  * everything else through single, one at a time, in request order.
  */
 async function runGroup<I extends { idempotency: Idempotency }, T>(
@@ -69,7 +69,7 @@ async function runGroup<I extends { idempotency: Idempotency }, T>(
   single: (item: I) => Promise<T>,
 ): Promise<Outcome<T>[]> {
   if (items.length === 1) return [await settle(() => single(items[0]))];
-  const claimed = await selectClaimedRequestIds(deps.pool, caller.keyId, items.map((item) => item.idempotency.requestId));
+  const claimed = await mapDriverErrors(() => selectClaimedRequestIds(deps.pool, caller.keyId, items.map((item) => item.idempotency.requestId)));
   const seen = new Set<string>();
   const groupedIndexes: number[] = [];
   items.forEach((item, index) => {
