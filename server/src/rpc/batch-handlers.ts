@@ -10,10 +10,8 @@ import type { LedgerService } from "@burndown/sdk";
 import { invalid, notFound } from "../errors.js";
 import { limits } from "../limits.js";
 import type { Deps } from "../service/context.js";
-import { commitGroup, type GroupedCommit, type GroupedReserve, type Outcome, reserveGroup } from "../service/grouped-operations.js";
+import { commitGroup, type GroupedCommit, type GroupedReserve, type Outcome, reservationsToCommit, reserveGroup } from "../service/grouped-operations.js";
 import type { ReservationResult } from "../service/reserve.js";
-import { mapDriverErrors } from "../store/database.js";
-import { selectReservations } from "../store/reservation-store.js";
 import { encodeReservationResult } from "./encode.js";
 import { itemErrorOf } from "./interceptors.js";
 import { callerOf, decodeCommit, decodeReserve } from "./ledger-handlers.js";
@@ -91,7 +89,7 @@ export function batchHandlers(deps: Deps, log: (message: string) => void): Parti
       const valid = decoded.flatMap((item, index) => (item === undefined ? [] : [index]));
       // Which balance each reservation is on decides its group; read without locks (the
       // group re-reads statuses under the balance lock).
-      const reservations = await mapDriverErrors(() => selectReservations(deps.pool, [...new Set(valid.map((index) => decoded[index]!.reservationId))]));
+      const reservations = await reservationsToCommit(deps, valid.map((index) => decoded[index]!.reservationId));
       const known: number[] = [];
       for (const index of valid) {
         const { reservationId } = decoded[index]!;

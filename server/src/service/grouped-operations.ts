@@ -20,7 +20,7 @@ import { type BalanceKey, lockBalance, selectDecisionLots } from "../store/balan
 import { type BalanceChange, writeBalanceChanges } from "../store/change-store.js";
 import { mapDriverErrors, type Tx, withTransaction } from "../store/database.js";
 import { selectClaimedRequestIds } from "../store/idempotency-store.js";
-import { type ReservationRow, selectReservationStatuses } from "../store/reservation-store.js";
+import { type ReservationRow, selectReservations, selectReservationStatuses } from "../store/reservation-store.js";
 import { limits } from "../limits.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { explainMissingBalance } from "./missing-balance.js";
@@ -170,6 +170,14 @@ export async function reserveGroup(deps: Deps, caller: Caller, items: readonly G
     },
     (item) => reserve(deps, caller, item.idempotency, item.input),
   );
+}
+
+/**
+ * reservationsToCommit reads the reservations a batch of commits names, without locks:
+ * which balance each is on decides its group (the group re-reads statuses under the lock).
+ */
+export async function reservationsToCommit(deps: Deps, reservationIds: string[]): Promise<Map<string, ReservationRow>> {
+  return mapDriverErrors(() => selectReservations(deps.pool, [...new Set(reservationIds)]));
 }
 
 /** commitGroup commits reservations of one balance, grouped where it can. */
