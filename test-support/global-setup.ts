@@ -22,7 +22,21 @@ function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+interface SharedDatabase {
+  adminUrl: string;
+  template: string;
+  stopEmbedded: (() => Promise<void>) | null;
+  users: number;
+}
+
+// Every vitest project runs this setup (they extend the root config), in one process: the
+// first starts PostgreSQL (or reads DATABASE_URL) and builds the template, the others share
+// it, and the last teardown stops an embedded cluster. Kept on globalThis because each
+// project may load this module afresh.
+const sharedKey = Symbol.for("burndown.test.sharedDatabase");
+type SharedSlot = { [sharedKey]?: Promise<SharedDatabase> };
+
+async function prepare(): Promise<SharedDatabase> {
   let adminUrl = process.env.DATABASE_URL;
   let stopEmbedded: (() => Promise<void>) | null = null;
   if (!adminUrl) {
@@ -50,9 +64,19 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await admin.query("select pg_advisory_unlock(4242)");
     await admin.end();
   }
-  project.provide("adminDatabaseUrl", adminUrl);
-  project.provide("templateDatabase", template);
+  return { adminUrl, template, stopEmbedded, users: 0 };
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const slot = globalThis as SharedSlot;
+  slot[sharedKey] ??= prepare();
+  const shared = await slot[sharedKey];
+  shared.users++;
+  project.provide("adminDatabaseUrl", shared.adminUrl);
+  project.provide("templateDatabase", shared.template);
   return async () => {
-    await stopEmbedded?.();
+    if (--shared.users > 0) return;
+    delete slot[sharedKey];
+    await shared.stopEmbedded?.();
   };
 }
