@@ -64,14 +64,17 @@ export interface CallPathOptions {
   callInterceptors: readonly CallInterceptor[];
 }
 
-/** Invoke runs one call through the call path; send makes one attempt with the attempt's signal. */
-export type Invoke = <T>(call: CallInfo, send: (signal: AbortSignal) => Promise<T>, options?: CallOptions) => Promise<T>;
+/**
+ * Invoke runs one call through the call path; send makes one attempt with the attempt's
+ * signal and timeout (sent to the server, which then answers within it).
+ */
+export type Invoke = <T>(call: CallInfo, send: (signal: AbortSignal, timeoutMs: number) => Promise<T>, options?: CallOptions) => Promise<T>;
 
 /** createCallPath returns the invoke function of a client. */
 export function createCallPath(options: CallPathOptions): Invoke {
-  return async <T>(call: CallInfo, send: (signal: AbortSignal) => Promise<T>, perCall: CallOptions = {}) => {
+  return async <T>(call: CallInfo, send: (signal: AbortSignal, timeoutMs: number) => Promise<T>, perCall: CallOptions = {}) => {
     // Interceptors see failures as the policy does: a broken connection is already Unavailable.
-    const sendOne: Attempt = (info) => send(info.signal).catch((error: unknown) => Promise.reject(attemptFailureOf(error, info.signal)));
+    const sendOne: Attempt = (info) => send(info.signal, info.timeoutMs).catch((error: unknown) => Promise.reject(attemptFailureOf(error, info.signal)));
     const attempt = options.attemptInterceptors.reduceRight<Attempt>((next, interceptor) => interceptor(next), sendOne);
     const retry = perCall.retry === undefined ? options.retry : retryOptionsOf(perCall.retry, options.retry, limits.attemptsMaxMax, limits.deadlineMsMax);
     const settings = { ...options, retry, attemptTimeoutMs: attemptTimeoutMsOf(perCall.timeoutMs ?? options.attemptTimeoutMs) };

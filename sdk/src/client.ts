@@ -149,20 +149,20 @@ function mutationOf<I extends { requestId?: string }, O>(invoke: Invoke, method:
   return (request: I, options?: CallOptions): Promise<O> => {
     const requestId = request.requestId || uuidv7();
     const sent = { ...request, requestId };
-    return invoke({ method, kind: "mutation", requestId, ...subjectOf(request) }, (signal) => rpc(sent, { signal }), options);
+    return invoke({ method, kind: "mutation", requestId, ...subjectOf(request) }, (signal, timeoutMs) => rpc(sent, { signal, timeoutMs }), options);
   };
 }
 
 /** readOf sends a read as it is; repeating it is always safe. */
 function readOf<I extends object, O>(invoke: Invoke, method: string, rpc: Rpc<I, O>) {
-  return (request: I, options?: CallOptions): Promise<O> => invoke({ method, kind: "read", ...subjectOf(request) }, (signal) => rpc(request, { signal }), options);
+  return (request: I, options?: CallOptions): Promise<O> => invoke({ method, kind: "read", ...subjectOf(request) }, (signal, timeoutMs) => rpc(request, { signal, timeoutMs }), options);
 }
 
 /** reportUsageOf gives every event without an id one before the first attempt: its id is its idempotency key. */
 function reportUsageOf(invoke: Invoke, rpc: Rpc<MessageInitShape<typeof ReportUsageRequestSchema>, ReportUsageResponse>) {
   return (request: MessageInitShape<typeof ReportUsageRequestSchema>, options?: CallOptions): Promise<ReportUsageResponse> => {
     const events = (request.events ?? []).map(usageEventOf);
-    return invoke({ method: "ReportUsage", kind: "mutation" }, (signal) => rpc({ ...request, events }, { signal }), options);
+    return invoke({ method: "ReportUsage", kind: "mutation" }, (signal, timeoutMs) => rpc({ ...request, events }, { signal, timeoutMs }), options);
   };
 }
 
@@ -182,7 +182,7 @@ function batchingOptionsOf(batching: Partial<BatchingOptions> | undefined): Batc
 
 /** batchedRpc sends one attempt through a batcher, as a unary RPC would be sent (the call path always passes a signal). */
 function batchedRpc<Req, Res>(batcher: OperationBatcher<Req, Res>): Rpc<Req, Res> {
-  return (request, options) => batcher.send(request, options.signal as AbortSignal);
+  return (request, options) => batcher.send(request, options.signal as AbortSignal, options.timeoutMs);
 }
 
 function usageOptionsOf(usage: Partial<UsageOptions> | undefined): UsageOptions {
@@ -226,13 +226,13 @@ export function createBurndownClient(options: BurndownClientOptions): BurndownCl
   // Requests stay in their init form: the generated client and the batch message take it as is.
   const reserveBatcher = new OperationBatcher<MessageInitShape<typeof ReserveRequestSchema>, ReserveResponse>({
     ...batching,
-    sendOne: (request, signal) => ledger.reserve(request, { signal }),
-    sendBatch: async (requests, signal) => (await ledger.reserveBatch({ requests }, { signal })).results,
+    sendOne: (request, signal, timeoutMs) => ledger.reserve(request, { signal, timeoutMs }),
+    sendBatch: async (requests, signal, timeoutMs) => (await ledger.reserveBatch({ requests }, { signal, timeoutMs })).results,
   });
   const commitBatcher = new OperationBatcher<MessageInitShape<typeof CommitRequestSchema>, CommitResponse>({
     ...batching,
-    sendOne: (request, signal) => ledger.commit(request, { signal }),
-    sendBatch: async (requests, signal) => (await ledger.commitBatch({ requests }, { signal })).results,
+    sendOne: (request, signal, timeoutMs) => ledger.commit(request, { signal, timeoutMs }),
+    sendBatch: async (requests, signal, timeoutMs) => (await ledger.commitBatch({ requests }, { signal, timeoutMs })).results,
   });
   const mutations = {
     reserve: mutationOf(invoke, "Reserve", batching.enabled ? batchedRpc(reserveBatcher) : ledger.reserve),

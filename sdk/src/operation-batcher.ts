@@ -16,8 +16,9 @@ export type ItemResult<Res> = { result: { case: "response"; value: Res } | { cas
 
 /** OperationBatcherOptions wire a batcher to one unary RPC and its batch RPC. */
 export interface OperationBatcherOptions<Req, Res> {
-  sendOne: (request: Req, signal: AbortSignal) => Promise<Res>;
-  sendBatch: (requests: Req[], signal: AbortSignal) => Promise<ItemResult<Res>[]>;
+  /** timeoutMs, when set, is sent as the call's timeout so the server answers within it. */
+  sendOne: (request: Req, signal: AbortSignal, timeoutMs: number | undefined) => Promise<Res>;
+  sendBatch: (requests: Req[], signal: AbortSignal, timeoutMs: number | undefined) => Promise<ItemResult<Res>[]>;
   /** items per batch call. */
   batchSizeMax: number;
   /** calls (batch or unary) out at once before attempts wait to leave together. */
@@ -34,6 +35,8 @@ export interface OperationCounts {
 interface Pending<Req, Res> {
   request: Req;
   signal: AbortSignal;
+  /** when this attempt times out (Date.now() time), if it has a timeout. */
+  deadlineAtMs: number | undefined;
   resolve: (response: Res) => void;
   reject: (error: unknown) => void;
 }
@@ -43,6 +46,20 @@ export function itemErrorToConnectError(error: BatchItemError): ConnectError {
   const code = error.code in Code ? (error.code as Code) : Code.Unknown;
   const details = error.reason ? [{ desc: ErrorInfoSchema, value: { reason: error.reason, domain: errorDomain, metadata: { ...error.metadata } } }] : [];
   return new ConnectError(error.message, code, undefined, details);
+}
+
+/**
+ * timeoutMsOf is the timeout a call carrying these attempts tells the server: the latest of
+ * theirs (a batch must not be cut short for the item with the most time left), none when
+ * any attempt has none.
+ */
+function timeoutMsOf(items: readonly { deadlineAtMs: number | undefined }[]): number | undefined {
+  let latestMs = -Infinity;
+  for (const item of items) {
+    if (item.deadlineAtMs === undefined) return undefined;
+    latestMs = Math.max(latestMs, item.deadlineAtMs);
+  }
+  return Math.max(1, Math.ceil(latestMs - Date.now()));
 }
 
 /** OperationBatcher sends attempts of one mutation, batched when several are waiting. */
@@ -58,11 +75,15 @@ export class OperationBatcher<Req, Res> {
     if (!(options.batchSizeMax >= 1) || !(options.batchesInFlightMax >= 1)) throw new RangeError("batchSizeMax and batchesInFlightMax must be at least 1");
   }
 
-  /** send makes one attempt; it settles with this item's answer, or rejects when signal aborts. */
-  send(request: Req, signal: AbortSignal): Promise<Res> {
+  /**
+   * send makes one attempt; it settles with this item's answer, or rejects when signal
+   * aborts. timeoutMs is the attempt's own timeout, passed on to the server.
+   */
+  send(request: Req, signal: AbortSignal, timeoutMs?: number): Promise<Res> {
     if (signal.aborted) return Promise.reject(signal.reason);
     return new Promise<Res>((resolve, reject) => {
-      const item: Pending<Req, Res> = { request, signal, resolve, reject };
+      const deadlineAtMs = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+      const item: Pending<Req, Res> = { request, signal, deadlineAtMs, resolve, reject };
       // An attempt that times out or is cancelled leaves at once (outcome unknown, as for a
       // unary call); if its batch already left, the server may still apply it, and the
       // retry with the same request id replays it.
@@ -107,7 +128,7 @@ export class OperationBatcher<Req, Res> {
 
   private async sendEach(items: Pending<Req, Res>[]): Promise<void> {
     this.counts.calls += items.length;
-    await Promise.all(items.map((item) => this.options.sendOne(item.request, item.signal).then(item.resolve, item.reject)));
+    await Promise.all(items.map((item) => this.options.sendOne(item.request, item.signal, timeoutMsOf([item])).then(item.resolve, item.reject)));
   }
 
   private async sendAsBatch(items: Pending<Req, Res>[]): Promise<void> {
@@ -127,6 +148,7 @@ export class OperationBatcher<Req, Res> {
       const results = await this.options.sendBatch(
         items.map((item) => item.request),
         controller.signal,
+        timeoutMsOf(items),
       );
       if (results.length !== items.length) throw new ConnectError(`the batch answered ${results.length} results for ${items.length} requests`, Code.Internal);
       items.forEach((item, index) => {

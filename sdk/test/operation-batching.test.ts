@@ -13,24 +13,25 @@ interface Sent {
   kind: "one" | "batch";
   requests: string[];
   signal: AbortSignal;
+  timeoutMs: number | undefined;
   answer: (results: ItemResult<string>[] | Error) => void;
 }
 
 function recordingBatcher(batchesInFlightMax = 1, batchSizeMax = 100) {
   const sent: Sent[] = [];
-  const record = (kind: Sent["kind"], requests: string[], signal: AbortSignal) =>
+  const record = (kind: Sent["kind"], requests: string[], signal: AbortSignal, timeoutMs: number | undefined) =>
     new Promise<ItemResult<string>[]>((resolve, reject) => {
-      sent.push({ kind, requests, signal, answer: (results) => (results instanceof Error ? reject(results) : resolve(results)) });
+      sent.push({ kind, requests, signal, timeoutMs, answer: (results) => (results instanceof Error ? reject(results) : resolve(results)) });
     });
   const batcher = new OperationBatcher<string, string>({
     batchSizeMax,
     batchesInFlightMax,
-    sendOne: async (request, signal) => {
-      const [result] = await record("one", [request], signal);
+    sendOne: async (request, signal, timeoutMs) => {
+      const [result] = await record("one", [request], signal, timeoutMs);
       if (result.result.case === "response") return result.result.value;
       throw new ConnectError("refused", Code.FailedPrecondition);
     },
-    sendBatch: (requests, signal) => record("batch", requests, signal),
+    sendBatch: (requests, signal, timeoutMs) => record("batch", requests, signal, timeoutMs),
   });
   return { batcher, sent };
 }
@@ -60,6 +61,30 @@ describe("OperationBatcher", () => {
     expect(c).toBeInstanceOf(ConnectError);
     expect((c as ConnectError).code).toBe(Code.FailedPrecondition);
     expect(errorInfoOf(c)).toEqual({ reason: "INSUFFICIENT_CREDITS", domain: "burndown.dev", metadata: { available: "1", required: "5" } });
+  });
+
+  it("tells the server each call's timeout: an attempt's own, and for a batch the latest of its attempts' (none if one has none)", async () => {
+    const { batcher, sent } = recordingBatcher(1);
+    const first = batcher.send("a", live(), 1_000);
+    await turn();
+    const rest = [batcher.send("b", live(), 2_000), batcher.send("c", live(), 30_000), batcher.send("d", live(), 5_000)];
+    await turn();
+    sent[0].answer([ok("A")]);
+    await first;
+    await turn();
+    const untimed = [batcher.send("e", live(), 1_000), batcher.send("f", live())];
+    sent[1].answer([ok("B"), ok("C"), ok("D")]);
+    await Promise.all(rest);
+    await turn();
+    expect(sent.map((call) => [call.kind, call.requests])).toEqual([["one", ["a"]], ["batch", ["b", "c", "d"]], ["batch", ["e", "f"]]]);
+    expect(sent[0].timeoutMs).toBeGreaterThan(900);
+    expect(sent[0].timeoutMs).toBeLessThanOrEqual(1_000);
+    // The latest deadline, less the time spent waiting for the first call to come back.
+    expect(sent[1].timeoutMs).toBeGreaterThan(29_000);
+    expect(sent[1].timeoutMs).toBeLessThanOrEqual(30_000);
+    expect(sent[2].timeoutMs).toBeUndefined();
+    sent[2].answer([ok("E"), ok("F")]);
+    expect(await Promise.all(untimed)).toEqual(["E", "F"]);
   });
 
   it("splits what waits into batches of at most batchSizeMax", async () => {

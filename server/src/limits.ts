@@ -36,6 +36,11 @@ export const limits = {
    */
   queueWaitMsDefault: 5_000,
   connectTimeoutMsMax: 5_000,
+  /**
+   * of a caller's timeout (grpc-timeout, connect-timeout-ms), the part kept back to carry
+   * the answer: a tenth, at most this. The rest bounds the call's waits (deadline.ts).
+   */
+  deadlineReplyMsMax: 250,
   statementTimeoutMsMax: 10_000,
   /** PostgreSQL aborts a transaction of ours idle this long between statements (never, while the server lives). */
   idleInTransactionMsMax: 15_000,

@@ -13,6 +13,7 @@ import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
 import { Admission, type AdmissionLimits, admissionInterceptor } from "./rpc/admission.js";
 import { batchHandlers } from "./rpc/batch-handlers.js";
+import { deadlineInterceptor } from "./rpc/deadline-interceptor.js";
 import { guardUnaryBodies, malformedInterceptor } from "./rpc/malformed-requests.js";
 import { limits } from "./limits.js";
 import { adminHandlers } from "./rpc/admin-handlers.js";
@@ -99,7 +100,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     // The error interceptor is first, so it is outermost and sees every refusal. Malformed
     // bodies and admission come before auth: a flood of bad keys is shed like any other.
-    interceptors: [errorInterceptor(log), malformedInterceptor(), admissionInterceptor(admission), authInterceptor(verifier)],
+    // The caller's deadline is set before admission, so it bounds every wait after it.
+    interceptors: [errorInterceptor(log), malformedInterceptor(), deadlineInterceptor(), admissionInterceptor(admission), authInterceptor(verifier)],
     readMaxBytes: limits.requestBodyBytesMax,
     fallback: (req, res) => {
       serveUi(req as http.IncomingMessage, res as http.ServerResponse).catch((error: unknown) => {

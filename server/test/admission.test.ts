@@ -142,4 +142,42 @@ describe("a full server", () => {
     expect(await held()).toBe(40n);
     expect(t.server.admission.stats()).toMatchObject({ inFlight: 0, queued: 0 });
   });
+
+  it("a caller's timeout bounds its waits: queued, it is refused OVERLOADED; waiting on a row lock, it is answered Unavailable; each before the caller's own timer, and neither applies", async () => {
+    const { ledger } = t.clients(t.adminToken);
+    const customerId = `cust-${randomUUID()}`;
+    await ledger.grant({ customerId, creditTypeId, amount: 1_000n, source: GrantSource.PURCHASE, reasonCode: "buy", requestId: randomUUID() });
+    const reserve = (requestId: string, timeoutMs?: number) => ledger.reserve({ customerId, cost: { case: "credits", value: { creditTypeId, amount: 10n } }, requestId }, { timeoutMs });
+    const held = async () => (await ledger.getBalance({ customerId, creditTypeId })).balances[0].held;
+    // Shorter than queueWaitMs: without the deadline the caller's own timer would fire first (DeadlineExceeded).
+    const timeoutMs = 300;
+
+    const blocker = await t.database.pool.connect();
+    await blocker.query("begin");
+    await blocker.query("select 1 from balances where customer_id = $1 for update", [customerId]);
+    const lockedId = randomUUID();
+    const queuedId = randomUUID();
+    let running: Promise<unknown>[] = [];
+    try {
+      const admission = t.server.admission;
+      // Alone in flight, the call waits on the row lock in PostgreSQL.
+      const locked = await errorOf(reserve(lockedId, timeoutMs));
+      expect([locked.code, errorInfoOf(locked)?.reason]).toEqual([Code.Unavailable, "DATABASE_UNAVAILABLE"]);
+
+      // Both slots taken by calls without a deadline: the next call waits in the queue.
+      running = [reserve(randomUUID()), reserve(randomUUID())].map((call) => call.then(() => "ok", (error: unknown) => error));
+      await until(() => admission.stats().inFlight === 2);
+      const queued = await errorOf(reserve(queuedId, timeoutMs));
+      expect([queued.code, errorInfoOf(queued)?.reason]).toEqual([Code.ResourceExhausted, "OVERLOADED"]);
+    } finally {
+      await blocker.query("commit");
+      blocker.release();
+    }
+    expect(await Promise.all(running)).toEqual(["ok", "ok"]);
+    expect(await held()).toBe(20n);
+    // Neither refused call applied: each id applies now, once, however often it is sent.
+    for (const requestId of [lockedId, queuedId, lockedId, queuedId]) await reserve(requestId);
+    expect(await held()).toBe(40n);
+    expect(t.server.admission.stats()).toMatchObject({ inFlight: 0, queued: 0 });
+  });
 });

@@ -1,12 +1,14 @@
 // Network faults between the server and PostgreSQL, through the TCP fault proxy: added
 // latency (slower, still right), connections reset (Unavailable at once), a blackhole
 // (Unavailable within the server's own bounds: 5 s to get a connection, 11 s per query),
-// and after each the pool recovers by itself with no invariant broken. Calls are raw
-// generated-client calls, so what the caller sees is the server's answer, not a retry's.
+// and after each the pool recovers by itself with no invariant broken. A caller that sends
+// a timeout gets the server's Unavailable within it, from the connection wait or from the
+// statement, not its own timer's DeadlineExceeded. Calls are raw generated-client calls
+// (and one SDK client), so what the caller sees is the server's answer, not a retry's.
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import { AdminService, errorInfoOf, GrantSource, LedgerService } from "@burndown/sdk";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { AdminService, BurndownError, createBurndownClient, errorInfoOf, GrantSource, LedgerService } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limits } from "../src/limits.js";
 import { newApiKeyToken } from "../src/service/api-keys.js";
@@ -22,6 +24,7 @@ let database: TestDatabase;
 let proxy: FaultProxy;
 let server: ServerProcess;
 let ledger: ReturnType<typeof createClient<typeof LedgerService>>;
+let grpcLedger: ReturnType<typeof createClient<typeof LedgerService>>;
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -34,6 +37,7 @@ beforeAll(async () => {
   const auth = bearer(token);
   const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors: [auth] });
   ledger = createClient(LedgerService, transport);
+  grpcLedger = createClient(LedgerService, createGrpcTransport({ baseUrl: server.grpcUrl, interceptors: [auth] }));
   await createClient(AdminService, transport).createCreditType({ creditType: { creditTypeId, displayName: "Credits", scale: 0 }, requestId: randomUUID() });
   await ledger.grant({ customerId: "net", creditTypeId, amount: 1_000_000n, source: GrantSource.PURCHASE, reasonCode: "seed", requestId: randomUUID() });
 }, 120_000);
@@ -44,7 +48,8 @@ afterAll(async () => {
   await database?.drop();
 });
 
-const burn = (requestId = randomUUID()) => ledger.burn({ customerId: "net", cost: { case: "credits", value: { creditTypeId, amount: 1n } }, requestId }, { timeoutMs: 30_000 });
+const burnRequest = (requestId: string) => ({ customerId: "net", cost: { case: "credits" as const, value: { creditTypeId, amount: 1n } }, requestId });
+const burn = (requestId = randomUUID()) => ledger.burn(burnRequest(requestId), { timeoutMs: 30_000 });
 
 async function failureOf(call: Promise<unknown>): Promise<{ code: Code; reason: string | undefined; ms: number }> {
   const started = performance.now();
@@ -112,6 +117,38 @@ describe("faults between the server and PostgreSQL", () => {
     await burn(requestId);
     await burn(requestId);
     expect(await burned()).toBe(before + 2n);
+    expect(await invariantViolations(database.pool)).toEqual([]);
+  }, 60_000);
+
+  it("blackhole under callers' deadlines: each caller gets Unavailable from the server within its timeout, over Connect and gRPC; nothing is applied twice", async () => {
+    const before = await burned();
+    proxy.setMode({ kind: "blackhole" });
+    // More calls than the pool has connections: some wait for a connection, the others
+    // for a statement's answer; every one must end before its caller's timer does.
+    const timeoutMs = 1_500;
+    const ids = Array.from({ length: limits.poolSizeMax + 10 }, () => randomUUID());
+    const failures = await Promise.all(ids.map((requestId, i) => failureOf((i % 2 === 0 ? ledger : grpcLedger).burn(burnRequest(requestId), { timeoutMs }))));
+    const seen = failures.map((failure) => `${Code[failure.code]} ${failure.reason}`);
+    expect(new Set(seen)).toEqual(new Set(["Unavailable DATABASE_UNAVAILABLE"]));
+
+    // The SDK sends each attempt's timeout too: with one attempt, its caller sees the
+    // server's Unavailable (retryable, for its failure policy), not DeadlineExceeded.
+    const sdk = createBurndownClient({ baseUrl: server.grpcUrl, apiKey: token, timeoutMs, retry: { attemptsMax: 1 }, onError: () => undefined });
+    const sdkRequestId = randomUUID();
+    try {
+      const sdkFailure = await sdk.burn(burnRequest(sdkRequestId)).catch((error: unknown) => error);
+      expect(sdkFailure).toBeInstanceOf(BurndownError);
+      expect([(sdkFailure as BurndownError).code, (sdkFailure as BurndownError).reason]).toEqual([Code.Unavailable, "DATABASE_UNAVAILABLE"]);
+    } finally {
+      await sdk.close();
+    }
+
+    proxy.setMode({ kind: "pass" });
+    await recovered();
+    // None of them reached a commit; each id applies now, once, however often it is sent.
+    for (const requestId of [...ids, sdkRequestId]) await burn(requestId);
+    for (const requestId of [...ids, sdkRequestId]) await burn(requestId);
+    expect(await burned()).toBe(before + 1n + BigInt(ids.length) + 1n);
     expect(await invariantViolations(database.pool)).toEqual([]);
   }, 60_000);
 });

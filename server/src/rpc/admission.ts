@@ -2,10 +2,12 @@
 // `inFlightMax` ledger and admin calls run at once in this process; a call past that
 // waits in a FIFO queue of at most `queuedMax` for at most `queueWaitMs`, then is refused
 // with ResourceExhausted and reason OVERLOADED (details: retry_after_ms). A refused call
-// has done nothing, so a caller may retry it with the same request id. A waiting caller
-// whose deadline passes leaves the queue at once. Health checks and
-// reflection are never limited: a probe must see an overloaded server as alive.
+// has done nothing, so a caller may retry it with the same request id. A caller with a
+// deadline (deadline.ts) waits only while its answer can still reach it in time, and one
+// that cancels leaves at once. Health checks and reflection are never limited: a probe
+// must see an overloaded server as alive.
 import type { Interceptor } from "@connectrpc/connect";
+import { remainingMs } from "../deadline.js";
 import { LedgerError } from "../errors.js";
 import { publicMethods } from "./interceptors.js";
 
@@ -61,7 +63,9 @@ export class Admission {
       this.admitted++;
       return Promise.resolve();
     }
-    if (this.queue.length >= this.limits.queuedMax || this.limits.queueWaitMs === 0) return Promise.reject(this.refusal());
+    // A caller with a deadline waits only while an answer can still reach it in time.
+    const waitMs = Math.min(this.limits.queueWaitMs, remainingMs() ?? Infinity);
+    if (this.queue.length >= this.limits.queuedMax || waitMs <= 0) return Promise.reject(this.refusal());
     return new Promise((resolve, reject) => {
       const leave = (error: unknown) => {
         const index = this.queue.indexOf(waiter);
@@ -80,7 +84,7 @@ export class Admission {
           this.admitted++;
           resolve();
         },
-        timer: setTimeout(() => leave(this.refusal()), this.limits.queueWaitMs),
+        timer: setTimeout(() => leave(this.refusal()), waitMs),
       };
       signal?.addEventListener("abort", onAbort, { once: true });
       this.queue.push(waiter);

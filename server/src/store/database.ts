@@ -2,18 +2,26 @@
 // (bench/driver-choice.ts: the hot-path transaction shape ran about 1.4x faster with
 // pg's named prepared statements on this machine). Driver errors become domain errors
 // here: connection faults are `unavailable`, lock conflicts `conflict`.
+//
+// A call with a deadline (deadline.ts) bounds its waits here too: the wait for a
+// connection and each statement end by the deadline with Unavailable, so a caller of a
+// blackholed or stalled database gets an answer it can act on within its own timeout.
 import pg from "pg";
+import { remainingMs } from "../deadline.js";
 import { LedgerError } from "../errors.js";
 import { limits } from "../limits.js";
 
 /** Tx is a client inside an open transaction. */
-export type Tx = pg.PoolClient;
+export type Tx = Pick<pg.PoolClient, "query">;
 
 /** Db is anything that runs a statement: the pool (autocommit) or a transaction. */
 export type Db = Pick<pg.Pool, "query">;
 
 // int8 comes back as a string; the store converts to bigint explicitly where it reads.
 // timestamptz stays a Date.
+
+/** how long the driver waits for a statement's answer: past PostgreSQL's own statement_timeout, for when no answer can come. */
+const queryTimeoutMsMax = limits.statementTimeoutMsMax + 1_000;
 
 /** createPool opens a pool with bounded waits, so a dead database fails requests fast. */
 export function createPool(databaseUrl: string, max: number = limits.poolSizeMax): pg.Pool {
@@ -26,7 +34,7 @@ export function createPool(databaseUrl: string, max: number = limits.poolSizeMax
     // A transaction left open by a vanished server (a network partition) must not hold
     // its row locks until TCP notices: PostgreSQL aborts it after this long idle.
     idle_in_transaction_session_timeout: limits.idleInTransactionMsMax,
-    query_timeout: limits.statementTimeoutMsMax + 1_000,
+    query_timeout: queryTimeoutMsMax,
     application_name: "burndown",
   });
   // An idle client's connection can die (database restart, forced drop); the pool
@@ -41,7 +49,85 @@ export function createPool(databaseUrl: string, max: number = limits.poolSizeMax
   pool.on("connect", (client) => {
     client.on("error", () => {});
   });
+  // Reads outside a transaction go through pool.query: under a deadline, they wait for a
+  // connection and run their statement within it (the same bounds as withTransaction).
+  const unbounded = pool.query.bind(pool) as (config: pg.QueryConfig) => Promise<pg.QueryResult>;
+  pool.query = ((config: string | pg.QueryConfig, values?: unknown[]) => {
+    const query = typeof config === "string" ? { text: config, values } : values === undefined ? config : { ...config, values };
+    if (remainingMs() === undefined) return unbounded(query);
+    return withClient(pool, (client) => client.query(query));
+  }) as typeof pool.query;
   return pool;
+}
+
+function deadlinePassed(waitingFor: string): LedgerError {
+  return new LedgerError("unavailable", "DATABASE_UNAVAILABLE", `the database did not answer within the call's deadline (${waitingFor}); retry`, {});
+}
+
+/**
+ * connect takes a client from the pool; under a deadline it gives up when the deadline
+ * passes, and a client that arrives later goes straight back to the pool.
+ */
+async function connect(pool: pg.Pool): Promise<pg.PoolClient> {
+  const budgetMs = remainingMs();
+  if (budgetMs === undefined) return pool.connect();
+  if (budgetMs <= 0) throw deadlinePassed("waiting for a connection");
+  return new Promise((resolve, reject) => {
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      reject(deadlinePassed("waiting for a connection"));
+    }, budgetMs);
+    pool.connect().then(
+      (client) => {
+        if (late) return client.release();
+        clearTimeout(timer);
+        resolve(client);
+      },
+      (error: unknown) => {
+        if (late) return;
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/**
+ * bounded gives a client whose statements each end by the call's deadline (pg's per-query
+ * read timeout, which fails the statement locally even when no packet comes back); a
+ * statement that timed out leaves the connection unusable, and the caller destroys it.
+ */
+function bounded(client: pg.PoolClient): Tx {
+  if (remainingMs() === undefined) return client;
+  return {
+    query: ((config: string | pg.QueryConfig, values?: unknown[]) => {
+      const budgetMs = remainingMs() ?? 0;
+      if (budgetMs <= 0) return Promise.reject(deadlinePassed("before a statement"));
+      const query = typeof config === "string" ? { text: config, values } : values === undefined ? config : { ...config, values };
+      return client.query({ ...query, query_timeout: Math.min(Math.ceil(budgetMs), queryTimeoutMsMax) } as pg.QueryConfig);
+    }) as Tx["query"],
+  };
+}
+
+/** withClient runs statements on one pooled client, destroying it if its connection failed. */
+async function withClient<T>(pool: pg.Pool, work: (client: Tx) => Promise<T>): Promise<T> {
+  let client: pg.PoolClient;
+  try {
+    client = await connect(pool);
+  } catch (error) {
+    throw toDomainError(error);
+  }
+  let broken: Error | undefined;
+  try {
+    return await work(bounded(client));
+  } catch (error) {
+    const mapped = toDomainError(error);
+    if (mapped instanceof LedgerError && mapped.kind === "unavailable") broken = error as Error;
+    throw mapped;
+  } finally {
+    client.release(broken);
+  }
 }
 
 const conflictCodes = new Set(["40001", "40P01", "55P03"]);
@@ -81,15 +167,16 @@ export function toDomainError(error: unknown): unknown {
 export async function withTransaction<T>(pool: pg.Pool, work: (tx: Tx) => Promise<T>): Promise<T> {
   let client: pg.PoolClient;
   try {
-    client = await pool.connect();
+    client = await connect(pool);
   } catch (error) {
     throw toDomainError(error);
   }
   let broken: Error | undefined;
+  const tx = bounded(client);
   try {
-    await client.query("begin");
-    const result = await work(client);
-    await client.query("commit");
+    await tx.query("begin");
+    const result = await work(tx);
+    await tx.query("commit");
     return result;
   } catch (error) {
     const mapped = toDomainError(error);
@@ -100,7 +187,7 @@ export async function withTransaction<T>(pool: pg.Pool, work: (tx: Tx) => Promis
       broken = error as Error;
     } else {
       try {
-        await client.query("rollback");
+        await tx.query("rollback");
       } catch (rollbackError) {
         broken = rollbackError as Error;
       }
