@@ -6,8 +6,12 @@ import { createPool } from "../server/src/store/database.js";
 
 /** TestDatabase is a database of one's own, dropped by drop(). */
 export interface TestDatabase {
+  /** as the owner (tests' own inspection and setup). */
   url: string;
   pool: pg.Pool;
+  /** as a login role with only the running server's privileges (privileges.ts): what servers use. */
+  serverUrl: string;
+  serverPool: pg.Pool;
   drop: () => Promise<void>;
 }
 
@@ -34,11 +38,16 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   await adminQuery(`create database ${name} template ${inject("templateDatabase")}`);
   const url = databaseUrlFor(name);
   const pool = createPool(url);
+  const serverUrl = new URL(inject("serverDatabaseUrl"));
+  serverUrl.pathname = `/${name}`;
+  const serverPool = createPool(serverUrl.toString());
   return {
     url,
     pool,
+    serverUrl: serverUrl.toString(),
+    serverPool,
     drop: async () => {
-      await pool.end();
+      await Promise.all([pool.end(), serverPool.end()]);
       await adminQuery(`drop database if exists ${name} with (force)`);
     },
   };

@@ -8,10 +8,13 @@ import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { startEmbeddedDatabase } from "../server/src/store/embedded-database.js";
 import { migrate, migrations } from "../server/src/store/migrations.js";
+import { appPrivileges, appRole } from "../server/src/store/privileges.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
     adminDatabaseUrl: string;
+    /** the same server, as a login role with only the running server's privileges. */
+    serverDatabaseUrl: string;
     templateDatabase: string;
   }
 }
@@ -22,8 +25,12 @@ function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
+const testServerRole = "burndown_test_server";
+const testServerPassword = "burndown";
+
 interface SharedDatabase {
   adminUrl: string;
+  serverUrl: string;
   template: string;
   stopEmbedded: (() => Promise<void>) | null;
   users: number;
@@ -45,7 +52,7 @@ async function prepare(): Promise<SharedDatabase> {
     adminUrl = embedded.url;
     stopEmbedded = embedded.stop;
   }
-  const digest = createHash("sha256").update(JSON.stringify(migrations)).digest("hex").slice(0, 12);
+  const digest = createHash("sha256").update(JSON.stringify({ migrations, appPrivileges })).digest("hex").slice(0, 12);
   const template = `burndown_template_${digest}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -60,11 +67,18 @@ async function prepare(): Promise<SharedDatabase> {
       await pool.end();
       await admin.query(`alter database ${template}_building rename to ${template}`);
     }
+    // Test servers connect as this role, so the whole suite runs with the privileges a
+    // production server is given, and a statement needing more fails a test.
+    await admin.query(`do $$ begin create role ${testServerRole} login password '${testServerPassword}'; exception when duplicate_object then null; end $$`);
+    await admin.query(`grant ${appRole} to ${testServerRole}`);
   } finally {
     await admin.query("select pg_advisory_unlock(4242)");
     await admin.end();
   }
-  return { adminUrl, template, stopEmbedded, users: 0 };
+  const serverUrl = new URL(adminUrl);
+  serverUrl.username = testServerRole;
+  serverUrl.password = testServerPassword;
+  return { adminUrl, serverUrl: serverUrl.toString(), template, stopEmbedded, users: 0 };
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -73,6 +87,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const shared = await slot[sharedKey];
   shared.users++;
   project.provide("adminDatabaseUrl", shared.adminUrl);
+  project.provide("serverDatabaseUrl", shared.serverUrl);
   project.provide("templateDatabase", shared.template);
   return async () => {
     if (--shared.users > 0) return;

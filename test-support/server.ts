@@ -44,7 +44,8 @@ const roles = { service: Role.SERVICE, support: Role.SUPPORT, admin: Role.ADMIN 
 export async function startTestServer(options: { clock?: FakeClock; jobIntervalMs?: number; admission?: Partial<AdmissionLimits> } = {}): Promise<TestServer> {
   const database = await createTestDatabase();
   const server = await startServer({
-    pool: database.pool,
+    // The server's own privileges, as in production: a statement needing more fails the test.
+    pool: database.serverPool,
     host: "127.0.0.1",
     httpPort: 0,
     grpcPort: 0,

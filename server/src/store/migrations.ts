@@ -2,6 +2,7 @@
 // several replicas starting together migrate once. A migration is never edited after
 // release; changes are new migrations.
 import type pg from "pg";
+import { grantAppPrivileges } from "./privileges.js";
 
 /** Migration is one schema step. */
 export interface Migration {
@@ -350,15 +351,20 @@ alter table api_keys add constraint api_keys_customer_bound check ((role = 'cust
 
 const migrationLockKey = 0x6275726e; // "burn"
 
-/** migrate applies every migration not yet applied, once, under an advisory lock. */
+/**
+ * migrate applies every migration not yet applied, once, under an advisory lock, then
+ * grants the server's role its privileges (privileges.ts). A user that is not the owner
+ * (a server connected as the app role) can run it when nothing is left to apply.
+ */
 export async function migrate(pool: pg.Pool): Promise<number[]> {
   const client = await pool.connect();
   try {
     await client.query("begin");
     await client.query("select pg_advisory_xact_lock($1)", [migrationLockKey]);
-    await client.query(
-      "create table if not exists schema_migrations (version int primary key, name text not null, applied_at timestamptz not null default now())",
-    );
+    const table = await client.query<{ exists: boolean }>("select to_regclass('schema_migrations') is not null as exists");
+    if (!table.rows[0].exists) {
+      await client.query("create table schema_migrations (version int primary key, name text not null, applied_at timestamptz not null default now())");
+    }
     const applied = await client.query<{ version: number }>("select version from schema_migrations");
     const done = new Set(applied.rows.map((row) => row.version));
     const appliedNow: number[] = [];
@@ -368,6 +374,7 @@ export async function migrate(pool: pg.Pool): Promise<number[]> {
       await client.query("insert into schema_migrations (version, name) values ($1, $2)", [migration.version, migration.name]);
       appliedNow.push(migration.version);
     }
+    await grantAppPrivileges(client);
     await client.query("commit");
     return appliedNow;
   } catch (error) {
