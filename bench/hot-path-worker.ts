@@ -22,6 +22,7 @@ import type { Caller, Deps, Idempotency } from "../server/src/service/context.js
 import { commit } from "../server/src/service/resolve-reservation.js";
 import { reserve } from "../server/src/service/reserve.js";
 import { createPool } from "../server/src/store/database.js";
+import { LocalFanout } from "../server/src/fanout.js";
 import { percentile } from "./bench-server.js";
 import { hotPathLimits, type LatencySummary, type OverheadResult, scenarioOf, type WorkerArgs, type WorkerResult } from "./hot-path-scenarios.js";
 
@@ -371,6 +372,7 @@ function databaseCeilingLoad(customerOf: () => string): Load {
     pool,
     now: () => new Date(),
     usage: { lateCutoffMs: serverLimits.usageLateCutoffMsDefault, dedupRetentionMs: serverLimits.usageDedupRetentionMsDefault },
+    fanout: new LocalFanout(),
   };
   const caller: Caller = { keyId: args.ceilingKeyId, role: "service", grantLimit: 0n };
   return {

@@ -4,6 +4,7 @@ import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { bearer } from "./bearer.js";
 import { AdminService, LedgerService, Role } from "@burndown/sdk";
+import type { Fanout } from "../server/src/fanout.js";
 import type { AdmissionLimits } from "../server/src/rpc/admission.js";
 import { type RunningServer, startServer } from "../server/src/server.js";
 import { bootstrapAdminKey, newApiKeyToken } from "../server/src/service/api-keys.js";
@@ -41,7 +42,7 @@ export interface TestServer {
 const roles = { service: Role.SERVICE, support: Role.SUPPORT, admin: Role.ADMIN };
 
 /** startTestServer starts a server on a fresh database; with a clock, time is fake and jobs are off. */
-export async function startTestServer(options: { clock?: FakeClock; jobIntervalMs?: number; admission?: Partial<AdmissionLimits> } = {}): Promise<TestServer> {
+export async function startTestServer(options: { clock?: FakeClock; jobIntervalMs?: number; admission?: Partial<AdmissionLimits>; fanout?: Fanout } = {}): Promise<TestServer> {
   const database = await createTestDatabase();
   const server = await startServer({
     // The server's own privileges, as in production: a statement needing more fails the test.
@@ -52,6 +53,7 @@ export async function startTestServer(options: { clock?: FakeClock; jobIntervalM
     jobIntervalMs: options.jobIntervalMs ?? 0,
     now: options.clock?.now,
     admission: options.admission,
+    fanout: options.fanout,
     // BURNDOWN_TEST_LOG=1 shows server logs (internal errors with stacks) while debugging.
     log: process.env.BURNDOWN_TEST_LOG ? (message) => console.error(message) : () => {},
   });

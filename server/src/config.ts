@@ -8,6 +8,10 @@ export interface Config {
   databaseUrl: string | null;
   /** the tables' owner, for migrations only, when the server itself connects with fewer privileges. */
   migrationDatabaseUrl: string | null;
+  /** Redis for cross-replica fan-out (optional). */
+  redisUrl: string | null;
+  /** keeps deployments that share one Redis apart. */
+  redisChannelPrefix: string;
   dataDir: string;
   host: string;
   httpPort: number;
@@ -53,6 +57,8 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
   return {
     databaseUrl: env.DATABASE_URL ? env.DATABASE_URL : null,
     migrationDatabaseUrl: env.BURNDOWN_MIGRATION_DATABASE_URL ? env.BURNDOWN_MIGRATION_DATABASE_URL : null,
+    redisUrl: env.REDIS_URL ? env.REDIS_URL : null,
+    redisChannelPrefix: env.BURNDOWN_REDIS_PREFIX || "burndown",
     dataDir: path.resolve(env.BURNDOWN_DATA_DIR ?? path.join(import.meta.dirname, "../../.burndown/postgres")),
     host: env.HOST ?? "127.0.0.1",
     httpPort: port("PORT", env.PORT, 7070),

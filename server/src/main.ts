@@ -1,6 +1,7 @@
 // Wiring only: read the configuration, get a database, migrate, start, stop on a signal.
 import type pg from "pg";
 import { type Config, readConfig } from "./config.js";
+import { RedisFanout } from "./fanout.js";
 import { startServer } from "./server.js";
 import { bootstrapAdminKey } from "./service/api-keys.js";
 import { createPool } from "./store/database.js";
@@ -51,7 +52,13 @@ async function main(): Promise<void> {
   }
   const pool = createPool(config.databaseUrl ?? embedded!.serverUrl);
   await reportPrivileges(pool);
-  const server = await startServer({ pool, host: config.host, httpPort: config.httpPort, grpcPort: config.grpcPort, jobIntervalMs: config.jobIntervalMs, log,
+  let fanout: RedisFanout | undefined;
+  if (config.redisUrl !== null) {
+    fanout = new RedisFanout({ url: config.redisUrl, channelPrefix: config.redisChannelPrefix, log });
+    await fanout.start();
+    log(`Redis fan-out on channel ${config.redisChannelPrefix}:fanout (the ledger does not depend on it)`);
+  }
+  const server = await startServer({ pool, fanout, host: config.host, httpPort: config.httpPort, grpcPort: config.grpcPort, jobIntervalMs: config.jobIntervalMs, log,
     usage: { lateCutoffMs: config.usageLateCutoffMs, dedupRetentionMs: config.usageDedupRetentionMs },
     admission: config.admission,
   });
@@ -69,6 +76,7 @@ async function main(): Promise<void> {
     stopping = true;
     log(`${signal}: shutting down`);
     await server.close();
+    await fanout?.close();
     await pool.end();
     await embedded?.stop();
     process.exit(0);

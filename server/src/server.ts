@@ -26,6 +26,7 @@ import { registerReflection } from "./rpc/reflection.js";
 import { usageAdminHandlers } from "./rpc/usage-admin-handlers.js";
 import { usageHandlers } from "./rpc/usage-handlers.js";
 import { KeyVerifier } from "./service/api-keys.js";
+import { type Fanout, LocalFanout } from "./fanout.js";
 import type { Deps, UsagePolicy } from "./service/context.js";
 
 /** ServerOptions configure a server over an existing, migrated pool. */
@@ -41,6 +42,8 @@ export interface ServerOptions {
   usage?: Partial<UsagePolicy>;
   /** admission control (rpc/admission.ts); defaults from limits.ts. */
   admission?: Partial<AdmissionLimits>;
+  /** cross-replica fan-out (Redis when configured); this replica alone by default. The caller closes it. */
+  fanout?: Fanout;
 }
 
 /** RunningServer is a started server. */
@@ -81,8 +84,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       lateCutoffMs: options.usage?.lateCutoffMs ?? limits.usageLateCutoffMsDefault,
       dedupRetentionMs: options.usage?.dedupRetentionMs ?? limits.usageDedupRetentionMsDefault,
     },
+    fanout: options.fanout ?? new LocalFanout(),
   };
   const verifier = new KeyVerifier(deps);
+  deps.fanout.subscribe({ keyRevoked: (keyId) => verifier.forget(keyId), resync: () => verifier.forgetAll() });
   const admission = new Admission({
     inFlightMax: options.admission?.inFlightMax ?? limits.inFlightMaxDefault,
     queuedMax: options.admission?.queuedMax ?? limits.queuedMaxDefault,

@@ -68,9 +68,13 @@ export async function listApiKeys(deps: Deps): Promise<ApiKeyRow[]> {
   return mapDriverErrors(() => selectApiKeys(deps.pool, limits.pageSizeMax));
 }
 
-/** revokeApiKey stops a key from working; every replica refuses it within apiKeyCacheMsMax. */
+/**
+ * revokeApiKey stops a key from working: at once on this replica and, with Redis, on
+ * every replica; without Redis (or while it is down) other replicas refuse it within
+ * apiKeyCacheMsMax.
+ */
 export async function revokeApiKey(deps: Deps, caller: Caller, idempotency: Idempotency, input: { keyId: string; reason: string }): Promise<ApiKeyRow> {
-  return runIdempotent(deps, caller, idempotency, async (tx) => {
+  const revoked = await runIdempotent(deps, caller, idempotency, async (tx) => {
     const revoked = await storeRevokeApiKey(tx, input.keyId);
     if (revoked === null) throw notFound("API_KEY_NOT_FOUND", "key id", input.keyId);
     await insertAuditRecord(tx, {
@@ -83,6 +87,9 @@ export async function revokeApiKey(deps: Deps, caller: Caller, idempotency: Idem
     });
     return revoked;
   });
+  // Committed: announce it (a replay announces again, which is harmless).
+  deps.fanout.keyRevoked(input.keyId);
+  return revoked;
 }
 
 interface CachedKey {
@@ -97,6 +104,16 @@ export class KeyVerifier {
   private readonly cache = new Map<string, CachedKey>();
 
   constructor(private readonly deps: Deps) {}
+
+  /** forget drops one key from the cache: the next request reads it again. */
+  forget(keyId: string): void {
+    this.cache.delete(keyId);
+  }
+
+  /** forgetAll drops every cached key. */
+  forgetAll(): void {
+    this.cache.clear();
+  }
 
   /** verify returns the caller a token belongs to, or throws Unauthenticated. */
   async verify(token: string): Promise<Caller> {

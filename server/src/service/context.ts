@@ -1,5 +1,6 @@
 // What every service function receives: the database, the clock and the caller.
 import type pg from "pg";
+import type { Fanout } from "../fanout.js";
 
 /** Role is what an API key may do. */
 export type Role = "service" | "support" | "admin" | "customer";
@@ -25,6 +26,8 @@ export interface Deps {
   pool: pg.Pool;
   now: () => Date;
   usage: UsagePolicy;
+  /** tells every replica what it would otherwise learn only when a cache entry expires. */
+  fanout: Fanout;
 }
 
 /** Idempotency identifies a mutation for replay: who, which id, which method, which payload. */
