@@ -3,7 +3,7 @@
 // fails). Allowed cells send a valid request and must succeed; refused cells must fail
 // with the right code and reason and change nothing. Then the edges of a key's life:
 // support grant limits, revocation before first use, expiry, and the actor on entries.
-import { randomBytes, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -579,6 +579,25 @@ describe("revocation", () => {
     expect(errorInfoOf(error)?.reason).toBe("INVALID_API_KEY");
     const listed = (await admin().admin.listApiKeys({})).apiKeys.find((key) => key.keyId === keyId);
     expect(listed?.revokeTime).toBeDefined();
+  });
+});
+
+describe("key storage", () => {
+  it("keeps only SHA-256 of a key's secret: neither the token nor the secret is anywhere in the database, replays included", async () => {
+    const requestId = randomUUID();
+    const created = await admin().admin.createApiKey({ name: "stored", role: Role.SERVICE, requestId, reason: "storage check" });
+    const replayed = await admin().admin.createApiKey({ name: "stored", role: Role.SERVICE, requestId, reason: "storage check" });
+    expect(replayed.token).toBe(""); // a replay never hands the token out again
+    const [, keyId, secret] = /^bd_([0-9a-f]{20})_(.+)$/.exec(created.token)!;
+    const stored = await t.database.pool.query<{ secret_hash: Buffer }>("select secret_hash from api_keys where key_id = $1", [keyId]);
+    expect(stored.rows[0].secret_hash.equals(createHash("sha256").update(secret).digest())).toBe(true);
+    // Every row of every table, as text and as hex (bytea), searched for the secret.
+    const tables = await t.database.pool.query<{ tablename: string }>("select tablename from pg_tables where schemaname = current_schema()");
+    const secretHex = Buffer.from(secret).toString("hex");
+    for (const { tablename } of tables.rows) {
+      const found = await t.database.pool.query(`select 1 from ${tablename} t where position($1 in t::text) > 0 or position($2 in t::text) > 0 limit 1`, [secret, secretHex]);
+      expect(found.rows, `the secret is in ${tablename}`).toEqual([]);
+    }
   });
 });
 
