@@ -110,8 +110,11 @@ function bounded(client: pg.PoolClient): Tx {
   };
 }
 
-/** withClient runs statements on one pooled client, destroying it if its connection failed. */
-async function withClient<T>(pool: pg.Pool, work: (client: Tx) => Promise<T>): Promise<T> {
+/**
+ * withClient runs statements on one pooled client. A client whose connection failed (an
+ * Unavailable error), or that work marks broken, is destroyed, not reused.
+ */
+async function withClient<T>(pool: pg.Pool, work: (client: Tx, markBroken: (error: Error) => void) => Promise<T>): Promise<T> {
   let client: pg.PoolClient;
   try {
     client = await connect(pool);
@@ -120,14 +123,21 @@ async function withClient<T>(pool: pg.Pool, work: (client: Tx) => Promise<T>): P
   }
   let broken: Error | undefined;
   try {
-    return await work(bounded(client));
+    return await work(bounded(client), (error) => (broken ??= error));
   } catch (error) {
     const mapped = toDomainError(error);
-    if (mapped instanceof LedgerError && mapped.kind === "unavailable") broken = error as Error;
+    // The connection timed out or broke: a rollback could wait as long again. Destroy it;
+    // PostgreSQL rolls back a transaction whose connection is gone (and aborts one left
+    // idle past idle_in_transaction_session_timeout, should the connection linger).
+    if (isUnavailable(mapped)) broken ??= error as Error;
     throw mapped;
   } finally {
     client.release(broken);
   }
+}
+
+function isUnavailable(error: unknown): boolean {
+  return error instanceof LedgerError && error.kind === "unavailable";
 }
 
 const conflictCodes = new Set(["40001", "40P01", "55P03"]);
@@ -165,37 +175,17 @@ export function toDomainError(error: unknown): unknown {
  * destroyed, not reused.
  */
 export async function withTransaction<T>(pool: pg.Pool, work: (tx: Tx) => Promise<T>): Promise<T> {
-  let client: pg.PoolClient;
-  try {
-    client = await connect(pool);
-  } catch (error) {
-    throw toDomainError(error);
-  }
-  let broken: Error | undefined;
-  const tx = bounded(client);
-  try {
-    await tx.query("begin");
-    const result = await work(tx);
-    await tx.query("commit");
-    return result;
-  } catch (error) {
-    const mapped = toDomainError(error);
-    if (mapped instanceof LedgerError && mapped.kind === "unavailable") {
-      // The connection timed out or broke: a rollback could wait as long again. Destroy it;
-      // PostgreSQL rolls back a transaction whose connection is gone (and aborts one left
-      // idle past idle_in_transaction_session_timeout, should the connection linger).
-      broken = error as Error;
-    } else {
-      try {
-        await tx.query("rollback");
-      } catch (rollbackError) {
-        broken = rollbackError as Error;
-      }
+  return withClient(pool, async (tx, markBroken) => {
+    try {
+      await tx.query("begin");
+      const result = await work(tx);
+      await tx.query("commit");
+      return result;
+    } catch (error) {
+      if (!isUnavailable(toDomainError(error))) await tx.query("rollback").catch(markBroken);
+      throw error;
     }
-    throw mapped;
-  } finally {
-    client.release(broken);
-  }
+  });
 }
 
 /** withSnapshot runs reads in one REPEATABLE READ, READ ONLY transaction: one consistent view. */
