@@ -4,9 +4,10 @@
 // interleaved in rounds so that this machine's noise hits both alike.
 //   npx tsx bench/deadline.ts [--quick]
 import { randomUUID } from "node:crypto";
-import { createClient, type Interceptor } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { AdminService, GrantSource, LedgerService } from "@burndown/sdk";
+import { bearer } from "../test-support/bearer.js";
 import { percentile, startBenchServer } from "./bench-server.js";
 
 const quick = process.argv.includes("--quick");
@@ -15,11 +16,7 @@ const pairsPerRound = quick ? 200 : 500;
 
 const bench = await startBenchServer();
 try {
-  const auth: Interceptor = (next) => (req) => {
-    req.header.set("authorization", `Bearer ${bench.token}`);
-    return next(req);
-  };
-  const transport = createGrpcTransport({ baseUrl: bench.server.grpcUrl, interceptors: [auth] });
+  const transport = createGrpcTransport({ baseUrl: bench.server.grpcUrl, interceptors: [bearer(bench.token)] });
   const ledger = createClient(LedgerService, transport);
   const admin = createClient(AdminService, transport);
   await admin.createCreditType({ creditType: { creditTypeId: "c", displayName: "C", scale: 0 }, requestId: randomUUID() });

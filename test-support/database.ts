@@ -22,7 +22,8 @@ export function databaseUrlFor(database: string): string {
   return parsed.toString();
 }
 
-async function adminQuery(sql: string): Promise<void> {
+/** adminQuery runs one statement as the run's administrator (create and drop databases). */
+export async function adminQuery(sql: string): Promise<void> {
   const admin = new pg.Client({ connectionString: inject("adminDatabaseUrl") });
   await admin.connect();
   try {

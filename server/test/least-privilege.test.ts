@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, inject } from "vitest";
 import { newApiKeyToken } from "../src/service/api-keys.js";
 import { migrate } from "../src/store/migrations.js";
 import { appPrivileges, appRole, checkPrivileges } from "../src/store/privileges.js";
-import { createTestDatabase, databaseUrlFor, type TestDatabase } from "../../test-support/database.js";
+import { adminQuery, createTestDatabase, databaseUrlFor, type TestDatabase } from "../../test-support/database.js";
 import { bearer } from "../../test-support/bearer.js";
 import { startServerProcess } from "../../test-support/server-process.js";
 
@@ -78,15 +78,7 @@ describe("the server's database role", () => {
 
 describe("the server process", () => {
   const created: string[] = [];
-  async function admin(sql: string): Promise<void> {
-    const client = new pg.Client({ connectionString: inject("adminDatabaseUrl") });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  }
+  const admin = adminQuery;
   afterAll(async () => {
     for (const name of created) await admin(`drop database if exists ${name} with (force)`);
   });
