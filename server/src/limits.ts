@@ -44,6 +44,8 @@ export const limits = {
   statementTimeoutMsMax: 10_000,
   /** PostgreSQL aborts a transaction of ours idle this long between statements (never, while the server lives). */
   idleInTransactionMsMax: 15_000,
+  /** PostgreSQL checks this often whether a running statement's client is still connected. */
+  clientCheckIntervalMs: 1_000,
   /** how long a verified API key is trusted before it is read again (bounds revocation delay). */
   apiKeyCacheMsMax: 5_000,
   apiKeyCacheEntriesMax: 10_000,

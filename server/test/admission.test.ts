@@ -163,6 +163,16 @@ describe("a full server", () => {
       // Alone in flight, the call waits on the row lock in PostgreSQL.
       const locked = await errorOf(reserve(lockedId, timeoutMs));
       expect([locked.code, errorInfoOf(locked)?.reason]).toEqual([Code.Unavailable, "DATABASE_UNAVAILABLE"]);
+      // Its statement does not wait on in PostgreSQL for the lock: the server closed the
+      // connection, and PostgreSQL, checking for its client, cancels it while the lock is still held.
+      const waitingOnLocks = async () =>
+        Number((await t.database.pool.query("select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")).rows[0].count);
+      let waiting = await waitingOnLocks();
+      for (let i = 0; i < 100 && waiting > 0; i++) {
+        await sleep(50);
+        waiting = await waitingOnLocks();
+      }
+      expect(waiting).toBe(0);
 
       // Both slots taken by calls without a deadline: the next call waits in the queue.
       running = [reserve(randomUUID()), reserve(randomUUID())].map((call) => call.then(() => "ok", (error: unknown) => error));

@@ -34,6 +34,10 @@ export function createPool(databaseUrl: string, max: number = limits.poolSizeMax
     // A transaction left open by a vanished server (a network partition) must not hold
     // its row locks until TCP notices: PostgreSQL aborts it after this long idle.
     idle_in_transaction_session_timeout: limits.idleInTransactionMsMax,
+    // A statement whose caller gave up (its deadline passed: the connection is closed)
+    // must not go on holding a backend and its locks: PostgreSQL checks this often whether
+    // the client is still there and cancels the statement when it is not (PostgreSQL 14+).
+    options: `-c client_connection_check_interval=${limits.clientCheckIntervalMs}`,
     query_timeout: queryTimeoutMsMax,
     application_name: "burndown",
   });
