@@ -23,7 +23,7 @@ const auth: Interceptor = (next) => (req) => {
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  const env = { DATABASE_URL: database.url, BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: "50" };
+  const env = { DATABASE_URL: database.serverUrl, BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: "50" };
   servers = await Promise.all([startServerProcess(env), startServerProcess(env)]);
 }, 120_000);
 

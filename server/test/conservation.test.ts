@@ -32,7 +32,7 @@ const token = newApiKeyToken();
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  const env = { DATABASE_URL: database.url, BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: "200" };
+  const env = { DATABASE_URL: database.serverUrl, BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: "200" };
   servers = await Promise.all([startServerProcess(env), startServerProcess(env)]);
 }, 120_000);
 afterAll(async () => {

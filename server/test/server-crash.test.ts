@@ -26,7 +26,7 @@ const creditTypeId = "credits";
 let database: TestDatabase;
 let server: ServerProcess;
 const token = newApiKeyToken();
-const env = () => ({ DATABASE_URL: database.url, BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: "0" });
+const env = () => ({ DATABASE_URL: database.serverUrl, BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: "0" });
 
 beforeAll(async () => {
   database = await createTestDatabase();
