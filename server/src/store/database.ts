@@ -57,11 +57,17 @@ export function createPool(databaseUrl: string, max: number = limits.poolSizeMax
   // connection and run their statement within it (the same bounds as withTransaction).
   const unbounded = pool.query.bind(pool) as (config: pg.QueryConfig) => Promise<pg.QueryResult>;
   pool.query = ((config: string | pg.QueryConfig, values?: unknown[]) => {
-    const query = typeof config === "string" ? { text: config, values } : values === undefined ? config : { ...config, values };
+    const query = queryConfigOf(config, values);
     if (remainingMs() === undefined) return unbounded(query);
     return withClient(pool, (client) => client.query(query));
   }) as typeof pool.query;
   return pool;
+}
+
+/** queryConfigOf folds pg's (text, values) and (config, values) call forms into one config. */
+function queryConfigOf(config: string | pg.QueryConfig, values: unknown[] | undefined): pg.QueryConfig {
+  if (typeof config === "string") return { text: config, values };
+  return values === undefined ? config : { ...config, values };
 }
 
 function deadlinePassed(waitingFor: string): LedgerError {
@@ -108,7 +114,7 @@ function bounded(client: pg.PoolClient): Tx {
     query: ((config: string | pg.QueryConfig, values?: unknown[]) => {
       const budgetMs = remainingMs() ?? 0;
       if (budgetMs <= 0) return Promise.reject(deadlinePassed("before a statement"));
-      const query = typeof config === "string" ? { text: config, values } : values === undefined ? config : { ...config, values };
+      const query = queryConfigOf(config, values);
       return client.query({ ...query, query_timeout: Math.min(Math.ceil(budgetMs), queryTimeoutMsMax) } as pg.QueryConfig);
     }) as Tx["query"],
   };
