@@ -2,7 +2,7 @@
 // what, why, old and new values) in the transaction of the action itself, a refused action
 // or a replay leaves none, and an action whose record cannot be written does not happen.
 import { randomUUID } from "node:crypto";
-import { GrantSource, Role } from "@burndown/sdk";
+import { AdminService, GrantSource, Role, UsageOutcome } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorOf } from "../../test-support/snapshot.js";
 import { type Clients, startTestServer, type TestServer } from "../../test-support/server.js";
@@ -108,7 +108,44 @@ const cases: Record<string, Case> = {
       };
     },
   },
+  ReplayUnratedEvents: {
+    act: async () => {
+      const customerId = fresh("cust");
+      await c.ledger.grant({ customerId, creditTypeId, amount: 100n, source: GrantSource.PURCHASE, reasonCode: "buy", requestId: randomUUID() });
+      const featureKey = fresh("late");
+      const eventId = randomUUID();
+      const [reported] = (await c.ledger.reportUsage({ events: [{ eventId, customerId, featureKey, quantity: 2n }] })).results;
+      expect(reported.outcome).toBe(UsageOutcome.UNRATED);
+      await c.admin.createFeature({ feature: { featureKey, displayName: "Late", creditTypeId, burnRate: 5n }, requestId: randomUUID() });
+      const replayed = (await c.admin.replayUnratedEvents({ reason: "feature created after launch" })).results;
+      expect(replayed.find((result) => result.eventId === eventId)).toMatchObject({ outcome: UsageOutcome.BURNED, credits: 10n });
+      const usageId = (await t.database.pool.query("select usage_id::text from usage_events where event_id = $1", [eventId])).rows[0].usage_id;
+      return { action: "replay_unrated_events", target: "usage_events", reason: "feature created after launch", details: { old: null, new: { rated: 1, usage_ids: [usageId] } } };
+    },
+  },
 };
+
+/**
+ * Administrative actions whose records are asserted in the tests of their feature, where
+ * their setup lives. Every other administrative RPC must have a case above.
+ */
+const auditedElsewhere: Record<string, string> = {
+  SetDefaultPricingVersion: "server/test/pricing.test.ts",
+  MoveCustomersToPricingVersion: "server/test/pricing.test.ts",
+  SetRateOverride: "server/test/pricing.test.ts",
+  SetEnforcementMode: "server/test/pricing.test.ts",
+  SetKillSwitch: "server/test/pricing.test.ts",
+  SetFailurePolicy: "server/test/failure-policy.test.ts",
+  CorrectUsageEvent: "server/test/explain.test.ts",
+};
+
+describe("the audited actions", () => {
+  it("are every AdminService RPC that changes something, and Grant: a new one cannot go unaudited", () => {
+    const reads = /^(List|Get|Explain)/;
+    const administrative = [...AdminService.methods.filter((method) => !reads.test(method.name)).map((method) => method.name), "Grant"].sort();
+    expect([...Object.keys(cases), ...Object.keys(auditedElsewhere)].sort()).toEqual(administrative);
+  });
+});
 
 describe("every administrative action is audited", () => {
   it.each(Object.keys(cases))("%s leaves one record: who, what, to what, why, old and new", async (name) => {

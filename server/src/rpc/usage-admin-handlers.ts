@@ -7,7 +7,7 @@ import { invalid } from "../errors.js";
 import { limits } from "../limits.js";
 import type { Deps } from "../service/context.js";
 import { listUnratedEvents, replayUnratedEvents } from "../service/unrated-events.js";
-import { requirePageSize } from "./decode.js";
+import { requirePageSize, requireText } from "./decode.js";
 import { callerOf } from "./ledger-handlers.js";
 import { encodeUsageResult } from "./usage-handlers.js";
 
@@ -37,7 +37,10 @@ export function usageAdminHandlers(deps: Deps): Partial<ServiceImpl<typeof Admin
     },
     async replayUnratedEvents(req, ctx) {
       if (req.limit < 0 || req.limit > limits.usageBatchSizeMax) throw invalid("INVALID_LIMIT", "limit", `must be between 0 and ${limits.usageBatchSizeMax}`);
-      const results = await replayUnratedEvents(deps, callerOf(ctx), req.limit === 0 ? limits.usageBatchSizeMax : req.limit);
+      const results = await replayUnratedEvents(deps, callerOf(ctx), {
+        limit: req.limit === 0 ? limits.usageBatchSizeMax : req.limit,
+        reason: requireText("reason", req.reason, limits.reasonLengthMax),
+      });
       return { results: results.map(encodeUsageResult) };
     },
   };

@@ -75,13 +75,16 @@ export async function reportUsage(deps: Deps, caller: Caller, batch: (UsageInput
 }
 
 /** replayUnrated rates stored unrated events whose customer and feature now exist. */
-export async function replayUnrated(deps: Deps, caller: Caller, events: Pending[]): Promise<UsageResult[]> {
+export async function replayUnrated(deps: Deps, caller: Caller, events: Pending[], onRated?: OnRated): Promise<UsageResult[]> {
   const results: UsageResult[] = new Array(events.length);
-  await rateAndRecord(deps, caller, events.map((event, position) => ({ ...event, position })), results);
+  await rateAndRecord(deps, caller, events.map((event, position) => ({ ...event, position })), results, onRated);
   return results;
 }
 
-async function rateAndRecord(deps: Deps, caller: Caller, pending: Pending[], results: UsageResult[]): Promise<void> {
+/** OnRated runs in the transaction that rated events (by their batch position), before it commits: an audit record. */
+export type OnRated = (tx: Tx, rated: ReadonlyMap<number, UsageResult>) => Promise<void>;
+
+async function rateAndRecord(deps: Deps, caller: Caller, pending: Pending[], results: UsageResult[], onRated?: OnRated): Promise<void> {
   const pairs = [...new Map(pending.map((p) => [`${p.event.customerId}\u0000${p.event.featureKey}`, p.event])).values()];
   const rates = new Map((await mapDriverErrors(() => selectRates(deps.pool, pairs))).map((rate) => [`${rate.customerId}\u0000${rate.featureKey}`, rate]));
   const groups = new Map<string, Group>();
@@ -98,7 +101,13 @@ async function rateAndRecord(deps: Deps, caller: Caller, pending: Pending[], res
     groups.set(key, group);
   }
   const sorted = [...groups.values()].sort((a, b) => compareKeys(a.key, b.key));
-  const rated = sorted.length === 0 ? new Map<number, UsageResult>() : await withRetries(() => withTransaction(deps.pool, (tx) => rateGroups(tx, deps, caller, sorted, rates)));
+  const rated = sorted.length === 0 ? new Map<number, UsageResult>() : await withRetries(() =>
+          withTransaction(deps.pool, async (tx) => {
+            const rated = await rateGroups(tx, deps, caller, sorted, rates);
+            await onRated?.(tx, rated);
+            return rated;
+          }),
+        );
   const kept = unrated.length === 0 ? new Map<number, UsageResult>() : await recordUnrated(deps, caller, unrated);
   for (const [position, groupResult] of [...rated, ...kept]) results[position] = groupResult;
 }

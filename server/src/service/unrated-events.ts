@@ -2,6 +2,7 @@
 // not exist. Listed for support, and replayed (rated and burned, at their event time)
 // once both exist. A replay is safe to repeat: only rows still unrated are rated.
 import { invalid } from "../errors.js";
+import { insertAuditRecord } from "../store/audit-store.js";
 import { mapDriverErrors } from "../store/database.js";
 import { selectUnratedEvents, type StoredUsage } from "../store/usage-store.js";
 import type { Caller, Deps } from "./context.js";
@@ -23,14 +24,29 @@ export async function listUnratedEvents(deps: Deps, input: { pageSize: number; p
   return { events, nextPageToken: rows.length > input.pageSize && last ? Buffer.from(`u1:${last.usageId}`).toString("base64url") : "" };
 }
 
-/** replayUnratedEvents tries to rate up to limit unrated events, oldest first. */
-export async function replayUnratedEvents(deps: Deps, caller: Caller, limit: number): Promise<UsageResult[]> {
-  const rows = await mapDriverErrors(() => selectUnratedEvents(deps.pool, null, limit));
+/**
+ * replayUnratedEvents tries to rate up to limit unrated events, oldest first. Events it
+ * rates are burned, an administrative change of balances: the audit record (who, why,
+ * which events) is written in the transaction that burns them. A replay that rates
+ * nothing changes nothing and leaves no record.
+ */
+export async function replayUnratedEvents(deps: Deps, caller: Caller, input: { limit: number; reason: string }): Promise<UsageResult[]> {
+  const rows = await mapDriverErrors(() => selectUnratedEvents(deps.pool, null, input.limit));
   const pending: PendingUsage[] = rows.map((row, position) => ({
     position,
     principal: row.principal,
     usageId: row.usageId,
     event: { eventId: row.eventId, customerId: row.customerId, featureKey: row.featureKey, quantity: row.quantity, eventAt: row.eventAt, properties: row.properties, offline: row.offline },
   }));
-  return replayUnrated(deps, caller, pending);
+  return replayUnrated(deps, caller, pending, async (tx, rated) => {
+    const burned = [...rated].filter(([, result]) => result.outcome === "burned").map(([position]) => rows[position]);
+    if (burned.length === 0) return;
+    await insertAuditRecord(tx, {
+      actor: caller.keyId,
+      action: "replay_unrated_events",
+      target: "usage_events",
+      reason: input.reason,
+      details: { old: null, new: { rated: burned.length, usage_ids: burned.map((row) => row.usageId) } },
+    });
+  });
 }
