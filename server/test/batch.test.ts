@@ -3,16 +3,12 @@
 // unary call) applies once, and two replicas taking batches for one hot customer never
 // overspend and resolve each reservation once.
 import { randomUUID } from "node:crypto";
-import { Code, createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import { AdminService, type BatchItemError, errorInfoOf, GrantSource, LedgerService, ReservationStatus } from "@burndown/sdk";
+import { Code } from "@connectrpc/connect";
+import { type BatchItemError, errorInfoOf, GrantSource, ReservationStatus } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { newApiKeyToken } from "../src/service/api-keys.js";
 import { groupStats } from "../src/service/grouped-operations.js";
-import { createTestDatabase, type TestDatabase } from "../../test-support/database.js";
 import { invariantViolations } from "../../test-support/invariants.js";
-import { bearer } from "../../test-support/bearer.js";
-import { type ServerProcess, startServerProcess } from "../../test-support/server-process.js";
+import { type ReplicaProcesses, startReplicaProcesses } from "../../test-support/replicas.js";
 import { databaseSnapshot, errorOf } from "../../test-support/snapshot.js";
 import { type Clients, startTestServer, type TestServer } from "../../test-support/server.js";
 
@@ -216,28 +212,16 @@ describe("two replicas, one hot customer, batches", () => {
   const roundsPerLoop = 4;
   const itemsPerBatch = 15;
   const initialCredits = 4_000n;
-  let database: TestDatabase;
-  let servers: ServerProcess[] = [];
-  const token = newApiKeyToken();
-  const auth = bearer(token);
+  let r: ReplicaProcesses;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
-    const env = { DATABASE_URL: database.serverUrl, BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: "50" };
-    servers = await Promise.all([startServerProcess(env), startServerProcess(env)]);
+    r = await startReplicaProcesses({ jobIntervalMs: 50 });
   }, 120_000);
-  afterAll(async () => {
-    await Promise.all(servers.map((server) => server.stop()));
-    await database?.drop();
-  });
+  afterAll(() => r?.stop());
 
   it("concurrent ReserveBatch and racing CommitBatch calls never overspend and resolve each reservation once", async () => {
-    const admin = createClient(AdminService, createConnectTransport({ baseUrl: servers[0].httpUrl, httpVersion: "1.1", interceptors: [auth] }));
-    await admin.createCreditType({ creditType: { creditTypeId, displayName: "API", scale: 0 }, requestId: randomUUID() });
-    const replicas = [
-      createClient(LedgerService, createGrpcTransport({ baseUrl: servers[0].grpcUrl, interceptors: [auth] })),
-      createClient(LedgerService, createConnectTransport({ baseUrl: servers[1].httpUrl, httpVersion: "1.1", interceptors: [auth] })),
-    ];
+    await r.admin.createCreditType({ creditType: { creditTypeId, displayName: "API", scale: 0 }, requestId: randomUUID() });
+    const replicas = r.ledgers;
     await replicas[0].grant({ customerId: "hot", creditTypeId, amount: initialCredits, source: GrantSource.PURCHASE, reasonCode: "seed", requestId: randomUUID() });
 
     let committed = 0n;
@@ -288,6 +272,6 @@ describe("two replicas, one hot customer, batches", () => {
     expect(balance.available >= 0n).toBe(true);
     // Demand (about 21,000 in holds) exceeds supply, so the limit was contended.
     expect(refused).toBeGreaterThan(0);
-    expect(await invariantViolations(database.pool)).toEqual([]);
+    expect(await invariantViolations(r.database.pool)).toEqual([]);
   }, 120_000);
 });

@@ -1,50 +1,26 @@
 // Two server processes on one PostgreSQL, many concurrent callers on one customer:
 // never overspend, never resolve a reservation twice, never lose a grant.
 import { randomUUID } from "node:crypto";
-import { createClient, type Interceptor } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import { errorInfoOf, GrantSource, LedgerService, AdminService } from "@burndown/sdk";
+import { errorInfoOf, GrantSource } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, type TestDatabase } from "../../test-support/database.js";
 import { invariantViolations } from "../../test-support/invariants.js";
-import { type ServerProcess, startServerProcess } from "../../test-support/server-process.js";
-import { newApiKeyToken } from "../../server/src/service/api-keys.js";
+import { type ReplicaProcesses, startReplicaProcesses } from "../../test-support/replicas.js";
 
 const callersCount = 200;
 const initialCredits = 3_000n;
 
-let database: TestDatabase;
-let servers: ServerProcess[] = [];
-const token = newApiKeyToken();
-const auth: Interceptor = (next) => (req) => {
-  req.header.set("authorization", `Bearer ${token}`);
-  return next(req);
-};
+let r: ReplicaProcesses;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  const env = { DATABASE_URL: database.serverUrl, BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: "50" };
-  servers = await Promise.all([startServerProcess(env), startServerProcess(env)]);
+  r = await startReplicaProcesses({ jobIntervalMs: 50 });
 }, 120_000);
 
-afterAll(async () => {
-  await Promise.all(servers.map((server) => server.stop()));
-  await database?.drop();
-});
-
-function ledgerClients() {
-  // One replica over gRPC (h2c), the other over Connect (HTTP/1.1).
-  return [
-    createClient(LedgerService, createGrpcTransport({ baseUrl: servers[0].grpcUrl, interceptors: [auth] })),
-    createClient(LedgerService, createConnectTransport({ baseUrl: servers[1].httpUrl, httpVersion: "1.1", interceptors: [auth] })),
-  ];
-}
+afterAll(() => r?.stop());
 
 describe("two replicas, one hot customer", () => {
   it(`${callersCount} concurrent reserve+commit callers never overspend and resolve each reservation once`, async () => {
-    const admin = createClient(AdminService, createConnectTransport({ baseUrl: servers[0].httpUrl, httpVersion: "1.1", interceptors: [auth] }));
-    await admin.createCreditType({ creditType: { creditTypeId: "api_credits", displayName: "API", scale: 0 }, requestId: randomUUID() });
-    const replicas = ledgerClients();
+    await r.admin.createCreditType({ creditType: { creditTypeId: "api_credits", displayName: "API", scale: 0 }, requestId: randomUUID() });
+    const replicas = r.ledgers;
     await replicas[0].grant({ customerId: "hot", creditTypeId: "api_credits", amount: initialCredits, source: GrantSource.PURCHASE, reasonCode: "seed", requestId: randomUUID() });
 
     let committed = 0n;
@@ -99,11 +75,11 @@ describe("two replicas, one hot customer", () => {
     // really contended; every caller was either refused or resolved, none lost between.
     expect(rejected).toBeGreaterThan(0);
     expect(rejected + (await reservationCount())).toBe(callersCount);
-    expect(await invariantViolations(database.pool)).toEqual([]);
+    expect(await invariantViolations(r.database.pool)).toEqual([]);
   });
 });
 
 async function reservationCount(): Promise<number> {
-  const result = await database.pool.query("select count(*)::int as n from reservations where status <> 'held'");
+  const result = await r.database.pool.query("select count(*)::int as n from reservations where status <> 'held'");
   return result.rows[0].n;
 }

@@ -7,16 +7,12 @@
 //   BURNDOWN_BANK_SECONDS=60 npx vitest run server/test/conservation.test.ts   (the long profile)
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import { AdminService, errorInfoOf, GrantSource, LedgerService } from "@burndown/sdk";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { errorInfoOf, GrantSource } from "@burndown/sdk";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { newApiKeyToken } from "../src/service/api-keys.js";
-import { createTestDatabase, type TestDatabase } from "../../test-support/database.js";
 import { invariantViolations } from "../../test-support/invariants.js";
-import { bearer } from "../../test-support/bearer.js";
-import { type ServerProcess, startServerProcess } from "../../test-support/server-process.js";
+import { type ReplicaProcesses, startReplicaProcesses } from "../../test-support/replicas.js";
 
 const seconds = Number(process.env.BURNDOWN_BANK_SECONDS ?? 8);
 const workersCount = 16;
@@ -26,28 +22,16 @@ const featureKey = "chat";
 /** Refusals a well-formed operation may meet under contention; anything else is a failure of the test. */
 const expectedRefusals = new Set(["INSUFFICIENT_CREDITS", "RESERVATION_NOT_HELD", "RESERVATION_EXPIRED", "OVERLOADED"]);
 
-let database: TestDatabase;
-let servers: ServerProcess[] = [];
-const token = newApiKeyToken();
+let r: ReplicaProcesses;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  const env = { DATABASE_URL: database.serverUrl, BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: "200" };
-  servers = await Promise.all([startServerProcess(env), startServerProcess(env)]);
+  r = await startReplicaProcesses({ jobIntervalMs: 200 });
 }, 120_000);
-afterAll(async () => {
-  await Promise.all(servers.map((server) => server.stop()));
-  await database?.drop();
-});
+afterAll(() => r?.stop());
 
 describe("conservation under load", () => {
   it(`${seconds} s of mixed operations on two replicas: every consistent read finds every invariant intact`, async () => {
-    const auth = bearer(token);
-    const replicas = [
-      createClient(LedgerService, createGrpcTransport({ baseUrl: servers[0].grpcUrl, interceptors: [auth] })),
-      createClient(LedgerService, createConnectTransport({ baseUrl: servers[1].httpUrl, httpVersion: "1.1", interceptors: [auth] })),
-    ];
-    const admin = createClient(AdminService, createConnectTransport({ baseUrl: servers[0].httpUrl, httpVersion: "1.1", interceptors: [auth] }));
+    const { ledgers: replicas, admin } = r;
     await admin.createCreditType({ creditType: { creditTypeId, displayName: "Credits", scale: 0 }, requestId: randomUUID() });
     await admin.createFeature({ feature: { featureKey, displayName: "Chat", creditTypeId, burnRate: 3n }, requestId: randomUUID() });
     const customers = Array.from({ length: customersCount }, (_, i) => `bank-${i}`);
@@ -105,7 +89,7 @@ describe("conservation under load", () => {
     };
     const reader = async () => {
       while (performance.now() < deadline) {
-        const client = await database.pool.connect();
+        const client = await r.database.pool.connect();
         try {
           await client.query("begin isolation level repeatable read read only");
           const violations = await invariantViolations(client as unknown as pg.Pool);
@@ -131,6 +115,6 @@ describe("conservation under load", () => {
     expect(counts.refused).toBeGreaterThan(0);
     // Let the expiry jobs settle what the load left open, then check once more.
     await sleep(3_500);
-    expect(await invariantViolations(database.pool)).toEqual([]);
+    expect(await invariantViolations(r.database.pool)).toEqual([]);
   }, 300_000);
 });

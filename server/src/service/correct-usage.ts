@@ -6,7 +6,7 @@
 import { LedgerError } from "../errors.js";
 import { assert, type BalanceState } from "../ledger/balance-state.js";
 import { distributeRefund } from "../ledger/distribute-refund.js";
-import { type Planned, planRefund, planUpkeep, type Refund } from "../ledger/plan.js";
+import { type Planned, planRefund, planUpkeep } from "../ledger/plan.js";
 import { limits } from "../limits.js";
 import { insertAuditRecord } from "../store/audit-store.js";
 import type { BalanceKey } from "../store/balance-store.js";
