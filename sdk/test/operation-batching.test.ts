@@ -43,6 +43,21 @@ const turn = async () => {
 };
 const live = () => new AbortController().signal;
 
+/**
+ * twoInABatch sends "x" alone, then "a" and "b" while it is out, and answers "x": a and b
+ * have left together as sent[1], unanswered. wrap sees each of their attempts.
+ */
+async function twoInABatch<T>(wrap: (attempt: Promise<string>) => Promise<T>) {
+  const { batcher, sent } = recordingBatcher(1);
+  const blocker = batcher.send("x", live());
+  await turn();
+  const attempts = ["a", "b"].map((request) => wrap(batcher.send(request, live())));
+  sent[0].answer([ok("X")]);
+  await blocker;
+  await turn();
+  return { batcher, sent, attempts };
+}
+
 describe("OperationBatcher", () => {
   it("sends the first attempt alone, gathers the ones that arrive while it is out, and answers each its own result", async () => {
     const { batcher, sent } = recordingBatcher(1);
@@ -138,25 +153,13 @@ describe("OperationBatcher", () => {
   });
 
   it("a failed batch call fails every attempt in it with that error (the call path retries each)", async () => {
-    const { batcher, sent } = recordingBatcher(1);
-    const blocker = batcher.send("x", live());
-    await turn();
-    const attempts = ["a", "b"].map((request) => batcher.send(request, live()).catch((error: unknown) => error));
-    sent[0].answer([ok("X")]);
-    await blocker;
-    await turn();
+    const { sent, attempts } = await twoInABatch((attempt) => attempt.catch((error: unknown) => error));
     sent[1].answer(new ConnectError("connection reset", Code.Unavailable));
     expect((await Promise.all(attempts)).map((error) => (error as ConnectError).code)).toEqual([Code.Unavailable, Code.Unavailable]);
   });
 
   it("a server without the batch RPC (Unimplemented) gets these attempts, and all later ones, as unary calls", async () => {
-    const { batcher, sent } = recordingBatcher(1);
-    const blocker = batcher.send("x", live());
-    await turn();
-    const attempts = ["a", "b"].map((request) => batcher.send(request, live()));
-    sent[0].answer([ok("X")]);
-    await blocker;
-    await turn();
+    const { batcher, sent, attempts } = await twoInABatch((attempt) => attempt);
     sent[1].answer(new ConnectError("unknown method", Code.Unimplemented));
     await turn();
     expect(sent.slice(2).map((call) => [call.kind, call.requests])).toEqual([["one", ["a"]], ["one", ["b"]]]);
@@ -171,13 +174,7 @@ describe("OperationBatcher", () => {
   });
 
   it("a batch answered with the wrong number of results fails every attempt in it with Internal", async () => {
-    const { batcher, sent } = recordingBatcher(1);
-    const blocker = batcher.send("x", live());
-    await turn();
-    const attempts = ["a", "b"].map((request) => batcher.send(request, live()).catch((error: unknown) => error));
-    sent[0].answer([ok("X")]);
-    await blocker;
-    await turn();
+    const { sent, attempts } = await twoInABatch((attempt) => attempt.catch((error: unknown) => error));
     sent[1].answer([ok("A")]);
     expect((await Promise.all(attempts)).map((error) => (error as ConnectError).code)).toEqual([Code.Internal, Code.Internal]);
   });
