@@ -12,8 +12,9 @@
 // it go on. An item whose request id is already claimed, or repeated within the group,
 // is left to the per-item path after the group (it replays or is REQUEST_ID_REUSED). If
 // the transaction itself fails (a request id claimed concurrently, a deadlock, a lost
-// connection), nothing of it was written and every item runs again on its own through
-// the per-item path: the group is an optimisation, never a second source of truth.
+// connection, an item's statement that failed and aborted it), nothing of it was
+// written and every item runs again on its own through the per-item path: the group is
+// an optimisation, never a second source of truth.
 import { LedgerError } from "../errors.js";
 import type { BalanceState } from "../ledger/balance-state.js";
 import { type BalanceKey, lockBalance, selectDecisionLots } from "../store/balance-store.js";
@@ -80,13 +81,9 @@ async function runGroup<I extends { idempotency: Idempotency }, T>(
   const outcomes = new Array<Outcome<T> | undefined>(items.length);
   if (groupedIndexes.length > 0) {
     try {
-      const grouped = await withTransaction(deps.pool, async (tx) => {
-        const answers = await inGroup(tx, groupedIndexes.map((index) => items[index]));
-        // An item answered with a LedgerError mapped from a failed statement leaves the
-        // transaction aborted, and COMMIT would quietly roll it back: prove it is healthy.
-        await tx.query({ name: "group_healthy", text: "select 1" });
-        return answers;
-      });
+      // An item answered with a LedgerError from a failed statement leaves the transaction
+      // aborted: withTransaction then throws at COMMIT, and the group falls back below.
+      const grouped = await withTransaction(deps.pool, (tx) => inGroup(tx, groupedIndexes.map((index) => items[index])));
       groupedIndexes.forEach((index, i) => (outcomes[index] = grouped[i]));
       groupStats.committed++;
     } catch {

@@ -180,8 +180,8 @@ export function toDomainError(error: unknown): unknown {
 }
 
 /**
- * withTransaction runs work in one READ COMMITTED transaction and commits it. On any
- * error it rolls back; a client whose connection failed, or whose rollback fails, is
+ * withTransaction runs work in one READ COMMITTED transaction and commits it, and
+ * throws if PostgreSQL rolled it back instead. On any error it rolls back; a client whose connection failed, or whose rollback fails, is
  * destroyed, not reused.
  */
 export async function withTransaction<T>(pool: pg.Pool, work: (tx: Tx) => Promise<T>): Promise<T> {
@@ -189,7 +189,10 @@ export async function withTransaction<T>(pool: pg.Pool, work: (tx: Tx) => Promis
     try {
       await tx.query("begin");
       const result = await work(tx);
-      await tx.query("commit");
+      // A statement that failed aborted the transaction even if work caught its error;
+      // PostgreSQL then answers COMMIT with ROLLBACK, which must not pass for success.
+      const committed = await tx.query("commit");
+      if (committed.command !== "COMMIT") throw new Error("the transaction was aborted by a failed statement and rolled back at COMMIT");
       return result;
     } catch (error) {
       if (!isUnavailable(toDomainError(error))) await tx.query("rollback").catch(markBroken);
