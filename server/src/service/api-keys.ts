@@ -5,7 +5,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { LedgerError, notFound } from "../errors.js";
 import { limits } from "../limits.js";
-import { type ApiKeyRow, countAdminKeys, insertApiKey, revokeApiKey as storeRevokeApiKey, selectApiKeys, selectApiKeySecret } from "../store/api-key-store.js";
+import { type ApiKeyRow, countAdminKeys, insertApiKey, lockKeyBootstrap, revokeApiKey as storeRevokeApiKey, selectApiKeys, selectApiKeySecret } from "../store/api-key-store.js";
 import { mapDriverErrors, withTransaction } from "../store/database.js";
 import type { Caller, Deps, Idempotency, Role } from "./context.js";
 import { insertAuditRecord } from "../store/audit-store.js";
@@ -159,7 +159,7 @@ function unauthenticated(message: string): LedgerError {
  */
 export async function bootstrapAdminKey(deps: Deps, configuredToken: string | undefined): Promise<{ token: string | null; keyId: string | null }> {
   return withTransaction(deps.pool, async (tx) => {
-    await tx.query("select pg_advisory_xact_lock($1)", [0x6b657973]);
+    await lockKeyBootstrap(tx);
     if (configuredToken !== undefined) {
       const parsed = parseToken(configuredToken);
       if (parsed === null) throw new Error("BURNDOWN_ADMIN_KEY is not a Burndown API key (bd_<20 hex>_<43 base64url>)");

@@ -1,5 +1,5 @@
 // API keys. Only a hash of each secret is stored.
-import type { Db } from "./database.js";
+import type { Db, Tx } from "./database.js";
 
 /** ApiKeyRow is a stored API key without its hash. */
 export interface ApiKeyRow {
@@ -30,6 +30,11 @@ function toApiKey(row: Record<string, unknown>): ApiKeyRow {
 }
 
 /** insertApiKey stores a key and its secret's hash. Any transaction. */
+/** lockKeyBootstrap serializes bootstrapping the first admin key across replicas, until the transaction ends. */
+export async function lockKeyBootstrap(tx: Tx): Promise<void> {
+  await tx.query("select pg_advisory_xact_lock($1)", [0x6b657973]); // "keys"
+}
+
 export async function insertApiKey(db: Db, key: Omit<ApiKeyRow, "createdAt" | "revokedAt"> & { secretHash: Buffer }): Promise<ApiKeyRow> {
   const result = await db.query({
     name: "insert_api_key",
