@@ -2,15 +2,15 @@
 // gathers concurrent operations pays the RPC stack's per-call cost once. Each item is
 // answered exactly as the unary method would answer it: same validation, same request-id
 // record (a unary retry replays a batched item and the other way round), same error code
-// and reason. Items of one customer (commits: of one balance) are group-committed in one
-// transaction (service/grouped-operations.ts) in request order; groups run side by side,
-// a bounded number at a time, so one batch cannot take the whole pool.
+// and reason. The handler decodes and encodes; service/grouped-operations.ts groups the
+// items (one customer's Reserves, one balance's Commits) and commits each group in one
+// transaction, a bounded number of groups at a time.
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { LedgerService } from "@burndown/sdk";
-import { invalid, notFound } from "../errors.js";
+import { invalid } from "../errors.js";
 import { limits } from "../limits.js";
 import type { Deps } from "../service/context.js";
-import { commitGroup, type GroupedCommit, type GroupedReserve, type Outcome, reservationsToCommit, reserveGroup } from "../service/grouped-operations.js";
+import { commitBatch, type Outcome, reserveBatch } from "../service/grouped-operations.js";
 import type { ReservationResult } from "../service/reserve.js";
 import { encodeReservationResult } from "./encode.js";
 import { itemErrorOf } from "./interceptors.js";
@@ -22,39 +22,25 @@ function requireBatchSize(count: number): void {
   }
 }
 
-/** runGroups runs each group (its items' indexes, in request order), at most limits.batchGroupsInFlightMax at once. */
-async function runGroups<T>(groups: Iterable<number[]>, run: (indexes: number[]) => Promise<Outcome<T>[]>, outcomes: Outcome<T>[]): Promise<void> {
-  const queue = [...groups];
-  const worker = async () => {
-    for (let group = queue.shift(); group !== undefined; group = queue.shift()) {
-      const answers = await run(group);
-      group.forEach((index, i) => (outcomes[index] = answers[i]));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limits.batchGroupsInFlightMax, queue.length) }, worker));
-}
-
-function groupBy(indexes: number[], keyOf: (index: number) => string): Map<string, number[]> {
-  const groups = new Map<string, number[]>();
-  for (const index of indexes) {
-    const key = keyOf(index);
-    const group = groups.get(key);
-    if (group === undefined) groups.set(key, [index]);
-    else group.push(index);
-  }
-  return groups;
-}
-
-/** decodeEach validates every item; a malformed item's outcome is its InvalidArgument. */
-function decodeEach<R, I>(requests: readonly R[], decode: (request: R) => I, outcomes: Outcome<ReservationResult>[]): (I | undefined)[] {
-  return requests.map((request, index) => {
+/**
+ * decodeEach validates every item and runs the valid ones through run; a malformed item's
+ * outcome is its InvalidArgument, in its place.
+ */
+async function decodeEach<R, I>(requests: readonly R[], decode: (request: R) => I, run: (items: I[]) => Promise<Outcome<ReservationResult>[]>): Promise<Outcome<ReservationResult>[]> {
+  const outcomes = new Array<Outcome<ReservationResult>>(requests.length);
+  const valid: I[] = [];
+  const positions: number[] = [];
+  requests.forEach((request, index) => {
     try {
-      return decode(request);
+      valid.push(decode(request));
+      positions.push(index);
     } catch (error) {
       outcomes[index] = { ok: false, error };
-      return undefined;
     }
   });
+  const answers = valid.length === 0 ? [] : await run(valid);
+  positions.forEach((index, i) => (outcomes[index] = answers[i]));
+  return outcomes;
 }
 
 function resultsOf(outcomes: Outcome<ReservationResult>[], log: (message: string) => void) {
@@ -71,45 +57,17 @@ export function batchHandlers(deps: Deps, log: (message: string) => void): Parti
     async reserveBatch(req, ctx) {
       requireBatchSize(req.requests.length);
       const caller = callerOf(ctx);
-      const outcomes = new Array<Outcome<ReservationResult>>(req.requests.length);
-      const decoded: (GroupedReserve | undefined)[] = decodeEach(req.requests, decodeReserve, outcomes);
-      const valid = decoded.flatMap((item, index) => (item === undefined ? [] : [index]));
-      const groups = groupBy(valid, (index) => decoded[index]!.input.customerId);
-      await runGroups(groups.values(), (indexes) => reserveGroup(deps, caller, indexes.map((index) => decoded[index]!)), outcomes);
+      const outcomes = await decodeEach(req.requests, decodeReserve, (items) => reserveBatch(deps, caller, items));
       return { results: resultsOf(outcomes, log) };
     },
     async commitBatch(req, ctx) {
       requireBatchSize(req.requests.length);
       const caller = callerOf(ctx);
-      const outcomes = new Array<Outcome<ReservationResult>>(req.requests.length);
-      const decoded = decodeEach(req.requests, (request) => {
+      const decode = (request: (typeof req.requests)[number]) => {
         const { idempotency, input } = decodeCommit(request);
         return { idempotency, ...input };
-      }, outcomes);
-      const valid = decoded.flatMap((item, index) => (item === undefined ? [] : [index]));
-      // Which balance each reservation is on decides its group; read without locks (the
-      // group re-reads statuses under the balance lock).
-      const reservations = await reservationsToCommit(deps, valid.map((index) => decoded[index]!.reservationId));
-      const known: number[] = [];
-      for (const index of valid) {
-        const { reservationId } = decoded[index]!;
-        if (reservations.has(reservationId)) known.push(index);
-        else outcomes[index] = { ok: false, error: notFound("RESERVATION_NOT_FOUND", "reservation id", reservationId) };
-      }
-      const groups = groupBy(known, (index) => {
-        const reservation = reservations.get(decoded[index]!.reservationId)!;
-        return JSON.stringify([reservation.customerId, reservation.creditTypeId]);
-      });
-      await runGroups(
-        groups.values(),
-        (indexes) =>
-          commitGroup(
-            deps,
-            caller,
-            indexes.map((index): GroupedCommit => ({ ...decoded[index]!, reservation: reservations.get(decoded[index]!.reservationId)! })),
-          ),
-        outcomes,
-      );
+      };
+      const outcomes = await decodeEach(req.requests, decode, (items) => commitBatch(deps, caller, items));
       return { results: resultsOf(outcomes, log) };
     },
   };

@@ -15,7 +15,7 @@
 // connection, an item's statement that failed and aborted it), nothing of it was
 // written and every item runs again on its own through the per-item path: the group is
 // an optimisation, never a second source of truth.
-import { LedgerError } from "../errors.js";
+import { LedgerError, notFound } from "../errors.js";
 import type { BalanceState } from "../ledger/balance-state.js";
 import { type BalanceKey, lockBalance, selectDecisionLots } from "../store/balance-store.js";
 import { type BalanceChange, writeBalanceChanges } from "../store/change-store.js";
@@ -42,8 +42,15 @@ export interface GroupedReserve {
   input: ReserveInput;
 }
 
+/** CommitItem is one validated Commit of a batch. */
+export interface CommitItem {
+  idempotency: Idempotency;
+  reservationId: string;
+  amount: bigint;
+}
+
 /** GroupedCommit is one validated Commit of a group, its reservation already read. */
-export interface GroupedCommit {
+interface GroupedCommit {
   idempotency: Idempotency;
   reservation: ReservationRow;
   amount: bigint;
@@ -108,7 +115,7 @@ async function planned<T>(work: () => Promise<T>): Promise<Outcome<T>> {
 }
 
 /** reserveGroup places the holds of one customer's Reserves, grouped where it can. */
-export async function reserveGroup(deps: Deps, caller: Caller, items: readonly GroupedReserve[]): Promise<Outcome<ReservationResult>[]> {
+async function reserveGroup(deps: Deps, caller: Caller, items: readonly GroupedReserve[]): Promise<Outcome<ReservationResult>[]> {
   return runGroup(
     deps,
     caller,
@@ -169,16 +176,8 @@ export async function reserveGroup(deps: Deps, caller: Caller, items: readonly G
   );
 }
 
-/**
- * reservationsToCommit reads the reservations a batch of commits names, without locks:
- * which balance each is on decides its group (the group re-reads statuses under the lock).
- */
-export async function reservationsToCommit(deps: Deps, reservationIds: string[]): Promise<Map<string, ReservationRow>> {
-  return mapDriverErrors(() => selectReservations(deps.pool, [...new Set(reservationIds)]));
-}
-
 /** commitGroup commits reservations of one balance, grouped where it can. */
-export async function commitGroup(deps: Deps, caller: Caller, items: readonly GroupedCommit[]): Promise<Outcome<ReservationResult>[]> {
+async function commitGroup(deps: Deps, caller: Caller, items: readonly GroupedCommit[]): Promise<Outcome<ReservationResult>[]> {
   return runGroup(
     deps,
     caller,
@@ -226,4 +225,61 @@ export async function commitGroup(deps: Deps, caller: Caller, items: readonly Gr
     },
     (item) => commit(deps, caller, item.idempotency, { reservationId: item.reservation.reservationId, amount: item.amount }),
   );
+}
+
+/** runGroups runs each group (item indexes, in request order), at most limits.batchGroupsInFlightMax at once. */
+async function runGroups<T>(groups: Iterable<number[]>, run: (indexes: number[]) => Promise<Outcome<T>[]>, outcomes: Outcome<T>[]): Promise<void> {
+  const queue = [...groups];
+  const worker = async () => {
+    for (let group = queue.shift(); group !== undefined; group = queue.shift()) {
+      const answers = await run(group);
+      group.forEach((index, i) => (outcomes[index] = answers[i]));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limits.batchGroupsInFlightMax, queue.length) }, worker));
+}
+
+/** groupIndexes gathers item indexes by key, each group in request order. */
+function groupIndexes(count: number, keyOf: (index: number) => string | null): Map<string, number[]> {
+  const groups = new Map<string, number[]>();
+  for (let index = 0; index < count; index++) {
+    const key = keyOf(index);
+    if (key === null) continue;
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [index]);
+    else group.push(index);
+  }
+  return groups;
+}
+
+/** reserveBatch answers each Reserve as the unary call would: one customer's items are grouped, groups run side by side. */
+export async function reserveBatch(deps: Deps, caller: Caller, items: readonly GroupedReserve[]): Promise<Outcome<ReservationResult>[]> {
+  const outcomes = new Array<Outcome<ReservationResult>>(items.length);
+  const groups = groupIndexes(items.length, (index) => items[index].input.customerId);
+  await runGroups(groups.values(), (indexes) => reserveGroup(deps, caller, indexes.map((index) => items[index])), outcomes);
+  return outcomes;
+}
+
+/**
+ * commitBatch answers each Commit as the unary call would: items are grouped by the
+ * balance of their reservation (read without locks; the group re-reads statuses under the
+ * balance lock), groups run side by side.
+ */
+export async function commitBatch(deps: Deps, caller: Caller, items: readonly CommitItem[]): Promise<Outcome<ReservationResult>[]> {
+  const outcomes = new Array<Outcome<ReservationResult>>(items.length);
+  const reservations = await mapDriverErrors(() => selectReservations(deps.pool, [...new Set(items.map((item) => item.reservationId))]));
+  const groups = groupIndexes(items.length, (index) => {
+    const reservation = reservations.get(items[index].reservationId);
+    if (reservation === undefined) {
+      outcomes[index] = { ok: false, error: notFound("RESERVATION_NOT_FOUND", "reservation id", items[index].reservationId) };
+      return null;
+    }
+    return JSON.stringify([reservation.customerId, reservation.creditTypeId]);
+  });
+  await runGroups(
+    groups.values(),
+    (indexes) => commitGroup(deps, caller, indexes.map((index) => ({ ...items[index], reservation: reservations.get(items[index].reservationId)! }))),
+    outcomes,
+  );
+  return outcomes;
 }
