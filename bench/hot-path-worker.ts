@@ -9,6 +9,7 @@
 //   node --import tsx bench/hot-path-worker.ts '<WorkerArgs as JSON>'
 import { createHash, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { GroupCommit } from "../server/src/service/group-commit.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
@@ -373,6 +374,7 @@ function databaseCeilingLoad(customerOf: () => string): Load {
     now: () => new Date(),
     usage: { lateCutoffMs: serverLimits.usageLateCutoffMsDefault, dedupRetentionMs: serverLimits.usageDedupRetentionMsDefault },
     fanout: new LocalFanout(),
+    writes: new GroupCommit({ pool, now: () => new Date() }, { lanes: serverLimits.writeLanesDefault, partitions: 1, groupWeightMax: serverLimits.groupWeightMax }),
   };
   const caller: Caller = { keyId: args.ceilingKeyId, role: "service", grantLimit: 0n };
   return {

@@ -20,11 +20,11 @@ export interface ReplicaProcesses {
   stop: () => Promise<void>;
 }
 
-/** startReplicaProcesses starts two servers with an admin key; jobIntervalMs paces their expiry jobs. */
-export async function startReplicaProcesses(options: { jobIntervalMs: number }): Promise<ReplicaProcesses> {
+/** startReplicaProcesses starts two servers with an admin key; jobIntervalMs paces their expiry jobs, env adds to their environment. */
+export async function startReplicaProcesses(options: { jobIntervalMs: number; env?: Record<string, string> }): Promise<ReplicaProcesses> {
   const database = await createTestDatabase();
   const token = newApiKeyToken();
-  const env = { DATABASE_URL: database.serverUrl, BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: String(options.jobIntervalMs) };
+  const env = { ...options.env, DATABASE_URL: database.serverUrl, BURNDOWN_ADMIN_KEY: token, BURNDOWN_JOB_INTERVAL_MS: String(options.jobIntervalMs) };
   let servers: ServerProcess[];
   try {
     servers = await Promise.all([startServerProcess(env), startServerProcess(env)]);

@@ -6,7 +6,7 @@ import { bearer } from "./bearer.js";
 import { AdminService, LedgerService, Role } from "@burndown/sdk";
 import type { Fanout } from "../server/src/fanout.js";
 import type { AdmissionLimits } from "../server/src/rpc/admission.js";
-import { type RunningServer, startServer } from "../server/src/server.js";
+import { type RunningServer, type ServerOptions, startServer } from "../server/src/server.js";
 import { bootstrapAdminKey, newApiKeyToken } from "../server/src/service/api-keys.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 
@@ -42,7 +42,9 @@ export interface TestServer {
 const roles = { service: Role.SERVICE, support: Role.SUPPORT, admin: Role.ADMIN };
 
 /** startTestServer starts a server on a fresh database; with a clock, time is fake and jobs are off. */
-export async function startTestServer(options: { clock?: FakeClock; jobIntervalMs?: number; admission?: Partial<AdmissionLimits>; fanout?: Fanout } = {}): Promise<TestServer> {
+export async function startTestServer(
+  options: { clock?: FakeClock; jobIntervalMs?: number; admission?: Partial<AdmissionLimits>; fanout?: Fanout; writes?: ServerOptions["writes"] } = {},
+): Promise<TestServer> {
   const database = await createTestDatabase();
   const server = await startServer({
     // The server's own privileges, as in production: a statement needing more fails the test.
@@ -54,6 +56,7 @@ export async function startTestServer(options: { clock?: FakeClock; jobIntervalM
     now: options.clock?.now,
     admission: options.admission,
     fanout: options.fanout,
+    writes: options.writes,
     // BURNDOWN_TEST_LOG=1 shows server logs (internal errors with stacks) while debugging.
     log: process.env.BURNDOWN_TEST_LOG ? (message) => console.error(message) : () => {},
   });

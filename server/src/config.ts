@@ -24,6 +24,8 @@ export interface Config {
   usageDedupRetentionMs: number;
   /** admission control: see rpc/admission.ts. */
   admission: { inFlightMax: number; queuedMax: number; queueWaitMs: number };
+  /** group commit: see service/group-commit.ts. */
+  writes: { lanes: number; partitions: number };
 }
 
 function count(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
@@ -54,6 +56,13 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
   if (env.BURNDOWN_MIGRATION_DATABASE_URL && !env.DATABASE_URL) {
     throw new Error("BURNDOWN_MIGRATION_DATABASE_URL needs DATABASE_URL (the embedded database sets up its own roles)");
   }
+  const writes = {
+    lanes: count("BURNDOWN_WRITE_LANES", env.BURNDOWN_WRITE_LANES, limits.writeLanesDefault, 1, limits.poolSizeMax - 1),
+    partitions: count("BURNDOWN_CUSTOMER_PARTITIONS", env.BURNDOWN_CUSTOMER_PARTITIONS, limits.customerPartitionsDefault, 1, 1_024),
+  };
+  if (writes.lanes % writes.partitions !== 0) {
+    throw new Error(`BURNDOWN_WRITE_LANES (${writes.lanes}) must be a multiple of BURNDOWN_CUSTOMER_PARTITIONS (${writes.partitions})`);
+  }
   return {
     databaseUrl: env.DATABASE_URL ? env.DATABASE_URL : null,
     migrationDatabaseUrl: env.BURNDOWN_MIGRATION_DATABASE_URL ? env.BURNDOWN_MIGRATION_DATABASE_URL : null,
@@ -68,6 +77,7 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
     allowUnsafeDurability: env.BURNDOWN_TEST_ONLY_ALLOW_UNSAFE_DURABILITY === "1",
     usageLateCutoffMs: days("BURNDOWN_USAGE_LATE_CUTOFF_DAYS", env.BURNDOWN_USAGE_LATE_CUTOFF_DAYS, limits.usageLateCutoffMsDefault),
     usageDedupRetentionMs: days("BURNDOWN_USAGE_DEDUP_DAYS", env.BURNDOWN_USAGE_DEDUP_DAYS, limits.usageDedupRetentionMsDefault),
+    writes,
     admission: {
       inFlightMax: count("BURNDOWN_MAX_IN_FLIGHT", env.BURNDOWN_MAX_IN_FLIGHT, limits.inFlightMaxDefault, 1, 100_000),
       queuedMax: count("BURNDOWN_MAX_QUEUED", env.BURNDOWN_MAX_QUEUED, limits.queuedMaxDefault, 0, 1_000_000),

@@ -26,3 +26,12 @@ export function remainingMs(): number | undefined {
   const deadlineAtMs = deadlines.getStore();
   return deadlineAtMs === undefined ? undefined : deadlineAtMs - Date.now();
 }
+
+/**
+ * outsideDeadline runs work with no call's deadline: shared work that serves many calls (a
+ * group transaction) is bounded by the server's own limits, never by whichever caller
+ * happened to start it.
+ */
+export function outsideDeadline<T>(work: () => T): T {
+  return deadlines.exit(work);
+}

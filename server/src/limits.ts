@@ -56,8 +56,18 @@ export const limits = {
   requestBodyBytesMax: 1_048_576,
   /** ReserveBatch and CommitBatch: items per call. */
   operationBatchSizeMax: 1_000,
-  /** a batch's customers (or reservations) handled at once; one customer's items run in order. */
-  batchGroupsInFlightMax: 8,
+  /**
+   * group commit (service/group-commit.ts): write lanes per process, by default. Customers
+   * are spread over lanes by hash; each lane runs one transaction at a time, and calls that
+   * arrive meanwhile join its next one.
+   */
+  writeLanesDefault: 4,
+  /** customer-hash partitions a group may never span (one: any customers may share a group). */
+  customerPartitionsDefault: 1,
+  /** items in one group transaction (a usage event counts as one). */
+  groupWeightMax: 1_000,
+  /** attempts of a group that lost a race (a request id claimed meanwhile, a deadlock) before its items run alone. */
+  groupAttemptsMax: 3,
   /** ReportUsage: events per call. */
   usageBatchSizeMax: 1_000,
   /** events older than this (by event time) are refused with EVENT_TOO_LATE, by default. */
@@ -78,8 +88,6 @@ export const limits = {
   /** the reason of an audited action. */
   reasonLengthMax: 1_000,
   pageTokenLengthMax: 512,
-  /** attempts of a usage batch's transaction that lost a lock conflict. */
-  usageGroupAttemptsMax: 3,
   /** health: how long a database probe may take before the replica counts as NOT_SERVING. */
   healthProbeTimeoutMs: 1_000,
   /** health: how long one probe's answer is shared by every Check and Watch (bounds the database load of unauthenticated probes). */

@@ -61,6 +61,7 @@ async function main(): Promise<void> {
   const server = await startServer({ pool, fanout, host: config.host, httpPort: config.httpPort, grpcPort: config.grpcPort, jobIntervalMs: config.jobIntervalMs, log,
     usage: { lateCutoffMs: config.usageLateCutoffMs, dedupRetentionMs: config.usageDedupRetentionMs },
     admission: config.admission,
+    writes: config.writes,
   });
   const admin = await bootstrapAdminKey(server.deps, config.adminKey);
   if (admin.token) {

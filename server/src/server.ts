@@ -28,6 +28,7 @@ import { usageHandlers } from "./rpc/usage-handlers.js";
 import { KeyVerifier } from "./service/api-keys.js";
 import { type Fanout, LocalFanout } from "./fanout.js";
 import type { Deps, UsagePolicy } from "./service/context.js";
+import { GroupCommit, type GroupCommitOptions } from "./service/group-commit.js";
 
 /** ServerOptions configure a server over an existing, migrated pool. */
 export interface ServerOptions {
@@ -44,6 +45,8 @@ export interface ServerOptions {
   admission?: Partial<AdmissionLimits>;
   /** cross-replica fan-out (Redis when configured); this replica alone by default. The caller closes it. */
   fanout?: Fanout;
+  /** group commit (service/group-commit.ts): lanes and customer-hash partitions; defaults from limits.ts. */
+  writes?: Partial<Pick<GroupCommitOptions, "lanes" | "partitions">>;
 }
 
 /** RunningServer is a started server. */
@@ -77,14 +80,23 @@ function listen(server: http.Server | http2.Http2Server, host: string, port: num
 /** startServer starts both listeners and the expiry jobs. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const log = options.log ?? ((message: string) => console.error(message));
+  const now = options.now ?? (() => new Date());
   const deps: Deps = {
     pool: options.pool,
-    now: options.now ?? (() => new Date()),
+    now,
     usage: {
       lateCutoffMs: options.usage?.lateCutoffMs ?? limits.usageLateCutoffMsDefault,
       dedupRetentionMs: options.usage?.dedupRetentionMs ?? limits.usageDedupRetentionMsDefault,
     },
     fanout: options.fanout ?? new LocalFanout(),
+    writes: new GroupCommit(
+      { pool: options.pool, now },
+      {
+        lanes: options.writes?.lanes ?? limits.writeLanesDefault,
+        partitions: options.writes?.partitions ?? limits.customerPartitionsDefault,
+        groupWeightMax: limits.groupWeightMax,
+      },
+    ),
   };
   const verifier = new KeyVerifier(deps);
   deps.fanout.subscribe({ keyRevoked: (keyId) => verifier.forget(keyId), resync: () => verifier.forgetAll() });

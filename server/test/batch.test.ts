@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { Code } from "@connectrpc/connect";
 import { type BatchItemError, errorInfoOf, GrantSource, ReservationStatus } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { groupStats } from "../src/service/grouped-operations.js";
+import { groupStats } from "../src/service/write-group.js";
 import { invariantViolations } from "../../test-support/invariants.js";
 import { type ReplicaProcesses, startReplicaProcesses } from "../../test-support/replicas.js";
 import { databaseSnapshot, errorOf } from "../../test-support/snapshot.js";
@@ -274,4 +274,117 @@ describe("two replicas, one hot customer, batches", () => {
     expect(refused).toBeGreaterThan(0);
     expect(await invariantViolations(r.database.pool)).toEqual([]);
   }, 120_000);
+});
+
+describe("two replicas, one write lane each, many overlapping customers", () => {
+  const customers = Array.from({ length: 12 }, (_, i) => `overlap-${String(i).padStart(2, "0")}`);
+  const loopsPerReplica = 4;
+  const roundsPerLoop = 5;
+  const initialCredits = 1_000n;
+  let r: ReplicaProcesses;
+
+  beforeAll(async () => {
+    // One lane per replica: each replica's groups hold items of many customers, and the two
+    // replicas' groups lock overlapping sets of balances at the same time.
+    r = await startReplicaProcesses({ jobIntervalMs: 50, env: { BURNDOWN_WRITE_LANES: "1" } });
+  }, 120_000);
+  afterAll(() => r?.stop());
+
+  const deadlocks = async () => BigInt((await r.database.pool.query("select deadlocks::text from pg_stat_database where datname = current_database()")).rows[0].deadlocks);
+
+  it("groups that span customers lock in one global order: no deadlock, no overspend, each reservation resolved once", async () => {
+    await r.admin.createCreditType({ creditType: { creditTypeId, displayName: "API", scale: 0 }, requestId: randomUUID() });
+    const replicas = r.ledgers;
+    for (const customerId of customers) {
+      await replicas[0].grant({ customerId, creditTypeId, amount: initialCredits, source: GrantSource.PURCHASE, reasonCode: "seed", requestId: randomUUID() });
+    }
+    const deadlocksBefore = await deadlocks();
+    const committed = new Map<string, bigint>(customers.map((c) => [c, 0n]));
+    const wins = new Map<string, number>();
+    let reservations = 0;
+    await Promise.all(
+      Array.from({ length: loopsPerReplica * 2 }, async (_, loop) => {
+        const home = replicas[loop % 2];
+        const away = replicas[(loop + 1) % 2];
+        for (let round = 0; round < roundsPerLoop; round++) {
+          // Replica 0's batches name the customers in ascending order, replica 1's in descending.
+          const order = loop % 2 === 0 ? customers : [...customers].reverse();
+          const requests = order.map((customerId, i) => ({ customerId, cost: credits(BigInt(1 + ((loop * 17 + round * 5 + i * 3) % 25))), requestId: randomUUID() }));
+          const [batch, ...unary] = await Promise.all([
+            home.reserveBatch({ requests: requests.slice(0, 8) }),
+            ...requests.slice(8).map((request) => home.reserve(request).then((res) => ({ result: { case: "response" as const, value: res } }), (error: unknown) => ({ error }))),
+          ]);
+          const holds: { reservationId: string; customerId: string; amount: bigint }[] = [];
+          for (const result of [...batch.results, ...unary]) {
+            if ("error" in result) expect(errorInfoOf(result.error)?.reason).toBe("INSUFFICIENT_CREDITS");
+            else if (result.result.case === "response") {
+              const reservation = result.result.value.reservation!;
+              holds.push({ reservationId: reservation.reservationId, customerId: reservation.customerId, amount: reservation.amount });
+            } else expect(result.result.value?.reason).toBe("INSUFFICIENT_CREDITS");
+          }
+          reservations += holds.length;
+          // Every reservation committed on both replicas at once: one commit of each wins.
+          const asks = (shift: bigint) => holds.map((hold) => ({ reservationId: hold.reservationId, amount: hold.amount - (shift % hold.amount), requestId: randomUUID() }));
+          const [mine, theirs] = [asks(0n), asks(1n)];
+          const [homeRes, awayRes] = await Promise.all([home.commitBatch({ requests: mine }), away.commitBatch({ requests: [...theirs].reverse() })]);
+          const theirResults = [...awayRes.results].reverse();
+          holds.forEach((hold, i) => {
+            for (const [result, ask] of [[homeRes.results[i].result, mine[i]], [theirResults[i].result, theirs[i]]] as const) {
+              if (result.case === "response") {
+                wins.set(hold.reservationId, (wins.get(hold.reservationId) ?? 0) + 1);
+                committed.set(hold.customerId, committed.get(hold.customerId)! + ask.amount);
+              } else {
+                expect(result.value?.reason).toBe("RESERVATION_NOT_HELD");
+              }
+            }
+          });
+        }
+      }),
+    );
+    expect(await deadlocks()).toBe(deadlocksBefore);
+    expect([...wins.values()].filter((count) => count !== 1)).toEqual([]);
+    expect(wins.size).toBe(reservations);
+    for (const customerId of customers) {
+      const balance = (await replicas[1].getBalance({ customerId, creditTypeId })).balances[0];
+      expect(balance, customerId).toMatchObject({ burned: committed.get(customerId), held: 0n, available: initialCredits - committed.get(customerId)! });
+    }
+    // Groups did span customers on both replicas: transactions whose entries touch several customers.
+    const spanning = await r.database.pool.query(
+      "select count(*)::int as n from (select xmin::text from ledger_entries where kind = 'hold' group by 1 having count(distinct customer_id) > 1) multi",
+    );
+    expect(spanning.rows[0].n).toBeGreaterThan(1);
+    expect(await invariantViolations(r.database.pool)).toEqual([]);
+  }, 120_000);
+
+  it("two groups naming the same customers in opposite orders, both stopped by a lock in the middle, finish without a deadlock", async () => {
+    const replicas = r.ledgers;
+    const deadlocksBefore = await deadlocks();
+    const waiting = async () =>
+      Number((await r.database.pool.query("select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")).rows[0].count);
+    const until = async (count: number) => {
+      for (let i = 0; i < 200 && (await waiting()) < count; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+      expect(await waiting()).toBe(count);
+    };
+    const batch = (order: string[]) => ({ requests: order.map((customerId) => ({ customerId, cost: credits(1n), requestId: randomUUID() })) });
+    // A transaction of our own holds one balance in the middle of the key order.
+    const blocker = await r.database.pool.connect();
+    try {
+      await blocker.query("begin");
+      await blocker.query("select 1 from balances where customer_id = $1 for update", [customers[5]]);
+      // Locking in key order, the first group takes the balances before the blocked one and
+      // waits; the second waits on the first balance. Locking in request order instead, the
+      // second would take the last six and the two would deadlock once the blocker ends.
+      const first = replicas[0].reserveBatch(batch(customers));
+      await until(1);
+      const second = replicas[1].reserveBatch(batch([...customers].reverse()));
+      await until(2);
+      await blocker.query("commit");
+      const results = [...(await first).results, ...(await second).results];
+      expect(results.map((result) => result.result.case)).toEqual(Array(customers.length * 2).fill("response"));
+    } finally {
+      blocker.release();
+    }
+    expect(await deadlocks()).toBe(deadlocksBefore);
+    expect(await invariantViolations(r.database.pool)).toEqual([]);
+  }, 60_000);
 });

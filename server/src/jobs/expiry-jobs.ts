@@ -1,14 +1,18 @@
 // Background expiry: reservations past their TTL are released and lots past their expiry
-// lose their free part. Each item runs in its own transaction and skips balances another
+// lose their free part. A pass runs its items as groups of the write path
+// (service/write-group.ts), one per customer-hash partition, that skip balances another
 // transaction holds (FOR UPDATE SKIP LOCKED), so any number of replicas can run the jobs
 // at once; the work is idempotent by state, so a skipped item is simply taken next pass.
-import { planUpkeep } from "../ledger/plan.js";
+// An item that fails is run alone by its group and logged; the others go on.
 import { limits } from "../limits.js";
-import { loadBalance, writeChange } from "../service/balance-change.js";
 import type { Deps } from "../service/context.js";
-import { expireReservation } from "../service/resolve-reservation.js";
+import { customerHash } from "../service/customer-hash.js";
+import { expireLotsOp } from "../service/expire-lots.js";
+import { expireReservationOp } from "../service/resolve-reservation.js";
+import { runWriteGroup } from "../service/write-group.js";
+import type { Outcome, WriteOp } from "../service/write-op.js";
 import { selectDueBalances } from "../store/balance-store.js";
-import { mapDriverErrors, withTransaction } from "../store/database.js";
+import { mapDriverErrors } from "../store/database.js";
 import { selectDueReservations } from "../store/reservation-store.js";
 import { deleteExpiredEventIds } from "../store/usage-store.js";
 
@@ -29,42 +33,47 @@ export async function forgetOldEventIds(deps: Deps): Promise<number> {
   return mapDriverErrors(() => deleteExpiredEventIds(deps.pool, before, limits.jobBatchSizeMax * 10));
 }
 
+/** Due is one item of a pass: what it is (for the log), the customer it touches, and its op. */
+interface Due {
+  what: string;
+  customerId: string;
+  kind: "reservation" | "lots";
+  op: WriteOp<unknown>;
+}
+
 /**
- * runExpiryPass expires what is due now, up to jobBatchSizeMax items of each kind. Each
- * item is its own transaction, and one that fails ("crash the item, not the pass") is
- * logged and left for the next pass while the others go on.
+ * runExpiryPass expires what is due now, up to jobBatchSizeMax items of each kind, as one
+ * group per customer-hash partition. An item that fails ("crash the item, not the pass")
+ * is logged and left for the next pass while the others go on.
  */
 export async function runExpiryPass(deps: Deps, log: (message: string) => void = () => {}): Promise<ExpiryPass> {
   const now = deps.now();
   const pass: ExpiryPass = { reservationsExpired: 0, balancesExpired: 0, itemsFailed: 0 };
-  const isolated = async (what: string, work: () => Promise<boolean>) => {
-    try {
-      return await work();
-    } catch (error) {
-      pass.itemsFailed++;
-      log(`expiry of ${what} failed, retrying next pass: ${error instanceof Error ? error.message : String(error)}`);
-      return false;
-    }
-  };
-  for (const reservation of await selectDueReservations(deps.pool, now, limits.jobBatchSizeMax)) {
-    const expired = await isolated(`reservation ${reservation.reservationId}`, async () =>
-      (await withTransaction(deps.pool, (tx) => expireReservation(tx, deps.now, reservation))) !== null,
-    );
-    if (expired) pass.reservationsExpired++;
-  }
-  for (const key of await selectDueBalances(deps.pool, now, limits.jobBatchSizeMax)) {
-    const wrote = await isolated(`lots of ${key.customerId}/${key.creditTypeId}`, () => withTransaction(deps.pool, async (tx) => {
-      const loaded = await loadBalance(tx, key, deps.now, { skipLocked: true });
-      if (loaded === null) return false;
-      const { state: before, now: decidedAt } = loaded;
-      const planned = planUpkeep(before, decidedAt.getTime());
-      if (planned.entries.length === 0) return false;
-      await writeChange(tx, key, before, planned, { reservationId: null, requestId: null, actor: "system", reasonCode: "lot_expired", effectiveAt: decidedAt });
-      return true;
-    }));
-    if (wrote) pass.balancesExpired++;
+  const reservations = await mapDriverErrors(() => selectDueReservations(deps.pool, now, limits.jobBatchSizeMax));
+  const balances = await mapDriverErrors(() => selectDueBalances(deps.pool, now, limits.jobBatchSizeMax));
+  const due: Due[] = [
+    ...reservations.map((r): Due => ({ what: `reservation ${r.reservationId}`, customerId: r.customerId, kind: "reservation", op: expireReservationOp(r.reservationId) })),
+    ...balances.map((key): Due => ({ what: `lots of ${key.customerId}/${key.creditTypeId}`, customerId: key.customerId, kind: "lots", op: expireLotsOp(key) })),
+  ];
+  const partitions = deps.writes.options.partitions;
+  for (let index = 0; index < partitions; index++) {
+    const items = due.filter((item) => customerHash(item.customerId) % partitions === index);
+    if (items.length === 0) continue;
+    const outcomes = await runWriteGroup(deps, items.map((item) => item.op), { skipLocked: true, partition: { index, count: partitions } });
+    items.forEach((item, i) => count(pass, item, outcomes[i] as Outcome<unknown>, log));
   }
   return pass;
+}
+
+function count(pass: ExpiryPass, item: Due, outcome: Outcome<unknown>, log: (message: string) => void): void {
+  if (!outcome.ok) {
+    pass.itemsFailed++;
+    const error = outcome.error;
+    log(`expiry of ${item.what} failed, retrying next pass: ${error instanceof Error ? error.message : String(error)}`);
+  } else if (outcome.value !== null && outcome.value !== false) {
+    if (item.kind === "reservation") pass.reservationsExpired++;
+    else pass.balancesExpired++;
+  }
 }
 
 /** startExpiryJobs runs passes every intervalMs until stopped; a failed pass is logged and retried next tick. */

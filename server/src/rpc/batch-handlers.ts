@@ -2,16 +2,17 @@
 // gathers concurrent operations pays the RPC stack's per-call cost once. Each item is
 // answered exactly as the unary method would answer it: same validation, same request-id
 // record (a unary retry replays a batched item and the other way round), same error code
-// and reason. The handler decodes and encodes; service/grouped-operations.ts groups the
-// items (one customer's Reserves, one balance's Commits) and commits each group in one
-// transaction, a bounded number of groups at a time.
+// and reason. The handler decodes and encodes; every item is an op of the write path
+// (service/group-commit.ts), which puts each customer's items, in request order, into the
+// group transactions of its lane, with whatever else arrives meanwhile.
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { LedgerService } from "@burndown/sdk";
 import { invalid } from "../errors.js";
 import { limits } from "../limits.js";
 import type { Deps } from "../service/context.js";
-import { commitBatch, type Outcome, reserveBatch } from "../service/grouped-operations.js";
-import type { ReservationResult } from "../service/reserve.js";
+import { commitBatch } from "../service/resolve-reservation.js";
+import { type ReservationResult, reserveBatch } from "../service/reserve.js";
+import type { Outcome } from "../service/write-op.js";
 import { encodeReservationResult } from "./encode.js";
 import { itemErrorOf } from "./interceptors.js";
 import { callerOf, decodeCommit, decodeReserve } from "./ledger-handlers.js";

@@ -65,3 +65,18 @@ export function toBalanceView(creditTypeId: string, row: BalanceRow, lots: LotRo
     lots: views,
   };
 }
+
+/** totalsView shows a balance's totals after a change (mutation responses carry no lots). */
+export function totalsView(creditTypeId: string, state: BalanceState, nowMs: number): BalanceView {
+  return {
+    creditTypeId,
+    available: availableOf(state, nowMs),
+    held: state.held,
+    granted: state.granted,
+    burned: state.burned,
+    expired: state.expired,
+    pending: pendingOf(state, nowMs),
+    overdraftLimit: state.overdraftLimit,
+    lots: [],
+  };
+}

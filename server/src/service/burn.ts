@@ -1,12 +1,13 @@
-// Burn: check and deduct in one transaction, for callers that need no hold.
+// Burn: check and deduct in one call, for callers that need no hold. One op of the write
+// path (write-op.ts); its answer lists the burn entries, so it is finished once the
+// database has numbered them.
 import { planBurn } from "../ledger/plan.js";
 import type { EntryRow } from "../store/entry-store.js";
-import { loadBalance, totalsView, writeChange } from "./balance-change.js";
-import type { BalanceView } from "./balance-view.js";
+import { type BalanceView, totalsView } from "./balance-view.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
-import { explainMissingBalance, insufficientCredits } from "./missing-balance.js";
-import { type Cost, resolveCost } from "./resolve-cost.js";
-import { runIdempotent } from "./run-idempotent.js";
+import { insufficientCredits, missingBalanceError } from "./missing-balance.js";
+import { type Cost, priceCost, requestCost, type ResolvedCost } from "./resolve-cost.js";
+import { loadedState, type WriteOp } from "./write-op.js";
 
 /** BurnInput is a validated Burn request. */
 export interface BurnInput {
@@ -22,24 +23,34 @@ export interface BurnResult {
   balance: BalanceView;
 }
 
+/** burnOp is one Burn as the write path runs it. */
+export function burnOp(caller: Caller, idempotency: Idempotency, input: BurnInput): WriteOp<BurnResult> {
+  let cost: ResolvedCost;
+  return {
+    lane: { customerId: input.customerId },
+    weight: 1,
+    claim: { caller, idempotency },
+    request: (reads) => requestCost(reads, input.customerId, input.cost),
+    prepare: (inputs) => {
+      cost = priceCost(inputs, input.customerId, input.cost);
+      return { keys: [{ customerId: input.customerId, creditTypeId: cost.creditTypeId }], customerIds: [input.customerId] };
+    },
+    plan: (ctx) => {
+      const key = { customerId: input.customerId, creditTypeId: cost.creditTypeId };
+      const slot = ctx.balance(key);
+      if (slot.kind === "missing") throw missingBalanceError(ctx.inputs, key, cost.amount);
+      const nowMs = ctx.now.getTime();
+      const planned = planBurn(loadedState(slot, key), cost.amount, nowMs);
+      if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
+      const cause = { reservationId: null, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: cost.featureKey ?? "burn", effectiveAt: ctx.now };
+      const burns = ctx.draft.change(key, planned, cause).filter((entry) => entry.kind === "burn");
+      const balance = totalsView(key.creditTypeId, planned.state, nowMs);
+      return { finish: (written) => ({ creditTypeId: key.creditTypeId, amount: cost.amount, entries: burns.map(written.entryRowOf), balance }) };
+    },
+  };
+}
+
 /** burn deducts credits now, lots first in burn order, then the overdraft. */
 export async function burn(deps: Deps, caller: Caller, idempotency: Idempotency, input: BurnInput): Promise<BurnResult> {
-  return runIdempotent(deps, caller, idempotency, async (tx) => {
-    const cost = await resolveCost(tx, input.customerId, input.cost);
-    const key = { customerId: input.customerId, creditTypeId: cost.creditTypeId };
-    const loaded = await loadBalance(tx, key, deps.now);
-    if (loaded === null) return explainMissingBalance(tx, key.customerId, key.creditTypeId, cost.amount);
-    const { state: before, now } = loaded;
-    const planned = planBurn(before, cost.amount, now.getTime());
-    if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
-    const written = await writeChange(tx, key, before, planned, {
-      reservationId: null,
-      requestId: idempotency.requestId,
-      actor: caller.keyId,
-      reasonCode: cost.featureKey ?? "burn",
-      effectiveAt: now,
-    });
-    const entries = written.entries.filter((entry) => entry.kind === "burn");
-    return { creditTypeId: key.creditTypeId, amount: cost.amount, entries, balance: totalsView(key.creditTypeId, planned.state, now.getTime()) };
-  });
+  return deps.writes.submit(burnOp(caller, idempotency, input));
 }

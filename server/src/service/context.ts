@@ -1,6 +1,7 @@
 // What every service function receives: the database, the clock and the caller.
 import type pg from "pg";
 import type { Fanout } from "../fanout.js";
+import type { GroupCommit } from "./group-commit.js";
 
 /** Role is what an API key may do. */
 export type Role = "service" | "support" | "admin" | "customer";
@@ -28,6 +29,8 @@ export interface Deps {
   usage: UsagePolicy;
   /** tells every replica what it would otherwise learn only when a cache entry expires. */
   fanout: Fanout;
+  /** the write path: every balance change joins a group transaction of its lane. */
+  writes: GroupCommit;
 }
 
 /** Idempotency identifies a mutation for replay: who, which id, which method, which payload. */

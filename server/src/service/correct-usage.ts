@@ -4,20 +4,19 @@
 // and the rest, debt that later lots already repaid, back to those lots (the last to
 // settle first, each at most what it settled and no correction has given back yet).
 import { LedgerError } from "../errors.js";
-import { assert, type BalanceState } from "../ledger/balance-state.js";
+import { assert } from "../ledger/balance-state.js";
 import { distributeRefund } from "../ledger/distribute-refund.js";
-import { type Planned, planRefund, planUpkeep } from "../ledger/plan.js";
+import { planRefund, planUpkeep } from "../ledger/plan.js";
 import { limits } from "../limits.js";
-import { insertAuditRecord } from "../store/audit-store.js";
 import type { BalanceKey } from "../store/balance-store.js";
-import { type CorrectionRow, insertCorrection, selectCorrection, selectLotsByIds, selectUnreturnedSettles, type UnreturnedSettle } from "../store/correction-store.js";
-import type { Tx } from "../store/database.js";
+import type { EntryWrite } from "../store/balance-writer.js";
+import { type CorrectionRow, selectCorrection, selectLotsByIds, selectUnreturnedSettles, type UnreturnedSettle } from "../store/correction-store.js";
+import { mapDriverErrors, type Tx } from "../store/database.js";
 import { type EntryRow, selectEntriesOfUsage } from "../store/entry-store.js";
 import type { StoredUsage } from "../store/usage-store.js";
-import { loadBalance, writeChange } from "./balance-change.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { resolveUsageEvent, type UsageEventRef } from "./explain-usage.js";
-import { runIdempotent } from "./run-idempotent.js";
+import { loadedState, type LoadView, type WriteOp } from "./write-op.js";
 
 /** CorrectUsageInput is a validated CorrectUsageEvent request. */
 export interface CorrectUsageInput extends UsageEventRef {
@@ -41,35 +40,53 @@ export async function correctUsageEvent(deps: Deps, caller: Caller, idempotency:
     throw new LedgerError("forbidden", "ROLE_NOT_ALLOWED", `the ${caller.role} role may not correct usage`, { role: caller.role, method: "CorrectUsageEvent" });
   }
   assert(input.reasonCode.length > 0, "corrections have a reason");
-  return runIdempotent(deps, caller, idempotency, async (tx) => {
-    const usage = await resolveUsageEvent(tx, input);
-    if (usage.status !== "burned") {
-      throw new LedgerError("rejected", "NOT_CORRECTABLE", `usage event ${JSON.stringify(usage.eventId)} was ${usage.status}, not burned`, {
-        usage_id: usage.usageId,
-        status: usage.status,
-      });
-    }
-    assert(usage.creditTypeId !== null && usage.credits !== null, "a burned event is rated");
-    // Entries are immutable and written with the event, so they may be read before the lock.
-    const burns = (await selectEntriesOfUsage(tx, usage.customerId, [usage.usageId])).filter((entry) => entry.kind === "burn");
-    const key = { customerId: usage.customerId, creditTypeId: usage.creditTypeId };
-    const pinned = [...new Set(burns.flatMap((burn) => (burn.grantId === null ? [] : [burn.grantId])))];
-    const loaded = await loadBalance(tx, key, deps.now, { pinnedGrantIds: pinned });
-    assert(loaded !== null, "a burned event's balance exists");
-    if ((await selectCorrection(tx, usage.usageId)) !== null) throw alreadyCorrected(usage);
-    const { state, planned } = await planCorrection(tx, key, loaded.state, burns, loaded.now.getTime());
-    const written = await writeChange(tx, key, state, planned, {
-      reservationId: null,
-      requestId: idempotency.requestId,
-      actor: caller.keyId,
-      reasonCode: input.reasonCode,
-      effectiveAt: loaded.now,
-    }, [usage.usageId]);
-    const entries = written.entries.filter((entry) => entry.kind === "refund");
-    assert(entries.every((entry) => entry.usageId === usage.usageId), "refund entries name the event they correct");
-    const correction = await recordCorrection(tx, caller, idempotency, input, usage, entries);
-    return { correction, entries };
-  });
+  // A usage event's status stays burned once burned, and its entries are immutable: both
+  // may be read before the lock.
+  const usage = await mapDriverErrors(() => resolveUsageEvent(deps.pool, input));
+  if (usage.status !== "burned") {
+    throw new LedgerError("rejected", "NOT_CORRECTABLE", `usage event ${JSON.stringify(usage.eventId)} was ${usage.status}, not burned`, {
+      usage_id: usage.usageId,
+      status: usage.status,
+    });
+  }
+  const burns = (await mapDriverErrors(() => selectEntriesOfUsage(deps.pool, usage.customerId, [usage.usageId]))).filter((entry) => entry.kind === "burn");
+  return deps.writes.submit(correctionOp(caller, idempotency, input, usage, burns));
+}
+
+/** correctionOp refunds one burned event as an op of the write path; it reads its settlements under the lock, so it runs alone. */
+function correctionOp(caller: Caller, idempotency: Idempotency, input: CorrectUsageInput, usage: StoredUsage, burns: EntryRow[]): WriteOp<CorrectUsageResult> {
+  assert(usage.creditTypeId !== null && usage.credits !== null, "a burned event is rated");
+  const key = { customerId: usage.customerId, creditTypeId: usage.creditTypeId };
+  let corrected = false;
+  let settles: UnreturnedSettle[] = [];
+  let roomOf = new Map<string, bigint>();
+  return {
+    lane: { customerId: usage.customerId },
+    weight: 1,
+    claim: { caller, idempotency },
+    request: () => {},
+    prepare: () => ({ keys: [key], customerIds: [key.customerId], pinnedGrantIds: [...new Set(burns.flatMap((burn) => (burn.grantId === null ? [] : [burn.grantId])))] }),
+    load: async (tx, view) => {
+      corrected = (await selectCorrection(tx, usage.usageId)) !== null;
+      if (corrected) return;
+      ({ settles, roomOf } = await loadSettlements(tx, view, key, burns, view.now.getTime()));
+    },
+    plan: (ctx) => {
+      if (corrected) throw alreadyCorrected(usage);
+      const state = loadedState(ctx.balance(key), key);
+      const refunds = distributeRefund(burns.map((burn) => ({ grantId: burn.grantId, amount: burn.amount })), planUpkeep(state, ctx.now.getTime()).state, settles, roomOf);
+      const planned = planRefund(state, refunds, ctx.now.getTime());
+      const cause = { reservationId: null, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: input.reasonCode, effectiveAt: ctx.now };
+      const entries = ctx.draft.change(key, planned, cause, (entry) => (entry.kind === "refund" ? { usageId: usage.usageId } : {})).filter((entry) => entry.kind === "refund");
+      assert(entries.length === refunds.length, "every refund is planned");
+      const credits = entries.reduce((sum, entry) => sum + entry.amount, 0n);
+      assert(credits === usage.credits, "a correction gives back the event's credits");
+      const correction = { usageId: usage.usageId, actor: caller.keyId, reasonCode: input.reasonCode, note: input.note, credits, requestId: idempotency.requestId };
+      ctx.draft.correct(correction);
+      ctx.draft.audit(auditOf(caller, input, usage, entries));
+      return { finish: (written) => ({ correction: { ...correction, createdAt: ctx.recordedAt }, entries: entries.map(written.entryRowOf) }) };
+    },
+  };
 }
 
 function alreadyCorrected(usage: StoredUsage): LedgerError {
@@ -77,15 +94,14 @@ function alreadyCorrected(usage: StoredUsage): LedgerError {
 }
 
 /**
- * planCorrection loads the lots that repaid debt and plans the refunds. Expects the balance
- * row locked. Returns the state the plan starts from (with those lots) and the plan, its
- * refund entries tagged with event index 0 (the corrected event).
+ * loadSettlements reads, under the balance lock, the lots that repaid debt and how much of
+ * it no correction has given back yet, when the event's overdraft part is larger than the
+ * debt left after upkeep; those lots are added to the balance, so that refunds can reach them.
  */
-async function planCorrection(tx: Tx, key: BalanceKey, loaded: BalanceState, burns: EntryRow[], nowMs: number): Promise<{ state: BalanceState; planned: Planned }> {
+async function loadSettlements(tx: Tx, view: LoadView, key: BalanceKey, burns: EntryRow[], nowMs: number): Promise<{ settles: UnreturnedSettle[]; roomOf: Map<string, bigint> }> {
+  const loaded = loadedState(view.balance(key), key);
   const upkeep = planUpkeep(loaded, nowMs);
   const overdraft = burns.reduce((sum, burn) => (burn.grantId === null ? sum + burn.amount : sum), 0n);
-  // Only an overdraft part larger than the debt goes back to lots that settled; the
-  // settle entries are read (a scan of the balance's entries) only then.
   const settles: UnreturnedSettle[] = [];
   if (overdraft > upkeep.state.debt) {
     // Settlements the upkeep is about to write are the newest of all, the last one first.
@@ -95,32 +111,17 @@ async function planCorrection(tx: Tx, key: BalanceKey, loaded: BalanceState, bur
   }
   const rows = await selectLotsByIds(tx, key.customerId, [...new Set(settles.map((settle) => settle.grantId))]);
   // Lots without free credits are not loaded for decisions; upkeep leaves them unchanged.
-  const state = { ...loaded, lots: [...loaded.lots, ...rows.filter((row) => !loaded.lots.some((lot) => lot.grantId === row.grantId))] };
+  view.addLots(key, rows);
   const roomOf = new Map(rows.map((row): [string, bigint] => {
     const remaining = upkeep.state.lots.find((lot) => lot.grantId === row.grantId)?.remaining ?? row.remaining;
     return [row.grantId, row.amount - remaining];
   }));
-  const refunds = distributeRefund(burns.map((burn) => ({ grantId: burn.grantId, amount: burn.amount })), upkeep.state, settles, roomOf);
-  const planned = planRefund(state, refunds, nowMs);
-  const tagged = planned.entries.map((entry) => (entry.kind === "refund" ? { ...entry, eventIndex: 0 } : entry));
-  assert(tagged.filter((entry) => entry.kind === "refund").length === refunds.length, "every refund is planned");
-  return { state, planned: { ...planned, entries: tagged } };
+  return { settles, roomOf };
 }
 
-/** recordCorrection inserts the correction and its audit record. Expects the balance row locked. */
-async function recordCorrection(tx: Tx, caller: Caller, idempotency: Idempotency, input: CorrectUsageInput, usage: StoredUsage, entries: EntryRow[]): Promise<CorrectionRow> {
+function auditOf(caller: Caller, input: CorrectUsageInput, usage: StoredUsage, entries: EntryWrite[]) {
   const credits = entries.reduce((sum, entry) => sum + entry.amount, 0n);
-  assert(credits === usage.credits, "a correction gives back the event's credits");
-  const correction = await insertCorrection(tx, {
-    usageId: usage.usageId,
-    actor: caller.keyId,
-    reasonCode: input.reasonCode,
-    note: input.note,
-    credits,
-    requestId: idempotency.requestId,
-  });
-  if (correction === null) throw alreadyCorrected(usage);
-  await insertAuditRecord(tx, {
+  return {
     actor: caller.keyId,
     action: "correct_usage_event",
     target: `usage:${usage.usageId}`,
@@ -135,6 +136,5 @@ async function recordCorrection(tx: Tx, caller: Caller, idempotency: Idempotency
       note: input.note,
       refunds: entries.map((entry) => ({ grant_id: entry.grantId, amount: entry.amount.toString() })),
     },
-  });
-  return correction;
+  };
 }

@@ -1,15 +1,13 @@
-// Grant: add credits to a customer as one lot, creating the customer on first use.
+// Grant: add credits to a customer as one lot, creating the customer on first use. One
+// op of the write path (write-op.ts): the lot, its grant entry, the balance and the audit
+// record are written with the rest of its group, in its transaction.
 import { randomUUID } from "node:crypto";
 import { invalid, LedgerError, notFound } from "../errors.js";
 import { assert } from "../ledger/balance-state.js";
 import { planGrant } from "../ledger/plan.js";
-import { ensureBalance, insertLot } from "../store/balance-store.js";
-import { insertCustomer, selectCreditType } from "../store/catalog-store.js";
-import { loadBalance, totalsView, writeChange } from "./balance-change.js";
-import { type BalanceView, type LotView, toLotView } from "./balance-view.js";
+import { type BalanceView, type LotView, totalsView } from "./balance-view.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
-import { insertAuditRecord } from "../store/audit-store.js";
-import { runIdempotent } from "./run-idempotent.js";
+import { loadedState, lotOf, type WriteOp } from "./write-op.js";
 
 /** GrantInput is a validated Grant request. */
 export interface GrantInput {
@@ -31,6 +29,73 @@ export interface GrantResult {
   balance: BalanceView;
 }
 
+/** grantOp is one Grant as the write path runs it. */
+export function grantOp(caller: Caller, idempotency: Idempotency, input: GrantInput): WriteOp<GrantResult> {
+  const key = { customerId: input.customerId, creditTypeId: input.creditTypeId };
+  return {
+    lane: { customerId: input.customerId },
+    weight: 1,
+    claim: { caller, idempotency },
+    request: (reads) => void reads.creditTypeIds.push(input.creditTypeId),
+    prepare: (inputs) => {
+      if (!inputs.creditTypes.has(input.creditTypeId)) throw notFound("CREDIT_TYPE_NOT_FOUND", "credit type id", input.creditTypeId);
+      return { keys: [key], customerIds: [input.customerId], createCustomers: [input.customerId], createBalances: [key] };
+    },
+    plan: (ctx) => {
+      const before = loadedState(ctx.balance(key), key);
+      const effectiveAt = input.effectiveAt ?? ctx.now;
+      if (input.expiresAt !== null && (input.expiresAt <= effectiveAt || input.expiresAt <= ctx.now)) {
+        throw invalid("INVALID_EXPIRE_TIME", "expire_time", "must be in the future and after the effective time");
+      }
+      const grantId = randomUUID();
+      const lot = lotOf({ grantId, amount: input.amount, priority: input.priority, effectiveAt, expiresAt: input.expiresAt }, ctx.nextLotSeq());
+      const nowMs = ctx.now.getTime();
+      const planned = planGrant({ ...before, lots: [...before.lots, lot] }, grantId, nowMs);
+      ctx.draft.newLot({ ...input, ...key, grantId, effectiveAt, remaining: input.amount, held: 0n, requestId: idempotency.requestId, actor: caller.keyId });
+      ctx.draft.change(key, planned, { reservationId: null, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: input.reasonCode, effectiveAt: ctx.now });
+      ctx.draft.audit(auditOf(caller, input, grantId, effectiveAt));
+      const after = planned.state.lots.find((candidate) => candidate.grantId === grantId);
+      assert(after !== undefined, "the new lot is in the plan");
+      const lotView: LotView = {
+        grantId,
+        source: input.source,
+        amount: input.amount,
+        remaining: input.expiresAt !== null && input.expiresAt.getTime() <= nowMs ? after.held : after.remaining,
+        held: after.held,
+        priority: input.priority,
+        effectiveAt,
+        expiresAt: input.expiresAt,
+        createdAt: ctx.recordedAt,
+        reasonCode: input.reasonCode,
+      };
+      return { value: { lot: lotView, balance: totalsView(input.creditTypeId, planned.state, nowMs) } };
+    },
+  };
+}
+
+function auditOf(caller: Caller, input: GrantInput, grantId: string, effectiveAt: Date) {
+  return {
+    actor: caller.keyId,
+    action: "grant",
+    target: `customer:${input.customerId}`,
+    reason: input.note === "" ? input.reasonCode : `${input.reasonCode}: ${input.note}`,
+    details: {
+      old: null,
+      new: {
+        grant_id: grantId,
+        credit_type_id: input.creditTypeId,
+        amount: input.amount.toString(),
+        source: input.source,
+        priority: input.priority,
+        effective_time: effectiveAt.toISOString(),
+        expire_time: input.expiresAt?.toISOString() ?? null,
+        cost_basis_micros: input.costBasisMicros.toString(),
+      },
+      reason_code: input.reasonCode,
+    },
+  };
+}
+
 /** grant adds a lot. Support keys may grant at most their grant limit per call. */
 export async function grant(deps: Deps, caller: Caller, idempotency: Idempotency, input: GrantInput): Promise<GrantResult> {
   if (caller.role === "support" && input.amount > caller.grantLimit) {
@@ -38,51 +103,5 @@ export async function grant(deps: Deps, caller: Caller, idempotency: Idempotency
       grant_limit: caller.grantLimit.toString(),
     });
   }
-  return runIdempotent(deps, caller, idempotency, async (tx) => {
-    if ((await selectCreditType(tx, input.creditTypeId)) === null) throw notFound("CREDIT_TYPE_NOT_FOUND", "credit type id", input.creditTypeId);
-    const key = { customerId: input.customerId, creditTypeId: input.creditTypeId };
-    await insertCustomer(tx, { customerId: input.customerId, displayName: "" });
-    await ensureBalance(tx, key);
-    const loaded = await loadBalance(tx, key, deps.now);
-    assert(loaded !== null, "the balance was just ensured");
-    const { state: before, now } = loaded;
-    const effectiveAt = input.effectiveAt ?? now;
-    if (input.expiresAt !== null && (input.expiresAt <= effectiveAt || input.expiresAt <= now)) {
-      throw invalid("INVALID_EXPIRE_TIME", "expire_time", "must be in the future and after the effective time");
-    }
-    const grantId = randomUUID();
-    const lot = await insertLot(tx, { ...input, ...key, grantId, effectiveAt, requestId: idempotency.requestId, actor: caller.keyId });
-    const withLot = { ...before, lots: [...before.lots, lot] };
-    const planned = planGrant(withLot, grantId, now.getTime());
-    await writeChange(tx, key, withLot, planned, {
-      reservationId: null,
-      requestId: idempotency.requestId,
-      actor: caller.keyId,
-      reasonCode: input.reasonCode,
-      effectiveAt: now,
-    });
-    await insertAuditRecord(tx, {
-      actor: caller.keyId,
-      action: "grant",
-      target: `customer:${input.customerId}`,
-      reason: input.note === "" ? input.reasonCode : `${input.reasonCode}: ${input.note}`,
-      details: {
-        old: null,
-        new: {
-          grant_id: grantId,
-          credit_type_id: input.creditTypeId,
-          amount: input.amount.toString(),
-          source: input.source,
-          priority: input.priority,
-          effective_time: effectiveAt.toISOString(),
-          expire_time: input.expiresAt?.toISOString() ?? null,
-          cost_basis_micros: input.costBasisMicros.toString(),
-        },
-        reason_code: input.reasonCode,
-      },
-    });
-    const lotAfter = planned.state.lots.find((candidate) => candidate.grantId === grantId);
-    assert(lotAfter !== undefined, "the new lot is in the plan");
-    return { lot: toLotView({ ...lot, ...lotAfter }, now.getTime()), balance: totalsView(input.creditTypeId, planned.state, now.getTime()) };
-  });
+  return deps.writes.submit(grantOp(caller, idempotency, input));
 }

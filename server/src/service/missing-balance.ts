@@ -1,14 +1,14 @@
 // Why a balance row is missing, said precisely: unknown customer, unknown credit type,
 // or a known pair that simply has no credits yet.
 import { LedgerError, notFound } from "../errors.js";
-import { customerExists, selectCreditType } from "../store/catalog-store.js";
-import type { Db } from "../store/database.js";
+import type { BalanceKey } from "../store/balance-store.js";
+import type { WriteInputs } from "../store/write-inputs-store.js";
 
-/** explainMissingBalance throws the error a request on a balance that does not exist deserves. */
-export async function explainMissingBalance(db: Db, customerId: string, creditTypeId: string, required: bigint): Promise<never> {
-  if (!(await customerExists(db, customerId))) throw notFound("CUSTOMER_NOT_FOUND", "customer id", customerId);
-  if ((await selectCreditType(db, creditTypeId)) === null) throw notFound("CREDIT_TYPE_NOT_FOUND", "credit type id", creditTypeId);
-  throw insufficientCredits(customerId, creditTypeId, 0n, required);
+/** missingBalanceError is the error a request on a balance that does not exist deserves, from what a group read. */
+export function missingBalanceError(inputs: WriteInputs, key: BalanceKey, required: bigint): LedgerError {
+  if (!inputs.customers.has(key.customerId)) return notFound("CUSTOMER_NOT_FOUND", "customer id", key.customerId);
+  if (!inputs.creditTypes.has(key.creditTypeId)) return notFound("CREDIT_TYPE_NOT_FOUND", "credit type id", key.creditTypeId);
+  return insufficientCredits(key.customerId, key.creditTypeId, 0n, required);
 }
 
 /** insufficientCredits is the rejection when available + overdraft cannot cover an amount. */

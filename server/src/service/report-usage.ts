@@ -1,22 +1,22 @@
 // ReportUsage and the replay of unrated events: rate usage at each customer's rate and
-// burn it (asynchronous enforcement). A batch is split into groups by customer and credit
-// type, and all groups are written in one transaction of set-based statements (a handful
-// of statements per batch, not per group): claim the event ids (in id order), lock the
-// balances (in key order, so batches never deadlock), read their lots and carries, rate
-// and plan each group in memory, then write events, balances, lots, entries and carries.
-import { LedgerError } from "../errors.js";
+// burn it (asynchronous enforcement). A batch becomes one op of the write path per lane
+// (write-op.ts), so its events join the groups of their customers' lanes: event ids are
+// claimed before the locks, each balance's events are rated in event-time order and
+// burned in memory, and the events, entries, shadow entries and carries are written with
+// the rest of the group. An op that cannot record all of its events aborts its group
+// (which then runs op by op), so a claimed event id is never committed without its event.
+import { invalid } from "../errors.js";
 import { assert, type BalanceState, type PlannedEntry } from "../ledger/balance-state.js";
-import { type Planned, planUsageBurns, type UsageBurn } from "../ledger/plan.js";
-import { type Carry, rateUsage } from "../ledger/rate-usage.js";
+import { planUsageBurns, type UsageBurn } from "../ledger/plan.js";
+import { rateUsage } from "../ledger/rate-usage.js";
 import { limits } from "../limits.js";
-import { type BalanceKey, balanceKeyOf, type LotRow, ensureBalances, lockBalances, selectFreeLotsOf, updateBalances, updateLots } from "../store/balance-store.js";
-import { mapDriverErrors, type Tx, withTransaction } from "../store/database.js";
-import { insertEntryBatches } from "../store/entry-store.js";
-import { type RateRow, selectCarries, selectRates, upsertCarries } from "../store/rate-store.js";
-import { claimEventIds, insertShadowEntries, insertUsageEvents, rateUnratedEvent, type UsageRow } from "../store/usage-store.js";
-import { changedLots } from "./balance-change.js";
+import { type BalanceKey, balanceKeyOf } from "../store/balance-store.js";
+import type { AuditWrite } from "../store/balance-writer.js";
+import type { RateRow } from "../store/rate-store.js";
+import type { UsageRow } from "../store/usage-store.js";
+import type { WriteInputs } from "../store/write-inputs-store.js";
 import type { Caller, Deps } from "./context.js";
-import { explainUnrated } from "./unrated-reason.js";
+import { GroupAbort, loadedState, type PlanContext, type Prepared, type WriteOp } from "./write-op.js";
 
 /** UsageInput is a well-formed usage event of a batch. */
 export interface UsageInput {
@@ -54,6 +54,9 @@ interface Pending {
 
 const result = (eventId: string, outcome: UsageOutcome, reason = ""): UsageResult => ({ eventId, outcome, credits: 0n, creditTypeId: "", reason, overLimit: false });
 
+/** AuditOf makes the audit record of a replay from what it rated (by batch position), or null when it rated nothing worth one. */
+export type AuditOf = (rated: ReadonlyMap<number, UsageResult>) => AuditWrite | null;
+
 /** reportUsage records a batch; one result per input, in order. Malformed events arrive as rejections. */
 export async function reportUsage(deps: Deps, caller: Caller, batch: (UsageInput | { eventId: string; rejected: string })[]): Promise<UsageResult[]> {
   assert(batch.length <= limits.usageBatchSizeMax, "batches are bounded");
@@ -70,85 +73,124 @@ export async function reportUsage(deps: Deps, caller: Caller, batch: (UsageInput
     if (eventAt.getTime() > now.getTime() + limits.usageFutureToleranceMs) return void (results[position] = result(input.eventId, "rejected", "EVENT_IN_FUTURE"));
     accepted.push({ position, principal: caller.keyId, event: { ...input, eventAt }, usageId: null });
   });
-  await rateAndRecord(deps, caller, accepted, results);
+  await rateAndRecord(deps, caller, accepted, results, null);
   return results;
 }
 
-/** replayUnrated rates stored unrated events whose customer and feature now exist. */
-export async function replayUnrated(deps: Deps, caller: Caller, events: Pending[], onRated?: OnRated): Promise<UsageResult[]> {
+/** replayUnrated rates stored unrated events whose customer and feature now exist; audit records what it burned, in the same transaction. */
+export async function replayUnrated(deps: Deps, caller: Caller, events: Pending[], audit: AuditOf): Promise<UsageResult[]> {
   const results: UsageResult[] = new Array(events.length);
-  await rateAndRecord(deps, caller, events.map((event, position) => ({ ...event, position })), results, onRated);
+  await rateAndRecord(deps, caller, events.map((event, position) => ({ ...event, position })), results, audit);
   return results;
 }
 
-/** OnRated runs in the transaction that rated events (by their batch position), before it commits: an audit record. */
-export type OnRated = (tx: Tx, rated: ReadonlyMap<number, UsageResult>) => Promise<void>;
-
-async function rateAndRecord(deps: Deps, caller: Caller, pending: Pending[], results: UsageResult[], onRated?: OnRated): Promise<void> {
-  const pairs = [...new Map(pending.map((p) => [`${p.event.customerId}\u0000${p.event.featureKey}`, p.event])).values()];
-  const rates = new Map((await mapDriverErrors(() => selectRates(deps.pool, pairs))).map((rate) => [`${rate.customerId}\u0000${rate.featureKey}`, rate]));
-  const groups = new Map<string, Group>();
-  const unrated: Pending[] = [];
+/**
+ * rateAndRecord sends a batch's events as one op per lane, and fills results by position.
+ * A replay's parts each carry their own audit record, written with what they burned.
+ */
+async function rateAndRecord(deps: Deps, caller: Caller, pending: Pending[], results: UsageResult[], audit: AuditOf | null): Promise<void> {
+  if (pending.length === 0) return;
+  const parts = new Map<number, Pending[]>();
   for (const p of pending) {
-    const rate = rates.get(`${p.event.customerId}\u0000${p.event.featureKey}`);
+    const lane = deps.writes.laneOfCustomer(p.event.customerId);
+    const part = parts.get(lane);
+    if (part === undefined) parts.set(lane, [p]);
+    else part.push(p);
+  }
+  await Promise.all(
+    [...parts.values()].map(async (events) => {
+      const rated = await deps.writes.submit(usageOp(caller, events, audit));
+      for (const [position, eventResult] of rated) results[position] = eventResult;
+    }),
+  );
+}
+
+/** BalanceEvents are one balance's events of an op, each with its rate. */
+interface BalanceEvents {
+  key: BalanceKey;
+  events: { p: Pending; rate: RateRow }[];
+}
+
+/** usageOp rates and records events (one lane's, or one replay's) as one op; its answer maps batch positions to results. */
+export function usageOp(caller: Caller, events: readonly Pending[], audit: AuditOf | null): WriteOp<Map<number, UsageResult>> {
+  let balances: BalanceEvents[] = [];
+  let unrated: Pending[] = [];
+  const first = events[0];
+  assert(first !== undefined, "a usage op has events");
+  return {
+    lane: { customerId: first.event.customerId },
+    weight: events.length,
+    request: (reads) => {
+      for (const { event } of events) {
+        reads.rates.push({ customerId: event.customerId, featureKey: event.featureKey });
+        reads.customerIds.push(event.customerId);
+        reads.featureKeys.push(event.featureKey);
+      }
+    },
+    prepare: (inputs) => {
+      ({ balances, unrated } = sortByBalance(inputs, events));
+      const keys = balances.map((balance) => balance.key);
+      const prepared: Prepared = {
+        keys,
+        customerIds: [...new Set(events.map((p) => p.event.customerId))],
+        createBalances: keys,
+        claimEventIds: events.filter((p) => p.usageId === null).map((p) => ({ principal: p.principal, eventId: p.event.eventId })),
+        carries: balances.flatMap((balance) => balance.events.map(({ p }) => ({ customerId: p.event.customerId, featureKey: p.event.featureKey }))),
+      };
+      return prepared;
+    },
+    plan: (ctx) => {
+      try {
+        const rated = new Map<number, UsageResult>();
+        const fresh = (p: Pending) => p.usageId !== null || ctx.takeEventClaim(p.principal, p.event.eventId);
+        for (const p of unrated) recordUnrated(ctx, p, fresh(p), rated);
+        for (const balance of balances) {
+          const kept = balance.events.filter(({ p }) => (fresh(p) ? true : void rated.set(p.position, result(p.event.eventId, "duplicate"))));
+          if (kept.length > 0) burnEvents(ctx, caller, { ...balance, events: kept }, rated);
+        }
+        const record = audit?.(rated) ?? null;
+        if (record !== null) ctx.draft.audit(record);
+        return { value: rated };
+      } catch (error) {
+        // Event ids were claimed before the locks: an op that cannot record its events must not let the group commit the claims.
+        throw new GroupAbort(error);
+      }
+    },
+  };
+}
+
+/** sortByBalance splits events into those with a rate, by balance, and those without. */
+function sortByBalance(inputs: WriteInputs, events: readonly Pending[]): { balances: BalanceEvents[]; unrated: Pending[] } {
+  const byKey = new Map<string, BalanceEvents>();
+  const unrated: Pending[] = [];
+  for (const p of events) {
+    const rate = inputs.rates.get(balanceKeyOf(p.event.customerId, p.event.featureKey));
     if (rate === undefined) {
       unrated.push(p);
       continue;
     }
-    const key = balanceKeyOf(p.event.customerId, rate.creditTypeId);
-    const group = groups.get(key) ?? { key: { customerId: p.event.customerId, creditTypeId: rate.creditTypeId }, events: [] };
-    group.events.push(p);
-    groups.set(key, group);
+    const key = { customerId: p.event.customerId, creditTypeId: rate.creditTypeId };
+    const mapKey = balanceKeyOf(key.customerId, key.creditTypeId);
+    const balance = byKey.get(mapKey) ?? { key, events: [] };
+    balance.events.push({ p, rate });
+    byKey.set(mapKey, balance);
   }
-  const sorted = [...groups.values()].sort((a, b) => compareKeys(a.key, b.key));
-  const rated = sorted.length === 0 ? new Map<number, UsageResult>() : await withRetries(() =>
-          withTransaction(deps.pool, async (tx) => {
-            const rated = await rateGroups(tx, deps, caller, sorted, rates);
-            await onRated?.(tx, rated);
-            return rated;
-          }),
-        );
-  const kept = unrated.length === 0 ? new Map<number, UsageResult>() : await recordUnrated(deps, caller, unrated);
-  for (const [position, groupResult] of [...rated, ...kept]) results[position] = groupResult;
+  return { balances: [...byKey.values()], unrated };
 }
 
-/** Group is one balance's events of a batch. */
-interface Group {
-  key: BalanceKey;
-  events: Pending[];
+/** unratedReason says why an event has no rate: its customer or its feature does not exist (yet). */
+function unratedReason(inputs: WriteInputs, p: Pending): string {
+  if (!inputs.customers.has(p.event.customerId)) return "CUSTOMER_NOT_FOUND";
+  if (!inputs.features.has(p.event.featureKey)) return "FEATURE_NOT_FOUND";
+  return "UNRATED";
 }
 
-function compareKeys(a: BalanceKey, b: BalanceKey): number {
-  return a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : a.creditTypeId < b.creditTypeId ? -1 : a.creditTypeId > b.creditTypeId ? 1 : 0;
-}
-
-async function withRetries<T>(work: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await work();
-    } catch (error) {
-      // A lost lock conflict rolled everything back, so the batch may simply run again.
-      if (!(error instanceof LedgerError && error.kind === "conflict") || attempt >= limits.usageGroupAttemptsMax) throw error;
-    }
-  }
-}
-
-async function recordUnrated(deps: Deps, caller: Caller, events: Pending[]): Promise<Map<number, UsageResult>> {
-  const fresh = events.filter((p) => p.usageId === null);
-  const reasons = await explainUnrated(deps.pool, events.map((p) => p.event));
-  const results = new Map<number, UsageResult>();
-  for (const p of events) if (p.usageId !== null) results.set(p.position, result(p.event.eventId, "unrated", reasons.get(p.event.eventId) ?? "UNRATED"));
-  if (fresh.length === 0) return results;
-  return withTransaction(deps.pool, async (tx) => {
-    const claimed = await claimEventIds(tx, caller.keyId, fresh.map((p) => p.event.eventId), deps.now());
-    const kept = fresh.filter((p) => claimed.has(p.event.eventId));
-    await insertUsageEvents(tx, kept.map((p) => unratedRow(p, reasons.get(p.event.eventId) ?? "UNRATED")));
-    for (const p of fresh) {
-      const reason = reasons.get(p.event.eventId) ?? "UNRATED";
-      results.set(p.position, claimed.has(p.event.eventId) ? result(p.event.eventId, "unrated", reason) : result(p.event.eventId, "duplicate"));
-    }
-    return results;
-  });
+/** recordUnrated keeps a fresh event without a rate as a dead letter; a replayed one stays unrated. */
+function recordUnrated(ctx: PlanContext, p: Pending, fresh: boolean, rated: Map<number, UsageResult>): void {
+  if (!fresh) return void rated.set(p.position, result(p.event.eventId, "duplicate"));
+  const reason = unratedReason(ctx.inputs, p);
+  if (p.usageId === null) ctx.draft.insertUsage(unratedRow(p, reason));
+  rated.set(p.position, result(p.event.eventId, "unrated", reason));
 }
 
 function unratedRow(p: Pending, reason: string): UsageRow {
@@ -158,130 +200,57 @@ function unratedRow(p: Pending, reason: string): UsageRow {
   };
 }
 
-/** GroupPlan is one balance's rated events and their burn plan. */
-interface GroupPlan {
-  group: Group;
-  before: BalanceState;
-  ordered: Pending[];
-  rows: UsageRow[];
-  burnRowIndex: number[];
-  planned: Planned;
-}
-
-/** rateGroups rates and records the events of many balances, sorted by key. Inside a transaction. */
-async function rateGroups(tx: Tx, deps: Deps, caller: Caller, sortedGroups: Group[], rates: Map<string, RateRow>): Promise<Map<number, UsageResult>> {
-  const results = new Map<number, UsageResult>();
-  const fresh = sortedGroups.flatMap((group) => group.events.filter((p) => p.usageId === null));
-  const claimed = await claimEventIds(tx, caller.keyId, fresh.map((p) => p.event.eventId), deps.now());
-  for (const p of fresh) if (!claimed.has(p.event.eventId)) results.set(p.position, result(p.event.eventId, "duplicate"));
-  const groups = sortedGroups
-    .map((group) => ({ ...group, events: group.events.filter((p) => p.usageId !== null || claimed.has(p.event.eventId)) }))
-    .filter((group) => group.events.length > 0);
-  if (groups.length === 0) return results;
-
-  const keys = groups.map((group) => group.key);
-  await ensureBalances(tx, keys);
-  const balances = await lockBalances(tx, keys);
-  const now = deps.now();
-  const lotsByBalance = new Map<string, LotRow[]>();
-  for (const lot of await selectFreeLotsOf(tx, keys)) {
-    const mapKey = balanceKeyOf(lot.customerId, lot.creditTypeId);
-    const lots = lotsByBalance.get(mapKey);
-    if (lots === undefined) lotsByBalance.set(mapKey, [lot]);
-    else lots.push(lot);
-  }
-  const carryPairs = groups.flatMap((group) => [...new Set(group.events.map((p) => p.event.featureKey))].map((featureKey) => ({ customerId: group.key.customerId, featureKey })));
-  const carries = new Map((await selectCarries(tx, carryPairs)).map((carry) => [`${carry.customerId}\u0000${carry.featureKey}`, carry as Carry]));
-
-  const plans = groups.map((group): GroupPlan => {
-    const mapKey = balanceKeyOf(group.key.customerId, group.key.creditTypeId);
-    const row = balances.get(mapKey);
-    assert(row !== undefined, "every ensured balance is locked");
-    const lots = lotsByBalance.get(mapKey) ?? [];
-    if (lots.length > limits.lotsPerDecisionMax) throw new LedgerError("rejected", "TOO_MANY_LOTS", `a balance has more than ${limits.lotsPerDecisionMax} open lots`, { customer_id: group.key.customerId });
-    const before: BalanceState = { ...row, lots };
-    // Rate in event-time order, so that lots are drawn as the usage happened.
-    const ordered = [...group.events].sort((a, b) => a.event.eventAt.getTime() - b.event.eventAt.getTime() || a.position - b.position);
-    const rows: UsageRow[] = [];
-    const burns: UsageBurn[] = [];
-    const burnRowIndex: number[] = [];
-    for (const p of ordered) {
-      const rate = rates.get(`${group.key.customerId}\u0000${p.event.featureKey}`);
-      assert(rate !== undefined && rate.creditTypeId === group.key.creditTypeId, "a grouped event has its rate");
-      rows.push(ratedRow(p, rate, carries, `${group.key.customerId}\u0000`, burns, burnRowIndex, rows.length));
-    }
-    const planned = planUsageBurns(before, burns, now.getTime());
-    planned.overLimit.forEach((over, burnIndex) => (rows[burnRowIndex[burnIndex]].overLimit = over));
-    return { group, before, ordered, rows, burnRowIndex, planned };
-  });
-
-  const usageIds = await storeRows(tx, plans.flatMap((plan) => plan.ordered), plans.flatMap((plan) => plan.rows));
-  let offset = 0;
-  const withIds = plans.map((plan) => {
-    const ids = usageIds.slice(offset, offset + plan.rows.length);
-    offset += plan.rows.length;
-    return { ...plan, usageIds: ids };
-  });
-  const burning = withIds.filter((plan) => plan.burnRowIndex.length > 0);
-  await updateBalances(tx, burning.map((plan) => ({ key: plan.group.key, state: plan.planned.state })));
-  await updateLots(tx, burning.flatMap((plan) => changedLots(plan.before, plan.planned).map((lot) => ({ ...lot, customerId: plan.group.key.customerId }))));
-  // Burns of events allowed offline (fail-open, replayed from an SDK spool) say so.
-  await insertEntryBatches(tx, burning.flatMap((plan) => {
-    const rowOf = (entry: PlannedEntry) => (entry.eventIndex === undefined ? null : plan.burnRowIndex[entry.eventIndex]);
-    const isOffline = (entry: PlannedEntry) => rowOf(entry) !== null && plan.rows[rowOf(entry)!].offline;
-    return [false, true].map((offline) => {
-      const entries = plan.planned.entries.filter((entry) => isOffline(entry) === offline);
-      const reasonCode = offline ? "usage_offline" : "usage";
-      const usageIds = entries.map((entry) => (rowOf(entry) === null ? null : plan.usageIds[rowOf(entry)!]));
-      return { cause: { ...plan.group.key, reservationId: null, requestId: null, actor: caller.keyId, reasonCode, effectiveAt: now }, entries, usageIds };
-    });
+/**
+ * burnEvents rates one balance's events in event-time order (so that lots are drawn as the
+ * usage happened), burns the enforced ones, shadows the observed ones, and records them.
+ */
+function burnEvents(ctx: PlanContext, caller: Caller, balance: BalanceEvents, rated: Map<number, UsageResult>): void {
+  const { key } = balance;
+  const slot = ctx.balance(key);
+  const before: BalanceState = loadedState(slot, key);
+  const ordered = [...balance.events].sort((a, b) => a.p.event.eventAt.getTime() - b.p.event.eventAt.getTime() || a.p.position - b.p.position);
+  const burns: UsageBurn[] = [];
+  const burnRowIndex: number[] = [];
+  const rows = ordered.map(({ p, rate }, rowIndex) => ratedRow(ctx, p, rate, () => {
+    burnRowIndex.push(rowIndex);
+    return burns;
   }));
-  await insertShadowEntries(tx, withIds.flatMap((plan) => plan.rows.flatMap((row, index) =>
-    row.status === "shadowed"
-      ? [{ ...plan.group.key, featureKey: row.featureKey, usageId: plan.usageIds[index], credits: row.credits ?? 0n, effectiveAt: row.eventAt }]
-      : [],
-  )));
-  await upsertCarries(tx, [...carries.entries()].map(([pairKey, carry]) => ({ customerId: pairKey.split("\u0000")[0], featureKey: pairKey.split("\u0000")[1], ...carry })));
-  for (const plan of withIds) {
-    plan.ordered.forEach((p, index) => {
-      const row = plan.rows[index];
-      const outcome = row.status === "burned" ? "burned" : row.status === "shadowed" ? "shadowed" : "not_billed";
-      results.set(p.position, { eventId: p.event.eventId, outcome, credits: row.credits ?? 0n, creditTypeId: plan.group.key.creditTypeId, reason: "", overLimit: row.overLimit });
+  const planned = planUsageBurns(before, burns, ctx.now.getTime());
+  planned.overLimit.forEach((over, burnIndex) => (rows[burnRowIndex[burnIndex]].overLimit = over));
+  // Each event's row: stored now, or (a replayed dead letter) rated in place.
+  const refs = ordered.map(({ p }, index) => {
+    if (p.usageId === null) return { usageId: null, usageIndex: ctx.draft.insertUsage(rows[index]) };
+    ctx.draft.rateUsage({ usageId: p.usageId, row: rows[index] });
+    return { usageId: p.usageId, usageIndex: null };
+  });
+  const rowOf = (entry: PlannedEntry) => (entry.eventIndex === undefined ? null : burnRowIndex[entry.eventIndex]);
+  if (planned.entries.length > 0) {
+    // Burns of events allowed offline (fail-open, replayed from an SDK spool) say so.
+    ctx.draft.change(key, planned, { reservationId: null, requestId: null, actor: caller.keyId, reasonCode: "usage", effectiveAt: ctx.now }, (entry) => {
+      const row = rowOf(entry);
+      return row === null ? {} : { ...refs[row], reasonCode: rows[row].offline ? "usage_offline" : "usage" };
     });
   }
-  return results;
+  ordered.forEach(({ p }, index) => {
+    const row = rows[index];
+    if (row.status === "shadowed") ctx.draft.shadow({ ...key, featureKey: row.featureKey, ...refs[index], credits: row.credits ?? 0n, effectiveAt: row.eventAt });
+    const outcome = row.status === "burned" ? "burned" : row.status === "shadowed" ? "shadowed" : "not_billed";
+    rated.set(p.position, { eventId: p.event.eventId, outcome, credits: row.credits ?? 0n, creditTypeId: key.creditTypeId, reason: "", overLimit: row.overLimit });
+  });
 }
 
-function ratedRow(
-  p: Pending, rate: RateRow, carries: Map<string, Carry>, carryPrefix: string, burns: UsageBurn[], burnRowIndex: number[], rowIndex: number,
-): UsageRow {
+/** ratedRow rates one event at its rate with its customer's carry; an enforced one is added to burns (burnsFor records its row). */
+function ratedRow(ctx: PlanContext, p: Pending, rate: RateRow, burnsFor: () => UsageBurn[]): UsageRow {
   const base = {
     ...p.event, principal: p.principal, reason: "", creditTypeId: rate.creditTypeId, pricingVersionId: rate.pricingVersionId,
     rateOverride: rate.override, rateCredits: rate.credits, ratePerUnits: rate.perUnits, overLimit: false,
   };
   if (rate.enforcementMode === "off") return { ...base, status: "not_billed", carryBefore: null, carryAfter: null, credits: 0n };
-  const rated = rateUsage(p.event.quantity, { credits: rate.credits, perUnits: rate.perUnits }, carries.get(carryPrefix + p.event.featureKey) ?? null);
-  carries.set(carryPrefix + p.event.featureKey, { perUnits: rate.perUnits, carry: rated.carryAfter });
-  if (rate.enforcementMode === "enforce") {
-    burns.push({ amount: rated.credits, eventAtMs: p.event.eventAt.getTime() });
-    burnRowIndex.push(rowIndex);
-  }
+  const rated = rateUsage(p.event.quantity, { credits: rate.credits, perUnits: rate.perUnits }, ctx.draft.carry(p.event.customerId, p.event.featureKey));
+  if (rated.credits > limits.amountMax) throw invalid("AMOUNT_OUT_OF_RANGE", "usage.quantity", "quantity times the rate exceeds the int64 range");
+  ctx.draft.setCarry({ customerId: p.event.customerId, featureKey: p.event.featureKey, perUnits: rate.perUnits, carry: rated.carryAfter });
+  if (rate.enforcementMode === "enforce") burnsFor().push({ amount: rated.credits, eventAtMs: p.event.eventAt.getTime() });
   return { ...base, status: rate.enforcementMode === "enforce" ? "burned" : "shadowed", carryBefore: rated.carryBefore, carryAfter: rated.carryAfter, credits: rated.credits };
-}
-
-/** storeRows inserts new events and rates replayed ones; returns usage ids aligned with rows. */
-async function storeRows(tx: Tx, ordered: Pending[], rows: UsageRow[]): Promise<string[]> {
-  const freshIndexes = ordered.flatMap((p, index) => (p.usageId === null ? [index] : []));
-  const insertedIds = await insertUsageEvents(tx, freshIndexes.map((index) => rows[index]));
-  const usageIds = ordered.map((p) => p.usageId ?? "");
-  freshIndexes.forEach((rowIndex, i) => (usageIds[rowIndex] = insertedIds[i]));
-  for (const [index, p] of ordered.entries()) {
-    if (p.usageId === null) continue;
-    if (!(await rateUnratedEvent(tx, p.usageId, rows[index]))) {
-      throw new LedgerError("conflict", "EVENT_ALREADY_REPLAYED", `usage ${p.usageId} was rated by a concurrent replay`);
-    }
-  }
-  return usageIds;
 }
 
 export type { Pending as PendingUsage };

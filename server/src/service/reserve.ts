@@ -1,17 +1,14 @@
-// Reserve: hold credits for an action in flight.
-import { randomUUID } from "node:crypto";
+// Reserve: hold credits for an action in flight, lots first in burn order, then the
+// overdraft. One op of the write path (write-op.ts): a unary Reserve is a group of one (or
+// joins its lane's next group), and each item of a ReserveBatch is the same op.
 import { planHold } from "../ledger/plan.js";
-import type { BalanceState } from "../ledger/balance-state.js";
-import type { BalanceKey } from "../store/balance-store.js";
-import { type BalanceChange, type IdempotencyWrite, writeBalanceChange } from "../store/change-store.js";
-import type { Tx } from "../store/database.js";
 import type { ReservationRow } from "../store/reservation-store.js";
-import { changeOf, loadBalance, totalsView } from "./balance-change.js";
-import type { BalanceView } from "./balance-view.js";
+import { type BalanceView, totalsView } from "./balance-view.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
-import { explainMissingBalance, insufficientCredits } from "./missing-balance.js";
-import { type Cost, type ResolvedCost, resolveCost } from "./resolve-cost.js";
-import { runIdempotent } from "./run-idempotent.js";
+import { reservationIdFor } from "./customer-hash.js";
+import { insufficientCredits, missingBalanceError } from "./missing-balance.js";
+import { type Cost, priceCost, requestCost, type ResolvedCost } from "./resolve-cost.js";
+import { loadedState, type Outcome, type WriteOp } from "./write-op.js";
 
 /** ReserveInput is a validated Reserve request. */
 export interface ReserveInput {
@@ -26,64 +23,55 @@ export interface ReservationResult {
   balance: BalanceView;
 }
 
+/** reserveOp is one Reserve as the write path runs it. */
+export function reserveOp(caller: Caller, idempotency: Idempotency, input: ReserveInput): WriteOp<ReservationResult> {
+  let cost: ResolvedCost;
+  return {
+    lane: { customerId: input.customerId },
+    weight: 1,
+    claim: { caller, idempotency },
+    request: (reads) => requestCost(reads, input.customerId, input.cost),
+    prepare: (inputs) => {
+      cost = priceCost(inputs, input.customerId, input.cost);
+      return { keys: [{ customerId: input.customerId, creditTypeId: cost.creditTypeId }], customerIds: [input.customerId] };
+    },
+    plan: (ctx) => {
+      const key = { customerId: input.customerId, creditTypeId: cost.creditTypeId };
+      const slot = ctx.balance(key);
+      if (slot.kind === "missing") throw missingBalanceError(ctx.inputs, key, cost.amount);
+      const nowMs = ctx.now.getTime();
+      const planned = planHold(loadedState(slot, key), cost.amount, nowMs);
+      if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
+      const reservation: ReservationRow = {
+        ...key,
+        reservationId: reservationIdFor(key.customerId),
+        featureKey: cost.featureKey,
+        amount: cost.amount,
+        holds: planned.holds,
+        status: "held",
+        committedAmount: 0n,
+        expiresAt: new Date(nowMs + input.ttlMs),
+      };
+      const cause = { reservationId: reservation.reservationId, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: "reserve", effectiveAt: ctx.now };
+      ctx.draft.change(key, planned, cause);
+      ctx.draft.reserve({ ...reservation, requestId: idempotency.requestId, actor: caller.keyId });
+      return { value: { reservation, balance: totalsView(key.creditTypeId, planned.state, nowMs) } };
+    },
+  };
+}
+
 /** reserve holds credits, lots first in burn order, then the overdraft. */
 export async function reserve(deps: Deps, caller: Caller, idempotency: Idempotency, input: ReserveInput): Promise<ReservationResult> {
-  return runIdempotent(deps, caller, idempotency, async (tx, claim) => {
-    const cost = await resolveCost(tx, input.customerId, input.cost);
-    const key = { customerId: input.customerId, creditTypeId: cost.creditTypeId };
-    const loaded = await loadBalance(tx, key, deps.now);
-    if (loaded === null) return explainMissingBalance(tx, key.customerId, key.creditTypeId, cost.amount);
-    return (await writeHold(tx, { caller, idempotency, key, before: loaded.state, now: loaded.now, cost, ttlMs: input.ttlMs, claimRow: claim.rowFor })).result;
-  });
+  return deps.writes.submit(reserveOp(caller, idempotency, input));
 }
 
-/** HoldInput is one hold to plan against a balance already locked by this transaction. */
-export interface HoldInput {
-  caller: Caller;
+/** ReserveItem is one validated Reserve of a batch. */
+export interface ReserveItem {
   idempotency: Idempotency;
-  key: BalanceKey;
-  before: BalanceState;
-  now: Date;
-  cost: ResolvedCost;
-  ttlMs: number;
-  claimRow: (result: ReservationResult) => IdempotencyWrite;
+  input: ReserveInput;
 }
 
-/**
- * planHoldChange plans one hold on a locked balance: the result, the balance after it, and
- * the change to write (entries, reservation and request-id claim), so that several holds
- * can be planned in turn under one lock and written together (grouped-operations.ts).
- */
-export function planHoldChange(input: HoldInput): { result: ReservationResult; state: BalanceState; change: BalanceChange } {
-  const { key, cost, now, before } = input;
-  const planned = planHold(before, cost.amount, now.getTime());
-  if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
-  const reservation: ReservationRow = {
-    ...key,
-    reservationId: randomUUID(),
-    featureKey: cost.featureKey,
-    amount: cost.amount,
-    holds: planned.holds,
-    status: "held",
-    committedAmount: 0n,
-    expiresAt: new Date(now.getTime() + input.ttlMs),
-  };
-  const result = { reservation, balance: totalsView(key.creditTypeId, planned.state, now.getTime()) };
-  const requestId = input.idempotency.requestId;
-  const cause = { reservationId: reservation.reservationId, requestId, actor: input.caller.keyId, reasonCode: "reserve", effectiveAt: now };
-  const change = changeOf(key, before, planned, cause, [], {
-    reservation: { kind: "insert", ...reservation, requestId, actor: input.caller.keyId },
-    idempotency: input.claimRow(result),
-  });
-  return { result, state: planned.state, change };
-}
-
-/**
- * writeHold plans one hold and writes it with its reservation and request-id claim in one
- * statement: the whole result is known before the write.
- */
-export async function writeHold(tx: Tx, input: HoldInput): Promise<{ result: ReservationResult; state: BalanceState }> {
-  const { result, state, change } = planHoldChange(input);
-  await writeBalanceChange(tx, change);
-  return { result, state };
+/** reserveBatch answers each Reserve as the unary call would; one customer's items apply in request order. */
+export async function reserveBatch(deps: Deps, caller: Caller, items: readonly ReserveItem[]): Promise<Outcome<ReservationResult>[]> {
+  return deps.writes.submitAll(items.map((item) => reserveOp(caller, item.idempotency, item.input)));
 }

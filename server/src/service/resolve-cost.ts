@@ -5,8 +5,11 @@ import { invalid, notFound } from "../errors.js";
 import { holdAmount } from "../ledger/rate-usage.js";
 import { limits } from "../limits.js";
 import type { Db } from "../store/database.js";
+import { balanceKeyOf } from "../store/balance-store.js";
 import { type RateRow, selectRates } from "../store/rate-store.js";
+import type { WriteInputs } from "../store/write-inputs-store.js";
 import { explainUnrated } from "./unrated-reason.js";
+import type { ReadRequest } from "./write-op.js";
 
 /** Cost is what a Reserve or Burn asks for. */
 export type Cost =
@@ -36,10 +39,22 @@ export function pricedAmount(quantity: bigint, rate: RateRow): bigint {
   return amount;
 }
 
-/** resolveCost prices a cost: credits as given, usage at the customer's rate. */
-export async function resolveCost(db: Db, customerId: string, cost: Cost): Promise<ResolvedCost> {
+/** requestCost asks a group's read for what pricing a cost needs: the customer's rate and, to explain its absence, what exists. */
+export function requestCost(reads: ReadRequest, customerId: string, cost: Cost): void {
+  if (cost.kind === "credits") return;
+  reads.rates.push({ customerId, featureKey: cost.featureKey });
+  reads.customerIds.push(customerId);
+  reads.featureKeys.push(cost.featureKey);
+}
+
+/** priceCost prices a cost from a group's read: credits as given, usage at the customer's rate, rounded up. */
+export function priceCost(inputs: WriteInputs, customerId: string, cost: Cost): ResolvedCost {
   if (cost.kind === "credits") return { creditTypeId: cost.creditTypeId, amount: cost.amount, featureKey: null };
-  const rate = await customerRate(db, customerId, cost.featureKey);
+  const rate = inputs.rates.get(balanceKeyOf(customerId, cost.featureKey));
+  if (rate === undefined) {
+    if (!inputs.customers.has(customerId)) throw notFound("CUSTOMER_NOT_FOUND", "customer id", customerId);
+    throw notFound("FEATURE_NOT_FOUND", "feature key", cost.featureKey);
+  }
   const amount = pricedAmount(cost.quantity, rate);
   if (amount === 0n) throw invalid("ZERO_COST", "usage", "the feature costs nothing at this customer's rate; no credits to hold or burn");
   return { creditTypeId: rate.creditTypeId, amount, featureKey: rate.featureKey };

@@ -1,43 +1,23 @@
-// Commit and Release: resolve a held reservation exactly once. The balance lock is taken
-// first; the conditional status update, written with the entries and the claim on the
-// request id in one statement, then proves the reservation was still held.
+// Commit, Release and reservation expiry: resolve a held reservation exactly once. The
+// reservation is read before the locks (its balance and holds never change), its status
+// again under the balance lock; the writer's conditional status update then proves it was
+// still held. One op of the write path each (write-op.ts).
 import { LedgerError, notFound } from "../errors.js";
-import { assert, type BalanceState } from "../ledger/balance-state.js";
-import { type BalanceChange, type IdempotencyWrite, writeBalanceChange } from "../store/change-store.js";
+import { assert } from "../ledger/balance-state.js";
 import { type Insufficient, type Planned, planCommit, planRelease } from "../ledger/plan.js";
-import type { Tx } from "../store/database.js";
-import { type ReservationRow, resolveReservation, selectReservation } from "../store/reservation-store.js";
-import { changeOf, loadBalance, totalsView, writeChange } from "./balance-change.js";
+import type { ReservationRow } from "../store/reservation-store.js";
+import { totalsView } from "./balance-view.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
+import { customerHashOfReservation } from "./customer-hash.js";
 import { insufficientCredits } from "./missing-balance.js";
 import type { ReservationResult } from "./reserve.js";
-import { type IdempotencyClaim, runIdempotent } from "./run-idempotent.js";
+import { loadedState, type Outcome, type PlanContext, type WriteOp } from "./write-op.js";
 
-/** commit burns the actual amount of a reservation and returns the rest. */
-export async function commit(deps: Deps, caller: Caller, idempotency: Idempotency, input: { reservationId: string; amount: bigint }): Promise<ReservationResult> {
-  return runIdempotent(deps, caller, idempotency, (tx, claim) =>
-    resolve(tx, deps.now, input.reservationId, "committed", input.amount, { caller, requestId: idempotency.requestId, claim }),
-  );
-}
-
-/** release returns every credit a reservation holds. */
-export async function release(deps: Deps, caller: Caller, idempotency: Idempotency, input: { reservationId: string }): Promise<ReservationResult> {
-  return runIdempotent(deps, caller, idempotency, (tx, claim) =>
-    resolve(tx, deps.now, input.reservationId, "released", 0n, { caller, requestId: idempotency.requestId, claim }),
-  );
-}
-
-/** expireReservation releases a reservation past its TTL (the expiry job); null when it was already resolved or busy. */
-export async function expireReservation(tx: Tx, clock: () => Date, reservation: ReservationRow): Promise<ReservationResult | null> {
-  const key = { customerId: reservation.customerId, creditTypeId: reservation.creditTypeId };
-  const loaded = await loadBalance(tx, key, clock, { pinnedGrantIds: pinnedOf(reservation), skipLocked: true });
-  if (loaded === null) return null;
-  const { state: before, now } = loaded;
-  const resolved = await resolveReservation(tx, reservation, "expired", 0n);
-  if (resolved === null) return null;
-  const planned = planRelease(before, resolved.holds, now.getTime());
-  await writeChange(tx, key, before, planned, { reservationId: reservation.reservationId, requestId: null, actor: "system", reasonCode: "reservation_expired", effectiveAt: now });
-  return { reservation: resolved, balance: totalsView(key.creditTypeId, planned.state, now.getTime()) };
+/** Resolution is what a resolving op asks: the reservation, its new status and the amount to burn. */
+interface Resolution {
+  reservationId: string;
+  status: "committed" | "released" | "expired";
+  amount: bigint;
 }
 
 /** pinnedOf lists the lots a reservation holds credits in. */
@@ -45,80 +25,109 @@ export function pinnedOf(reservation: ReservationRow): string[] {
   return reservation.holds.flatMap((hold) => (hold.grantId === null ? [] : [hold.grantId]));
 }
 
-async function resolve(
-  tx: Tx,
-  clock: () => Date,
-  reservationId: string,
-  status: "committed" | "released",
-  amount: bigint,
-  actor: { caller: Caller; requestId: string; claim: IdempotencyClaim<ReservationResult> },
-): Promise<ReservationResult> {
-  const found = await selectReservation(tx, reservationId);
-  if (found === null) throw notFound("RESERVATION_NOT_FOUND", "reservation id", reservationId);
-  // A status only ever moves away from held: one read without the lock already settles a resolved one.
-  if (found.status !== "held") throw notHeld(found);
-  const key = { customerId: found.customerId, creditTypeId: found.creditTypeId };
-  const loaded = await loadBalance(tx, key, clock, { pinnedGrantIds: pinnedOf(found), reservationId });
-  assert(loaded !== null, "a reservation's balance exists");
-  const { state: before, now } = loaded;
-  // Resolved by a transaction this one waited for on the lock: plan nothing on stale holds.
-  if (loaded.reservationStatus !== "held") throw notHeld(await selectReservation(tx, reservationId));
-  return (await writeResolution(tx, { caller: actor.caller, requestId: actor.requestId, found, before, now, status, amount, claimRow: actor.claim.rowFor })).result;
-}
-
-/** ResolutionInput is one resolution to plan against a balance already locked by this transaction, its reservation known to be held. */
-export interface ResolutionInput {
-  caller: Caller;
-  requestId: string;
-  found: ReservationRow;
-  before: BalanceState;
-  now: Date;
-  status: "committed" | "released";
-  amount: bigint;
-  claimRow: (result: ReservationResult) => IdempotencyWrite;
-}
-
-/**
- * planResolutionChange plans a commit or release of a held reservation on its locked
- * balance: the result, the balance after it, and the change to write (status change,
- * entries, claim), so that several can be planned in turn under one lock and written
- * together.
- */
-export function planResolutionChange(input: ResolutionInput): { result: ReservationResult; state: BalanceState; change: BalanceChange } {
-  const { found, before, now, status, amount } = input;
-  const reservationId = found.reservationId;
-  const key = { customerId: found.customerId, creditTypeId: found.creditTypeId };
-  // A commit after the time to live is refused (the hold is void); a late release is
-  // harmless and returns the same credits the expiry job would.
-  if (status === "committed" && found.expiresAt.getTime() <= now.getTime()) {
-    throw new LedgerError("rejected", "RESERVATION_EXPIRED", "the reservation's time to live ran out; its credits are being returned", { reservation_id: reservationId });
-  }
-  const planned: Planned | Insufficient =
-    status === "committed" ? planCommit(before, found.holds, amount, now.getTime()) : planRelease(before, found.holds, now.getTime());
-  if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
-  const resolved: ReservationRow = { ...found, status, committedAmount: status === "committed" ? amount : 0n };
-  const result = { reservation: resolved, balance: totalsView(key.creditTypeId, planned.state, now.getTime()) };
-  const cause = { reservationId, requestId: input.requestId, actor: input.caller.keyId, reasonCode: found.featureKey ?? status, effectiveAt: now };
-  const change = changeOf(key, before, planned, cause, [], {
-    reservation: { kind: "resolve", reservationId, status, committedAmount: resolved.committedAmount },
-    idempotency: input.claimRow(result),
-  });
-  return { result, state: planned.state, change };
-}
-
-/** writeResolution plans a resolution and writes it in one statement. */
-export async function writeResolution(tx: Tx, input: ResolutionInput): Promise<{ result: ReservationResult; state: BalanceState }> {
-  const { result, state, change } = planResolutionChange(input);
-  const written = await writeBalanceChange(tx, change);
-  assert(written.reservationWritten, "a reservation held under the balance lock is resolved");
-  return { result, state };
-}
-
 /** notHeld is the refusal to resolve a reservation that is no longer held. */
-export function notHeld(reservation: ReservationRow | null): LedgerError {
-  assert(reservation !== null && reservation.status !== "held", "a reservation that failed to resolve is resolved");
+export function notHeld(reservation: ReservationRow): LedgerError {
+  assert(reservation.status !== "held", "a reservation that failed to resolve is resolved");
   return new LedgerError("rejected", "RESERVATION_NOT_HELD", `the reservation is already ${reservation.status}`, {
     reservation_id: reservation.reservationId,
     status: reservation.status,
   });
+}
+
+/** laneOf routes by the customer hash the reservation id carries, or by the id itself for one made otherwise. */
+function laneOf(reservationId: string): { customerHash: number } {
+  return { customerHash: customerHashOfReservation(reservationId) ?? Number.parseInt(reservationId.slice(0, 8), 16) };
+}
+
+/**
+ * resolutionOp is the op shared by Commit, Release and expiry. It answers null when the
+ * reservation is no longer held and the op is the expiry job's (or its balance is busy).
+ */
+function resolutionOp(resolution: Resolution, actor: { caller: Caller; idempotency: Idempotency } | null): WriteOp<ReservationResult | null> {
+  const { reservationId } = resolution;
+  let found: ReservationRow;
+  return {
+    lane: laneOf(reservationId),
+    weight: 1,
+    claim: actor ?? undefined,
+    request: (reads) => void reads.reservationIds.push(reservationId),
+    prepare: (inputs) => {
+      const reservation = inputs.reservations.get(reservationId);
+      if (reservation === undefined) throw notFound("RESERVATION_NOT_FOUND", "reservation id", reservationId);
+      found = reservation;
+      // A status only moves away from held: one read before the lock already settles a resolved one.
+      if (found.status !== "held" && actor !== null) throw notHeld(found);
+      const key = { customerId: found.customerId, creditTypeId: found.creditTypeId };
+      return { keys: [key], customerIds: [key.customerId], pinnedGrantIds: pinnedOf(found), reservationIds: [reservationId] };
+    },
+    plan: (ctx) => {
+      const current = ctx.reservationStatus(reservationId) ?? found.status;
+      const key = { customerId: found.customerId, creditTypeId: found.creditTypeId };
+      const slot = ctx.balance(key);
+      if (actor === null && (current !== "held" || slot.kind === "busy")) return { value: null };
+      // Resolved by a transaction this one waited for on the lock, or earlier in this group.
+      if (current !== "held") throw notHeld({ ...found, status: current as ReservationRow["status"] });
+      return { value: resolve(ctx, found, resolution, loadedState(slot, key), actor) };
+    },
+  };
+}
+
+function resolve(
+  ctx: PlanContext,
+  found: ReservationRow,
+  resolution: Resolution,
+  before: Parameters<typeof planCommit>[0],
+  actor: { caller: Caller; idempotency: Idempotency } | null,
+): ReservationResult {
+  const { status, amount } = resolution;
+  const nowMs = ctx.now.getTime();
+  const key = { customerId: found.customerId, creditTypeId: found.creditTypeId };
+  // A commit after the time to live is refused (the hold is void); a late release is
+  // harmless and returns the same credits the expiry job would.
+  if (status === "committed" && found.expiresAt.getTime() <= nowMs) {
+    throw new LedgerError("rejected", "RESERVATION_EXPIRED", "the reservation's time to live ran out; its credits are being returned", { reservation_id: found.reservationId });
+  }
+  const planned: Planned | Insufficient = status === "committed" ? planCommit(before, found.holds, amount, nowMs) : planRelease(before, found.holds, nowMs);
+  if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
+  const committedAmount = status === "committed" ? amount : 0n;
+  const cause =
+    actor === null
+      ? { reservationId: found.reservationId, requestId: null, actor: "system", reasonCode: "reservation_expired", effectiveAt: ctx.now }
+      : { reservationId: found.reservationId, requestId: actor.idempotency.requestId, actor: actor.caller.keyId, reasonCode: found.featureKey ?? status, effectiveAt: ctx.now };
+  ctx.draft.change(key, planned, cause);
+  ctx.draft.resolve({ customerId: key.customerId, reservationId: found.reservationId, status, committedAmount });
+  return { reservation: { ...found, status, committedAmount }, balance: totalsView(key.creditTypeId, planned.state, nowMs) };
+}
+
+/** commitOp burns the actual amount of a reservation and returns the rest. */
+export function commitOp(caller: Caller, idempotency: Idempotency, input: { reservationId: string; amount: bigint }): WriteOp<ReservationResult> {
+  return resolutionOp({ reservationId: input.reservationId, status: "committed", amount: input.amount }, { caller, idempotency }) as WriteOp<ReservationResult>;
+}
+
+/** expireReservationOp releases a reservation past its time to live (the expiry job); null when it was resolved meanwhile or its balance is busy. */
+export function expireReservationOp(reservationId: string): WriteOp<ReservationResult | null> {
+  return resolutionOp({ reservationId, status: "expired", amount: 0n }, null);
+}
+
+/** commit burns the actual amount of a reservation and returns the rest. */
+export async function commit(deps: Deps, caller: Caller, idempotency: Idempotency, input: { reservationId: string; amount: bigint }): Promise<ReservationResult> {
+  return deps.writes.submit(commitOp(caller, idempotency, input));
+}
+
+/** release returns every credit a reservation holds. */
+export async function release(deps: Deps, caller: Caller, idempotency: Idempotency, input: { reservationId: string }): Promise<ReservationResult> {
+  const op = resolutionOp({ reservationId: input.reservationId, status: "released", amount: 0n }, { caller, idempotency });
+  return (await deps.writes.submit(op)) as ReservationResult;
+}
+
+/** CommitItem is one validated Commit of a batch. */
+export interface CommitItem {
+  idempotency: Idempotency;
+  reservationId: string;
+  amount: bigint;
+}
+
+/** commitBatch answers each Commit as the unary call would; one customer's items apply in request order. */
+export async function commitBatch(deps: Deps, caller: Caller, items: readonly CommitItem[]): Promise<Outcome<ReservationResult>[]> {
+  return deps.writes.submitAll(items.map((item) => commitOp(caller, item.idempotency, item)));
 }

@@ -5,7 +5,7 @@
 // stored: a rejected request changes nothing, not even the key.
 import { LedgerError } from "../errors.js";
 import { isUniqueViolation, mapDriverErrors, type Tx, withTransaction } from "../store/database.js";
-import type { IdempotencyWrite } from "../store/change-store.js";
+import type { ClaimWrite as IdempotencyWrite } from "../store/balance-writer.js";
 import { insertIdempotencyKey, selectIdempotencyKey } from "../store/idempotency-store.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { decodeResult, encodeResult } from "./result-codec.js";

@@ -2,7 +2,6 @@
 // not exist. Listed for support, and replayed (rated and burned, at their event time)
 // once both exist. A replay is safe to repeat: only rows still unrated are rated.
 import { invalid } from "../errors.js";
-import { insertAuditRecord } from "../store/audit-store.js";
 import { mapDriverErrors } from "../store/database.js";
 import { selectUnratedEvents, type StoredUsage } from "../store/usage-store.js";
 import type { Caller, Deps } from "./context.js";
@@ -38,15 +37,16 @@ export async function replayUnratedEvents(deps: Deps, caller: Caller, input: { l
     usageId: row.usageId,
     event: { eventId: row.eventId, customerId: row.customerId, featureKey: row.featureKey, quantity: row.quantity, eventAt: row.eventAt, properties: row.properties, offline: row.offline },
   }));
-  return replayUnrated(deps, caller, pending, async (tx, rated) => {
+  if (pending.length === 0) return [];
+  return replayUnrated(deps, caller, pending, (rated) => {
     const burned = [...rated].filter(([, result]) => result.outcome === "burned").map(([position]) => rows[position]);
-    if (burned.length === 0) return;
-    await insertAuditRecord(tx, {
+    if (burned.length === 0) return null;
+    return {
       actor: caller.keyId,
       action: "replay_unrated_events",
       target: "usage_events",
       reason: input.reason,
       details: { old: null, new: { rated: burned.length, usage_ids: burned.map((row) => row.usageId) } },
-    });
+    };
   });
 }

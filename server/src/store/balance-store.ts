@@ -1,8 +1,9 @@
 // Balances and lots. Every change to a balance or its lots happens under the balance
-// row's lock (lockBalance), taken first in every transaction that changes it; lots are
-// never locked on their own. That single lock order makes deadlocks impossible between
-// ledger operations and is what keeps available >= -overdraft under any concurrency.
-import type { BalanceState, LotState } from "../ledger/balance-state.js";
+// row's lock (lockBalances, in one global key order), taken before any other row of it is
+// read for a decision; lots are never locked on their own. That single lock order makes
+// deadlocks impossible between ledger operations and is what keeps available >=
+// -overdraft under any concurrency. Changes are written by balance-writer.ts.
+import type { LotState } from "../ledger/balance-state.js";
 import { limits } from "../limits.js";
 import type { Db, Tx } from "./database.js";
 
@@ -70,119 +71,9 @@ export function toLotRow(row: Record<string, unknown>): LotRow {
   };
 }
 
-/** ensureBalance creates the balance row if missing. Needs the customer row; any transaction. */
-export async function ensureBalance(tx: Tx, key: BalanceKey): Promise<void> {
-  await tx.query({
-    name: "ensure_balance",
-    text: "insert into balances (customer_id, credit_type_id) values ($1, $2) on conflict do nothing",
-    values: [key.customerId, key.creditTypeId],
-  });
-}
-
-/** lockBalance reads a balance row FOR UPDATE, or null when it does not exist. Inside a transaction. */
-export async function lockBalance(tx: Tx, key: BalanceKey): Promise<BalanceRow | null> {
-  const result = await tx.query({
-    name: "lock_balance",
-    text: `select ${balanceColumns} from balances where customer_id = $1 and credit_type_id = $2 for update`,
-    values: [key.customerId, key.creditTypeId],
-  });
-  return result.rows.length === 0 ? null : toBalanceRow(result.rows[0]);
-}
-
-/**
- * selectDecisionLots reads the lots a decision needs: every lot with free credits, plus
- * the pinned ones. Expects the balance row locked by this transaction.
- */
-export async function selectDecisionLots(
-  tx: Tx,
-  key: BalanceKey,
-  pinnedGrantIds: string[],
-  reservationId: string | null,
-): Promise<{ lots: LotRow[]; reservationStatus: string | null }> {
-  // The reservation's status comes along in the same statement, read (like the lots)
-  // after the balance lock was granted: one round trip for both.
-  const result = await tx.query({
-    name: "select_decision_lots",
-    text: `select r.status as reservation_status, lots.*
-           from (select $5::uuid as id) q
-           left join reservations r on r.customer_id = $1 and r.reservation_id = q.id
-           left join (
-             (select ${lotColumns} from grants
-               where customer_id = $1 and credit_type_id = $2 and remaining > held
-               order by priority, expires_at, effective_at, seq limit $4)
-             union
-             (select ${lotColumns} from grants where customer_id = $1 and grant_id = any($3::uuid[]))
-           ) lots on true`,
-    values: [key.customerId, key.creditTypeId, pinnedGrantIds, limits.lotsPerDecisionMax + 1, reservationId],
-  });
-  return {
-    lots: result.rows.filter((row) => row.grant_id !== null).map(toLotRow),
-    reservationStatus: (result.rows[0]?.reservation_status as string | null) ?? null,
-  };
-}
-
-/** insertLot adds a lot with remaining = amount. Expects the balance row locked. */
-export async function insertLot(
-  tx: Tx,
-  lot: {
-    customerId: string;
-    creditTypeId: string;
-    grantId: string;
-    source: string;
-    amount: bigint;
-    priority: number;
-    effectiveAt: Date;
-    expiresAt: Date | null;
-    costBasisMicros: bigint;
-    reasonCode: string;
-    note: string;
-    requestId: string;
-    actor: string;
-  },
-): Promise<LotRow> {
-  const result = await tx.query({
-    name: "insert_lot",
-    text: `insert into grants (customer_id, credit_type_id, grant_id, source, amount, remaining, priority,
-             effective_at, expires_at, cost_basis_micros, reason_code, note, request_id, actor)
-           values ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-           returning ${lotColumns}`,
-    values: [
-      lot.customerId, lot.creditTypeId, lot.grantId, lot.source, lot.amount.toString(), lot.priority,
-      lot.effectiveAt, lot.expiresAt, lot.costBasisMicros.toString(), lot.reasonCode, lot.note, lot.requestId, lot.actor,
-    ],
-  });
-  return toLotRow(result.rows[0]);
-}
-
 /** keyArrays splits keys into the two arrays the multi-balance statements unnest. */
-function keyArrays(keys: BalanceKey[]): [string[], string[]] {
+function keyArrays(keys: readonly BalanceKey[]): [string[], string[]] {
   return [keys.map((key) => key.customerId), keys.map((key) => key.creditTypeId)];
-}
-
-/** ensureBalances creates missing balance rows for many keys in one statement. Needs the customers; any transaction. */
-export async function ensureBalances(tx: Tx, keys: BalanceKey[]): Promise<void> {
-  if (keys.length === 0) return;
-  await tx.query({
-    name: "ensure_balances",
-    text: `insert into balances (customer_id, credit_type_id)
-           select * from unnest($1::text[], $2::text[]) order by 1, 2 on conflict do nothing`,
-    values: keyArrays(keys),
-  });
-}
-
-/**
- * lockBalances reads many balance rows FOR UPDATE, locking them in (customer, credit
- * type) order so that two multi-balance transactions can never deadlock. Inside a transaction.
- */
-export async function lockBalances(tx: Tx, keys: BalanceKey[]): Promise<Map<string, BalanceRow>> {
-  const result = await tx.query({
-    name: "lock_balances",
-    text: `select b.customer_id, b.credit_type_id, ${balanceColumns.split(", ").map((c) => `b.${c}`).join(", ")}
-           from balances b join unnest($1::text[], $2::text[]) as k(customer_id, credit_type_id) using (customer_id, credit_type_id)
-           order by b.customer_id, b.credit_type_id for update of b`,
-    values: keyArrays(keys),
-  });
-  return new Map(result.rows.map((row) => [balanceKeyOf(row.customer_id, row.credit_type_id), toBalanceRow(row)]));
 }
 
 /** balanceKeyOf makes a map key for a balance. */
@@ -190,48 +81,122 @@ export function balanceKeyOf(customerId: string, creditTypeId: string): string {
   return `${customerId}\u0000${creditTypeId}`;
 }
 
-/** selectFreeLotsOf reads the lots with free credits of many balances. Expects their rows locked. */
-export async function selectFreeLotsOf(tx: Tx, keys: BalanceKey[]): Promise<LotRow[]> {
+/**
+ * lockBalances reads many balance rows FOR UPDATE, in (customer, credit type) order: every
+ * transaction that changes balances takes their locks here, in this one order, so two of
+ * them (on one replica or several) never deadlock. Keys without a row are absent from the
+ * answer; with skipLocked (background jobs), so are rows another transaction holds.
+ * Inside a transaction.
+ */
+export async function lockBalances(tx: Tx, keys: readonly BalanceKey[], options: { skipLocked: boolean }): Promise<Map<string, BalanceRow>> {
+  if (keys.length === 0) return new Map();
   const result = await tx.query({
-    name: "select_free_lots_of",
-    text: `select ${lotColumns.split(", ").map((c) => `g.${c}`).join(", ")}
-           from grants g join unnest($1::text[], $2::text[]) as k(customer_id, credit_type_id) using (customer_id, credit_type_id)
-           where g.remaining > g.held`,
+    name: options.skipLocked ? "lock_balances_skip_locked" : "lock_balances",
+    text: `select b.customer_id, b.credit_type_id, ${balanceColumns.split(", ").map((c) => `b.${c}`).join(", ")}
+           from balances b join unnest($1::text[], $2::text[]) as k(customer_id, credit_type_id) using (customer_id, credit_type_id)
+           order by b.customer_id, b.credit_type_id for update of b${options.skipLocked ? " skip locked" : ""}`,
     values: keyArrays(keys),
   });
-  return result.rows.map(toLotRow);
+  return new Map(result.rows.map((row) => [balanceKeyOf(row.customer_id, row.credit_type_id), toBalanceRow(row)]));
 }
 
-/** updateBalances writes the new totals of many balances in one statement. Expects their rows locked. */
-export async function updateBalances(tx: Tx, changes: { key: BalanceKey; state: BalanceState }[]): Promise<void> {
-  if (changes.length === 0) return;
-  const column = (pick: (state: BalanceState) => bigint) => changes.map((change) => pick(change.state).toString());
+/** StoredClaim is a request id's claim as stored: what was asked and the answer to replay. */
+export interface StoredClaim {
+  principal: string;
+  requestId: string;
+  method: string;
+  payloadHash: Buffer;
+  response: Buffer;
+}
+
+/** DecisionInputs are what decisions on locked balances read after the locks. */
+export interface DecisionInputs {
+  /** per balance: its lots with free credits (up to lotsPerDecisionMax + 1, in burn order), and the pinned lots. */
+  lots: Map<string, LotRow[]>;
+  /** the current status of each reservation asked about. */
+  reservationStatuses: Map<string, string>;
+  /** carried remainders, keyed by balanceKeyOf(customer id, feature key). */
+  carries: Map<string, { perUnits: bigint; carry: bigint }>;
+  /** claims already stored, keyed by balanceKeyOf(principal, request id). */
+  claims: Map<string, StoredClaim>;
+  /** now() of the transaction: what PostgreSQL records as recorded_at and created_at. */
+  transactionTime: Date;
+}
+
+/**
+ * selectDecisionInputs reads in one statement, after lockBalances, everything decisions on
+ * those balances need that only a locked balance makes settled: the lots of each balance
+ * (free ones, in burn order, one more than the decision limit so an excess shows), the
+ * lots reservations pin, the status of reservations, carried remainders and stored claims
+ * on request ids. Expects the balance rows locked by this transaction.
+ */
+export async function selectDecisionInputs(
+  tx: Tx,
+  request: {
+    keys: readonly BalanceKey[];
+    pinnedGrantIds: readonly string[];
+    reservationIds: readonly string[];
+    carries: readonly { customerId: string; featureKey: string }[];
+    claims: readonly { principal: string; requestId: string }[];
+  },
+): Promise<DecisionInputs> {
   const result = await tx.query({
-    name: "update_balances",
-    text: `update balances b set granted = v.granted, held = v.held, burned = v.burned, expired = v.expired, debt = v.debt,
-             overdraft_held = v.overdraft_held, updated_at = now()
-           from unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
-             as v(customer_id, credit_type_id, granted, held, burned, expired, debt, overdraft_held)
-           where b.customer_id = v.customer_id and b.credit_type_id = v.credit_type_id`,
+    name: "select_decision_inputs",
+    text: `(select 'lot' as part, ${lotColumns.split(", ").map((c) => `l.${c}`).join(", ")}, null::jsonb as extra, null::timestamptz as tx_now
+             from unnest($1::text[], $2::text[]) as k(customer_id, credit_type_id)
+             cross join lateral (
+               select ${lotColumns} from grants g
+               where g.customer_id = k.customer_id and g.credit_type_id = k.credit_type_id and g.remaining > g.held
+               order by g.priority, g.expires_at, g.effective_at, g.seq limit $3) l
+           union
+           select 'lot', ${lotColumns}, null, null from grants where grant_id = any($4::uuid[]))
+           union all
+           select 'extra', ${lotColumns.split(", ").map(() => "null").join(", ")}, jsonb_build_object(
+             'statuses', (select coalesce(jsonb_object_agg(reservation_id, status), '{}') from reservations where reservation_id = any($5::uuid[])),
+             'carries', (select coalesce(jsonb_agg(jsonb_build_array(c.customer_id, c.feature_key, c.per_units::text, c.carry::text)), '[]')
+               from usage_carries c join unnest($6::text[], $7::text[]) as p(customer_id, feature_key) using (customer_id, feature_key)),
+             'claims', (select coalesce(jsonb_agg(jsonb_build_array(i.principal, i.request_id, i.method, encode(i.payload_hash, 'base64'),
+                 encode(i.response, 'base64'))), '[]')
+               from idempotency_keys i join unnest($8::text[], $9::text[]) as r(principal, request_id) using (principal, request_id))), now()`,
     values: [
-      ...keyArrays(changes.map((change) => change.key)),
-      column((s) => s.granted), column((s) => s.held), column((s) => s.burned), column((s) => s.expired), column((s) => s.debt), column((s) => s.overdraftHeld),
+      ...keyArrays(request.keys),
+      limits.lotsPerDecisionMax + 1,
+      request.pinnedGrantIds,
+      request.reservationIds,
+      request.carries.map((pair) => pair.customerId),
+      request.carries.map((pair) => pair.featureKey),
+      request.claims.map((claim) => claim.principal),
+      request.claims.map((claim) => claim.requestId),
     ],
   });
-  if (result.rowCount !== changes.length) throw new Error("assertion failed: every locked balance row is updated");
-}
-
-/** updateLots writes new remaining/held for changed lots, of any balances. Expects their balance rows locked. */
-export async function updateLots(tx: Tx, lots: (LotState & { customerId: string })[]): Promise<void> {
-  if (lots.length === 0) return;
-  const result = await tx.query({
-    name: "update_lots",
-    text: `update grants g set remaining = v.remaining, held = v.held
-           from unnest($1::text[], $2::uuid[], $3::bigint[], $4::bigint[]) as v(customer_id, grant_id, remaining, held)
-           where g.customer_id = v.customer_id and g.grant_id = v.grant_id`,
-    values: [lots.map((lot) => lot.customerId), lots.map((lot) => lot.grantId), lots.map((lot) => lot.remaining.toString()), lots.map((lot) => lot.held.toString())],
-  });
-  if (result.rowCount !== lots.length) throw new Error("assertion failed: every changed lot is updated");
+  const lots = new Map<string, LotRow[]>();
+  let transactionTime: Date | undefined;
+  let extra: { statuses: Record<string, string>; carries: [string, string, string, string][]; claims: [string, string, string, string, string][] } | undefined;
+  for (const row of result.rows) {
+    if (row.part === "extra") {
+      extra = row.extra;
+      transactionTime = row.tx_now;
+      continue;
+    }
+    const lot = toLotRow(row);
+    const key = balanceKeyOf(lot.customerId, lot.creditTypeId);
+    const list = lots.get(key);
+    if (list === undefined) lots.set(key, [lot]);
+    else list.push(lot);
+  }
+  if (extra === undefined || transactionTime === undefined) throw new Error("assertion failed: selectDecisionInputs returns its extra row");
+  return {
+    lots,
+    reservationStatuses: new Map(Object.entries(extra.statuses)),
+    carries: new Map(extra.carries.map(([customerId, featureKey, perUnits, carry]) => [balanceKeyOf(customerId, featureKey), { perUnits: BigInt(perUnits), carry: BigInt(carry) }])),
+    claims: new Map(
+      extra.claims.map(([principal, requestId, method, payloadHash, response]) => [
+        balanceKeyOf(principal, requestId),
+        { principal, requestId, method, payloadHash: Buffer.from(payloadHash, "base64"), response: Buffer.from(response, "base64") },
+      ]),
+    ),
+    transactionTime,
+  };
 }
 
 /**
@@ -286,14 +251,4 @@ export async function selectDueBalances(tx: Db, now: Date, limit: number): Promi
     values: [now, limit],
   });
   return result.rows.map((row) => ({ customerId: row.customer_id, creditTypeId: row.credit_type_id }));
-}
-
-/** tryLockBalance locks a balance row FOR UPDATE SKIP LOCKED: null when another holds it. */
-export async function tryLockBalance(tx: Tx, key: BalanceKey): Promise<BalanceRow | null> {
-  const result = await tx.query({
-    name: "try_lock_balance",
-    text: `select ${balanceColumns} from balances where customer_id = $1 and credit_type_id = $2 for update skip locked`,
-    values: [key.customerId, key.creditTypeId],
-  });
-  return result.rows.length === 0 ? null : toBalanceRow(result.rows[0]);
 }

@@ -36,26 +36,6 @@ function toCorrectionRow(row: Record<string, unknown>): CorrectionRow {
   };
 }
 
-/**
- * insertCorrection records a correction; null when the event was already corrected (the
- * primary key on usage_id is the guard). Expects the event's balance row locked, in the
- * transaction that writes the refund entries.
- */
-export async function insertCorrection(
-  tx: Tx,
-  correction: { usageId: string; actor: string; reasonCode: string; note: string; credits: bigint; requestId: string },
-): Promise<CorrectionRow | null> {
-  const result = await tx.query({
-    name: "insert_usage_correction",
-    text: `insert into usage_corrections (usage_id, actor, reason_code, note, credits, request_id)
-           values ($1, $2, $3, $4, $5, $6)
-           on conflict (usage_id) do nothing
-           returning ${correctionColumns}`,
-    values: [correction.usageId, correction.actor, correction.reasonCode, correction.note, correction.credits.toString(), correction.requestId],
-  });
-  return result.rows.length === 0 ? null : toCorrectionRow(result.rows[0]);
-}
-
 /** selectCorrection reads the correction of a usage event, or null. No locks. */
 export async function selectCorrection(db: Db, usageId: string): Promise<CorrectionRow | null> {
   const result = await db.query({

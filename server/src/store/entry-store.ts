@@ -1,6 +1,6 @@
 // Ledger entries: insert and read. Never updated or deleted (the database refuses).
 import type { PlannedEntry } from "../ledger/balance-state.js";
-import type { Db, Tx } from "./database.js";
+import type { Db } from "./database.js";
 
 /** EntryRow is a stored ledger entry. */
 export interface EntryRow {
@@ -17,17 +17,6 @@ export interface EntryRow {
   effectiveAt: Date;
   recordedAt: Date;
   usageId: string | null;
-}
-
-/** EntryCause is what the entries of one change share. */
-export interface EntryCause {
-  customerId: string;
-  creditTypeId: string;
-  reservationId: string | null;
-  requestId: string | null;
-  actor: string;
-  reasonCode: string;
-  effectiveAt: Date;
 }
 
 /** entryColumns are the columns toEntryRow reads. */
@@ -51,49 +40,6 @@ export function toEntryRow(row: Record<string, unknown>): EntryRow {
     recordedAt: row.recorded_at as Date,
     usageId: row.usage_id === null ? null : String(row.usage_id),
   };
-}
-
-/** EntryBatch is the entries of one change to one balance, with their shared cause. */
-export interface EntryBatch {
-  cause: EntryCause;
-  entries: PlannedEntry[];
-  /** per entry, the usage event that caused it. */
-  usageIds?: (string | null)[];
-}
-
-/**
- * insertEntryBatches appends the entries of many changes, in order, in one statement.
- * Expiry entries are the clock's doing, whatever transaction writes them: actor "system",
- * no request id. Expects the balance rows locked.
- */
-export async function insertEntryBatches(tx: Tx, batches: EntryBatch[]): Promise<EntryRow[]> {
-  const rows = batches.flatMap((batch) => batch.entries.map((entry, index) => ({ cause: batch.cause, entry, usageId: batch.usageIds?.[index] ?? null })));
-  if (rows.length === 0) return [];
-  const column = <T>(pick: (row: (typeof rows)[number]) => T) => rows.map(pick);
-  const result = await tx.query({
-    name: "insert_entries",
-    text: `insert into ledger_entries (customer_id, credit_type_id, kind, amount, grant_id, reservation_id, request_id, actor, reason_code, effective_at, usage_id)
-           select e.customer_id, e.credit_type_id, e.kind, e.amount, e.grant_id, e.reservation_id,
-             case when e.kind = 'expire' then null else e.request_id end,
-             case when e.kind = 'expire' then 'system' else e.actor end,
-             case when e.kind = 'expire' then 'lot_expired' else e.reason_code end,
-             e.effective_at, e.usage_id
-           from unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::text[],
-             $10::timestamptz[], $11::bigint[])
-             with ordinality as e(customer_id, credit_type_id, kind, amount, grant_id, reservation_id, request_id, actor, reason_code,
-               effective_at, usage_id, position)
-           order by e.position
-           returning ${entryColumns}`,
-    values: [
-      column((r) => r.cause.customerId), column((r) => r.cause.creditTypeId), column((r) => r.entry.kind), column((r) => r.entry.amount.toString()),
-      column((r) => r.entry.grantId), column((r) => r.cause.reservationId), column((r) => r.cause.requestId), column((r) => r.cause.actor),
-      column((r) => r.cause.reasonCode),
-      column((r) => (r.entry.effectiveAtMs === undefined ? r.cause.effectiveAt : new Date(r.entry.effectiveAtMs))),
-      column((r) => r.usageId),
-    ],
-  });
-  if (result.rows.length !== rows.length) throw new Error("assertion failed: every entry is inserted");
-  return result.rows.map(toEntryRow).sort((a, b) => (a.entryId < b.entryId ? -1 : 1));
 }
 
 /** EntryFilter narrows a listing. Times are effective times; the cursor is exclusive. */

@@ -33,12 +33,24 @@ export async function selectIdempotencyKey(tx: Db, principal: string, requestId:
   return { method: row.method, payloadHash: row.payload_hash, response: row.response };
 }
 
-/** selectClaimedRequestIds says which of requestIds the principal has already claimed. No locks. */
-export async function selectClaimedRequestIds(db: Db, principal: string, requestIds: string[]): Promise<Set<string>> {
-  const result = await db.query({
-    name: "select_claimed_request_ids",
-    text: "select request_id from idempotency_keys where principal = $1 and request_id = any($2::text[])",
-    values: [principal, requestIds],
+/**
+ * insertClaims claims many request ids in one statement, in (principal, request id) order
+ * so that concurrent groups sharing ids never deadlock; returns how many were new (a claim
+ * another transaction committed first is skipped, and the caller rolls back). In the
+ * transaction of the effects they answer for.
+ */
+export async function insertClaims(
+  tx: Tx,
+  claims: readonly { principal: string; requestId: string; method: string; payloadHash: Buffer; response: Uint8Array }[],
+): Promise<number> {
+  if (claims.length === 0) return 0;
+  const result = await tx.query({
+    name: "insert_claims",
+    text: `insert into idempotency_keys (principal, request_id, method, payload_hash, response)
+           select * from unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[]) as v(principal, request_id, method, payload_hash, response)
+           order by v.principal, v.request_id
+           on conflict do nothing`,
+    values: [claims.map((c) => c.principal), claims.map((c) => c.requestId), claims.map((c) => c.method), claims.map((c) => c.payloadHash), claims.map((c) => Buffer.from(c.response))],
   });
-  return new Set(result.rows.map((row) => row.request_id as string));
+  return result.rowCount ?? 0;
 }

@@ -1,7 +1,7 @@
 // Reservations. A reservation changes state only under its balance row's lock, and only
 // from "held": the conditional update is what makes it resolve exactly once.
 import type { Hold } from "../ledger/plan.js";
-import type { Db, Tx } from "./database.js";
+import type { Db } from "./database.js";
 
 /** ReservationStatus is where a reservation is in its life. */
 export type ReservationStatus = "held" | "committed" | "released" | "expired";
@@ -19,10 +19,12 @@ export interface ReservationRow {
   expiresAt: Date;
 }
 
-const reservationColumns =
+/** reservationColumns are the columns toReservationRow reads. */
+export const reservationColumns =
   "reservation_id, customer_id, credit_type_id, feature_key, amount, holds, status, committed_amount, expires_at";
 
-function toReservationRow(row: Record<string, unknown>): ReservationRow {
+/** toReservationRow reads a row selected with reservationColumns. */
+export function toReservationRow(row: Record<string, unknown>): ReservationRow {
   const holds = row.holds as { grantId: string | null; amount: string }[];
   return {
     reservationId: row.reservation_id as string,
@@ -58,36 +60,6 @@ export async function selectReservations(db: Db, reservationIds: string[]): Prom
     const reservation = toReservationRow(row);
     return [reservation.reservationId, reservation];
   }));
-}
-
-/** selectReservationStatuses reads the current status of reservations; read after the balance lock, it is settled. */
-export async function selectReservationStatuses(tx: Tx, reservationIds: string[]): Promise<Map<string, string>> {
-  const result = await tx.query({
-    name: "select_reservation_statuses",
-    text: "select reservation_id, status from reservations where reservation_id = any($1::uuid[])",
-    values: [reservationIds],
-  });
-  return new Map(result.rows.map((row) => [row.reservation_id as string, row.status as string]));
-}
-
-/**
- * resolveReservation moves a held reservation to its final status; null when it was no
- * longer held. Expects the balance row locked.
- */
-export async function resolveReservation(
-  tx: Tx,
-  reservation: { customerId: string; reservationId: string },
-  status: Exclude<ReservationStatus, "held">,
-  committedAmount: bigint,
-): Promise<ReservationRow | null> {
-  const result = await tx.query({
-    name: "resolve_reservation",
-    text: `update reservations set status = $3, committed_amount = $4, resolved_at = now()
-           where customer_id = $1 and reservation_id = $2 and status = 'held'
-           returning ${reservationColumns}`,
-    values: [reservation.customerId, reservation.reservationId, status, committedAmount.toString()],
-  });
-  return result.rows.length === 0 ? null : toReservationRow(result.rows[0]);
 }
 
 /** selectDueReservations finds held reservations past their expiry. No locks. */

@@ -1,0 +1,433 @@
+// One group of balance changes in one transaction: the write path every balance change
+// takes, from a lone unary call (a group of one) to a thousand items from many callers. A
+// fixed number of statements, whatever the group's size:
+//   1. read what the ops need before any lock (reservations, rates, what exists);
+//   2. create missing customers and balances and claim usage event ids (only if asked);
+//   3. lock every balance in one statement, in one global key order (lockBalances);
+//   4. read, under those locks, the lots, reservation statuses, carries and stored claims;
+//   5. decide each op in order, in memory, against the state the ops before it left (the
+//      pure core decides; a refusal is that op's answer and writes nothing);
+//   6. write everything in one statement (writeBalanceChanges), and COMMIT once.
+// A stored claim is answered as a replay; a request id repeated inside the group waits for
+// the next group. If the transaction loses a race (a request id claimed meanwhile, a
+// deadlock), it runs again; if it fails otherwise, nothing of it was written and every op
+// runs again alone, so one bad item never fails its neighbours.
+import { LedgerError } from "../errors.js";
+import { assert, type BalanceState, type LotState } from "../ledger/balance-state.js";
+import { limits } from "../limits.js";
+import { type BalanceKey, balanceKeyOf, type DecisionInputs, lockBalances, selectDecisionInputs } from "../store/balance-store.js";
+import {
+  type BalanceTotalsWrite,
+  ClaimTakenError,
+  type ClaimWrite,
+  type CarryWrite,
+  emptyWriteSet,
+  type EntryWrite,
+  type LotWrite,
+  type NewLotWrite,
+  writeBalanceChanges,
+  type WriteSet,
+} from "../store/balance-writer.js";
+import { withDeadline } from "../deadline.js";
+import { type Tx, toDomainError, withTransaction } from "../store/database.js";
+import type { EntryRow } from "../store/entry-store.js";
+import { insertClaims } from "../store/idempotency-store.js";
+import { emptyWriteInputs, insertMissingRows, selectWriteInputs, type WriteInputs } from "../store/write-inputs-store.js";
+import type pg from "pg";
+import { customerHash } from "./customer-hash.js";
+import type { Caller, Idempotency } from "./context.js";
+import { decodeResult } from "./result-codec.js";
+import { claimRowOf } from "./run-idempotent.js";
+import { type BalanceSlot, Draft, GroupAbort, type GroupView, type Outcome, type PlanContext, type PlanResult, type Prepared, type ReadRequest, type WriteOp } from "./write-op.js";
+
+/** groupStats counts group transactions of two or more ops that committed, and those that failed and ran op by op (process-wide, for metrics and tests). */
+export const groupStats = { committed: 0, fellBack: 0 };
+
+/** GroupDeps are what a group needs: the database and the clock. */
+export interface GroupDeps {
+  pool: pg.Pool;
+  now: () => Date;
+}
+
+/** GroupOptions shape one group. */
+export interface GroupOptions {
+  /** background jobs: skip balances another transaction holds (their ops see "busy"). */
+  skipLocked?: boolean;
+  /** the customer-hash partition every customer of the group must be in. */
+  partition?: { index: number; count: number };
+  /**
+   * per op, its caller's deadline (epoch ms), if it has one. The group's statements end by
+   * the earliest: a caller whose time ran out is answered Unavailable and its op is never
+   * applied, exactly as a lone call; the other ops run again in the next group.
+   */
+  deadlinesAtMs?: readonly (number | undefined)[];
+}
+
+/** GroupOutcome is an op's answer, or that it must wait for another group (to its lane, or the customer's). */
+export type GroupOutcome<T> = Outcome<T> | { deferred: true; customerId?: string };
+
+/** AnyOp is an op of any result type. */
+type AnyOp = WriteOp<unknown>;
+
+function newReadRequest(): ReadRequest {
+  return { reservationIds: [], rates: [], customerIds: [], creditTypeIds: [], featureKeys: [] };
+}
+
+const unique = <T>(values: T[], keyOf: (value: T) => string = String): T[] => [...new Map(values.map((value) => [keyOf(value), value])).values()];
+const pairKey = (pair: { customerId: string; featureKey: string }) => balanceKeyOf(pair.customerId, pair.featureKey);
+const keyOf = (key: BalanceKey) => balanceKeyOf(key.customerId, key.creditTypeId);
+
+function compareKeys(a: BalanceKey, b: BalanceKey): number {
+  return a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : a.creditTypeId < b.creditTypeId ? -1 : a.creditTypeId > b.creditTypeId ? 1 : 0;
+}
+
+/** readInputs runs step 1 when any op asked for something. */
+async function readInputs(tx: Tx, ops: readonly AnyOp[]): Promise<WriteInputs> {
+  const reads = newReadRequest();
+  for (const op of ops) op.request(reads);
+  if (Object.values(reads).every((list: unknown[]) => list.length === 0)) return emptyWriteInputs();
+  return selectWriteInputs(tx, {
+    reservationIds: unique(reads.reservationIds),
+    rates: unique(reads.rates, pairKey),
+    customerIds: unique(reads.customerIds),
+    creditTypeIds: unique(reads.creditTypeIds),
+    featureKeys: unique(reads.featureKeys),
+  });
+}
+
+/** prepareAll runs each op's prepare; refusals and ops of another partition are answered at once. */
+function prepareAll(ops: readonly AnyOp[], inputs: WriteInputs, options: GroupOptions, outcomes: (GroupOutcome<unknown> | undefined)[]): (Prepared | null)[] {
+  return ops.map((op, index) => {
+    try {
+      const prepared = op.prepare(inputs);
+      const partition = options.partition;
+      const foreign = partition === undefined ? undefined : prepared.customerIds.find((id) => customerHash(id) % partition.count !== partition.index);
+      if (foreign !== undefined) {
+        outcomes[index] = { deferred: true, customerId: foreign };
+        return null;
+      }
+      return prepared;
+    } catch (error) {
+      if (!(error instanceof LedgerError)) throw error;
+      outcomes[index] = { ok: false, error };
+      return null;
+    }
+  });
+}
+
+/** GroupState is the group's working state: each balance as the ops so far left it, and what they write. */
+class GroupState implements GroupView {
+  private readonly slots = new Map<string, BalanceSlot>();
+  private readonly statuses: Map<string, string>;
+  private readonly carries: Map<string, { perUnits: bigint; carry: bigint }>;
+  private lotSeq = 1n << 62n;
+  readonly set: WriteSet = emptyWriteSet();
+  private readonly totals = new Map<string, BalanceTotalsWrite>();
+  private readonly lots = new Map<string, LotWrite>();
+  private readonly newLots = new Map<string, NewLotWrite>();
+  private readonly carryWrites = new Map<string, CarryWrite>();
+
+  constructor(
+    readonly now: Date,
+    readonly inputs: WriteInputs,
+    private readonly claimedEventIds: Set<string>,
+    decision: DecisionInputs,
+    slots: Map<string, BalanceSlot>,
+  ) {
+    this.recordedAt = decision.transactionTime;
+    this.statuses = decision.reservationStatuses;
+    this.carries = decision.carries;
+    this.slots = slots;
+  }
+
+  readonly recordedAt: Date;
+
+  balance(key: BalanceKey): BalanceSlot {
+    return this.slots.get(keyOf(key)) ?? { kind: "missing" };
+  }
+
+  reservationStatus(reservationId: string): string | undefined {
+    return this.statuses.get(reservationId);
+  }
+
+  carry(customerId: string, featureKey: string): { perUnits: bigint; carry: bigint } | null {
+    return this.carries.get(balanceKeyOf(customerId, featureKey)) ?? null;
+  }
+
+  nextLotSeq(): bigint {
+    return this.lotSeq++;
+  }
+
+  takeEventClaim(principal: string, eventId: string): boolean {
+    return this.claimedEventIds.delete(balanceKeyOf(principal, eventId));
+  }
+
+  /** merge adopts an op's draft: its states become the next op's, its writes join the group's. */
+  merge(draft: Draft): void {
+    for (const lot of draft.newLots) this.newLots.set(lot.grantId, lot);
+    for (const { key, state } of draft.balances.values()) {
+      const before = this.slots.get(keyOf(key));
+      assert(before?.kind === "loaded", "an op changes only balances it loaded");
+      this.recordLots(key, before.state, state);
+      this.slots.set(keyOf(key), { kind: "loaded", state });
+      const { granted, held, burned, expired, debt, overdraftHeld } = state;
+      this.totals.set(keyOf(key), { key, granted, held, burned, expired, debt, overdraftHeld });
+    }
+    const usageOffset = this.set.usageInserts.length;
+    const shifted = <T extends { usageIndex: number | null }>(write: T): T => (write.usageIndex === null ? write : { ...write, usageIndex: write.usageIndex + usageOffset });
+    this.set.usageInserts.push(...draft.usageInserts);
+    // Entries keep their identity (finishers look them up), so their usage index moves in place.
+    for (const entry of draft.entries) if (entry.usageIndex !== null) entry.usageIndex += usageOffset;
+    this.set.entries.push(...draft.entries);
+    this.set.shadows.push(...draft.shadows.map(shifted));
+    this.set.usageRatings.push(...draft.usageRatings);
+    this.set.reservationInserts.push(...draft.reservationInserts);
+    for (const reservation of draft.reservationInserts) this.statuses.set(reservation.reservationId, "held");
+    this.set.reservationResolves.push(...draft.reservationResolves);
+    for (const resolution of draft.reservationResolves) this.statuses.set(resolution.reservationId, resolution.status);
+    for (const [pair, carry] of draft.carries) {
+      this.carries.set(pair, { perUnits: carry.perUnits, carry: carry.carry });
+      this.carryWrites.set(pair, carry);
+    }
+    this.set.audits.push(...draft.audits);
+    this.set.corrections.push(...draft.corrections);
+  }
+
+  /** addLots adds stored lots to a loaded balance before any op plans (an op's load). */
+  addLots(key: BalanceKey, lots: LotState[]): void {
+    const slot = this.slots.get(keyOf(key));
+    assert(slot?.kind === "loaded", "lots are added to a loaded balance");
+    const known = new Set(slot.state.lots.map((lot) => lot.grantId));
+    slot.state.lots.push(...lots.filter((lot) => !known.has(lot.grantId)));
+  }
+
+  /** recordLots keeps the last remaining and held of every lot the change moved (a new lot's go into its insert). */
+  private recordLots(key: BalanceKey, before: BalanceState, after: BalanceState): void {
+    const previous = new Map(before.lots.map((lot) => [lot.grantId, lot]));
+    for (const lot of after.lots) {
+      const was: LotState | undefined = previous.get(lot.grantId);
+      if (was !== undefined && was.remaining === lot.remaining && was.held === lot.held) continue;
+      const created = this.newLots.get(lot.grantId);
+      if (created !== undefined) {
+        created.remaining = lot.remaining;
+        created.held = lot.held;
+      } else {
+        assert(was !== undefined, "a lot that changed was loaded or granted in this group");
+        this.lots.set(lot.grantId, { customerId: key.customerId, grantId: lot.grantId, remaining: lot.remaining, held: lot.held });
+      }
+    }
+  }
+
+  /** writeSet is the group's writes, each part in order. */
+  writeSet(claims: ClaimWrite[]): WriteSet {
+    return {
+      ...this.set,
+      balances: [...this.totals.values()],
+      lots: [...this.lots.values()],
+      newLots: [...this.newLots.values()],
+      carries: [...this.carryWrites.values()],
+      claims,
+    };
+  }
+}
+
+/** replayOf answers a request whose id is already claimed: the first answer, or REQUEST_ID_REUSED for another request. */
+function replayOf(stored: { method: string; payloadHash: Buffer; response: Buffer }, idempotency: Idempotency): Outcome<unknown> {
+  if (stored.method !== idempotency.method || !stored.payloadHash.equals(idempotency.payloadHash)) {
+    const error = new LedgerError("rejected", "REQUEST_ID_REUSED", `request id ${JSON.stringify(idempotency.requestId)} was used for a different request`, {
+      request_id: idempotency.requestId,
+      first_method: stored.method,
+    });
+    return { ok: false, error };
+  }
+  return { ok: true, value: decodeResult(stored.response) };
+}
+
+/** slotsOf turns locked rows and loaded lots into each balance's slot. */
+function slotsOf(keys: BalanceKey[], locked: Map<string, Omit<BalanceState, "lots">>, decision: DecisionInputs, skipLocked: boolean): Map<string, BalanceSlot> {
+  const slots = new Map<string, BalanceSlot>();
+  for (const key of keys) {
+    const row = locked.get(keyOf(key));
+    const lots = decision.lots.get(keyOf(key)) ?? [];
+    if (row === undefined) slots.set(keyOf(key), { kind: skipLocked ? "busy" : "missing" });
+    else if (lots.length > limits.lotsPerDecisionMax) slots.set(keyOf(key), { kind: "too_many_lots" });
+    else slots.set(keyOf(key), { kind: "loaded", state: { ...row, lots } });
+  }
+  return slots;
+}
+
+/** planContextOf is what one op's plan sees: the group as the ops before it left it, and its own draft. */
+function planContextOf(group: GroupState, draft: Draft): PlanContext {
+  return {
+    now: group.now,
+    recordedAt: group.recordedAt,
+    inputs: group.inputs,
+    takeEventClaim: (principal, eventId) => group.takeEventClaim(principal, eventId),
+    balance: (key) => draft.state(key),
+    reservationStatus: (reservationId) => group.reservationStatus(reservationId),
+    carry: (customerId, featureKey) => draft.carry(customerId, featureKey),
+    nextLotSeq: () => group.nextLotSeq(),
+    draft,
+  };
+}
+
+/** Finished is an op planned successfully: its answer, or how to finish it once written. */
+interface Finished {
+  index: number;
+  result: PlanResult<unknown>;
+}
+
+/** runOnce runs steps 1-6 in one transaction; throws when the transaction must not commit. */
+async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOptions): Promise<GroupOutcome<unknown>[]> {
+  return withTransaction(deps.pool, async (tx) => {
+    const outcomes = new Array<GroupOutcome<unknown> | undefined>(ops.length);
+    let inputs = await readInputs(tx, ops);
+    const prepared = prepareAll(ops, inputs, options, outcomes);
+    const live = prepared.filter((p): p is Prepared => p !== null);
+    const createCustomers = unique(live.flatMap((p) => p.createCustomers ?? []));
+    const createBalances = unique(live.flatMap((p) => p.createBalances ?? []), keyOf);
+    const claimEventIds = unique(live.flatMap((p) => p.claimEventIds ?? []), (id) => balanceKeyOf(id.principal, id.eventId));
+    const claimedEventIds =
+      createCustomers.length + createBalances.length + claimEventIds.length === 0
+        ? new Set<string>()
+        : await insertMissingRows(tx, { customerIds: createCustomers, balances: createBalances, eventIds: claimEventIds, receivedAt: deps.now() });
+    const keys = unique(live.flatMap((p) => p.keys), keyOf).sort(compareKeys);
+    const locked = await lockBalances(tx, keys, { skipLocked: options.skipLocked ?? false });
+    const now = deps.now();
+    const decision = await selectDecisionInputs(tx, {
+      keys: keys.filter((key) => locked.has(keyOf(key))),
+      pinnedGrantIds: unique(live.flatMap((p) => p.pinnedGrantIds ?? [])),
+      reservationIds: unique(live.flatMap((p) => p.reservationIds ?? [])),
+      carries: unique(live.flatMap((p) => p.carries ?? []), pairKey),
+      claims: ops.flatMap((op) => (op.claim ? [{ principal: op.claim.caller.keyId, requestId: op.claim.idempotency.requestId }] : [])),
+    });
+    const missing = options.skipLocked ? [] : keys.filter((key) => !locked.has(keyOf(key)));
+    if (missing.length > 0) inputs = await explainMissing(tx, inputs, missing);
+    const group = new GroupState(now, inputs, claimedEventIds, decision, slotsOf(keys, locked, decision, options.skipLocked ?? false));
+    for (const [index, op] of ops.entries()) {
+      if (op.load === undefined || outcomes[index] !== undefined) continue;
+      assert(ops.length === 1, "an op that loads runs alone");
+      await op.load(tx, { now, balance: (key) => group.balance(key), addLots: (key, lots) => group.addLots(key, lots) });
+    }
+    const finished = planAll(ops, group, decision, outcomes);
+    await write(tx, ops, group, finished, outcomes);
+    return outcomes.map((outcome) => {
+      assert(outcome !== undefined, "every op of a group is answered");
+      return outcome;
+    });
+  });
+}
+
+/** explainMissing reads which customers and credit types exist, for ops on balances that do not. */
+async function explainMissing(tx: Tx, inputs: WriteInputs, missing: BalanceKey[]): Promise<WriteInputs> {
+  const found = await selectWriteInputs(tx, {
+    reservationIds: [],
+    rates: [],
+    customerIds: unique(missing.map((key) => key.customerId)),
+    creditTypeIds: unique(missing.map((key) => key.creditTypeId)),
+    featureKeys: [],
+  });
+  return {
+    ...inputs,
+    customers: new Set([...inputs.customers, ...found.customers]),
+    creditTypes: new Set([...inputs.creditTypes, ...found.creditTypes]),
+  };
+}
+
+/** planAll decides each op in order (step 5). */
+function planAll(ops: readonly AnyOp[], group: GroupState, decision: DecisionInputs, outcomes: (GroupOutcome<unknown> | undefined)[]): Finished[] {
+  const finished: Finished[] = [];
+  const claimsSeen = new Set<string>();
+  ops.forEach((op, index) => {
+    const early = outcomes[index];
+    if (early !== undefined && "deferred" in early) return;
+    if (op.claim !== undefined) {
+      const claimKey = balanceKeyOf(op.claim.caller.keyId, op.claim.idempotency.requestId);
+      const stored = decision.claims.get(claimKey);
+      // A replay is answered as the first time, even when the request would be refused now.
+      if (stored !== undefined) return void (outcomes[index] = replayOf(stored, op.claim.idempotency));
+      // The same request id twice in one group: the second waits for the first to commit or fail.
+      if (claimsSeen.has(claimKey)) return void (outcomes[index] = { deferred: true });
+      if (early !== undefined) return;
+      claimsSeen.add(claimKey);
+    } else if (early !== undefined) {
+      return;
+    }
+    const draft = new Draft(group);
+    try {
+      const result = op.plan(planContextOf(group, draft));
+      group.merge(draft);
+      finished.push({ index, result });
+    } catch (error) {
+      if (!(error instanceof LedgerError)) throw error;
+      outcomes[index] = { ok: false, error };
+    }
+  });
+  return finished;
+}
+
+/** write runs step 6 and completes the answers; claims wait for the answers that need the database's ids. */
+async function write(tx: Tx, ops: readonly AnyOp[], group: GroupState, finished: Finished[], outcomes: (GroupOutcome<unknown> | undefined)[]): Promise<void> {
+  const claimOf = (index: number, value: unknown): ClaimWrite[] => {
+    const claim = ops[index].claim;
+    return claim === undefined ? [] : [claimRowOf(claim.caller as Caller, claim.idempotency, claim.redact ? claim.redact(value) : value)];
+  };
+  const late = finished.some((f) => "finish" in f.result);
+  const early = late ? [] : finished.flatMap((f) => claimOf(f.index, (f.result as { value: unknown }).value));
+  const set = group.writeSet(early);
+  const written = await writeBalanceChanges(tx, set);
+  const entryIds = new Map<EntryWrite, bigint>(set.entries.map((entry, i) => [entry, written.entryIds[i]]));
+  const entryRowOf = (entry: EntryWrite): EntryRow => {
+    const entryId = entryIds.get(entry);
+    assert(entryId !== undefined, "a finisher asks for an entry of its group");
+    const { usageIndex, ...row } = entry;
+    const usageId = entry.usageId ?? (usageIndex === null ? null : written.usageIds[usageIndex]);
+    return { ...row, entryId, usageId, recordedAt: group.recordedAt };
+  };
+  const values = finished.map((f) => ("finish" in f.result ? f.result.finish({ entryRowOf }) : f.result.value));
+  if (late) {
+    const claims = finished.flatMap((f, i) => claimOf(f.index, values[i]));
+    const inserted = await insertClaims(tx, claims);
+    if (inserted !== claims.length) throw new ClaimTakenError(claims.length - inserted);
+  }
+  finished.forEach((f, i) => (outcomes[f.index] = { ok: true, value: values[i] }));
+}
+
+/** isRaceLost says whether a group failed only because a concurrent transaction won a race worth rerunning. */
+function isRaceLost(error: unknown): boolean {
+  return error instanceof ClaimTakenError || (error instanceof LedgerError && error.kind === "conflict");
+}
+
+/**
+ * runWriteGroup runs ops as one group and answers each; it never throws. A group that
+ * lost a race runs again (up to groupAttemptsMax); one the database could not run
+ * (Unavailable) answers every op so; one that failed otherwise runs each op alone.
+ */
+export async function runWriteGroup(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOptions = {}): Promise<GroupOutcome<unknown>[]> {
+  assert(ops.length > 0, "a group has ops");
+  const deadlines = (options.deadlinesAtMs ?? []).filter((deadline): deadline is number => deadline !== undefined);
+  const deadlineAtMs = deadlines.length === 0 ? undefined : Math.min(...deadlines);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const run = () => runOnce(deps, ops, options);
+      const outcomes = await (deadlineAtMs === undefined ? run() : withDeadline(deadlineAtMs, run));
+      if (ops.length > 1) groupStats.committed++;
+      return outcomes;
+    } catch (caught) {
+      if (isRaceLost(caught) && attempt < limits.groupAttemptsMax) continue;
+      const error =
+        caught instanceof ClaimTakenError
+          ? new LedgerError("conflict", "CONCURRENT_UPDATE", "a concurrent request claimed a request id; retry with the same request id", {}, { cause: caught })
+          : toDomainError(caught instanceof GroupAbort ? caught.failure : caught);
+      if (error instanceof LedgerError && error.kind === "unavailable" && deadlineAtMs !== undefined && Date.now() >= deadlineAtMs) {
+        // Cut short by a caller's deadline: nothing was applied; those whose time ran out are answered, the rest go again.
+        return ops.map((_op, i) => ((options.deadlinesAtMs?.[i] ?? Infinity) <= Date.now() ? { ok: false, error } : { deferred: true }));
+      }
+      if (ops.length === 1 || (error instanceof LedgerError && error.kind === "unavailable")) return ops.map(() => ({ ok: false, error }));
+      groupStats.fellBack++;
+      const alone: GroupOutcome<unknown>[] = [];
+      for (const op of ops) alone.push((await runWriteGroup(deps, [op], options))[0]);
+      return alone;
+    }
+  }
+}

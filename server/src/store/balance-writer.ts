@@ -1,0 +1,373 @@
+// The one writer of balance changes. Whatever a group of decisions changed (balance totals,
+// lots, new lots, ledger entries, reservations made and resolved, request-id claims, usage
+// events and their rating, shadow entries, carried remainders, usage corrections, audit
+// records) is written by
+// one statement of data-modifying CTEs over arrays, however many items, balances and
+// customers the group holds: the statement count per transaction is fixed, and so is the
+// number of round trips. Expects every balance it changes locked by this transaction
+// (lockBalances), and runs inside that transaction.
+import type { PlannedEntry } from "../ledger/balance-state.js";
+import type { Hold } from "../ledger/plan.js";
+import type { AuditDetails } from "./audit-store.js";
+import type { BalanceKey } from "./balance-store.js";
+import type { Tx } from "./database.js";
+import type { UsageRow } from "./usage-store.js";
+
+/** BalanceTotalsWrite is a balance's stored totals after the group. */
+export interface BalanceTotalsWrite {
+  key: BalanceKey;
+  granted: bigint;
+  held: bigint;
+  burned: bigint;
+  expired: bigint;
+  debt: bigint;
+  overdraftHeld: bigint;
+}
+
+/** LotWrite is an existing lot's remaining and held after the group. */
+export interface LotWrite {
+  customerId: string;
+  grantId: string;
+  remaining: bigint;
+  held: bigint;
+}
+
+/** NewLotWrite is a lot granted by the group, with its remaining and held after the group. */
+export interface NewLotWrite {
+  customerId: string;
+  creditTypeId: string;
+  grantId: string;
+  source: string;
+  amount: bigint;
+  remaining: bigint;
+  held: bigint;
+  priority: number;
+  effectiveAt: Date;
+  expiresAt: Date | null;
+  costBasisMicros: bigint;
+  reasonCode: string;
+  note: string;
+  requestId: string;
+  actor: string;
+}
+
+/**
+ * EntryWrite is one ledger entry. Its usage event is usageId (stored already) or
+ * usageIndex (the position of a usage event this group inserts), or neither.
+ */
+export interface EntryWrite {
+  customerId: string;
+  creditTypeId: string;
+  kind: PlannedEntry["kind"];
+  amount: bigint;
+  grantId: string | null;
+  reservationId: string | null;
+  requestId: string | null;
+  actor: string;
+  reasonCode: string;
+  effectiveAt: Date;
+  usageId: string | null;
+  usageIndex: number | null;
+}
+
+/** ReservationInsert is a reservation placed by the group, held. */
+export interface ReservationInsert {
+  customerId: string;
+  creditTypeId: string;
+  reservationId: string;
+  featureKey: string | null;
+  amount: bigint;
+  holds: Hold[];
+  expiresAt: Date;
+  requestId: string;
+  actor: string;
+}
+
+/** ReservationResolve moves a reservation that must still be held to its final status. */
+export interface ReservationResolve {
+  customerId: string;
+  reservationId: string;
+  status: "committed" | "released" | "expired";
+  committedAmount: bigint;
+}
+
+/** ClaimWrite is the claim on a request id, with the response a replay returns. */
+export interface ClaimWrite {
+  principal: string;
+  requestId: string;
+  method: string;
+  payloadHash: Buffer;
+  response: Uint8Array;
+}
+
+/** UsageRatingWrite rates a stored, still unrated usage event (a replay of a dead letter). */
+export interface UsageRatingWrite {
+  usageId: string;
+  row: UsageRow;
+}
+
+/** ShadowWrite is what enforce would have burned for an observed feature; its usage event as in EntryWrite. */
+export interface ShadowWrite {
+  customerId: string;
+  creditTypeId: string;
+  featureKey: string;
+  usageId: string | null;
+  usageIndex: number | null;
+  credits: bigint;
+  effectiveAt: Date;
+}
+
+/** CarryWrite is a customer's carried remainder for a feature after the group. */
+export interface CarryWrite {
+  customerId: string;
+  featureKey: string;
+  perUnits: bigint;
+  carry: bigint;
+}
+
+/** CorrectionWrite records the correction of a usage event (its refund entries are entries of the same set). */
+export interface CorrectionWrite {
+  usageId: string;
+  actor: string;
+  reasonCode: string;
+  note: string;
+  credits: bigint;
+  requestId: string;
+}
+
+/** AuditWrite is an administrative action's record, written with the change it describes. */
+export interface AuditWrite {
+  actor: string;
+  action: string;
+  target: string;
+  reason: string;
+  details: AuditDetails;
+}
+
+/** WriteSet is everything a group of decisions writes, each part in the order it is to be written. */
+export interface WriteSet {
+  balances: BalanceTotalsWrite[];
+  lots: LotWrite[];
+  newLots: NewLotWrite[];
+  entries: EntryWrite[];
+  reservationInserts: ReservationInsert[];
+  reservationResolves: ReservationResolve[];
+  claims: ClaimWrite[];
+  usageInserts: UsageRow[];
+  usageRatings: UsageRatingWrite[];
+  shadows: ShadowWrite[];
+  carries: CarryWrite[];
+  corrections: CorrectionWrite[];
+  audits: AuditWrite[];
+}
+
+/** emptyWriteSet is a write set with nothing in it. */
+export function emptyWriteSet(): WriteSet {
+  return {
+    balances: [], lots: [], newLots: [], entries: [], reservationInserts: [], reservationResolves: [], claims: [],
+    usageInserts: [], usageRatings: [], shadows: [], carries: [], corrections: [], audits: [],
+  };
+}
+
+/** WrittenSet is what the database assigned: entry ids and usage ids in write order, and the transaction's time. */
+export interface WrittenSet {
+  entryIds: bigint[];
+  usageIds: string[];
+  /** now() of the transaction: recorded_at of the entries, created_at of new lots. */
+  recordedAt: Date;
+}
+
+/**
+ * ClaimTakenError says that a request id this group meant to claim was claimed by another
+ * transaction that committed first: the group must roll back, and its items run again
+ * (the taken ones then replay, or are refused as REQUEST_ID_REUSED).
+ */
+export class ClaimTakenError extends Error {
+  constructor(readonly claimsTaken: number) {
+    super(`${claimsTaken} request id(s) were claimed by a concurrent transaction`);
+  }
+}
+
+const s = (value: bigint | null) => (value === null ? null : value.toString());
+
+/**
+ * writeText is the statement. Every part is an unnest of arrays, so an empty part writes
+ * nothing; rows are written in array order (identity columns follow it). Claims are
+ * inserted in (principal, request id) order, so that two groups sharing request ids wait
+ * for each other in one order and never deadlock; a claim already taken is skipped and
+ * counted, and the caller rolls back.
+ */
+const writeText = `
+with b as (
+  update balances t set granted = v.granted, held = v.held, burned = v.burned, expired = v.expired, debt = v.debt,
+    overdraft_held = v.overdraft_held, updated_at = now()
+  from unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
+    as v(customer_id, credit_type_id, granted, held, burned, expired, debt, overdraft_held)
+  where t.customer_id = v.customer_id and t.credit_type_id = v.credit_type_id
+  returning 1),
+l as (
+  update grants t set remaining = v.remaining, held = v.held
+  from unnest($9::text[], $10::uuid[], $11::bigint[], $12::bigint[]) as v(customer_id, grant_id, remaining, held)
+  where t.customer_id = v.customer_id and t.grant_id = v.grant_id
+  returning 1),
+g as (
+  insert into grants (customer_id, credit_type_id, grant_id, source, amount, remaining, held, priority, effective_at, expires_at,
+    cost_basis_micros, reason_code, note, request_id, actor)
+  select v.customer_id, v.credit_type_id, v.grant_id, v.source, v.amount, v.remaining, v.held, v.priority, v.effective_at, v.expires_at,
+    v.cost_basis_micros, v.reason_code, v.note, v.request_id, v.actor
+  from unnest($13::text[], $14::text[], $15::uuid[], $16::text[], $17::bigint[], $18::bigint[], $19::bigint[], $20::int[],
+    $21::timestamptz[], $22::timestamptz[], $23::bigint[], $24::text[], $25::text[], $26::text[], $27::text[])
+    with ordinality as v(customer_id, credit_type_id, grant_id, source, amount, remaining, held, priority, effective_at, expires_at,
+      cost_basis_micros, reason_code, note, request_id, actor, position)
+  order by v.position
+  returning 1),
+u as (
+  insert into usage_events (principal, event_id, customer_id, feature_key, quantity, event_at, properties, status, reason,
+    credit_type_id, pricing_version_id, rate_override, rate_credits, rate_per_units, carry_before, carry_after, credits, over_limit, rated_at, offline)
+  select v.principal, v.event_id, v.customer_id, v.feature_key, v.quantity, v.event_at, v.properties, v.status, v.reason,
+    v.credit_type_id, v.pricing_version_id, v.rate_override, v.rate_credits, v.rate_per_units, v.carry_before, v.carry_after,
+    v.credits, v.over_limit, case when v.status = 'unrated' then null else now() end, v.offline
+  from unnest($28::text[], $29::text[], $30::text[], $31::text[], $32::bigint[], $33::timestamptz[], $34::jsonb[], $35::text[], $36::text[],
+    $37::text[], $38::text[], $39::boolean[], $40::bigint[], $41::bigint[], $42::bigint[], $43::bigint[], $44::bigint[], $45::boolean[], $46::boolean[])
+    with ordinality as v(principal, event_id, customer_id, feature_key, quantity, event_at, properties, status, reason,
+      credit_type_id, pricing_version_id, rate_override, rate_credits, rate_per_units, carry_before, carry_after, credits, over_limit, offline, position)
+  order by v.position
+  returning usage_id),
+un as (select usage_id, row_number() over (order by usage_id) as position from u),
+ur as (
+  update usage_events t set status = v.status, reason = v.reason, credit_type_id = v.credit_type_id, pricing_version_id = v.pricing_version_id,
+    rate_override = v.rate_override, rate_credits = v.rate_credits, rate_per_units = v.rate_per_units, carry_before = v.carry_before,
+    carry_after = v.carry_after, credits = v.credits, over_limit = v.over_limit, rated_at = now()
+  from unnest($47::bigint[], $48::text[], $49::text[], $50::text[], $51::text[], $52::boolean[], $53::bigint[], $54::bigint[], $55::bigint[],
+    $56::bigint[], $57::bigint[], $58::boolean[])
+    as v(usage_id, status, reason, credit_type_id, pricing_version_id, rate_override, rate_credits, rate_per_units, carry_before, carry_after,
+      credits, over_limit)
+  where t.usage_id = v.usage_id and t.status = 'unrated'
+  returning 1),
+e as (
+  insert into ledger_entries (customer_id, credit_type_id, kind, amount, grant_id, reservation_id, request_id, actor, reason_code, effective_at, usage_id)
+  select v.customer_id, v.credit_type_id, v.kind, v.amount, v.grant_id, v.reservation_id, v.request_id, v.actor, v.reason_code, v.effective_at,
+    coalesce(v.usage_id, un.usage_id)
+  from unnest($59::text[], $60::text[], $61::text[], $62::bigint[], $63::uuid[], $64::uuid[], $65::text[], $66::text[], $67::text[],
+    $68::timestamptz[], $69::bigint[], $70::int[])
+    with ordinality as v(customer_id, credit_type_id, kind, amount, grant_id, reservation_id, request_id, actor, reason_code, effective_at,
+      usage_id, usage_index, position)
+  left join un on un.position = v.usage_index + 1
+  order by v.position
+  returning entry_id),
+sh as (
+  insert into shadow_entries (customer_id, credit_type_id, feature_key, usage_id, credits, effective_at)
+  select v.customer_id, v.credit_type_id, v.feature_key, coalesce(v.usage_id, un.usage_id), v.credits, v.effective_at
+  from unnest($71::text[], $72::text[], $73::text[], $74::bigint[], $75::int[], $76::bigint[], $77::timestamptz[])
+    as v(customer_id, credit_type_id, feature_key, usage_id, usage_index, credits, effective_at)
+  left join un on un.position = v.usage_index + 1
+  returning 1),
+c as (
+  insert into usage_carries (customer_id, feature_key, per_units, carry)
+  select * from unnest($78::text[], $79::text[], $80::bigint[], $81::bigint[])
+  on conflict (customer_id, feature_key) do update set per_units = excluded.per_units, carry = excluded.carry
+  returning 1),
+ri as (
+  insert into reservations (customer_id, reservation_id, credit_type_id, feature_key, amount, holds, status, expires_at, request_id, actor)
+  select v.customer_id, v.reservation_id, v.credit_type_id, v.feature_key, v.amount, v.holds, 'held', v.expires_at, v.request_id, v.actor
+  from unnest($82::text[], $83::uuid[], $84::text[], $85::text[], $86::bigint[], $87::jsonb[], $88::timestamptz[], $89::text[], $90::text[])
+    with ordinality as v(customer_id, reservation_id, credit_type_id, feature_key, amount, holds, expires_at, request_id, actor, position)
+  order by v.position
+  returning 1),
+rr as (
+  update reservations t set status = v.status, committed_amount = v.committed_amount, resolved_at = now()
+  from unnest($91::text[], $92::uuid[], $93::text[], $94::bigint[]) as v(customer_id, reservation_id, status, committed_amount)
+  where t.customer_id = v.customer_id and t.reservation_id = v.reservation_id and t.status = 'held'
+  returning 1),
+k as (
+  insert into idempotency_keys (principal, request_id, method, payload_hash, response)
+  select * from unnest($95::text[], $96::text[], $97::text[], $98::bytea[], $99::bytea[]) as v(principal, request_id, method, payload_hash, response)
+  order by v.principal, v.request_id
+  on conflict do nothing
+  returning 1),
+uc as (
+  insert into usage_corrections (usage_id, actor, reason_code, note, credits, request_id)
+  select * from unnest($105::bigint[], $106::text[], $107::text[], $108::text[], $109::bigint[], $110::text[])
+  returning 1),
+a as (
+  insert into audit_log (actor, action, target, reason, details)
+  select v.actor, v.action, v.target, v.reason, v.details
+  from unnest($100::text[], $101::text[], $102::text[], $103::text[], $104::jsonb[]) with ordinality as v(actor, action, target, reason, details, position)
+  order by v.position
+  returning 1)
+select (select count(*) from b)::int as balances, (select count(*) from l)::int as lots, (select count(*) from g)::int as new_lots,
+  (select count(*) from ur)::int as usage_ratings, (select count(*) from sh)::int as shadows, (select count(*) from c)::int as carries,
+  (select count(*) from ri)::int as reservation_inserts, (select count(*) from rr)::int as reservation_resolves,
+  (select count(*) from k)::int as claims, (select count(*) from uc)::int as corrections, (select count(*) from a)::int as audits,
+  (select coalesce(array_agg(entry_id order by entry_id), '{}') from e)::text[] as entry_ids,
+  (select coalesce(array_agg(usage_id order by usage_id), '{}') from u)::text[] as usage_ids,
+  now() as recorded_at`;
+
+function writeValues(set: WriteSet): unknown[] {
+  const { balances: b, lots: l, newLots: g, usageInserts: u, usageRatings: ur, entries: e, shadows: sh, carries: c } = set;
+  const { reservationInserts: ri, reservationResolves: rr, claims: k, audits: a, corrections: uc } = set;
+  return [
+    b.map((x) => x.key.customerId), b.map((x) => x.key.creditTypeId), b.map((x) => s(x.granted)), b.map((x) => s(x.held)),
+    b.map((x) => s(x.burned)), b.map((x) => s(x.expired)), b.map((x) => s(x.debt)), b.map((x) => s(x.overdraftHeld)),
+    l.map((x) => x.customerId), l.map((x) => x.grantId), l.map((x) => s(x.remaining)), l.map((x) => s(x.held)),
+    g.map((x) => x.customerId), g.map((x) => x.creditTypeId), g.map((x) => x.grantId), g.map((x) => x.source), g.map((x) => s(x.amount)),
+    g.map((x) => s(x.remaining)), g.map((x) => s(x.held)), g.map((x) => x.priority), g.map((x) => x.effectiveAt), g.map((x) => x.expiresAt),
+    g.map((x) => s(x.costBasisMicros)), g.map((x) => x.reasonCode), g.map((x) => x.note), g.map((x) => x.requestId), g.map((x) => x.actor),
+    u.map((x) => x.principal), u.map((x) => x.eventId), u.map((x) => x.customerId), u.map((x) => x.featureKey), u.map((x) => s(x.quantity)),
+    u.map((x) => x.eventAt), u.map((x) => JSON.stringify(x.properties)), u.map((x) => x.status), u.map((x) => x.reason),
+    u.map((x) => x.creditTypeId), u.map((x) => x.pricingVersionId), u.map((x) => x.rateOverride), u.map((x) => s(x.rateCredits)),
+    u.map((x) => s(x.ratePerUnits)), u.map((x) => s(x.carryBefore)), u.map((x) => s(x.carryAfter)), u.map((x) => s(x.credits)),
+    u.map((x) => x.overLimit), u.map((x) => x.offline),
+    ur.map((x) => x.usageId), ur.map((x) => x.row.status), ur.map((x) => x.row.reason), ur.map((x) => x.row.creditTypeId),
+    ur.map((x) => x.row.pricingVersionId), ur.map((x) => x.row.rateOverride), ur.map((x) => s(x.row.rateCredits)),
+    ur.map((x) => s(x.row.ratePerUnits)), ur.map((x) => s(x.row.carryBefore)), ur.map((x) => s(x.row.carryAfter)),
+    ur.map((x) => s(x.row.credits)), ur.map((x) => x.row.overLimit),
+    e.map((x) => x.customerId), e.map((x) => x.creditTypeId), e.map((x) => x.kind), e.map((x) => s(x.amount)), e.map((x) => x.grantId),
+    e.map((x) => x.reservationId), e.map((x) => x.requestId), e.map((x) => x.actor), e.map((x) => x.reasonCode), e.map((x) => x.effectiveAt),
+    e.map((x) => x.usageId), e.map((x) => x.usageIndex),
+    sh.map((x) => x.customerId), sh.map((x) => x.creditTypeId), sh.map((x) => x.featureKey), sh.map((x) => x.usageId), sh.map((x) => x.usageIndex),
+    sh.map((x) => s(x.credits)), sh.map((x) => x.effectiveAt),
+    c.map((x) => x.customerId), c.map((x) => x.featureKey), c.map((x) => s(x.perUnits)), c.map((x) => s(x.carry)),
+    ri.map((x) => x.customerId), ri.map((x) => x.reservationId), ri.map((x) => x.creditTypeId), ri.map((x) => x.featureKey), ri.map((x) => s(x.amount)),
+    ri.map((x) => JSON.stringify(x.holds.map((hold) => ({ grantId: hold.grantId, amount: hold.amount.toString() })))),
+    ri.map((x) => x.expiresAt), ri.map((x) => x.requestId), ri.map((x) => x.actor),
+    rr.map((x) => x.customerId), rr.map((x) => x.reservationId), rr.map((x) => x.status), rr.map((x) => s(x.committedAmount)),
+    k.map((x) => x.principal), k.map((x) => x.requestId), k.map((x) => x.method), k.map((x) => x.payloadHash), k.map((x) => Buffer.from(x.response)),
+    a.map((x) => x.actor), a.map((x) => x.action), a.map((x) => x.target), a.map((x) => x.reason), a.map((x) => JSON.stringify(x.details)),
+    uc.map((x) => x.usageId), uc.map((x) => x.actor), uc.map((x) => x.reasonCode), uc.map((x) => x.note), uc.map((x) => s(x.credits)),
+    uc.map((x) => x.requestId),
+  ];
+}
+
+/** isEmptyWriteSet says whether a write set writes nothing at all. */
+export function isEmptyWriteSet(set: WriteSet): boolean {
+  return Object.values(set).every((part: unknown[]) => part.length === 0);
+}
+
+/**
+ * writeBalanceChanges writes a group's changes in one statement and checks that every part
+ * was written as planned. A claim taken meanwhile by another transaction throws
+ * ClaimTakenError; any other shortfall (a reservation no longer held, a lot or balance not
+ * found, a stored event no longer unrated) is a broken assumption and throws: either way
+ * the caller's transaction must roll back, and it writes nothing.
+ */
+export async function writeBalanceChanges(tx: Tx, set: WriteSet): Promise<WrittenSet> {
+  if (isEmptyWriteSet(set)) return { entryIds: [], usageIds: [], recordedAt: new Date() };
+  const result = await tx.query({ name: "write_balance_changes", text: writeText, values: writeValues(set) });
+  const row = result.rows[0];
+  if (row.claims !== set.claims.length) throw new ClaimTakenError(set.claims.length - row.claims);
+  const expected: Record<string, number> = {
+    balances: set.balances.length, lots: set.lots.length, new_lots: set.newLots.length, usage_ratings: set.usageRatings.length,
+    shadows: set.shadows.length, carries: set.carries.length, reservation_inserts: set.reservationInserts.length,
+    reservation_resolves: set.reservationResolves.length, corrections: set.corrections.length, audits: set.audits.length,
+  };
+  for (const [part, count] of Object.entries(expected)) {
+    if (row[part] !== count) throw new Error(`assertion failed: writeBalanceChanges wrote ${row[part]} ${part}, planned ${count}`);
+  }
+  const entryIds = (row.entry_ids as string[]).map(BigInt);
+  const usageIds = row.usage_ids as string[];
+  if (entryIds.length !== set.entries.length || usageIds.length !== set.usageInserts.length) {
+    throw new Error("assertion failed: writeBalanceChanges inserted every entry and usage event");
+  }
+  return { entryIds, usageIds, recordedAt: row.recorded_at as Date };
+}

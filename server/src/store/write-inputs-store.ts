@@ -1,0 +1,119 @@
+// What a group of balance changes reads before it takes any lock, and the rows it creates
+// before it locks. Both are one statement whatever the group's size. Nothing read here is
+// trusted beyond what cannot change under a lock: a reservation's balance and holds are
+// fixed when it is made (its status is read again after the lock), pricing versions are
+// immutable, and existence only ever grows.
+import type { BalanceKey } from "./balance-store.js";
+import { balanceKeyOf } from "./balance-store.js";
+import type { Db, Tx } from "./database.js";
+import { rateQuery, type RateRow, toRateRow } from "./rate-store.js";
+import { reservationColumns, type ReservationRow, toReservationRow } from "./reservation-store.js";
+
+/** WriteInputsRequest names what to read. */
+export interface WriteInputsRequest {
+  reservationIds: readonly string[];
+  /** (customer, feature) pairs to price. */
+  rates: readonly { customerId: string; featureKey: string }[];
+  customerIds: readonly string[];
+  creditTypeIds: readonly string[];
+  featureKeys: readonly string[];
+}
+
+/** WriteInputs are what was read; absent ids do not exist. */
+export interface WriteInputs {
+  reservations: Map<string, ReservationRow>;
+  /** keyed by balanceKeyOf(customer id, feature key). */
+  rates: Map<string, RateRow>;
+  customers: Set<string>;
+  creditTypes: Set<string>;
+  features: Set<string>;
+}
+
+/** emptyWriteInputs is the answer when nothing needs reading. */
+export function emptyWriteInputs(): WriteInputs {
+  return { reservations: new Map(), rates: new Map(), customers: new Set(), creditTypes: new Set(), features: new Set() };
+}
+
+/**
+ * selectWriteInputs reads reservations, effective rates and which customers, credit types
+ * and features exist, in one statement. No locks.
+ */
+export async function selectWriteInputs(db: Db, request: WriteInputsRequest): Promise<WriteInputs> {
+  const result = await db.query({
+    name: "select_write_inputs",
+    text: `select
+             (select coalesce(jsonb_agg(jsonb_build_object('reservation_id', reservation_id, 'customer_id', customer_id,
+                'credit_type_id', credit_type_id, 'feature_key', feature_key, 'amount', amount::text, 'holds', holds, 'status', status,
+                'committed_amount', committed_amount::text, 'expires_at_ms', (extract(epoch from expires_at) * 1000)::bigint::text)), '[]')
+              from (select ${reservationColumns} from reservations where reservation_id = any($1::uuid[])) r) as reservations,
+             (select coalesce(jsonb_agg(to_jsonb(x)), '[]') from (${rateQuery("$2", "$3")}) x) as rates,
+             (select coalesce(jsonb_agg(customer_id), '[]') from customers where customer_id = any($4::text[])) as customers,
+             (select coalesce(jsonb_agg(credit_type_id), '[]') from credit_types where credit_type_id = any($5::text[])) as credit_types,
+             (select coalesce(jsonb_agg(feature_key), '[]') from features where feature_key = any($6::text[])) as features`,
+    values: [
+      request.reservationIds,
+      request.rates.map((pair) => pair.customerId),
+      request.rates.map((pair) => pair.featureKey),
+      request.customerIds,
+      request.creditTypeIds,
+      request.featureKeys,
+    ],
+  });
+  const row = result.rows[0];
+  const reservations = (row.reservations as Record<string, unknown>[]).map((json) =>
+    toReservationRow({ ...json, expires_at: new Date(Number(json.expires_at_ms as string)) }),
+  );
+  const rates = (row.rates as Record<string, string | null>[]).map(toRateRow);
+  return {
+    reservations: new Map(reservations.map((reservation) => [reservation.reservationId, reservation])),
+    rates: new Map(rates.map((rate) => [balanceKeyOf(rate.customerId, rate.featureKey), rate])),
+    customers: new Set(row.customers as string[]),
+    creditTypes: new Set(row.credit_types as string[]),
+    features: new Set(row.features as string[]),
+  };
+}
+
+/** MissingRows are rows a group creates before it locks: customers, balances and usage event ids. */
+export interface MissingRows {
+  /** customers to create (granted to for the first time), pinned to the default pricing version. */
+  customerIds: readonly string[];
+  balances: readonly BalanceKey[];
+  /** usage event ids to claim for deduplication. */
+  eventIds: readonly { principal: string; eventId: string }[];
+  receivedAt: Date;
+}
+
+/**
+ * insertMissingRows creates the customers and balances a group needs and claims usage event
+ * ids, each in key order (so that concurrent groups wait on each other in one order), and
+ * returns the event ids that were new, keyed by balanceKeyOf(principal, event id). A claim
+ * held by an open transaction waits for it. Before any balance lock, in the group's transaction.
+ */
+export async function insertMissingRows(tx: Tx, rows: MissingRows): Promise<Set<string>> {
+  const result = await tx.query({
+    name: "insert_missing_rows",
+    text: `with c as (
+             insert into customers (customer_id, display_name, pricing_version_id)
+             select id, '', (select value from settings where key = 'default_pricing_version_id') from unnest($1::text[]) as id order by id
+             on conflict do nothing returning 1),
+           b as (
+             insert into balances (customer_id, credit_type_id)
+             select * from unnest($2::text[], $3::text[]) as k(customer_id, credit_type_id) order by 1, 2
+             on conflict do nothing returning 1),
+           e as (
+             insert into usage_event_ids (principal, event_id, received_at)
+             select p, id, $6 from unnest($4::text[], $5::text[]) as x(p, id) order by 1, 2
+             on conflict do nothing returning principal, event_id)
+           select principal, event_id, (select count(*) from c)::int as customers, (select count(*) from b)::int as balances
+           from (values (1)) as one(x) left join e on true`,
+    values: [
+      rows.customerIds,
+      rows.balances.map((key) => key.customerId),
+      rows.balances.map((key) => key.creditTypeId),
+      rows.eventIds.map((id) => id.principal),
+      rows.eventIds.map((id) => id.eventId),
+      rows.receivedAt,
+    ],
+  });
+  return new Set(result.rows.filter((row) => row.event_id !== null).map((row) => balanceKeyOf(row.principal, row.event_id)));
+}
