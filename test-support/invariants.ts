@@ -39,6 +39,13 @@ const checks: Record<string, string> = {
     select b.customer_id, b.credit_type_id from balances b
     where (b.debt + b.overdraft_held > b.overdraft_limit or b.granted - b.burned - b.held - b.expired < -b.overdraft_limit)
       and not exists (select 1 from usage_events u where u.customer_id = b.customer_id and u.credit_type_id = b.credit_type_id and u.over_limit)`,
+  // The database no longer checks this per row (migration 5): the write path writes a
+  // balance's entries and reservations only under its row lock.
+  "every entry and reservation belongs to a balance": `
+    select customer_id, credit_type_id from (
+      select customer_id, credit_type_id from ledger_entries
+      union select customer_id, credit_type_id from reservations
+    ) owned where not exists (select 1 from balances b where b.customer_id = owned.customer_id and b.credit_type_id = owned.credit_type_id)`,
   "a reservation holds its amount and is released exactly once when resolved": `
     select r.reservation_id from reservations r
     left join (

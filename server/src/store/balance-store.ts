@@ -146,7 +146,7 @@ export async function selectDecisionInputs(
              from unnest($1::text[], $2::text[]) as k(customer_id, credit_type_id)
              cross join lateral (
                select ${lotColumns} from grants g
-               where g.customer_id = k.customer_id and g.credit_type_id = k.credit_type_id and g.remaining > g.held
+               where g.customer_id = k.customer_id and g.credit_type_id = k.credit_type_id and not g.exhausted and g.remaining > g.held
                order by g.priority, g.expires_at, g.effective_at, g.seq limit $3) l
            union
            select 'lot', ${lotColumns}, null, null from grants where grant_id = any($4::uuid[]))
@@ -230,7 +230,7 @@ export async function selectOpenLots(tx: Db, customerId: string, creditTypeId: s
   const result = await tx.query({
     name: "select_open_lots",
     text: `select ${lotColumns} from grants
-           where customer_id = $1 and ($2 = '' or credit_type_id = $2) and remaining > 0
+           where customer_id = $1 and ($2 = '' or credit_type_id = $2) and not exhausted
            order by credit_type_id, priority, expires_at, effective_at, seq limit $3`,
     values: [customerId, creditTypeId, limits.lotsPerDecisionMax],
   });
@@ -244,7 +244,7 @@ export async function selectDueBalances(tx: Db, now: Date, limit: number): Promi
     text: `select customer_id, credit_type_id from
              (select customer_id, credit_type_id, min(expires_at) as due_at from
                (select customer_id, credit_type_id, expires_at from grants
-                 where remaining > held and expires_at is not null and expires_at <= $1
+                 where not exhausted and expires_at is not null and expires_at <= $1 and remaining > held
                  order by expires_at limit $2) due
                group by customer_id, credit_type_id) balances_due
            order by due_at`,

@@ -347,6 +347,32 @@ alter table api_keys add column customer_id text references customers (customer_
 alter table api_keys add constraint api_keys_customer_bound check ((role = 'customer') = (customer_id is not null));
 `,
   },
+  {
+    version: 5,
+    name: "a write path whose updates stay HOT",
+    sql: `
+-- The write path (balance-writer.ts) writes a balance's entries and reservations only while
+-- it holds that balance's row lock (lockBalances), so the per-row foreign-key checks on
+-- them repeated what the lock guarantees, at about half the cost of each insert. That
+-- every entry and reservation belongs to a balance stays checked by the test suite's
+-- invariants (test-support/invariants.ts).
+alter table ledger_entries drop constraint ledger_entries_customer_id_credit_type_id_fkey;
+alter table reservations drop constraint reservations_customer_id_credit_type_id_fkey;
+
+-- A lot's remaining and held change on nearly every hold and burn. Indexes whose predicate
+-- named them (remaining > held) made every such update a non-HOT one: a new entry in every
+-- index of grants. The open-lot indexes now key on a flag that changes only when a lot is
+-- used up (or given back by a correction), so those updates stay on their page (HOT), and
+-- the pages keep room for them.
+alter table grants add column exhausted boolean generated always as (remaining = 0) stored;
+create index grants_open on grants (customer_id, credit_type_id, priority, expires_at, effective_at, seq) where not exhausted;
+create index grants_open_due on grants (expires_at) where not exhausted and expires_at is not null;
+drop index grants_free;
+drop index grants_due;
+alter table grants set (fillfactor = 70);
+alter table balances set (fillfactor = 70);
+`,
+  },
 ];
 
 const migrationLockKey = 0x6275726e; // "burn"
