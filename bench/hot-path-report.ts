@@ -63,60 +63,61 @@ interface TargetRow {
   met: boolean | null;
 }
 
+/** targetLevel is the callers the issue's targets are stated at. */
+const targetLevel = 64;
+
 function targets(run: HotPathRun): TargetRow[] {
   const rows: TargetRow[] = [];
-  const perLevel = (id: ScenarioId, baseline: ScenarioId, wanted: number, label: string) => {
+  /** versus: ours over a baseline at every level, judged at targetLevel (or the highest level run). */
+  const versus = (id: ScenarioId, baseline: ScenarioId, wanted: number, label: string, measure: (r: WorkerResult) => number = (r) => r.operationsPerSecond) => {
     const cells: string[] = [];
+    const judged = run.levels.includes(targetLevel) ? targetLevel : Math.max(...run.levels);
     let met: boolean | null = null;
     for (const level of run.levels) {
       const ours = find(run, id, level);
       if (ours === undefined) continue;
-      const value = ratioTo(run, ours, baseline, (r) => r.operationsPerSecond);
+      const value = ratioTo(run, ours, baseline, measure);
       if (value === null) continue;
-      cells.push(`${level}: ${ratio(value)}${value >= wanted ? "" : ` (short by ${int((1 - value / wanted) * 100)}%)`}`);
-      met = (met ?? true) && value >= wanted;
+      cells.push(`${level}: ${ratio(value)}${level === judged ? (value >= wanted ? " (met)" : ` (short by ${int((1 - value / wanted) * 100)}%)`) : ""}`);
+      if (level === judged) met = value >= wanted;
     }
     rows.push({ target: label, measured: cells.join("; ") || "not measured", met });
   };
-  perLevel("sdk-with-credits", "baseline-database-ceiling", 0.7, "Many customers: SDK withCredits ≥ 0.70x the database ceiling (by callers)");
-  perLevel("sdk-with-credits-hot", "baseline-naive-hot", 5, "One hot customer: SDK withCredits pairs ≥ 5x the naive ledger's debits (by callers)");
-  perLevel("reserve-commit-hot", "baseline-naive-hot", 5, "(for reference) one hot customer, raw unary Reserve + Commit, against the same");
-  rows[rows.length - 1].met = null;
+  versus("sdk-with-credits", "baseline-naive", 2, `SDK withCredits, ${int(run.customersCount)} customers: ≥ 2x the naive ledger's debits at ${targetLevel} callers (pairs/s by callers)`);
+  versus("sdk-with-credits-hot", "baseline-naive-hot", 5, `SDK withCredits, one hot customer: ≥ 5x the naive ledger on one hot row at ${targetLevel} callers`);
+  versus("reserve-commit", "baseline-naive", 1, `raw unary Reserve + Commit (no SDK batching): ≥ 1x the naive ledger at ${targetLevel} callers`);
+  const usage = run.results.filter((r) => r.scenario === "report-usage-1000");
+  const best = usage.reduce<WorkerResult | undefined>((a, b) => (a === undefined || b.itemsPerSecond > a.itemsPerSecond ? b : a), undefined);
+  rows.push({
+    target: "ReportUsage, batches of 1,000: ≥ 10,000 events/s",
+    measured: best === undefined ? "not measured" : usage.map((r) => `${r.concurrency}: ${int(r.itemsPerSecond)}/s`).join("; "),
+    met: best === undefined ? null : best.itemsPerSecond >= 10_000,
+  });
+  // The empty RPC counts calls, so the ratio of operations is the ratio of calls.
+  versus("baseline-transport", "baseline-bare-grpc", 0.5, `empty RPC over gRPC: ≥ 0.5x the bare HTTP/2 server at ${targetLevel} callers`);
   for (const half of run.halfPeak) {
+    const sdk = half.scenario === "sdk-with-credits";
     rows.push({
-      target: `p99 < 5 ms at half of peak (${scenarioOf(half.scenario).title}, open loop at ${int(half.targetRatePerSecond ?? 0)}/s)`,
+      target: `p99 at half of peak < 30 ms: ${scenarioOf(half.scenario).title}, open loop at ${int(half.targetRatePerSecond ?? 0)}/s${sdk ? "" : " (for reference)"}`,
       measured: `p99 ${ms(half.latency.p99Ms)} ms, max ${ms(half.latency.maxMs)} ms, achieved ${int(half.operationsPerSecond)}/s${Object.keys(half.errors).length ? `, errors: ${errorsCell(half)}` : ""}`,
-      met: half.latency.p99Ms < 5 && Object.keys(half.errors).length === 0,
+      met: sdk ? half.latency.p99Ms < 30 && Object.keys(half.errors).length === 0 : null,
     });
   }
-  // "Not overloaded": one caller, and the open-loop runs at half of peak. Every closed-loop
-  // level from 16 callers up already saturates this machine (throughput stops growing), so
-  // its latency is queueing by construction; it is in the matrix below.
-  const unloaded = [...run.results.filter((r) => r.concurrency === 1), ...run.halfPeak].filter(
-    (r) => scenarioOf(r.scenario).rpcsPerOperation > 0 && r.scenario !== "sdk-report-usage",
-  );
-  const slow = unloaded.filter((r) => r.latency.maxMs > 100).map((r) => `${r.scenario}${r.targetRatePerSecond === null ? "@1" : " at half of peak"} ${ms(r.latency.maxMs)} ms`);
-  const worst = unloaded.reduce((a, b) => (b.latency.maxMs > a.latency.maxMs ? b : a), unloaded[0]);
-  rows.push({
-    target: "No request over 100 ms when not overloaded (one caller; half of peak)",
-    measured: slow.length ? `over 100 ms: ${slow.join("; ")}` : `none; the slowest was ${worst?.scenario} at ${ms(worst?.latency.maxMs ?? 0)} ms`,
-    met: slow.length === 0,
-  });
-  const shed = run.results.filter((r) => isOverloaded(r)).map((r) => `${r.scenario}@${r.concurrency}`);
-  rows.push({ target: "Overload shed with ResourceExhausted/Unavailable", measured: shed.length ? `shed at: ${shed.join(", ")}` : "no level shed load", met: null });
   const o = run.overhead;
   rows.push({
-    target: "SDK withCredits overhead < 50 µs of client CPU per call",
+    target: "SDK client CPU per withCredits over the raw client's: < 200 µs",
     measured: `${int(o.overheadCpuUsPerCall)} µs (raw ${int(o.rawCpuUsPerCall)} µs, SDK ${int(o.sdkCpuUsPerCall)} µs per call; medians ${ms(o.rawMedianMs)} / ${ms(o.sdkMedianMs)} ms)`,
-    met: o.overheadCpuUsPerCall < 50,
+    met: o.overheadCpuUsPerCall < 200,
   });
+  const shed = run.results.filter((r) => isOverloaded(r)).map((r) => `${r.scenario}@${r.concurrency}`);
+  rows.push({ target: "(for reference) overload shed with ResourceExhausted/Unavailable", measured: shed.length ? `shed at: ${shed.join(", ")}` : "no level shed load", met: null });
   return rows;
 }
 
 function matrix(run: HotPathRun): string {
   const lines = [
-    "| scenario | callers | conns | ops/s | items/s | p50 ms | p99 ms | p99.9 ms | max ms | server CPU µs/op | DB CPU µs/op | server cores | vs transport | vs DB ceiling | vs naive | errors |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    "| scenario | callers | conns | ops/s | items/s | p50 ms | p99 ms | p99.9 ms | max ms | server CPU µs/op | DB CPU µs/op | server cores | vs bare gRPC | vs transport | vs DB ceiling | vs naive | errors |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
   ];
   for (const level of run.levels) {
     for (const scenario of scenarios) {
@@ -124,11 +125,16 @@ function matrix(run: HotPathRun): string {
       if (r === undefined) continue;
       const isPair = scenario.unit === "pair" && scenario.rpcsPerOperation > 0;
       const hot = scenario.id.endsWith("-hot");
-      const vsTransport = scenario.rpcsPerOperation > 0 && scenario.id !== "baseline-transport" ? ratioTo(run, r, "baseline-transport", (x) => (x === r ? rpcsPerSecond(x) : x.operationsPerSecond)) : null;
+      const transportOf = (baseline: ScenarioId) =>
+        (scenario.rpcsPerOperation > 0 && !["baseline-transport", "baseline-bare-grpc"].includes(scenario.id)) || (baseline === "baseline-bare-grpc" && scenario.id === "baseline-transport")
+          ? ratioTo(run, r, baseline, (x) => (x === r ? rpcsPerSecond(x) : x.operationsPerSecond))
+          : null;
+      const vsBare = transportOf("baseline-bare-grpc");
+      const vsTransport = transportOf("baseline-transport");
       const vsCeiling = isPair ? ratioTo(run, r, hot ? "baseline-database-ceiling-hot" : "baseline-database-ceiling", (x) => x.operationsPerSecond) : null;
       const vsNaive = isPair ? ratioTo(run, r, hot ? "baseline-naive-hot" : "baseline-naive", (x) => x.operationsPerSecond) : null;
       lines.push(
-        `| ${scenario.title} | ${level} | ${r.connections} | ${int(r.operationsPerSecond)} | ${scenario.unit === "event" ? int(r.itemsPerSecond) : ""} | ${ms(r.latency.p50Ms)} | ${ms(r.latency.p99Ms)} | ${ms(r.latency.p999Ms)} | ${ms(r.latency.maxMs)} | ${scenario.rpcsPerOperation > 0 ? int(r.serverCpuUsPerOperation) : ""} | ${int(r.databaseCpuUsPerOperation)} | ${r.serverCpuCores.toFixed(2)} | ${ratio(vsTransport)} | ${ratio(vsCeiling)} | ${ratio(vsNaive)} | ${errorsCell(r)} |`,
+        `| ${scenario.title} | ${level} | ${r.connections} | ${int(r.operationsPerSecond)} | ${scenario.unit === "event" ? int(r.itemsPerSecond) : ""} | ${ms(r.latency.p50Ms)} | ${ms(r.latency.p99Ms)} | ${ms(r.latency.p999Ms)} | ${ms(r.latency.maxMs)} | ${scenario.rpcsPerOperation > 0 ? int(r.serverCpuUsPerOperation) : ""} | ${int(r.databaseCpuUsPerOperation)} | ${r.serverCpuCores.toFixed(2)} | ${ratio(vsBare)} | ${ratio(vsTransport)} | ${ratio(vsCeiling)} | ${ratio(vsNaive)} | ${errorsCell(r)} |`,
       );
     }
   }
@@ -161,9 +167,12 @@ sharing one HTTP/2 session per 64 callers, ${run.windowMs / 1000} s measured aft
 sees it, per operation (a Reserve+Commit pair counts as one operation). Server and database CPU are read
 from \`/proc\` at the window's edges. The baselines:
 
+- **bare HTTP/2 server**: the same empty RPC on a bare \`@grpc/grpc-js\` server in a process of its own, no
+  interceptors, no authentication, no database: what a gRPC call costs before Burndown adds anything;
 - **transport ceiling**: the gRPC health Check, an empty RPC through the same server stack;
-- **database ceiling**: the server's own \`reserve\` and \`commit\` functions called from the load process on
-  a pool of the same size: the same SQL and transactions with no RPC;
+- **database ceiling**: the server's own write path (its lanes, group commit and set-based statements) driven
+  from the load process on a pool of the same size by the same number of callers: the best the database does
+  with our SQL, with no RPC;
 - **naive ledger**: per debit, \`BEGIN; SELECT ... FOR UPDATE; UPDATE; INSERT entry; COMMIT\` on its own
   two tables, the ledger a team would write in house (one debit, where our pair is a hold and a commit).
 
@@ -175,8 +184,8 @@ ${targetRows}
 
 ## The matrix
 
-"vs transport" is RPCs per second over the empty RPC's calls per second; "vs DB ceiling" and "vs naive"
-compare operations per second at the same number of callers.
+"vs bare gRPC" and "vs transport" are RPCs per second over the empty RPC's calls per second on the bare
+server and on ours; "vs DB ceiling" and "vs naive" compare operations per second at the same number of callers.
 
 ${matrix(run)}
 

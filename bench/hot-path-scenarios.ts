@@ -19,6 +19,7 @@ export type ScenarioId =
   | "baseline-naive"
   | "baseline-naive-hot"
   | "baseline-transport"
+  | "baseline-bare-grpc"
   | "sdk-overhead";
 
 /** Scenario describes a load shape for the report. */
@@ -37,8 +38,9 @@ export interface Scenario {
 
 /** scenarios lists the matrix, in the order runs happen at each concurrency level: baselines first. */
 export const scenarios: readonly Scenario[] = [
+  { id: "baseline-bare-grpc", title: "bare HTTP/2 server: the same empty RPC on a bare @grpc/grpc-js server", unit: "call", rpcsPerOperation: 1, itemsPerOperation: 1, inQuick: true },
   { id: "baseline-transport", title: "transport ceiling: gRPC health Check (empty RPC)", unit: "call", rpcsPerOperation: 1, itemsPerOperation: 1, inQuick: true },
-  { id: "baseline-database-ceiling", title: "database ceiling: reserve + commit service functions, no RPC", unit: "pair", rpcsPerOperation: 0, itemsPerOperation: 1, inQuick: true },
+  { id: "baseline-database-ceiling", title: "database ceiling: the write path's grouped reserve + commit, no RPC", unit: "pair", rpcsPerOperation: 0, itemsPerOperation: 1, inQuick: true },
   { id: "baseline-database-ceiling-hot", title: "database ceiling, one hot customer", unit: "pair", rpcsPerOperation: 0, itemsPerOperation: 1, inQuick: false },
   { id: "baseline-naive", title: "naive ledger: SELECT FOR UPDATE, check, UPDATE, INSERT per debit", unit: "call", rpcsPerOperation: 0, itemsPerOperation: 1, inQuick: true },
   { id: "baseline-naive-hot", title: "naive ledger, one hot customer", unit: "call", rpcsPerOperation: 0, itemsPerOperation: 1, inQuick: true },
@@ -93,6 +95,9 @@ export interface WorkerArgs {
   warmupMs: number;
   windowMs: number;
   grpcUrl: string;
+  /** the bare gRPC server of baseline-bare-grpc, and its process (for its CPU). */
+  bareGrpcUrl: string;
+  bareServerPid: number;
   /** a service-role API key for the RPC scenarios. */
   token: string;
   databaseUrl: string;

@@ -108,7 +108,8 @@ async function databasePids(monitor: pg.Client): Promise<number[]> {
 async function snapshot(monitor: pg.Client): Promise<CpuSnapshot> {
   const pids = await databasePids(monitor);
   const databaseTicks = new Map(pids.map((pid) => [pid, processTicks(pid)]));
-  return { atMs: performance.now(), serverTicks: processTicks(args.serverPid), databaseTicks, client: process.cpuUsage() };
+  const serverPid = args.scenario === "baseline-bare-grpc" ? args.bareServerPid : args.serverPid;
+  return { atMs: performance.now(), serverTicks: processTicks(serverPid), databaseTicks, client: process.cpuUsage() };
 }
 
 function cpuUsBetween(start: CpuSnapshot, end: CpuSnapshot): { serverUs: number; databaseUs: number; clientUs: number } {
@@ -270,9 +271,9 @@ function bearer(token: string): Interceptor {
 }
 
 /** grpcTransports opens one HTTP/2 session per transport, each with its own session manager so they can be closed. */
-function grpcTransports(count: number): { transports: Transport[]; close: () => void } {
-  const managers = Array.from({ length: count }, () => new Http2SessionManager(args.grpcUrl));
-  const transports = managers.map((sessionManager) => createGrpcTransport({ baseUrl: args.grpcUrl, interceptors: [bearer(args.token)], sessionManager }));
+function grpcTransports(count: number, url = args.grpcUrl): { transports: Transport[]; close: () => void } {
+  const managers = Array.from({ length: count }, () => new Http2SessionManager(url));
+  const transports = managers.map((sessionManager) => createGrpcTransport({ baseUrl: url, interceptors: [bearer(args.token)], sessionManager }));
   return { transports, close: () => managers.forEach((manager) => manager.abort()) };
 }
 
@@ -285,7 +286,7 @@ function usageEvents(size: number, customerOf: () => string) {
 /** rawLoad builds the scenarios that call the generated LedgerService client (and health). */
 function rawLoad(): Load {
   const connections = sessionsFor(args.concurrency);
-  const { transports, close } = grpcTransports(connections);
+  const { transports, close } = grpcTransports(connections, args.scenario === "baseline-bare-grpc" ? args.bareGrpcUrl : args.grpcUrl);
   const ledgers = transports.map((transport) => createClient(LedgerService, transport));
   const healths = transports.map((transport) => createClient(HealthService, transport));
   const ledgerOf = (index: number) => ledgers[index % connections];
@@ -322,6 +323,10 @@ function rawLoad(): Load {
     "report-usage-100": report(100),
     "report-usage-1000": report(1_000),
     "baseline-transport": async (index) => {
+      await healths[index % connections].check({ service: "" }, callOptions);
+      return 1;
+    },
+    "baseline-bare-grpc": async (index) => {
       await healths[index % connections].check({ service: "" }, callOptions);
       return 1;
     },

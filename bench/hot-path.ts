@@ -45,6 +45,7 @@ const profileIndex = process.argv.indexOf("--profile-server");
 /** --profile-server <dir>: the server writes a V8 CPU profile there when it stops (open it in Chrome DevTools). */
 const profileArgs = profileIndex > 0 ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(process.argv[profileIndex + 1])}`] : [];
 const bench = await startBenchServer(serverEnv, profileArgs);
+const bare = await startBareGrpcServer();
 try {
   const auth: Interceptor = (next) => (req) => {
     req.header.set("authorization", `Bearer ${bench.token}`);
@@ -82,6 +83,8 @@ try {
   const clockTicksPerSecond = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
   const baseArgs = {
     grpcUrl: bench.server.grpcUrl,
+    bareGrpcUrl: bare.url,
+    bareServerPid: bare.pid,
     token: serviceKey.token,
     databaseUrl: bench.databaseUrl,
     serverPid: bench.server.child.pid!,
@@ -173,7 +176,23 @@ try {
   writeFileSync(path.join(outDir, "performance.md"), renderReport(run));
   log(`wrote ${path.join(outDir, "performance.md")} and performance.json in ${run.durationS.toFixed(0)} s`);
 } finally {
+  bare.stop();
   await bench.stop();
+}
+
+/** startBareGrpcServer starts bench/bare-grpc-server.ts in a process of its own. */
+async function startBareGrpcServer(): Promise<{ url: string; pid: number; stop: () => void }> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "bare-grpc-server.ts")], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+      const match = /listening (\d+)/.exec(out);
+      if (match) resolve(Number(match[1]));
+    });
+    child.once("exit", (code) => reject(new Error(`the bare gRPC server exited ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid!, stop: () => child.kill("SIGTERM") };
 }
 
 async function postgresVersion(url: string): Promise<string> {

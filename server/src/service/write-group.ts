@@ -43,6 +43,9 @@ import { type BalanceSlot, Draft, GroupAbort, type GroupView, type Outcome, type
 /** groupStats counts group transactions of two or more ops that committed, and those that failed and ran op by op (process-wide, for metrics and tests). */
 export const groupStats = { committed: 0, fellBack: 0 };
 
+/** groupTimings adds up, over every group transaction run, its ops and the milliseconds of each step (process-wide, for metrics and benchmarks). */
+export const groupTimings = { transactions: 0, ops: 0, readMs: 0, createMs: 0, lockMs: 0, loadMs: 0, planMs: 0, writeMs: 0, totalMs: 0 };
+
 /** GroupDeps are what a group needs: the database and the clock. */
 export interface GroupDeps {
   pool: pg.Pool;
@@ -279,9 +282,17 @@ interface Finished {
 
 /** runOnce runs steps 1-6 in one transaction; throws when the transaction must not commit. */
 async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOptions): Promise<GroupOutcome<unknown>[]> {
-  return withTransaction(deps.pool, async (tx) => {
+  const startedAtMs = performance.now();
+  let stepAtMs = startedAtMs;
+  const step = (name: "readMs" | "createMs" | "lockMs" | "loadMs" | "planMs" | "writeMs") => {
+    const nowMs = performance.now();
+    groupTimings[name] += nowMs - stepAtMs;
+    stepAtMs = nowMs;
+  };
+  const outcomes = await withTransaction(deps.pool, async (tx) => {
     const outcomes = new Array<GroupOutcome<unknown> | undefined>(ops.length);
     let inputs = await readInputs(tx, ops);
+    step("readMs");
     const prepared = prepareAll(ops, inputs, options, outcomes);
     const live = prepared.filter((p): p is Prepared => p !== null);
     const createCustomers = unique(live.flatMap((p) => p.createCustomers ?? []));
@@ -291,8 +302,10 @@ async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOpt
       createCustomers.length + createBalances.length + claimEventIds.length === 0
         ? new Set<string>()
         : await insertMissingRows(tx, { customerIds: createCustomers, balances: createBalances, eventIds: claimEventIds, receivedAt: deps.now() });
+    step("createMs");
     const keys = unique(live.flatMap((p) => p.keys), keyOf).sort(compareKeys);
     const locked = await lockBalances(tx, keys, { skipLocked: options.skipLocked ?? false });
+    step("lockMs");
     const now = deps.now();
     const decision = await selectDecisionInputs(tx, {
       keys: keys.filter((key) => locked.has(keyOf(key))),
@@ -303,6 +316,7 @@ async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOpt
     });
     const missing = options.skipLocked ? [] : keys.filter((key) => !locked.has(keyOf(key)));
     if (missing.length > 0) inputs = await explainMissing(tx, inputs, missing);
+    step("loadMs");
     const group = new GroupState(now, inputs, claimedEventIds, decision, slotsOf(keys, locked, decision, options.skipLocked ?? false));
     for (const [index, op] of ops.entries()) {
       if (op.load === undefined || outcomes[index] !== undefined) continue;
@@ -310,12 +324,18 @@ async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOpt
       await op.load(tx, { now, balance: (key) => group.balance(key), addLots: (key, lots) => group.addLots(key, lots) });
     }
     const finished = planAll(ops, group, decision, outcomes);
+    step("planMs");
     await write(tx, ops, group, finished, outcomes);
     return outcomes.map((outcome) => {
       assert(outcome !== undefined, "every op of a group is answered");
       return outcome;
     });
   });
+  step("writeMs");
+  groupTimings.transactions++;
+  groupTimings.ops += ops.length;
+  groupTimings.totalMs += performance.now() - startedAtMs;
+  return outcomes;
 }
 
 /** explainMissing reads which customers and credit types exist, for ops on balances that do not. */
