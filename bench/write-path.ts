@@ -120,7 +120,7 @@ try {
     console.log(
       `round ${round}: ${pairs.toFixed(0)} pairs/s, naive ${debits.toFixed(0)} debits/s, ratio ${(pairs / debits).toFixed(2)}x; ` +
         `${delta.transactions} groups of ${(delta.ops / delta.transactions).toFixed(1)} ops, ms per group: read ${per(delta.readMs)} create ${per(delta.createMs)} ` +
-        `lock ${per(delta.lockMs)} load ${per(delta.loadMs)} plan ${per(delta.planMs)} write+commit ${per(delta.writeMs)} total ${per(delta.totalMs)}`,
+        `lock ${per(delta.lockMs)} load ${per(delta.loadMs)} plan ${per(delta.planMs)} write ${per(delta.writeMs)} commit ${per(delta.commitMs)} total ${per(delta.totalMs)}`,
     );
   }
   await naivePool.end();
