@@ -24,7 +24,8 @@ import {
   Code,
   ConnectError,
   type ConnectRouter,
-  createContextValues,
+  type ContextKey,
+  type ContextValues,
   createMethodImplSpec,
   createServiceImplSpec,
   type HandlerContext,
@@ -60,19 +61,9 @@ interface SurfaceCall {
   readonly metadata: grpc.Metadata;
   getDeadline(): grpc.Deadline;
   getHost(): string;
-  once(event: "cancelled", listener: () => void): unknown;
+  on(event: "cancelled", listener: () => void): unknown;
 }
 type GrpcStatus = { code: number; details: string; metadata: grpc.Metadata };
-
-/** CallState is one call's shared request fields, and its end. */
-interface CallState {
-  header: Headers;
-  signal: AbortSignal;
-  deadlineMs: number;
-  url: string;
-  /** marks the call answered: a later cancellation no longer aborts its signal. */
-  finish: () => void;
-}
 
 function pathOf(method: DescMethod): string {
   return `/${method.parent.typeName}/${method.name}`;
@@ -160,22 +151,27 @@ function oneRequestMessage(inputs: ReadonlyMap<string, DescMessage>, log: (messa
     const input = inputs.get(definition.path);
     if (definition.requestStream || input === undefined) return new grpc.ServerInterceptingCall(call);
     let messages = 0;
-    const refuse = (count: string) => call.sendStatus(grpcStatusOf(toConnectError(malformedRequest(input.typeName, `the method takes one request message, not ${count}`), log), log));
+    // Method shorthand throughout: these closures are made per call, and named arrows would each cost a defineProperty under tsx.
     return new grpc.ServerInterceptingCall(call, {
-      start: (next) =>
+      start(next) {
         next({
-          onReceiveMessage: (message, nextMessage) => {
+          onReceiveMessage(message, nextMessage) {
             messages++;
             if (messages === 1) nextMessage(message);
-            else if (messages === 2) refuse("2 or more"); // later ones are never read
+            else if (messages === 2) call.sendStatus(malformedStatus(input, "2 or more", log)); // later ones are never read
           },
-          onReceiveHalfClose: (nextHalfClose) => {
+          onReceiveHalfClose(nextHalfClose) {
             if (messages === 1) nextHalfClose();
-            else if (messages === 0) refuse("0");
+            else if (messages === 0) call.sendStatus(malformedStatus(input, "0", log));
           },
-        }),
+        });
+      },
     });
   };
+}
+
+function malformedStatus(input: DescMessage, count: string, log: (message: string) => void): GrpcStatus {
+  return grpcStatusOf(toConnectError(malformedRequest(input.typeName, `the method takes one request message, not ${count}`), log), log);
 }
 
 /** grpcStatusOf says an error as connect-node's gRPC handler does: its code, its message and its trailers (grpc-status-details-bin). */
@@ -218,30 +214,82 @@ function cancelReason(deadlineMs: number): ConnectError {
   return Date.now() >= deadlineMs ? new ConnectError("the operation timed out", Code.DeadlineExceeded) : new ConnectError("the client cancelled the call", Code.Canceled);
 }
 
-/** callStateOf starts a call: its headers, and a signal that aborts if grpc-js cancels the call before it is answered. */
-function callStateOf(call: SurfaceCall, method: DescMethod): CallState {
-  const deadlineMs = Number(call.getDeadline());
-  const controller = new AbortController();
-  let finished = false;
-  // grpc-js emits "cancelled" after every call, answered or not: only an unanswered one aborts.
-  call.once("cancelled", () => {
-    if (!finished) controller.abort(cancelReason(deadlineMs));
-  });
-  const header = headerOf(call.metadata, deadlineMs);
-  return { header, signal: controller.signal, deadlineMs, url: `http://${call.getHost()}${pathOf(method)}`, finish: () => (finished = true) };
+/**
+ * CallState is what one call's request, context and handler share. Its signal aborts when
+ * grpc-js cancels the call (the client went away, or its deadline passed) before it was
+ * answered; grpc-js also emits "cancelled" after every answered call, which changes nothing.
+ */
+class CallState {
+  private readonly controller = new AbortController();
+  private finished = false;
+
+  constructor(
+    readonly header: Headers,
+    readonly deadlineMs: number,
+    readonly url: string,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  cancel(): void {
+    if (!this.finished && !this.controller.signal.aborted) this.controller.abort(cancelReason(this.deadlineMs));
+  }
+
+  finish(): void {
+    this.finished = true;
+  }
 }
 
-function requestOf(state: CallState, method: DescMethod) {
-  return { service: method.parent, requestMethod: "POST", url: state.url, signal: state.signal, header: state.header, contextValues: createContextValues() };
+/**
+ * CallValues are a call's context values, as connect-es's createContextValues makes them,
+ * with shared methods instead of three new ones per call; they also carry the call's state
+ * to the implementation's context.
+ */
+class CallValues implements ContextValues {
+  constructor(readonly call: CallState) {}
+
+  get<T>(key: ContextKey<T>): T {
+    const values = this as unknown as Record<symbol, T>;
+    return key.id in values ? values[key.id] : key.defaultValue;
+  }
+
+  set<T>(key: ContextKey<T>, value: T): this {
+    (this as unknown as Record<symbol, T>)[key.id] = value;
+    return this;
+  }
+
+  delete(key: ContextKey<unknown>): this {
+    delete (this as unknown as Record<symbol, unknown>)[key.id];
+    return this;
+  }
+}
+
+function callStateOf(call: SurfaceCall, method: DescMethod): CallState {
+  const deadlineMs = Number(call.getDeadline());
+  const state = new CallState(headerOf(call.metadata, deadlineMs), deadlineMs, `http://${call.getHost()}${pathOf(method)}`);
+  call.on("cancelled", () => state.cancel()); // "on", not "once": cheaper, and cancel is idempotent
+  return state;
+}
+
+/** requestOf is the request the interceptors see. */
+function requestOf<R extends UnaryRequest | StreamRequest>(state: CallState, method: R["method"], message: R["message"]): R {
+  const stream = method.methodKind !== "unary";
+  return { stream, method, message, service: method.parent, requestMethod: "POST", url: state.url, signal: state.signal, header: state.header, contextValues: new CallValues(state) } as unknown as R;
 }
 
 /** contextOf is the HandlerContext an implementation gets, from the request the interceptors passed on. */
-function contextOf(req: UnaryRequest | StreamRequest, state: CallState): HandlerContext {
+function contextOf(req: UnaryRequest | StreamRequest): HandlerContext {
+  if (!(req.contextValues instanceof CallValues)) throw new Error("grpc-js server: an interceptor replaced the call's context values");
+  const { deadlineMs } = req.contextValues.call;
   return {
     method: req.method,
     service: req.service,
     signal: req.signal,
-    timeoutMs: () => (Number.isFinite(state.deadlineMs) ? state.deadlineMs - Date.now() : undefined),
+    timeoutMs() {
+      return Number.isFinite(deadlineMs) ? deadlineMs - Date.now() : undefined;
+    },
     requestMethod: req.requestMethod,
     requestHeader: req.header,
     responseHeader: new Headers(),
@@ -252,6 +300,7 @@ function contextOf(req: UnaryRequest | StreamRequest, state: CallState): Handler
   };
 }
 
+/** applyInterceptors wraps next in the interceptors, the first outermost, as connect-es does; once per method, not per call. */
 function applyInterceptors(next: AnyFn, interceptors: readonly Interceptor[]): AnyFn {
   return interceptors.reduceRight((inner, interceptor) => interceptor(inner), next);
 }
@@ -281,21 +330,28 @@ function decodeMarked(desc: DescMessage, bytes: Buffer, header: Headers): Messag
   }
 }
 
+/** invokeUnary is a unary method's implementation behind the interceptors. */
+function invokeUnary(spec: UnarySpec): AnyFn {
+  const { method } = spec;
+  return async (req) => {
+    const ctx = contextOf(req);
+    const output = await spec.impl(req.message as Message, ctx);
+    return { stream: false, service: req.service, method, header: ctx.responseHeader, trailer: ctx.responseTrailer, message: normalize(method.output, output) };
+  };
+}
+
+type UnaryAnswer = [error: GrpcStatus | null, value: Buffer | null, trailer: grpc.Metadata | undefined];
+
 /** unaryHandler serves a unary method: decode, interceptors and implementation, encode. */
 function unaryHandler(spec: UnarySpec, options: GrpcJsServerOptions): grpc.handleUnaryCall<Buffer, Buffer> {
   const { method } = spec;
-  const answer = async (call: grpc.ServerUnaryCall<Buffer, Buffer>): Promise<[GrpcStatus | null, Buffer | null, grpc.Metadata | undefined]> => {
+  const chain = applyInterceptors(invokeUnary(spec), options.interceptors);
+  async function answer(call: grpc.ServerUnaryCall<Buffer, Buffer>): Promise<UnaryAnswer> {
     let state: CallState | undefined;
     try {
       state = callStateOf(call, method);
-      const current = state;
-      const invoke: AnyFn = async (req) => {
-        const ctx = contextOf(req, current);
-        const output = await spec.impl(req.message as Message, ctx);
-        return { stream: false, service: req.service, method, header: ctx.responseHeader, trailer: ctx.responseTrailer, message: normalize(method.output, output) };
-      };
       const message = decodeMarked(method.input, call.request, state.header);
-      const res = (await applyInterceptors(invoke, options.interceptors)({ stream: false, method, message, ...requestOf(state, method) })) as UnaryResponse;
+      const res = (await chain(requestOf<UnaryRequest>(state, method, message))) as UnaryResponse;
       const encoded = bufferOf(toBinary(method.output, res.message));
       const header = metadataOf(res.header);
       if (header !== undefined) call.sendMetadata(header);
@@ -305,7 +361,7 @@ function unaryHandler(spec: UnarySpec, options: GrpcJsServerOptions): grpc.handl
     } finally {
       state?.finish();
     }
-  };
+  }
   return (call, callback) => {
     answer(call).then(
       ([error, value, trailer]) => callback(error, value, trailer),
@@ -338,29 +394,33 @@ async function* decodeEach(desc: DescMessage, call: grpc.ServerDuplexStream<Buff
   }
 }
 
+async function* normalizeEach(desc: DescMessage, values: AsyncIterable<MessageInitShape<DescMessage>>): AsyncIterable<Message> {
+  for await (const value of values) yield normalize(desc, value);
+}
+
 /** invokeStream is a streaming method's implementation behind the interceptors. */
-function invokeStream(spec: StreamSpec, state: CallState): AnyFn {
+function invokeStream(spec: StreamSpec): AnyFn {
   const { method } = spec;
   return async (req) => {
-    const ctx = contextOf(req, state);
+    const ctx = contextOf(req);
     const input = req.message as AsyncIterable<Message>;
     const output = spec.kind === "server_streaming" ? spec.impl(await firstOf(input), ctx) : spec.impl(input, ctx);
-    const message = (async function* () {
-      for await (const each of output) yield normalize(method.output, each);
-    })();
-    return { stream: true, service: req.service, method, header: ctx.responseHeader, trailer: ctx.responseTrailer, message } as StreamResponse;
+    return { stream: true, service: req.service, method, header: ctx.responseHeader, trailer: ctx.responseTrailer, message: normalizeEach(method.output, output) } as StreamResponse;
   };
 }
 
+type StreamCall = grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>;
+
 /** streamHandler serves a server-streaming or bidi method, writing each answer as it comes and waiting while the client is slow. */
-function streamHandler(spec: StreamSpec, options: GrpcJsServerOptions): grpc.handleServerStreamingCall<Buffer, Buffer> & grpc.handleBidiStreamingCall<Buffer, Buffer> {
+function streamHandler(spec: StreamSpec, options: GrpcJsServerOptions): (call: StreamCall) => void {
   const { method } = spec;
-  const serve = async (call: grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>): Promise<void> => {
+  const chain = applyInterceptors(invokeStream(spec), options.interceptors);
+  async function serve(call: StreamCall): Promise<void> {
     let state: CallState | undefined;
     try {
       state = callStateOf(call, method);
       const input = "request" in call ? single(decodeMarked(method.input, call.request, state.header)) : decodeEach(method.input, call);
-      const res = (await applyInterceptors(invokeStream(spec, state), options.interceptors)({ stream: true, method, message: input, ...requestOf(state, method) } as StreamRequest)) as StreamResponse;
+      const res = (await chain(requestOf<StreamRequest>(state, method as StreamRequest["method"], input))) as StreamResponse;
       const header = metadataOf(res.header);
       if (header !== undefined) call.sendMetadata(header);
       for await (const message of res.message) {
@@ -374,8 +434,8 @@ function streamHandler(spec: StreamSpec, options: GrpcJsServerOptions): grpc.han
     } finally {
       state?.finish();
     }
-  };
-  return (call: grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>) => {
+  }
+  return (call) => {
     serve(call).catch((error: unknown) => options.log(`gRPC stream ${pathOf(method)} failed: ${String(error)}`));
   };
 }
