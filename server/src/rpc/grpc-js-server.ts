@@ -19,7 +19,7 @@
 // by implementations or interceptors. Not supported: client-streaming methods and per-route
 // router options (both refused at startup), compressed responses.
 import { once } from "node:events";
-import { create, type DescMessage, type DescMethod, fromBinary, isMessage, type Message, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { create, type DescMessage, type DescMethod, type DescService, fromBinary, isMessage, type Message, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -217,10 +217,13 @@ function cancelReason(deadlineMs: number): ConnectError {
 /**
  * CallState is what one call's request, context and handler share. Its signal aborts when
  * grpc-js cancels the call (the client went away, or its deadline passed) before it was
- * answered; grpc-js also emits "cancelled" after every answered call, which changes nothing.
+ * answered; grpc-js also emits "cancelled" after every answered call, which changes
+ * nothing. The signal is made when first read: an AbortController costs about as much as
+ * the rest of the adapter's own work on a call, and most calls never look at it.
  */
 class CallState {
-  private readonly controller = new AbortController();
+  private controller: AbortController | undefined;
+  private cancelled = false;
   private finished = false;
 
   constructor(
@@ -230,11 +233,17 @@ class CallState {
   ) {}
 
   get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.cancelled) this.controller.abort(cancelReason(this.deadlineMs));
+    }
     return this.controller.signal;
   }
 
   cancel(): void {
-    if (!this.finished && !this.controller.signal.aborted) this.controller.abort(cancelReason(this.deadlineMs));
+    if (this.finished || this.cancelled) return;
+    this.cancelled = true;
+    this.controller?.abort(cancelReason(this.deadlineMs));
   }
 
   finish(): void {
@@ -273,31 +282,69 @@ function callStateOf(call: SurfaceCall, method: DescMethod): CallState {
   return state;
 }
 
-/** requestOf is the request the interceptors see. */
-function requestOf<R extends UnaryRequest | StreamRequest>(state: CallState, method: R["method"], message: R["message"]): R {
-  const stream = method.methodKind !== "unary";
-  return { stream, method, message, service: method.parent, requestMethod: "POST", url: state.url, signal: state.signal, header: state.header, contextValues: new CallValues(state) } as unknown as R;
+/**
+ * CallRequest is the UnaryRequest or StreamRequest the interceptors see. Its signal is a
+ * getter, so that reading it is what makes it: an interceptor that copies the request by
+ * spreading it passes no signal on (the implementation's context still has it).
+ */
+class CallRequest {
+  readonly service: DescService;
+  readonly requestMethod = "POST";
+  readonly url: string;
+  readonly header: Headers;
+  readonly contextValues: CallValues;
+
+  constructor(
+    readonly stream: boolean,
+    readonly method: DescMethod,
+    readonly message: unknown,
+    private readonly state: CallState,
+  ) {
+    this.service = method.parent;
+    this.url = state.url;
+    this.header = state.header;
+    this.contextValues = new CallValues(state);
+  }
+
+  get signal(): AbortSignal {
+    return this.state.signal;
+  }
 }
 
-/** contextOf is the HandlerContext an implementation gets, from the request the interceptors passed on. */
-function contextOf(req: UnaryRequest | StreamRequest): HandlerContext {
-  if (!(req.contextValues instanceof CallValues)) throw new Error("grpc-js server: an interceptor replaced the call's context values");
-  const { deadlineMs } = req.contextValues.call;
-  return {
-    method: req.method,
-    service: req.service,
-    signal: req.signal,
-    timeoutMs() {
-      return Number.isFinite(deadlineMs) ? deadlineMs - Date.now() : undefined;
-    },
-    requestMethod: req.requestMethod,
-    requestHeader: req.header,
-    responseHeader: new Headers(),
-    responseTrailer: new Headers(),
-    protocolName: "grpc",
-    values: req.contextValues,
-    url: req.url,
-  };
+function requestOf<R extends UnaryRequest | StreamRequest>(state: CallState, method: R["method"], message: R["message"]): R {
+  return new CallRequest(method.methodKind !== "unary", method, message, state) as unknown as R;
+}
+
+/** CallContext is the HandlerContext an implementation gets, from the request the interceptors passed on. */
+class CallContext implements HandlerContext {
+  readonly method: DescMethod;
+  readonly service: DescService;
+  readonly requestMethod: string;
+  readonly requestHeader: Headers;
+  readonly responseHeader = new Headers();
+  readonly responseTrailer = new Headers();
+  readonly protocolName = "grpc";
+  readonly values: CallValues;
+  readonly url: string;
+
+  constructor(private readonly req: UnaryRequest | StreamRequest) {
+    if (!(req.contextValues instanceof CallValues)) throw new Error("grpc-js server: an interceptor replaced the call's context values");
+    this.method = req.method;
+    this.service = req.service;
+    this.requestMethod = req.requestMethod;
+    this.requestHeader = req.header;
+    this.values = req.contextValues;
+    this.url = req.url;
+  }
+
+  get signal(): AbortSignal {
+    return (this.req.signal as AbortSignal | undefined) ?? this.values.call.signal;
+  }
+
+  timeoutMs(): number | undefined {
+    const { deadlineMs } = this.values.call;
+    return Number.isFinite(deadlineMs) ? deadlineMs - Date.now() : undefined;
+  }
 }
 
 /** applyInterceptors wraps next in the interceptors, the first outermost, as connect-es does; once per method, not per call. */
@@ -334,7 +381,7 @@ function decodeMarked(desc: DescMessage, bytes: Buffer, header: Headers): Messag
 function invokeUnary(spec: UnarySpec): AnyFn {
   const { method } = spec;
   return async (req) => {
-    const ctx = contextOf(req);
+    const ctx = new CallContext(req);
     const output = await spec.impl(req.message as Message, ctx);
     return { stream: false, service: req.service, method, header: ctx.responseHeader, trailer: ctx.responseTrailer, message: normalize(method.output, output) };
   };
@@ -402,7 +449,7 @@ async function* normalizeEach(desc: DescMessage, values: AsyncIterable<MessageIn
 function invokeStream(spec: StreamSpec): AnyFn {
   const { method } = spec;
   return async (req) => {
-    const ctx = contextOf(req);
+    const ctx = new CallContext(req);
     const input = req.message as AsyncIterable<Message>;
     const output = spec.kind === "server_streaming" ? spec.impl(await firstOf(input), ctx) : spec.impl(input, ctx);
     return { stream: true, service: req.service, method, header: ctx.responseHeader, trailer: ctx.responseTrailer, message: normalizeEach(method.output, output) } as StreamResponse;
