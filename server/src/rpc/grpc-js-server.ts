@@ -16,8 +16,11 @@
 // with the same InvalidArgument MALFORMED_REQUEST.
 //
 // Supported: unary, server-streaming and bidi methods; response headers and trailers set
-// by implementations or interceptors. Not supported: client-streaming methods and per-route
-// router options (both refused at startup), compressed responses.
+// by implementations or interceptors; compressed requests (grpc-js inflates them). Not
+// supported: client-streaming methods and per-route router options (both refused at
+// startup); compressed responses. Left to grpc-js, and so answered without ErrorInfo: a
+// compressed body that does not inflate (Internal), a malformed grpc-timeout (Internal),
+// a message over readMaxBytes (ResourceExhausted), an unknown method (Unimplemented).
 import { once } from "node:events";
 import { create, type DescMessage, type DescMethod, type DescService, fromBinary, isMessage, type Message, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import {
@@ -175,7 +178,7 @@ function malformedStatus(input: DescMessage, count: string, log: (message: strin
 }
 
 /** grpcStatusOf says an error as connect-node's gRPC handler does: its code, its message and its trailers (grpc-status-details-bin). */
-export function grpcStatusOf(error: ConnectError, log: (message: string) => void): GrpcStatus {
+function grpcStatusOf(error: ConnectError, log: (message: string) => void): GrpcStatus {
   const metadata = new grpc.Metadata();
   setTrailerStatus(new Headers(), error).forEach((value, key) => {
     if (key === "grpc-status" || key === "grpc-message") return; // grpc-js writes these from code and details
