@@ -21,6 +21,9 @@
 // startup); compressed responses. Left to grpc-js, and so answered without ErrorInfo: a
 // compressed body that does not inflate (Internal), a malformed grpc-timeout (Internal),
 // a message over readMaxBytes (ResourceExhausted), an unknown method (Unimplemented).
+// The listener speaks gRPC with protobuf bodies only: connect-node on h2c also took gRPC's
+// JSON codec and the Connect and gRPC-Web protocols over HTTP/2; those go to the HTTP/1.1
+// listener now (JSON as the Connect protocol).
 import { once } from "node:events";
 import { create, type DescMessage, type DescMethod, type DescService, fromBinary, isMessage, type Message, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import {
