@@ -16,7 +16,8 @@ export interface BenchServer {
   stop: () => Promise<void>;
 }
 
-async function database(): Promise<{ url: string; stop: () => Promise<void> }> {
+/** benchDatabase creates a fresh database (under DATABASE_URL, or in an embedded PostgreSQL) and drops it on stop. */
+export async function benchDatabase(): Promise<{ url: string; stop: () => Promise<void> }> {
   const name = `burndown_bench_${Date.now()}_${process.pid}`;
   if (process.env.DATABASE_URL) {
     const admin = async (sql: string) => {
@@ -36,7 +37,7 @@ async function database(): Promise<{ url: string; stop: () => Promise<void> }> {
 
 /** startBenchServer starts a migrated database and a server process on it. */
 export async function startBenchServer(env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<BenchServer> {
-  const db = await database();
+  const db = await benchDatabase();
   const token = newApiKeyToken();
   let server: ServerProcess;
   try {

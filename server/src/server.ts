@@ -1,9 +1,10 @@
-// The Burndown server as a library: one Connect handler on two listeners, an h2c one for
-// gRPC clients and an HTTP/1.1 one for Connect, gRPC-Web, curl and the admin UI (Node
-// ignores allowHTTP1 on plaintext HTTP/2, so one port cannot serve both).
+// The Burndown server as a library: one set of services and interceptors on two listeners,
+// an HTTP/1.1 one (connect-node: Connect, gRPC-Web, curl and the admin UI) and an h2c one
+// for gRPC clients (grpc-js, at a fraction of connect-node's CPU per call; see
+// rpc/grpc-js-server.ts). Node ignores allowHTTP1 on plaintext HTTP/2, so one port cannot
+// serve both.
 import { readFile } from "node:fs/promises";
 import http from "node:http";
-import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import type { ConnectRouter } from "@connectrpc/connect";
@@ -18,6 +19,7 @@ import { guardUnaryBodies, malformedInterceptor } from "./rpc/malformed-requests
 import { limits } from "./limits.js";
 import { adminHandlers } from "./rpc/admin-handlers.js";
 import { explainHandlers } from "./rpc/explain-handlers.js";
+import { closeGrpcJs, createGrpcJsServer, listenGrpcJs } from "./rpc/grpc-js-server.js";
 import { HealthService, healthService } from "./rpc/health.js";
 import { authInterceptor, errorInterceptor } from "./rpc/interceptors.js";
 import { ledgerHandlers } from "./rpc/ledger-handlers.js";
@@ -56,6 +58,8 @@ export interface RunningServer {
   deps: Deps;
   /** admission control, for its counters. */
   admission: Admission;
+  /** the HTTP/1.1 listener's Connect handler, for other listeners (bench/grpc-transport.ts mounts it on h2c). */
+  connectHandler: ReturnType<typeof connectNodeAdapter>;
   close: () => Promise<void>;
 }
 
@@ -70,7 +74,7 @@ async function serveUi(req: http.IncomingMessage, res: http.ServerResponse): Pro
   res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(page);
 }
 
-function listen(server: http.Server | http2.Http2Server, host: string, port: number): Promise<number> {
+function listen(server: http.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
@@ -105,20 +109,24 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     queuedMax: options.admission?.queuedMax ?? limits.queuedMaxDefault,
     queueWaitMs: options.admission?.queueWaitMs ?? limits.queueWaitMsDefault,
   });
+  const routes = (router: ConnectRouter) => {
+    router.service(LedgerService, { ...ledgerHandlers(deps), ...usageHandlers(deps), ...batchHandlers(deps, log) });
+    router.service(AdminService, { ...adminHandlers(deps), ...pricingHandlers(deps), ...usageAdminHandlers(deps), ...explainHandlers(deps) });
+    // Health and reflection answer without an API key (see publicMethods in interceptors.ts).
+    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService]));
+    registerReflection(router, [LedgerService.file, AdminService.file, HealthService.file, ErrorInfoSchema.file]);
+  };
+  // The error interceptor is first, so it is outermost and sees every refusal. Malformed
+  // bodies and admission come before auth: a flood of bad keys is shed like any other.
+  // The caller's deadline is set before admission, so it bounds every wait after it.
+  const interceptors = [errorInterceptor(log), malformedInterceptor(), deadlineInterceptor(), admissionInterceptor(admission), authInterceptor(verifier)];
   const handler = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
-      router.service(LedgerService, { ...ledgerHandlers(deps), ...usageHandlers(deps), ...batchHandlers(deps, log) });
-      router.service(AdminService, { ...adminHandlers(deps), ...pricingHandlers(deps), ...usageAdminHandlers(deps), ...explainHandlers(deps) });
-      // Health and reflection answer without an API key (see publicMethods in interceptors.ts).
-      router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService]));
-      registerReflection(router, [LedgerService.file, AdminService.file, HealthService.file, ErrorInfoSchema.file]);
+      routes(router);
       // Bodies that do not decode are refused with a reason, not answered Internal (malformed-requests.ts).
       router.handlers.splice(0, router.handlers.length, ...router.handlers.map(guardUnaryBodies));
     },
-    // The error interceptor is first, so it is outermost and sees every refusal. Malformed
-    // bodies and admission come before auth: a flood of bad keys is shed like any other.
-    // The caller's deadline is set before admission, so it bounds every wait after it.
-    interceptors: [errorInterceptor(log), malformedInterceptor(), deadlineInterceptor(), admissionInterceptor(admission), authInterceptor(verifier)],
+    interceptors,
     readMaxBytes: limits.requestBodyBytesMax,
     fallback: (req, res) => {
       serveUi(req as http.IncomingMessage, res as http.ServerResponse).catch((error: unknown) => {
@@ -128,14 +136,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
   });
   const httpServer = http.createServer(handler);
-  const grpcServer = http2.createServer(handler);
-  const sessions = new Set<http2.ServerHttp2Session>();
-  grpcServer.on("session", (session) => {
-    sessions.add(session);
-    session.on("close", () => sessions.delete(session));
-  });
+  const grpcServer = createGrpcJsServer({ routes, interceptors, readMaxBytes: limits.requestBodyBytesMax, log });
   const httpPort = await listen(httpServer, options.host, options.httpPort);
-  const grpcPort = await listen(grpcServer, options.host, options.grpcPort);
+  const grpcPort = await listenGrpcJs(grpcServer, options.host, options.grpcPort);
   const jobs = options.jobIntervalMs > 0 ? startExpiryJobs(deps, options.jobIntervalMs, log) : null;
   const urlHost = options.host.includes(":") ? `[${options.host}]` : options.host;
   return {
@@ -143,19 +146,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     grpcUrl: `http://${urlHost}:${grpcPort}`,
     deps,
     admission,
+    connectHandler: handler,
     close: async () => {
       await jobs?.stop();
-      const closed = Promise.all([
-        new Promise((resolve) => httpServer.close(resolve)),
-        new Promise((resolve) => grpcServer.close(resolve)),
-      ]);
+      // In-flight calls get a grace period on both listeners; then they are cut.
+      const closed = Promise.all([new Promise((resolve) => httpServer.close(resolve)), closeGrpcJs(grpcServer, limits.shutdownGraceMsMax)]);
       httpServer.closeIdleConnections();
-      // In-flight requests get a grace period; HTTP/2 sessions are closed gracefully first.
-      for (const session of sessions) session.close();
-      const timer = setTimeout(() => {
-        httpServer.closeAllConnections();
-        for (const session of sessions) session.destroy();
-      }, limits.shutdownGraceMsMax);
+      const timer = setTimeout(() => httpServer.closeAllConnections(), limits.shutdownGraceMsMax);
       await closed;
       clearTimeout(timer);
     },

@@ -58,11 +58,7 @@ export class Admission {
    */
   acquire(signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.inFlight < this.limits.inFlightMax && this.queue.length === 0) {
-      this.inFlight++;
-      this.admitted++;
-      return Promise.resolve();
-    }
+    if (this.tryAcquire()) return Promise.resolve();
     // A caller with a deadline waits only while an answer can still reach it in time.
     const waitMs = Math.min(this.limits.queueWaitMs, remainingMs() ?? Infinity);
     if (this.queue.length >= this.limits.queuedMax || waitMs <= 0) return Promise.reject(this.refusal());
@@ -91,6 +87,14 @@ export class Admission {
     });
   }
 
+  /** tryAcquire takes a free slot if there is one and nobody waits for it; call release once after it returned true. */
+  tryAcquire(): boolean {
+    if (this.inFlight >= this.limits.inFlightMax || this.queue.length > 0) return false;
+    this.inFlight++;
+    this.admitted++;
+    return true;
+  }
+
   /** release frees a slot; the oldest waiter, if any, takes it. */
   release(): void {
     const next = this.queue.shift();
@@ -113,7 +117,9 @@ export class Admission {
 export function admissionInterceptor(admission: Admission): Interceptor {
   return (next) => async (req) => {
     if (publicMethods.has(`${req.service.typeName}/${req.method.name}`)) return next(req);
-    await admission.acquire(req.signal);
+    // A free slot is taken without reading the call's signal: the grpc-js listener makes
+    // one only when it is read, and making it costs more than the rest of admission.
+    if (!admission.tryAcquire()) await admission.acquire(req.signal);
     try {
       return await next(req);
     } finally {

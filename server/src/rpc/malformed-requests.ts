@@ -5,15 +5,26 @@
 // (bodies are small and bounded); one that does not decode is replaced by an empty
 // message and marked with a header, and malformedInterceptor refuses it with
 // InvalidArgument and reason MALFORMED_REQUEST, in whichever protocol the caller spoke.
-// Compressed bodies pass through unread (connect-es decompresses and judges them).
+// Compressed bodies pass through unread (connect-es decompresses and judges them). The
+// grpc-js listener (grpc-js-server.ts) decodes its own bodies and marks failures the same way.
 import { fromBinary, fromJsonString } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
-import { invalid } from "../errors.js";
+import { invalid, type LedgerError } from "../errors.js";
 import { limits } from "../limits.js";
 
-/** malformedHeader carries a decode failure from the guard to the interceptor. */
-const malformedHeader = "burndown-malformed-request";
+/** malformedHeader carries a decode failure from a transport to the interceptor; transports drop it from what clients send. */
+export const malformedHeader = "burndown-malformed-request";
+
+/** markMalformed marks a request whose body did not decode, for malformedInterceptor to refuse. */
+export function markMalformed(header: Headers, failure: string): void {
+  header.set(malformedHeader, encodeURIComponent(failure.slice(0, 200)));
+}
+
+/** malformedRequest is the refusal of a body that is not a valid message of its type. */
+export function malformedRequest(typeName: string, failure: string): LedgerError {
+  return invalid("MALFORMED_REQUEST", "body", `the request body is not a valid ${typeName}: ${failure}`);
+}
 
 type Format = { framing: "plain" | "envelope"; encoding: "binary" | "json" };
 
@@ -99,7 +110,7 @@ export function guardUnaryBodies(handler: UniversalHandler): UniversalHandler {
       failure = error instanceof Error ? error.message : String(error);
     }
     if (failure === null) return handler({ ...req, body: once(data) });
-    req.header.set(malformedHeader, encodeURIComponent(failure.slice(0, 200)));
+    markMalformed(req.header, failure);
     const empty = emptyBody(format);
     if (req.header.has("content-length")) req.header.set("content-length", String(empty.byteLength));
     return handler({ ...req, body: once(empty) });
@@ -111,7 +122,7 @@ export function guardUnaryBodies(handler: UniversalHandler): UniversalHandler {
 export function malformedInterceptor(): Interceptor {
   return (next) => async (req) => {
     const failure = req.header.get(malformedHeader);
-    if (failure !== null) throw invalid("MALFORMED_REQUEST", "body", `the request body is not a valid ${req.method.input.typeName}: ${decodeURIComponent(failure)}`);
+    if (failure !== null) throw malformedRequest(req.method.input.typeName, decodeURIComponent(failure));
     return next(req);
   };
 }
