@@ -11,6 +11,7 @@ import type { Hold } from "../ledger/plan.js";
 import type { AuditDetails } from "./audit-store.js";
 import type { BalanceKey } from "./balance-store.js";
 import type { Tx } from "./database.js";
+import { claimRows, claimValues } from "./idempotency-store.js";
 import type { UsageRow } from "./usage-store.js";
 
 /** BalanceTotalsWrite is a balance's stored totals after the group. */
@@ -197,7 +198,7 @@ const s = (value: bigint | null) => (value === null ? null : value.toString());
  * for each other in one order and never deadlock; a claim already taken is skipped and
  * counted, and the caller rolls back.
  */
-const writeText = `
+const writeText = /* sql */ `
 with b as (
   update balances t set granted = v.granted, held = v.held, burned = v.burned, expired = v.expired, debt = v.debt,
     overdraft_held = v.overdraft_held, updated_at = now()
@@ -281,18 +282,17 @@ rr as (
   returning 1),
 k as (
   insert into idempotency_keys (principal, request_id, method, payload_hash, response)
-  select * from unnest($95::text[], $96::text[], $97::text[], $98::bytea[], $99::bytea[]) as v(principal, request_id, method, payload_hash, response)
-  order by v.principal, v.request_id
+  ${claimRows("$95", "$96", "$97", "$98", "$99", "$100", "$101", "$102", "$103")}
   on conflict do nothing
   returning 1),
 uc as (
   insert into usage_corrections (usage_id, actor, reason_code, note, credits, request_id)
-  select * from unnest($105::bigint[], $106::text[], $107::text[], $108::text[], $109::bigint[], $110::text[])
+  select * from unnest($109::bigint[], $110::text[], $111::text[], $112::text[], $113::bigint[], $114::text[])
   returning 1),
 a as (
   insert into audit_log (actor, action, target, reason, details)
   select v.actor, v.action, v.target, v.reason, v.details
-  from unnest($100::text[], $101::text[], $102::text[], $103::text[], $104::jsonb[]) with ordinality as v(actor, action, target, reason, details, position)
+  from unnest($104::text[], $105::text[], $106::text[], $107::text[], $108::jsonb[]) with ordinality as v(actor, action, target, reason, details, position)
   order by v.position
   returning 1)
 select (select count(*) from b)::int as balances, (select count(*) from l)::int as lots, (select count(*) from g)::int as new_lots,
@@ -332,7 +332,7 @@ function writeValues(set: WriteSet): unknown[] {
     ri.map((x) => JSON.stringify(x.holds.map((hold) => ({ grantId: hold.grantId, amount: hold.amount.toString() })))),
     ri.map((x) => x.expiresAt), ri.map((x) => x.requestId), ri.map((x) => x.actor),
     rr.map((x) => x.customerId), rr.map((x) => x.reservationId), rr.map((x) => x.status), rr.map((x) => s(x.committedAmount)),
-    k.map((x) => x.principal), k.map((x) => x.requestId), k.map((x) => x.method), k.map((x) => x.payloadHash), k.map((x) => Buffer.from(x.response)),
+    ...claimValues(k),
     a.map((x) => x.actor), a.map((x) => x.action), a.map((x) => x.target), a.map((x) => x.reason), a.map((x) => JSON.stringify(x.details)),
     uc.map((x) => x.usageId), uc.map((x) => x.actor), uc.map((x) => x.reasonCode), uc.map((x) => x.note), uc.map((x) => s(x.credits)),
     uc.map((x) => x.requestId),
