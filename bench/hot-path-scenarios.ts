@@ -112,6 +112,8 @@ export interface WorkerArgs {
   ceilingKeyId: string;
   /** database connections of the driver baselines: the server's pool size, so both have the same budget. */
   baselinePoolSize: number;
+  /** the server's write lanes, which the database ceiling's write path uses too. */
+  writeLanes: number;
   /**
    * Open loop: start operations at this many per second whatever the answers (latency is
    * measured from each operation's scheduled start, so a stall is not hidden); unset: a

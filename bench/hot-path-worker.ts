@@ -379,7 +379,7 @@ function databaseCeilingLoad(customerOf: () => string): Load {
     now: () => new Date(),
     usage: { lateCutoffMs: serverLimits.usageLateCutoffMsDefault, dedupRetentionMs: serverLimits.usageDedupRetentionMsDefault },
     fanout: new LocalFanout(),
-    writes: new GroupCommit({ pool, now: () => new Date() }, { lanes: serverLimits.writeLanesDefault, partitions: 1, groupWeightMax: serverLimits.groupWeightMax }),
+    writes: new GroupCommit({ pool, now: () => new Date() }, { lanes: args.writeLanes, partitions: 1, groupWeightMax: serverLimits.groupWeightMax }),
   };
   const caller: Caller = { keyId: args.ceilingKeyId, role: "service", grantLimit: 0n };
   return {

@@ -3,7 +3,7 @@
 // and docs/performance.json. Load comes from worker processes (hot-path-worker.ts), one per
 // scenario and concurrency level, so the load generator's CPU is never the server's.
 //   npx tsx bench/hot-path.ts [--quick] [--out <dir>] [--only <scenario,...>] [--levels <n,...>]
-//                             [--profile-server <dir>]
+//                             [--profile-server <dir>] [--server-env K=V,...]
 import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -40,7 +40,15 @@ function log(message: string): void {
 }
 
 /** the benchmark's server prefers fast refusals to slow answers: see BURNDOWN_QUEUE_WAIT_MS in the README. */
-const serverEnv = { BURNDOWN_MAX_IN_FLIGHT: "64", BURNDOWN_QUEUE_WAIT_MS: "100" };
+const serverEnv: Record<string, string> = { BURNDOWN_MAX_IN_FLIGHT: "64", BURNDOWN_QUEUE_WAIT_MS: "100" };
+/** --server-env K=V[,K=V]: more settings for the server (for comparing them); the report lists them. */
+const serverEnvIndex = process.argv.indexOf("--server-env");
+if (serverEnvIndex > 0) {
+  for (const pair of process.argv[serverEnvIndex + 1].split(",")) {
+    const [key, value] = pair.split("=");
+    serverEnv[key] = value;
+  }
+}
 const profileIndex = process.argv.indexOf("--profile-server");
 /** --profile-server <dir>: the server writes a V8 CPU profile there when it stops (open it in Chrome DevTools). */
 const profileArgs = profileIndex > 0 ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(process.argv[profileIndex + 1])}`] : [];
@@ -94,6 +102,7 @@ try {
     featureKey,
     ceilingKeyId: serviceKey.apiKey!.keyId,
     baselinePoolSize: serverLimits.poolSizeMax,
+    writeLanes: Number(serverEnv.BURNDOWN_WRITE_LANES ?? serverLimits.writeLanesDefault),
     ...timing,
   };
 

@@ -61,7 +61,7 @@ export const limits = {
    * are spread over lanes by hash; each lane runs one transaction at a time, and calls that
    * arrive meanwhile join its next one.
    */
-  writeLanesDefault: 4,
+  writeLanesDefault: 2,
   /** customer-hash partitions a group may never span (one: any customers may share a group). */
   customerPartitionsDefault: 1,
   /** items in one group transaction (a usage event counts as one). */
