@@ -3,12 +3,12 @@
 // bounded in size, and concurrent calls of different customers do share transactions.
 // Which transaction wrote a row is read from PostgreSQL itself (xmin).
 import { randomUUID } from "node:crypto";
-import { GrantSource } from "@burndown/sdk";
+import { errorInfoOf, GrantSource } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limits } from "../src/limits.js";
 import { customerHash, customerHashOfReservation, reservationIdFor } from "../src/service/customer-hash.js";
 import { reserveOp } from "../src/service/reserve.js";
-import { runWriteGroup } from "../src/service/write-group.js";
+import { groupTimings, runWriteGroup } from "../src/service/write-group.js";
 import { GroupCommit } from "../src/service/group-commit.js";
 import { invariantViolations } from "../../test-support/invariants.js";
 import { type Clients, startTestServer, type TestServer } from "../../test-support/server.js";
@@ -102,5 +102,56 @@ describe("two partitions, two lanes", () => {
     expect(sizes.length).toBeGreaterThan(1);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(limits.groupWeightMax);
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(count);
+  });
+});
+
+describe("a group that waited for a balance's lock", () => {
+  let t: TestServer;
+  let ledger: Clients["ledger"];
+
+  beforeAll(async () => {
+    t = await startTestServer();
+    await t.clients(t.adminToken).admin.createCreditType({ creditType: { creditTypeId, displayName: "API", scale: 0 }, requestId: randomUUID() });
+    ledger = t.clients(await t.createKey("service")).ledger;
+  });
+  afterAll(() => t?.close());
+
+  it("decides on the balance as the transaction it waited for left it, not as its statement's snapshot saw it", async () => {
+    const customerId = `waited-${randomUUID()}`;
+    const granted = await ledger.grant({ customerId, creditTypeId, amount: 100n, source: GrantSource.PURCHASE, reasonCode: "seed", requestId: randomUUID() });
+    const grantId = granted.lot!.grantId;
+    const reloads = groupTimings.reloads;
+    // Another writer (here by hand, as any writer does: lot, balance row and entry) holds the
+    // balance's lock and burns 60 from the lot while a Reserve of 30 waits for it.
+    const writer = await t.database.pool.connect();
+    try {
+      await writer.query("begin");
+      await writer.query("select 1 from balances where customer_id = $1 for update", [customerId]);
+      const reserved = ledger.reserve({ customerId, cost: credits(30n), requestId: randomUUID() }).then(
+        () => "reserved",
+        (error: unknown) => errorInfoOf(error)?.reason,
+      );
+      for (let i = 0; i < 200; i++) {
+        const waiting = await t.database.pool.query("select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'");
+        if (waiting.rows[0].n > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await writer.query("update grants set remaining = remaining - 60 where grant_id = $1", [grantId]);
+      await writer.query("update balances set burned = burned + 60 where customer_id = $1", [customerId]);
+      await writer.query(
+        "insert into ledger_entries (customer_id, credit_type_id, kind, amount, grant_id, actor, effective_at) values ($1, $2, 'burn', 60, $3, 'test', now())",
+        [customerId, creditTypeId, grantId],
+      );
+      await writer.query("commit");
+      // The hold is drawn from the lot as the writer left it (40), not as the snapshot saw it (100).
+      expect(await reserved).toBe("reserved");
+    } finally {
+      writer.release();
+    }
+    expect(groupTimings.reloads).toBe(reloads + 1);
+    const balance = (await ledger.getBalance({ customerId, creditTypeId })).balances[0];
+    expect(balance).toMatchObject({ available: 10n, held: 30n, burned: 60n });
+    expect(balance.lots.map((lot) => [lot.remaining, lot.held])).toEqual([[40n, 30n]]);
+    expect(await invariantViolations(t.database.pool)).toEqual([]);
   });
 });

@@ -224,13 +224,13 @@ function burnEvents(ctx: PlanContext, caller: Caller, balance: BalanceEvents, ra
     return { usageId: p.usageId, usageIndex: null };
   });
   const rowOf = (entry: PlannedEntry) => (entry.eventIndex === undefined ? null : burnRowIndex[entry.eventIndex]);
-  if (planned.entries.length > 0) {
-    // Burns of events allowed offline (fail-open, replayed from an SDK spool) say so.
-    ctx.draft.change(key, planned, { reservationId: null, requestId: null, actor: caller.keyId, reasonCode: "usage", effectiveAt: ctx.now }, (entry) => {
-      const row = rowOf(entry);
-      return row === null ? {} : { ...refs[row], reasonCode: rows[row].offline ? "usage_offline" : "usage" };
-    });
-  }
+  // Written even when nothing burned (observed features move only carries): every change
+  // under a balance's lock writes its row, which is how a later group sees it changed.
+  // Burns of events allowed offline (fail-open, replayed from an SDK spool) say so.
+  ctx.draft.change(key, planned, { reservationId: null, requestId: null, actor: caller.keyId, reasonCode: "usage", effectiveAt: ctx.now }, (entry) => {
+    const row = rowOf(entry);
+    return row === null ? {} : { ...refs[row], reasonCode: rows[row].offline ? "usage_offline" : "usage" };
+  });
   ordered.forEach(({ p }, index) => {
     const row = rows[index];
     if (row.status === "shadowed") ctx.draft.shadow({ ...key, featureKey: row.featureKey, ...refs[index], credits: row.credits ?? 0n, effectiveAt: row.eventAt });

@@ -3,11 +3,12 @@
 // fixed number of statements, whatever the group's size:
 //   1. read what the ops need before any lock (reservations, rates, what exists);
 //   2. create missing customers and balances and claim usage event ids (only if asked);
-//   3. lock every balance in one statement, in one global key order (lockBalances);
-//   4. read, under those locks, the lots, reservation statuses, carries and stored claims;
-//   5. decide each op in order, in memory, against the state the ops before it left (the
+//   3. lock every balance in one global key order, and read in the same statement the lots,
+//      reservation statuses, carries and stored claims (lockAndSelectDecisionInputs); only if
+//      a locked balance changed after that statement's snapshot, read them again;
+//   4. decide each op in order, in memory, against the state the ops before it left (the
 //      pure core decides; a refusal is that op's answer and writes nothing);
-//   6. write everything in one statement (writeBalanceChanges), and COMMIT once.
+//   5. write everything in one statement (writeBalanceChanges), and COMMIT once.
 // A stored claim is answered as a replay; a request id repeated inside the group waits for
 // the next group. If the transaction loses a race (a request id claimed meanwhile, a
 // deadlock), it runs again; if it fails otherwise, nothing of it was written and every op
@@ -15,7 +16,7 @@
 import { LedgerError } from "../errors.js";
 import { assert, type BalanceState, type LotState } from "../ledger/balance-state.js";
 import { limits } from "../limits.js";
-import { type BalanceKey, balanceKeyOf, type DecisionInputs, lockBalances, selectDecisionInputs } from "../store/balance-store.js";
+import { type BalanceKey, balanceKeyOf, type DecisionInputs, type DecisionRequest, lockAndSelectDecisionInputs, selectDecisionInputs } from "../store/balance-store.js";
 import {
   type BalanceTotalsWrite,
   ClaimTakenError,
@@ -44,7 +45,7 @@ import { type BalanceSlot, Draft, GroupAbort, type GroupView, type Outcome, type
 export const groupStats = { committed: 0, fellBack: 0 };
 
 /** groupTimings adds up, over every group transaction run, its ops and the milliseconds of each step (process-wide, for metrics and benchmarks). */
-export const groupTimings = { transactions: 0, ops: 0, readMs: 0, createMs: 0, lockMs: 0, loadMs: 0, planMs: 0, writeMs: 0, commitMs: 0, totalMs: 0 };
+export const groupTimings = { transactions: 0, ops: 0, reloads: 0, readMs: 0, createMs: 0, lockMs: 0, loadMs: 0, planMs: 0, writeMs: 0, commitMs: 0, totalMs: 0 };
 
 /** GroupDeps are what a group needs: the database and the clock. */
 export interface GroupDeps {
@@ -280,7 +281,7 @@ interface Finished {
   result: PlanResult<unknown>;
 }
 
-/** runOnce runs steps 1-6 in one transaction; throws when the transaction must not commit. */
+/** runOnce runs steps 1-5 in one transaction; throws when the transaction must not commit. */
 async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOptions): Promise<GroupOutcome<unknown>[]> {
   const startedAtMs = performance.now();
   let stepAtMs = startedAtMs;
@@ -304,16 +305,20 @@ async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOpt
         : await insertMissingRows(tx, { customerIds: createCustomers, balances: createBalances, eventIds: claimEventIds, receivedAt: deps.now() });
     step("createMs");
     const keys = unique(live.flatMap((p) => p.keys), keyOf).sort(compareKeys);
-    const locked = await lockBalances(tx, keys, { skipLocked: options.skipLocked ?? false });
-    step("lockMs");
-    const now = deps.now();
-    const decision = await selectDecisionInputs(tx, {
-      keys: keys.filter((key) => locked.has(keyOf(key))),
+    const request: DecisionRequest = {
+      keys,
       pinnedGrantIds: unique(live.flatMap((p) => p.pinnedGrantIds ?? [])),
       reservationIds: unique(live.flatMap((p) => p.reservationIds ?? [])),
       carries: unique(live.flatMap((p) => p.carries ?? []), pairKey),
       claims: ops.flatMap((op) => (op.claim ? [{ principal: op.claim.caller.keyId, requestId: op.claim.idempotency.requestId }] : [])),
-    });
+    };
+    const loaded = await lockAndSelectDecisionInputs(tx, request, { skipLocked: options.skipLocked ?? false });
+    const { locked } = loaded;
+    step("lockMs");
+    const now = deps.now();
+    // A balance changed after the statement's snapshot: read again, under the locks now held.
+    const decision = loaded.stale ? await selectDecisionInputs(tx, request) : loaded.inputs;
+    if (loaded.stale) groupTimings.reloads++;
     const missing = options.skipLocked ? [] : keys.filter((key) => !locked.has(keyOf(key)));
     if (missing.length > 0) inputs = await explainMissing(tx, inputs, missing);
     step("loadMs");
@@ -355,7 +360,7 @@ async function explainMissing(tx: Tx, inputs: WriteInputs, missing: BalanceKey[]
   };
 }
 
-/** planAll decides each op in order (step 5). */
+/** planAll decides each op in order (step 4). */
 function planAll(ops: readonly AnyOp[], group: GroupState, decision: DecisionInputs, outcomes: (GroupOutcome<unknown> | undefined)[]): Finished[] {
   const finished: Finished[] = [];
   const claimsSeen = new Set<string>();
@@ -387,7 +392,7 @@ function planAll(ops: readonly AnyOp[], group: GroupState, decision: DecisionInp
   return finished;
 }
 
-/** write runs step 6 and completes the answers; claims wait for the answers that need the database's ids. */
+/** write runs step 5 and completes the answers; claims wait for the answers that need the database's ids. */
 async function write(tx: Tx, ops: readonly AnyOp[], group: GroupState, finished: Finished[], outcomes: (GroupOutcome<unknown> | undefined)[]): Promise<void> {
   const claimOf = (index: number, value: unknown): ClaimWrite[] => {
     const claim = ops[index].claim;

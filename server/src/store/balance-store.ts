@@ -81,25 +81,6 @@ export function balanceKeyOf(customerId: string, creditTypeId: string): string {
   return `${customerId}\u0000${creditTypeId}`;
 }
 
-/**
- * lockBalances reads many balance rows FOR UPDATE, in (customer, credit type) order: every
- * transaction that changes balances takes their locks here, in this one order, so two of
- * them (on one replica or several) never deadlock. Keys without a row are absent from the
- * answer; with skipLocked (background jobs), so are rows another transaction holds.
- * Inside a transaction.
- */
-export async function lockBalances(tx: Tx, keys: readonly BalanceKey[], options: { skipLocked: boolean }): Promise<Map<string, BalanceRow>> {
-  if (keys.length === 0) return new Map();
-  const result = await tx.query({
-    name: options.skipLocked ? "lock_balances_skip_locked" : "lock_balances",
-    text: `select b.customer_id, b.credit_type_id, ${balanceColumns.split(", ").map((c) => `b.${c}`).join(", ")}
-           from balances b join unnest($1::text[], $2::text[]) as k(customer_id, credit_type_id) using (customer_id, credit_type_id)
-           order by b.customer_id, b.credit_type_id for update of b${options.skipLocked ? " skip locked" : ""}`,
-    values: keyArrays(keys),
-  });
-  return new Map(result.rows.map((row) => [balanceKeyOf(row.customer_id, row.credit_type_id), toBalanceRow(row)]));
-}
-
 /** StoredClaim is a request id's claim as stored: what was asked and the answer to replay. */
 export interface StoredClaim {
   principal: string;
@@ -123,26 +104,42 @@ export interface DecisionInputs {
   transactionTime: Date;
 }
 
+/** DecisionRequest names what decisions on a set of balances need read. */
+export interface DecisionRequest {
+  keys: readonly BalanceKey[];
+  pinnedGrantIds: readonly string[];
+  reservationIds: readonly string[];
+  carries: readonly { customerId: string; featureKey: string }[];
+  claims: readonly { principal: string; requestId: string }[];
+}
+
 /**
- * selectDecisionInputs reads in one statement, after lockBalances, everything decisions on
- * those balances need that only a locked balance makes settled: the lots of each balance
- * (free ones, in burn order, one more than the decision limit so an excess shows), the
- * lots reservations pin, the status of reservations, carried remainders and stored claims
- * on request ids. Expects the balance rows locked by this transaction.
+ * decisionText is the statement that reads what decisions need, and with a lock mode first
+ * locks the balances (in key order) and returns them with two versions each: the row as
+ * locked, and the row as the statement's snapshot saw it. A transaction that committed a
+ * change to a balance after the snapshot was taken (one the lock waited for, or one just
+ * before it) shows as a difference, and only then is what else this statement read about
+ * that balance (read from the snapshot) possibly out of date.
  */
-export async function selectDecisionInputs(
-  tx: Tx,
-  request: {
-    keys: readonly BalanceKey[];
-    pinnedGrantIds: readonly string[];
-    reservationIds: readonly string[];
-    carries: readonly { customerId: string; featureKey: string }[];
-    claims: readonly { principal: string; requestId: string }[];
-  },
-): Promise<DecisionInputs> {
-  const result = await tx.query({
-    name: "select_decision_inputs",
-    text: `(select 'lot' as part, ${lotColumns.split(", ").map((c) => `l.${c}`).join(", ")}, null::jsonb as extra, null::timestamptz as tx_now
+function decisionText(lock: "none" | "wait" | "skip locked"): string {
+  const lotSelect = lotColumns.split(", ").map((c) => `l.${c}`).join(", ");
+  const nulls = lotColumns.split(", ").map(() => "null").join(", ");
+  const locked =
+    lock === "none"
+      ? ""
+      : `with locked as (
+           select b.customer_id, b.credit_type_id, ${balanceColumns.split(", ").map((c) => `b.${c}`).join(", ")}, b.xmin::text as version
+           from balances b join unnest($1::text[], $2::text[]) as k(customer_id, credit_type_id) using (customer_id, credit_type_id)
+           order by b.customer_id, b.credit_type_id for update of b${lock === "skip locked" ? " skip locked" : ""})
+         `;
+  const balances =
+    lock === "none"
+      ? ""
+      : `'balances', (select coalesce(jsonb_agg(jsonb_build_array(l.customer_id, l.credit_type_id, l.granted::text, l.held::text, l.burned::text,
+             l.expired::text, l.debt::text, l.overdraft_held::text, l.overdraft_limit::text, l.version,
+             (select s.xmin::text from balances s where s.customer_id = l.customer_id and s.credit_type_id = l.credit_type_id))), '[]') from locked l),
+         `;
+  return `${locked}(select 'lot' as part, ${lotSelect}, null::jsonb as extra, null::timestamptz as tx_now
              from unnest($1::text[], $2::text[]) as k(customer_id, credit_type_id)
              cross join lateral (
                select ${lotColumns} from grants g
@@ -151,31 +148,47 @@ export async function selectDecisionInputs(
            union
            select 'lot', ${lotColumns}, null, null from grants where grant_id = any($4::uuid[]))
            union all
-           select 'extra', ${lotColumns.split(", ").map(() => "null").join(", ")}, jsonb_build_object(
-             'statuses', (select coalesce(jsonb_object_agg(reservation_id, status), '{}') from reservations where reservation_id = any($5::uuid[])),
+           select 'extra', ${nulls}, jsonb_build_object(
+             ${balances}'statuses', (select coalesce(jsonb_object_agg(reservation_id, status), '{}') from reservations where reservation_id = any($5::uuid[])),
              'carries', (select coalesce(jsonb_agg(jsonb_build_array(c.customer_id, c.feature_key, c.per_units::text, c.carry::text)), '[]')
                from usage_carries c join unnest($6::text[], $7::text[]) as p(customer_id, feature_key) using (customer_id, feature_key)),
              'claims', (select coalesce(jsonb_agg(jsonb_build_array(i.principal, i.request_id, i.method, encode(i.payload_hash, 'base64'),
                  encode(i.response, 'base64'))), '[]')
-               from idempotency_keys i join unnest($8::text[], $9::text[]) as r(principal, request_id) using (principal, request_id))), now()`,
-    values: [
-      ...keyArrays(request.keys),
-      limits.lotsPerDecisionMax + 1,
-      request.pinnedGrantIds,
-      request.reservationIds,
-      request.carries.map((pair) => pair.customerId),
-      request.carries.map((pair) => pair.featureKey),
-      request.claims.map((claim) => claim.principal),
-      request.claims.map((claim) => claim.requestId),
-    ],
-  });
+               from idempotency_keys i join unnest($8::text[], $9::text[]) as r(principal, request_id) using (principal, request_id))), now()`;
+}
+
+const decisionTexts = { none: decisionText("none"), wait: decisionText("wait"), "skip locked": decisionText("skip locked") };
+
+function decisionValues(request: DecisionRequest): unknown[] {
+  return [
+    ...keyArrays(request.keys),
+    limits.lotsPerDecisionMax + 1,
+    request.pinnedGrantIds,
+    request.reservationIds,
+    request.carries.map((pair) => pair.customerId),
+    request.carries.map((pair) => pair.featureKey),
+    request.claims.map((claim) => claim.principal),
+    request.claims.map((claim) => claim.requestId),
+  ];
+}
+
+type BalanceJson = [string, string, string, string, string, string, string, string, string, string, string | null];
+
+interface DecisionExtra {
+  balances?: BalanceJson[];
+  statuses: Record<string, string>;
+  carries: [string, string, string, string][];
+  claims: [string, string, string, string, string][];
+}
+
+function toDecisionInputs(rows: Record<string, unknown>[]): { inputs: DecisionInputs; extra: DecisionExtra } {
   const lots = new Map<string, LotRow[]>();
   let transactionTime: Date | undefined;
-  let extra: { statuses: Record<string, string>; carries: [string, string, string, string][]; claims: [string, string, string, string, string][] } | undefined;
-  for (const row of result.rows) {
+  let extra: DecisionExtra | undefined;
+  for (const row of rows) {
     if (row.part === "extra") {
-      extra = row.extra;
-      transactionTime = row.tx_now;
+      extra = row.extra as DecisionExtra;
+      transactionTime = row.tx_now as Date;
       continue;
     }
     const lot = toLotRow(row);
@@ -184,8 +197,8 @@ export async function selectDecisionInputs(
     if (list === undefined) lots.set(key, [lot]);
     else list.push(lot);
   }
-  if (extra === undefined || transactionTime === undefined) throw new Error("assertion failed: selectDecisionInputs returns its extra row");
-  return {
+  if (extra === undefined || transactionTime === undefined) throw new Error("assertion failed: the decision statement returns its extra row");
+  const inputs: DecisionInputs = {
     lots,
     reservationStatuses: new Map(Object.entries(extra.statuses)),
     carries: new Map(extra.carries.map(([customerId, featureKey, perUnits, carry]) => [balanceKeyOf(customerId, featureKey), { perUnits: BigInt(perUnits), carry: BigInt(carry) }])),
@@ -197,6 +210,59 @@ export async function selectDecisionInputs(
     ),
     transactionTime,
   };
+  return { inputs, extra };
+}
+
+/**
+ * lockAndSelectDecisionInputs locks many balance rows FOR UPDATE in (customer, credit type)
+ * order, and in the same statement reads what decisions on them need (see
+ * selectDecisionInputs). Every transaction that changes balances takes their locks here,
+ * in this one order, so two of them (on one replica or several) never deadlock. Keys
+ * without a row are absent from locked; with skipLocked (background jobs), so are rows
+ * another transaction holds. stale says that a locked balance changed after the
+ * statement's snapshot: inputs may then be out of date, and the caller reads them again
+ * with selectDecisionInputs, under the locks it now holds. Inside a transaction.
+ */
+export async function lockAndSelectDecisionInputs(
+  tx: Tx,
+  request: DecisionRequest,
+  options: { skipLocked: boolean },
+): Promise<{ locked: Map<string, BalanceRow>; inputs: DecisionInputs; stale: boolean }> {
+  const result = await tx.query({
+    name: options.skipLocked ? "lock_and_select_decision_inputs_skip_locked" : "lock_and_select_decision_inputs",
+    text: options.skipLocked ? decisionTexts["skip locked"] : decisionTexts.wait,
+    values: decisionValues(request),
+  });
+  const { inputs, extra } = toDecisionInputs(result.rows);
+  const locked = new Map<string, BalanceRow>();
+  let stale = false;
+  for (const [customerId, creditTypeId, granted, held, burned, expired, debt, overdraftHeld, overdraftLimit, version, seenVersion] of extra.balances ?? []) {
+    locked.set(balanceKeyOf(customerId, creditTypeId), {
+      granted: BigInt(granted),
+      held: BigInt(held),
+      burned: BigInt(burned),
+      expired: BigInt(expired),
+      debt: BigInt(debt),
+      overdraftHeld: BigInt(overdraftHeld),
+      overdraftLimit: BigInt(overdraftLimit),
+    });
+    if (version !== seenVersion) stale = true;
+  }
+  return { locked, inputs, stale };
+}
+
+/**
+ * selectDecisionInputs reads in one statement everything decisions on locked balances need
+ * that only the lock makes settled: the lots of each balance (free ones, in burn order, one
+ * more than the decision limit so an excess shows), the lots reservations pin, the status
+ * of reservations, carried remainders, and stored claims on request ids. Every writer of a
+ * balance's lots, reservations or carries also writes the balance row, which is what makes
+ * a version check of that row enough (lockAndSelectDecisionInputs). Expects the balance
+ * rows locked by this transaction.
+ */
+export async function selectDecisionInputs(tx: Tx, request: DecisionRequest): Promise<DecisionInputs> {
+  const result = await tx.query({ name: "select_decision_inputs", text: decisionTexts.none, values: decisionValues(request) });
+  return toDecisionInputs(result.rows).inputs;
 }
 
 /**
