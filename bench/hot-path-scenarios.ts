@@ -86,6 +86,9 @@ export const hotPathLimits = {
   openLoopInFlightMax: 1_024,
   /** grants in flight while seeding. */
   seedGrantsInFlightMax: 64,
+  /** reserve + commit pairs made before the statistics are taken, and how many per batch. */
+  warmupPairs: 5_000,
+  warmupBatchSize: 500,
 } as const;
 
 /** WorkerArgs is everything one worker run needs, passed as one JSON argument. */
