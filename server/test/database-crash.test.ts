@@ -18,6 +18,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newApiKeyToken } from "../src/service/api-keys.js";
 import { type EmbeddedDatabase, startEmbeddedDatabase } from "../src/store/embedded-database.js";
+import { sharedTransactions } from "../../test-support/groups.js";
 import { invariantViolations } from "../../test-support/invariants.js";
 import { quietPort } from "../../test-support/ports.js";
 import { bearer } from "../../test-support/bearer.js";
@@ -143,6 +144,8 @@ describe("PostgreSQL killed under acknowledged writes", () => {
       expect(doubled).toEqual([]);
       expect(wrongAmount).toEqual([]);
       expect(await invariantViolations(pool)).toEqual([]);
+      // What was killed was group-committed traffic: transactions held several customers' entries.
+      expect(await sharedTransactions(pool)).toBeGreaterThan(0);
       // The server reconnected by itself: every burn was answered in the end.
       const probe = await pool.query("select 1 as ok").then(() => "answers", (error: unknown) => String(error));
       expect(acknowledged.length, `the cluster ${probe}; the server said:\n${server.output.slice(-15).join("\n")}`).toBe(operationsCount);

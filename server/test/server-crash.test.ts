@@ -13,6 +13,7 @@ import { AdminService, type BurndownClient, createBurndownClient, GrantSource, L
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newApiKeyToken } from "../src/service/api-keys.js";
 import { createTestDatabase, type TestDatabase } from "../../test-support/database.js";
+import { sharedTransactions } from "../../test-support/groups.js";
 import { invariantViolations } from "../../test-support/invariants.js";
 import { quietPort } from "../../test-support/ports.js";
 import { bearer } from "../../test-support/bearer.js";
@@ -130,6 +131,8 @@ describe("the server killed mid-stream", () => {
     expect(doubled).toEqual([]);
     expect(wrongAmount).toEqual([]);
     expect(await invariantViolations(database.pool)).toEqual([]);
+    // What was killed was group-committed traffic: transactions held several customers' entries.
+    expect(await sharedTransactions(database.pool)).toBeGreaterThan(0);
     // The retries outlasted the restart: every operation got its answer.
     expect(acknowledged).toBe(operationsCount);
   }, 300_000);
