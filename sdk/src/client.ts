@@ -6,7 +6,7 @@ import http from "node:http";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Client, type CallOptions as ConnectCallOptions, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { v7 as uuidv7 } from "uuid";
+import { uuidV7 } from "./uuid-v7.js";
 import { type AttemptInterceptor, type CallInfo, type CallInterceptor, type CallOptions, createCallPath, attemptTimeoutMsOf, type Invoke } from "./call-path.js";
 import { type Clock, systemClock } from "./clock.js";
 import { createGrpcJsTransport } from "./grpc-js-transport.js";
@@ -149,7 +149,7 @@ type Rpc<I, O> = (request: I, options: ConnectCallOptions) => Promise<O>;
 /** mutationOf makes the request id before the first attempt; every retry sends the same one. */
 function mutationOf<I extends { requestId?: string }, O>(invoke: Invoke, method: string, rpc: Rpc<I, O>) {
   return (request: I, options?: CallOptions): Promise<O> => {
-    const requestId = request.requestId || uuidv7();
+    const requestId = request.requestId || uuidV7();
     const sent = { ...request, requestId };
     return invoke({ method, kind: "mutation", requestId, ...subjectOf(request) }, (signal, timeoutMs) => rpc(sent, { signal, timeoutMs }), options);
   };
