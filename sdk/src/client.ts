@@ -220,8 +220,10 @@ export function createBurndownClient(options: BurndownClientOptions): BurndownCl
   const { transport, close: closeTransport } = transportOf(options);
   const admin = createClient(AdminService, transport);
   // The breaker sits outside every call: it counts a call's final outcome, retries included.
+  // It exists once resilience does, which needs the call path first.
   let resilience: Resilience | null = null;
-  const invoke = callPathOf(options, clock, [(next) => (call, signal) => (resilience ? resilience.breakerInterceptor()(next)(call, signal) : next(call, signal))]);
+  let breaker: CallInterceptor | null = null;
+  const invoke = callPathOf(options, clock, [(next) => (breaker === null ? next : breaker(next))]);
   const ledger = createClient(LedgerService, transport);
   const reportUsageBatch = reportUsageOf(invoke, ledger.reportUsage);
   const batching = batchingOptionsOf(options.batching);
@@ -259,6 +261,7 @@ export function createBurndownClient(options: BurndownClientOptions): BurndownCl
     nowMs: clock.nowMs,
     onError,
   });
+  breaker = resilience.breakerInterceptor();
   resilience.start();
   const spooled = spoolSinkOf(resilience, clock, onError);
   return {

@@ -213,6 +213,15 @@ function callOptionsOf(timeoutMs: number | undefined): grpc.CallOptions {
   return timeoutMs === undefined ? {} : { deadline: Date.now() + timeoutMs };
 }
 
+/** cancelerOf is an abort listener that cancels call (an object with a method: under tsx, whose esbuild keeps names, a named closure costs a defineProperty each time). */
+function cancelerOf(call: { cancel: () => void }): EventListenerObject {
+  return {
+    handleEvent() {
+      call.cancel();
+    },
+  };
+}
+
 /** sendUnary makes one unary call on the channel; it settles when grpc-js reports the status. */
 function sendUnary<I extends DescMessage, O extends DescMessage>(channel: Channel, wire: MethodWire, req: UnaryRequest<I, O>, timeoutMs: number | undefined): Promise<UnaryResponse<I, O>> {
   const signal = req.signal;
@@ -225,7 +234,7 @@ function sendUnary<I extends DescMessage, O extends DescMessage>(channel: Channe
       // The status event that follows carries the outcome, the error included, and the trailers.
       message = value as MessageShape<O> | undefined;
     });
-    const onAbort = () => call.cancel();
+    const onAbort = cancelerOf(call);
     if (signal !== neverAborted) signal.addEventListener("abort", onAbort);
     channel.track(call);
     call.on("metadata", (received: grpc.Metadata) => (header = received));
@@ -331,7 +340,7 @@ async function sendServerStream<I extends DescMessage, O extends DescMessage>(
   const signal = req.signal;
   if (signal.aborted) throw signal.reason;
   const call = channel.current().makeServerStreamRequest(wire.path, wire.serialize, wire.deserialize, message as never, metadataOf(req.header), callOptionsOf(timeoutMs)) as grpc.ClientReadableStream<MessageShape<O>>;
-  const onAbort = () => call.cancel();
+  const onAbort = cancelerOf(call);
   signal.addEventListener("abort", onAbort);
   channel.track(call);
   let header: grpc.Metadata | undefined;
