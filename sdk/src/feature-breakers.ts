@@ -90,6 +90,10 @@ export class FeatureBreakers {
       rollingCountTimeout: this.options.rollingWindowMs,
       errorFilter: (error: unknown) => !isUnreachable(error),
       cache: false,
+      // Only fires and failures decide; latency percentiles (a sort of the window's latencies
+      // on every failure and every second) and snapshot events are work nobody reads.
+      rollingPercentilesEnabled: false,
+      enableSnapshots: false,
       name: featureKey,
     });
     breaker.on("open", () => {
