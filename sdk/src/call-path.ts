@@ -134,9 +134,9 @@ function canceled(signal: AbortSignal | undefined): ConnectError {
 
 /**
  * AttemptRun is one attempt in flight under its own signal, which aborts when the
- * attempt times out or the caller cancels. It listens to both signals itself
- * (handleEvent), so an attempt costs one AbortController, one timer and no closures
- * beyond the promise's.
+ * attempt times out or the caller cancels; only this run aborts it, and it ends the
+ * attempt as it does. It listens to the caller's signal itself (handleEvent), so an
+ * attempt costs one AbortController, one timer and no closures beyond the promise's.
  */
 class AttemptRun {
   private readonly controller = new AbortController();
@@ -152,13 +152,11 @@ class AttemptRun {
   run(call: CallInfo, number: number, attempt: Attempt, clock: Clock): Promise<unknown> {
     const signal = this.controller.signal;
     const info: AttemptInfo = { call, attempt: number, signal, timeoutMs: this.timeoutMs };
-    if (this.callerSignal?.aborted) this.controller.abort(canceled(this.callerSignal));
-    this.callerSignal?.addEventListener("abort", this);
-    this.stopTimer = startTimer(clock, this.timeoutMs, "attempt timeout", () => this.controller.abort(new ConnectError(`the attempt timed out after ${this.timeoutMs} ms`, Code.DeadlineExceeded)));
     const settled = new Promise<unknown>((resolve, reject) => {
-      if (signal.aborted) reject(signal.reason);
       this.reject = reject;
-      signal.addEventListener("abort", this);
+      if (this.callerSignal?.aborted) this.abort(canceled(this.callerSignal));
+      this.callerSignal?.addEventListener("abort", this);
+      this.stopTimer = startTimer(clock, this.timeoutMs, "attempt timeout", () => this.abort(new ConnectError(`the attempt timed out after ${this.timeoutMs} ms`, Code.DeadlineExceeded)));
       attemptOnce(attempt, info).then(resolve, reject);
     });
     return settled.then(
@@ -173,10 +171,14 @@ class AttemptRun {
     );
   }
 
-  /** handleEvent follows the caller's signal into the attempt's, and ends the attempt when its own aborts. */
-  handleEvent(event: Event): void {
-    if (event.target === this.controller.signal) this.reject?.(this.controller.signal.reason);
-    else this.controller.abort(canceled(this.callerSignal));
+  /** handleEvent follows the caller's cancel into the attempt. */
+  handleEvent(): void {
+    this.abort(canceled(this.callerSignal));
+  }
+
+  private abort(reason: ConnectError): void {
+    this.controller.abort(reason);
+    this.reject?.(reason);
   }
 
   private finish(): void {
