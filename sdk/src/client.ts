@@ -137,11 +137,11 @@ function transportOf(options: BurndownClientOptions): { transport: Transport; cl
   return { transport, close: () => transport.close() };
 }
 
-/** subjectOf names the customer and feature a request is for, so that call interceptors can key on them. */
-function subjectOf(request: object): Pick<CallInfo, "customerId" | "featureKey"> {
+/** callInfoOf describes a call, naming the customer and feature its request is for, so that call interceptors can key on them. */
+function callInfoOf(method: string, kind: CallInfo["kind"], requestId: string | undefined, request: object): CallInfo {
   const fields = request as { customerId?: string; featureKey?: string; cost?: { case?: string; value?: { featureKey?: string } } };
   const featureKey = fields.featureKey ?? (fields.cost?.case === "usage" ? fields.cost.value?.featureKey : undefined);
-  return { customerId: fields.customerId, featureKey };
+  return { method, kind, requestId, customerId: fields.customerId, featureKey };
 }
 
 type Rpc<I, O> = (request: I, options: ConnectCallOptions) => Promise<O>;
@@ -151,13 +151,13 @@ function mutationOf<I extends { requestId?: string }, O>(invoke: Invoke, method:
   return (request: I, options?: CallOptions): Promise<O> => {
     const requestId = request.requestId || uuidV7();
     const sent = { ...request, requestId };
-    return invoke({ method, kind: "mutation", requestId, ...subjectOf(request) }, (signal, timeoutMs) => rpc(sent, { signal, timeoutMs }), options);
+    return invoke(callInfoOf(method, "mutation", requestId, request), (signal, timeoutMs) => rpc(sent, { signal, timeoutMs }), options);
   };
 }
 
 /** readOf sends a read as it is; repeating it is always safe. */
 function readOf<I extends object, O>(invoke: Invoke, method: string, rpc: Rpc<I, O>) {
-  return (request: I, options?: CallOptions): Promise<O> => invoke({ method, kind: "read", ...subjectOf(request) }, (signal, timeoutMs) => rpc(request, { signal, timeoutMs }), options);
+  return (request: I, options?: CallOptions): Promise<O> => invoke(callInfoOf(method, "read", undefined, request), (signal, timeoutMs) => rpc(request, { signal, timeoutMs }), options);
 }
 
 /** reportUsageOf gives every event without an id one before the first attempt: its id is its idempotency key. */
