@@ -18,6 +18,9 @@ import { type FaultProxy, startFaultProxy } from "../../test-support/fault-proxy
 import { type LedgerFixture, startLedgerFixture } from "../../test-support/ledger-fixture.js";
 import { quietPort } from "../../test-support/ports.js";
 
+/** A test whose guarantee is broken would hang until the call's own timeout; it fails sooner. */
+const hangsWithoutItMs = 10_000;
+
 let f: LedgerFixture;
 let proxy: FaultProxy;
 const transports: GrpcJsTransport[] = [];
@@ -128,7 +131,7 @@ describe("time and cancellation", () => {
     proxy.setMode({ kind: "stall", direction: "downstream" });
     const error = await failureOf(ledger.getBalance({ customerId }, { timeoutMs: 150 }));
     expect(error.code).toBe(Code.DeadlineExceeded);
-  });
+  }, hangsWithoutItMs);
 
   it("the caller's abort cancels the call in flight: Canceled, with the caller's reason", async () => {
     const ledger = ledgerOver(transportTo(proxy.url));
@@ -142,7 +145,7 @@ describe("time and cancellation", () => {
     const error = await call;
     expect(error.code).toBe(Code.Canceled);
     expect(error.rawMessage).toBe("the caller gave up");
-  });
+  }, hangsWithoutItMs);
 
   it("a call whose signal is already aborted is not sent", async () => {
     const ledger = ledgerOver(transportTo(proxy.url));
@@ -194,7 +197,7 @@ describe("faults", () => {
     const accepted = proxy.connectionsAccepted();
     expect((await failureOf(ledger.getBalance({ customerId }))).code).toBe(Code.Unavailable);
     expect(proxy.connectionsAccepted()).toBe(accepted);
-  });
+  }, hangsWithoutItMs);
 });
 
 describe("streams", () => {
@@ -213,7 +216,7 @@ describe("streams", () => {
     );
     expect(statuses).toEqual([ServingStatus.SERVING]);
     expect(error?.code).toBe(Code.Canceled);
-  });
+  }, hangsWithoutItMs);
 
   it("a server stream whose headers do not come within timeoutMs fails DeadlineExceeded", async () => {
     const health = createClient(HealthService, transportTo(proxy.url, []));
@@ -225,7 +228,7 @@ describe("streams", () => {
       })(),
     );
     expect(error.code).toBe(Code.DeadlineExceeded);
-  });
+  }, hangsWithoutItMs);
 
   it("a bidi method is refused as Unimplemented, naming what the transport supports", async () => {
     const reflection = createClient(ServerReflectionV1, transportTo(f.t.server.grpcUrl, []));
