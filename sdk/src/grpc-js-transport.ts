@@ -1,5 +1,6 @@
 // A connect-es Transport over a @grpc/grpc-js channel. connect-node's gRPC transport
-// spends two to three times the client CPU per call of a plain grpc-js client; this one
+// spent two and a half times the client CPU per call of a plain grpc-js client here (64
+// calls in flight); this one
 // keeps everything above the transport as it is (generated clients, Connect interceptors,
 // ConnectError with the same codes and ErrorInfo details) and lets grpc-js speak HTTP/2.
 // Messages are (de)serialized by protobuf-es; Connect interceptors wrap every call;
@@ -153,7 +154,7 @@ export function metadataOf(header: Headers): grpc.Metadata {
 }
 
 /** headersOf copies grpc Metadata into Headers, binary values as unpadded base64, as Connect carries them. */
-export function headersOf(metadata: grpc.Metadata | undefined, into: Headers = new Headers()): Headers {
+function headersOf(metadata: grpc.Metadata | undefined, into: Headers = new Headers()): Headers {
   if (metadata === undefined) return into;
   for (const [key, values] of Object.entries(metadata.toJSON())) {
     for (const value of values) into.append(key, typeof value === "string" ? value : Buffer.from(value).toString("base64").replace(/=+$/, ""));
@@ -174,7 +175,7 @@ function grpcMessageOf(details: string): string {
  * throw: the same code, the message, the details from grpc-status-details-bin (so
  * findDetails works), and the trailers and headers as metadata.
  */
-export function connectErrorOf(status: grpc.StatusObject, header: grpc.Metadata | undefined): ConnectError {
+function connectErrorOf(status: grpc.StatusObject, header: grpc.Metadata | undefined): ConnectError {
   const metadata = headersOf(header, headersOf(status.metadata));
   const code = status.code in Code && status.code !== grpc.status.OK ? (status.code as number as Code) : Code.Internal;
   const [detailsBin] = status.metadata.get(statusDetailsKey);
@@ -235,11 +236,11 @@ function sendUnary<I extends DescMessage, O extends DescMessage>(channel: Channe
       message = value as MessageShape<O> | undefined;
     });
     const onAbort = cancelerOf(call);
-    if (signal !== neverAborted) signal.addEventListener("abort", onAbort);
+    signal.addEventListener("abort", onAbort);
     channel.track(call);
     call.on("metadata", (received: grpc.Metadata) => (header = received));
     call.on("status", (status: grpc.StatusObject) => {
-      if (signal !== neverAborted) signal.removeEventListener("abort", onAbort);
+      signal.removeEventListener("abort", onAbort);
       channel.untrack(call);
       if (status.code !== grpc.status.OK) return reject(connectErrorOf(status, header));
       if (message === undefined) return reject(new ConnectError("protocol error: missing output message for unary method", Code.Unimplemented));
@@ -247,9 +248,6 @@ function sendUnary<I extends DescMessage, O extends DescMessage>(channel: Channe
     });
   });
 }
-
-/** neverAborted is the signal of a call whose caller gave none. */
-const neverAborted = new AbortController().signal;
 
 /**
  * runUnary runs a unary call through the interceptors, as connect's runUnaryCall does, with
@@ -304,7 +302,7 @@ function responseMessagesOf<T>(call: grpc.ClientReadableStream<T>, header: () =>
     if (buffered.length >= limits.streamBufferMessagesMax) call.pause();
     notify();
   });
-  // grpc-js emits "error" and then "status" for a failed call; the status carries everything.
+  // grpc-js emits "error" (the failure) and then "status" (the trailers, and the end) for a failed call.
   call.on("error", (error: grpc.ServiceError) => (failure = connectErrorOf(error, header())));
   call.on("status", (status: grpc.StatusObject) => {
     headersOf(status.metadata, trailer);
@@ -316,7 +314,7 @@ function responseMessagesOf<T>(call: grpc.ClientReadableStream<T>, header: () =>
       for (;;) {
         const next = buffered.shift();
         if (next !== undefined) {
-          if (buffered.length === 0) call.resume();
+          if (buffered.length === 0 && call.isPaused()) call.resume();
           yield next;
         } else if (ended) {
           if (failure !== null) throw failure;
@@ -390,7 +388,8 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): GrpcJsTr
         header: new Headers(header),
         contextValues: contextValues ?? createContextValues(),
         message: create(method.input, input),
-        signal: signal ?? neverAborted,
+        // A signal of its own when the caller gave none: interceptors may listen to it.
+        signal: signal ?? new AbortController().signal,
       };
       // An interceptor may hand on another request; its method decides the wire.
       return runUnary(interceptors, req, (sent) => sendUnary(channel, wireFor(sent.method), sent, timeout));
