@@ -5,7 +5,7 @@
 // signal), so a breaker, a failure policy or a trace plugs in here without touching the
 // methods.
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Clock } from "./clock.js";
+import { type Clock, startTimer } from "./clock.js";
 import { burndownErrorOf } from "./errors.js";
 import { limits } from "./limits.js";
 import { attemptFailureOf, backoffDelayMs, type CallKind, type RetryOptions, retryOptionsOf, shouldRetry } from "./retry-policy.js";
@@ -72,16 +72,32 @@ export type Invoke = <T>(call: CallInfo, send: (signal: AbortSignal, timeoutMs: 
 
 /** createCallPath returns the invoke function of a client. */
 export function createCallPath(options: CallPathOptions): Invoke {
-  return async <T>(call: CallInfo, send: (signal: AbortSignal, timeoutMs: number) => Promise<T>, perCall: CallOptions = {}) => {
-    // Interceptors see failures as the policy does: a broken connection is already Unavailable.
-    const sendOne: Attempt = (info) => send(info.signal, info.timeoutMs).catch((error: unknown) => Promise.reject(attemptFailureOf(error, info.signal)));
-    const attempt = options.attemptInterceptors.reduceRight<Attempt>((next, interceptor) => interceptor(next), sendOne);
-    const retry = perCall.retry === undefined ? options.retry : retryOptionsOf(perCall.retry, options.retry, limits.attemptsMaxMax, limits.deadlineMsMax);
-    const settings = { ...options, retry, attemptTimeoutMs: attemptTimeoutMsOf(perCall.timeoutMs ?? options.attemptTimeoutMs) };
-    const innermost: Call = (info, signal) => runWithRetries(info, attempt, signal, settings);
-    const whole = options.callInterceptors.reduceRight<Call>((next, interceptor) => interceptor(next), innermost);
-    return (await whole(call, perCall.signal)) as T;
+  const { attemptInterceptors, callInterceptors } = options;
+  return <T>(call: CallInfo, send: (signal: AbortSignal, timeoutMs: number) => Promise<T>, perCall?: CallOptions): Promise<T> => {
+    try {
+      // Without interceptors an attempt is the send itself; runAttempt turns its failure into the policy's view.
+      const attempt: Attempt = attemptInterceptors.length === 0 ? (info) => send(info.signal, info.timeoutMs) : interceptedAttempt(attemptInterceptors, send);
+      const settings = perCall?.retry === undefined && perCall?.timeoutMs === undefined ? options : settingsOf(options, perCall);
+      let whole: Call = (info, signal) => runWithRetries(info, attempt, signal, settings);
+      for (let i = callInterceptors.length - 1; i >= 0; i--) whole = callInterceptors[i](whole);
+      return whole(call, perCall?.signal) as Promise<T>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   };
+}
+
+/** interceptedAttempt wraps send in the attempt interceptors, which see failures as the policy does: a broken connection is already Unavailable. */
+function interceptedAttempt(interceptors: readonly AttemptInterceptor[], send: (signal: AbortSignal, timeoutMs: number) => Promise<unknown>): Attempt {
+  let attempt: Attempt = (info) => send(info.signal, info.timeoutMs).catch((error: unknown) => Promise.reject(attemptFailureOf(error, info.signal)));
+  for (let i = interceptors.length - 1; i >= 0; i--) attempt = interceptors[i](attempt);
+  return attempt;
+}
+
+/** settingsOf applies a call's own retry bounds and attempt timeout over the client's. */
+function settingsOf(options: CallPathOptions, perCall: CallOptions): CallPathOptions {
+  const retry = perCall.retry === undefined ? options.retry : retryOptionsOf(perCall.retry, options.retry, limits.attemptsMaxMax, limits.deadlineMsMax);
+  return { ...options, retry, attemptTimeoutMs: attemptTimeoutMsOf(perCall.timeoutMs ?? options.attemptTimeoutMs) };
 }
 
 /** attemptTimeoutMsOf checks an attempt timeout against its bounds. */
@@ -95,15 +111,14 @@ async function runWithRetries(call: CallInfo, attempt: Attempt, signal: AbortSig
   const { retry, clock } = settings;
   const deadlineAtMs = clock.nowMs() + retry.deadlineMs;
   for (let number = 1; ; number++) {
-    const context = { requestId: call.requestId, attempts: number - 1 };
-    if (signal?.aborted) throw burndownErrorOf(canceled(signal), context);
+    if (signal?.aborted) throw burndownErrorOf(canceled(signal), { requestId: call.requestId, attempts: number - 1 });
     // At least 1 ms: a backoff never ends past the deadline, but a real timer may wake late.
     const timeoutMs = Math.max(1, Math.min(settings.attemptTimeoutMs, deadlineAtMs - clock.nowMs()));
     try {
-      return await runAttempt({ call, attempt: number, timeoutMs }, attempt, signal, clock);
+      return await new AttemptRun(timeoutMs, signal).run(call, number, attempt, clock);
     } catch (error) {
       const failure = error as ConnectError;
-      context.attempts = number;
+      const context = { requestId: call.requestId, attempts: number };
       if (!shouldRetry(failure.code, call.kind) || number >= retry.attemptsMax) throw burndownErrorOf(failure, context);
       const waitMs = backoffDelayMs(number, retry, settings.random);
       // A wait that would end at or past the deadline leaves no time for another attempt.
@@ -117,30 +132,66 @@ function canceled(signal: AbortSignal | undefined): ConnectError {
   return new ConnectError("the caller canceled the call", Code.Canceled, undefined, undefined, signal?.reason);
 }
 
-/** attemptSettled stops an attempt's timer; a fixed reason spares building a DOMException per attempt. */
-const attemptSettled = "attempt settled";
+/**
+ * AttemptRun is one attempt in flight under its own signal, which aborts when the
+ * attempt times out or the caller cancels; only this run aborts it, and it ends the
+ * attempt as it does. It listens to the caller's signal itself (handleEvent), so an
+ * attempt costs one AbortController, one timer and no closures beyond the promise's.
+ */
+class AttemptRun {
+  private readonly controller = new AbortController();
+  private reject: ((reason: unknown) => void) | null = null;
+  private stopTimer: (() => void) | null = null;
 
-/** runAttempt runs one attempt under its own signal and throws its failure as the policy sees it. */
-async function runAttempt(info: Omit<AttemptInfo, "signal">, attempt: Attempt, callerSignal: AbortSignal | undefined, clock: Clock): Promise<unknown> {
-  const controller = new AbortController();
-  const timerStop = new AbortController();
-  const onCallerAbort = () => controller.abort(canceled(callerSignal));
-  if (callerSignal?.aborted) onCallerAbort();
-  callerSignal?.addEventListener("abort", onCallerAbort, { once: true });
-  void clock.sleep(info.timeoutMs, timerStop.signal, "attempt timeout").then((elapsed) => {
-    if (elapsed) controller.abort(new ConnectError(`the attempt timed out after ${info.timeoutMs} ms`, Code.DeadlineExceeded));
-  });
-  // The race makes the timeout hold even if something under the call path ignores the signal.
-  const aborted = new Promise<never>((_, reject) => {
-    if (controller.signal.aborted) reject(controller.signal.reason);
-    controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
-  });
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly callerSignal: AbortSignal | undefined,
+  ) {}
+
+  /** run sends the attempt and throws its failure as the policy sees it, as soon as its signal aborts even if the attempt ignores it. */
+  run(call: CallInfo, number: number, attempt: Attempt, clock: Clock): Promise<unknown> {
+    const signal = this.controller.signal;
+    const info: AttemptInfo = { call, attempt: number, signal, timeoutMs: this.timeoutMs };
+    const settled = new Promise<unknown>((resolve, reject) => {
+      this.reject = reject;
+      if (this.callerSignal?.aborted) this.abort(canceled(this.callerSignal));
+      this.callerSignal?.addEventListener("abort", this);
+      this.stopTimer = startTimer(clock, this.timeoutMs, "attempt timeout", () => this.abort(new ConnectError(`the attempt timed out after ${this.timeoutMs} ms`, Code.DeadlineExceeded)));
+      attemptOnce(attempt, info).then(resolve, reject);
+    });
+    return settled.then(
+      (value) => {
+        this.finish();
+        return value;
+      },
+      (error: unknown) => {
+        this.finish();
+        throw attemptFailureOf(error, signal);
+      },
+    );
+  }
+
+  /** handleEvent follows the caller's cancel into the attempt. */
+  handleEvent(): void {
+    this.abort(canceled(this.callerSignal));
+  }
+
+  private abort(reason: ConnectError): void {
+    this.controller.abort(reason);
+    this.reject?.(reason);
+  }
+
+  private finish(): void {
+    this.stopTimer?.();
+    this.callerSignal?.removeEventListener("abort", this);
+  }
+}
+
+/** attemptOnce calls attempt, turning a synchronous throw into a rejection. */
+function attemptOnce(attempt: Attempt, info: AttemptInfo): Promise<unknown> {
   try {
-    return await Promise.race([attempt({ ...info, signal: controller.signal }), aborted]);
+    return attempt(info);
   } catch (error) {
-    throw attemptFailureOf(error, controller.signal);
-  } finally {
-    timerStop.abort(attemptSettled);
-    callerSignal?.removeEventListener("abort", onCallerAbort);
+    return Promise.reject(error);
   }
 }

@@ -29,3 +29,23 @@ export const systemClock: Clock = {
       signal?.addEventListener("abort", onAbort, { once: true });
     }),
 };
+
+/** timerStopped is the reason a stopped timer's sleep is aborted with; a fixed one spares building a DOMException per timer. */
+const timerStopped = "timer stopped";
+
+/**
+ * startTimer runs onElapsed after ms unless the returned stop runs first. On the system
+ * clock it is a plain setTimeout; any other clock goes through its sleep (with reason), so
+ * a test clock sees the timer and fires it.
+ */
+export function startTimer(clock: Clock, ms: number, reason: SleepReason, onElapsed: () => void): () => void {
+  if (clock === systemClock) {
+    const timer = setTimeout(onElapsed, ms);
+    return () => clearTimeout(timer);
+  }
+  const stop = new AbortController();
+  void clock.sleep(ms, stop.signal, reason).then((elapsed) => {
+    if (elapsed) onElapsed();
+  });
+  return () => stop.abort(timerStopped);
+}

@@ -6,6 +6,7 @@ export * from "./gen/burndown/v1/admin_service_pb.js";
 export { ErrorInfoSchema, errorDomain, type ErrorInfo } from "./error-info.js";
 export { errorInfoOf } from "./error-reason.js";
 export { createBurndownClient, type BurndownClient, type BurndownClientOptions, type UsageOptions } from "./client.js";
+export { createGrpcJsTransport, type GrpcJsTransport, type GrpcJsTransportOptions } from "./grpc-js-transport.js";
 export type { Attempt, AttemptInfo, AttemptInterceptor, Call, CallInfo, CallInterceptor, CallOptions } from "./call-path.js";
 export { type Clock, type SleepReason, systemClock } from "./clock.js";
 export {

@@ -40,4 +40,12 @@ export const limits = {
   spoolEventsMaxDefault: 1_000_000,
   /** how often the spool is drained into the ledger when nothing else triggers it. */
   spoolDrainIntervalMsDefault: 5_000,
+  /** while calls are out, the gRPC channel pings the server after this long without a frame... */
+  channelKeepaliveMs: 30_000,
+  /** ...and drops the connection (the calls fail Unavailable) when the ping is not answered within this. */
+  channelKeepaliveTimeoutMs: 10_000,
+  /** the largest response message accepted over gRPC: a batch of 1,000 answers fits many times over. */
+  responseBytesMax: 64 * 1024 * 1024,
+  /** server-stream messages received and not yet read before the stream is paused. */
+  streamBufferMessagesMax: 64,
 } as const;

@@ -32,13 +32,37 @@ export interface OperationCounts {
   items: number;
 }
 
-interface Pending<Req, Res> {
-  request: Req;
-  signal: AbortSignal;
-  /** when this attempt times out (Date.now() time), if it has a timeout. */
-  deadlineAtMs: number | undefined;
-  resolve: (response: Res) => void;
-  reject: (error: unknown) => void;
+/**
+ * Pending is one attempt waiting for its answer. It is its own abort listener: an attempt
+ * that times out or is cancelled leaves at once (outcome unknown, as for a unary call); if
+ * its batch already left, the server may still apply it, and the retry with the same
+ * request id replays it.
+ */
+class Pending<Req, Res> {
+  constructor(
+    readonly request: Req,
+    readonly signal: AbortSignal,
+    /** when this attempt times out (Date.now() time), if it has a timeout. */
+    readonly deadlineAtMs: number | undefined,
+    private readonly settle: { resolve: (response: Res) => void; reject: (error: unknown) => void },
+    private readonly waiting: Pending<Req, Res>[],
+  ) {}
+
+  resolve(response: Res): void {
+    this.signal.removeEventListener("abort", this);
+    this.settle.resolve(response);
+  }
+
+  reject(error: unknown): void {
+    this.signal.removeEventListener("abort", this);
+    this.settle.reject(error);
+  }
+
+  handleEvent(): void {
+    const index = this.waiting.indexOf(this);
+    if (index >= 0) this.waiting.splice(index, 1);
+    this.settle.reject(this.signal.reason);
+  }
 }
 
 /** itemErrorToConnectError rebuilds the error the unary call would have thrown. */
@@ -83,22 +107,8 @@ export class OperationBatcher<Req, Res> {
     if (signal.aborted) return Promise.reject(signal.reason);
     return new Promise<Res>((resolve, reject) => {
       const deadlineAtMs = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
-      const item: Pending<Req, Res> = { request, signal, deadlineAtMs, resolve, reject };
-      // An attempt that times out or is cancelled leaves at once (outcome unknown, as for a
-      // unary call); if its batch already left, the server may still apply it, and the
-      // retry with the same request id replays it.
-      const onAbort = () => {
-        const index = this.waiting.indexOf(item);
-        if (index >= 0) this.waiting.splice(index, 1);
-        reject(signal.reason);
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      const settle = <A extends unknown[]>(done: (...args: A) => void) => (...args: A) => {
-        signal.removeEventListener("abort", onAbort);
-        done(...args);
-      };
-      item.resolve = settle(resolve);
-      item.reject = settle(reject);
+      const item = new Pending<Req, Res>(request, signal, deadlineAtMs, { resolve, reject }, this.waiting);
+      signal.addEventListener("abort", item, { once: true });
       this.waiting.push(item);
       this.scheduleFlush();
     });
@@ -128,7 +138,14 @@ export class OperationBatcher<Req, Res> {
 
   private async sendEach(items: Pending<Req, Res>[]): Promise<void> {
     this.counts.calls += items.length;
-    await Promise.all(items.map((item) => this.options.sendOne(item.request, item.signal, timeoutMsOf([item])).then(item.resolve, item.reject)));
+    await Promise.all(
+      items.map((item) =>
+        this.options.sendOne(item.request, item.signal, timeoutMsOf([item])).then(
+          (response) => item.resolve(response),
+          (error: unknown) => item.reject(error),
+        ),
+      ),
+    );
   }
 
   private async sendAsBatch(items: Pending<Req, Res>[]): Promise<void> {

@@ -7,7 +7,7 @@
 // nothing accepted; the spool is then the usage queue, drained in batches.
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { v7 as uuidv7 } from "uuid";
+import { uuidV7 } from "./uuid-v7.js";
 import type { CallInterceptor } from "./call-path.js";
 import { OfflineDeniedError } from "./errors.js";
 import { failClosed, FailurePolicies, OfflineBudgets, type Policy } from "./failure-policies.js";
@@ -136,7 +136,7 @@ export class Resilience {
     const credits = spec.quantity * rate;
     const allowed = this.budgets.take({ policy, customerId: spec.customerId, featureKey: spec.featureKey, credits, outageStartMs: this.breakers.outageStartMs(spec.featureKey), nowMs: this.deps.nowMs() });
     if (!allowed) throw new OfflineDeniedError(spec.featureKey, "OFFLINE_BUDGET_EXCEEDED", cause);
-    const event: SpooledEvent = { eventId: uuidv7(), customerId: spec.customerId, featureKey: spec.featureKey, quantity: spec.quantity.toString(), eventTimeMs: Date.now(), offline: true };
+    const event: SpooledEvent = { eventId: uuidV7(), customerId: spec.customerId, featureKey: spec.featureKey, quantity: spec.quantity.toString(), eventTimeMs: Date.now(), offline: true };
     if (this.spool) {
       try {
         await this.spoolUsage({ ...event, inFlight: true });

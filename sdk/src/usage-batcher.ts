@@ -7,7 +7,7 @@
 // batch sent twice is deduplicated by the server and never burns twice.
 import { clone, create, isMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { v7 as uuidv7 } from "uuid";
+import { uuidV7 } from "./uuid-v7.js";
 import type { Clock } from "./clock.js";
 import { BurndownError, UnavailableError } from "./errors.js";
 import type { ReportUsageResponse } from "./gen/burndown/v1/ledger_service_pb.js";
@@ -19,7 +19,7 @@ export type UsageEventInit = MessageInitShape<typeof UsageEventSchema>;
 /** usageEventOf copies an event into a message of its own and gives it an id (its idempotency key) if it has none. */
 export function usageEventOf(init: UsageEventInit): UsageEvent {
   const event = isMessage(init, UsageEventSchema) ? clone(UsageEventSchema, init) : create(UsageEventSchema, init);
-  if (event.eventId === "") event.eventId = uuidv7();
+  if (event.eventId === "") event.eventId = uuidV7();
   return event;
 }
 

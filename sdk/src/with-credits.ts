@@ -44,23 +44,27 @@ function reserveRequestOf(spec: CreditsSpec): MessageInitShape<typeof ReserveReq
   return { customerId: spec.customerId, cost, ttl: spec.ttlMs === undefined ? undefined : durationFromMs(spec.ttlMs) };
 }
 
+function checkCredits(credits: bigint): void {
+  if (typeof credits !== "bigint" || credits < 0n) throw new RangeError(`credits must be a bigint >= 0, got ${String(credits)}`);
+}
+
+// Methods rather than arrow properties: they need no `this`, so a caller may still destructure them.
 function holdOf(reservation: Reservation): Hold & { actual: () => bigint } {
   let actual: bigint | null = null;
-  const check = (credits: bigint) => {
-    if (typeof credits !== "bigint" || credits < 0n) throw new RangeError(`credits must be a bigint >= 0, got ${String(credits)}`);
-  };
   return {
     reservation,
     offline: false,
-    use: (credits) => {
-      check(credits);
+    use(credits) {
+      checkCredits(credits);
       actual = (actual ?? 0n) + credits;
     },
-    setActual: (credits) => {
-      check(credits);
+    setActual(credits) {
+      checkCredits(credits);
       actual = credits;
     },
-    actual: () => actual ?? reservation.amount,
+    actual() {
+      return actual ?? reservation.amount;
+    },
   };
 }
 
