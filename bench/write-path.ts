@@ -4,7 +4,6 @@
 // both see the same machine. Prints pairs/s, the ratio, and where a group's time goes.
 //   npx tsx bench/write-path.ts [--callers 64] [--customers 2000] [--lanes 4] [--seconds 5] [--rounds 2] [--hot] [--no-naive]
 import { createHash, randomUUID } from "node:crypto";
-import os from "node:os";
 import pg from "pg";
 import { limits } from "../server/src/limits.js";
 import { LocalFanout } from "../server/src/fanout.js";
@@ -15,8 +14,8 @@ import { commit } from "../server/src/service/resolve-reservation.js";
 import { reserve } from "../server/src/service/reserve.js";
 import { groupTimings } from "../server/src/service/write-group.js";
 import { createPool } from "../server/src/store/database.js";
-import { startEmbeddedDatabase } from "../server/src/store/embedded-database.js";
 import { migrate } from "../server/src/store/migrations.js";
+import { benchDatabase } from "./bench-server.js";
 
 const option = (name: string, fallback: number) => {
   const index = process.argv.indexOf(`--${name}`);
@@ -31,30 +30,13 @@ const hot = process.argv.includes("--hot");
 /** --no-naive: our write path alone (for profiling it). */
 const naive = !process.argv.includes("--no-naive");
 
-async function database(): Promise<{ url: string; stop: () => Promise<void> }> {
-  const name = `burndown_write_path_${Date.now()}_${process.pid}`;
-  if (!process.env.DATABASE_URL) {
-    const embedded = await startEmbeddedDatabase({ dataDir: `${os.tmpdir()}/burndown-write-path-${process.pid}`, persistent: false });
-    return { url: embedded.url, stop: embedded.stop };
-  }
-  const admin = async (sql: string) => {
-    const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await client.connect();
-    await client.query(sql);
-    await client.end();
-  };
-  await admin(`create database ${name}`);
-  const url = new URL(process.env.DATABASE_URL);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), stop: () => admin(`drop database if exists ${name} with (force)`) };
-}
 
 const idempotencyOf = (method: string): Idempotency => {
   const requestId = randomUUID();
   return { requestId, method, payloadHash: createHash("sha256").update(requestId).digest() };
 };
 
-const db = await database();
+const db = await benchDatabase();
 const pool = createPool(db.url, limits.poolSizeMax);
 try {
   await migrate(pool);

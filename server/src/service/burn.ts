@@ -5,9 +5,9 @@ import { planBurn } from "../ledger/plan.js";
 import type { EntryRow } from "../store/entry-store.js";
 import { type BalanceView, totalsView } from "./balance-view.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
-import { insufficientCredits, missingBalanceError } from "./missing-balance.js";
-import { type Cost, priceCost, requestCost, type ResolvedCost } from "./resolve-cost.js";
-import { loadedState, type WriteOp } from "./write-op.js";
+import { insufficientCredits } from "./missing-balance.js";
+import { type Cost, costOp } from "./resolve-cost.js";
+import type { WriteOp } from "./write-op.js";
 
 /** BurnInput is a validated Burn request. */
 export interface BurnInput {
@@ -25,29 +25,15 @@ export interface BurnResult {
 
 /** burnOp is one Burn as the write path runs it. */
 export function burnOp(caller: Caller, idempotency: Idempotency, input: BurnInput): WriteOp<BurnResult> {
-  let cost: ResolvedCost;
-  return {
-    lane: { customerId: input.customerId },
-    weight: 1,
-    claim: { caller, idempotency },
-    request: (reads) => requestCost(reads, input.customerId, input.cost),
-    prepare: (inputs) => {
-      cost = priceCost(inputs, input.customerId, input.cost);
-      return { keys: [{ customerId: input.customerId, creditTypeId: cost.creditTypeId }], customerIds: [input.customerId] };
-    },
-    plan: (ctx) => {
-      const key = { customerId: input.customerId, creditTypeId: cost.creditTypeId };
-      const slot = ctx.balance(key);
-      if (slot.kind === "missing") throw missingBalanceError(ctx.inputs, key, cost.amount);
-      const nowMs = ctx.now.getTime();
-      const planned = planBurn(loadedState(slot, key), cost.amount, nowMs);
-      if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
-      const cause = { reservationId: null, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: cost.featureKey ?? "burn", effectiveAt: ctx.now };
-      const burns = ctx.draft.change(key, planned, cause).filter((entry) => entry.kind === "burn");
-      const balance = totalsView(key.creditTypeId, planned.state, nowMs);
-      return { finish: (written) => ({ creditTypeId: key.creditTypeId, amount: cost.amount, entries: burns.map(written.entryRowOf), balance }) };
-    },
-  };
+  return costOp({ caller, idempotency }, input.customerId, input.cost, (ctx, key, before, cost) => {
+    const nowMs = ctx.now.getTime();
+    const planned = planBurn(before, cost.amount, nowMs);
+    if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
+    const cause = { reservationId: null, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: cost.featureKey ?? "burn", effectiveAt: ctx.now };
+    const burns = ctx.draft.change(key, planned, cause).filter((entry) => entry.kind === "burn");
+    const balance = totalsView(key.creditTypeId, planned.state, nowMs);
+    return { finish: (written) => ({ creditTypeId: key.creditTypeId, amount: cost.amount, entries: burns.map(written.entryRowOf), balance }) };
+  });
 }
 
 /** burn deducts credits now, lots first in burn order, then the overdraft. */

@@ -6,9 +6,9 @@ import type { ReservationRow } from "../store/reservation-store.js";
 import { type BalanceView, totalsView } from "./balance-view.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { reservationIdFor } from "./customer-hash.js";
-import { insufficientCredits, missingBalanceError } from "./missing-balance.js";
-import { type Cost, priceCost, requestCost, type ResolvedCost } from "./resolve-cost.js";
-import { loadedState, type Outcome, type WriteOp } from "./write-op.js";
+import { insufficientCredits } from "./missing-balance.js";
+import { type Cost, costOp } from "./resolve-cost.js";
+import type { Outcome, WriteOp } from "./write-op.js";
 
 /** ReserveInput is a validated Reserve request. */
 export interface ReserveInput {
@@ -25,39 +25,25 @@ export interface ReservationResult {
 
 /** reserveOp is one Reserve as the write path runs it. */
 export function reserveOp(caller: Caller, idempotency: Idempotency, input: ReserveInput): WriteOp<ReservationResult> {
-  let cost: ResolvedCost;
-  return {
-    lane: { customerId: input.customerId },
-    weight: 1,
-    claim: { caller, idempotency },
-    request: (reads) => requestCost(reads, input.customerId, input.cost),
-    prepare: (inputs) => {
-      cost = priceCost(inputs, input.customerId, input.cost);
-      return { keys: [{ customerId: input.customerId, creditTypeId: cost.creditTypeId }], customerIds: [input.customerId] };
-    },
-    plan: (ctx) => {
-      const key = { customerId: input.customerId, creditTypeId: cost.creditTypeId };
-      const slot = ctx.balance(key);
-      if (slot.kind === "missing") throw missingBalanceError(ctx.inputs, key, cost.amount);
-      const nowMs = ctx.now.getTime();
-      const planned = planHold(loadedState(slot, key), cost.amount, nowMs);
-      if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
-      const reservation: ReservationRow = {
-        ...key,
-        reservationId: reservationIdFor(key.customerId),
-        featureKey: cost.featureKey,
-        amount: cost.amount,
-        holds: planned.holds,
-        status: "held",
-        committedAmount: 0n,
-        expiresAt: new Date(nowMs + input.ttlMs),
-      };
-      const cause = { reservationId: reservation.reservationId, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: "reserve", effectiveAt: ctx.now };
-      ctx.draft.change(key, planned, cause);
-      ctx.draft.reserve({ ...reservation, requestId: idempotency.requestId, actor: caller.keyId });
-      return { value: { reservation, balance: totalsView(key.creditTypeId, planned.state, nowMs) } };
-    },
-  };
+  return costOp({ caller, idempotency }, input.customerId, input.cost, (ctx, key, before, cost) => {
+    const nowMs = ctx.now.getTime();
+    const planned = planHold(before, cost.amount, nowMs);
+    if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
+    const reservation: ReservationRow = {
+      ...key,
+      reservationId: reservationIdFor(key.customerId),
+      featureKey: cost.featureKey,
+      amount: cost.amount,
+      holds: planned.holds,
+      status: "held",
+      committedAmount: 0n,
+      expiresAt: new Date(nowMs + input.ttlMs),
+    };
+    const cause = { reservationId: reservation.reservationId, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: "reserve", effectiveAt: ctx.now };
+    ctx.draft.change(key, planned, cause);
+    ctx.draft.reserve({ ...reservation, requestId: idempotency.requestId, actor: caller.keyId });
+    return { value: { reservation, balance: totalsView(key.creditTypeId, planned.state, nowMs) } };
+  });
 }
 
 /** reserve holds credits, lots first in burn order, then the overdraft. */

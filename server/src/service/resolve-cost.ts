@@ -9,7 +9,11 @@ import { balanceKeyOf } from "../store/balance-store.js";
 import { type RateRow, selectRates } from "../store/rate-store.js";
 import type { WriteInputs } from "../store/write-inputs-store.js";
 import { explainUnrated } from "./unrated-reason.js";
-import type { ReadRequest } from "./write-op.js";
+import type { BalanceState } from "../ledger/balance-state.js";
+import type { BalanceKey } from "../store/balance-store.js";
+import type { Caller, Idempotency } from "./context.js";
+import { missingBalanceError } from "./missing-balance.js";
+import { loadedState, type PlanContext, type PlanResult, type ReadRequest, type WriteOp } from "./write-op.js";
 
 /** Cost is what a Reserve or Burn asks for. */
 export type Cost =
@@ -58,4 +62,35 @@ export function priceCost(inputs: WriteInputs, customerId: string, cost: Cost): 
   const amount = pricedAmount(cost.quantity, rate);
   if (amount === 0n) throw invalid("ZERO_COST", "usage", "the feature costs nothing at this customer's rate; no credits to hold or burn");
   return { creditTypeId: rate.creditTypeId, amount, featureKey: rate.featureKey };
+}
+
+/**
+ * costOp is the op of a request that spends a cost from one customer's balance (Reserve,
+ * Burn): it prices the cost from the group's read, and plans on the balance of the cost's
+ * credit type once it is locked; a balance that does not exist is refused as
+ * missingBalanceError says.
+ */
+export function costOp<T>(
+  claim: { caller: Caller; idempotency: Idempotency },
+  customerId: string,
+  cost: Cost,
+  plan: (ctx: PlanContext, key: BalanceKey, before: BalanceState, cost: ResolvedCost) => PlanResult<T>,
+): WriteOp<T> {
+  let resolved: ResolvedCost;
+  return {
+    lane: { customerId },
+    weight: 1,
+    claim,
+    request: (reads) => requestCost(reads, customerId, cost),
+    prepare: (inputs) => {
+      resolved = priceCost(inputs, customerId, cost);
+      return { keys: [{ customerId, creditTypeId: resolved.creditTypeId }], customerIds: [customerId] };
+    },
+    plan: (ctx) => {
+      const key = { customerId, creditTypeId: resolved.creditTypeId };
+      const slot = ctx.balance(key);
+      if (slot.kind === "missing") throw missingBalanceError(ctx.inputs, key, resolved.amount);
+      return plan(ctx, key, loadedState(slot, key), resolved);
+    },
+  };
 }

@@ -6,24 +6,17 @@
 // customers the group holds: the statement count per transaction is fixed, and so is the
 // number of round trips. Expects every balance it changes locked by this transaction
 // (lockBalances), and runs inside that transaction.
-import type { PlannedEntry } from "../ledger/balance-state.js";
 import type { Hold } from "../ledger/plan.js";
 import type { AuditDetails } from "./audit-store.js";
-import type { BalanceKey } from "./balance-store.js";
+import type { BalanceKey, BalanceRow } from "./balance-store.js";
+import type { CorrectionRow } from "./correction-store.js";
+import type { EntryRow } from "./entry-store.js";
 import type { Tx } from "./database.js";
-import { claimRows, claimValues } from "./idempotency-store.js";
+import { type ClaimRow, claimRows, claimValues } from "./idempotency-store.js";
 import type { UsageRow } from "./usage-store.js";
 
-/** BalanceTotalsWrite is a balance's stored totals after the group. */
-export interface BalanceTotalsWrite {
-  key: BalanceKey;
-  granted: bigint;
-  held: bigint;
-  burned: bigint;
-  expired: bigint;
-  debt: bigint;
-  overdraftHeld: bigint;
-}
+/** BalanceTotalsWrite is a balance's stored totals after the group (its overdraft limit is not the writer's). */
+export type BalanceTotalsWrite = { key: BalanceKey } & Omit<BalanceRow, "overdraftLimit">;
 
 /** LotWrite is an existing lot's remaining and held after the group. */
 export interface LotWrite {
@@ -53,23 +46,11 @@ export interface NewLotWrite {
 }
 
 /**
- * EntryWrite is one ledger entry. Its usage event is usageId (stored already) or
- * usageIndex (the position of a usage event this group inserts), or neither.
+ * EntryWrite is one ledger entry as written; the database numbers it and records its time.
+ * Its usage event is usageId (stored already) or usageIndex (the position of a usage event
+ * this group inserts), or neither.
  */
-export interface EntryWrite {
-  customerId: string;
-  creditTypeId: string;
-  kind: PlannedEntry["kind"];
-  amount: bigint;
-  grantId: string | null;
-  reservationId: string | null;
-  requestId: string | null;
-  actor: string;
-  reasonCode: string;
-  effectiveAt: Date;
-  usageId: string | null;
-  usageIndex: number | null;
-}
+export type EntryWrite = Omit<EntryRow, "entryId" | "recordedAt"> & { usageIndex: number | null };
 
 /** ReservationInsert is a reservation placed by the group, held. */
 export interface ReservationInsert {
@@ -93,13 +74,7 @@ export interface ReservationResolve {
 }
 
 /** ClaimWrite is the claim on a request id, with the response a replay returns. */
-export interface ClaimWrite {
-  principal: string;
-  requestId: string;
-  method: string;
-  payloadHash: Buffer;
-  response: Uint8Array;
-}
+export type ClaimWrite = ClaimRow;
 
 /** UsageRatingWrite rates a stored, still unrated usage event (a replay of a dead letter). */
 export interface UsageRatingWrite {
@@ -127,14 +102,7 @@ export interface CarryWrite {
 }
 
 /** CorrectionWrite records the correction of a usage event (its refund entries are entries of the same set). */
-export interface CorrectionWrite {
-  usageId: string;
-  actor: string;
-  reasonCode: string;
-  note: string;
-  credits: bigint;
-  requestId: string;
-}
+export type CorrectionWrite = Omit<CorrectionRow, "createdAt">;
 
 /** AuditWrite is an administrative action's record, written with the change it describes. */
 export interface AuditWrite {
