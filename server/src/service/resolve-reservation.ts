@@ -21,12 +21,12 @@ interface Resolution {
 }
 
 /** pinnedOf lists the lots a reservation holds credits in. */
-export function pinnedOf(reservation: ReservationRow): string[] {
+function pinnedOf(reservation: ReservationRow): string[] {
   return reservation.holds.flatMap((hold) => (hold.grantId === null ? [] : [hold.grantId]));
 }
 
 /** notHeld is the refusal to resolve a reservation that is no longer held. */
-export function notHeld(reservation: ReservationRow): LedgerError {
+function notHeld(reservation: ReservationRow): LedgerError {
   assert(reservation.status !== "held", "a reservation that failed to resolve is resolved");
   return new LedgerError("rejected", "RESERVATION_NOT_HELD", `the reservation is already ${reservation.status}`, {
     reservation_id: reservation.reservationId,

@@ -308,7 +308,7 @@ function writeValues(set: WriteSet): unknown[] {
 }
 
 /** isEmptyWriteSet says whether a write set writes nothing at all. */
-export function isEmptyWriteSet(set: WriteSet): boolean {
+function isEmptyWriteSet(set: WriteSet): boolean {
   return Object.values(set).every((part: unknown[]) => part.length === 0);
 }
 

@@ -1,5 +1,6 @@
-// Reservations. A reservation changes state only under its balance row's lock, and only
-// from "held": the conditional update is what makes it resolve exactly once.
+// Reservations as stored, and the expiry job's scan for due ones. A reservation changes
+// state only under its balance row's lock, and only from "held": the writer's conditional
+// update (balance-writer.ts) is what makes it resolve exactly once.
 import type { Hold } from "../ledger/plan.js";
 import type { Db } from "./database.js";
 
@@ -37,29 +38,6 @@ export function toReservationRow(row: Record<string, unknown>): ReservationRow {
     committedAmount: BigInt(row.committed_amount as string),
     expiresAt: row.expires_at as Date,
   };
-}
-
-/** selectReservation reads a reservation by id, or null. No locks: callers re-check under the balance lock. */
-export async function selectReservation(tx: Db, reservationId: string): Promise<ReservationRow | null> {
-  const result = await tx.query({
-    name: "select_reservation",
-    text: `select ${reservationColumns} from reservations where reservation_id = $1`,
-    values: [reservationId],
-  });
-  return result.rows.length === 0 ? null : toReservationRow(result.rows[0]);
-}
-
-/** selectReservations reads several reservations by id; ids not found are absent from the map. */
-export async function selectReservations(db: Db, reservationIds: string[]): Promise<Map<string, ReservationRow>> {
-  const result = await db.query({
-    name: "select_reservations",
-    text: `select ${reservationColumns} from reservations where reservation_id = any($1::uuid[])`,
-    values: [reservationIds],
-  });
-  return new Map(result.rows.map((row) => {
-    const reservation = toReservationRow(row);
-    return [reservation.reservationId, reservation];
-  }));
 }
 
 /** selectDueReservations finds held reservations past their expiry. No locks. */
