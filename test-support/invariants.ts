@@ -34,18 +34,23 @@ const checks: Record<string, string> = {
   // available >= -overdraft_limit whatever expires later; the stored totals alone would
   // also count pending and lapsed lots.
   // Usage events may take a balance past its limit (asynchronous enforcement records
-  // what happened); such balances are flagged on the event and exempt here.
-  "the overdraft in use never exceeds the limit, unless usage was flagged over it": `
+  // what happened), and so may burns under the kill switch; such balances are flagged, on
+  // the event or on the entry, and exempt here.
+  "the overdraft in use never exceeds the limit, unless usage or an entry was flagged over it": `
     select b.customer_id, b.credit_type_id from balances b
     where (b.debt + b.overdraft_held > b.overdraft_limit or b.granted - b.burned - b.held - b.expired < -b.overdraft_limit)
-      and not exists (select 1 from usage_events u where u.customer_id = b.customer_id and u.credit_type_id = b.credit_type_id and u.over_limit)`,
+      and not exists (select 1 from usage_events u where u.customer_id = b.customer_id and u.credit_type_id = b.credit_type_id and u.over_limit)
+      and not exists (select 1 from ledger_entries e where e.customer_id = b.customer_id and e.credit_type_id = b.credit_type_id and e.over_limit)`,
   // The database no longer checks this per row (migration 5): the write path writes a
   // balance's entries and reservations only under its row lock.
+  // Reservations made in observe or off mode hold nothing, and need no balance.
   "every entry and reservation belongs to a balance": `
     select customer_id, credit_type_id from (
       select customer_id, credit_type_id from ledger_entries
-      union select customer_id, credit_type_id from reservations
+      union select customer_id, credit_type_id from reservations where mode in ('enforce', 'forced')
     ) owned where not exists (select 1 from balances b where b.customer_id = owned.customer_id and b.credit_type_id = owned.credit_type_id)`,
+  // Only an enforced reservation holds; one made in observe or off mode, or forced by the
+  // kill switch, holds (and releases) nothing.
   "a reservation holds its amount and is released exactly once when resolved": `
     select r.reservation_id from reservations r
     left join (
@@ -54,8 +59,8 @@ const checks: Record<string, string> = {
         coalesce(sum(amount) filter (where kind = 'release'), 0) as released
       from ledger_entries where reservation_id is not null group by reservation_id
     ) e using (reservation_id)
-    where coalesce(e.held, 0) <> r.amount
-       or coalesce(e.released, 0) <> case when r.status = 'held' then 0 else r.amount end
+    where coalesce(e.held, 0) <> case when r.mode = 'enforce' then r.amount else 0 end
+       or coalesce(e.released, 0) <> case when r.status = 'held' or r.mode <> 'enforce' then 0 else r.amount end
        or (r.status <> 'committed' and r.committed_amount <> 0)`,
 };
 

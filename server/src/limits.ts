@@ -85,6 +85,8 @@ export const limits = {
   ratesPerVersionMax: 1_000,
   /** customers named in one MoveCustomersToPricingVersion. */
   customerIdsPerMoveMax: 1_000,
+  /** customer ids listed in one feature's enforcement rollout. */
+  rolloutCustomersMax: 1_000,
   /** the reason of an audited action. */
   reasonLengthMax: 1_000,
   pageTokenLengthMax: 512,

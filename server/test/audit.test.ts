@@ -135,6 +135,7 @@ const auditedElsewhere: Record<string, string> = {
   SetRateOverride: "server/test/pricing.test.ts",
   SetEnforcementMode: "server/test/pricing.test.ts",
   SetKillSwitch: "server/test/pricing.test.ts",
+  SetEnforcementRollout: "server/test/enforcement.test.ts",
   SetFailurePolicy: "server/test/failure-policy.test.ts",
   CorrectUsageEvent: "server/test/explain.test.ts",
 };

@@ -47,6 +47,7 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "AdminService/MoveCustomersToPricingVersion": ["admin"],
   "AdminService/SetRateOverride": ["admin"],
   "AdminService/SetEnforcementMode": ["admin"],
+  "AdminService/SetEnforcementRollout": ["admin"],
   "AdminService/SetKillSwitch": ["admin"],
   "AdminService/SetFailurePolicy": ["admin"],
   "AdminService/ListAuditRecords": ["support", "admin"],
@@ -388,6 +389,13 @@ const validCalls: Record<string, () => Promise<Send>> = {
     return async (c) => {
       const res = await c.admin.setEnforcementMode({ featureKey, mode: EnforcementMode.OBSERVE, reason: "matrix", requestId: randomUUID() });
       expect(res.feature).toMatchObject({ featureKey, enforcementMode: EnforcementMode.OBSERVE });
+    };
+  },
+  "AdminService/SetEnforcementRollout": async () => {
+    const featureKey = await freshFeature();
+    return async (c) => {
+      const res = await c.admin.setEnforcementRollout({ featureKey, rollout: { mode: EnforcementMode.OBSERVE, percent: 10 }, reason: "matrix", requestId: randomUUID() });
+      expect(res.feature?.rollout).toMatchObject({ mode: EnforcementMode.OBSERVE, percent: 10 });
     };
   },
   "AdminService/SetKillSwitch": async () => async (c) => {

@@ -601,6 +601,43 @@ describe("overdraft", () => {
   });
 });
 
+describe("forced plans (the kill switch)", () => {
+  eachCase(
+    [
+      {
+        name: "a forced burn within the limit is an ordinary burn, not over the limit",
+        plan: () => planBurn(stateOf({ lots: [lot("paid", 100n)], overdraftLimit: 50n }), 150n, nowMs, { force: true }),
+        want: { debt: 50n, burned: 150n, overLimit: false },
+      },
+      {
+        name: "a forced burn past the limit draws every lot, books the rest as debt, and says it went over",
+        plan: () => planBurn(stateOf({ lots: [lot("paid", 100n)], overdraftLimit: 50n }), 400n, nowMs, { force: true }),
+        want: { debt: 300n, burned: 400n, overLimit: true },
+      },
+      {
+        name: "a forced commit of a reservation that holds nothing burns all of it, past the limit if it must",
+        plan: () => planCommit(stateOf({ lots: [lot("paid", 10n)] }), [], 25n, nowMs, { force: true }),
+        want: { debt: 15n, burned: 25n, overLimit: true },
+      },
+      {
+        name: "a forced commit whose excess fits burns like an unforced one",
+        plan: () => planCommit(stateOf({ lots: [lot("paid", 100n, { held: 10n })], heldOnOverdraft: 0n }), [{ grantId: "paid", amount: 10n }], 30n, nowMs, { force: true }),
+        want: { debt: 0n, burned: 30n, overLimit: false },
+      },
+    ],
+    ({ plan, want }) => {
+      const planned = accepted(plan());
+      expect({ debt: planned.state.debt, burned: planned.state.burned, overLimit: planned.overLimit }).toEqual(want);
+      expect(planned.entries.filter((entry) => entry.kind === "burn").reduce((sum, entry) => sum + entry.amount, 0n)).toBe(want.burned);
+    },
+  );
+
+  it("without force the same burn and commit are refused", () => {
+    expect(planBurn(stateOf({ lots: [lot("paid", 100n)], overdraftLimit: 50n }), 400n, nowMs).kind).toBe("insufficient");
+    expect(() => planCommit(stateOf({ lots: [lot("paid", 10n)] }), [], 25n, nowMs)).toThrow(/holds something/);
+  });
+});
+
 describe("reservation arithmetic", () => {
   // "first" is wholly held and "second" partly: 100 held in all, 60 free, 20 of overdraft.
   const reserved = stateOf({

@@ -154,16 +154,25 @@ export function planHold(state: BalanceState, amount: bigint, nowMs: number): Pl
   return { ...plan.done(), holds };
 }
 
-/** planBurn deducts amount now, lots first in burn order, then overdraft. */
-export function planBurn(state: BalanceState, amount: bigint, nowMs: number): Planned | Insufficient {
+/** Forced is a plan that may go past the overdraft limit (the kill switch), and whether it did. */
+export interface Forced extends Planned {
+  overLimit: boolean;
+}
+
+/**
+ * planBurn deducts amount now, lots first in burn order, then the overdraft. With force
+ * (the kill switch) what the lots and the overdraft limit cannot cover is burned all the
+ * same, as debt past the limit, and the plan says it went over.
+ */
+export function planBurn(state: BalanceState, amount: bigint, nowMs: number, options: { force?: boolean } = {}): Forced | Insufficient {
   assert(amount > 0n, "burns are positive");
   const plan = new Plan(state, nowMs);
   plan.upkeep();
   const rejection = covers(plan.state, nowMs, amount);
-  if (rejection) return rejection;
+  if (rejection && options.force !== true) return rejection;
   const onOverdraft = plan.draw(amount, "burn");
   plan.add({ kind: "burn", amount: onOverdraft, grantId: null });
-  return plan.done();
+  return { ...plan.done(), overLimit: rejection !== null };
 }
 
 /** planRelease returns every held credit; the part of an expired lot expires at once. */
@@ -177,18 +186,22 @@ export function planRelease(state: BalanceState, holds: Hold[], nowMs: number): 
 /**
  * planCommit burns the actual amount from the reservation's holds in their order and
  * returns the rest. Above the held total, the excess is burned like planBurn, and must
- * fit available + overdraft limit.
+ * fit available + overdraft limit, unless forced (the kill switch; see planBurn). A
+ * reservation made under the kill switch without cover holds nothing: its holds are
+ * empty, and all of actual is excess.
  */
-export function planCommit(state: BalanceState, holds: Hold[], actual: bigint, nowMs: number): Planned | Insufficient {
+export function planCommit(state: BalanceState, holds: Hold[], actual: bigint, nowMs: number, options: { force?: boolean } = {}): Forced | Insufficient {
   assert(actual >= 0n, "commits are not negative");
   const heldTotal = holds.reduce((sum, hold) => sum + hold.amount, 0n);
-  assert(heldTotal > 0n, "a reservation holds something");
+  assert(heldTotal > 0n || options.force === true, "a reservation holds something, unless it was forced");
   const plan = new Plan(state, nowMs);
   plan.upkeep();
   const excess = actual - heldTotal;
+  let overLimit = false;
   if (excess > 0n) {
     const rejection = covers(plan.state, nowMs, excess);
-    if (rejection) return { ...rejection, required: actual, available: rejection.available + heldTotal };
+    if (rejection && options.force !== true) return { ...rejection, required: actual, available: rejection.available + heldTotal };
+    overLimit = rejection !== null;
   }
   let left = actual;
   for (const hold of holds) {
@@ -201,7 +214,7 @@ export function planCommit(state: BalanceState, holds: Hold[], actual: bigint, n
     const onOverdraft = plan.draw(left, "burn");
     plan.add({ kind: "burn", amount: onOverdraft, grantId: null });
   }
-  return plan.done();
+  return { ...plan.done(), overLimit };
 }
 
 /** UsageBurn is one rated usage event to burn. */

@@ -1,10 +1,11 @@
 // Checks on request fields, shared by every handler. A failed check is InvalidArgument
 // with a reason naming what is wrong; nothing past this layer sees a malformed value.
 import { type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { EnforcementMode, EntryKind, FailurePolicy, GrantSource, Role as ProtoRole } from "@burndown/sdk";
+import { EnforcementMode, type EnforcementRollout, EntryKind, FailurePolicy, GrantSource, Role as ProtoRole } from "@burndown/sdk";
 import type { EnforcementMode as DomainEnforcementMode, FailurePolicy as DomainFailurePolicy } from "../store/catalog-store.js";
 import { invalid } from "../errors.js";
 import type { EntryKind as DomainEntryKind } from "../ledger/balance-state.js";
+import type { Rollout } from "../ledger/enforcement.js";
 import { limits } from "../limits.js";
 import type { Cost } from "../service/resolve-cost.js";
 import type { Role } from "../service/context.js";
@@ -137,6 +138,19 @@ export function requireEnforcementMode(field: string, value: EnforcementMode): D
   const mode = enforcementModes[value];
   if (mode === undefined) throw invalid("INVALID_ENUM", field, "must be ENFORCE, OBSERVE or OFF");
   return mode;
+}
+
+/** requireRollout checks a rollout: a mode, at most rolloutCustomersMax distinct customer ids, a percent from 0 to 100. */
+export function requireRollout(rollout: EnforcementRollout): Rollout {
+  const mode = requireEnforcementMode("rollout.mode", rollout.mode);
+  if (rollout.customerIds.length > limits.rolloutCustomersMax) {
+    throw invalid("TOO_MANY_CUSTOMERS", "rollout.customer_ids", `at most ${limits.rolloutCustomersMax} customers`);
+  }
+  const customerIds = [...new Set(rollout.customerIds.map((id, i) => requireId(`rollout.customer_ids[${i}]`, id)))];
+  if (!Number.isInteger(rollout.percent) || rollout.percent < 0 || rollout.percent > 100) {
+    throw invalid("INVALID_PERCENT", "rollout.percent", "must be a whole number from 0 to 100");
+  }
+  return { mode, customerIds, percent: rollout.percent };
 }
 
 /** requireFailurePolicy converts a FailurePolicy; unspecified or unknown values are refused. */

@@ -62,6 +62,8 @@ export function encodeReservation(reservation: ReservationRow) {
     status: reservationStatuses[reservation.status],
     expireTime: timestampFromDate(reservation.expiresAt),
     committedAmount: reservation.committedAmount,
+    mode: enforcementModeOf(reservation.mode === "forced" ? "enforce" : reservation.mode),
+    forced: reservation.mode === "forced",
   });
 }
 
@@ -81,12 +83,13 @@ export function encodeEntry(entry: EntryRow): Init<typeof LedgerEntrySchema> {
     recordTime: timestampFromDate(entry.recordedAt),
     reasonCode: entry.reasonCode,
     usageId: entry.usageId ?? "",
+    overLimit: entry.overLimit,
   };
 }
 
 /** encodeReservationResult converts what Reserve, Commit and Release (and each batch item) answer. */
-export function encodeReservationResult(result: { reservation: ReservationRow; balance: BalanceView }) {
-  return { reservation: encodeReservation(result.reservation), balance: encodeBalance(result.balance) };
+export function encodeReservationResult(result: { reservation: ReservationRow; balance: BalanceView; overLimit: boolean }) {
+  return { reservation: encodeReservation(result.reservation), balance: encodeBalance(result.balance), overLimit: result.overLimit };
 }
 
 /** encodeCreditType converts a credit type. */
@@ -105,6 +108,10 @@ export function encodeFeature(feature: FeatureRow): Init<typeof FeatureSchema> {
     createTime: timestampFromDate(feature.createdAt),
     failurePolicy: failurePolicyOf(feature.failurePolicy),
     offlineBudget: { creditsMax: feature.offlineCreditsMax, durationMax: feature.offlineMsMax > 0n ? durationFromMs(Number(feature.offlineMsMax)) : undefined },
+    rollout:
+      feature.rollout === null
+        ? undefined
+        : { mode: enforcementModeOf(feature.rollout.mode), customerIds: [...feature.rollout.customerIds], percent: feature.rollout.percent },
   };
 }
 

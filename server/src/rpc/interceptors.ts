@@ -109,6 +109,7 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.AdminService/MoveCustomersToPricingVersion": admin,
   "burndown.v1.AdminService/SetRateOverride": admin,
   "burndown.v1.AdminService/SetEnforcementMode": admin,
+  "burndown.v1.AdminService/SetEnforcementRollout": admin,
   "burndown.v1.AdminService/SetKillSwitch": admin,
   "burndown.v1.AdminService/ListAuditRecords": staff,
   "burndown.v1.AdminService/ExplainUsageEvent": staff,

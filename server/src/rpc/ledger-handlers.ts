@@ -20,6 +20,7 @@ import { listLedgerEntries } from "../service/list-ledger-entries.js";
 import { commit, release } from "../service/resolve-reservation.js";
 import { type ReserveInput, reserve } from "../service/reserve.js";
 import {
+  enforcementModeOf,
   optionalCode,
   optionalTime,
   requireCode,
@@ -96,7 +97,14 @@ export function ledgerHandlers(deps: Deps): Partial<ServiceImpl<typeof LedgerSer
     async burn(req, ctx) {
       const idempotency = idempotencyOf(BurnRequestSchema, "Burn", req);
       const result = await burn(deps, callerOf(ctx), idempotency, { customerId: requireId("customer_id", req.customerId), cost: requireCost(req.cost) });
-      return { creditTypeId: result.creditTypeId, amount: result.amount, entries: result.entries.map(encodeEntry), balance: encodeBalance(result.balance) };
+      return {
+        creditTypeId: result.creditTypeId,
+        amount: result.amount,
+        entries: result.entries.map(encodeEntry),
+        balance: encodeBalance(result.balance),
+        mode: enforcementModeOf(result.mode),
+        overLimit: result.overLimit,
+      };
     },
     async getBalance(req, ctx) {
       const customerId = ownCustomer(callerOf(ctx), requireId("customer_id", req.customerId));

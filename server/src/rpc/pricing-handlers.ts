@@ -13,6 +13,7 @@ import {
   type RateSchema,
   SetDefaultPricingVersionRequestSchema,
   SetEnforcementModeRequestSchema,
+  SetEnforcementRolloutRequestSchema,
   SetFailurePolicyRequestSchema,
   SetKillSwitchRequestSchema,
   SetRateOverrideRequestSchema,
@@ -20,12 +21,12 @@ import {
 import { invalid } from "../errors.js";
 import { limits } from "../limits.js";
 import type { Deps } from "../service/context.js";
-import { setEnforcementMode, setFailurePolicy, setKillSwitch } from "../service/enforcement.js";
+import { setEnforcementMode, setEnforcementRollout, setFailurePolicy, setKillSwitch } from "../service/enforcement.js";
 import { listAuditRecords } from "../service/list-audit-records.js";
 import { createPricingVersion, listPricingVersions, moveCustomersToPricingVersion, setDefaultPricingVersion, setRateOverride } from "../service/pricing.js";
 import type { AuditRecordRow } from "../store/audit-store.js";
 import type { PricingVersionRow, RateValue } from "../store/pricing-store.js";
-import { optionalCode, requireCode, requireEnforcementMode, requireFailurePolicy, requireId, requireNonNegative, requirePageSize, requireText } from "./decode.js";
+import { optionalCode, requireCode, requireEnforcementMode, requireFailurePolicy, requireId, requireNonNegative, requirePageSize, requireRollout, requireText } from "./decode.js";
 import { encodeFeature } from "./encode.js";
 import { callerOf } from "./ledger-handlers.js";
 import { idempotencyOf } from "./request-hash.js";
@@ -146,6 +147,15 @@ export function pricingHandlers(deps: Deps): Partial<ServiceImpl<typeof AdminSer
       const feature = await setEnforcementMode(deps, callerOf(ctx), idempotency, {
         featureKey: requireCode("feature_key", req.featureKey),
         mode: requireEnforcementMode("mode", req.mode),
+        reason: requireReason(req.reason),
+      });
+      return { feature: encodeFeature(feature) };
+    },
+    async setEnforcementRollout(req, ctx) {
+      const idempotency = idempotencyOf(SetEnforcementRolloutRequestSchema, "SetEnforcementRollout", req);
+      const feature = await setEnforcementRollout(deps, callerOf(ctx), idempotency, {
+        featureKey: requireCode("feature_key", req.featureKey),
+        rollout: req.rollout === undefined ? null : requireRollout(req.rollout),
         reason: requireReason(req.reason),
       });
       return { feature: encodeFeature(feature) };

@@ -1,9 +1,10 @@
 // LedgerService usage methods: ReportUsage and Check. Decode, call one service, encode.
 import type { ServiceImpl } from "@connectrpc/connect";
-import { CheckReason, type LedgerService, type UsageEvent, UsageOutcome } from "@burndown/sdk";
+import { CheckReason, EnforcementRule, type LedgerService, type UsageEvent, UsageOutcome } from "@burndown/sdk";
 import { invalid, LedgerError } from "../errors.js";
 import { limits } from "../limits.js";
 import { check, type CheckReason as DomainCheckReason } from "../service/check.js";
+import type { Rule } from "../ledger/enforcement.js";
 import type { Deps } from "../service/context.js";
 import { reportUsage, type UsageInput, type UsageOutcome as DomainOutcome, type UsageResult } from "../service/report-usage.js";
 import { enforcementModeOf, optionalTime, requireCode, requireId, requirePositive } from "./decode.js";
@@ -18,6 +19,13 @@ const outcomes: Record<DomainOutcome, UsageOutcome> = {
   unrated: UsageOutcome.UNRATED,
   shadowed: UsageOutcome.SHADOWED,
   not_billed: UsageOutcome.NOT_BILLED,
+};
+
+const enforcementRules: Record<Rule, EnforcementRule> = {
+  feature_default: EnforcementRule.FEATURE_DEFAULT,
+  customer_list: EnforcementRule.CUSTOMER_LIST,
+  percentage: EnforcementRule.PERCENTAGE,
+  no_feature: EnforcementRule.NO_FEATURE,
 };
 
 const checkReasons: Record<DomainCheckReason, CheckReason> = {
@@ -78,7 +86,7 @@ export function usageHandlers(deps: Deps): Partial<ServiceImpl<typeof LedgerServ
       const quantity = req.quantity === 0n ? 1n : requirePositive("quantity", req.quantity);
       const customerId = ownCustomer(callerOf(ctx), requireId("customer_id", req.customerId));
       const result = await check(deps, { customerId, featureKey: requireCode("feature_key", req.featureKey), quantity });
-      return { ...result, reason: checkReasons[result.reason], mode: enforcementModeOf(result.mode), balance: encodeBalance(result.balance) };
+      return { ...result, reason: checkReasons[result.reason], mode: enforcementModeOf(result.mode), rule: enforcementRules[result.rule], balance: encodeBalance(result.balance) };
     },
   };
 }

@@ -80,3 +80,8 @@ export function totalsView(creditTypeId: string, state: BalanceState, nowMs: num
     lots: [],
   };
 }
+
+/** emptyView shows a balance that has no row yet: nothing granted, nothing held. */
+export function emptyView(creditTypeId: string): BalanceView {
+  return { creditTypeId, available: 0n, held: 0n, granted: 0n, burned: 0n, expired: 0n, pending: 0n, overdraftLimit: 0n, lots: [] };
+}

@@ -3,7 +3,9 @@
 // database has numbered them.
 import { planBurn } from "../ledger/plan.js";
 import type { EntryRow } from "../store/entry-store.js";
-import { type BalanceView, totalsView } from "./balance-view.js";
+import { assert } from "../ledger/balance-state.js";
+import type { Mode } from "../ledger/enforcement.js";
+import { type BalanceView, emptyView, totalsView } from "./balance-view.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { insufficientCredits } from "./missing-balance.js";
 import { type Cost, costOp } from "./resolve-cost.js";
@@ -15,24 +17,42 @@ export interface BurnInput {
   cost: Cost;
 }
 
-/** BurnResult is what was burned, the entries, and the balance after. */
+/** BurnResult is what was burned, the entries, the balance after, and how enforcement applied. */
 export interface BurnResult {
   creditTypeId: string;
   amount: bigint;
   entries: EntryRow[];
   balance: BalanceView;
+  mode: Mode;
+  /** burned past the overdraft limit, under the kill switch. */
+  overLimit: boolean;
 }
 
-/** burnOp is one Burn as the write path runs it. */
+/**
+ * burnOp is one Burn as the write path runs it. Enforced, it burns or is refused; under the
+ * kill switch it burns all the same, past the overdraft limit if it must (flagged). In
+ * observe mode the burn is recorded in the shadow ledger, in off mode recorded as not
+ * billed: the balance is not touched either way.
+ */
 export function burnOp(caller: Caller, idempotency: Idempotency, input: BurnInput): WriteOp<BurnResult> {
-  return costOp({ caller, idempotency }, input.customerId, input.cost, (ctx, key, before, cost) => {
+  return costOp<BurnResult>({ caller, idempotency }, input.customerId, input.cost, (ctx, key, before, cost) => {
     const nowMs = ctx.now.getTime();
-    const planned = planBurn(before, cost.amount, nowMs);
+    if (cost.mode !== "enforce") {
+      ctx.draft.shadow({
+        ...key, mode: cost.mode, featureKey: cost.featureKey ?? "", credits: cost.amount, effectiveAt: ctx.now,
+        usageId: null, usageIndex: null, reservationId: null, requestId: idempotency.requestId,
+      });
+      const balance = before === null ? emptyView(key.creditTypeId) : totalsView(key.creditTypeId, before, nowMs);
+      return { value: { creditTypeId: key.creditTypeId, amount: cost.amount, entries: [], balance, mode: cost.mode, overLimit: false } };
+    }
+    assert(before !== null, "an enforced burn has its balance");
+    const planned = planBurn(before, cost.amount, nowMs, { force: ctx.killSwitch });
     if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
     const cause = { reservationId: null, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: cost.featureKey ?? "burn", effectiveAt: ctx.now };
     const burns = ctx.draft.change(key, planned, cause).filter((entry) => entry.kind === "burn");
     const balance = totalsView(key.creditTypeId, planned.state, nowMs);
-    return { finish: (written) => ({ creditTypeId: key.creditTypeId, amount: cost.amount, entries: burns.map(written.entryRowOf), balance }) };
+    const { overLimit } = planned;
+    return { finish: (written) => ({ creditTypeId: key.creditTypeId, amount: cost.amount, entries: burns.map(written.entryRowOf), balance, mode: cost.mode, overLimit }) };
   });
 }
 

@@ -38,7 +38,7 @@ export async function listCreditTypes(deps: Deps): Promise<CreditTypeRow[]> {
 }
 
 /** createFeature adds a feature on an existing credit type; AlreadyExists when the key is taken. */
-export async function createFeature(deps: Deps, caller: Caller, idempotency: Idempotency, input: Omit<FeatureRow, "createdAt" | keyof FailurePolicyRow>): Promise<FeatureRow> {
+export async function createFeature(deps: Deps, caller: Caller, idempotency: Idempotency, input: Omit<FeatureRow, "createdAt" | "rollout" | keyof FailurePolicyRow>): Promise<FeatureRow> {
   return runIdempotent(deps, caller, idempotency, async (tx) => {
     await requireCreditType(tx, input.creditTypeId);
     const created = await insertFeature(tx, input);

@@ -1,12 +1,15 @@
 // Check: may this customer use this feature for this quantity now? Reads only. Enforced
 // features soft-block: denied once available is below zero, or when the use would take
 // it below minus the overdraft limit. Observe and off modes, and the kill switch, allow.
+// The mode is the customer's: the feature's own, or its rollout's for a customer in the
+// cohort, and the answer says which rule chose it.
 import { selectBalances, selectOpenLots } from "../store/balance-store.js";
 import { withSnapshot } from "../store/database.js";
 import type { EnforcementMode } from "../store/catalog-store.js";
 import { selectSetting } from "../store/rate-store.js";
 import { type BalanceView, toBalanceView } from "./balance-view.js";
 import type { Deps } from "./context.js";
+import { enforcementOf, type Rule } from "../ledger/enforcement.js";
 import { customerRate, pricedAmount } from "./resolve-cost.js";
 
 /** CheckReason explains a Check answer. */
@@ -18,7 +21,10 @@ export interface CheckResult {
   reason: CheckReason;
   wouldAllow: boolean;
   credits: bigint;
+  /** the mode that applies to this customer: the feature's, or its rollout's. */
   mode: EnforcementMode;
+  /** which rule chose mode. */
+  rule: Rule;
   balance: BalanceView;
 }
 
@@ -34,10 +40,11 @@ export async function check(deps: Deps, input: { customerId: string; featureKey:
     const balance = { ...toBalanceView(rate.creditTypeId, row ?? empty, lots, nowMs), lots: [] };
     const wouldAllow = balance.available >= 0n && balance.available - credits >= -balance.overdraftLimit;
     const killSwitch = (await selectSetting(tx, "kill_switch")) === "on";
-    const answer = (allowed: boolean, reason: CheckReason): CheckResult => ({ allowed, reason, wouldAllow, credits, mode: rate.enforcementMode, balance });
+    const { mode, rule } = enforcementOf({ featureKey: rate.featureKey, customerId: input.customerId, featureMode: rate.enforcementMode, rollout: rate.rollout });
+    const answer = (allowed: boolean, reason: CheckReason): CheckResult => ({ allowed, reason, wouldAllow, credits, mode, rule, balance });
     if (killSwitch) return answer(true, "kill_switch");
-    if (rate.enforcementMode === "observe") return answer(true, "observe_only");
-    if (rate.enforcementMode === "off") return answer(true, "enforcement_off");
+    if (mode === "observe") return answer(true, "observe_only");
+    if (mode === "off") return answer(true, "enforcement_off");
     return answer(wouldAllow, wouldAllow ? "sufficient_credits" : "insufficient_credits");
   });
 }

@@ -1,11 +1,12 @@
-// Enforcement switches: a feature's enforcement mode and the deployment-wide kill
-// switch. Both change whether customers are stopped, so both are audited in the
-// transaction that makes the change.
+// Enforcement switches: a feature's enforcement mode, its rollout to a cohort, and the
+// deployment-wide kill switch. Each changes whether customers are stopped, so each is
+// audited in the transaction that makes the change.
 import { notFound } from "../errors.js";
 import { assert } from "../ledger/balance-state.js";
 import { insertAuditRecord } from "../store/audit-store.js";
-import { type EnforcementMode, type FailurePolicyRow, type FeatureRow, updateFailurePolicy } from "../store/catalog-store.js";
-import { updateEnforcementMode, upsertSetting } from "../store/pricing-store.js";
+import type { Rollout } from "../ledger/enforcement.js";
+import { type EnforcementMode, type FailurePolicyRow, type FeatureRow, selectFeature, updateFailurePolicy } from "../store/catalog-store.js";
+import { replaceRollout, updateEnforcementMode, upsertSetting } from "../store/pricing-store.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { runIdempotent } from "./run-idempotent.js";
 
@@ -29,6 +30,35 @@ export async function setEnforcementMode(
       details: { old: changed.previous, new: input.mode },
     });
     return changed.feature;
+  });
+}
+
+/**
+ * setEnforcementRollout gives a cohort of a feature's customers (listed, and a stable
+ * percentage of the rest) another mode, or with null clears it, and audits the old and
+ * new rollouts; NotFound when the feature does not exist.
+ */
+export async function setEnforcementRollout(
+  deps: Deps,
+  caller: Caller,
+  idempotency: Idempotency,
+  input: { featureKey: string; rollout: Rollout | null; reason: string },
+): Promise<FeatureRow> {
+  assert(input.reason.length > 0, "audited actions have a reason");
+  return runIdempotent(deps, caller, idempotency, async (tx) => {
+    const replaced = await replaceRollout(tx, input.featureKey, input.rollout);
+    if (replaced === undefined) throw notFound("FEATURE_NOT_FOUND", "feature key", input.featureKey);
+    const show = (rollout: Rollout | null) => (rollout === null ? null : { mode: rollout.mode, customer_ids: [...rollout.customerIds], percent: rollout.percent });
+    await insertAuditRecord(tx, {
+      actor: caller.keyId,
+      action: "set_enforcement_rollout",
+      target: `feature:${input.featureKey}`,
+      reason: input.reason,
+      details: { old: show(replaced.previous), new: show(input.rollout) },
+    });
+    const feature = await selectFeature(tx, input.featureKey);
+    assert(feature !== null, "a feature whose rollout was just set exists");
+    return feature;
   });
 }
 

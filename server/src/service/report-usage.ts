@@ -8,6 +8,7 @@
 import { invalid } from "../errors.js";
 import { assert, type BalanceState, type PlannedEntry } from "../ledger/balance-state.js";
 import { planUsageBurns, type UsageBurn } from "../ledger/plan.js";
+import { enforcementOf } from "../ledger/enforcement.js";
 import { rateUsage } from "../ledger/rate-usage.js";
 import { limits } from "../limits.js";
 import { type BalanceKey, balanceKeyOf } from "../store/balance-store.js";
@@ -227,13 +228,17 @@ function burnEvents(ctx: PlanContext, caller: Caller, balance: BalanceEvents, ra
   // Written even when nothing burned (observed features move only carries): every change
   // under a balance's lock writes its row, which is how a later group sees it changed.
   // Burns of events allowed offline (fail-open, replayed from an SDK spool) say so.
-  ctx.draft.change(key, planned, { reservationId: null, requestId: null, actor: caller.keyId, reasonCode: "usage", effectiveAt: ctx.now }, (entry) => {
+  // Usage past the limit is flagged on its event (asynchronous enforcement), not on its entries.
+  const { overLimit: _flaggedOnEvents, ...burned } = planned;
+  ctx.draft.change(key, burned, { reservationId: null, requestId: null, actor: caller.keyId, reasonCode: "usage", effectiveAt: ctx.now }, (entry) => {
     const row = rowOf(entry);
     return row === null ? {} : { ...refs[row], reasonCode: rows[row].offline ? "usage_offline" : "usage" };
   });
   ordered.forEach(({ p }, index) => {
     const row = rows[index];
-    if (row.status === "shadowed") ctx.draft.shadow({ ...key, featureKey: row.featureKey, ...refs[index], credits: row.credits ?? 0n, effectiveAt: row.eventAt });
+    if (row.status === "shadowed") {
+      ctx.draft.shadow({ ...key, mode: "observe", featureKey: row.featureKey, ...refs[index], reservationId: null, requestId: null, credits: row.credits ?? 0n, effectiveAt: row.eventAt });
+    }
     const outcome = row.status === "burned" ? "burned" : row.status === "shadowed" ? "shadowed" : "not_billed";
     rated.set(p.position, { eventId: p.event.eventId, outcome, credits: row.credits ?? 0n, creditTypeId: key.creditTypeId, reason: "", overLimit: row.overLimit });
   });
@@ -245,12 +250,13 @@ function ratedRow(ctx: PlanContext, p: Pending, rate: RateRow, burnsFor: () => U
     ...p.event, principal: p.principal, reason: "", creditTypeId: rate.creditTypeId, pricingVersionId: rate.pricingVersionId,
     rateOverride: rate.override, rateCredits: rate.credits, ratePerUnits: rate.perUnits, overLimit: false,
   };
-  if (rate.enforcementMode === "off") return { ...base, status: "not_billed", carryBefore: null, carryAfter: null, credits: 0n };
+  const { mode } = enforcementOf({ featureKey: p.event.featureKey, customerId: p.event.customerId, featureMode: rate.enforcementMode, rollout: rate.rollout });
+  if (mode === "off") return { ...base, status: "not_billed", carryBefore: null, carryAfter: null, credits: 0n };
   const rated = rateUsage(p.event.quantity, { credits: rate.credits, perUnits: rate.perUnits }, ctx.draft.carry(p.event.customerId, p.event.featureKey));
   if (rated.credits > limits.amountMax) throw invalid("AMOUNT_OUT_OF_RANGE", "usage.quantity", "quantity times the rate exceeds the int64 range");
   ctx.draft.setCarry({ customerId: p.event.customerId, featureKey: p.event.featureKey, perUnits: rate.perUnits, carry: rated.carryAfter });
-  if (rate.enforcementMode === "enforce") burnsFor().push({ amount: rated.credits, eventAtMs: p.event.eventAt.getTime() });
-  return { ...base, status: rate.enforcementMode === "enforce" ? "burned" : "shadowed", carryBefore: rated.carryBefore, carryAfter: rated.carryAfter, credits: rated.credits };
+  if (mode === "enforce") burnsFor().push({ amount: rated.credits, eventAtMs: p.event.eventAt.getTime() });
+  return { ...base, status: mode === "enforce" ? "burned" : "shadowed", carryBefore: rated.carryBefore, carryAfter: rated.carryAfter, credits: rated.credits };
 }
 
 export type { Pending as PendingUsage };

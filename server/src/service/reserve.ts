@@ -3,7 +3,7 @@
 // joins its lane's next group), and each item of a ReserveBatch is the same op.
 import { planHold } from "../ledger/plan.js";
 import type { ReservationRow } from "../store/reservation-store.js";
-import { type BalanceView, totalsView } from "./balance-view.js";
+import { type BalanceView, emptyView, totalsView } from "./balance-view.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { reservationIdFor } from "./customer-hash.js";
 import { insufficientCredits } from "./missing-balance.js";
@@ -21,28 +21,40 @@ export interface ReserveInput {
 export interface ReservationResult {
   reservation: ReservationRow;
   balance: BalanceView;
+  /** a commit burned past the overdraft limit, under the kill switch. */
+  overLimit: boolean;
 }
 
-/** reserveOp is one Reserve as the write path runs it. */
+/**
+ * reserveOp is one Reserve as the write path runs it. Enforced, it holds the credits or is
+ * refused; under the kill switch one that does not fit is made anyway, holding nothing
+ * (forced: its commit burns past the limit if it must). In observe and off modes it holds
+ * nothing, and its commit is recorded in the shadow ledger.
+ */
 export function reserveOp(caller: Caller, idempotency: Idempotency, input: ReserveInput): WriteOp<ReservationResult> {
   return costOp({ caller, idempotency }, input.customerId, input.cost, (ctx, key, before, cost) => {
     const nowMs = ctx.now.getTime();
-    const planned = planHold(before, cost.amount, nowMs);
-    if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
+    const planned = before === null || cost.mode !== "enforce" ? null : planHold(before, cost.amount, nowMs);
+    if (planned?.kind === "insufficient" && !ctx.killSwitch) throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
+    const held = planned?.kind === "planned" ? planned : null;
     const reservation: ReservationRow = {
       ...key,
       reservationId: reservationIdFor(key.customerId),
       featureKey: cost.featureKey,
       amount: cost.amount,
-      holds: planned.holds,
+      holds: held?.holds ?? [],
       status: "held",
       committedAmount: 0n,
       expiresAt: new Date(nowMs + input.ttlMs),
+      mode: cost.mode !== "enforce" ? cost.mode : held === null ? "forced" : "enforce",
     };
-    const cause = { reservationId: reservation.reservationId, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: "reserve", effectiveAt: ctx.now };
-    ctx.draft.change(key, planned, cause);
+    if (held !== null) {
+      const cause = { reservationId: reservation.reservationId, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: "reserve", effectiveAt: ctx.now };
+      ctx.draft.change(key, held, cause);
+    }
     ctx.draft.reserve({ ...reservation, requestId: idempotency.requestId, actor: caller.keyId });
-    return { value: { reservation, balance: totalsView(key.creditTypeId, planned.state, nowMs) } };
+    const after = held?.state ?? before;
+    return { value: { reservation, balance: after === null ? emptyView(key.creditTypeId) : totalsView(key.creditTypeId, after, nowMs), overLimit: false } };
   });
 }
 

@@ -13,18 +13,22 @@ import type { BalanceState } from "../ledger/balance-state.js";
 import type { BalanceKey } from "../store/balance-store.js";
 import type { Caller, Idempotency } from "./context.js";
 import { missingBalanceError } from "./missing-balance.js";
-import { loadedState, type PlanContext, type PlanResult, type ReadRequest, type WriteOp } from "./write-op.js";
+import { type Mode, type Rule, enforcementOf } from "../ledger/enforcement.js";
+import { BalanceNeeded, loadedState, type PlanContext, type PlanResult, type ReadRequest, type WriteOp } from "./write-op.js";
 
 /** Cost is what a Reserve or Burn asks for. */
 export type Cost =
   | { kind: "credits"; creditTypeId: string; amount: bigint }
   | { kind: "usage"; featureKey: string; quantity: bigint };
 
-/** ResolvedCost is a cost priced in credits. */
+/** ResolvedCost is a cost priced in credits, and the enforcement that applies to it. */
 export interface ResolvedCost {
   creditTypeId: string;
   amount: bigint;
   featureKey: string | null;
+  /** the feature's mode for this customer (its rollout's, for a customer in the cohort); credits asked for directly are enforced. */
+  mode: Mode;
+  rule: Rule;
 }
 
 /** customerRate reads a customer's effective rate for a feature, or throws NotFound for the missing one. */
@@ -53,7 +57,7 @@ export function requestCost(reads: ReadRequest, customerId: string, cost: Cost):
 
 /** priceCost prices a cost from a group's read: credits as given, usage at the customer's rate, rounded up. */
 export function priceCost(inputs: WriteInputs, customerId: string, cost: Cost): ResolvedCost {
-  if (cost.kind === "credits") return { creditTypeId: cost.creditTypeId, amount: cost.amount, featureKey: null };
+  if (cost.kind === "credits") return { creditTypeId: cost.creditTypeId, amount: cost.amount, featureKey: null, mode: "enforce", rule: "no_feature" };
   const rate = inputs.rates.get(balanceKeyOf(customerId, cost.featureKey));
   if (rate === undefined) {
     if (!inputs.customers.has(customerId)) throw notFound("CUSTOMER_NOT_FOUND", "customer id", customerId);
@@ -61,22 +65,26 @@ export function priceCost(inputs: WriteInputs, customerId: string, cost: Cost): 
   }
   const amount = pricedAmount(cost.quantity, rate);
   if (amount === 0n) throw invalid("ZERO_COST", "usage", "the feature costs nothing at this customer's rate; no credits to hold or burn");
-  return { creditTypeId: rate.creditTypeId, amount, featureKey: rate.featureKey };
+  const { mode, rule } = enforcementOf({ featureKey: rate.featureKey, customerId, featureMode: rate.enforcementMode, rollout: rate.rollout });
+  return { creditTypeId: rate.creditTypeId, amount, featureKey: rate.featureKey, mode, rule };
 }
 
 /**
  * costOp is the op of a request that spends a cost from one customer's balance (Reserve,
- * Burn): it prices the cost from the group's read, and plans on the balance of the cost's
- * credit type once it is locked; a balance that does not exist is refused as
- * missingBalanceError says.
+ * Burn): it prices the cost from the group's read, with the enforcement mode that applies,
+ * and plans on the balance of the cost's credit type once it is locked. A balance that
+ * does not exist is refused as missingBalanceError says; in observe and off modes no
+ * balance is touched (before is null); under the kill switch a customer who never had
+ * credits of the type gets the balance created, to go into debt.
  */
 export function costOp<T>(
   claim: { caller: Caller; idempotency: Idempotency },
   customerId: string,
   cost: Cost,
-  plan: (ctx: PlanContext, key: BalanceKey, before: BalanceState, cost: ResolvedCost) => PlanResult<T>,
+  plan: (ctx: PlanContext, key: BalanceKey, before: BalanceState | null, cost: ResolvedCost) => PlanResult<T>,
 ): WriteOp<T> {
   let resolved: ResolvedCost;
+  let createBalance = false;
   return {
     lane: { customerId },
     weight: 1,
@@ -84,13 +92,19 @@ export function costOp<T>(
     request: (reads) => requestCost(reads, customerId, cost),
     prepare: (inputs) => {
       resolved = priceCost(inputs, customerId, cost);
-      return { keys: [{ customerId, creditTypeId: resolved.creditTypeId }], customerIds: [customerId] };
+      const key = { customerId, creditTypeId: resolved.creditTypeId };
+      return { keys: [key], customerIds: [customerId], createBalances: createBalance ? [key] : undefined };
     },
     plan: (ctx) => {
       const key = { customerId, creditTypeId: resolved.creditTypeId };
       const slot = ctx.balance(key);
-      if (slot.kind === "missing") throw missingBalanceError(ctx.inputs, key, resolved.amount);
-      return plan(ctx, key, loadedState(slot, key), resolved);
+      if (slot.kind !== "missing") return plan(ctx, key, resolved.mode === "enforce" ? loadedState(slot, key) : (slot.kind === "loaded" ? slot.state : null), resolved);
+      if (resolved.mode !== "enforce") return plan(ctx, key, null, resolved);
+      if (ctx.killSwitch && ctx.inputs.customers.has(customerId) && ctx.inputs.creditTypes.has(key.creditTypeId) && !createBalance) {
+        createBalance = true;
+        throw new BalanceNeeded(key);
+      }
+      throw missingBalanceError(ctx.inputs, key, resolved.amount);
     },
   };
 }

@@ -3,10 +3,10 @@
 // again under the balance lock; the writer's conditional status update then proves it was
 // still held. One op of the write path each (write-op.ts).
 import { LedgerError, notFound } from "../errors.js";
-import { assert } from "../ledger/balance-state.js";
-import { type Insufficient, type Planned, planCommit, planRelease } from "../ledger/plan.js";
+import { assert, type BalanceState } from "../ledger/balance-state.js";
+import { type Forced, type Insufficient, type Planned, planCommit, planRelease } from "../ledger/plan.js";
 import type { ReservationRow } from "../store/reservation-store.js";
-import { totalsView } from "./balance-view.js";
+import { emptyView, totalsView } from "./balance-view.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { customerHashOfReservation } from "./customer-hash.js";
 import { insufficientCredits } from "./missing-balance.js";
@@ -67,16 +67,31 @@ function resolutionOp(resolution: Resolution, actor: { caller: Caller; idempoten
       if (actor === null && (current !== "held" || slot.kind === "busy")) return { value: null };
       // Resolved by a transaction this one waited for on the lock, or earlier in this group.
       if (current !== "held") throw notHeld({ ...found, status: current as ReservationRow["status"] });
-      return { value: resolve(ctx, found, resolution, loadedState(slot, key), actor) };
+      // Held nothing (observe, off): the balance may not exist, and is not needed.
+      const before = found.mode === "observe" || found.mode === "off" ? (slot.kind === "loaded" ? slot.state : null) : loadedState(slot, key);
+      return { value: resolve(ctx, found, resolution, before, actor) };
     },
   };
 }
 
+/** causeOf is what the entries and shadow entries of a resolution name as their cause. */
+function causeOf(ctx: PlanContext, found: ReservationRow, status: Resolution["status"], actor: { caller: Caller; idempotency: Idempotency } | null) {
+  return actor === null
+    ? { reservationId: found.reservationId, requestId: null, actor: "system", reasonCode: "reservation_expired", effectiveAt: ctx.now }
+    : { reservationId: found.reservationId, requestId: actor.idempotency.requestId, actor: actor.caller.keyId, reasonCode: found.featureKey ?? status, effectiveAt: ctx.now };
+}
+
+/**
+ * resolve plans a resolution by the mode the reservation was made under: an enforced one
+ * releases its holds and burns what was used (under the kill switch even past the limit);
+ * a forced one burns what was used, past the limit if it must; an observed or off one
+ * records what was used in the shadow ledger. Every one of them writes its balance's row.
+ */
 function resolve(
   ctx: PlanContext,
   found: ReservationRow,
   resolution: Resolution,
-  before: Parameters<typeof planCommit>[0],
+  before: BalanceState | null,
   actor: { caller: Caller; idempotency: Idempotency } | null,
 ): ReservationResult {
   const { status, amount } = resolution;
@@ -87,16 +102,36 @@ function resolve(
   if (status === "committed" && found.expiresAt.getTime() <= nowMs) {
     throw new LedgerError("rejected", "RESERVATION_EXPIRED", "the reservation's time to live ran out; its credits are being returned", { reservation_id: found.reservationId });
   }
-  const planned: Planned | Insufficient = status === "committed" ? planCommit(before, found.holds, amount, nowMs) : planRelease(before, found.holds, nowMs);
-  if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
   const committedAmount = status === "committed" ? amount : 0n;
-  const cause =
-    actor === null
-      ? { reservationId: found.reservationId, requestId: null, actor: "system", reasonCode: "reservation_expired", effectiveAt: ctx.now }
-      : { reservationId: found.reservationId, requestId: actor.idempotency.requestId, actor: actor.caller.keyId, reasonCode: found.featureKey ?? status, effectiveAt: ctx.now };
-  ctx.draft.change(key, planned, cause);
+  const cause = causeOf(ctx, found, status, actor);
+  let after = before;
+  let overLimit = false;
+  if (found.mode === "observe" || found.mode === "off") {
+    if (committedAmount > 0n) {
+      assert(cause.requestId !== null, "only a request commits");
+      const shadow = { ...key, mode: found.mode, featureKey: found.featureKey ?? "", credits: committedAmount, effectiveAt: ctx.now };
+      ctx.draft.shadow({ ...shadow, usageId: null, usageIndex: null, reservationId: found.reservationId, requestId: cause.requestId });
+    }
+    if (before !== null) ctx.draft.change(key, { kind: "planned", entries: [], state: before }, cause);
+  } else {
+    assert(before !== null, "a reservation that held or burns has its balance");
+    const forced = found.mode === "forced";
+    const planned: Forced | Insufficient | Planned =
+      status !== "committed"
+        ? forced
+          ? { kind: "planned", entries: [], state: before }
+          : planRelease(before, found.holds, nowMs)
+        : forced && committedAmount === 0n
+          ? { kind: "planned", entries: [], state: before }
+          : planCommit(before, found.holds, amount, nowMs, { force: forced || ctx.killSwitch });
+    if (planned.kind === "insufficient") throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
+    ctx.draft.change(key, planned, cause);
+    after = planned.state;
+    overLimit = "overLimit" in planned && planned.overLimit === true;
+  }
   ctx.draft.resolve({ customerId: key.customerId, reservationId: found.reservationId, status, committedAmount });
-  return { reservation: { ...found, status, committedAmount }, balance: totalsView(key.creditTypeId, planned.state, nowMs) };
+  const balance = after === null ? emptyView(key.creditTypeId) : totalsView(key.creditTypeId, after, nowMs);
+  return { reservation: { ...found, status, committedAmount }, balance, overLimit };
 }
 
 /** commitOp burns the actual amount of a reservation and returns the rest. */

@@ -39,7 +39,7 @@ import { customerHash } from "./customer-hash.js";
 import type { Caller, Idempotency } from "./context.js";
 import { decodeResult } from "./result-codec.js";
 import { claimRowOf } from "./run-idempotent.js";
-import { type BalanceSlot, Draft, GroupAbort, type GroupView, type Outcome, type PlanContext, type PlanResult, type Prepared, type ReadRequest, type WriteOp } from "./write-op.js";
+import { BalanceNeeded, type BalanceSlot, Draft, GroupAbort, type GroupView, type Outcome, type PlanContext, type PlanResult, type Prepared, type ReadRequest, type WriteOp } from "./write-op.js";
 
 /** groupStats counts group transactions of two or more ops that committed, and those that failed and ran op by op (process-wide, for metrics and tests). */
 export const groupStats = { committed: 0, fellBack: 0 };
@@ -139,12 +139,14 @@ class GroupState implements GroupView {
     slots: Map<string, BalanceSlot>,
   ) {
     this.recordedAt = decision.transactionTime;
+    this.killSwitch = decision.killSwitch;
     this.statuses = decision.reservationStatuses;
     this.carries = decision.carries;
     this.slots = slots;
   }
 
   readonly recordedAt: Date;
+  readonly killSwitch: boolean;
 
   balance(key: BalanceKey): BalanceSlot {
     return this.slots.get(keyOf(key)) ?? { kind: "missing" };
@@ -265,6 +267,7 @@ function planContextOf(group: GroupState, draft: Draft): PlanContext {
   return {
     now: group.now,
     recordedAt: group.recordedAt,
+    killSwitch: group.killSwitch,
     inputs: group.inputs,
     takeEventClaim: (principal, eventId) => group.takeEventClaim(principal, eventId),
     balance: (key) => draft.state(key),
@@ -385,6 +388,7 @@ function planAll(ops: readonly AnyOp[], group: GroupState, decision: DecisionInp
       group.merge(draft);
       finished.push({ index, result });
     } catch (error) {
+      if (error instanceof BalanceNeeded) return void (outcomes[index] = { deferred: true });
       if (!(error instanceof LedgerError)) throw error;
       outcomes[index] = { ok: false, error };
     }

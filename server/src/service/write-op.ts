@@ -110,6 +110,8 @@ export interface GroupView {
   /** the transaction's time: what PostgreSQL records as recorded_at and created_at. */
   readonly recordedAt: Date;
   readonly inputs: WriteInputs;
+  /** whether the kill switch is on: nothing is refused for lack of credits, what goes past a limit is flagged. */
+  readonly killSwitch: boolean;
   /** takeEventClaim says whether this group claimed a usage event id, and only once: a second op with it sees a duplicate. */
   takeEventClaim(principal: string, eventId: string): boolean;
   balance(key: BalanceKey): BalanceSlot;
@@ -159,11 +161,18 @@ export class Draft {
   /**
    * change records a plan on a balance: its new totals and lots, and its entries with their
    * cause. link ties an entry to the usage event that caused it (and may name its own
-   * reason code). Expiry entries are the
+   * reason code). A forced plan that went over the overdraft limit flags its burns. With
+   * no entries it still writes the balance row: everything that changes under a balance's
+   * lock writes its row (see lockAndSelectDecisionInputs). Expiry entries are the
    * clock's doing, whatever caused the plan: actor "system", no request id. Returns the
    * entries as written, in order.
    */
-  change(key: BalanceKey, planned: Planned, cause: EntryCause, link?: (entry: PlannedEntry) => Partial<Pick<EntryWrite, "usageId" | "usageIndex" | "reasonCode">>): EntryWrite[] {
+  change(
+    key: BalanceKey,
+    planned: Planned & { overLimit?: boolean },
+    cause: EntryCause,
+    link?: (entry: PlannedEntry) => Partial<Pick<EntryWrite, "usageId" | "usageIndex" | "reasonCode">>,
+  ): EntryWrite[] {
     if (overflowed(planned.state)) {
       throw new LedgerError("invalid", "AMOUNT_OUT_OF_RANGE", "the amount would take a balance total beyond the int64 range", {
         customer_id: key.customerId,
@@ -186,6 +195,8 @@ export class Draft {
         effectiveAt: entry.effectiveAtMs === undefined ? cause.effectiveAt : new Date(entry.effectiveAtMs),
         usageId: linked.usageId ?? null,
         usageIndex: linked.usageIndex ?? null,
+        // A forced plan (the kill switch) that went past the overdraft limit flags its burns.
+        overLimit: planned.overLimit === true && entry.kind === "burn",
       };
     });
     this.entries.push(...written);
@@ -253,6 +264,17 @@ export class Draft {
 export class GroupAbort extends Error {
   constructor(readonly failure: unknown) {
     super(`a group op could not complete: ${failure instanceof Error ? failure.message : String(failure)}`);
+  }
+}
+
+/**
+ * BalanceNeeded asks for the op to run again in the next group once its balance exists:
+ * the kill switch lets a customer who never had credits of a type go into debt, and a
+ * balance row is what a debt is kept in. The op names the balance in its next prepare.
+ */
+export class BalanceNeeded extends Error {
+  constructor(readonly key: BalanceKey) {
+    super(`balance ${key.customerId}/${key.creditTypeId} must be created first`);
   }
 }
 

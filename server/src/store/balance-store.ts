@@ -102,6 +102,8 @@ export interface DecisionInputs {
   claims: Map<string, StoredClaim>;
   /** now() of the transaction: what PostgreSQL records as recorded_at and created_at. */
   transactionTime: Date;
+  /** whether the kill switch is on (no refusals for lack of credits). */
+  killSwitch: boolean;
 }
 
 /** DecisionRequest names what decisions on a set of balances need read. */
@@ -154,7 +156,8 @@ function decisionText(lock: "none" | "wait" | "skip locked"): string {
                from usage_carries c join unnest($6::text[], $7::text[]) as p(customer_id, feature_key) using (customer_id, feature_key)),
              'claims', (select coalesce(jsonb_agg(jsonb_build_array(i.principal, i.request_id, i.method, encode(i.payload_hash, 'base64'),
                  encode(i.response, 'base64'))), '[]')
-               from idempotency_keys i join unnest($8::text[], $9::text[]) as r(principal, request_id) using (principal, request_id))), now()`;
+               from idempotency_keys i join unnest($8::text[], $9::text[]) as r(principal, request_id) using (principal, request_id)),
+             'kill_switch', (select value = 'on' from settings where key = 'kill_switch')), now()`;
 }
 
 const decisionTexts = { none: decisionText("none"), wait: decisionText("wait"), "skip locked": decisionText("skip locked") };
@@ -175,6 +178,7 @@ function decisionValues(request: DecisionRequest): unknown[] {
 type BalanceJson = [string, string, string, string, string, string, string, string, string, string, string | null];
 
 interface DecisionExtra {
+  kill_switch: boolean | null;
   balances?: BalanceJson[];
   statuses: Record<string, string>;
   carries: [string, string, string, string][];
@@ -209,6 +213,7 @@ function toDecisionInputs(rows: Record<string, unknown>[]): { inputs: DecisionIn
       ]),
     ),
     transactionTime,
+    killSwitch: extra.kill_switch === true,
   };
   return { inputs, extra };
 }

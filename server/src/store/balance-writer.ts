@@ -54,6 +54,7 @@ export type EntryWrite = Omit<EntryRow, "entryId" | "recordedAt"> & { usageIndex
 
 /** ReservationInsert is a reservation placed by the group, held. */
 export interface ReservationInsert {
+  mode: "enforce" | "observe" | "off" | "forced";
   customerId: string;
   creditTypeId: string;
   reservationId: string;
@@ -82,8 +83,15 @@ export interface UsageRatingWrite {
   row: UsageRow;
 }
 
-/** ShadowWrite is what enforce would have burned for an observed feature; its usage event as in EntryWrite. */
+/**
+ * ShadowWrite records, outside the balances, what a feature in observe mode would have
+ * burned (mode "observe") or what one in off mode used, not billed (mode "off"). Its cause
+ * is a usage event (as in EntryWrite) or a request (a Burn, or a reservation's commit).
+ */
 export interface ShadowWrite {
+  mode: "observe" | "off";
+  reservationId: string | null;
+  requestId: string | null;
   customerId: string;
   creditTypeId: string;
   featureKey: string;
@@ -214,21 +222,22 @@ ur as (
   where t.usage_id = v.usage_id and t.status = 'unrated'
   returning 1),
 e as (
-  insert into ledger_entries (customer_id, credit_type_id, kind, amount, grant_id, reservation_id, request_id, actor, reason_code, effective_at, usage_id)
+  insert into ledger_entries (customer_id, credit_type_id, kind, amount, grant_id, reservation_id, request_id, actor, reason_code, effective_at, usage_id,
+    over_limit)
   select v.customer_id, v.credit_type_id, v.kind, v.amount, v.grant_id, v.reservation_id, v.request_id, v.actor, v.reason_code, v.effective_at,
-    coalesce(v.usage_id, un.usage_id)
+    coalesce(v.usage_id, un.usage_id), v.over_limit
   from unnest($59::text[], $60::text[], $61::text[], $62::bigint[], $63::uuid[], $64::uuid[], $65::text[], $66::text[], $67::text[],
-    $68::timestamptz[], $69::bigint[], $70::int[])
+    $68::timestamptz[], $69::bigint[], $70::int[], $115::boolean[])
     with ordinality as v(customer_id, credit_type_id, kind, amount, grant_id, reservation_id, request_id, actor, reason_code, effective_at,
-      usage_id, usage_index, position)
+      usage_id, usage_index, over_limit, position)
   left join un on un.position = v.usage_index + 1
   order by v.position
   returning entry_id),
 sh as (
-  insert into shadow_entries (customer_id, credit_type_id, feature_key, usage_id, credits, effective_at)
-  select v.customer_id, v.credit_type_id, v.feature_key, coalesce(v.usage_id, un.usage_id), v.credits, v.effective_at
-  from unnest($71::text[], $72::text[], $73::text[], $74::bigint[], $75::int[], $76::bigint[], $77::timestamptz[])
-    as v(customer_id, credit_type_id, feature_key, usage_id, usage_index, credits, effective_at)
+  insert into shadow_entries (customer_id, credit_type_id, feature_key, usage_id, credits, effective_at, mode, reservation_id, request_id)
+  select v.customer_id, v.credit_type_id, v.feature_key, coalesce(v.usage_id, un.usage_id), v.credits, v.effective_at, v.mode, v.reservation_id, v.request_id
+  from unnest($71::text[], $72::text[], $73::text[], $74::bigint[], $75::int[], $76::bigint[], $77::timestamptz[], $116::text[], $117::uuid[], $118::text[])
+    as v(customer_id, credit_type_id, feature_key, usage_id, usage_index, credits, effective_at, mode, reservation_id, request_id)
   left join un on un.position = v.usage_index + 1
   returning 1),
 c as (
@@ -237,10 +246,10 @@ c as (
   on conflict (customer_id, feature_key) do update set per_units = excluded.per_units, carry = excluded.carry
   returning 1),
 ri as (
-  insert into reservations (customer_id, reservation_id, credit_type_id, feature_key, amount, holds, status, expires_at, request_id, actor)
-  select v.customer_id, v.reservation_id, v.credit_type_id, v.feature_key, v.amount, v.holds, 'held', v.expires_at, v.request_id, v.actor
-  from unnest($82::text[], $83::uuid[], $84::text[], $85::text[], $86::bigint[], $87::jsonb[], $88::timestamptz[], $89::text[], $90::text[])
-    with ordinality as v(customer_id, reservation_id, credit_type_id, feature_key, amount, holds, expires_at, request_id, actor, position)
+  insert into reservations (customer_id, reservation_id, credit_type_id, feature_key, amount, holds, status, expires_at, request_id, actor, mode)
+  select v.customer_id, v.reservation_id, v.credit_type_id, v.feature_key, v.amount, v.holds, 'held', v.expires_at, v.request_id, v.actor, v.mode
+  from unnest($82::text[], $83::uuid[], $84::text[], $85::text[], $86::bigint[], $87::jsonb[], $88::timestamptz[], $89::text[], $90::text[], $119::text[])
+    with ordinality as v(customer_id, reservation_id, credit_type_id, feature_key, amount, holds, expires_at, request_id, actor, mode, position)
   order by v.position
   returning 1),
 rr as (
@@ -304,6 +313,9 @@ function writeValues(set: WriteSet): unknown[] {
     a.map((x) => x.actor), a.map((x) => x.action), a.map((x) => x.target), a.map((x) => x.reason), a.map((x) => JSON.stringify(x.details)),
     uc.map((x) => x.usageId), uc.map((x) => x.actor), uc.map((x) => x.reasonCode), uc.map((x) => x.note), uc.map((x) => s(x.credits)),
     uc.map((x) => x.requestId),
+    e.map((x) => x.overLimit),
+    sh.map((x) => x.mode), sh.map((x) => x.reservationId), sh.map((x) => x.requestId),
+    ri.map((x) => x.mode),
   ];
 }
 

@@ -1,4 +1,5 @@
 // Credit types, features and customers: the catalog a balance refers to.
+import type { Rollout } from "../ledger/enforcement.js";
 import type { Db } from "./database.js";
 
 /** CreditTypeRow is a stored credit type. */
@@ -30,6 +31,8 @@ export interface FeatureRow extends FailurePolicyRow {
   burnRate: bigint;
   enforcementMode: EnforcementMode;
   createdAt: Date;
+  /** another mode for a cohort of the feature's customers, if any. */
+  rollout: Rollout | null;
 }
 
 /** CustomerRow is a stored customer with its overdraft limits. */
@@ -58,7 +61,21 @@ export function toFeature(row: Record<string, unknown>): FeatureRow {
     failurePolicy: row.failure_policy as FailurePolicy,
     offlineCreditsMax: BigInt(row.offline_credits_max as string),
     offlineMsMax: BigInt(row.offline_ms_max as string),
+    rollout: rolloutFromJson(row.rollout),
   };
+}
+
+/** rolloutFromJson reads the rollout that rolloutColumn returns. */
+function rolloutFromJson(json: unknown): Rollout | null {
+  if (json === null || json === undefined) return null;
+  const { mode, customer_ids: customerIds, percent } = json as { mode: Rollout["mode"]; customer_ids: string[]; percent: number };
+  return { mode, customerIds, percent };
+}
+
+/** rolloutColumn selects the rollout (as JSON, null when none) of the feature row aliased alias, as column "rollout" for toFeature. */
+export function rolloutColumn(alias: string): string {
+  return `(select jsonb_build_object('mode', ro.mode, 'customer_ids', ro.customer_ids, 'percent', ro.percent)
+             from feature_rollouts ro where ro.feature_key = ${alias}.feature_key) as rollout`;
 }
 
 /** featureColumns are the columns toFeature reads. */
@@ -75,7 +92,7 @@ export async function updateFailurePolicy(db: Db, featureKey: string, policy: Fa
     text: `update features f set failure_policy = $2, offline_credits_max = $3, offline_ms_max = $4
            from (select feature_key, failure_policy, offline_credits_max, offline_ms_max from features where feature_key = $1 for update) as previous
            where f.feature_key = previous.feature_key
-           returning ${featureColumns.split(", ").map((c) => `f.${c}`).join(", ")},
+           returning ${featureColumns.split(", ").map((c) => `f.${c}`).join(", ")}, ${rolloutColumn("f")},
              previous.failure_policy as previous_policy, previous.offline_credits_max as previous_credits, previous.offline_ms_max as previous_ms`,
     values: [featureKey, policy.failurePolicy, policy.offlineCreditsMax.toString(), policy.offlineMsMax.toString()],
   });
@@ -119,11 +136,11 @@ export async function selectCreditTypes(db: Db, limit: number): Promise<CreditTy
 }
 
 /** insertFeature adds a feature; null when the key exists. Any transaction. */
-export async function insertFeature(db: Db, feature: Omit<FeatureRow, "createdAt" | keyof FailurePolicyRow>): Promise<FeatureRow | null> {
+export async function insertFeature(db: Db, feature: Omit<FeatureRow, "createdAt" | "rollout" | keyof FailurePolicyRow>): Promise<FeatureRow | null> {
   const result = await db.query({
     name: "insert_feature",
     text: `insert into features (feature_key, display_name, credit_type_id, burn_rate, enforcement_mode) values ($1, $2, $3, $4, $5)
-           on conflict do nothing returning ${featureColumns}`,
+           on conflict do nothing returning ${featureColumns}, null::jsonb as rollout`,
     values: [feature.featureKey, feature.displayName, feature.creditTypeId, feature.burnRate.toString(), feature.enforcementMode],
   });
   return result.rows.length === 0 ? null : toFeature(result.rows[0]);
@@ -133,7 +150,7 @@ export async function insertFeature(db: Db, feature: Omit<FeatureRow, "createdAt
 export async function selectFeature(db: Db, featureKey: string): Promise<FeatureRow | null> {
   const result = await db.query({
     name: "select_feature",
-    text: `select ${featureColumns} from features where feature_key = $1`,
+    text: `select ${featureColumns}, ${rolloutColumn("features")} from features where feature_key = $1`,
     values: [featureKey],
   });
   return result.rows.length === 0 ? null : toFeature(result.rows[0]);
@@ -143,7 +160,7 @@ export async function selectFeature(db: Db, featureKey: string): Promise<Feature
 export async function selectFeatures(db: Db, limit: number): Promise<FeatureRow[]> {
   const result = await db.query({
     name: "select_features",
-    text: `select ${featureColumns} from features order by feature_key limit $1`,
+    text: `select ${featureColumns}, ${rolloutColumn("features")} from features order by feature_key limit $1`,
     values: [limit],
   });
   return result.rows.map(toFeature);

@@ -17,11 +17,13 @@ export interface EntryRow {
   effectiveAt: Date;
   recordedAt: Date;
   usageId: string | null;
+  /** written under the kill switch past the balance's overdraft limit. */
+  overLimit: boolean;
 }
 
 /** entryColumns are the columns toEntryRow reads. */
 export const entryColumns =
-  "entry_id, customer_id, credit_type_id, kind, amount, grant_id, reservation_id, request_id, actor, reason_code, effective_at, recorded_at, usage_id";
+  "entry_id, customer_id, credit_type_id, kind, amount, grant_id, reservation_id, request_id, actor, reason_code, effective_at, recorded_at, usage_id, over_limit";
 
 /** toEntryRow converts a driver row read with entryColumns. */
 export function toEntryRow(row: Record<string, unknown>): EntryRow {
@@ -39,6 +41,7 @@ export function toEntryRow(row: Record<string, unknown>): EntryRow {
     effectiveAt: row.effective_at as Date,
     recordedAt: row.recorded_at as Date,
     usageId: row.usage_id === null ? null : String(row.usage_id),
+    overLimit: row.over_limit === true,
   };
 }
 

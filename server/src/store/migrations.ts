@@ -373,6 +373,39 @@ alter table grants set (fillfactor = 70);
 alter table balances set (fillfactor = 70);
 `,
   },
+  {
+    version: 6,
+    name: "enforcement on every path, rollouts by cohort",
+    sql: `
+-- Another enforcement mode for a cohort of a feature's customers: those listed, and a
+-- stable percentage of the rest (a hash of the feature key and the customer id).
+create table feature_rollouts (
+  feature_key text primary key references features,
+  mode text not null check (mode in ('enforce', 'observe', 'off')),
+  customer_ids text[] not null default '{}',
+  percent int not null default 0 check (percent between 0 and 100),
+  updated_at timestamptz not null default now()
+);
+
+-- The mode a reservation was made under decides its commit: 'enforce' holds and burns,
+-- 'observe' and 'off' hold nothing and record their commit in the shadow ledger, and
+-- 'forced' (the kill switch, when the balance could not cover it) holds nothing and
+-- burns at commit even past the overdraft limit.
+alter table reservations add column mode text not null default 'enforce'
+  check (mode in ('enforce', 'observe', 'off', 'forced'));
+
+-- Burns written under the kill switch past the balance's overdraft limit are flagged.
+alter table ledger_entries add column over_limit boolean not null default false;
+
+-- The shadow ledger also records reservations' commits and burns of features in
+-- observe mode (what enforce would have burned) and in off mode (used, not billed).
+alter table shadow_entries alter column usage_id drop not null;
+alter table shadow_entries add column mode text not null default 'observe' check (mode in ('observe', 'off'));
+alter table shadow_entries add column reservation_id uuid;
+alter table shadow_entries add column request_id text;
+alter table shadow_entries add constraint shadow_entries_cause check (usage_id is not null or request_id is not null);
+`,
+  },
 ];
 
 const migrationLockKey = 0x6275726e; // "burn"

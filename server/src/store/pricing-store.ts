@@ -2,8 +2,9 @@
 // deployment settings and feature enforcement modes: what the pricing and enforcement
 // admin actions write. Pricing versions are immutable: the database refuses UPDATE and
 // DELETE of pricing_versions and pricing_rates, so this file only inserts and reads them.
+import type { Rollout } from "../ledger/enforcement.js";
 import type { Db, Tx } from "./database.js";
-import { type EnforcementMode, featureColumns, type FeatureRow, toFeature } from "./catalog-store.js";
+import { type EnforcementMode, featureColumns, type FeatureRow, rolloutColumn, toFeature } from "./catalog-store.js";
 
 /** RateValue is a burn rate: credits (smallest unit) per perUnits units of quantity. */
 export interface RateValue {
@@ -195,9 +196,35 @@ export async function updateEnforcementMode(
     text: `update features f set enforcement_mode = $2
            from (select feature_key, enforcement_mode from features where feature_key = $1 for update) as previous
            where f.feature_key = previous.feature_key
-           returning ${featureColumns.split(", ").map((c) => `f.${c}`).join(", ")}, previous.enforcement_mode as previous_mode`,
+           returning ${featureColumns.split(", ").map((c) => `f.${c}`).join(", ")}, ${rolloutColumn("f")}, previous.enforcement_mode as previous_mode`,
     values: [featureKey, mode],
   });
   if (result.rows.length === 0) return null;
   return { feature: toFeature(result.rows[0]), previous: result.rows[0].previous_mode };
+}
+
+/**
+ * replaceRollout sets a feature's rollout, or with null clears it, and returns the rollout
+ * it replaced; undefined when the feature does not exist. Locks the feature row (changes
+ * of one feature's enforcement serialize).
+ */
+export async function replaceRollout(tx: Tx, featureKey: string, rollout: Rollout | null): Promise<{ previous: Rollout | null } | undefined> {
+  const result = await tx.query({
+    name: "replace_rollout",
+    text: `with f as (select feature_key from features where feature_key = $1 for update),
+           previous as (select jsonb_build_object('mode', mode, 'customer_ids', customer_ids, 'percent', percent) as rollout
+                        from feature_rollouts where feature_key = $1),
+           cleared as (delete from feature_rollouts where feature_key = $1 and $2::text is null and exists (select 1 from f) returning 1),
+           set as (insert into feature_rollouts (feature_key, mode, customer_ids, percent)
+                   select f.feature_key, $2, $3::text[], $4 from f where $2::text is not null
+                   on conflict (feature_key) do update set mode = excluded.mode, customer_ids = excluded.customer_ids, percent = excluded.percent, updated_at = now()
+                   returning 1)
+           select (select count(*) from f)::int as found, (select rollout from previous) as previous,
+             (select count(*) from cleared)::int + (select count(*) from set)::int as changed`,
+    values: [featureKey, rollout?.mode ?? null, rollout?.customerIds ?? [], rollout?.percent ?? 0],
+  });
+  const row = result.rows[0];
+  if (row.found === 0) return undefined;
+  const previous = row.previous as { mode: Rollout["mode"]; customer_ids: string[]; percent: number } | null;
+  return { previous: previous === null ? null : { mode: previous.mode, customerIds: previous.customer_ids, percent: previous.percent } };
 }

@@ -26,6 +26,7 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   reservations: "select, insert, update",
   idempotency_keys: "select, insert, update",
   rate_overrides: "select, insert, update, delete",
+  feature_rollouts: "select, insert, update, delete",
   usage_event_ids: "select, insert, delete",
   usage_events: "select, insert, update",
   usage_carries: "select, insert, update",

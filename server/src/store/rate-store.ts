@@ -1,6 +1,7 @@
 // Reading what rating needs: each customer's rate for a feature (override, pinned
 // pricing version, or the feature's base rate), the carried remainders, and settings.
 import type { Db } from "./database.js";
+import type { Rollout } from "../ledger/enforcement.js";
 import type { EnforcementMode } from "./catalog-store.js";
 
 /** RateRow is a customer's effective rate for a feature, with where it came from. */
@@ -14,6 +15,8 @@ export interface RateRow {
   /** null: the feature's base rate. */
   pricingVersionId: string | null;
   override: boolean;
+  /** another mode for a cohort of the feature's customers, if any. */
+  rollout: Rollout | null;
 }
 
 /**
@@ -25,16 +28,18 @@ export interface RateRow {
 export function rateQuery(customerIds: string, featureKeys: string): string {
   return `select p.customer_id, p.feature_key, f.credit_type_id, f.enforcement_mode, c.pricing_version_id,
              o.credits::text as o_credits, o.per_units::text as o_per_units,
-             r.credits::text as r_credits, r.per_units::text as r_per_units, f.burn_rate::text as burn_rate
+             r.credits::text as r_credits, r.per_units::text as r_per_units, f.burn_rate::text as burn_rate,
+             ro.mode as rollout_mode, ro.customer_ids as rollout_customer_ids, ro.percent as rollout_percent
            from unnest(${customerIds}::text[], ${featureKeys}::text[]) as p(customer_id, feature_key)
            join customers c on c.customer_id = p.customer_id
            join features f on f.feature_key = p.feature_key
            left join rate_overrides o on o.customer_id = p.customer_id and o.feature_key = p.feature_key
-           left join pricing_rates r on r.pricing_version_id = c.pricing_version_id and r.feature_key = p.feature_key`;
+           left join pricing_rates r on r.pricing_version_id = c.pricing_version_id and r.feature_key = p.feature_key
+           left join feature_rollouts ro on ro.feature_key = p.feature_key`;
 }
 
 /** toRateRow reads a row of rateQuery (as the driver returns it, or as JSON). */
-export function toRateRow(row: Record<string, string | null>): RateRow {
+export function toRateRow(row: Record<string, unknown>): RateRow {
   const override = row.o_credits !== null;
   const versioned = !override && row.r_credits !== null;
   return {
@@ -44,8 +49,12 @@ export function toRateRow(row: Record<string, string | null>): RateRow {
     enforcementMode: row.enforcement_mode as EnforcementMode,
     credits: BigInt((override ? row.o_credits : versioned ? row.r_credits : row.burn_rate) as string),
     perUnits: BigInt((override ? row.o_per_units : versioned ? row.r_per_units : "1") as string),
-    pricingVersionId: versioned ? row.pricing_version_id : null,
+    pricingVersionId: versioned ? (row.pricing_version_id as string) : null,
     override,
+    rollout:
+      row.rollout_mode === null || row.rollout_mode === undefined
+        ? null
+        : { mode: row.rollout_mode as Rollout["mode"], customerIds: row.rollout_customer_ids as string[], percent: Number(row.rollout_percent) },
   };
 }
 

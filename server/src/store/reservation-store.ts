@@ -7,6 +7,14 @@ import type { Db } from "./database.js";
 /** ReservationStatus is where a reservation is in its life. */
 export type ReservationStatus = "held" | "committed" | "released" | "expired";
 
+/**
+ * ReservationMode is what a reservation was made under, which decides its commit:
+ * "enforce" holds and burns; "observe" and "off" hold nothing and record their commit in
+ * the shadow ledger; "forced" (the kill switch, without cover) holds nothing and burns at
+ * commit even past the overdraft limit.
+ */
+export type ReservationMode = "enforce" | "observe" | "off" | "forced";
+
 /** ReservationRow is a stored reservation. */
 export interface ReservationRow {
   reservationId: string;
@@ -18,11 +26,12 @@ export interface ReservationRow {
   status: ReservationStatus;
   committedAmount: bigint;
   expiresAt: Date;
+  mode: ReservationMode;
 }
 
 /** reservationColumns are the columns toReservationRow reads. */
 export const reservationColumns =
-  "reservation_id, customer_id, credit_type_id, feature_key, amount, holds, status, committed_amount, expires_at";
+  "reservation_id, customer_id, credit_type_id, feature_key, amount, holds, status, committed_amount, expires_at, mode";
 
 /** toReservationRow reads a row selected with reservationColumns. */
 export function toReservationRow(row: Record<string, unknown>): ReservationRow {
@@ -37,6 +46,7 @@ export function toReservationRow(row: Record<string, unknown>): ReservationRow {
     status: row.status as ReservationStatus,
     committedAmount: BigInt(row.committed_amount as string),
     expiresAt: row.expires_at as Date,
+    mode: row.mode as ReservationMode,
   };
 }
 

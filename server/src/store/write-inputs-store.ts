@@ -44,7 +44,7 @@ export async function selectWriteInputs(db: Db, request: WriteInputsRequest): Pr
     text: `select
              (select coalesce(jsonb_agg(jsonb_build_object('reservation_id', reservation_id, 'customer_id', customer_id,
                 'credit_type_id', credit_type_id, 'feature_key', feature_key, 'amount', amount::text, 'holds', holds, 'status', status,
-                'committed_amount', committed_amount::text, 'expires_at_ms', (extract(epoch from expires_at) * 1000)::bigint::text)), '[]')
+                'committed_amount', committed_amount::text, 'expires_at_ms', (extract(epoch from expires_at) * 1000)::bigint::text, 'mode', mode)), '[]')
               from (select ${reservationColumns} from reservations where reservation_id = any($1::uuid[])) r) as reservations,
              (select coalesce(jsonb_agg(to_jsonb(x)), '[]') from (${rateQuery("$2", "$3")}) x) as rates,
              (select coalesce(jsonb_agg(customer_id), '[]') from customers where customer_id = any($4::text[])) as customers,

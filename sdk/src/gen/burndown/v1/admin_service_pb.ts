@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { CreditAmount, LedgerEntry, Lot, Role } from "./types_pb.js";
 import { file_burndown_v1_types } from "./types_pb.js";
-import type { EnforcementMode, FailurePolicy, OfflineBudget, Rate, RateBreakdown, UsageEvent, UsageEventResult, UsageOutcome } from "./usage_pb.js";
+import type { EnforcementMode, EnforcementRollout, FailurePolicy, OfflineBudget, Rate, RateBreakdown, UsageEvent, UsageEventResult, UsageOutcome } from "./usage_pb.js";
 import { file_burndown_v1_usage } from "./usage_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file burndown/v1/admin_service.proto.
  */
 export const file_burndown_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9idXJuZG93bi92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEgtidXJuZG93bi52MSJDCgtGZWF0dXJlUmF0ZRITCgtmZWF0dXJlX2tleRgBIAEoCRIfCgRyYXRlGAIgASgLMhEuYnVybmRvd24udjEuUmF0ZSKcAQoOUHJpY2luZ1ZlcnNpb24SGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRInCgVyYXRlcxgDIAMoCzIYLmJ1cm5kb3duLnYxLkZlYXR1cmVSYXRlEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ9ChtDcmVhdGVQcmljaW5nVmVyc2lvblJlcXVlc3QSNAoPcHJpY2luZ192ZXJzaW9uGAEgASgLMhsuYnVybmRvd24udjEuUHJpY2luZ1ZlcnNpb24SFAoMbWFrZV9kZWZhdWx0GAIgASgIEhIKCnJlcXVlc3RfaWQYAyABKAkiVAocQ3JlYXRlUHJpY2luZ1ZlcnNpb25SZXNwb25zZRI0Cg9wcmljaW5nX3ZlcnNpb24YASABKAsyGy5idXJuZG93bi52MS5QcmljaW5nVmVyc2lvbiIcChpMaXN0UHJpY2luZ1ZlcnNpb25zUmVxdWVzdCJ4ChtMaXN0UHJpY2luZ1ZlcnNpb25zUmVzcG9uc2USNQoQcHJpY2luZ192ZXJzaW9ucxgBIAMoCzIbLmJ1cm5kb3duLnYxLlByaWNpbmdWZXJzaW9uEiIKGmRlZmF1bHRfcHJpY2luZ192ZXJzaW9uX2lkGAIgASgJImEKH1NldERlZmF1bHRQcmljaW5nVmVyc2lvblJlcXVlc3QSGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIj4KIFNldERlZmF1bHRQcmljaW5nVmVyc2lvblJlc3BvbnNlEhoKEnByaWNpbmdfdmVyc2lvbl9pZBgBIAEoCSKgAQokTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXF1ZXN0Eh8KF2Zyb21fcHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEh0KFXRvX3ByaWNpbmdfdmVyc2lvbl9pZBgCIAEoCRIUCgxjdXN0b21lcl9pZHMYAyADKAkSDgoGcmVhc29uGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkiPAolTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXNwb25zZRITCgttb3ZlZF9jb3VudBgBIAEoAyKHAQoWU2V0UmF0ZU92ZXJyaWRlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRITCgtmZWF0dXJlX2tleRgCIAEoCRIfCgRyYXRlGAMgASgLMhEuYnVybmRvd24udjEuUmF0ZRIOCgZyZWFzb24YBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSI6ChdTZXRSYXRlT3ZlcnJpZGVSZXNwb25zZRIfCgRyYXRlGAEgASgLMhEuYnVybmRvd24udjEuUmF0ZSKAAQoZU2V0RW5mb3JjZW1lbnRNb2RlUmVxdWVzdBITCgtmZWF0dXJlX2tleRgBIAEoCRIqCgRtb2RlGAIgASgOMhwuYnVybmRvd24udjEuRW5mb3JjZW1lbnRNb2RlEg4KBnJlYXNvbhgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJIkMKGlNldEVuZm9yY2VtZW50TW9kZVJlc3BvbnNlEiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIroBChdTZXRGYWlsdXJlUG9saWN5UmVxdWVzdBITCgtmZWF0dXJlX2tleRgBIAEoCRIyCg5mYWlsdXJlX3BvbGljeRgCIAEoDjIaLmJ1cm5kb3duLnYxLkZhaWx1cmVQb2xpY3kSMgoOb2ZmbGluZV9idWRnZXQYAyABKAsyGi5idXJuZG93bi52MS5PZmZsaW5lQnVkZ2V0Eg4KBnJlYXNvbhgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJIkEKGFNldEZhaWx1cmVQb2xpY3lSZXNwb25zZRIlCgdmZWF0dXJlGAEgASgLMhQuYnVybmRvd24udjEuRmVhdHVyZSJLChRTZXRLaWxsU3dpdGNoUmVxdWVzdBIPCgdlbmFibGVkGAEgASgIEg4KBnJlYXNvbhgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIigKFVNldEtpbGxTd2l0Y2hSZXNwb25zZRIPCgdlbmFibGVkGAEgASgIIqUBCgtBdWRpdFJlY29yZBIQCghhdWRpdF9pZBgBIAEoCRINCgVhY3RvchgCIAEoCRIOCgZhY3Rpb24YAyABKAkSDgoGdGFyZ2V0GAQgASgJEg4KBnJlYXNvbhgFIAEoCRIUCgxkZXRhaWxzX2pzb24YBiABKAkSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkAKF0xpc3RBdWRpdFJlY29yZHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJImQKGExpc3RBdWRpdFJlY29yZHNSZXNwb25zZRIvCg1hdWRpdF9yZWNvcmRzGAEgAygLMhguYnVybmRvd24udjEuQXVkaXRSZWNvcmQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIqMBCgxVbnJhdGVkRXZlbnQSEAoIdXNhZ2VfaWQYASABKAkSFwoPcmVwb3J0ZXJfa2V5X2lkGAIgASgJEiYKBWV2ZW50GAMgASgLMhcuYnVybmRvd24udjEuVXNhZ2VFdmVudBIOCgZyZWFzb24YBCABKAkSMAoMcmVjZWl2ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJBChhMaXN0VW5yYXRlZEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiXwoZTGlzdFVucmF0ZWRFdmVudHNSZXNwb25zZRIpCgZldmVudHMYASADKAsyGS5idXJuZG93bi52MS5VbnJhdGVkRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjsKGlJlcGxheVVucmF0ZWRFdmVudHNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFEg4KBnJlYXNvbhgCIAEoCSJNChtSZXBsYXlVbnJhdGVkRXZlbnRzUmVzcG9uc2USLgoHcmVzdWx0cxgBIAMoCzIdLmJ1cm5kb3duLnYxLlVzYWdlRXZlbnRSZXN1bHQiRQoYRXhwbGFpblVzYWdlRXZlbnRSZXF1ZXN0EhAKCGV2ZW50X2lkGAEgASgJEhcKD3JlcG9ydGVyX2tleV9pZBgCIAEoCSKxAwoZRXhwbGFpblVzYWdlRXZlbnRSZXNwb25zZRIQCgh1c2FnZV9pZBgBIAEoCRIXCg9yZXBvcnRlcl9rZXlfaWQYAiABKAkSJgoFZXZlbnQYAyABKAsyFy5idXJuZG93bi52MS5Vc2FnZUV2ZW50EioKB291dGNvbWUYBCABKA4yGS5idXJuZG93bi52MS5Vc2FnZU91dGNvbWUSDgoGcmVhc29uGAUgASgJEjAKDHJlY2VpdmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOY3JlZGl0X3R5cGVfaWQYByABKAkSKgoGcmF0aW5nGAggASgLMhouYnVybmRvd24udjEuUmF0ZUJyZWFrZG93bhIpCgdlbnRyaWVzGAkgAygLMhguYnVybmRvd24udjEuTGVkZ2VyRW50cnkSHgoEbG90cxgKIAMoCzIQLmJ1cm5kb3duLnYxLkxvdBISCgpvdmVyX2xpbWl0GAsgASgIEjAKCmNvcnJlY3Rpb24YDCABKAsyHC5idXJuZG93bi52MS5Vc2FnZUNvcnJlY3Rpb24ihQEKD1VzYWdlQ29ycmVjdGlvbhINCgVhY3RvchgBIAEoCRITCgtyZWFzb25fY29kZRgCIAEoCRIMCgRub3RlGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdjcmVkaXRzGAUgASgDInwKGENvcnJlY3RVc2FnZUV2ZW50UmVxdWVzdBIQCghldmVudF9pZBgBIAEoCRIXCg9yZXBvcnRlcl9rZXlfaWQYAiABKAkSEwoLcmVhc29uX2NvZGUYAyABKAkSDAoEbm90ZRgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJIngKGUNvcnJlY3RVc2FnZUV2ZW50UmVzcG9uc2USMAoKY29ycmVjdGlvbhgBIAEoCzIcLmJ1cm5kb3duLnYxLlVzYWdlQ29ycmVjdGlvbhIpCgdlbnRyaWVzGAIgAygLMhguYnVybmRvd24udjEuTGVkZ2VyRW50cnkiegoKQ3JlZGl0VHlwZRIWCg5jcmVkaXRfdHlwZV9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSDQoFc2NhbGUYAyABKAUSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlsKF0NyZWF0ZUNyZWRpdFR5cGVSZXF1ZXN0EiwKC2NyZWRpdF90eXBlGAEgASgLMhcuYnVybmRvd24udjEuQ3JlZGl0VHlwZRISCgpyZXF1ZXN0X2lkGAIgASgJIkgKGENyZWF0ZUNyZWRpdFR5cGVSZXNwb25zZRIsCgtjcmVkaXRfdHlwZRgBIAEoCzIXLmJ1cm5kb3duLnYxLkNyZWRpdFR5cGUiGAoWTGlzdENyZWRpdFR5cGVzUmVxdWVzdCJIChdMaXN0Q3JlZGl0VHlwZXNSZXNwb25zZRItCgxjcmVkaXRfdHlwZXMYASADKAsyFy5idXJuZG93bi52MS5DcmVkaXRUeXBlIrACCgdGZWF0dXJlEhMKC2ZlYXR1cmVfa2V5GAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIWCg5jcmVkaXRfdHlwZV9pZBgDIAEoCRIRCglidXJuX3JhdGUYBCABKAMSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjYKEGVuZm9yY2VtZW50X21vZGUYBiABKA4yHC5idXJuZG93bi52MS5FbmZvcmNlbWVudE1vZGUSMgoOZmFpbHVyZV9wb2xpY3kYByABKA4yGi5idXJuZG93bi52MS5GYWlsdXJlUG9saWN5EjIKDm9mZmxpbmVfYnVkZ2V0GAggASgLMhouYnVybmRvd24udjEuT2ZmbGluZUJ1ZGdldCJRChRDcmVhdGVGZWF0dXJlUmVxdWVzdBIlCgdmZWF0dXJlGAEgASgLMhQuYnVybmRvd24udjEuRmVhdHVyZRISCgpyZXF1ZXN0X2lkGAIgASgJIj4KFUNyZWF0ZUZlYXR1cmVSZXNwb25zZRIlCgdmZWF0dXJlGAEgASgLMhQuYnVybmRvd24udjEuRmVhdHVyZSIVChNMaXN0RmVhdHVyZXNSZXF1ZXN0Ij4KFExpc3RGZWF0dXJlc1Jlc3BvbnNlEiYKCGZlYXR1cmVzGAEgAygLMhQuYnVybmRvd24udjEuRmVhdHVyZSK3AQoIQ3VzdG9tZXISEwoLY3VzdG9tZXJfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEjMKEG92ZXJkcmFmdF9saW1pdHMYAyADKAsyGS5idXJuZG93bi52MS5DcmVkaXRBbW91bnQSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhoKEnByaWNpbmdfdmVyc2lvbl9pZBgFIAEoCSJUChVDcmVhdGVDdXN0b21lclJlcXVlc3QSJwoIY3VzdG9tZXIYASABKAsyFS5idXJuZG93bi52MS5DdXN0b21lchISCgpyZXF1ZXN0X2lkGAIgASgJIkEKFkNyZWF0ZUN1c3RvbWVyUmVzcG9uc2USJwoIY3VzdG9tZXIYASABKAsyFS5idXJuZG93bi52MS5DdXN0b21lciIpChJHZXRDdXN0b21lclJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkiPgoTR2V0Q3VzdG9tZXJSZXNwb25zZRInCghjdXN0b21lchgBIAEoCzIVLmJ1cm5kb3duLnYxLkN1c3RvbWVyIn0KGFNldE92ZXJkcmFmdExpbWl0UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIoCgVsaW1pdBgCIAEoCzIZLmJ1cm5kb3duLnYxLkNyZWRpdEFtb3VudBISCgpyZXF1ZXN0X2lkGAMgASgJEg4KBnJlYXNvbhgEIAEoCSJEChlTZXRPdmVyZHJhZnRMaW1pdFJlc3BvbnNlEicKCGN1c3RvbWVyGAEgASgLMhUuYnVybmRvd24udjEuQ3VzdG9tZXIihAIKBkFwaUtleRIOCgZrZXlfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIfCgRyb2xlGAMgASgOMhEuYnVybmRvd24udjEuUm9sZRITCgtncmFudF9saW1pdBgEIAEoAxIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3Jldm9rZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtjdXN0b21lcl9pZBgIIAEoCSLDAQoTQ3JlYXRlQXBpS2V5UmVxdWVzdBIMCgRuYW1lGAEgASgJEh8KBHJvbGUYAiABKA4yES5idXJuZG93bi52MS5Sb2xlEhMKC2dyYW50X2xpbWl0GAMgASgDEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpyZXF1ZXN0X2lkGAUgASgJEg4KBnJlYXNvbhgGIAEoCRITCgtjdXN0b21lcl9pZBgHIAEoCSJLChRDcmVhdGVBcGlLZXlSZXNwb25zZRIkCgdhcGlfa2V5GAEgASgLMhMuYnVybmRvd24udjEuQXBpS2V5Eg0KBXRva2VuGAIgASgJIhQKEkxpc3RBcGlLZXlzUmVxdWVzdCI8ChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiUKCGFwaV9rZXlzGAEgAygLMhMuYnVybmRvd24udjEuQXBpS2V5IkkKE1Jldm9rZUFwaUtleVJlcXVlc3QSDgoGa2V5X2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIjwKFFJldm9rZUFwaUtleVJlc3BvbnNlEiQKB2FwaV9rZXkYASABKAsyEy5idXJuZG93bi52MS5BcGlLZXky1REKDEFkbWluU2VydmljZRJfChBDcmVhdGVDcmVkaXRUeXBlEiQuYnVybmRvd24udjEuQ3JlYXRlQ3JlZGl0VHlwZVJlcXVlc3QaJS5idXJuZG93bi52MS5DcmVhdGVDcmVkaXRUeXBlUmVzcG9uc2USXAoPTGlzdENyZWRpdFR5cGVzEiMuYnVybmRvd24udjEuTGlzdENyZWRpdFR5cGVzUmVxdWVzdBokLmJ1cm5kb3duLnYxLkxpc3RDcmVkaXRUeXBlc1Jlc3BvbnNlElYKDUNyZWF0ZUZlYXR1cmUSIS5idXJuZG93bi52MS5DcmVhdGVGZWF0dXJlUmVxdWVzdBoiLmJ1cm5kb3duLnYxLkNyZWF0ZUZlYXR1cmVSZXNwb25zZRJTCgxMaXN0RmVhdHVyZXMSIC5idXJuZG93bi52MS5MaXN0RmVhdHVyZXNSZXF1ZXN0GiEuYnVybmRvd24udjEuTGlzdEZlYXR1cmVzUmVzcG9uc2USWQoOQ3JlYXRlQ3VzdG9tZXISIi5idXJuZG93bi52MS5DcmVhdGVDdXN0b21lclJlcXVlc3QaIy5idXJuZG93bi52MS5DcmVhdGVDdXN0b21lclJlc3BvbnNlElAKC0dldEN1c3RvbWVyEh8uYnVybmRvd24udjEuR2V0Q3VzdG9tZXJSZXF1ZXN0GiAuYnVybmRvd24udjEuR2V0Q3VzdG9tZXJSZXNwb25zZRJiChFTZXRPdmVyZHJhZnRMaW1pdBIlLmJ1cm5kb3duLnYxLlNldE92ZXJkcmFmdExpbWl0UmVxdWVzdBomLmJ1cm5kb3duLnYxLlNldE92ZXJkcmFmdExpbWl0UmVzcG9uc2USUwoMQ3JlYXRlQXBpS2V5EiAuYnVybmRvd24udjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBohLmJ1cm5kb3duLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlElAKC0xpc3RBcGlLZXlzEh8uYnVybmRvd24udjEuTGlzdEFwaUtleXNSZXF1ZXN0GiAuYnVybmRvd24udjEuTGlzdEFwaUtleXNSZXNwb25zZRJTCgxSZXZva2VBcGlLZXkSIC5idXJuZG93bi52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiEuYnVybmRvd24udjEuUmV2b2tlQXBpS2V5UmVzcG9uc2USawoUQ3JlYXRlUHJpY2luZ1ZlcnNpb24SKC5idXJuZG93bi52MS5DcmVhdGVQcmljaW5nVmVyc2lvblJlcXVlc3QaKS5idXJuZG93bi52MS5DcmVhdGVQcmljaW5nVmVyc2lvblJlc3BvbnNlEmgKE0xpc3RQcmljaW5nVmVyc2lvbnMSJy5idXJuZG93bi52MS5MaXN0UHJpY2luZ1ZlcnNpb25zUmVxdWVzdBooLmJ1cm5kb3duLnYxLkxpc3RQcmljaW5nVmVyc2lvbnNSZXNwb25zZRJ3ChhTZXREZWZhdWx0UHJpY2luZ1ZlcnNpb24SLC5idXJuZG93bi52MS5TZXREZWZhdWx0UHJpY2luZ1ZlcnNpb25SZXF1ZXN0Gi0uYnVybmRvd24udjEuU2V0RGVmYXVsdFByaWNpbmdWZXJzaW9uUmVzcG9uc2UShgEKHU1vdmVDdXN0b21lcnNUb1ByaWNpbmdWZXJzaW9uEjEuYnVybmRvd24udjEuTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXF1ZXN0GjIuYnVybmRvd24udjEuTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXNwb25zZRJcCg9TZXRSYXRlT3ZlcnJpZGUSIy5idXJuZG93bi52MS5TZXRSYXRlT3ZlcnJpZGVSZXF1ZXN0GiQuYnVybmRvd24udjEuU2V0UmF0ZU92ZXJyaWRlUmVzcG9uc2USZQoSU2V0RW5mb3JjZW1lbnRNb2RlEiYuYnVybmRvd24udjEuU2V0RW5mb3JjZW1lbnRNb2RlUmVxdWVzdBonLmJ1cm5kb3duLnYxLlNldEVuZm9yY2VtZW50TW9kZVJlc3BvbnNlElYKDVNldEtpbGxTd2l0Y2gSIS5idXJuZG93bi52MS5TZXRLaWxsU3dpdGNoUmVxdWVzdBoiLmJ1cm5kb3duLnYxLlNldEtpbGxTd2l0Y2hSZXNwb25zZRJfChBTZXRGYWlsdXJlUG9saWN5EiQuYnVybmRvd24udjEuU2V0RmFpbHVyZVBvbGljeVJlcXVlc3QaJS5idXJuZG93bi52MS5TZXRGYWlsdXJlUG9saWN5UmVzcG9uc2USXwoQTGlzdEF1ZGl0UmVjb3JkcxIkLmJ1cm5kb3duLnYxLkxpc3RBdWRpdFJlY29yZHNSZXF1ZXN0GiUuYnVybmRvd24udjEuTGlzdEF1ZGl0UmVjb3Jkc1Jlc3BvbnNlEmIKEUxpc3RVbnJhdGVkRXZlbnRzEiUuYnVybmRvd24udjEuTGlzdFVucmF0ZWRFdmVudHNSZXF1ZXN0GiYuYnVybmRvd24udjEuTGlzdFVucmF0ZWRFdmVudHNSZXNwb25zZRJoChNSZXBsYXlVbnJhdGVkRXZlbnRzEicuYnVybmRvd24udjEuUmVwbGF5VW5yYXRlZEV2ZW50c1JlcXVlc3QaKC5idXJuZG93bi52MS5SZXBsYXlVbnJhdGVkRXZlbnRzUmVzcG9uc2USYgoRRXhwbGFpblVzYWdlRXZlbnQSJS5idXJuZG93bi52MS5FeHBsYWluVXNhZ2VFdmVudFJlcXVlc3QaJi5idXJuZG93bi52MS5FeHBsYWluVXNhZ2VFdmVudFJlc3BvbnNlEmIKEUNvcnJlY3RVc2FnZUV2ZW50EiUuYnVybmRvd24udjEuQ29ycmVjdFVzYWdlRXZlbnRSZXF1ZXN0GiYuYnVybmRvd24udjEuQ29ycmVjdFVzYWdlRXZlbnRSZXNwb25zZWIGcHJvdG8z", [file_burndown_v1_types, file_burndown_v1_usage, file_google_protobuf_timestamp]);
+  fileDesc("Ch9idXJuZG93bi92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEgtidXJuZG93bi52MSJDCgtGZWF0dXJlUmF0ZRITCgtmZWF0dXJlX2tleRgBIAEoCRIfCgRyYXRlGAIgASgLMhEuYnVybmRvd24udjEuUmF0ZSKcAQoOUHJpY2luZ1ZlcnNpb24SGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRInCgVyYXRlcxgDIAMoCzIYLmJ1cm5kb3duLnYxLkZlYXR1cmVSYXRlEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ9ChtDcmVhdGVQcmljaW5nVmVyc2lvblJlcXVlc3QSNAoPcHJpY2luZ192ZXJzaW9uGAEgASgLMhsuYnVybmRvd24udjEuUHJpY2luZ1ZlcnNpb24SFAoMbWFrZV9kZWZhdWx0GAIgASgIEhIKCnJlcXVlc3RfaWQYAyABKAkiVAocQ3JlYXRlUHJpY2luZ1ZlcnNpb25SZXNwb25zZRI0Cg9wcmljaW5nX3ZlcnNpb24YASABKAsyGy5idXJuZG93bi52MS5QcmljaW5nVmVyc2lvbiIcChpMaXN0UHJpY2luZ1ZlcnNpb25zUmVxdWVzdCJ4ChtMaXN0UHJpY2luZ1ZlcnNpb25zUmVzcG9uc2USNQoQcHJpY2luZ192ZXJzaW9ucxgBIAMoCzIbLmJ1cm5kb3duLnYxLlByaWNpbmdWZXJzaW9uEiIKGmRlZmF1bHRfcHJpY2luZ192ZXJzaW9uX2lkGAIgASgJImEKH1NldERlZmF1bHRQcmljaW5nVmVyc2lvblJlcXVlc3QSGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIj4KIFNldERlZmF1bHRQcmljaW5nVmVyc2lvblJlc3BvbnNlEhoKEnByaWNpbmdfdmVyc2lvbl9pZBgBIAEoCSKgAQokTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXF1ZXN0Eh8KF2Zyb21fcHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEh0KFXRvX3ByaWNpbmdfdmVyc2lvbl9pZBgCIAEoCRIUCgxjdXN0b21lcl9pZHMYAyADKAkSDgoGcmVhc29uGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkiPAolTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXNwb25zZRITCgttb3ZlZF9jb3VudBgBIAEoAyKHAQoWU2V0UmF0ZU92ZXJyaWRlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRITCgtmZWF0dXJlX2tleRgCIAEoCRIfCgRyYXRlGAMgASgLMhEuYnVybmRvd24udjEuUmF0ZRIOCgZyZWFzb24YBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSI6ChdTZXRSYXRlT3ZlcnJpZGVSZXNwb25zZRIfCgRyYXRlGAEgASgLMhEuYnVybmRvd24udjEuUmF0ZSKAAQoZU2V0RW5mb3JjZW1lbnRNb2RlUmVxdWVzdBITCgtmZWF0dXJlX2tleRgBIAEoCRIqCgRtb2RlGAIgASgOMhwuYnVybmRvd24udjEuRW5mb3JjZW1lbnRNb2RlEg4KBnJlYXNvbhgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJIkMKGlNldEVuZm9yY2VtZW50TW9kZVJlc3BvbnNlEiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIokBChxTZXRFbmZvcmNlbWVudFJvbGxvdXRSZXF1ZXN0EhMKC2ZlYXR1cmVfa2V5GAEgASgJEjAKB3JvbGxvdXQYAiABKAsyHy5idXJuZG93bi52MS5FbmZvcmNlbWVudFJvbGxvdXQSDgoGcmVhc29uGAMgASgJEhIKCnJlcXVlc3RfaWQYBCABKAkiRgodU2V0RW5mb3JjZW1lbnRSb2xsb3V0UmVzcG9uc2USJQoHZmVhdHVyZRgBIAEoCzIULmJ1cm5kb3duLnYxLkZlYXR1cmUiugEKF1NldEZhaWx1cmVQb2xpY3lSZXF1ZXN0EhMKC2ZlYXR1cmVfa2V5GAEgASgJEjIKDmZhaWx1cmVfcG9saWN5GAIgASgOMhouYnVybmRvd24udjEuRmFpbHVyZVBvbGljeRIyCg5vZmZsaW5lX2J1ZGdldBgDIAEoCzIaLmJ1cm5kb3duLnYxLk9mZmxpbmVCdWRnZXQSDgoGcmVhc29uGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkiQQoYU2V0RmFpbHVyZVBvbGljeVJlc3BvbnNlEiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIksKFFNldEtpbGxTd2l0Y2hSZXF1ZXN0Eg8KB2VuYWJsZWQYASABKAgSDgoGcmVhc29uGAIgASgJEhIKCnJlcXVlc3RfaWQYAyABKAkiKAoVU2V0S2lsbFN3aXRjaFJlc3BvbnNlEg8KB2VuYWJsZWQYASABKAgipQEKC0F1ZGl0UmVjb3JkEhAKCGF1ZGl0X2lkGAEgASgJEg0KBWFjdG9yGAIgASgJEg4KBmFjdGlvbhgDIAEoCRIOCgZ0YXJnZXQYBCABKAkSDgoGcmVhc29uGAUgASgJEhQKDGRldGFpbHNfanNvbhgGIAEoCRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQAoXTGlzdEF1ZGl0UmVjb3Jkc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiZAoYTGlzdEF1ZGl0UmVjb3Jkc1Jlc3BvbnNlEi8KDWF1ZGl0X3JlY29yZHMYASADKAsyGC5idXJuZG93bi52MS5BdWRpdFJlY29yZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiowEKDFVucmF0ZWRFdmVudBIQCgh1c2FnZV9pZBgBIAEoCRIXCg9yZXBvcnRlcl9rZXlfaWQYAiABKAkSJgoFZXZlbnQYAyABKAsyFy5idXJuZG93bi52MS5Vc2FnZUV2ZW50Eg4KBnJlYXNvbhgEIAEoCRIwCgxyZWNlaXZlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkEKGExpc3RVbnJhdGVkRXZlbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJfChlMaXN0VW5yYXRlZEV2ZW50c1Jlc3BvbnNlEikKBmV2ZW50cxgBIAMoCzIZLmJ1cm5kb3duLnYxLlVucmF0ZWRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOwoaUmVwbGF5VW5yYXRlZEV2ZW50c1JlcXVlc3QSDQoFbGltaXQYASABKAUSDgoGcmVhc29uGAIgASgJIk0KG1JlcGxheVVucmF0ZWRFdmVudHNSZXNwb25zZRIuCgdyZXN1bHRzGAEgAygLMh0uYnVybmRvd24udjEuVXNhZ2VFdmVudFJlc3VsdCJFChhFeHBsYWluVXNhZ2VFdmVudFJlcXVlc3QSEAoIZXZlbnRfaWQYASABKAkSFwoPcmVwb3J0ZXJfa2V5X2lkGAIgASgJIrEDChlFeHBsYWluVXNhZ2VFdmVudFJlc3BvbnNlEhAKCHVzYWdlX2lkGAEgASgJEhcKD3JlcG9ydGVyX2tleV9pZBgCIAEoCRImCgVldmVudBgDIAEoCzIXLmJ1cm5kb3duLnYxLlVzYWdlRXZlbnQSKgoHb3V0Y29tZRgEIAEoDjIZLmJ1cm5kb3duLnYxLlVzYWdlT3V0Y29tZRIOCgZyZWFzb24YBSABKAkSMAoMcmVjZWl2ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5jcmVkaXRfdHlwZV9pZBgHIAEoCRIqCgZyYXRpbmcYCCABKAsyGi5idXJuZG93bi52MS5SYXRlQnJlYWtkb3duEikKB2VudHJpZXMYCSADKAsyGC5idXJuZG93bi52MS5MZWRnZXJFbnRyeRIeCgRsb3RzGAogAygLMhAuYnVybmRvd24udjEuTG90EhIKCm92ZXJfbGltaXQYCyABKAgSMAoKY29ycmVjdGlvbhgMIAEoCzIcLmJ1cm5kb3duLnYxLlVzYWdlQ29ycmVjdGlvbiKFAQoPVXNhZ2VDb3JyZWN0aW9uEg0KBWFjdG9yGAEgASgJEhMKC3JlYXNvbl9jb2RlGAIgASgJEgwKBG5vdGUYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2NyZWRpdHMYBSABKAMifAoYQ29ycmVjdFVzYWdlRXZlbnRSZXF1ZXN0EhAKCGV2ZW50X2lkGAEgASgJEhcKD3JlcG9ydGVyX2tleV9pZBgCIAEoCRITCgtyZWFzb25fY29kZRgDIAEoCRIMCgRub3RlGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkieAoZQ29ycmVjdFVzYWdlRXZlbnRSZXNwb25zZRIwCgpjb3JyZWN0aW9uGAEgASgLMhwuYnVybmRvd24udjEuVXNhZ2VDb3JyZWN0aW9uEikKB2VudHJpZXMYAiADKAsyGC5idXJuZG93bi52MS5MZWRnZXJFbnRyeSJ6CgpDcmVkaXRUeXBlEhYKDmNyZWRpdF90eXBlX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRINCgVzY2FsZRgDIAEoBRIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiWwoXQ3JlYXRlQ3JlZGl0VHlwZVJlcXVlc3QSLAoLY3JlZGl0X3R5cGUYASABKAsyFy5idXJuZG93bi52MS5DcmVkaXRUeXBlEhIKCnJlcXVlc3RfaWQYAiABKAkiSAoYQ3JlYXRlQ3JlZGl0VHlwZVJlc3BvbnNlEiwKC2NyZWRpdF90eXBlGAEgASgLMhcuYnVybmRvd24udjEuQ3JlZGl0VHlwZSIYChZMaXN0Q3JlZGl0VHlwZXNSZXF1ZXN0IkgKF0xpc3RDcmVkaXRUeXBlc1Jlc3BvbnNlEi0KDGNyZWRpdF90eXBlcxgBIAMoCzIXLmJ1cm5kb3duLnYxLkNyZWRpdFR5cGUi4gIKB0ZlYXR1cmUSEwoLZmVhdHVyZV9rZXkYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhYKDmNyZWRpdF90eXBlX2lkGAMgASgJEhEKCWJ1cm5fcmF0ZRgEIAEoAxIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoQZW5mb3JjZW1lbnRfbW9kZRgGIAEoDjIcLmJ1cm5kb3duLnYxLkVuZm9yY2VtZW50TW9kZRIyCg5mYWlsdXJlX3BvbGljeRgHIAEoDjIaLmJ1cm5kb3duLnYxLkZhaWx1cmVQb2xpY3kSMgoOb2ZmbGluZV9idWRnZXQYCCABKAsyGi5idXJuZG93bi52MS5PZmZsaW5lQnVkZ2V0EjAKB3JvbGxvdXQYCSABKAsyHy5idXJuZG93bi52MS5FbmZvcmNlbWVudFJvbGxvdXQiUQoUQ3JlYXRlRmVhdHVyZVJlcXVlc3QSJQoHZmVhdHVyZRgBIAEoCzIULmJ1cm5kb3duLnYxLkZlYXR1cmUSEgoKcmVxdWVzdF9pZBgCIAEoCSI+ChVDcmVhdGVGZWF0dXJlUmVzcG9uc2USJQoHZmVhdHVyZRgBIAEoCzIULmJ1cm5kb3duLnYxLkZlYXR1cmUiFQoTTGlzdEZlYXR1cmVzUmVxdWVzdCI+ChRMaXN0RmVhdHVyZXNSZXNwb25zZRImCghmZWF0dXJlcxgBIAMoCzIULmJ1cm5kb3duLnYxLkZlYXR1cmUitwEKCEN1c3RvbWVyEhMKC2N1c3RvbWVyX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIzChBvdmVyZHJhZnRfbGltaXRzGAMgAygLMhkuYnVybmRvd24udjEuQ3JlZGl0QW1vdW50Ei8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIaChJwcmljaW5nX3ZlcnNpb25faWQYBSABKAkiVAoVQ3JlYXRlQ3VzdG9tZXJSZXF1ZXN0EicKCGN1c3RvbWVyGAEgASgLMhUuYnVybmRvd24udjEuQ3VzdG9tZXISEgoKcmVxdWVzdF9pZBgCIAEoCSJBChZDcmVhdGVDdXN0b21lclJlc3BvbnNlEicKCGN1c3RvbWVyGAEgASgLMhUuYnVybmRvd24udjEuQ3VzdG9tZXIiKQoSR2V0Q3VzdG9tZXJSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJIj4KE0dldEN1c3RvbWVyUmVzcG9uc2USJwoIY3VzdG9tZXIYASABKAsyFS5idXJuZG93bi52MS5DdXN0b21lciJ9ChhTZXRPdmVyZHJhZnRMaW1pdFJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSKAoFbGltaXQYAiABKAsyGS5idXJuZG93bi52MS5DcmVkaXRBbW91bnQSEgoKcmVxdWVzdF9pZBgDIAEoCRIOCgZyZWFzb24YBCABKAkiRAoZU2V0T3ZlcmRyYWZ0TGltaXRSZXNwb25zZRInCghjdXN0b21lchgBIAEoCzIVLmJ1cm5kb3duLnYxLkN1c3RvbWVyIoQCCgZBcGlLZXkSDgoGa2V5X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSHwoEcm9sZRgDIAEoDjIRLmJ1cm5kb3duLnYxLlJvbGUSEwoLZ3JhbnRfbGltaXQYBCABKAMSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZXZva2VfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLY3VzdG9tZXJfaWQYCCABKAkiwwEKE0NyZWF0ZUFwaUtleVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIfCgRyb2xlGAIgASgOMhEuYnVybmRvd24udjEuUm9sZRITCgtncmFudF9saW1pdBgDIAEoAxIvCgtleHBpcmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKcmVxdWVzdF9pZBgFIAEoCRIOCgZyZWFzb24YBiABKAkSEwoLY3VzdG9tZXJfaWQYByABKAkiSwoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USJAoHYXBpX2tleRgBIAEoCzITLmJ1cm5kb3duLnYxLkFwaUtleRINCgV0b2tlbhgCIAEoCSIUChJMaXN0QXBpS2V5c1JlcXVlc3QiPAoTTGlzdEFwaUtleXNSZXNwb25zZRIlCghhcGlfa2V5cxgBIAMoCzITLmJ1cm5kb3duLnYxLkFwaUtleSJJChNSZXZva2VBcGlLZXlSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCSI8ChRSZXZva2VBcGlLZXlSZXNwb25zZRIkCgdhcGlfa2V5GAEgASgLMhMuYnVybmRvd24udjEuQXBpS2V5MsUSCgxBZG1pblNlcnZpY2USXwoQQ3JlYXRlQ3JlZGl0VHlwZRIkLmJ1cm5kb3duLnYxLkNyZWF0ZUNyZWRpdFR5cGVSZXF1ZXN0GiUuYnVybmRvd24udjEuQ3JlYXRlQ3JlZGl0VHlwZVJlc3BvbnNlElwKD0xpc3RDcmVkaXRUeXBlcxIjLmJ1cm5kb3duLnYxLkxpc3RDcmVkaXRUeXBlc1JlcXVlc3QaJC5idXJuZG93bi52MS5MaXN0Q3JlZGl0VHlwZXNSZXNwb25zZRJWCg1DcmVhdGVGZWF0dXJlEiEuYnVybmRvd24udjEuQ3JlYXRlRmVhdHVyZVJlcXVlc3QaIi5idXJuZG93bi52MS5DcmVhdGVGZWF0dXJlUmVzcG9uc2USUwoMTGlzdEZlYXR1cmVzEiAuYnVybmRvd24udjEuTGlzdEZlYXR1cmVzUmVxdWVzdBohLmJ1cm5kb3duLnYxLkxpc3RGZWF0dXJlc1Jlc3BvbnNlElkKDkNyZWF0ZUN1c3RvbWVyEiIuYnVybmRvd24udjEuQ3JlYXRlQ3VzdG9tZXJSZXF1ZXN0GiMuYnVybmRvd24udjEuQ3JlYXRlQ3VzdG9tZXJSZXNwb25zZRJQCgtHZXRDdXN0b21lchIfLmJ1cm5kb3duLnYxLkdldEN1c3RvbWVyUmVxdWVzdBogLmJ1cm5kb3duLnYxLkdldEN1c3RvbWVyUmVzcG9uc2USYgoRU2V0T3ZlcmRyYWZ0TGltaXQSJS5idXJuZG93bi52MS5TZXRPdmVyZHJhZnRMaW1pdFJlcXVlc3QaJi5idXJuZG93bi52MS5TZXRPdmVyZHJhZnRMaW1pdFJlc3BvbnNlElMKDENyZWF0ZUFwaUtleRIgLmJ1cm5kb3duLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIS5idXJuZG93bi52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJQCgtMaXN0QXBpS2V5cxIfLmJ1cm5kb3duLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBogLmJ1cm5kb3duLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USUwoMUmV2b2tlQXBpS2V5EiAuYnVybmRvd24udjEuUmV2b2tlQXBpS2V5UmVxdWVzdBohLmJ1cm5kb3duLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlEmsKFENyZWF0ZVByaWNpbmdWZXJzaW9uEiguYnVybmRvd24udjEuQ3JlYXRlUHJpY2luZ1ZlcnNpb25SZXF1ZXN0GikuYnVybmRvd24udjEuQ3JlYXRlUHJpY2luZ1ZlcnNpb25SZXNwb25zZRJoChNMaXN0UHJpY2luZ1ZlcnNpb25zEicuYnVybmRvd24udjEuTGlzdFByaWNpbmdWZXJzaW9uc1JlcXVlc3QaKC5idXJuZG93bi52MS5MaXN0UHJpY2luZ1ZlcnNpb25zUmVzcG9uc2USdwoYU2V0RGVmYXVsdFByaWNpbmdWZXJzaW9uEiwuYnVybmRvd24udjEuU2V0RGVmYXVsdFByaWNpbmdWZXJzaW9uUmVxdWVzdBotLmJ1cm5kb3duLnYxLlNldERlZmF1bHRQcmljaW5nVmVyc2lvblJlc3BvbnNlEoYBCh1Nb3ZlQ3VzdG9tZXJzVG9QcmljaW5nVmVyc2lvbhIxLmJ1cm5kb3duLnYxLk1vdmVDdXN0b21lcnNUb1ByaWNpbmdWZXJzaW9uUmVxdWVzdBoyLmJ1cm5kb3duLnYxLk1vdmVDdXN0b21lcnNUb1ByaWNpbmdWZXJzaW9uUmVzcG9uc2USXAoPU2V0UmF0ZU92ZXJyaWRlEiMuYnVybmRvd24udjEuU2V0UmF0ZU92ZXJyaWRlUmVxdWVzdBokLmJ1cm5kb3duLnYxLlNldFJhdGVPdmVycmlkZVJlc3BvbnNlEmUKElNldEVuZm9yY2VtZW50TW9kZRImLmJ1cm5kb3duLnYxLlNldEVuZm9yY2VtZW50TW9kZVJlcXVlc3QaJy5idXJuZG93bi52MS5TZXRFbmZvcmNlbWVudE1vZGVSZXNwb25zZRJuChVTZXRFbmZvcmNlbWVudFJvbGxvdXQSKS5idXJuZG93bi52MS5TZXRFbmZvcmNlbWVudFJvbGxvdXRSZXF1ZXN0GiouYnVybmRvd24udjEuU2V0RW5mb3JjZW1lbnRSb2xsb3V0UmVzcG9uc2USVgoNU2V0S2lsbFN3aXRjaBIhLmJ1cm5kb3duLnYxLlNldEtpbGxTd2l0Y2hSZXF1ZXN0GiIuYnVybmRvd24udjEuU2V0S2lsbFN3aXRjaFJlc3BvbnNlEl8KEFNldEZhaWx1cmVQb2xpY3kSJC5idXJuZG93bi52MS5TZXRGYWlsdXJlUG9saWN5UmVxdWVzdBolLmJ1cm5kb3duLnYxLlNldEZhaWx1cmVQb2xpY3lSZXNwb25zZRJfChBMaXN0QXVkaXRSZWNvcmRzEiQuYnVybmRvd24udjEuTGlzdEF1ZGl0UmVjb3Jkc1JlcXVlc3QaJS5idXJuZG93bi52MS5MaXN0QXVkaXRSZWNvcmRzUmVzcG9uc2USYgoRTGlzdFVucmF0ZWRFdmVudHMSJS5idXJuZG93bi52MS5MaXN0VW5yYXRlZEV2ZW50c1JlcXVlc3QaJi5idXJuZG93bi52MS5MaXN0VW5yYXRlZEV2ZW50c1Jlc3BvbnNlEmgKE1JlcGxheVVucmF0ZWRFdmVudHMSJy5idXJuZG93bi52MS5SZXBsYXlVbnJhdGVkRXZlbnRzUmVxdWVzdBooLmJ1cm5kb3duLnYxLlJlcGxheVVucmF0ZWRFdmVudHNSZXNwb25zZRJiChFFeHBsYWluVXNhZ2VFdmVudBIlLmJ1cm5kb3duLnYxLkV4cGxhaW5Vc2FnZUV2ZW50UmVxdWVzdBomLmJ1cm5kb3duLnYxLkV4cGxhaW5Vc2FnZUV2ZW50UmVzcG9uc2USYgoRQ29ycmVjdFVzYWdlRXZlbnQSJS5idXJuZG93bi52MS5Db3JyZWN0VXNhZ2VFdmVudFJlcXVlc3QaJi5idXJuZG93bi52MS5Db3JyZWN0VXNhZ2VFdmVudFJlc3BvbnNlYgZwcm90bzM", [file_burndown_v1_types, file_burndown_v1_usage, file_google_protobuf_timestamp]);
 
 /**
  * FeatureRate is one feature's rate in a pricing version.
@@ -449,6 +449,69 @@ export const SetEnforcementModeResponseSchema: GenMessage<SetEnforcementModeResp
   messageDesc(file_burndown_v1_admin_service, 13);
 
 /**
+ * SetEnforcementRolloutRequest sets or clears a feature's rollout.
+ *
+ * @generated from message burndown.v1.SetEnforcementRolloutRequest
+ */
+export type SetEnforcementRolloutRequest = Message<"burndown.v1.SetEnforcementRolloutRequest"> & {
+  /**
+   * The feature; must exist.
+   *
+   * @generated from field: string feature_key = 1;
+   */
+  featureKey: string;
+
+  /**
+   * The rollout; unset clears it (every customer then gets the feature's mode).
+   *
+   * @generated from field: burndown.v1.EnforcementRollout rollout = 2;
+   */
+  rollout?: EnforcementRollout | undefined;
+
+  /**
+   * Why, for the audit trail (1-1,000 characters).
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * The idempotency key (1-128 printable ASCII characters).
+   *
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message burndown.v1.SetEnforcementRolloutRequest.
+ * Use `create(SetEnforcementRolloutRequestSchema)` to create a new message.
+ */
+export const SetEnforcementRolloutRequestSchema: GenMessage<SetEnforcementRolloutRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 14);
+
+/**
+ * SetEnforcementRolloutResponse is the feature after the change.
+ *
+ * @generated from message burndown.v1.SetEnforcementRolloutResponse
+ */
+export type SetEnforcementRolloutResponse = Message<"burndown.v1.SetEnforcementRolloutResponse"> & {
+  /**
+   * The feature, with its rollout.
+   *
+   * @generated from field: burndown.v1.Feature feature = 1;
+   */
+  feature?: Feature | undefined;
+};
+
+/**
+ * Describes the message burndown.v1.SetEnforcementRolloutResponse.
+ * Use `create(SetEnforcementRolloutResponseSchema)` to create a new message.
+ */
+export const SetEnforcementRolloutResponseSchema: GenMessage<SetEnforcementRolloutResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 15);
+
+/**
  * SetFailurePolicyRequest sets a feature's failure policy.
  *
  * @generated from message burndown.v1.SetFailurePolicyRequest
@@ -496,7 +559,7 @@ export type SetFailurePolicyRequest = Message<"burndown.v1.SetFailurePolicyReque
  * Use `create(SetFailurePolicyRequestSchema)` to create a new message.
  */
 export const SetFailurePolicyRequestSchema: GenMessage<SetFailurePolicyRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 14);
+  messageDesc(file_burndown_v1_admin_service, 16);
 
 /**
  * SetFailurePolicyResponse is the feature after the change.
@@ -517,7 +580,7 @@ export type SetFailurePolicyResponse = Message<"burndown.v1.SetFailurePolicyResp
  * Use `create(SetFailurePolicyResponseSchema)` to create a new message.
  */
 export const SetFailurePolicyResponseSchema: GenMessage<SetFailurePolicyResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 15);
+  messageDesc(file_burndown_v1_admin_service, 17);
 
 /**
  * SetKillSwitchRequest turns the global kill switch on or off.
@@ -552,7 +615,7 @@ export type SetKillSwitchRequest = Message<"burndown.v1.SetKillSwitchRequest"> &
  * Use `create(SetKillSwitchRequestSchema)` to create a new message.
  */
 export const SetKillSwitchRequestSchema: GenMessage<SetKillSwitchRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 16);
+  messageDesc(file_burndown_v1_admin_service, 18);
 
 /**
  * SetKillSwitchResponse confirms the state.
@@ -573,7 +636,7 @@ export type SetKillSwitchResponse = Message<"burndown.v1.SetKillSwitchResponse">
  * Use `create(SetKillSwitchResponseSchema)` to create a new message.
  */
 export const SetKillSwitchResponseSchema: GenMessage<SetKillSwitchResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 17);
+  messageDesc(file_burndown_v1_admin_service, 19);
 
 /**
  * AuditRecord is one administrative action.
@@ -636,7 +699,7 @@ export type AuditRecord = Message<"burndown.v1.AuditRecord"> & {
  * Use `create(AuditRecordSchema)` to create a new message.
  */
 export const AuditRecordSchema: GenMessage<AuditRecord> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 18);
+  messageDesc(file_burndown_v1_admin_service, 20);
 
 /**
  * ListAuditRecordsRequest asks for a page of audit records.
@@ -664,7 +727,7 @@ export type ListAuditRecordsRequest = Message<"burndown.v1.ListAuditRecordsReque
  * Use `create(ListAuditRecordsRequestSchema)` to create a new message.
  */
 export const ListAuditRecordsRequestSchema: GenMessage<ListAuditRecordsRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 19);
+  messageDesc(file_burndown_v1_admin_service, 21);
 
 /**
  * ListAuditRecordsResponse is a page of audit records.
@@ -692,7 +755,7 @@ export type ListAuditRecordsResponse = Message<"burndown.v1.ListAuditRecordsResp
  * Use `create(ListAuditRecordsResponseSchema)` to create a new message.
  */
 export const ListAuditRecordsResponseSchema: GenMessage<ListAuditRecordsResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 20);
+  messageDesc(file_burndown_v1_admin_service, 22);
 
 /**
  * UnratedEvent is a usage event kept without rating.
@@ -741,7 +804,7 @@ export type UnratedEvent = Message<"burndown.v1.UnratedEvent"> & {
  * Use `create(UnratedEventSchema)` to create a new message.
  */
 export const UnratedEventSchema: GenMessage<UnratedEvent> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 21);
+  messageDesc(file_burndown_v1_admin_service, 23);
 
 /**
  * ListUnratedEventsRequest asks for a page of unrated events.
@@ -769,7 +832,7 @@ export type ListUnratedEventsRequest = Message<"burndown.v1.ListUnratedEventsReq
  * Use `create(ListUnratedEventsRequestSchema)` to create a new message.
  */
 export const ListUnratedEventsRequestSchema: GenMessage<ListUnratedEventsRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 22);
+  messageDesc(file_burndown_v1_admin_service, 24);
 
 /**
  * ListUnratedEventsResponse is a page of unrated events.
@@ -797,7 +860,7 @@ export type ListUnratedEventsResponse = Message<"burndown.v1.ListUnratedEventsRe
  * Use `create(ListUnratedEventsResponseSchema)` to create a new message.
  */
 export const ListUnratedEventsResponseSchema: GenMessage<ListUnratedEventsResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 23);
+  messageDesc(file_burndown_v1_admin_service, 25);
 
 /**
  * ReplayUnratedEventsRequest rates unrated events that now can be.
@@ -826,7 +889,7 @@ export type ReplayUnratedEventsRequest = Message<"burndown.v1.ReplayUnratedEvent
  * Use `create(ReplayUnratedEventsRequestSchema)` to create a new message.
  */
 export const ReplayUnratedEventsRequestSchema: GenMessage<ReplayUnratedEventsRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 24);
+  messageDesc(file_burndown_v1_admin_service, 26);
 
 /**
  * ReplayUnratedEventsResponse says what became of the events tried.
@@ -847,7 +910,7 @@ export type ReplayUnratedEventsResponse = Message<"burndown.v1.ReplayUnratedEven
  * Use `create(ReplayUnratedEventsResponseSchema)` to create a new message.
  */
 export const ReplayUnratedEventsResponseSchema: GenMessage<ReplayUnratedEventsResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 25);
+  messageDesc(file_burndown_v1_admin_service, 27);
 
 /**
  * ExplainUsageEventRequest names an event.
@@ -876,7 +939,7 @@ export type ExplainUsageEventRequest = Message<"burndown.v1.ExplainUsageEventReq
  * Use `create(ExplainUsageEventRequestSchema)` to create a new message.
  */
 export const ExplainUsageEventRequestSchema: GenMessage<ExplainUsageEventRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 26);
+  messageDesc(file_burndown_v1_admin_service, 28);
 
 /**
  * ExplainUsageEventResponse is the whole story of one event.
@@ -975,7 +1038,7 @@ export type ExplainUsageEventResponse = Message<"burndown.v1.ExplainUsageEventRe
  * Use `create(ExplainUsageEventResponseSchema)` to create a new message.
  */
 export const ExplainUsageEventResponseSchema: GenMessage<ExplainUsageEventResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 27);
+  messageDesc(file_burndown_v1_admin_service, 29);
 
 /**
  * UsageCorrection records the refund of a usage event.
@@ -1024,7 +1087,7 @@ export type UsageCorrection = Message<"burndown.v1.UsageCorrection"> & {
  * Use `create(UsageCorrectionSchema)` to create a new message.
  */
 export const UsageCorrectionSchema: GenMessage<UsageCorrection> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 28);
+  messageDesc(file_burndown_v1_admin_service, 30);
 
 /**
  * CorrectUsageEventRequest refunds an event.
@@ -1073,7 +1136,7 @@ export type CorrectUsageEventRequest = Message<"burndown.v1.CorrectUsageEventReq
  * Use `create(CorrectUsageEventRequestSchema)` to create a new message.
  */
 export const CorrectUsageEventRequestSchema: GenMessage<CorrectUsageEventRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 29);
+  messageDesc(file_burndown_v1_admin_service, 31);
 
 /**
  * CorrectUsageEventResponse is the correction.
@@ -1101,7 +1164,7 @@ export type CorrectUsageEventResponse = Message<"burndown.v1.CorrectUsageEventRe
  * Use `create(CorrectUsageEventResponseSchema)` to create a new message.
  */
 export const CorrectUsageEventResponseSchema: GenMessage<CorrectUsageEventResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 30);
+  messageDesc(file_burndown_v1_admin_service, 32);
 
 /**
  * CreditType is a kind of credit.
@@ -1144,7 +1207,7 @@ export type CreditType = Message<"burndown.v1.CreditType"> & {
  * Use `create(CreditTypeSchema)` to create a new message.
  */
 export const CreditTypeSchema: GenMessage<CreditType> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 31);
+  messageDesc(file_burndown_v1_admin_service, 33);
 
 /**
  * CreateCreditTypeRequest adds a credit type.
@@ -1172,7 +1235,7 @@ export type CreateCreditTypeRequest = Message<"burndown.v1.CreateCreditTypeReque
  * Use `create(CreateCreditTypeRequestSchema)` to create a new message.
  */
 export const CreateCreditTypeRequestSchema: GenMessage<CreateCreditTypeRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 32);
+  messageDesc(file_burndown_v1_admin_service, 34);
 
 /**
  * CreateCreditTypeResponse is the new credit type.
@@ -1193,7 +1256,7 @@ export type CreateCreditTypeResponse = Message<"burndown.v1.CreateCreditTypeResp
  * Use `create(CreateCreditTypeResponseSchema)` to create a new message.
  */
 export const CreateCreditTypeResponseSchema: GenMessage<CreateCreditTypeResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 33);
+  messageDesc(file_burndown_v1_admin_service, 35);
 
 /**
  * ListCreditTypesRequest asks for every credit type.
@@ -1208,7 +1271,7 @@ export type ListCreditTypesRequest = Message<"burndown.v1.ListCreditTypesRequest
  * Use `create(ListCreditTypesRequestSchema)` to create a new message.
  */
 export const ListCreditTypesRequestSchema: GenMessage<ListCreditTypesRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 34);
+  messageDesc(file_burndown_v1_admin_service, 36);
 
 /**
  * ListCreditTypesResponse holds every credit type.
@@ -1229,7 +1292,7 @@ export type ListCreditTypesResponse = Message<"burndown.v1.ListCreditTypesRespon
  * Use `create(ListCreditTypesResponseSchema)` to create a new message.
  */
 export const ListCreditTypesResponseSchema: GenMessage<ListCreditTypesResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 35);
+  messageDesc(file_burndown_v1_admin_service, 37);
 
 /**
  * Feature is a billable action.
@@ -1294,6 +1357,14 @@ export type Feature = Message<"burndown.v1.Feature"> & {
    * @generated from field: burndown.v1.OfflineBudget offline_budget = 8;
    */
   offlineBudget?: OfflineBudget | undefined;
+
+  /**
+   * Another mode for a cohort of customers; unset when there is none. Set with
+   * SetEnforcementRollout.
+   *
+   * @generated from field: burndown.v1.EnforcementRollout rollout = 9;
+   */
+  rollout?: EnforcementRollout | undefined;
 };
 
 /**
@@ -1301,7 +1372,7 @@ export type Feature = Message<"burndown.v1.Feature"> & {
  * Use `create(FeatureSchema)` to create a new message.
  */
 export const FeatureSchema: GenMessage<Feature> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 36);
+  messageDesc(file_burndown_v1_admin_service, 38);
 
 /**
  * CreateFeatureRequest adds a feature.
@@ -1329,7 +1400,7 @@ export type CreateFeatureRequest = Message<"burndown.v1.CreateFeatureRequest"> &
  * Use `create(CreateFeatureRequestSchema)` to create a new message.
  */
 export const CreateFeatureRequestSchema: GenMessage<CreateFeatureRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 37);
+  messageDesc(file_burndown_v1_admin_service, 39);
 
 /**
  * CreateFeatureResponse is the new feature.
@@ -1350,7 +1421,7 @@ export type CreateFeatureResponse = Message<"burndown.v1.CreateFeatureResponse">
  * Use `create(CreateFeatureResponseSchema)` to create a new message.
  */
 export const CreateFeatureResponseSchema: GenMessage<CreateFeatureResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 38);
+  messageDesc(file_burndown_v1_admin_service, 40);
 
 /**
  * ListFeaturesRequest asks for every feature.
@@ -1365,7 +1436,7 @@ export type ListFeaturesRequest = Message<"burndown.v1.ListFeaturesRequest"> & {
  * Use `create(ListFeaturesRequestSchema)` to create a new message.
  */
 export const ListFeaturesRequestSchema: GenMessage<ListFeaturesRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 39);
+  messageDesc(file_burndown_v1_admin_service, 41);
 
 /**
  * ListFeaturesResponse holds every feature.
@@ -1386,7 +1457,7 @@ export type ListFeaturesResponse = Message<"burndown.v1.ListFeaturesResponse"> &
  * Use `create(ListFeaturesResponseSchema)` to create a new message.
  */
 export const ListFeaturesResponseSchema: GenMessage<ListFeaturesResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 40);
+  messageDesc(file_burndown_v1_admin_service, 42);
 
 /**
  * Customer is the vendor's customer that owns balances.
@@ -1438,7 +1509,7 @@ export type Customer = Message<"burndown.v1.Customer"> & {
  * Use `create(CustomerSchema)` to create a new message.
  */
 export const CustomerSchema: GenMessage<Customer> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 41);
+  messageDesc(file_burndown_v1_admin_service, 43);
 
 /**
  * CreateCustomerRequest adds a customer.
@@ -1467,7 +1538,7 @@ export type CreateCustomerRequest = Message<"burndown.v1.CreateCustomerRequest">
  * Use `create(CreateCustomerRequestSchema)` to create a new message.
  */
 export const CreateCustomerRequestSchema: GenMessage<CreateCustomerRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 42);
+  messageDesc(file_burndown_v1_admin_service, 44);
 
 /**
  * CreateCustomerResponse is the new customer.
@@ -1488,7 +1559,7 @@ export type CreateCustomerResponse = Message<"burndown.v1.CreateCustomerResponse
  * Use `create(CreateCustomerResponseSchema)` to create a new message.
  */
 export const CreateCustomerResponseSchema: GenMessage<CreateCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 43);
+  messageDesc(file_burndown_v1_admin_service, 45);
 
 /**
  * GetCustomerRequest asks for a customer.
@@ -1509,7 +1580,7 @@ export type GetCustomerRequest = Message<"burndown.v1.GetCustomerRequest"> & {
  * Use `create(GetCustomerRequestSchema)` to create a new message.
  */
 export const GetCustomerRequestSchema: GenMessage<GetCustomerRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 44);
+  messageDesc(file_burndown_v1_admin_service, 46);
 
 /**
  * GetCustomerResponse holds the customer.
@@ -1530,7 +1601,7 @@ export type GetCustomerResponse = Message<"burndown.v1.GetCustomerResponse"> & {
  * Use `create(GetCustomerResponseSchema)` to create a new message.
  */
 export const GetCustomerResponseSchema: GenMessage<GetCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 45);
+  messageDesc(file_burndown_v1_admin_service, 47);
 
 /**
  * SetOverdraftLimitRequest sets one overdraft limit.
@@ -1572,7 +1643,7 @@ export type SetOverdraftLimitRequest = Message<"burndown.v1.SetOverdraftLimitReq
  * Use `create(SetOverdraftLimitRequestSchema)` to create a new message.
  */
 export const SetOverdraftLimitRequestSchema: GenMessage<SetOverdraftLimitRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 46);
+  messageDesc(file_burndown_v1_admin_service, 48);
 
 /**
  * SetOverdraftLimitResponse is the customer after the change.
@@ -1593,7 +1664,7 @@ export type SetOverdraftLimitResponse = Message<"burndown.v1.SetOverdraftLimitRe
  * Use `create(SetOverdraftLimitResponseSchema)` to create a new message.
  */
 export const SetOverdraftLimitResponseSchema: GenMessage<SetOverdraftLimitResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 47);
+  messageDesc(file_burndown_v1_admin_service, 49);
 
 /**
  * ApiKey is a credential for calling Burndown. Its secret is shown once, at
@@ -1664,7 +1735,7 @@ export type ApiKey = Message<"burndown.v1.ApiKey"> & {
  * Use `create(ApiKeySchema)` to create a new message.
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 48);
+  messageDesc(file_burndown_v1_admin_service, 50);
 
 /**
  * CreateApiKeyRequest makes an API key.
@@ -1729,7 +1800,7 @@ export type CreateApiKeyRequest = Message<"burndown.v1.CreateApiKeyRequest"> & {
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 49);
+  messageDesc(file_burndown_v1_admin_service, 51);
 
 /**
  * CreateApiKeyResponse holds the new key and its secret.
@@ -1758,7 +1829,7 @@ export type CreateApiKeyResponse = Message<"burndown.v1.CreateApiKeyResponse"> &
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 50);
+  messageDesc(file_burndown_v1_admin_service, 52);
 
 /**
  * ListApiKeysRequest asks for every API key.
@@ -1773,7 +1844,7 @@ export type ListApiKeysRequest = Message<"burndown.v1.ListApiKeysRequest"> & {
  * Use `create(ListApiKeysRequestSchema)` to create a new message.
  */
 export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 51);
+  messageDesc(file_burndown_v1_admin_service, 53);
 
 /**
  * ListApiKeysResponse holds every API key.
@@ -1794,7 +1865,7 @@ export type ListApiKeysResponse = Message<"burndown.v1.ListApiKeysResponse"> & {
  * Use `create(ListApiKeysResponseSchema)` to create a new message.
  */
 export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 52);
+  messageDesc(file_burndown_v1_admin_service, 54);
 
 /**
  * RevokeApiKeyRequest revokes a key.
@@ -1829,7 +1900,7 @@ export type RevokeApiKeyRequest = Message<"burndown.v1.RevokeApiKeyRequest"> & {
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 53);
+  messageDesc(file_burndown_v1_admin_service, 55);
 
 /**
  * RevokeApiKeyResponse is the revoked key.
@@ -1850,7 +1921,7 @@ export type RevokeApiKeyResponse = Message<"burndown.v1.RevokeApiKeyResponse"> &
  * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
  */
 export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 54);
+  messageDesc(file_burndown_v1_admin_service, 56);
 
 /**
  * AdminService carries the catalog (credit types, features), customers and API
@@ -2026,8 +2097,21 @@ export const AdminService: GenService<{
     output: typeof SetEnforcementModeResponseSchema;
   },
   /**
-   * SetKillSwitch turns enforcement off everywhere (or back on) without
-   * stopping metering. Audited.
+   * SetEnforcementRollout applies another mode to a cohort of a feature's
+   * customers (a list, and a stable percentage), or clears it. Audited.
+   *
+   * @generated from rpc burndown.v1.AdminService.SetEnforcementRollout
+   */
+  setEnforcementRollout: {
+    methodKind: "unary";
+    input: typeof SetEnforcementRolloutRequestSchema;
+    output: typeof SetEnforcementRolloutResponseSchema;
+  },
+  /**
+   * SetKillSwitch stops every refusal for lack of credits everywhere (or ends
+   * that) without stopping metering: holds and burns that do not fit go ahead,
+   * and what goes past a balance's overdraft limit is debt, flagged over_limit.
+   * Audited.
    *
    * @generated from rpc burndown.v1.AdminService.SetKillSwitch
    */

@@ -12,7 +12,46 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file burndown/v1/usage.proto.
  */
 export const file_burndown_v1_usage: GenFile = /*@__PURE__*/
-  fileDesc("ChdidXJuZG93bi92MS91c2FnZS5wcm90bxILYnVybmRvd24udjEiVQoNT2ZmbGluZUJ1ZGdldBITCgtjcmVkaXRzX21heBgBIAEoAxIvCgxkdXJhdGlvbl9tYXgYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iKgoEUmF0ZRIPCgdjcmVkaXRzGAEgASgDEhEKCXBlcl91bml0cxgCIAEoAyKLAgoKVXNhZ2VFdmVudBIQCghldmVudF9pZBgBIAEoCRITCgtjdXN0b21lcl9pZBgCIAEoCRITCgtmZWF0dXJlX2tleRgDIAEoCRIQCghxdWFudGl0eRgEIAEoAxIuCgpldmVudF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI7Cgpwcm9wZXJ0aWVzGAYgAygLMicuYnVybmRvd24udjEuVXNhZ2VFdmVudC5Qcm9wZXJ0aWVzRW50cnkSDwoHb2ZmbGluZRgHIAEoCBoxCg9Qcm9wZXJ0aWVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKdAQoQVXNhZ2VFdmVudFJlc3VsdBIQCghldmVudF9pZBgBIAEoCRIqCgdvdXRjb21lGAIgASgOMhkuYnVybmRvd24udjEuVXNhZ2VPdXRjb21lEg8KB2NyZWRpdHMYAyABKAMSFgoOY3JlZGl0X3R5cGVfaWQYBCABKAkSDgoGcmVhc29uGAUgASgJEhIKCm92ZXJfbGltaXQYBiABKAgimgEKDVJhdGVCcmVha2Rvd24SGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEhAKCG92ZXJyaWRlGAIgASgIEh8KBHJhdGUYAyABKAsyES5idXJuZG93bi52MS5SYXRlEhQKDGNhcnJ5X2JlZm9yZRgEIAEoAxITCgtjYXJyeV9hZnRlchgFIAEoAxIPCgdjcmVkaXRzGAYgASgDKokBCg9FbmZvcmNlbWVudE1vZGUSIAocRU5GT1JDRU1FTlRfTU9ERV9VTlNQRUNJRklFRBAAEhwKGEVORk9SQ0VNRU5UX01PREVfRU5GT1JDRRABEhwKGEVORk9SQ0VNRU5UX01PREVfT0JTRVJWRRACEhgKFEVORk9SQ0VNRU5UX01PREVfT0ZGEAMqbQoNRmFpbHVyZVBvbGljeRIeChpGQUlMVVJFX1BPTElDWV9VTlNQRUNJRklFRBAAEhwKGEZBSUxVUkVfUE9MSUNZX0ZBSUxfT1BFThABEh4KGkZBSUxVUkVfUE9MSUNZX0ZBSUxfQ0xPU0VEEAIq1QEKDFVzYWdlT3V0Y29tZRIdChlVU0FHRV9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGAoUVVNBR0VfT1VUQ09NRV9CVVJORUQQARIbChdVU0FHRV9PVVRDT01FX0RVUExJQ0FURRACEhoKFlVTQUdFX09VVENPTUVfUkVKRUNURUQQAxIZChVVU0FHRV9PVVRDT01FX1VOUkFURUQQBBIaChZVU0FHRV9PVVRDT01FX1NIQURPV0VEEAUSHAoYVVNBR0VfT1VUQ09NRV9OT1RfQklMTEVEEAZiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChdidXJuZG93bi92MS91c2FnZS5wcm90bxILYnVybmRvd24udjEiZwoSRW5mb3JjZW1lbnRSb2xsb3V0EioKBG1vZGUYASABKA4yHC5idXJuZG93bi52MS5FbmZvcmNlbWVudE1vZGUSFAoMY3VzdG9tZXJfaWRzGAIgAygJEg8KB3BlcmNlbnQYAyABKAUiVQoNT2ZmbGluZUJ1ZGdldBITCgtjcmVkaXRzX21heBgBIAEoAxIvCgxkdXJhdGlvbl9tYXgYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iKgoEUmF0ZRIPCgdjcmVkaXRzGAEgASgDEhEKCXBlcl91bml0cxgCIAEoAyKLAgoKVXNhZ2VFdmVudBIQCghldmVudF9pZBgBIAEoCRITCgtjdXN0b21lcl9pZBgCIAEoCRITCgtmZWF0dXJlX2tleRgDIAEoCRIQCghxdWFudGl0eRgEIAEoAxIuCgpldmVudF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI7Cgpwcm9wZXJ0aWVzGAYgAygLMicuYnVybmRvd24udjEuVXNhZ2VFdmVudC5Qcm9wZXJ0aWVzRW50cnkSDwoHb2ZmbGluZRgHIAEoCBoxCg9Qcm9wZXJ0aWVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKdAQoQVXNhZ2VFdmVudFJlc3VsdBIQCghldmVudF9pZBgBIAEoCRIqCgdvdXRjb21lGAIgASgOMhkuYnVybmRvd24udjEuVXNhZ2VPdXRjb21lEg8KB2NyZWRpdHMYAyABKAMSFgoOY3JlZGl0X3R5cGVfaWQYBCABKAkSDgoGcmVhc29uGAUgASgJEhIKCm92ZXJfbGltaXQYBiABKAgimgEKDVJhdGVCcmVha2Rvd24SGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEhAKCG92ZXJyaWRlGAIgASgIEh8KBHJhdGUYAyABKAsyES5idXJuZG93bi52MS5SYXRlEhQKDGNhcnJ5X2JlZm9yZRgEIAEoAxITCgtjYXJyeV9hZnRlchgFIAEoAxIPCgdjcmVkaXRzGAYgASgDKokBCg9FbmZvcmNlbWVudE1vZGUSIAocRU5GT1JDRU1FTlRfTU9ERV9VTlNQRUNJRklFRBAAEhwKGEVORk9SQ0VNRU5UX01PREVfRU5GT1JDRRABEhwKGEVORk9SQ0VNRU5UX01PREVfT0JTRVJWRRACEhgKFEVORk9SQ0VNRU5UX01PREVfT0ZGEAMqvwEKD0VuZm9yY2VtZW50UnVsZRIgChxFTkZPUkNFTUVOVF9SVUxFX1VOU1BFQ0lGSUVEEAASJAogRU5GT1JDRU1FTlRfUlVMRV9GRUFUVVJFX0RFRkFVTFQQARIiCh5FTkZPUkNFTUVOVF9SVUxFX0NVU1RPTUVSX0xJU1QQAhIfChtFTkZPUkNFTUVOVF9SVUxFX1BFUkNFTlRBR0UQAxIfChtFTkZPUkNFTUVOVF9SVUxFX05PX0ZFQVRVUkUQBCptCg1GYWlsdXJlUG9saWN5Eh4KGkZBSUxVUkVfUE9MSUNZX1VOU1BFQ0lGSUVEEAASHAoYRkFJTFVSRV9QT0xJQ1lfRkFJTF9PUEVOEAESHgoaRkFJTFVSRV9QT0xJQ1lfRkFJTF9DTE9TRUQQAirVAQoMVXNhZ2VPdXRjb21lEh0KGVVTQUdFX09VVENPTUVfVU5TUEVDSUZJRUQQABIYChRVU0FHRV9PVVRDT01FX0JVUk5FRBABEhsKF1VTQUdFX09VVENPTUVfRFVQTElDQVRFEAISGgoWVVNBR0VfT1VUQ09NRV9SRUpFQ1RFRBADEhkKFVVTQUdFX09VVENPTUVfVU5SQVRFRBAEEhoKFlVTQUdFX09VVENPTUVfU0hBRE9XRUQQBRIcChhVU0FHRV9PVVRDT01FX05PVF9CSUxMRUQQBmIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+
+/**
+ * EnforcementRollout applies another mode than the feature's own to a cohort of
+ * customers: those listed, and a stable percentage of the rest. A customer is in
+ * the percentage when a hash of the feature key and its customer id, taken modulo
+ * 100, is below it, so a customer stays in as the percentage grows and stays out
+ * as it shrinks. Everyone else gets the feature's own mode.
+ *
+ * @generated from message burndown.v1.EnforcementRollout
+ */
+export type EnforcementRollout = Message<"burndown.v1.EnforcementRollout"> & {
+  /**
+   * The mode the cohort gets; required.
+   *
+   * @generated from field: burndown.v1.EnforcementMode mode = 1;
+   */
+  mode: EnforcementMode;
+
+  /**
+   * Customers in the cohort by id (at most 1,000).
+   *
+   * @generated from field: repeated string customer_ids = 2;
+   */
+  customerIds: string[];
+
+  /**
+   * The share of all other customers in the cohort, 0 to 100.
+   *
+   * @generated from field: int32 percent = 3;
+   */
+  percent: number;
+};
+
+/**
+ * Describes the message burndown.v1.EnforcementRollout.
+ * Use `create(EnforcementRolloutSchema)` to create a new message.
+ */
+export const EnforcementRolloutSchema: GenMessage<EnforcementRollout> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_usage, 0);
 
 /**
  * OfflineBudget bounds what fail-open allows, per customer, while the ledger is
@@ -42,7 +81,7 @@ export type OfflineBudget = Message<"burndown.v1.OfflineBudget"> & {
  * Use `create(OfflineBudgetSchema)` to create a new message.
  */
 export const OfflineBudgetSchema: GenMessage<OfflineBudget> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_usage, 0);
+  messageDesc(file_burndown_v1_usage, 1);
 
 /**
  * Rate is a burn rate: `credits` (smallest unit) for every `per_units` units of
@@ -81,7 +120,7 @@ export type Rate = Message<"burndown.v1.Rate"> & {
  * Use `create(RateSchema)` to create a new message.
  */
 export const RateSchema: GenMessage<Rate> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_usage, 1);
+  messageDesc(file_burndown_v1_usage, 2);
 
 /**
  * UsageEvent is one billable fact reported by a product.
@@ -151,7 +190,7 @@ export type UsageEvent = Message<"burndown.v1.UsageEvent"> & {
  * Use `create(UsageEventSchema)` to create a new message.
  */
 export const UsageEventSchema: GenMessage<UsageEvent> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_usage, 2);
+  messageDesc(file_burndown_v1_usage, 3);
 
 /**
  * UsageEventResult is the outcome of one event of a ReportUsage batch.
@@ -208,7 +247,7 @@ export type UsageEventResult = Message<"burndown.v1.UsageEventResult"> & {
  * Use `create(UsageEventResultSchema)` to create a new message.
  */
 export const UsageEventResultSchema: GenMessage<UsageEventResult> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_usage, 3);
+  messageDesc(file_burndown_v1_usage, 4);
 
 /**
  * RateBreakdown is how an event's credits were computed.
@@ -264,7 +303,7 @@ export type RateBreakdown = Message<"burndown.v1.RateBreakdown"> & {
  * Use `create(RateBreakdownSchema)` to create a new message.
  */
 export const RateBreakdownSchema: GenMessage<RateBreakdown> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_usage, 4);
+  messageDesc(file_burndown_v1_usage, 5);
 
 /**
  * EnforcementMode says what a feature's balance check does.
@@ -311,6 +350,55 @@ export const EnforcementModeSchema: GenEnum<EnforcementMode> = /*@__PURE__*/
   enumDesc(file_burndown_v1_usage, 0);
 
 /**
+ * EnforcementRule says which rule chose the enforcement mode that applied to a
+ * customer's use of a feature.
+ *
+ * @generated from enum burndown.v1.EnforcementRule
+ */
+export enum EnforcementRule {
+  /**
+   * Not set; never returned.
+   *
+   * @generated from enum value: ENFORCEMENT_RULE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The feature's own mode (SetEnforcementMode): no rollout names the customer.
+   *
+   * @generated from enum value: ENFORCEMENT_RULE_FEATURE_DEFAULT = 1;
+   */
+  FEATURE_DEFAULT = 1,
+
+  /**
+   * The feature's rollout names the customer in its list.
+   *
+   * @generated from enum value: ENFORCEMENT_RULE_CUSTOMER_LIST = 2;
+   */
+  CUSTOMER_LIST = 2,
+
+  /**
+   * The customer falls in the feature's rollout percentage.
+   *
+   * @generated from enum value: ENFORCEMENT_RULE_PERCENTAGE = 3;
+   */
+  PERCENTAGE = 3,
+
+  /**
+   * Credits asked for directly, not through a feature: always enforced.
+   *
+   * @generated from enum value: ENFORCEMENT_RULE_NO_FEATURE = 4;
+   */
+  NO_FEATURE = 4,
+}
+
+/**
+ * Describes the enum burndown.v1.EnforcementRule.
+ */
+export const EnforcementRuleSchema: GenEnum<EnforcementRule> = /*@__PURE__*/
+  enumDesc(file_burndown_v1_usage, 1);
+
+/**
  * FailurePolicy says what an SDK does for a feature while the ledger cannot be
  * reached (the circuit breaker is open).
  *
@@ -346,7 +434,7 @@ export enum FailurePolicy {
  * Describes the enum burndown.v1.FailurePolicy.
  */
 export const FailurePolicySchema: GenEnum<FailurePolicy> = /*@__PURE__*/
-  enumDesc(file_burndown_v1_usage, 1);
+  enumDesc(file_burndown_v1_usage, 2);
 
 /**
  * UsageOutcome is what became of one reported usage event.
@@ -412,5 +500,5 @@ export enum UsageOutcome {
  * Describes the enum burndown.v1.UsageOutcome.
  */
 export const UsageOutcomeSchema: GenEnum<UsageOutcome> = /*@__PURE__*/
-  enumDesc(file_burndown_v1_usage, 2);
+  enumDesc(file_burndown_v1_usage, 3);
 
