@@ -212,8 +212,8 @@ const cases: BadCase[] = [
   // Reserve.
   invalid("Reserve of 0 credits", "INVALID_AMOUNT", "credits.amount", () => reserveRequest({ cost: credits(0n) })),
   invalid("Reserve of -10 credits", "INVALID_AMOUNT", "credits.amount", () => reserveRequest({ cost: credits(-10n) })),
-  invalid("Reserve of quantity 0 of a feature", "INVALID_AMOUNT", "usage.quantity", () => reserveRequest({ cost: usage("image_gen", 0n) })),
-  invalid("Reserve of quantity -1 of a feature", "INVALID_AMOUNT", "usage.quantity", () => reserveRequest({ cost: usage("image_gen", -1n) })),
+  invalid("Reserve of quantity 0 of a feature", "INVALID_QUANTITY", "usage.quantity", () => reserveRequest({ cost: usage("image_gen", 0n) })),
+  invalid("Reserve of quantity -1 of a feature", "INVALID_QUANTITY", "usage.quantity", () => reserveRequest({ cost: usage("image_gen", -1n) })),
   invalid("Reserve without a cost", "MISSING_FIELD", "cost", () => reserveRequest({ cost: { case: undefined } })),
   invalid("Reserve with a TTL of 999 ms", "INVALID_TTL", "ttl", () => reserveRequest({ ttl: { seconds: 0n, nanos: 999_000_000 } })),
   invalid("Reserve with a TTL of 0", "INVALID_TTL", "ttl", () => reserveRequest({ ttl: { seconds: 0n, nanos: 0 } })),
@@ -301,7 +301,7 @@ const cases: BadCase[] = [
   // Burn.
   invalid("Burn of 0 credits", "INVALID_AMOUNT", "credits.amount", () => burnRequest({ cost: credits(0n) })),
   invalid("Burn of -10 credits", "INVALID_AMOUNT", "credits.amount", () => burnRequest({ cost: credits(-10n) })),
-  invalid("Burn of quantity 0 of a feature", "INVALID_AMOUNT", "usage.quantity", () => burnRequest({ cost: usage("image_gen", 0n) })),
+  invalid("Burn of quantity 0 of a feature", "INVALID_QUANTITY", "usage.quantity", () => burnRequest({ cost: usage("image_gen", 0n) })),
   invalid("Burn without a cost", "MISSING_FIELD", "cost", () => burnRequest({ cost: { case: undefined } })),
   invalid("Burn of a quantity whose cost overflows int64 (burn rate 2^62 × 4)", "AMOUNT_OUT_OF_RANGE", "usage.quantity", () => burnRequest({ cost: usage("huge", 4n) })),
   { name: "Burn for an unknown customer", send: () => burnRequest({ customerId: "no-such-customer" }), code: Code.NotFound, reason: "CUSTOMER_NOT_FOUND" },
@@ -314,6 +314,9 @@ const cases: BadCase[] = [
     reason: "INSUFFICIENT_CREDITS",
     metadata: { available: "850", required: "1051" },
   },
+
+  // Check: a quantity of 0 means 1; a negative one is refused.
+  invalid("Check of quantity -1", "INVALID_QUANTITY", "quantity", () => c.ledger.check({ customerId: f.rich, featureKey: "image_gen", quantity: -1n })),
 
   // GetBalance and ListLedgerEntries.
   { name: "GetBalance of an unknown customer", send: () => c.ledger.getBalance({ customerId: "no-such-customer" }), code: Code.NotFound, reason: "CUSTOMER_NOT_FOUND" },

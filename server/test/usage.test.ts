@@ -121,7 +121,7 @@ describe("reporting", () => {
     const customerId = await customer(100n);
     const results = await report([event(customerId, { quantity: 0n }), event(customerId, { featureKey: "Bad Key" }), event(customerId)]);
     expect(results.map((result) => [result.outcome, result.reason])).toEqual([
-      [UsageOutcome.REJECTED, "INVALID_AMOUNT"],
+      [UsageOutcome.REJECTED, "INVALID_QUANTITY"],
       [UsageOutcome.REJECTED, "INVALID_CODE"],
       [UsageOutcome.BURNED, ""],
     ]);

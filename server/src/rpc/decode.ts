@@ -49,9 +49,18 @@ export function requireText(field: string, value: string, lengthMax: number, req
   return value;
 }
 
-/** requirePositive checks an amount is above zero (the wire already bounds it to int64). */
+/** requirePositive checks an amount of credits is above zero (the wire already bounds it to int64). */
 export function requirePositive(field: string, value: bigint): bigint {
   if (value <= 0n) throw invalid("INVALID_AMOUNT", field, "must be positive");
+  return value;
+}
+
+/**
+ * requireQuantity checks a quantity of usage is above zero. A quantity counts units of a
+ * feature, not credits, so it has its own reason: INVALID_QUANTITY, as the contract says.
+ */
+export function requireQuantity(field: string, value: bigint): bigint {
+  if (value <= 0n) throw invalid("INVALID_QUANTITY", field, "must be positive");
   return value;
 }
 
@@ -88,7 +97,7 @@ export function requireCost(cost: { case: "credits"; value: { creditTypeId: stri
     case "credits":
       return { kind: "credits", creditTypeId: requireCode("credits.credit_type_id", cost.value.creditTypeId), amount: requirePositive("credits.amount", cost.value.amount) };
     case "usage":
-      return { kind: "usage", featureKey: requireCode("usage.feature_key", cost.value.featureKey), quantity: requirePositive("usage.quantity", cost.value.quantity) };
+      return { kind: "usage", featureKey: requireCode("usage.feature_key", cost.value.featureKey), quantity: requireQuantity("usage.quantity", cost.value.quantity) };
     default:
       throw invalid("MISSING_FIELD", "cost", "set either credits or usage");
   }

@@ -7,7 +7,7 @@ import { check, type CheckReason as DomainCheckReason } from "../service/check.j
 import type { Rule } from "../ledger/enforcement.js";
 import type { Deps } from "../service/context.js";
 import { reportUsage, type UsageInput, type UsageOutcome as DomainOutcome, type UsageResult } from "../service/report-usage.js";
-import { enforcementModeOf, optionalTime, requireCode, requireId, requirePositive } from "./decode.js";
+import { enforcementModeOf, optionalTime, requireCode, requireId, requireQuantity } from "./decode.js";
 import { encodeBalance } from "./encode.js";
 import { ownCustomer } from "./interceptors.js";
 import { callerOf } from "./ledger-handlers.js";
@@ -61,7 +61,7 @@ export function decodeUsageEvent(event: UsageEvent): UsageInput | { eventId: str
       eventId: requireId("event_id", event.eventId),
       customerId: requireId("customer_id", event.customerId),
       featureKey: requireCode("feature_key", event.featureKey),
-      quantity: requirePositive("quantity", event.quantity),
+      quantity: requireQuantity("quantity", event.quantity),
       eventAt: optionalTime("event_time", event.eventTime),
       properties: requireProperties(event.properties),
       offline: event.offline,
@@ -83,7 +83,7 @@ export function usageHandlers(deps: Deps): Partial<ServiceImpl<typeof LedgerServ
       return { results: results.map(encodeUsageResult) };
     },
     async check(req, ctx) {
-      const quantity = req.quantity === 0n ? 1n : requirePositive("quantity", req.quantity);
+      const quantity = req.quantity === 0n ? 1n : requireQuantity("quantity", req.quantity);
       const customerId = ownCustomer(callerOf(ctx), requireId("customer_id", req.customerId));
       const result = await check(deps, { customerId, featureKey: requireCode("feature_key", req.featureKey), quantity });
       return { ...result, reason: checkReasons[result.reason], mode: enforcementModeOf(result.mode), rule: enforcementRules[result.rule], balance: encodeBalance(result.balance) };

@@ -1929,6 +1929,44 @@ export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@_
  * LedgerService. Every role may list credit types and features; GetCustomer
  * needs support or admin; everything else needs admin.
  *
+ * Errors are as LedgerService describes, with the reasons listed there, and
+ * these of AdminService's own methods (REASON (status code): when):
+ * - INVALID_SCALE (INVALID_ARGUMENT): a credit type's scale is outside 0 to
+ *   12.
+ * - DUPLICATE_CREDIT_TYPE (INVALID_ARGUMENT): CreateCustomer's overdraft
+ *   limits name a credit type twice.
+ * - INVALID_GRANT_LIMIT (INVALID_ARGUMENT): a grant_limit for a key that is
+ *   not a support key.
+ * - INVALID_CUSTOMER_ID (INVALID_ARGUMENT): a customer_id for a key that is
+ *   not a customer key.
+ * - TOO_MANY_RATES (INVALID_ARGUMENT): a pricing version with more than 1,000
+ *   rates.
+ * - DUPLICATE_FEATURE (INVALID_ARGUMENT): a pricing version rates a feature
+ *   twice.
+ * - TOO_MANY_CUSTOMER_IDS (INVALID_ARGUMENT): a move names more than 1,000
+ *   customers.
+ * - SAME_PRICING_VERSION (INVALID_ARGUMENT): a move to the version it is
+ *   from.
+ * - INVALID_DURATION (INVALID_ARGUMENT): an offline budget's duration_max is
+ *   outside 0 to 30 days.
+ * - INVALID_LIMIT (INVALID_ARGUMENT): ReplayUnratedEvents' limit is outside 0
+ *   to 1,000.
+ * - CREDIT_TYPE_EXISTS (ALREADY_EXISTS): the credit type id is taken.
+ * - FEATURE_EXISTS (ALREADY_EXISTS): the feature key is taken.
+ * - CUSTOMER_EXISTS (ALREADY_EXISTS): the customer id is taken.
+ * - PRICING_VERSION_EXISTS (ALREADY_EXISTS): the pricing version id is taken.
+ * - PRICING_VERSION_NOT_FOUND (NOT_FOUND): the pricing version does not exist.
+ * - API_KEY_NOT_FOUND (NOT_FOUND): the API key does not exist.
+ * - USAGE_EVENT_NOT_FOUND (NOT_FOUND): no usage event has that id.
+ * - OVERDRAFT_IN_USE (FAILED_PRECONDITION): the balance is further below zero
+ *   than the new overdraft limit allows.
+ * - AMBIGUOUS_EVENT_ID (FAILED_PRECONDITION): several API keys reported the
+ *   event id; name the reporter_key_id.
+ * - NOT_CORRECTABLE (FAILED_PRECONDITION): the usage event burned nothing from
+ *   the balance (shadowed, not billed or unrated).
+ * - ALREADY_CORRECTED (FAILED_PRECONDITION): the usage event was corrected
+ *   before.
+ *
  * @generated from service burndown.v1.AdminService
  */
 export const AdminService: GenService<{

@@ -1187,8 +1187,88 @@ export const CheckReasonSchema: GenEnum<CheckReason> = /*@__PURE__*/
  * responses are remembered: a rejected request changes nothing, so it may be
  * retried with the same id once the rejection no longer applies.
  *
- * Errors carry a google.rpc.ErrorInfo with domain "burndown.dev" and a reason
- * such as INSUFFICIENT_CREDITS, RESERVATION_NOT_HELD or INVALID_AMOUNT.
+ * Errors carry a google.rpc.ErrorInfo with domain "burndown.dev", a reason
+ * and string metadata (the field at fault, available and required
+ * credits...). Branch on the code and the reason, never on the message.
+ * The reasons below, with those listed at AdminService for its own methods
+ * and at UsageEventResult.reason for ReportUsage's events, are every reason
+ * the server answers. Each line reads: REASON (status code): when.
+ *
+ * Any method:
+ * - MISSING_API_KEY (UNAUTHENTICATED): no "authorization: Bearer <key>".
+ * - INVALID_API_KEY (UNAUTHENTICATED): the key is unknown, revoked or expired.
+ * - ROLE_NOT_ALLOWED (PERMISSION_DENIED): the key's role may not do this.
+ * - MALFORMED_REQUEST (INVALID_ARGUMENT): the body is not a valid request
+ *   message.
+ * - REQUEST_ID_REUSED (FAILED_PRECONDITION): a mutating method's request_id
+ *   was used for a different request.
+ * - CONCURRENT_UPDATE (ABORTED): a concurrent change won; retry with the same
+ *   request_id.
+ * - DATABASE_UNAVAILABLE (UNAVAILABLE): the database did not answer in time;
+ *   retry with backoff.
+ * - OVERLOADED (RESOURCE_EXHAUSTED): the server is at capacity and did
+ *   nothing; retry after metadata retry_after_ms with the same request_id.
+ * - INTERNAL (INTERNAL): an unexpected failure; the server logs it.
+ *
+ * A field fails its check (metadata field names it):
+ * - MISSING_FIELD (INVALID_ARGUMENT): a required field is empty or unset.
+ * - INVALID_ID (INVALID_ARGUMENT): an id is not 1-128 printable ASCII
+ *   characters without spaces, or a reservation_id is not one Reserve
+ *   returned.
+ * - INVALID_CODE (INVALID_ARGUMENT): a code (credit type id, feature key,
+ *   reason code...) is not 1-64 characters of [a-z0-9_.-].
+ * - INVALID_AMOUNT (INVALID_ARGUMENT): an amount of credits (or a rate, limit
+ *   or budget in credits) is negative, or zero where it must be positive.
+ * - INVALID_QUANTITY (INVALID_ARGUMENT): a quantity of usage (units of a
+ *   feature, not credits) is zero or negative; Check reads 0 as 1.
+ * - INVALID_TEXT (INVALID_ARGUMENT): free text contains a NUL character.
+ * - TEXT_TOO_LONG (INVALID_ARGUMENT): free text is longer than its bound.
+ * - INVALID_TIME (INVALID_ARGUMENT): a timestamp is outside 0001-01-01 to
+ *   9999-12-31.
+ * - INVALID_EXPIRE_TIME (INVALID_ARGUMENT): an expire_time is not in the
+ *   future (and, for Grant, after effective_time).
+ * - INVALID_ENUM (INVALID_ARGUMENT): an enum value is unspecified or unknown.
+ * - INVALID_PAGE_SIZE (INVALID_ARGUMENT): page_size is outside 0 to 1,000.
+ * - INVALID_PAGE_TOKEN (INVALID_ARGUMENT): page_token is not from a previous
+ *   page of the same query.
+ * - INVALID_BATCH_SIZE (INVALID_ARGUMENT): a batch (ReportUsage,
+ *   ReserveBatch, CommitBatch) has no item or more than 1,000.
+ * - INVALID_TTL (INVALID_ARGUMENT): Reserve's ttl is outside 1 second to 24
+ *   hours.
+ * - INVALID_PRIORITY (INVALID_ARGUMENT): Grant's priority is outside 0 to
+ *   1000.
+ *
+ * What the request names does not exist, or a customer key may not see it:
+ * - CUSTOMER_NOT_FOUND (NOT_FOUND): the customer; also any customer but its
+ *   own for a customer key.
+ * - CREDIT_TYPE_NOT_FOUND (NOT_FOUND): the credit type.
+ * - FEATURE_NOT_FOUND (NOT_FOUND): the feature.
+ * - RESERVATION_NOT_FOUND (NOT_FOUND): the reservation.
+ *
+ * The request is well formed, but cannot be done:
+ * - INSUFFICIENT_CREDITS (FAILED_PRECONDITION): available credits plus the
+ *   overdraft limit are less than the amount; metadata available, required.
+ * - RESERVATION_NOT_HELD (FAILED_PRECONDITION): the reservation was already
+ *   committed, released or expired; metadata status.
+ * - RESERVATION_EXPIRED (FAILED_PRECONDITION): the reservation's ttl ran out;
+ *   its credits are being returned.
+ * - TOO_MANY_LOTS (FAILED_PRECONDITION): the balance has more than 10,000
+ *   open lots, more than one decision reads.
+ * - AMOUNT_OUT_OF_RANGE (INVALID_ARGUMENT): the change would take a balance
+ *   total beyond the int64 range, or quantity times the rate exceeds it.
+ * - ZERO_COST (INVALID_ARGUMENT): Reserve or Burn of a feature's usage that
+ *   costs nothing at the customer's rate.
+ * - GRANT_LIMIT_EXCEEDED (PERMISSION_DENIED): a support key's Grant is above
+ *   the key's grant_limit.
+ *
+ * The standard services served beside these:
+ * - SERVICE_NOT_FOUND (NOT_FOUND): grpc.health.v1.Health asked about a
+ *   service the server does not serve.
+ * - TOO_MANY_WATCHERS (RESOURCE_EXHAUSTED): too many health watches are open.
+ * - INVALID_REFLECTION_REQUEST (INVALID_ARGUMENT): a reflection request that
+ *   asks nothing.
+ * - TOO_MANY_REFLECTION_REQUESTS (RESOURCE_EXHAUSTED): too many requests on
+ *   one reflection stream; open another.
  *
  * @generated from service burndown.v1.LedgerService
  */

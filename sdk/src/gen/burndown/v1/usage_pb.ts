@@ -227,7 +227,20 @@ export type UsageEventResult = Message<"burndown.v1.UsageEventResult"> & {
   creditTypeId: string;
 
   /**
-   * For REJECTED and UNRATED: the reason, an ErrorInfo-style UPPER_SNAKE code.
+   * For REJECTED and UNRATED: why, as an ErrorInfo-style reason (REASON
+   * (outcome): when):
+   * - EVENT_TOO_LATE (REJECTED): event_time is older than the late cutoff.
+   * - EVENT_IN_FUTURE (REJECTED): event_time is more than 5 minutes ahead of
+   *   the server's clock.
+   * - CUSTOMER_NOT_FOUND (UNRATED): the customer does not exist (yet).
+   * - FEATURE_NOT_FOUND (UNRATED): the feature does not exist (yet).
+   * - UNRATED (UNRATED): both exist, yet no rate applied to the event.
+   * - TOO_MANY_PROPERTIES (REJECTED): more than 32 properties.
+   * - INVALID_PROPERTY (REJECTED): a property key or value is out of bounds
+   *   or contains a NUL character.
+   * Any other malformed field is REJECTED with the reason of its check, as
+   * listed at LedgerService: MISSING_FIELD, INVALID_ID, INVALID_CODE,
+   * INVALID_QUANTITY or INVALID_TIME.
    *
    * @generated from field: string reason = 5;
    */
