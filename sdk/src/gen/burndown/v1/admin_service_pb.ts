@@ -1951,6 +1951,10 @@ export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@_
  *   outside 0 to 30 days.
  * - INVALID_LIMIT (INVALID_ARGUMENT): ReplayUnratedEvents' limit is outside 0
  *   to 1,000.
+ * - INVALID_PERCENT (INVALID_ARGUMENT): a rollout's percent is not a whole
+ *   number from 0 to 100.
+ * - TOO_MANY_CUSTOMERS (INVALID_ARGUMENT): a rollout lists more than 1,000
+ *   customers.
  * - CREDIT_TYPE_EXISTS (ALREADY_EXISTS): the credit type id is taken.
  * - FEATURE_EXISTS (ALREADY_EXISTS): the feature key is taken.
  * - CUSTOMER_EXISTS (ALREADY_EXISTS): the customer id is taken.
