@@ -146,6 +146,34 @@ describe("one server", () => {
     expect(await balanceOf(a)).toMatchObject({ burned: 45n, held: 40n, available: 15n });
   });
 
+  it("an item whose amount would leave int64 fails alone with AMOUNT_OUT_OF_RANGE, in ReserveBatch and CommitBatch", async () => {
+    const admin = t.clients(t.adminToken).admin;
+    await admin.createFeature({ feature: { featureKey: "huge", displayName: "Huge", creditTypeId, burnRate: 2n ** 62n }, requestId: randomUUID() });
+    const a = await customer(100n);
+    const reserved = await ledger.reserveBatch({
+      requests: [
+        { customerId: a, cost: credits(10n), requestId: randomUUID() },
+        { customerId: a, cost: { case: "usage", value: { featureKey: "huge", quantity: 4n } }, requestId: randomUUID() }, // 2^64 credits
+        { customerId: a, cost: credits(10n), requestId: randomUUID() },
+      ],
+    });
+    expect(reserved.results.map(itemOf)).toEqual(["ok", [Code.InvalidArgument, "AMOUNT_OUT_OF_RANGE"], "ok"]);
+    const [r1, , r2] = reserved.results.map((r) => (r.result.case === "response" ? r.result.value.reservation!.reservationId : ""));
+
+    // With an overdraft limit of int64, a commit's excess is covered, but burned would pass int64.
+    const int64Max = 2n ** 63n - 1n;
+    await admin.setOverdraftLimit({ customerId: a, limit: { creditTypeId, amount: int64Max }, requestId: randomUUID(), reason: "test" });
+    await ledger.burn({ customerId: a, cost: credits(5n), requestId: randomUUID() });
+    const committed = await ledger.commitBatch({
+      requests: [
+        { reservationId: r1, amount: int64Max - 1n, requestId: randomUUID() },
+        { reservationId: r2, amount: 7n, requestId: randomUUID() },
+      ],
+    });
+    expect(committed.results.map(itemOf)).toEqual([[Code.InvalidArgument, "AMOUNT_OUT_OF_RANGE"], "ok"]);
+    expect(await balanceOf(a)).toMatchObject({ burned: 12n, held: 10n, available: 78n });
+  });
+
   it("group-commits one customer's items in one transaction, and commits each of its reservations in one more", async () => {
     const a = await customer(1_000n);
     const before = { ...groupStats };

@@ -127,6 +127,57 @@ describe("reporting", () => {
     ]);
   });
 
+  it("an event whose credits or burn would leave int64 is rejected alone: the rest of its batch burns, and its id may be sent again", async () => {
+    // 2^62 credits per 3 units: quantity 7 rates past int64; quantities 1 and 2 burn exactly 2^62 together.
+    await feature("huge", 1n);
+    const versionId = `v-${randomUUID().slice(0, 8)}`;
+    await api.admin.createPricingVersion({
+      pricingVersion: { pricingVersionId: versionId, displayName: "huge", rates: [{ featureKey: "huge", rate: { credits: 2n ** 62n, perUnits: 3n } }] },
+      requestId: randomUUID(),
+    });
+    const customerId = await customer(100n);
+    const other = await customer(100n);
+    await api.admin.moveCustomersToPricingVersion({ fromPricingVersionId: "", toPricingVersionId: versionId, customerIds: [customerId], reason: "test", requestId: randomUUID() });
+    const overflowing = event(customerId, { featureKey: "huge", quantity: 7n });
+    const first = await report([
+      event(customerId, { featureKey: "huge", quantity: 1n }),
+      overflowing,
+      event(customerId, { quantity: 2n }),
+      event(customerId, { featureKey: "huge", quantity: 2n }),
+      event(other, { quantity: 1n }),
+    ]);
+    expect(first.map((r) => [r.outcome, r.reason, r.credits])).toEqual([
+      [UsageOutcome.BURNED, "", 2n ** 62n / 3n],
+      [UsageOutcome.REJECTED, "AMOUNT_OUT_OF_RANGE", 0n],
+      [UsageOutcome.BURNED, "", 6n],
+      // The rejected event left no carry: 1 and 2 units burn floor(3 × 2^62 / 3) together.
+      [UsageOutcome.BURNED, "", 2n ** 62n - 2n ** 62n / 3n],
+      [UsageOutcome.BURNED, "", 3n],
+    ]);
+    expect(await balanceOf(customerId)).toMatchObject({ burned: 2n ** 62n + 6n });
+    expect(await balanceOf(other)).toMatchObject({ burned: 3n });
+
+    // Nothing of the rejected event was kept: its id is free for the corrected event.
+    const corrected = await report([{ ...overflowing, quantity: 1n }, event(customerId, { quantity: 1n })]);
+    expect(corrected.map((r) => [r.outcome, r.reason, r.credits])).toEqual([
+      [UsageOutcome.BURNED, "", 2n ** 62n / 3n],
+      [UsageOutcome.BURNED, "", 3n],
+    ]);
+    // Burned is now 2^62 + 2^62/3 + 9: one more 2^62 would take it past int64, so that event alone is rejected.
+    const tooMuch = event(customerId, { featureKey: "huge", quantity: 3n });
+    const past = await report([event(customerId, { quantity: 1n }), tooMuch, event(customerId, { quantity: 1n })]);
+    expect(past.map((r) => [r.outcome, r.reason])).toEqual([
+      [UsageOutcome.BURNED, ""],
+      [UsageOutcome.REJECTED, "AMOUNT_OUT_OF_RANGE"],
+      [UsageOutcome.BURNED, ""],
+    ]);
+    expect(await balanceOf(customerId)).toMatchObject({ burned: 2n ** 62n + 2n ** 62n / 3n + 15n });
+    const usage = await t.database.pool.query("select count(*)::int as n from usage_events where customer_id = $1", [customerId]);
+    expect(usage.rows[0].n).toBe(7);
+    const claims = await t.database.pool.query("select count(*)::int as n from usage_event_ids where event_id = $1", [tooMuch.eventId]);
+    expect(claims.rows[0].n).toBe(0);
+  });
+
   it.each([
     { name: "an empty batch", size: 0 },
     { name: "a batch of 1,001", size: 1_001 },

@@ -46,6 +46,9 @@ export interface BalanceState {
   lots: LotState[];
 }
 
+/** totalMax is the largest balance total: totals are stored as int64. */
+export const totalMax = (1n << 63n) - 1n;
+
 /** assert throws on a programmer error: a state the code must never reach. */
 export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`assertion failed: ${message}`);

@@ -21,6 +21,7 @@ import {
   planHold,
   planRelease,
   planUpkeep,
+  planUsageBurns,
 } from "./plan.js";
 
 /** nowMs is the fixed "now" of every table case. */
@@ -635,6 +636,18 @@ describe("forced plans (the kill switch)", () => {
   it("without force the same burn and commit are refused", () => {
     expect(planBurn(stateOf({ lots: [lot("paid", 100n)], overdraftLimit: 50n }), 400n, nowMs).kind).toBe("insufficient");
     expect(() => planCommit(stateOf({ lots: [lot("paid", 10n)] }), [], 25n, nowMs)).toThrow(/holds something/);
+  });
+});
+
+describe("usage burns near the int64 range", () => {
+  const int64Max = 2n ** 63n - 1n;
+
+  it("leaves out the event that would take burned past int64, and burns the events around it", () => {
+    const state = { ...stateOf({ lots: [lot("paid", 100n)] }), burned: int64Max - 200n, granted: int64Max - 100n };
+    const planned = planUsageBurns(state, [{ amount: 50n, eventAtMs: nowMs }, { amount: 151n, eventAtMs: nowMs }, { amount: 150n, eventAtMs: nowMs }], nowMs);
+    expect(planned.outOfRange).toEqual([false, true, false]);
+    expect(planned.state.burned).toBe(int64Max);
+    expect(planned.entries.filter((entry) => entry.kind === "burn").map((entry) => entry.eventIndex)).not.toContain(1);
   });
 });
 

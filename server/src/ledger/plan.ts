@@ -15,6 +15,7 @@ import {
   isLive,
   type LotState,
   type PlannedEntry,
+  totalMax,
 } from "./balance-state.js";
 
 /** Hold is the part of a reservation pinned to one lot; grantId null is held on overdraft. */
@@ -223,9 +224,13 @@ export interface UsageBurn {
   eventAtMs: number;
 }
 
-/** PlannedUsage is an accepted usage plan: per event, whether it took the balance past its limit. */
+/**
+ * PlannedUsage is an accepted usage plan: per event, whether it took the balance past its
+ * limit, and whether it was left out because it would take a total beyond int64.
+ */
 export interface PlannedUsage extends Planned {
   overLimit: boolean[];
+  outOfRange: boolean[];
 }
 
 /**
@@ -233,20 +238,26 @@ export interface PlannedUsage extends Planned {
  * already happened, so it is never refused). Each event draws first from lots that were
  * live at its event time, then from any live lot, then the overdraft; a burn that takes
  * available below -overdraft limit is still written, and flagged. Entries are dated at
- * the event time and carry their event's index.
+ * the event time and carry their event's index. An event that would take the burned
+ * total beyond int64 is left out (outOfRange), and the others still burn.
  */
 export function planUsageBurns(state: BalanceState, burns: UsageBurn[], nowMs: number): PlannedUsage {
   const plan = new Plan(state, nowMs);
   plan.upkeep();
-  const overLimit = burns.map((burn, eventIndex) => {
-    if (burn.amount === 0n) return false;
+  const overLimit: boolean[] = [];
+  const outOfRange: boolean[] = [];
+  burns.forEach((burn, eventIndex) => {
+    // Debt is part of burned, so a burn that keeps burned within int64 keeps debt within it too.
+    const skipped = burn.amount > totalMax - plan.state.burned;
+    outOfRange.push(skipped);
+    if (skipped || burn.amount === 0n) return void overLimit.push(false);
     const tag = { effectiveAtMs: Math.min(burn.eventAtMs, nowMs), eventIndex };
     const liveAtEvent = (lot: LotState) => isLive(lot, burn.eventAtMs);
     const onOverdraft = plan.draw(burn.amount, "burn", tag, liveAtEvent);
     plan.add({ kind: "burn", amount: onOverdraft, grantId: null, ...tag });
-    return availableOf(plan.state, nowMs) < -plan.state.overdraftLimit;
+    overLimit.push(availableOf(plan.state, nowMs) < -plan.state.overdraftLimit);
   });
-  return { ...plan.done(), overLimit };
+  return { ...plan.done(), overLimit, outOfRange };
 }
 
 /** Refund is a burn to give back: to its lot, or off the debt when grantId is null. */

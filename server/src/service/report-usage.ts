@@ -3,16 +3,18 @@
 // (write-op.ts), so its events join the groups of their customers' lanes: event ids are
 // claimed before the locks, each balance's events are rated in event-time order and
 // burned in memory, and the events, entries, shadow entries and carries are written with
-// the rest of the group. An op that cannot record all of its events aborts its group
-// (which then runs op by op), so a claimed event id is never committed without its event.
-import { invalid } from "../errors.js";
+// the rest of the group. An event the ledger cannot record (its credits beyond int64, a
+// balance with too many lots) is rejected alone and its claim released in the same
+// write; an op that fails otherwise aborts its group (which then runs op by op), so a
+// claimed event id is never committed without its event.
+import { LedgerError } from "../errors.js";
 import { assert, type BalanceState, type PlannedEntry } from "../ledger/balance-state.js";
-import { planUsageBurns, type UsageBurn } from "../ledger/plan.js";
+import { type PlannedUsage, planUsageBurns, type UsageBurn } from "../ledger/plan.js";
 import { enforcementOf } from "../ledger/enforcement.js";
 import { rateUsage } from "../ledger/rate-usage.js";
 import { limits } from "../limits.js";
 import { type BalanceKey, balanceKeyOf } from "../store/balance-store.js";
-import type { AuditWrite } from "../store/balance-writer.js";
+import type { AuditWrite, CarryWrite } from "../store/balance-writer.js";
 import type { RateRow } from "../store/rate-store.js";
 import type { UsageRow } from "../store/usage-store.js";
 import type { WriteInputs } from "../store/write-inputs-store.js";
@@ -201,23 +203,92 @@ function unratedRow(p: Pending, reason: string): UsageRow {
   };
 }
 
+/** rejectEvent refuses one event alone: nothing of it is recorded, and a fresh event's id may be reported again. */
+function rejectEvent(ctx: PlanContext, p: Pending, reason: string, rated: Map<number, UsageResult>): void {
+  if (p.usageId === null) ctx.draft.releaseEventClaim(p.principal, p.event.eventId);
+  rated.set(p.position, result(p.event.eventId, "rejected", reason));
+}
+
 /**
  * burnEvents rates one balance's events in event-time order (so that lots are drawn as the
  * usage happened), burns the enforced ones, shadows the observed ones, and records them.
+ * A balance the decision cannot use (too many open lots) rejects its events; an event
+ * whose credits, or whose burn, would leave the int64 range is rejected alone, and the
+ * others are rated again without it (its carry never happened).
  */
 function burnEvents(ctx: PlanContext, caller: Caller, balance: BalanceEvents, rated: Map<number, UsageResult>): void {
   const { key } = balance;
-  const slot = ctx.balance(key);
-  const before: BalanceState = loadedState(slot, key);
-  const ordered = [...balance.events].sort((a, b) => a.p.event.eventAt.getTime() - b.p.event.eventAt.getTime() || a.p.position - b.p.position);
-  const burns: UsageBurn[] = [];
-  const burnRowIndex: number[] = [];
-  const rows = ordered.map(({ p, rate }, rowIndex) => ratedRow(ctx, p, rate, () => {
-    burnRowIndex.push(rowIndex);
-    return burns;
-  }));
-  const planned = planUsageBurns(before, burns, ctx.now.getTime());
-  planned.overLimit.forEach((over, burnIndex) => (rows[burnRowIndex[burnIndex]].overLimit = over));
+  let before: BalanceState;
+  try {
+    before = loadedState(ctx.balance(key), key);
+  } catch (error) {
+    if (!(error instanceof LedgerError)) throw error;
+    for (const { p } of balance.events) rejectEvent(ctx, p, error.reason, rated);
+    return;
+  }
+  let ordered = [...balance.events].sort((a, b) => a.p.event.eventAt.getTime() - b.p.event.eventAt.getTime() || a.p.position - b.p.position);
+  for (;;) {
+    const rating = rateEvents(ctx, ordered);
+    const planned = planUsageBurns(before, rating.burns, ctx.now.getTime());
+    const outOfRange = new Set(rating.outOfRange);
+    planned.outOfRange.forEach((out, burnIndex) => (out ? outOfRange.add(rating.burnRowIndex[burnIndex]) : undefined));
+    if (outOfRange.size > 0) {
+      for (const index of outOfRange) rejectEvent(ctx, ordered[index].p, "AMOUNT_OUT_OF_RANGE", rated);
+      ordered = ordered.filter((_, index) => !outOfRange.has(index));
+      continue;
+    }
+    for (const carry of rating.carries.values()) ctx.draft.setCarry(carry);
+    planned.overLimit.forEach((over, burnIndex) => (rating.rows[rating.burnRowIndex[burnIndex]].overLimit = over));
+    recordBurns(ctx, caller, key, ordered, rating, planned, rated);
+    return;
+  }
+}
+
+/** Rating is one balance's events rated in order: their rows, their burns and the carries they leave. */
+interface Rating {
+  rows: UsageRow[];
+  burns: UsageBurn[];
+  /** the row of each burn. */
+  burnRowIndex: number[];
+  /** rows whose credits exceed int64: to reject. */
+  outOfRange: number[];
+  carries: Map<string, CarryWrite>;
+}
+
+/** rateEvents rates events in order at their rates, each with its customer and feature's carry as the previous event left it. */
+function rateEvents(ctx: PlanContext, ordered: readonly { p: Pending; rate: RateRow }[]): Rating {
+  const rating: Rating = { rows: [], burns: [], burnRowIndex: [], outOfRange: [], carries: new Map() };
+  ordered.forEach(({ p, rate }, rowIndex) => {
+    const base = {
+      ...p.event, principal: p.principal, reason: "", creditTypeId: rate.creditTypeId, pricingVersionId: rate.pricingVersionId,
+      rateOverride: rate.override, rateCredits: rate.credits, ratePerUnits: rate.perUnits, overLimit: false,
+    };
+    const { mode } = enforcementOf({ featureKey: p.event.featureKey, customerId: p.event.customerId, featureMode: rate.enforcementMode, rollout: rate.rollout });
+    if (mode === "off") return void rating.rows.push({ ...base, status: "not_billed", carryBefore: null, carryAfter: null, credits: 0n });
+    const pair = balanceKeyOf(p.event.customerId, p.event.featureKey);
+    const carried = rating.carries.get(pair) ?? ctx.draft.carry(p.event.customerId, p.event.featureKey);
+    const rated = rateUsage(p.event.quantity, { credits: rate.credits, perUnits: rate.perUnits }, carried);
+    rating.rows.push({ ...base, status: mode === "enforce" ? "burned" : "shadowed", carryBefore: rated.carryBefore, carryAfter: rated.carryAfter, credits: rated.credits });
+    if (rated.credits > limits.amountMax) return void rating.outOfRange.push(rowIndex);
+    rating.carries.set(pair, { customerId: p.event.customerId, featureKey: p.event.featureKey, perUnits: rate.perUnits, carry: rated.carryAfter });
+    if (mode !== "enforce") return;
+    rating.burnRowIndex.push(rowIndex);
+    rating.burns.push({ amount: rated.credits, eventAtMs: p.event.eventAt.getTime() });
+  });
+  return rating;
+}
+
+/** recordBurns writes one balance's rated events: their rows, the burn entries linked to them, and the shadows of observed ones. */
+function recordBurns(
+  ctx: PlanContext,
+  caller: Caller,
+  key: BalanceKey,
+  ordered: readonly { p: Pending }[],
+  rating: Rating,
+  planned: PlannedUsage,
+  rated: Map<number, UsageResult>,
+): void {
+  const { rows, burnRowIndex } = rating;
   // Each event's row: stored now, or (a replayed dead letter) rated in place.
   const refs = ordered.map(({ p }, index) => {
     if (p.usageId === null) return { usageId: null, usageIndex: ctx.draft.insertUsage(rows[index]) };
@@ -229,7 +300,7 @@ function burnEvents(ctx: PlanContext, caller: Caller, balance: BalanceEvents, ra
   // under a balance's lock writes its row, which is how a later group sees it changed.
   // Burns of events allowed offline (fail-open, replayed from an SDK spool) say so.
   // Usage past the limit is flagged on its event (asynchronous enforcement), not on its entries.
-  const { overLimit: _flaggedOnEvents, ...burned } = planned;
+  const { overLimit: _flaggedOnEvents, outOfRange: _none, ...burned } = planned;
   ctx.draft.change(key, burned, { reservationId: null, requestId: null, actor: caller.keyId, reasonCode: "usage", effectiveAt: ctx.now }, (entry) => {
     const row = rowOf(entry);
     return row === null ? {} : { ...refs[row], reasonCode: rows[row].offline ? "usage_offline" : "usage" };
@@ -242,21 +313,6 @@ function burnEvents(ctx: PlanContext, caller: Caller, balance: BalanceEvents, ra
     const outcome = row.status === "burned" ? "burned" : row.status === "shadowed" ? "shadowed" : "not_billed";
     rated.set(p.position, { eventId: p.event.eventId, outcome, credits: row.credits ?? 0n, creditTypeId: key.creditTypeId, reason: "", overLimit: row.overLimit });
   });
-}
-
-/** ratedRow rates one event at its rate with its customer's carry; an enforced one is added to burns (burnsFor records its row). */
-function ratedRow(ctx: PlanContext, p: Pending, rate: RateRow, burnsFor: () => UsageBurn[]): UsageRow {
-  const base = {
-    ...p.event, principal: p.principal, reason: "", creditTypeId: rate.creditTypeId, pricingVersionId: rate.pricingVersionId,
-    rateOverride: rate.override, rateCredits: rate.credits, ratePerUnits: rate.perUnits, overLimit: false,
-  };
-  const { mode } = enforcementOf({ featureKey: p.event.featureKey, customerId: p.event.customerId, featureMode: rate.enforcementMode, rollout: rate.rollout });
-  if (mode === "off") return { ...base, status: "not_billed", carryBefore: null, carryAfter: null, credits: 0n };
-  const rated = rateUsage(p.event.quantity, { credits: rate.credits, perUnits: rate.perUnits }, ctx.draft.carry(p.event.customerId, p.event.featureKey));
-  if (rated.credits > limits.amountMax) throw invalid("AMOUNT_OUT_OF_RANGE", "usage.quantity", "quantity times the rate exceeds the int64 range");
-  ctx.draft.setCarry({ customerId: p.event.customerId, featureKey: p.event.featureKey, perUnits: rate.perUnits, carry: rated.carryAfter });
-  if (mode === "enforce") burnsFor().push({ amount: rated.credits, eventAtMs: p.event.eventAt.getTime() });
-  return { ...base, status: mode === "enforce" ? "burned" : "shadowed", carryBefore: rated.carryBefore, carryAfter: rated.carryAfter, credits: rated.credits };
 }
 
 export type { Pending as PendingUsage };

@@ -197,6 +197,7 @@ class GroupState implements GroupView {
     }
     this.set.audits.push(...draft.audits);
     this.set.corrections.push(...draft.corrections);
+    this.set.releasedEventIds.push(...draft.releasedEventIds);
   }
 
   /** addLots adds stored lots to a loaded balance before any op plans (an op's load). */

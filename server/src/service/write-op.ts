@@ -149,6 +149,7 @@ export class Draft {
   readonly carries = new Map<string, CarryWrite>();
   readonly audits: AuditWrite[] = [];
   readonly corrections: CorrectionWrite[] = [];
+  readonly releasedEventIds: { principal: string; eventId: string }[] = [];
 
   constructor(private readonly group: GroupView) {}
 
@@ -248,6 +249,11 @@ export class Draft {
   /** correct records the correction of a usage event. */
   correct(correction: CorrectionWrite): void {
     this.corrections.push(correction);
+  }
+
+  /** releaseEventClaim gives back a usage event id this group claimed, for an event it rejects. */
+  releaseEventClaim(principal: string, eventId: string): void {
+    this.releasedEventIds.push({ principal, eventId });
   }
 
   /** audit records an administrative action's record. */

@@ -1,7 +1,7 @@
 // The one writer of balance changes. Whatever a group of decisions changed (balance totals,
 // lots, new lots, ledger entries, reservations made and resolved, request-id claims, usage
 // events and their rating, shadow entries, carried remainders, usage corrections, audit
-// records) is written by
+// records, released usage event ids) is written by
 // one statement of data-modifying CTEs over arrays, however many items, balances and
 // customers the group holds: the statement count per transaction is fixed, and so is the
 // number of round trips. Expects every balance it changes locked by this transaction
@@ -136,13 +136,15 @@ export interface WriteSet {
   carries: CarryWrite[];
   corrections: CorrectionWrite[];
   audits: AuditWrite[];
+  /** usage event ids claimed before the locks whose events were rejected: claimable again. */
+  releasedEventIds: { principal: string; eventId: string }[];
 }
 
 /** emptyWriteSet is a write set with nothing in it. */
 export function emptyWriteSet(): WriteSet {
   return {
     balances: [], lots: [], newLots: [], entries: [], reservationInserts: [], reservationResolves: [], claims: [],
-    usageInserts: [], usageRatings: [], shadows: [], carries: [], corrections: [], audits: [],
+    usageInserts: [], usageRatings: [], shadows: [], carries: [], corrections: [], audits: [], releasedEventIds: [],
   };
 }
 
@@ -271,11 +273,16 @@ a as (
   select v.actor, v.action, v.target, v.reason, v.details
   from unnest($104::text[], $105::text[], $106::text[], $107::text[], $108::jsonb[]) with ordinality as v(actor, action, target, reason, details, position)
   order by v.position
+  returning 1),
+x as (
+  delete from usage_event_ids t using unnest($120::text[], $121::text[]) as v(principal, event_id)
+  where t.principal = v.principal and t.event_id = v.event_id
   returning 1)
 select (select count(*) from b)::int as balances, (select count(*) from l)::int as lots, (select count(*) from g)::int as new_lots,
   (select count(*) from ur)::int as usage_ratings, (select count(*) from sh)::int as shadows, (select count(*) from c)::int as carries,
   (select count(*) from ri)::int as reservation_inserts, (select count(*) from rr)::int as reservation_resolves,
   (select count(*) from k)::int as claims, (select count(*) from uc)::int as corrections, (select count(*) from a)::int as audits,
+  (select count(*) from x)::int as released_event_ids,
   (select coalesce(array_agg(entry_id order by entry_id), '{}') from e)::text[] as entry_ids,
   (select coalesce(array_agg(usage_id order by usage_id), '{}') from u)::text[] as usage_ids,
   now() as recorded_at`;
@@ -316,6 +323,7 @@ function writeValues(set: WriteSet): unknown[] {
     e.map((x) => x.overLimit),
     sh.map((x) => x.mode), sh.map((x) => x.reservationId), sh.map((x) => x.requestId),
     ri.map((x) => x.mode),
+    set.releasedEventIds.map((x) => x.principal), set.releasedEventIds.map((x) => x.eventId),
   ];
 }
 
@@ -340,6 +348,7 @@ export async function writeBalanceChanges(tx: Tx, set: WriteSet): Promise<Writte
     balances: set.balances.length, lots: set.lots.length, new_lots: set.newLots.length, usage_ratings: set.usageRatings.length,
     shadows: set.shadows.length, carries: set.carries.length, reservation_inserts: set.reservationInserts.length,
     reservation_resolves: set.reservationResolves.length, corrections: set.corrections.length, audits: set.audits.length,
+    released_event_ids: set.releasedEventIds.length,
   };
   for (const [part, count] of Object.entries(expected)) {
     if (row[part] !== count) throw new Error(`assertion failed: writeBalanceChanges wrote ${row[part]} ${part}, planned ${count}`);

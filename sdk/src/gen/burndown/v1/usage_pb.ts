@@ -238,6 +238,12 @@ export type UsageEventResult = Message<"burndown.v1.UsageEventResult"> & {
    * - TOO_MANY_PROPERTIES (REJECTED): more than 32 properties.
    * - INVALID_PROPERTY (REJECTED): a property key or value is out of bounds
    *   or contains a NUL character.
+   * - AMOUNT_OUT_OF_RANGE (REJECTED): the event's credits, or the balance's
+   *   burned total with them, would exceed the int64 range. The rest of the
+   *   batch is applied; the event id is not kept, so the corrected event may
+   *   be sent under it.
+   * - TOO_MANY_LOTS (REJECTED): the balance has more open lots than a decision
+   *   reads (10,000); the event id is not kept.
    * Any other malformed field is REJECTED with the reason of its check, as
    * listed at LedgerService: MISSING_FIELD, INVALID_ID, INVALID_CODE,
    * INVALID_QUANTITY or INVALID_TIME.
@@ -478,8 +484,10 @@ export enum UsageOutcome {
   DUPLICATE = 2,
 
   /**
-   * Refused (see reason), nothing recorded: EVENT_TOO_LATE, EVENT_IN_FUTURE,
-   * or a malformed event (INVALID_QUANTITY, INVALID_ID...).
+   * Refused (see reason), nothing recorded, and the rest of the batch applied:
+   * EVENT_TOO_LATE, EVENT_IN_FUTURE, a malformed event (INVALID_QUANTITY,
+   * INVALID_ID...), or one whose credits would leave int64
+   * (AMOUNT_OUT_OF_RANGE).
    *
    * @generated from enum value: USAGE_OUTCOME_REJECTED = 3;
    */
