@@ -30,6 +30,7 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "LedgerService/ReserveBatch": ["service", "admin"],
   "LedgerService/CommitBatch": ["service", "admin"],
   "AdminService/ListUnratedEvents": ["support", "admin"],
+  "AdminService/ListUsageConflicts": ["support", "admin"],
   "AdminService/ReplayUnratedEvents": ["admin"],
   "AdminService/CreateCreditType": ["admin"],
   "AdminService/ListCreditTypes": ["service", "support", "admin"],
@@ -247,6 +248,16 @@ const validCalls: Record<string, () => Promise<Send>> = {
     return async (c) => {
       const res = await c.admin.listUnratedEvents({ pageSize: 1_000 });
       expect(res.events.map((unrated) => unrated.event?.eventId)).toContain(eventId);
+    };
+  },
+  "AdminService/ListUsageConflicts": async () => {
+    const eventId = await unratedEvent();
+    const customerId = await fundedCustomer();
+    const res = await admin().ledger.reportUsage({ events: [{ eventId, customerId, featureKey: fresh("missing"), quantity: 2n }] });
+    expect(res.results[0].reason).toBe("EVENT_ID_REUSED");
+    return async (c) => {
+      const listed = await c.admin.listUsageConflicts({ customerId });
+      expect(listed.conflicts.map((conflict) => conflict.event?.eventId)).toEqual([eventId]);
     };
   },
   "AdminService/ReplayUnratedEvents": async () => {

@@ -106,6 +106,10 @@ describe("reporting", () => {
     const customerId = await customer(100n);
     const reused = event(customerId);
     await report([reused]);
+    // A conflict on the id is kept as long as the id: forgotten with it.
+    expect((await report([{ ...reused, quantity: 2n }]))[0].reason).toBe("EVENT_ID_REUSED");
+    const conflictsOf = async () => (await api.admin.listUsageConflicts({ customerId })).totalCount;
+    expect(await conflictsOf()).toBe(1n);
     clock.advance(35 * dayMs - 1);
     await forgetOldEventIds(t.server.deps);
     expect((await report([reused]))[0].outcome).toBe(UsageOutcome.DUPLICATE);
@@ -114,7 +118,77 @@ describe("reporting", () => {
     let forgotten = 0;
     for (let calls = 0, last = -1; last !== 0 && calls < 50; calls++) forgotten += last = await forgetOldEventIds(t.server.deps);
     expect(forgotten).toBeGreaterThan(0);
+    expect(await conflictsOf()).toBe(0n);
     expect((await report([reused]))[0].outcome).toBe(UsageOutcome.BURNED);
+  });
+
+  it("an event id sent again with another body is REJECTED EVENT_ID_REUSED, charges nothing, and is listed and counted", async () => {
+    const customerId = await customer(1_000n);
+    const other = await customer(1_000n);
+    const first = event(customerId, { quantity: 2n, properties: { model: "large", region: "eu" } });
+    expect((await report([first]))[0]).toMatchObject({ outcome: UsageOutcome.BURNED, credits: 6n });
+    const outcomes = async (events: EventInit[]) => (await report(events)).map((r) => [r.outcome, r.reason]);
+    const duplicate = [UsageOutcome.DUPLICATE, ""];
+    const reused = [UsageOutcome.REJECTED, "EVENT_ID_REUSED"];
+    // The same event is a duplicate, whatever the order of its properties or its offline flag.
+    expect(await outcomes([{ ...first, properties: { region: "eu", model: "large" } }])).toEqual([duplicate]);
+    expect(await outcomes([{ ...first, offline: true } as EventInit])).toEqual([duplicate]);
+    // Any other body under the id is refused, and kept.
+    expect(await outcomes([{ ...first, quantity: 3n }])).toEqual([reused]);
+    expect(await outcomes([{ ...first, customerId: other }])).toEqual([reused]);
+    expect(await outcomes([{ ...first, properties: { model: "small", region: "eu" } }])).toEqual([reused]);
+    expect(await outcomes([{ ...first, eventTime: timestampFromMs(clock.ms - minuteMs) }])).toEqual([reused]);
+    // Inside one batch: the first body takes the id, another is refused, the same one is a duplicate.
+    const second = event(customerId, { quantity: 1n });
+    expect(await outcomes([second, { ...second, quantity: 4n }, second])).toEqual([[UsageOutcome.BURNED, ""], reused, duplicate]);
+    // The same id sent with ten bodies at once: one burns, nine are refused, whichever group they meet in.
+    const contested = event(customerId);
+    const racing = await Promise.all(Array.from({ length: 10 }, (_, index) => report([{ ...contested, quantity: BigInt(index + 1) }])));
+    const burned = racing.flat().filter((r) => r.outcome === UsageOutcome.BURNED);
+    expect(burned).toHaveLength(1);
+    expect(racing.flat().filter((r) => r.reason === "EVENT_ID_REUSED")).toHaveLength(9);
+    expect(await balanceOf(customerId)).toMatchObject({ burned: 6n + 3n + burned[0].credits });
+    expect(await balanceOf(other)).toMatchObject({ burned: 0n });
+
+    // Listed newest first beside the event that took the id, and counted.
+    const listed = await api.admin.listUsageConflicts({ customerId });
+    expect(listed.totalCount).toBe(13n);
+    expect(listed.conflicts).toHaveLength(13);
+    const firstConflict = listed.conflicts.at(-1)!;
+    expect(firstConflict.event).toMatchObject({ eventId: first.eventId, customerId, quantity: 3n });
+    expect(firstConflict.firstEvent).toMatchObject({ eventId: first.eventId, customerId, quantity: 2n, properties: { model: "large", region: "eu" } });
+    expect(firstConflict.firstUsageId).not.toBe("");
+    expect(listed.conflicts.at(-2)!.event?.properties).toEqual({ model: "small", region: "eu" });
+    // An event sent without an event time is listed without one.
+    expect(listed.conflicts.at(-1)!.event?.eventTime).toBeUndefined();
+    expect(listed.conflicts.at(-3)!.event?.eventTime).toBeDefined();
+    // The one sent for the other customer is that customer's.
+    expect((await api.admin.listUsageConflicts({ customerId: other })).conflicts.map((c) => c.event?.quantity)).toEqual([2n]);
+    // Paged: every conflict once, in order.
+    const paged: string[] = [];
+    let pageToken = "";
+    do {
+      const page = await api.admin.listUsageConflicts({ customerId, pageSize: 4, pageToken });
+      expect(page.totalCount).toBe(13n);
+      paged.push(...page.conflicts.map((c) => c.conflictId));
+      pageToken = page.nextPageToken;
+    } while (pageToken !== "");
+    expect(paged).toEqual(listed.conflicts.map((c) => c.conflictId));
+    // By reporting key: these were all the service key's.
+    const serviceKeyId = listed.conflicts[0].reporterKeyId;
+    expect((await api.admin.listUsageConflicts({ reporterKeyId: serviceKeyId, customerId })).totalCount).toBe(13n);
+    expect((await api.admin.listUsageConflicts({ reporterKeyId: "no-such-key", customerId })).totalCount).toBe(0n);
+    const badToken = await errorOf(api.admin.listUsageConflicts({ pageToken: "nope" }));
+    expect([badToken.code, errorInfoOf(badToken)?.reason]).toEqual([Code.InvalidArgument, "INVALID_PAGE_TOKEN"]);
+  });
+
+  it("an id claimed before fingerprints were kept is a duplicate whatever the body", async () => {
+    const customerId = await customer(100n);
+    const legacy = event(customerId);
+    await report([legacy]);
+    await t.database.pool.query("update usage_event_ids set payload_hash = null where event_id = $1", [legacy.eventId]);
+    expect((await report([{ ...legacy, quantity: 5n }]))[0].outcome).toBe(UsageOutcome.DUPLICATE);
+    expect(await balanceOf(customerId)).toMatchObject({ burned: 3n });
   });
 
   it("a malformed event is rejected on its own; the rest of the batch goes through", async () => {

@@ -14,7 +14,7 @@ import type { Outcome, WriteOp } from "../service/write-op.js";
 import { selectDueBalances } from "../store/balance-store.js";
 import { mapDriverErrors } from "../store/database.js";
 import { selectDueReservations } from "../store/reservation-store.js";
-import { deleteExpiredEventIds } from "../store/usage-store.js";
+import { deleteExpiredConflicts, deleteExpiredEventIds } from "../store/usage-store.js";
 
 /** ExpiryPass counts what one pass did. */
 export interface ExpiryPass {
@@ -26,11 +26,14 @@ export interface ExpiryPass {
 
 /**
  * forgetOldEventIds drops usage dedup claims older than the retention window (bounded
- * per call), so a reporter may reuse an event id after it. Returns how many it dropped.
+ * per call), so a reporter may reuse an event id after it, and the conflicts kept for
+ * ids reused within it. Returns how many claims and conflicts it dropped.
  */
 export async function forgetOldEventIds(deps: Deps): Promise<number> {
   const before = new Date(deps.now().getTime() - deps.usage.dedupRetentionMs);
-  return mapDriverErrors(() => deleteExpiredEventIds(deps.pool, before, limits.jobBatchSizeMax * 10));
+  const claims = await mapDriverErrors(() => deleteExpiredEventIds(deps.pool, before, limits.jobBatchSizeMax * 10));
+  const conflicts = await mapDriverErrors(() => deleteExpiredConflicts(deps.pool, before, limits.jobBatchSizeMax * 10));
+  return claims + conflicts;
 }
 
 /** Due is one item of a pass: what it is (for the log), the customer it touches, and its op. */

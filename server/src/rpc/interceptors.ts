@@ -102,6 +102,7 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.AdminService/RevokeApiKey": admin,
   "burndown.v1.AdminService/SetFailurePolicy": admin,
   "burndown.v1.AdminService/ListUnratedEvents": staff,
+  "burndown.v1.AdminService/ListUsageConflicts": staff,
   "burndown.v1.AdminService/ReplayUnratedEvents": admin,
   "burndown.v1.AdminService/CreatePricingVersion": admin,
   "burndown.v1.AdminService/ListPricingVersions": everyone,

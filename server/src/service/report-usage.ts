@@ -7,6 +7,7 @@
 // balance with too many lots) is rejected alone and its claim released in the same
 // write; an op that fails otherwise aborts its group (which then runs op by op), so a
 // claimed event id is never committed without its event.
+import { createHash } from "node:crypto";
 import { LedgerError } from "../errors.js";
 import { assert, type BalanceState, type PlannedEntry } from "../ledger/balance-state.js";
 import { type PlannedUsage, planUsageBurns, type UsageBurn } from "../ledger/plan.js";
@@ -17,7 +18,7 @@ import { type BalanceKey, balanceKeyOf } from "../store/balance-store.js";
 import type { AuditWrite, CarryWrite } from "../store/balance-writer.js";
 import type { RateRow } from "../store/rate-store.js";
 import type { UsageRow } from "../store/usage-store.js";
-import type { WriteInputs } from "../store/write-inputs-store.js";
+import { eventHashLength, type WriteInputs } from "../store/write-inputs-store.js";
 import type { Caller, Deps } from "./context.js";
 import { GroupAbort, loadedState, type PlanContext, type Prepared, type WriteOp } from "./write-op.js";
 
@@ -53,6 +54,21 @@ interface Pending {
   principal: string;
   event: UsageInput & { eventAt: Date };
   usageId: string | null;
+  /** a fresh event's fingerprint (see usageFingerprint) and event time as sent; a stored event has neither. */
+  sent: { hash: Buffer; eventAt: Date | null } | null;
+  /** its id was taken earlier in its batch by another event: kept as a conflict, not rated. */
+  reusedInBatch?: true;
+}
+
+/**
+ * usageFingerprint identifies an event's body as sent: customer, feature, quantity, event
+ * time (unset stays unset) and properties. Whether it was sent offline is left out: a
+ * spool replaying an event the ledger did record is the same event.
+ */
+export function usageFingerprint(input: UsageInput): Buffer {
+  const properties = Object.keys(input.properties).sort().map((key) => [key, input.properties[key]]);
+  const body = JSON.stringify([input.customerId, input.featureKey, input.quantity.toString(), input.eventAt?.getTime() ?? null, properties]);
+  return createHash("sha256").update(body).digest().subarray(0, eventHashLength);
 }
 
 const result = (eventId: string, outcome: UsageOutcome, reason = ""): UsageResult => ({ eventId, outcome, credits: 0n, creditTypeId: "", reason, overLimit: false });
@@ -65,25 +81,30 @@ export async function reportUsage(deps: Deps, caller: Caller, batch: (UsageInput
   assert(batch.length <= limits.usageBatchSizeMax, "batches are bounded");
   const now = deps.now();
   const results: UsageResult[] = new Array(batch.length);
-  const seen = new Set<string>();
+  const seen = new Map<string, Buffer>();
   const accepted: Pending[] = [];
   batch.forEach((input, position) => {
     if ("rejected" in input) return void (results[position] = result(input.eventId, "rejected", input.rejected));
-    if (seen.has(input.eventId)) return void (results[position] = result(input.eventId, "duplicate"));
-    seen.add(input.eventId);
     const eventAt = input.eventAt ?? now;
+    const pending: Pending = { position, principal: caller.keyId, event: { ...input, eventAt }, usageId: null, sent: { hash: usageFingerprint(input), eventAt: input.eventAt } };
+    const first = seen.get(input.eventId);
+    if (first !== undefined) {
+      if (first.equals(pending.sent!.hash)) return void (results[position] = result(input.eventId, "duplicate"));
+      return void accepted.push({ ...pending, reusedInBatch: true });
+    }
+    seen.set(input.eventId, pending.sent!.hash);
     if (eventAt.getTime() < now.getTime() - deps.usage.lateCutoffMs) return void (results[position] = result(input.eventId, "rejected", "EVENT_TOO_LATE"));
     if (eventAt.getTime() > now.getTime() + limits.usageFutureToleranceMs) return void (results[position] = result(input.eventId, "rejected", "EVENT_IN_FUTURE"));
-    accepted.push({ position, principal: caller.keyId, event: { ...input, eventAt }, usageId: null });
+    accepted.push(pending);
   });
   await rateAndRecord(deps, caller, accepted, results, null);
   return results;
 }
 
 /** replayUnrated rates stored unrated events whose customer and feature now exist; audit records what it burned, in the same transaction. */
-export async function replayUnrated(deps: Deps, caller: Caller, events: Pending[], audit: AuditOf): Promise<UsageResult[]> {
+export async function replayUnrated(deps: Deps, caller: Caller, events: Omit<Pending, "sent">[], audit: AuditOf): Promise<UsageResult[]> {
   const results: UsageResult[] = new Array(events.length);
-  await rateAndRecord(deps, caller, events.map((event, position) => ({ ...event, position })), results, audit);
+  await rateAndRecord(deps, caller, events.map((event, position) => ({ ...event, position, sent: null })), results, audit);
   return results;
 }
 
@@ -120,24 +141,26 @@ export function usageOp(caller: Caller, events: readonly Pending[], audit: Audit
   let unrated: Pending[] = [];
   const first = events[0];
   assert(first !== undefined, "a usage op has events");
+  const reusedInBatch = events.filter((p) => p.reusedInBatch === true);
+  const rateable = events.filter((p) => p.reusedInBatch !== true);
   return {
     lane: { customerId: first.event.customerId },
     weight: events.length,
     request: (reads) => {
-      for (const { event } of events) {
+      for (const { event } of rateable) {
         reads.rates.push({ customerId: event.customerId, featureKey: event.featureKey });
         reads.customerIds.push(event.customerId);
         reads.featureKeys.push(event.featureKey);
       }
     },
     prepare: (inputs) => {
-      ({ balances, unrated } = sortByBalance(inputs, events));
+      ({ balances, unrated } = sortByBalance(inputs, rateable));
       const keys = balances.map((balance) => balance.key);
       const prepared: Prepared = {
         keys,
         customerIds: [...new Set(events.map((p) => p.event.customerId))],
         createBalances: keys,
-        claimEventIds: events.filter((p) => p.usageId === null).map((p) => ({ principal: p.principal, eventId: p.event.eventId })),
+        claimEventIds: rateable.flatMap((p) => (p.sent === null ? [] : [{ principal: p.principal, eventId: p.event.eventId, hash: p.sent.hash }])),
         carries: balances.flatMap((balance) => balance.events.map(({ p }) => ({ customerId: p.event.customerId, featureKey: p.event.featureKey }))),
       };
       return prepared;
@@ -145,10 +168,17 @@ export function usageOp(caller: Caller, events: readonly Pending[], audit: Audit
     plan: (ctx) => {
       try {
         const rated = new Map<number, UsageResult>();
-        const fresh = (p: Pending) => p.usageId !== null || ctx.takeEventClaim(p.principal, p.event.eventId);
-        for (const p of unrated) recordUnrated(ctx, p, fresh(p), rated);
+        // A stored event (a replay) is its own claim; a sent one is fresh only if this group claimed its id.
+        const fresh = (p: Pending) => {
+          const claim = p.sent === null ? "fresh" : ctx.eventClaim({ principal: p.principal, eventId: p.event.eventId, hash: p.sent.hash });
+          if (claim === "duplicate") rated.set(p.position, result(p.event.eventId, "duplicate"));
+          if (claim === "reused") recordReused(ctx, p, rated);
+          return claim === "fresh";
+        };
+        for (const p of reusedInBatch) recordReused(ctx, p, rated);
+        for (const p of unrated) if (fresh(p)) recordUnrated(ctx, p, rated);
         for (const balance of balances) {
-          const kept = balance.events.filter(({ p }) => (fresh(p) ? true : void rated.set(p.position, result(p.event.eventId, "duplicate"))));
+          const kept = balance.events.filter(({ p }) => fresh(p));
           if (kept.length > 0) burnEvents(ctx, caller, { ...balance, events: kept }, rated);
         }
         const record = audit?.(rated) ?? null;
@@ -160,6 +190,18 @@ export function usageOp(caller: Caller, events: readonly Pending[], audit: Audit
       }
     },
   };
+}
+
+/**
+ * recordReused refuses an event whose id another event took (from the same API key) and
+ * keeps it, as sent, for investigation: a producer reusing ids would otherwise lose
+ * usage without a trace.
+ */
+function recordReused(ctx: PlanContext, p: Pending, rated: Map<number, UsageResult>): void {
+  assert(p.sent !== null, "only a sent event can reuse an id");
+  const { eventId, customerId, featureKey, quantity, properties, offline } = p.event;
+  ctx.draft.usageConflict({ principal: p.principal, eventId, customerId, featureKey, quantity, eventAt: p.sent.eventAt, properties, offline, receivedAt: ctx.now });
+  rated.set(p.position, result(eventId, "rejected", "EVENT_ID_REUSED"));
 }
 
 /** sortByBalance splits events into those with a rate, by balance, and those without. */
@@ -189,8 +231,7 @@ function unratedReason(inputs: WriteInputs, p: Pending): string {
 }
 
 /** recordUnrated keeps a fresh event without a rate as a dead letter; a replayed one stays unrated. */
-function recordUnrated(ctx: PlanContext, p: Pending, fresh: boolean, rated: Map<number, UsageResult>): void {
-  if (!fresh) return void rated.set(p.position, result(p.event.eventId, "duplicate"));
+function recordUnrated(ctx: PlanContext, p: Pending, rated: Map<number, UsageResult>): void {
   const reason = unratedReason(ctx.inputs, p);
   if (p.usageId === null) ctx.draft.insertUsage(unratedRow(p, reason));
   rated.set(p.position, result(p.event.eventId, "unrated", reason));

@@ -31,7 +31,7 @@ export async function listUnratedEvents(deps: Deps, input: { pageSize: number; p
  */
 export async function replayUnratedEvents(deps: Deps, caller: Caller, input: { limit: number; reason: string }): Promise<UsageResult[]> {
   const rows = await mapDriverErrors(() => selectUnratedEvents(deps.pool, null, input.limit));
-  const pending: PendingUsage[] = rows.map((row, position) => ({
+  const pending: Omit<PendingUsage, "sent">[] = rows.map((row, position) => ({
     position,
     principal: row.principal,
     usageId: row.usageId,

@@ -33,7 +33,14 @@ import { withDeadline } from "../deadline.js";
 import { type Tx, toDomainError, withTransaction } from "../store/database.js";
 import type { EntryRow } from "../store/entry-store.js";
 import { insertClaims } from "../store/idempotency-store.js";
-import { emptyWriteInputs, insertMissingRows, selectWriteInputs, type WriteInputs } from "../store/write-inputs-store.js";
+import {
+  type ClaimedEvents,
+  type EventClaim,
+  emptyWriteInputs,
+  insertMissingRows,
+  selectWriteInputs,
+  type WriteInputs,
+} from "../store/write-inputs-store.js";
 import type pg from "pg";
 import { customerHash } from "./customer-hash.js";
 import type { Caller, Idempotency } from "./context.js";
@@ -130,11 +137,12 @@ class GroupState implements GroupView {
   private readonly lots = new Map<string, LotWrite>();
   private readonly newLots = new Map<string, NewLotWrite>();
   private readonly carryWrites = new Map<string, CarryWrite>();
+  private readonly takenEventIds = new Set<string>();
 
   constructor(
     readonly now: Date,
     readonly inputs: WriteInputs,
-    private readonly claimedEventIds: Set<string>,
+    private readonly events: ClaimedEvents,
     decision: DecisionInputs,
     slots: Map<string, BalanceSlot>,
   ) {
@@ -164,8 +172,16 @@ class GroupState implements GroupView {
     return this.lotSeq++;
   }
 
-  takeEventClaim(principal: string, eventId: string): boolean {
-    return this.claimedEventIds.delete(balanceKeyOf(principal, eventId));
+  eventClaim(claim: EventClaim): "fresh" | "duplicate" | "reused" {
+    const key = balanceKeyOf(claim.principal, claim.eventId);
+    const claimed = this.events.claimed.get(key);
+    if (claimed !== undefined && !this.takenEventIds.has(key)) {
+      assert(claimed.equals(claim.hash), "the first op to plan an event id is the one that claimed it");
+      this.takenEventIds.add(key);
+      return "fresh";
+    }
+    const first = claimed ?? this.events.stored.get(key) ?? null;
+    return first === null || first.equals(claim.hash) ? "duplicate" : "reused";
   }
 
   /** merge adopts an op's draft: its states become the next op's, its writes join the group's. */
@@ -198,6 +214,7 @@ class GroupState implements GroupView {
     this.set.audits.push(...draft.audits);
     this.set.corrections.push(...draft.corrections);
     this.set.releasedEventIds.push(...draft.releasedEventIds);
+    this.set.usageConflicts.push(...draft.usageConflicts);
   }
 
   /** addLots adds stored lots to a loaded balance before any op plans (an op's load). */
@@ -270,7 +287,7 @@ function planContextOf(group: GroupState, draft: Draft): PlanContext {
     recordedAt: group.recordedAt,
     killSwitch: group.killSwitch,
     inputs: group.inputs,
-    takeEventClaim: (principal, eventId) => group.takeEventClaim(principal, eventId),
+    eventClaim: (claim) => group.eventClaim(claim),
     balance: (key) => draft.state(key),
     reservationStatus: (reservationId) => group.reservationStatus(reservationId),
     carry: (customerId, featureKey) => draft.carry(customerId, featureKey),
@@ -303,9 +320,9 @@ async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOpt
     const createCustomers = unique(live.flatMap((p) => p.createCustomers ?? []));
     const createBalances = unique(live.flatMap((p) => p.createBalances ?? []), keyOf);
     const claimEventIds = unique(live.flatMap((p) => p.claimEventIds ?? []), (id) => balanceKeyOf(id.principal, id.eventId));
-    const claimedEventIds =
+    const claimedEvents =
       createCustomers.length + createBalances.length + claimEventIds.length === 0
-        ? new Set<string>()
+        ? { claimed: new Map(), stored: new Map() }
         : await insertMissingRows(tx, { customerIds: createCustomers, balances: createBalances, eventIds: claimEventIds, receivedAt: deps.now() });
     step("createMs");
     const keys = unique(live.flatMap((p) => p.keys), keyOf).sort(compareKeys);
@@ -326,7 +343,7 @@ async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOpt
     const missing = options.skipLocked ? [] : keys.filter((key) => !locked.has(keyOf(key)));
     if (missing.length > 0) inputs = await explainMissing(tx, inputs, missing);
     step("loadMs");
-    const group = new GroupState(now, inputs, claimedEventIds, decision, slotsOf(keys, locked, decision, options.skipLocked ?? false));
+    const group = new GroupState(now, inputs, claimedEvents, decision, slotsOf(keys, locked, decision, options.skipLocked ?? false));
     for (const [index, op] of ops.entries()) {
       if (op.load === undefined || outcomes[index] !== undefined) continue;
       assert(ops.length === 1, "an op that loads runs alone");

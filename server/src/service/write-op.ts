@@ -18,12 +18,13 @@ import type {
   ReservationInsert,
   ReservationResolve,
   ShadowWrite,
+  UsageConflictWrite,
   UsageRatingWrite,
 } from "../store/balance-writer.js";
 import type { EntryRow } from "../store/entry-store.js";
 import type { Tx } from "../store/database.js";
 import type { UsageRow } from "../store/usage-store.js";
-import type { WriteInputs, WriteInputsRequest } from "../store/write-inputs-store.js";
+import type { EventClaim, WriteInputs, WriteInputsRequest } from "../store/write-inputs-store.js";
 import type { Caller, Idempotency } from "./context.js";
 
 /** ReadRequest collects what a group reads before its locks (see WriteInputsRequest). */
@@ -44,8 +45,8 @@ export interface Prepared {
   /** rows to create before the locks. */
   createCustomers?: string[];
   createBalances?: BalanceKey[];
-  /** usage event ids to claim for deduplication, before the locks. */
-  claimEventIds?: { principal: string; eventId: string }[];
+  /** usage event ids to claim for deduplication, before the locks, with their events' fingerprints. */
+  claimEventIds?: EventClaim[];
 }
 
 /** Outcome is an op's answer: its result, or the error it failed with. */
@@ -112,8 +113,13 @@ export interface GroupView {
   readonly inputs: WriteInputs;
   /** whether the kill switch is on: nothing is refused for lack of credits, what goes past a limit is flagged. */
   readonly killSwitch: boolean;
-  /** takeEventClaim says whether this group claimed a usage event id, and only once: a second op with it sees a duplicate. */
-  takeEventClaim(principal: string, eventId: string): boolean;
+  /**
+   * eventClaim says what a usage event id is to the event sent under it: "fresh" if this
+   * group claimed it (once: a second op with it sees what the first claimed), "duplicate"
+   * if it was taken by the same event (or one whose fingerprint is unknown), "reused" if
+   * taken by another event.
+   */
+  eventClaim(claim: EventClaim): "fresh" | "duplicate" | "reused";
   balance(key: BalanceKey): BalanceSlot;
   reservationStatus(reservationId: string): string | undefined;
   carry(customerId: string, featureKey: string): { perUnits: bigint; carry: bigint } | null;
@@ -150,6 +156,7 @@ export class Draft {
   readonly audits: AuditWrite[] = [];
   readonly corrections: CorrectionWrite[] = [];
   readonly releasedEventIds: { principal: string; eventId: string }[] = [];
+  readonly usageConflicts: UsageConflictWrite[] = [];
 
   constructor(private readonly group: GroupView) {}
 
@@ -254,6 +261,11 @@ export class Draft {
   /** releaseEventClaim gives back a usage event id this group claimed, for an event it rejects. */
   releaseEventClaim(principal: string, eventId: string): void {
     this.releasedEventIds.push({ principal, eventId });
+  }
+
+  /** usageConflict keeps an event refused because its id was taken by another event. */
+  usageConflict(conflict: UsageConflictWrite): void {
+    this.usageConflicts.push(conflict);
   }
 
   /** audit records an administrative action's record. */

@@ -1,7 +1,7 @@
 // The one writer of balance changes. Whatever a group of decisions changed (balance totals,
 // lots, new lots, ledger entries, reservations made and resolved, request-id claims, usage
 // events and their rating, shadow entries, carried remainders, usage corrections, audit
-// records, released usage event ids) is written by
+// records, released usage event ids, usage events refused for a reused id) is written by
 // one statement of data-modifying CTEs over arrays, however many items, balances and
 // customers the group holds: the statement count per transaction is fixed, and so is the
 // number of round trips. Expects every balance it changes locked by this transaction
@@ -112,6 +112,20 @@ export interface CarryWrite {
 /** CorrectionWrite records the correction of a usage event (its refund entries are entries of the same set). */
 export type CorrectionWrite = Omit<CorrectionRow, "createdAt">;
 
+/** UsageConflictWrite is a usage event refused because its id was taken by another event, as received. */
+export interface UsageConflictWrite {
+  principal: string;
+  eventId: string;
+  customerId: string;
+  featureKey: string;
+  quantity: bigint;
+  /** null: sent without an event time. */
+  eventAt: Date | null;
+  properties: Record<string, string>;
+  offline: boolean;
+  receivedAt: Date;
+}
+
 /** AuditWrite is an administrative action's record, written with the change it describes. */
 export interface AuditWrite {
   actor: string;
@@ -138,13 +152,14 @@ export interface WriteSet {
   audits: AuditWrite[];
   /** usage event ids claimed before the locks whose events were rejected: claimable again. */
   releasedEventIds: { principal: string; eventId: string }[];
+  usageConflicts: UsageConflictWrite[];
 }
 
 /** emptyWriteSet is a write set with nothing in it. */
 export function emptyWriteSet(): WriteSet {
   return {
     balances: [], lots: [], newLots: [], entries: [], reservationInserts: [], reservationResolves: [], claims: [],
-    usageInserts: [], usageRatings: [], shadows: [], carries: [], corrections: [], audits: [], releasedEventIds: [],
+    usageInserts: [], usageRatings: [], shadows: [], carries: [], corrections: [], audits: [], releasedEventIds: [], usageConflicts: [],
   };
 }
 
@@ -277,15 +292,27 @@ a as (
 x as (
   delete from usage_event_ids t using unnest($120::text[], $121::text[]) as v(principal, event_id)
   where t.principal = v.principal and t.event_id = v.event_id
+  returning 1),
+y as (
+  insert into usage_event_conflicts (principal, event_id, customer_id, feature_key, quantity, event_at, properties, offline, received_at)
+  select * from unnest($122::text[], $123::text[], $124::text[], $125::text[], $126::bigint[], $127::timestamptz[], $128::jsonb[], $129::boolean[],
+    $130::timestamptz[])
   returning 1)
 select (select count(*) from b)::int as balances, (select count(*) from l)::int as lots, (select count(*) from g)::int as new_lots,
   (select count(*) from ur)::int as usage_ratings, (select count(*) from sh)::int as shadows, (select count(*) from c)::int as carries,
   (select count(*) from ri)::int as reservation_inserts, (select count(*) from rr)::int as reservation_resolves,
   (select count(*) from k)::int as claims, (select count(*) from uc)::int as corrections, (select count(*) from a)::int as audits,
-  (select count(*) from x)::int as released_event_ids,
+  (select count(*) from x)::int as released_event_ids, (select count(*) from y)::int as usage_conflicts,
   (select coalesce(array_agg(entry_id order by entry_id), '{}') from e)::text[] as entry_ids,
   (select coalesce(array_agg(usage_id order by usage_id), '{}') from u)::text[] as usage_ids,
   now() as recorded_at`;
+
+function usageConflictValues(y: UsageConflictWrite[]): unknown[] {
+  return [
+    y.map((x) => x.principal), y.map((x) => x.eventId), y.map((x) => x.customerId), y.map((x) => x.featureKey), y.map((x) => s(x.quantity)),
+    y.map((x) => x.eventAt), y.map((x) => JSON.stringify(x.properties)), y.map((x) => x.offline), y.map((x) => x.receivedAt),
+  ];
+}
 
 function writeValues(set: WriteSet): unknown[] {
   const { balances: b, lots: l, newLots: g, usageInserts: u, usageRatings: ur, entries: e, shadows: sh, carries: c } = set;
@@ -324,6 +351,7 @@ function writeValues(set: WriteSet): unknown[] {
     sh.map((x) => x.mode), sh.map((x) => x.reservationId), sh.map((x) => x.requestId),
     ri.map((x) => x.mode),
     set.releasedEventIds.map((x) => x.principal), set.releasedEventIds.map((x) => x.eventId),
+    ...usageConflictValues(set.usageConflicts),
   ];
 }
 
@@ -348,7 +376,7 @@ export async function writeBalanceChanges(tx: Tx, set: WriteSet): Promise<Writte
     balances: set.balances.length, lots: set.lots.length, new_lots: set.newLots.length, usage_ratings: set.usageRatings.length,
     shadows: set.shadows.length, carries: set.carries.length, reservation_inserts: set.reservationInserts.length,
     reservation_resolves: set.reservationResolves.length, corrections: set.corrections.length, audits: set.audits.length,
-    released_event_ids: set.releasedEventIds.length,
+    released_event_ids: set.releasedEventIds.length, usage_conflicts: set.usageConflicts.length,
   };
   for (const [part, count] of Object.entries(expected)) {
     if (row[part] !== count) throw new Error(`assertion failed: writeBalanceChanges wrote ${row[part]} ${part}, planned ${count}`);

@@ -406,6 +406,34 @@ alter table shadow_entries add column request_id text;
 alter table shadow_entries add constraint shadow_entries_cause check (usage_id is not null or request_id is not null);
 `,
   },
+  {
+    version: 7,
+    name: "a reused usage event id with another body is kept for investigation",
+    sql: `
+-- A fingerprint of the event claimed under an id (customer, feature, quantity, event time
+-- as sent, properties): the same id sent again with the same fingerprint is a duplicate,
+-- with another it is a producer reusing ids. Null for claims made before it was kept.
+alter table usage_event_ids add column payload_hash bytea;
+
+-- Events refused because their id was already taken by another event: kept, as received,
+-- for the producer's team to investigate, for as long as the id itself is remembered.
+create table usage_event_conflicts (
+  conflict_id bigint generated always as identity primary key,
+  principal text not null,
+  event_id text not null,
+  customer_id text not null,
+  feature_key text not null,
+  quantity bigint not null,
+  event_at timestamptz,
+  properties jsonb not null default '{}',
+  offline boolean not null default false,
+  received_at timestamptz not null default now()
+);
+create index usage_event_conflicts_received on usage_event_conflicts (received_at);
+create index usage_event_conflicts_customer on usage_event_conflicts (customer_id, conflict_id);
+create index usage_event_conflicts_principal on usage_event_conflicts (principal, conflict_id);
+`,
+  },
 ];
 
 const migrationLockKey = 0x6275726e; // "burn"

@@ -30,6 +30,7 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   usage_event_ids: "select, insert, delete",
   usage_events: "select, insert, update",
   usage_carries: "select, insert, update",
+  usage_event_conflicts: "select, insert, delete",
   // Append-only (triggers refuse UPDATE and DELETE too, for the owner's sake).
   ledger_entries: "select, insert",
   shadow_entries: "select, insert",

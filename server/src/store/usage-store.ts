@@ -106,3 +106,89 @@ export async function selectExistingIds(db: Db, customerIds: string[], featureKe
   const ids = (kind: string) => new Set(result.rows.filter((row) => row.kind === kind).map((row) => row.id as string));
   return { customerIds: ids("c"), featureKeys: ids("f") };
 }
+
+/** StoredConflict is a usage event refused because its id was taken, with the event that took it if still kept. */
+export interface StoredConflict {
+  conflictId: string;
+  principal: string;
+  eventId: string;
+  customerId: string;
+  featureKey: string;
+  quantity: bigint;
+  /** null: sent without an event time. */
+  eventAt: Date | null;
+  properties: Record<string, string>;
+  offline: boolean;
+  receivedAt: Date;
+  /** the latest event accepted under this id, if still kept. */
+  first: StoredUsage | null;
+}
+
+/** ConflictFilter narrows a list of conflicts to one reporting key and one customer (either or both). */
+export interface ConflictFilter {
+  principal: string | null;
+  customerId: string | null;
+}
+
+/**
+ * selectUsageConflicts reads a page of conflicts, newest first, below a conflict id, with
+ * the count of every conflict the filter matches. No locks.
+ */
+export async function selectUsageConflicts(db: Db, filter: ConflictFilter, below: string | null, limit: number): Promise<{ conflicts: StoredConflict[]; total: bigint }> {
+  const result = await db.query({
+    name: "select_usage_conflicts",
+    text: `with matching as (
+             select * from usage_event_conflicts
+             where ($1::text is null or principal = $1) and ($2::text is null or customer_id = $2))
+           select c.conflict_id, c.principal, c.event_id, c.customer_id, c.feature_key, c.quantity::text as quantity, c.event_at, c.properties,
+             c.offline, c.received_at, f.usage_id as first_usage_id, (select count(*) from matching)::text as total
+           from matching c
+           left join lateral (
+             select u.usage_id from usage_events u
+             where u.event_id = c.event_id and u.principal = c.principal
+             order by u.usage_id desc limit 1) f on true
+           where $3::bigint is null or c.conflict_id < $3
+           order by c.conflict_id desc limit $4`,
+    values: [filter.principal, filter.customerId, below, limit],
+  });
+  const total = result.rows.length > 0 ? BigInt(result.rows[0].total as string) : await countUsageConflicts(db, filter);
+  const firstIds = result.rows.flatMap((row) => (row.first_usage_id === null ? [] : [String(row.first_usage_id)]));
+  const firsts = new Map<string, StoredUsage>();
+  if (firstIds.length > 0) {
+    const found = await db.query({ name: "select_usage_by_ids", text: `select ${usageColumns} from usage_events where usage_id = any($1::bigint[])`, values: [firstIds] });
+    for (const row of found.rows) firsts.set(String(row.usage_id), toStoredUsage(row));
+  }
+  const conflicts = result.rows.map((row): StoredConflict => ({
+    conflictId: String(row.conflict_id),
+    principal: row.principal,
+    eventId: row.event_id,
+    customerId: row.customer_id,
+    featureKey: row.feature_key,
+    quantity: BigInt(row.quantity),
+    eventAt: row.event_at,
+    properties: row.properties,
+    offline: row.offline,
+    receivedAt: row.received_at,
+    first: row.first_usage_id === null ? null : (firsts.get(String(row.first_usage_id)) ?? null),
+  }));
+  return { conflicts, total };
+}
+
+async function countUsageConflicts(db: Db, filter: ConflictFilter): Promise<bigint> {
+  const result = await db.query({
+    name: "count_usage_conflicts",
+    text: `select count(*)::text as total from usage_event_conflicts where ($1::text is null or principal = $1) and ($2::text is null or customer_id = $2)`,
+    values: [filter.principal, filter.customerId],
+  });
+  return BigInt(result.rows[0].total as string);
+}
+
+/** deleteExpiredConflicts forgets conflicts older than the retention window, as their ids are forgotten. Any transaction. */
+export async function deleteExpiredConflicts(db: Db, before: Date, limit: number): Promise<number> {
+  const result = await db.query({
+    name: "delete_expired_conflicts",
+    text: `delete from usage_event_conflicts where conflict_id in (select conflict_id from usage_event_conflicts where received_at <= $1 limit $2)`,
+    values: [before, limit],
+  });
+  return result.rowCount ?? 0;
+}

@@ -73,23 +73,45 @@ export async function selectWriteInputs(db: Db, request: WriteInputsRequest): Pr
   };
 }
 
+/** EventClaim is a usage event id to claim, with the fingerprint of the event sent under it (eventHashLength bytes). */
+export interface EventClaim {
+  principal: string;
+  eventId: string;
+  hash: Buffer;
+}
+
+/** eventHashLength is the length of a usage event's fingerprint. */
+export const eventHashLength = 16;
+
 /** MissingRows are rows a group creates before it locks: customers, balances and usage event ids. */
 export interface MissingRows {
   /** customers to create (granted to for the first time), pinned to the default pricing version. */
   customerIds: readonly string[];
   balances: readonly BalanceKey[];
   /** usage event ids to claim for deduplication. */
-  eventIds: readonly { principal: string; eventId: string }[];
+  eventIds: readonly EventClaim[];
   receivedAt: Date;
 }
 
 /**
- * insertMissingRows creates the customers and balances a group needs and claims usage event
- * ids, each in key order (so that concurrent groups wait on each other in one order), and
- * returns the event ids that were new, keyed by balanceKeyOf(principal, event id). A claim
- * held by an open transaction waits for it. Before any balance lock, in the group's transaction.
+ * ClaimedEvents says, keyed by balanceKeyOf(principal, event id), which event ids the group
+ * claimed (with the fingerprint it claimed them with) and, for the others, the
+ * fingerprint stored with them (null: claimed before fingerprints were kept, or forgotten
+ * meanwhile).
  */
-export async function insertMissingRows(tx: Tx, rows: MissingRows): Promise<Set<string>> {
+export interface ClaimedEvents {
+  claimed: Map<string, Buffer>;
+  stored: Map<string, Buffer | null>;
+}
+
+/**
+ * insertMissingRows creates the customers and balances a group needs and claims usage event
+ * ids, each in key order (so that concurrent groups wait on each other in one order). A
+ * claim held by an open transaction waits for it. Ids already taken are read again by a
+ * second statement, whose snapshot sees the claims the first waited for. Before any
+ * balance lock, in the group's transaction.
+ */
+export async function insertMissingRows(tx: Tx, rows: MissingRows): Promise<ClaimedEvents> {
   const result = await tx.query({
     name: "insert_missing_rows",
     text: `with c as (
@@ -101,8 +123,9 @@ export async function insertMissingRows(tx: Tx, rows: MissingRows): Promise<Set<
              select * from unnest($2::text[], $3::text[]) as k(customer_id, credit_type_id) order by 1, 2
              on conflict do nothing returning 1),
            e as (
-             insert into usage_event_ids (principal, event_id, received_at)
-             select p, id, $6 from unnest($4::text[], $5::text[]) as x(p, id) order by 1, 2
+             insert into usage_event_ids (principal, event_id, received_at, payload_hash)
+             select p, id, $6, substring($7::bytea from (n::int - 1) * ${eventHashLength} + 1 for ${eventHashLength})
+             from unnest($4::text[], $5::text[]) with ordinality as x(p, id, n) order by 1, 2
              on conflict do nothing returning principal, event_id)
            select principal, event_id, (select count(*) from c)::int as customers, (select count(*) from b)::int as balances
            from (values (1)) as one(x) left join e on true`,
@@ -113,7 +136,27 @@ export async function insertMissingRows(tx: Tx, rows: MissingRows): Promise<Set<
       rows.eventIds.map((id) => id.principal),
       rows.eventIds.map((id) => id.eventId),
       rows.receivedAt,
+      Buffer.concat(rows.eventIds.map((id) => id.hash)),
     ],
   });
-  return new Set(result.rows.filter((row) => row.event_id !== null).map((row) => balanceKeyOf(row.principal, row.event_id)));
+  const hashes = new Map(rows.eventIds.map((id) => [balanceKeyOf(id.principal, id.eventId), id.hash]));
+  const claimed = new Map<string, Buffer>();
+  for (const row of result.rows) {
+    if (row.event_id === null) continue;
+    const key = balanceKeyOf(row.principal, row.event_id);
+    claimed.set(key, hashes.get(key) as Buffer);
+  }
+  const stored = new Map<string, Buffer | null>();
+  const taken = rows.eventIds.filter((id) => !claimed.has(balanceKeyOf(id.principal, id.eventId)));
+  if (taken.length > 0) {
+    const found = await tx.query({
+      name: "select_claimed_event_hashes",
+      text: `select t.principal, t.event_id, t.payload_hash from usage_event_ids t
+             join unnest($1::text[], $2::text[]) as v(principal, event_id) on t.principal = v.principal and t.event_id = v.event_id`,
+      values: [taken.map((id) => id.principal), taken.map((id) => id.eventId)],
+    });
+    for (const id of taken) stored.set(balanceKeyOf(id.principal, id.eventId), null);
+    for (const row of found.rows) stored.set(balanceKeyOf(row.principal, row.event_id), row.payload_hash as Buffer | null);
+  }
+  return { claimed, stored };
 }

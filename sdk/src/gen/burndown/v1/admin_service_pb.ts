@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file burndown/v1/admin_service.proto.
  */
 export const file_burndown_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9idXJuZG93bi92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEgtidXJuZG93bi52MSJDCgtGZWF0dXJlUmF0ZRITCgtmZWF0dXJlX2tleRgBIAEoCRIfCgRyYXRlGAIgASgLMhEuYnVybmRvd24udjEuUmF0ZSKcAQoOUHJpY2luZ1ZlcnNpb24SGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRInCgVyYXRlcxgDIAMoCzIYLmJ1cm5kb3duLnYxLkZlYXR1cmVSYXRlEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ9ChtDcmVhdGVQcmljaW5nVmVyc2lvblJlcXVlc3QSNAoPcHJpY2luZ192ZXJzaW9uGAEgASgLMhsuYnVybmRvd24udjEuUHJpY2luZ1ZlcnNpb24SFAoMbWFrZV9kZWZhdWx0GAIgASgIEhIKCnJlcXVlc3RfaWQYAyABKAkiVAocQ3JlYXRlUHJpY2luZ1ZlcnNpb25SZXNwb25zZRI0Cg9wcmljaW5nX3ZlcnNpb24YASABKAsyGy5idXJuZG93bi52MS5QcmljaW5nVmVyc2lvbiIcChpMaXN0UHJpY2luZ1ZlcnNpb25zUmVxdWVzdCJ4ChtMaXN0UHJpY2luZ1ZlcnNpb25zUmVzcG9uc2USNQoQcHJpY2luZ192ZXJzaW9ucxgBIAMoCzIbLmJ1cm5kb3duLnYxLlByaWNpbmdWZXJzaW9uEiIKGmRlZmF1bHRfcHJpY2luZ192ZXJzaW9uX2lkGAIgASgJImEKH1NldERlZmF1bHRQcmljaW5nVmVyc2lvblJlcXVlc3QSGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIj4KIFNldERlZmF1bHRQcmljaW5nVmVyc2lvblJlc3BvbnNlEhoKEnByaWNpbmdfdmVyc2lvbl9pZBgBIAEoCSKgAQokTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXF1ZXN0Eh8KF2Zyb21fcHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEh0KFXRvX3ByaWNpbmdfdmVyc2lvbl9pZBgCIAEoCRIUCgxjdXN0b21lcl9pZHMYAyADKAkSDgoGcmVhc29uGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkiPAolTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXNwb25zZRITCgttb3ZlZF9jb3VudBgBIAEoAyKHAQoWU2V0UmF0ZU92ZXJyaWRlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRITCgtmZWF0dXJlX2tleRgCIAEoCRIfCgRyYXRlGAMgASgLMhEuYnVybmRvd24udjEuUmF0ZRIOCgZyZWFzb24YBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSI6ChdTZXRSYXRlT3ZlcnJpZGVSZXNwb25zZRIfCgRyYXRlGAEgASgLMhEuYnVybmRvd24udjEuUmF0ZSKAAQoZU2V0RW5mb3JjZW1lbnRNb2RlUmVxdWVzdBITCgtmZWF0dXJlX2tleRgBIAEoCRIqCgRtb2RlGAIgASgOMhwuYnVybmRvd24udjEuRW5mb3JjZW1lbnRNb2RlEg4KBnJlYXNvbhgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJIkMKGlNldEVuZm9yY2VtZW50TW9kZVJlc3BvbnNlEiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIokBChxTZXRFbmZvcmNlbWVudFJvbGxvdXRSZXF1ZXN0EhMKC2ZlYXR1cmVfa2V5GAEgASgJEjAKB3JvbGxvdXQYAiABKAsyHy5idXJuZG93bi52MS5FbmZvcmNlbWVudFJvbGxvdXQSDgoGcmVhc29uGAMgASgJEhIKCnJlcXVlc3RfaWQYBCABKAkiRgodU2V0RW5mb3JjZW1lbnRSb2xsb3V0UmVzcG9uc2USJQoHZmVhdHVyZRgBIAEoCzIULmJ1cm5kb3duLnYxLkZlYXR1cmUiugEKF1NldEZhaWx1cmVQb2xpY3lSZXF1ZXN0EhMKC2ZlYXR1cmVfa2V5GAEgASgJEjIKDmZhaWx1cmVfcG9saWN5GAIgASgOMhouYnVybmRvd24udjEuRmFpbHVyZVBvbGljeRIyCg5vZmZsaW5lX2J1ZGdldBgDIAEoCzIaLmJ1cm5kb3duLnYxLk9mZmxpbmVCdWRnZXQSDgoGcmVhc29uGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkiQQoYU2V0RmFpbHVyZVBvbGljeVJlc3BvbnNlEiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIksKFFNldEtpbGxTd2l0Y2hSZXF1ZXN0Eg8KB2VuYWJsZWQYASABKAgSDgoGcmVhc29uGAIgASgJEhIKCnJlcXVlc3RfaWQYAyABKAkiKAoVU2V0S2lsbFN3aXRjaFJlc3BvbnNlEg8KB2VuYWJsZWQYASABKAgipQEKC0F1ZGl0UmVjb3JkEhAKCGF1ZGl0X2lkGAEgASgJEg0KBWFjdG9yGAIgASgJEg4KBmFjdGlvbhgDIAEoCRIOCgZ0YXJnZXQYBCABKAkSDgoGcmVhc29uGAUgASgJEhQKDGRldGFpbHNfanNvbhgGIAEoCRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQAoXTGlzdEF1ZGl0UmVjb3Jkc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiZAoYTGlzdEF1ZGl0UmVjb3Jkc1Jlc3BvbnNlEi8KDWF1ZGl0X3JlY29yZHMYASADKAsyGC5idXJuZG93bi52MS5BdWRpdFJlY29yZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiowEKDFVucmF0ZWRFdmVudBIQCgh1c2FnZV9pZBgBIAEoCRIXCg9yZXBvcnRlcl9rZXlfaWQYAiABKAkSJgoFZXZlbnQYAyABKAsyFy5idXJuZG93bi52MS5Vc2FnZUV2ZW50Eg4KBnJlYXNvbhgEIAEoCRIwCgxyZWNlaXZlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkEKGExpc3RVbnJhdGVkRXZlbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJfChlMaXN0VW5yYXRlZEV2ZW50c1Jlc3BvbnNlEikKBmV2ZW50cxgBIAMoCzIZLmJ1cm5kb3duLnYxLlVucmF0ZWRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOwoaUmVwbGF5VW5yYXRlZEV2ZW50c1JlcXVlc3QSDQoFbGltaXQYASABKAUSDgoGcmVhc29uGAIgASgJIk0KG1JlcGxheVVucmF0ZWRFdmVudHNSZXNwb25zZRIuCgdyZXN1bHRzGAEgAygLMh0uYnVybmRvd24udjEuVXNhZ2VFdmVudFJlc3VsdCJFChhFeHBsYWluVXNhZ2VFdmVudFJlcXVlc3QSEAoIZXZlbnRfaWQYASABKAkSFwoPcmVwb3J0ZXJfa2V5X2lkGAIgASgJIrEDChlFeHBsYWluVXNhZ2VFdmVudFJlc3BvbnNlEhAKCHVzYWdlX2lkGAEgASgJEhcKD3JlcG9ydGVyX2tleV9pZBgCIAEoCRImCgVldmVudBgDIAEoCzIXLmJ1cm5kb3duLnYxLlVzYWdlRXZlbnQSKgoHb3V0Y29tZRgEIAEoDjIZLmJ1cm5kb3duLnYxLlVzYWdlT3V0Y29tZRIOCgZyZWFzb24YBSABKAkSMAoMcmVjZWl2ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5jcmVkaXRfdHlwZV9pZBgHIAEoCRIqCgZyYXRpbmcYCCABKAsyGi5idXJuZG93bi52MS5SYXRlQnJlYWtkb3duEikKB2VudHJpZXMYCSADKAsyGC5idXJuZG93bi52MS5MZWRnZXJFbnRyeRIeCgRsb3RzGAogAygLMhAuYnVybmRvd24udjEuTG90EhIKCm92ZXJfbGltaXQYCyABKAgSMAoKY29ycmVjdGlvbhgMIAEoCzIcLmJ1cm5kb3duLnYxLlVzYWdlQ29ycmVjdGlvbiKFAQoPVXNhZ2VDb3JyZWN0aW9uEg0KBWFjdG9yGAEgASgJEhMKC3JlYXNvbl9jb2RlGAIgASgJEgwKBG5vdGUYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2NyZWRpdHMYBSABKAMifAoYQ29ycmVjdFVzYWdlRXZlbnRSZXF1ZXN0EhAKCGV2ZW50X2lkGAEgASgJEhcKD3JlcG9ydGVyX2tleV9pZBgCIAEoCRITCgtyZWFzb25fY29kZRgDIAEoCRIMCgRub3RlGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkieAoZQ29ycmVjdFVzYWdlRXZlbnRSZXNwb25zZRIwCgpjb3JyZWN0aW9uGAEgASgLMhwuYnVybmRvd24udjEuVXNhZ2VDb3JyZWN0aW9uEikKB2VudHJpZXMYAiADKAsyGC5idXJuZG93bi52MS5MZWRnZXJFbnRyeSJ6CgpDcmVkaXRUeXBlEhYKDmNyZWRpdF90eXBlX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRINCgVzY2FsZRgDIAEoBRIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiWwoXQ3JlYXRlQ3JlZGl0VHlwZVJlcXVlc3QSLAoLY3JlZGl0X3R5cGUYASABKAsyFy5idXJuZG93bi52MS5DcmVkaXRUeXBlEhIKCnJlcXVlc3RfaWQYAiABKAkiSAoYQ3JlYXRlQ3JlZGl0VHlwZVJlc3BvbnNlEiwKC2NyZWRpdF90eXBlGAEgASgLMhcuYnVybmRvd24udjEuQ3JlZGl0VHlwZSIYChZMaXN0Q3JlZGl0VHlwZXNSZXF1ZXN0IkgKF0xpc3RDcmVkaXRUeXBlc1Jlc3BvbnNlEi0KDGNyZWRpdF90eXBlcxgBIAMoCzIXLmJ1cm5kb3duLnYxLkNyZWRpdFR5cGUi4gIKB0ZlYXR1cmUSEwoLZmVhdHVyZV9rZXkYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhYKDmNyZWRpdF90eXBlX2lkGAMgASgJEhEKCWJ1cm5fcmF0ZRgEIAEoAxIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoQZW5mb3JjZW1lbnRfbW9kZRgGIAEoDjIcLmJ1cm5kb3duLnYxLkVuZm9yY2VtZW50TW9kZRIyCg5mYWlsdXJlX3BvbGljeRgHIAEoDjIaLmJ1cm5kb3duLnYxLkZhaWx1cmVQb2xpY3kSMgoOb2ZmbGluZV9idWRnZXQYCCABKAsyGi5idXJuZG93bi52MS5PZmZsaW5lQnVkZ2V0EjAKB3JvbGxvdXQYCSABKAsyHy5idXJuZG93bi52MS5FbmZvcmNlbWVudFJvbGxvdXQiUQoUQ3JlYXRlRmVhdHVyZVJlcXVlc3QSJQoHZmVhdHVyZRgBIAEoCzIULmJ1cm5kb3duLnYxLkZlYXR1cmUSEgoKcmVxdWVzdF9pZBgCIAEoCSI+ChVDcmVhdGVGZWF0dXJlUmVzcG9uc2USJQoHZmVhdHVyZRgBIAEoCzIULmJ1cm5kb3duLnYxLkZlYXR1cmUiFQoTTGlzdEZlYXR1cmVzUmVxdWVzdCI+ChRMaXN0RmVhdHVyZXNSZXNwb25zZRImCghmZWF0dXJlcxgBIAMoCzIULmJ1cm5kb3duLnYxLkZlYXR1cmUitwEKCEN1c3RvbWVyEhMKC2N1c3RvbWVyX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIzChBvdmVyZHJhZnRfbGltaXRzGAMgAygLMhkuYnVybmRvd24udjEuQ3JlZGl0QW1vdW50Ei8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIaChJwcmljaW5nX3ZlcnNpb25faWQYBSABKAkiVAoVQ3JlYXRlQ3VzdG9tZXJSZXF1ZXN0EicKCGN1c3RvbWVyGAEgASgLMhUuYnVybmRvd24udjEuQ3VzdG9tZXISEgoKcmVxdWVzdF9pZBgCIAEoCSJBChZDcmVhdGVDdXN0b21lclJlc3BvbnNlEicKCGN1c3RvbWVyGAEgASgLMhUuYnVybmRvd24udjEuQ3VzdG9tZXIiKQoSR2V0Q3VzdG9tZXJSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJIj4KE0dldEN1c3RvbWVyUmVzcG9uc2USJwoIY3VzdG9tZXIYASABKAsyFS5idXJuZG93bi52MS5DdXN0b21lciJ9ChhTZXRPdmVyZHJhZnRMaW1pdFJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSKAoFbGltaXQYAiABKAsyGS5idXJuZG93bi52MS5DcmVkaXRBbW91bnQSEgoKcmVxdWVzdF9pZBgDIAEoCRIOCgZyZWFzb24YBCABKAkiRAoZU2V0T3ZlcmRyYWZ0TGltaXRSZXNwb25zZRInCghjdXN0b21lchgBIAEoCzIVLmJ1cm5kb3duLnYxLkN1c3RvbWVyIoQCCgZBcGlLZXkSDgoGa2V5X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSHwoEcm9sZRgDIAEoDjIRLmJ1cm5kb3duLnYxLlJvbGUSEwoLZ3JhbnRfbGltaXQYBCABKAMSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZXZva2VfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLY3VzdG9tZXJfaWQYCCABKAkiwwEKE0NyZWF0ZUFwaUtleVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIfCgRyb2xlGAIgASgOMhEuYnVybmRvd24udjEuUm9sZRITCgtncmFudF9saW1pdBgDIAEoAxIvCgtleHBpcmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKcmVxdWVzdF9pZBgFIAEoCRIOCgZyZWFzb24YBiABKAkSEwoLY3VzdG9tZXJfaWQYByABKAkiSwoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USJAoHYXBpX2tleRgBIAEoCzITLmJ1cm5kb3duLnYxLkFwaUtleRINCgV0b2tlbhgCIAEoCSIUChJMaXN0QXBpS2V5c1JlcXVlc3QiPAoTTGlzdEFwaUtleXNSZXNwb25zZRIlCghhcGlfa2V5cxgBIAMoCzITLmJ1cm5kb3duLnYxLkFwaUtleSJJChNSZXZva2VBcGlLZXlSZXF1ZXN0Eg4KBmtleV9pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCSI8ChRSZXZva2VBcGlLZXlSZXNwb25zZRIkCgdhcGlfa2V5GAEgASgLMhMuYnVybmRvd24udjEuQXBpS2V5MsUSCgxBZG1pblNlcnZpY2USXwoQQ3JlYXRlQ3JlZGl0VHlwZRIkLmJ1cm5kb3duLnYxLkNyZWF0ZUNyZWRpdFR5cGVSZXF1ZXN0GiUuYnVybmRvd24udjEuQ3JlYXRlQ3JlZGl0VHlwZVJlc3BvbnNlElwKD0xpc3RDcmVkaXRUeXBlcxIjLmJ1cm5kb3duLnYxLkxpc3RDcmVkaXRUeXBlc1JlcXVlc3QaJC5idXJuZG93bi52MS5MaXN0Q3JlZGl0VHlwZXNSZXNwb25zZRJWCg1DcmVhdGVGZWF0dXJlEiEuYnVybmRvd24udjEuQ3JlYXRlRmVhdHVyZVJlcXVlc3QaIi5idXJuZG93bi52MS5DcmVhdGVGZWF0dXJlUmVzcG9uc2USUwoMTGlzdEZlYXR1cmVzEiAuYnVybmRvd24udjEuTGlzdEZlYXR1cmVzUmVxdWVzdBohLmJ1cm5kb3duLnYxLkxpc3RGZWF0dXJlc1Jlc3BvbnNlElkKDkNyZWF0ZUN1c3RvbWVyEiIuYnVybmRvd24udjEuQ3JlYXRlQ3VzdG9tZXJSZXF1ZXN0GiMuYnVybmRvd24udjEuQ3JlYXRlQ3VzdG9tZXJSZXNwb25zZRJQCgtHZXRDdXN0b21lchIfLmJ1cm5kb3duLnYxLkdldEN1c3RvbWVyUmVxdWVzdBogLmJ1cm5kb3duLnYxLkdldEN1c3RvbWVyUmVzcG9uc2USYgoRU2V0T3ZlcmRyYWZ0TGltaXQSJS5idXJuZG93bi52MS5TZXRPdmVyZHJhZnRMaW1pdFJlcXVlc3QaJi5idXJuZG93bi52MS5TZXRPdmVyZHJhZnRMaW1pdFJlc3BvbnNlElMKDENyZWF0ZUFwaUtleRIgLmJ1cm5kb3duLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIS5idXJuZG93bi52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJQCgtMaXN0QXBpS2V5cxIfLmJ1cm5kb3duLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBogLmJ1cm5kb3duLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USUwoMUmV2b2tlQXBpS2V5EiAuYnVybmRvd24udjEuUmV2b2tlQXBpS2V5UmVxdWVzdBohLmJ1cm5kb3duLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlEmsKFENyZWF0ZVByaWNpbmdWZXJzaW9uEiguYnVybmRvd24udjEuQ3JlYXRlUHJpY2luZ1ZlcnNpb25SZXF1ZXN0GikuYnVybmRvd24udjEuQ3JlYXRlUHJpY2luZ1ZlcnNpb25SZXNwb25zZRJoChNMaXN0UHJpY2luZ1ZlcnNpb25zEicuYnVybmRvd24udjEuTGlzdFByaWNpbmdWZXJzaW9uc1JlcXVlc3QaKC5idXJuZG93bi52MS5MaXN0UHJpY2luZ1ZlcnNpb25zUmVzcG9uc2USdwoYU2V0RGVmYXVsdFByaWNpbmdWZXJzaW9uEiwuYnVybmRvd24udjEuU2V0RGVmYXVsdFByaWNpbmdWZXJzaW9uUmVxdWVzdBotLmJ1cm5kb3duLnYxLlNldERlZmF1bHRQcmljaW5nVmVyc2lvblJlc3BvbnNlEoYBCh1Nb3ZlQ3VzdG9tZXJzVG9QcmljaW5nVmVyc2lvbhIxLmJ1cm5kb3duLnYxLk1vdmVDdXN0b21lcnNUb1ByaWNpbmdWZXJzaW9uUmVxdWVzdBoyLmJ1cm5kb3duLnYxLk1vdmVDdXN0b21lcnNUb1ByaWNpbmdWZXJzaW9uUmVzcG9uc2USXAoPU2V0UmF0ZU92ZXJyaWRlEiMuYnVybmRvd24udjEuU2V0UmF0ZU92ZXJyaWRlUmVxdWVzdBokLmJ1cm5kb3duLnYxLlNldFJhdGVPdmVycmlkZVJlc3BvbnNlEmUKElNldEVuZm9yY2VtZW50TW9kZRImLmJ1cm5kb3duLnYxLlNldEVuZm9yY2VtZW50TW9kZVJlcXVlc3QaJy5idXJuZG93bi52MS5TZXRFbmZvcmNlbWVudE1vZGVSZXNwb25zZRJuChVTZXRFbmZvcmNlbWVudFJvbGxvdXQSKS5idXJuZG93bi52MS5TZXRFbmZvcmNlbWVudFJvbGxvdXRSZXF1ZXN0GiouYnVybmRvd24udjEuU2V0RW5mb3JjZW1lbnRSb2xsb3V0UmVzcG9uc2USVgoNU2V0S2lsbFN3aXRjaBIhLmJ1cm5kb3duLnYxLlNldEtpbGxTd2l0Y2hSZXF1ZXN0GiIuYnVybmRvd24udjEuU2V0S2lsbFN3aXRjaFJlc3BvbnNlEl8KEFNldEZhaWx1cmVQb2xpY3kSJC5idXJuZG93bi52MS5TZXRGYWlsdXJlUG9saWN5UmVxdWVzdBolLmJ1cm5kb3duLnYxLlNldEZhaWx1cmVQb2xpY3lSZXNwb25zZRJfChBMaXN0QXVkaXRSZWNvcmRzEiQuYnVybmRvd24udjEuTGlzdEF1ZGl0UmVjb3Jkc1JlcXVlc3QaJS5idXJuZG93bi52MS5MaXN0QXVkaXRSZWNvcmRzUmVzcG9uc2USYgoRTGlzdFVucmF0ZWRFdmVudHMSJS5idXJuZG93bi52MS5MaXN0VW5yYXRlZEV2ZW50c1JlcXVlc3QaJi5idXJuZG93bi52MS5MaXN0VW5yYXRlZEV2ZW50c1Jlc3BvbnNlEmgKE1JlcGxheVVucmF0ZWRFdmVudHMSJy5idXJuZG93bi52MS5SZXBsYXlVbnJhdGVkRXZlbnRzUmVxdWVzdBooLmJ1cm5kb3duLnYxLlJlcGxheVVucmF0ZWRFdmVudHNSZXNwb25zZRJiChFFeHBsYWluVXNhZ2VFdmVudBIlLmJ1cm5kb3duLnYxLkV4cGxhaW5Vc2FnZUV2ZW50UmVxdWVzdBomLmJ1cm5kb3duLnYxLkV4cGxhaW5Vc2FnZUV2ZW50UmVzcG9uc2USYgoRQ29ycmVjdFVzYWdlRXZlbnQSJS5idXJuZG93bi52MS5Db3JyZWN0VXNhZ2VFdmVudFJlcXVlc3QaJi5idXJuZG93bi52MS5Db3JyZWN0VXNhZ2VFdmVudFJlc3BvbnNlYgZwcm90bzM", [file_burndown_v1_types, file_burndown_v1_usage, file_google_protobuf_timestamp]);
+  fileDesc("Ch9idXJuZG93bi92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEgtidXJuZG93bi52MSJDCgtGZWF0dXJlUmF0ZRITCgtmZWF0dXJlX2tleRgBIAEoCRIfCgRyYXRlGAIgASgLMhEuYnVybmRvd24udjEuUmF0ZSKcAQoOUHJpY2luZ1ZlcnNpb24SGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRInCgVyYXRlcxgDIAMoCzIYLmJ1cm5kb3duLnYxLkZlYXR1cmVSYXRlEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ9ChtDcmVhdGVQcmljaW5nVmVyc2lvblJlcXVlc3QSNAoPcHJpY2luZ192ZXJzaW9uGAEgASgLMhsuYnVybmRvd24udjEuUHJpY2luZ1ZlcnNpb24SFAoMbWFrZV9kZWZhdWx0GAIgASgIEhIKCnJlcXVlc3RfaWQYAyABKAkiVAocQ3JlYXRlUHJpY2luZ1ZlcnNpb25SZXNwb25zZRI0Cg9wcmljaW5nX3ZlcnNpb24YASABKAsyGy5idXJuZG93bi52MS5QcmljaW5nVmVyc2lvbiIcChpMaXN0UHJpY2luZ1ZlcnNpb25zUmVxdWVzdCJ4ChtMaXN0UHJpY2luZ1ZlcnNpb25zUmVzcG9uc2USNQoQcHJpY2luZ192ZXJzaW9ucxgBIAMoCzIbLmJ1cm5kb3duLnYxLlByaWNpbmdWZXJzaW9uEiIKGmRlZmF1bHRfcHJpY2luZ192ZXJzaW9uX2lkGAIgASgJImEKH1NldERlZmF1bHRQcmljaW5nVmVyc2lvblJlcXVlc3QSGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIj4KIFNldERlZmF1bHRQcmljaW5nVmVyc2lvblJlc3BvbnNlEhoKEnByaWNpbmdfdmVyc2lvbl9pZBgBIAEoCSKgAQokTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXF1ZXN0Eh8KF2Zyb21fcHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEh0KFXRvX3ByaWNpbmdfdmVyc2lvbl9pZBgCIAEoCRIUCgxjdXN0b21lcl9pZHMYAyADKAkSDgoGcmVhc29uGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkiPAolTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXNwb25zZRITCgttb3ZlZF9jb3VudBgBIAEoAyKHAQoWU2V0UmF0ZU92ZXJyaWRlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRITCgtmZWF0dXJlX2tleRgCIAEoCRIfCgRyYXRlGAMgASgLMhEuYnVybmRvd24udjEuUmF0ZRIOCgZyZWFzb24YBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSI6ChdTZXRSYXRlT3ZlcnJpZGVSZXNwb25zZRIfCgRyYXRlGAEgASgLMhEuYnVybmRvd24udjEuUmF0ZSKAAQoZU2V0RW5mb3JjZW1lbnRNb2RlUmVxdWVzdBITCgtmZWF0dXJlX2tleRgBIAEoCRIqCgRtb2RlGAIgASgOMhwuYnVybmRvd24udjEuRW5mb3JjZW1lbnRNb2RlEg4KBnJlYXNvbhgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJIkMKGlNldEVuZm9yY2VtZW50TW9kZVJlc3BvbnNlEiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIokBChxTZXRFbmZvcmNlbWVudFJvbGxvdXRSZXF1ZXN0EhMKC2ZlYXR1cmVfa2V5GAEgASgJEjAKB3JvbGxvdXQYAiABKAsyHy5idXJuZG93bi52MS5FbmZvcmNlbWVudFJvbGxvdXQSDgoGcmVhc29uGAMgASgJEhIKCnJlcXVlc3RfaWQYBCABKAkiRgodU2V0RW5mb3JjZW1lbnRSb2xsb3V0UmVzcG9uc2USJQoHZmVhdHVyZRgBIAEoCzIULmJ1cm5kb3duLnYxLkZlYXR1cmUiugEKF1NldEZhaWx1cmVQb2xpY3lSZXF1ZXN0EhMKC2ZlYXR1cmVfa2V5GAEgASgJEjIKDmZhaWx1cmVfcG9saWN5GAIgASgOMhouYnVybmRvd24udjEuRmFpbHVyZVBvbGljeRIyCg5vZmZsaW5lX2J1ZGdldBgDIAEoCzIaLmJ1cm5kb3duLnYxLk9mZmxpbmVCdWRnZXQSDgoGcmVhc29uGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkiQQoYU2V0RmFpbHVyZVBvbGljeVJlc3BvbnNlEiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIksKFFNldEtpbGxTd2l0Y2hSZXF1ZXN0Eg8KB2VuYWJsZWQYASABKAgSDgoGcmVhc29uGAIgASgJEhIKCnJlcXVlc3RfaWQYAyABKAkiKAoVU2V0S2lsbFN3aXRjaFJlc3BvbnNlEg8KB2VuYWJsZWQYASABKAgipQEKC0F1ZGl0UmVjb3JkEhAKCGF1ZGl0X2lkGAEgASgJEg0KBWFjdG9yGAIgASgJEg4KBmFjdGlvbhgDIAEoCRIOCgZ0YXJnZXQYBCABKAkSDgoGcmVhc29uGAUgASgJEhQKDGRldGFpbHNfanNvbhgGIAEoCRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQAoXTGlzdEF1ZGl0UmVjb3Jkc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiZAoYTGlzdEF1ZGl0UmVjb3Jkc1Jlc3BvbnNlEi8KDWF1ZGl0X3JlY29yZHMYASADKAsyGC5idXJuZG93bi52MS5BdWRpdFJlY29yZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiowEKDFVucmF0ZWRFdmVudBIQCgh1c2FnZV9pZBgBIAEoCRIXCg9yZXBvcnRlcl9rZXlfaWQYAiABKAkSJgoFZXZlbnQYAyABKAsyFy5idXJuZG93bi52MS5Vc2FnZUV2ZW50Eg4KBnJlYXNvbhgEIAEoCRIwCgxyZWNlaXZlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkEKGExpc3RVbnJhdGVkRXZlbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJfChlMaXN0VW5yYXRlZEV2ZW50c1Jlc3BvbnNlEikKBmV2ZW50cxgBIAMoCzIZLmJ1cm5kb3duLnYxLlVucmF0ZWRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkilQIKDVVzYWdlQ29uZmxpY3QSEwoLY29uZmxpY3RfaWQYASABKAkSFwoPcmVwb3J0ZXJfa2V5X2lkGAIgASgJEiYKBWV2ZW50GAMgASgLMhcuYnVybmRvd24udjEuVXNhZ2VFdmVudBIwCgxyZWNlaXZlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmZpcnN0X3VzYWdlX2lkGAUgASgJEiwKC2ZpcnN0X2V2ZW50GAYgASgLMhcuYnVybmRvd24udjEuVXNhZ2VFdmVudBI2ChJmaXJzdF9yZWNlaXZlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInAKGUxpc3RVc2FnZUNvbmZsaWN0c1JlcXVlc3QSFwoPcmVwb3J0ZXJfa2V5X2lkGAEgASgJEhMKC2N1c3RvbWVyX2lkGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJInkKGkxpc3RVc2FnZUNvbmZsaWN0c1Jlc3BvbnNlEi0KCWNvbmZsaWN0cxgBIAMoCzIaLmJ1cm5kb3duLnYxLlVzYWdlQ29uZmxpY3QSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhMKC3RvdGFsX2NvdW50GAMgASgDIjsKGlJlcGxheVVucmF0ZWRFdmVudHNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFEg4KBnJlYXNvbhgCIAEoCSJNChtSZXBsYXlVbnJhdGVkRXZlbnRzUmVzcG9uc2USLgoHcmVzdWx0cxgBIAMoCzIdLmJ1cm5kb3duLnYxLlVzYWdlRXZlbnRSZXN1bHQiRQoYRXhwbGFpblVzYWdlRXZlbnRSZXF1ZXN0EhAKCGV2ZW50X2lkGAEgASgJEhcKD3JlcG9ydGVyX2tleV9pZBgCIAEoCSKxAwoZRXhwbGFpblVzYWdlRXZlbnRSZXNwb25zZRIQCgh1c2FnZV9pZBgBIAEoCRIXCg9yZXBvcnRlcl9rZXlfaWQYAiABKAkSJgoFZXZlbnQYAyABKAsyFy5idXJuZG93bi52MS5Vc2FnZUV2ZW50EioKB291dGNvbWUYBCABKA4yGS5idXJuZG93bi52MS5Vc2FnZU91dGNvbWUSDgoGcmVhc29uGAUgASgJEjAKDHJlY2VpdmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOY3JlZGl0X3R5cGVfaWQYByABKAkSKgoGcmF0aW5nGAggASgLMhouYnVybmRvd24udjEuUmF0ZUJyZWFrZG93bhIpCgdlbnRyaWVzGAkgAygLMhguYnVybmRvd24udjEuTGVkZ2VyRW50cnkSHgoEbG90cxgKIAMoCzIQLmJ1cm5kb3duLnYxLkxvdBISCgpvdmVyX2xpbWl0GAsgASgIEjAKCmNvcnJlY3Rpb24YDCABKAsyHC5idXJuZG93bi52MS5Vc2FnZUNvcnJlY3Rpb24ihQEKD1VzYWdlQ29ycmVjdGlvbhINCgVhY3RvchgBIAEoCRITCgtyZWFzb25fY29kZRgCIAEoCRIMCgRub3RlGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdjcmVkaXRzGAUgASgDInwKGENvcnJlY3RVc2FnZUV2ZW50UmVxdWVzdBIQCghldmVudF9pZBgBIAEoCRIXCg9yZXBvcnRlcl9rZXlfaWQYAiABKAkSEwoLcmVhc29uX2NvZGUYAyABKAkSDAoEbm90ZRgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJIngKGUNvcnJlY3RVc2FnZUV2ZW50UmVzcG9uc2USMAoKY29ycmVjdGlvbhgBIAEoCzIcLmJ1cm5kb3duLnYxLlVzYWdlQ29ycmVjdGlvbhIpCgdlbnRyaWVzGAIgAygLMhguYnVybmRvd24udjEuTGVkZ2VyRW50cnkiegoKQ3JlZGl0VHlwZRIWCg5jcmVkaXRfdHlwZV9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSDQoFc2NhbGUYAyABKAUSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlsKF0NyZWF0ZUNyZWRpdFR5cGVSZXF1ZXN0EiwKC2NyZWRpdF90eXBlGAEgASgLMhcuYnVybmRvd24udjEuQ3JlZGl0VHlwZRISCgpyZXF1ZXN0X2lkGAIgASgJIkgKGENyZWF0ZUNyZWRpdFR5cGVSZXNwb25zZRIsCgtjcmVkaXRfdHlwZRgBIAEoCzIXLmJ1cm5kb3duLnYxLkNyZWRpdFR5cGUiGAoWTGlzdENyZWRpdFR5cGVzUmVxdWVzdCJIChdMaXN0Q3JlZGl0VHlwZXNSZXNwb25zZRItCgxjcmVkaXRfdHlwZXMYASADKAsyFy5idXJuZG93bi52MS5DcmVkaXRUeXBlIuICCgdGZWF0dXJlEhMKC2ZlYXR1cmVfa2V5GAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIWCg5jcmVkaXRfdHlwZV9pZBgDIAEoCRIRCglidXJuX3JhdGUYBCABKAMSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjYKEGVuZm9yY2VtZW50X21vZGUYBiABKA4yHC5idXJuZG93bi52MS5FbmZvcmNlbWVudE1vZGUSMgoOZmFpbHVyZV9wb2xpY3kYByABKA4yGi5idXJuZG93bi52MS5GYWlsdXJlUG9saWN5EjIKDm9mZmxpbmVfYnVkZ2V0GAggASgLMhouYnVybmRvd24udjEuT2ZmbGluZUJ1ZGdldBIwCgdyb2xsb3V0GAkgASgLMh8uYnVybmRvd24udjEuRW5mb3JjZW1lbnRSb2xsb3V0IlEKFENyZWF0ZUZlYXR1cmVSZXF1ZXN0EiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlEhIKCnJlcXVlc3RfaWQYAiABKAkiPgoVQ3JlYXRlRmVhdHVyZVJlc3BvbnNlEiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIhUKE0xpc3RGZWF0dXJlc1JlcXVlc3QiPgoUTGlzdEZlYXR1cmVzUmVzcG9uc2USJgoIZmVhdHVyZXMYASADKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIrcBCghDdXN0b21lchITCgtjdXN0b21lcl9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSMwoQb3ZlcmRyYWZ0X2xpbWl0cxgDIAMoCzIZLmJ1cm5kb3duLnYxLkNyZWRpdEFtb3VudBIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGgoScHJpY2luZ192ZXJzaW9uX2lkGAUgASgJIlQKFUNyZWF0ZUN1c3RvbWVyUmVxdWVzdBInCghjdXN0b21lchgBIAEoCzIVLmJ1cm5kb3duLnYxLkN1c3RvbWVyEhIKCnJlcXVlc3RfaWQYAiABKAkiQQoWQ3JlYXRlQ3VzdG9tZXJSZXNwb25zZRInCghjdXN0b21lchgBIAEoCzIVLmJ1cm5kb3duLnYxLkN1c3RvbWVyIikKEkdldEN1c3RvbWVyUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCSI+ChNHZXRDdXN0b21lclJlc3BvbnNlEicKCGN1c3RvbWVyGAEgASgLMhUuYnVybmRvd24udjEuQ3VzdG9tZXIifQoYU2V0T3ZlcmRyYWZ0TGltaXRSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEigKBWxpbWl0GAIgASgLMhkuYnVybmRvd24udjEuQ3JlZGl0QW1vdW50EhIKCnJlcXVlc3RfaWQYAyABKAkSDgoGcmVhc29uGAQgASgJIkQKGVNldE92ZXJkcmFmdExpbWl0UmVzcG9uc2USJwoIY3VzdG9tZXIYASABKAsyFS5idXJuZG93bi52MS5DdXN0b21lciKEAgoGQXBpS2V5Eg4KBmtleV9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEh8KBHJvbGUYAyABKA4yES5idXJuZG93bi52MS5Sb2xlEhMKC2dyYW50X2xpbWl0GAQgASgDEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmV2b2tlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2N1c3RvbWVyX2lkGAggASgJIsMBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSHwoEcm9sZRgCIAEoDjIRLmJ1cm5kb3duLnYxLlJvbGUSEwoLZ3JhbnRfbGltaXQYAyABKAMSLwoLZXhwaXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJlcXVlc3RfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJEhMKC2N1c3RvbWVyX2lkGAcgASgJIksKFENyZWF0ZUFwaUtleVJlc3BvbnNlEiQKB2FwaV9rZXkYASABKAsyEy5idXJuZG93bi52MS5BcGlLZXkSDQoFdG9rZW4YAiABKAkiFAoSTGlzdEFwaUtleXNSZXF1ZXN0IjwKE0xpc3RBcGlLZXlzUmVzcG9uc2USJQoIYXBpX2tleXMYASADKAsyEy5idXJuZG93bi52MS5BcGlLZXkiSQoTUmV2b2tlQXBpS2V5UmVxdWVzdBIOCgZrZXlfaWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkiPAoUUmV2b2tlQXBpS2V5UmVzcG9uc2USJAoHYXBpX2tleRgBIAEoCzITLmJ1cm5kb3duLnYxLkFwaUtleTKsEwoMQWRtaW5TZXJ2aWNlEl8KEENyZWF0ZUNyZWRpdFR5cGUSJC5idXJuZG93bi52MS5DcmVhdGVDcmVkaXRUeXBlUmVxdWVzdBolLmJ1cm5kb3duLnYxLkNyZWF0ZUNyZWRpdFR5cGVSZXNwb25zZRJcCg9MaXN0Q3JlZGl0VHlwZXMSIy5idXJuZG93bi52MS5MaXN0Q3JlZGl0VHlwZXNSZXF1ZXN0GiQuYnVybmRvd24udjEuTGlzdENyZWRpdFR5cGVzUmVzcG9uc2USVgoNQ3JlYXRlRmVhdHVyZRIhLmJ1cm5kb3duLnYxLkNyZWF0ZUZlYXR1cmVSZXF1ZXN0GiIuYnVybmRvd24udjEuQ3JlYXRlRmVhdHVyZVJlc3BvbnNlElMKDExpc3RGZWF0dXJlcxIgLmJ1cm5kb3duLnYxLkxpc3RGZWF0dXJlc1JlcXVlc3QaIS5idXJuZG93bi52MS5MaXN0RmVhdHVyZXNSZXNwb25zZRJZCg5DcmVhdGVDdXN0b21lchIiLmJ1cm5kb3duLnYxLkNyZWF0ZUN1c3RvbWVyUmVxdWVzdBojLmJ1cm5kb3duLnYxLkNyZWF0ZUN1c3RvbWVyUmVzcG9uc2USUAoLR2V0Q3VzdG9tZXISHy5idXJuZG93bi52MS5HZXRDdXN0b21lclJlcXVlc3QaIC5idXJuZG93bi52MS5HZXRDdXN0b21lclJlc3BvbnNlEmIKEVNldE92ZXJkcmFmdExpbWl0EiUuYnVybmRvd24udjEuU2V0T3ZlcmRyYWZ0TGltaXRSZXF1ZXN0GiYuYnVybmRvd24udjEuU2V0T3ZlcmRyYWZ0TGltaXRSZXNwb25zZRJTCgxDcmVhdGVBcGlLZXkSIC5idXJuZG93bi52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiEuYnVybmRvd24udjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USUAoLTGlzdEFwaUtleXMSHy5idXJuZG93bi52MS5MaXN0QXBpS2V5c1JlcXVlc3QaIC5idXJuZG93bi52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlElMKDFJldm9rZUFwaUtleRIgLmJ1cm5kb3duLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIS5idXJuZG93bi52MS5SZXZva2VBcGlLZXlSZXNwb25zZRJrChRDcmVhdGVQcmljaW5nVmVyc2lvbhIoLmJ1cm5kb3duLnYxLkNyZWF0ZVByaWNpbmdWZXJzaW9uUmVxdWVzdBopLmJ1cm5kb3duLnYxLkNyZWF0ZVByaWNpbmdWZXJzaW9uUmVzcG9uc2USaAoTTGlzdFByaWNpbmdWZXJzaW9ucxInLmJ1cm5kb3duLnYxLkxpc3RQcmljaW5nVmVyc2lvbnNSZXF1ZXN0GiguYnVybmRvd24udjEuTGlzdFByaWNpbmdWZXJzaW9uc1Jlc3BvbnNlEncKGFNldERlZmF1bHRQcmljaW5nVmVyc2lvbhIsLmJ1cm5kb3duLnYxLlNldERlZmF1bHRQcmljaW5nVmVyc2lvblJlcXVlc3QaLS5idXJuZG93bi52MS5TZXREZWZhdWx0UHJpY2luZ1ZlcnNpb25SZXNwb25zZRKGAQodTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb24SMS5idXJuZG93bi52MS5Nb3ZlQ3VzdG9tZXJzVG9QcmljaW5nVmVyc2lvblJlcXVlc3QaMi5idXJuZG93bi52MS5Nb3ZlQ3VzdG9tZXJzVG9QcmljaW5nVmVyc2lvblJlc3BvbnNlElwKD1NldFJhdGVPdmVycmlkZRIjLmJ1cm5kb3duLnYxLlNldFJhdGVPdmVycmlkZVJlcXVlc3QaJC5idXJuZG93bi52MS5TZXRSYXRlT3ZlcnJpZGVSZXNwb25zZRJlChJTZXRFbmZvcmNlbWVudE1vZGUSJi5idXJuZG93bi52MS5TZXRFbmZvcmNlbWVudE1vZGVSZXF1ZXN0GicuYnVybmRvd24udjEuU2V0RW5mb3JjZW1lbnRNb2RlUmVzcG9uc2USbgoVU2V0RW5mb3JjZW1lbnRSb2xsb3V0EikuYnVybmRvd24udjEuU2V0RW5mb3JjZW1lbnRSb2xsb3V0UmVxdWVzdBoqLmJ1cm5kb3duLnYxLlNldEVuZm9yY2VtZW50Um9sbG91dFJlc3BvbnNlElYKDVNldEtpbGxTd2l0Y2gSIS5idXJuZG93bi52MS5TZXRLaWxsU3dpdGNoUmVxdWVzdBoiLmJ1cm5kb3duLnYxLlNldEtpbGxTd2l0Y2hSZXNwb25zZRJfChBTZXRGYWlsdXJlUG9saWN5EiQuYnVybmRvd24udjEuU2V0RmFpbHVyZVBvbGljeVJlcXVlc3QaJS5idXJuZG93bi52MS5TZXRGYWlsdXJlUG9saWN5UmVzcG9uc2USXwoQTGlzdEF1ZGl0UmVjb3JkcxIkLmJ1cm5kb3duLnYxLkxpc3RBdWRpdFJlY29yZHNSZXF1ZXN0GiUuYnVybmRvd24udjEuTGlzdEF1ZGl0UmVjb3Jkc1Jlc3BvbnNlEmIKEUxpc3RVbnJhdGVkRXZlbnRzEiUuYnVybmRvd24udjEuTGlzdFVucmF0ZWRFdmVudHNSZXF1ZXN0GiYuYnVybmRvd24udjEuTGlzdFVucmF0ZWRFdmVudHNSZXNwb25zZRJoChNSZXBsYXlVbnJhdGVkRXZlbnRzEicuYnVybmRvd24udjEuUmVwbGF5VW5yYXRlZEV2ZW50c1JlcXVlc3QaKC5idXJuZG93bi52MS5SZXBsYXlVbnJhdGVkRXZlbnRzUmVzcG9uc2USZQoSTGlzdFVzYWdlQ29uZmxpY3RzEiYuYnVybmRvd24udjEuTGlzdFVzYWdlQ29uZmxpY3RzUmVxdWVzdBonLmJ1cm5kb3duLnYxLkxpc3RVc2FnZUNvbmZsaWN0c1Jlc3BvbnNlEmIKEUV4cGxhaW5Vc2FnZUV2ZW50EiUuYnVybmRvd24udjEuRXhwbGFpblVzYWdlRXZlbnRSZXF1ZXN0GiYuYnVybmRvd24udjEuRXhwbGFpblVzYWdlRXZlbnRSZXNwb25zZRJiChFDb3JyZWN0VXNhZ2VFdmVudBIlLmJ1cm5kb3duLnYxLkNvcnJlY3RVc2FnZUV2ZW50UmVxdWVzdBomLmJ1cm5kb3duLnYxLkNvcnJlY3RVc2FnZUV2ZW50UmVzcG9uc2ViBnByb3RvMw", [file_burndown_v1_types, file_burndown_v1_usage, file_google_protobuf_timestamp]);
 
 /**
  * FeatureRate is one feature's rate in a pricing version.
@@ -863,6 +863,150 @@ export const ListUnratedEventsResponseSchema: GenMessage<ListUnratedEventsRespon
   messageDesc(file_burndown_v1_admin_service, 25);
 
 /**
+ * UsageConflict is a usage event refused because its event id was already
+ * taken, from the same API key, by an event with another body: usually a
+ * producer that reuses ids, whose usage would otherwise be lost silently.
+ * Kept as long as the event id is remembered (the deduplication window).
+ *
+ * @generated from message burndown.v1.UsageConflict
+ */
+export type UsageConflict = Message<"burndown.v1.UsageConflict"> & {
+  /**
+   * The server-assigned id of the conflict.
+   *
+   * @generated from field: string conflict_id = 1;
+   */
+  conflictId: string;
+
+  /**
+   * The API key that reported both events.
+   *
+   * @generated from field: string reporter_key_id = 2;
+   */
+  reporterKeyId: string;
+
+  /**
+   * The refused event as received; event_time is unset if it was sent unset.
+   *
+   * @generated from field: burndown.v1.UsageEvent event = 3;
+   */
+  event?: UsageEvent | undefined;
+
+  /**
+   * When it was received.
+   *
+   * @generated from field: google.protobuf.Timestamp receive_time = 4;
+   */
+  receiveTime?: Timestamp | undefined;
+
+  /**
+   * The server-assigned usage id of the event that took the id; empty if
+   * that event is not kept (it was refused in the same batch, or forgotten).
+   *
+   * @generated from field: string first_usage_id = 5;
+   */
+  firstUsageId: string;
+
+  /**
+   * The event that took the id, as stored (its event_time is the one used).
+   *
+   * @generated from field: burndown.v1.UsageEvent first_event = 6;
+   */
+  firstEvent?: UsageEvent | undefined;
+
+  /**
+   * When that event was received.
+   *
+   * @generated from field: google.protobuf.Timestamp first_receive_time = 7;
+   */
+  firstReceiveTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message burndown.v1.UsageConflict.
+ * Use `create(UsageConflictSchema)` to create a new message.
+ */
+export const UsageConflictSchema: GenMessage<UsageConflict> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 26);
+
+/**
+ * ListUsageConflictsRequest asks for a page of usage conflicts.
+ *
+ * @generated from message burndown.v1.ListUsageConflictsRequest
+ */
+export type ListUsageConflictsRequest = Message<"burndown.v1.ListUsageConflictsRequest"> & {
+  /**
+   * Only this API key's; empty for every key's.
+   *
+   * @generated from field: string reporter_key_id = 1;
+   */
+  reporterKeyId: string;
+
+  /**
+   * Only this customer's (of the refused event); empty for every customer's.
+   *
+   * @generated from field: string customer_id = 2;
+   */
+  customerId: string;
+
+  /**
+   * At most this many: 1 to 1,000; 0 means 100.
+   *
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the previous page.
+   *
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message burndown.v1.ListUsageConflictsRequest.
+ * Use `create(ListUsageConflictsRequestSchema)` to create a new message.
+ */
+export const ListUsageConflictsRequestSchema: GenMessage<ListUsageConflictsRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 27);
+
+/**
+ * ListUsageConflictsResponse is a page of usage conflicts.
+ *
+ * @generated from message burndown.v1.ListUsageConflictsResponse
+ */
+export type ListUsageConflictsResponse = Message<"burndown.v1.ListUsageConflictsResponse"> & {
+  /**
+   * Conflicts, newest first.
+   *
+   * @generated from field: repeated burndown.v1.UsageConflict conflicts = 1;
+   */
+  conflicts: UsageConflict[];
+
+  /**
+   * Pass this to get the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * How many conflicts match the filter, on every page.
+   *
+   * @generated from field: int64 total_count = 3;
+   */
+  totalCount: bigint;
+};
+
+/**
+ * Describes the message burndown.v1.ListUsageConflictsResponse.
+ * Use `create(ListUsageConflictsResponseSchema)` to create a new message.
+ */
+export const ListUsageConflictsResponseSchema: GenMessage<ListUsageConflictsResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 28);
+
+/**
  * ReplayUnratedEventsRequest rates unrated events that now can be.
  *
  * @generated from message burndown.v1.ReplayUnratedEventsRequest
@@ -889,7 +1033,7 @@ export type ReplayUnratedEventsRequest = Message<"burndown.v1.ReplayUnratedEvent
  * Use `create(ReplayUnratedEventsRequestSchema)` to create a new message.
  */
 export const ReplayUnratedEventsRequestSchema: GenMessage<ReplayUnratedEventsRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 26);
+  messageDesc(file_burndown_v1_admin_service, 29);
 
 /**
  * ReplayUnratedEventsResponse says what became of the events tried.
@@ -910,7 +1054,7 @@ export type ReplayUnratedEventsResponse = Message<"burndown.v1.ReplayUnratedEven
  * Use `create(ReplayUnratedEventsResponseSchema)` to create a new message.
  */
 export const ReplayUnratedEventsResponseSchema: GenMessage<ReplayUnratedEventsResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 27);
+  messageDesc(file_burndown_v1_admin_service, 30);
 
 /**
  * ExplainUsageEventRequest names an event.
@@ -939,7 +1083,7 @@ export type ExplainUsageEventRequest = Message<"burndown.v1.ExplainUsageEventReq
  * Use `create(ExplainUsageEventRequestSchema)` to create a new message.
  */
 export const ExplainUsageEventRequestSchema: GenMessage<ExplainUsageEventRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 28);
+  messageDesc(file_burndown_v1_admin_service, 31);
 
 /**
  * ExplainUsageEventResponse is the whole story of one event.
@@ -1038,7 +1182,7 @@ export type ExplainUsageEventResponse = Message<"burndown.v1.ExplainUsageEventRe
  * Use `create(ExplainUsageEventResponseSchema)` to create a new message.
  */
 export const ExplainUsageEventResponseSchema: GenMessage<ExplainUsageEventResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 29);
+  messageDesc(file_burndown_v1_admin_service, 32);
 
 /**
  * UsageCorrection records the refund of a usage event.
@@ -1087,7 +1231,7 @@ export type UsageCorrection = Message<"burndown.v1.UsageCorrection"> & {
  * Use `create(UsageCorrectionSchema)` to create a new message.
  */
 export const UsageCorrectionSchema: GenMessage<UsageCorrection> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 30);
+  messageDesc(file_burndown_v1_admin_service, 33);
 
 /**
  * CorrectUsageEventRequest refunds an event.
@@ -1136,7 +1280,7 @@ export type CorrectUsageEventRequest = Message<"burndown.v1.CorrectUsageEventReq
  * Use `create(CorrectUsageEventRequestSchema)` to create a new message.
  */
 export const CorrectUsageEventRequestSchema: GenMessage<CorrectUsageEventRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 31);
+  messageDesc(file_burndown_v1_admin_service, 34);
 
 /**
  * CorrectUsageEventResponse is the correction.
@@ -1164,7 +1308,7 @@ export type CorrectUsageEventResponse = Message<"burndown.v1.CorrectUsageEventRe
  * Use `create(CorrectUsageEventResponseSchema)` to create a new message.
  */
 export const CorrectUsageEventResponseSchema: GenMessage<CorrectUsageEventResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 32);
+  messageDesc(file_burndown_v1_admin_service, 35);
 
 /**
  * CreditType is a kind of credit.
@@ -1207,7 +1351,7 @@ export type CreditType = Message<"burndown.v1.CreditType"> & {
  * Use `create(CreditTypeSchema)` to create a new message.
  */
 export const CreditTypeSchema: GenMessage<CreditType> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 33);
+  messageDesc(file_burndown_v1_admin_service, 36);
 
 /**
  * CreateCreditTypeRequest adds a credit type.
@@ -1235,7 +1379,7 @@ export type CreateCreditTypeRequest = Message<"burndown.v1.CreateCreditTypeReque
  * Use `create(CreateCreditTypeRequestSchema)` to create a new message.
  */
 export const CreateCreditTypeRequestSchema: GenMessage<CreateCreditTypeRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 34);
+  messageDesc(file_burndown_v1_admin_service, 37);
 
 /**
  * CreateCreditTypeResponse is the new credit type.
@@ -1256,7 +1400,7 @@ export type CreateCreditTypeResponse = Message<"burndown.v1.CreateCreditTypeResp
  * Use `create(CreateCreditTypeResponseSchema)` to create a new message.
  */
 export const CreateCreditTypeResponseSchema: GenMessage<CreateCreditTypeResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 35);
+  messageDesc(file_burndown_v1_admin_service, 38);
 
 /**
  * ListCreditTypesRequest asks for every credit type.
@@ -1271,7 +1415,7 @@ export type ListCreditTypesRequest = Message<"burndown.v1.ListCreditTypesRequest
  * Use `create(ListCreditTypesRequestSchema)` to create a new message.
  */
 export const ListCreditTypesRequestSchema: GenMessage<ListCreditTypesRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 36);
+  messageDesc(file_burndown_v1_admin_service, 39);
 
 /**
  * ListCreditTypesResponse holds every credit type.
@@ -1292,7 +1436,7 @@ export type ListCreditTypesResponse = Message<"burndown.v1.ListCreditTypesRespon
  * Use `create(ListCreditTypesResponseSchema)` to create a new message.
  */
 export const ListCreditTypesResponseSchema: GenMessage<ListCreditTypesResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 37);
+  messageDesc(file_burndown_v1_admin_service, 40);
 
 /**
  * Feature is a billable action.
@@ -1372,7 +1516,7 @@ export type Feature = Message<"burndown.v1.Feature"> & {
  * Use `create(FeatureSchema)` to create a new message.
  */
 export const FeatureSchema: GenMessage<Feature> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 38);
+  messageDesc(file_burndown_v1_admin_service, 41);
 
 /**
  * CreateFeatureRequest adds a feature.
@@ -1400,7 +1544,7 @@ export type CreateFeatureRequest = Message<"burndown.v1.CreateFeatureRequest"> &
  * Use `create(CreateFeatureRequestSchema)` to create a new message.
  */
 export const CreateFeatureRequestSchema: GenMessage<CreateFeatureRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 39);
+  messageDesc(file_burndown_v1_admin_service, 42);
 
 /**
  * CreateFeatureResponse is the new feature.
@@ -1421,7 +1565,7 @@ export type CreateFeatureResponse = Message<"burndown.v1.CreateFeatureResponse">
  * Use `create(CreateFeatureResponseSchema)` to create a new message.
  */
 export const CreateFeatureResponseSchema: GenMessage<CreateFeatureResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 40);
+  messageDesc(file_burndown_v1_admin_service, 43);
 
 /**
  * ListFeaturesRequest asks for every feature.
@@ -1436,7 +1580,7 @@ export type ListFeaturesRequest = Message<"burndown.v1.ListFeaturesRequest"> & {
  * Use `create(ListFeaturesRequestSchema)` to create a new message.
  */
 export const ListFeaturesRequestSchema: GenMessage<ListFeaturesRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 41);
+  messageDesc(file_burndown_v1_admin_service, 44);
 
 /**
  * ListFeaturesResponse holds every feature.
@@ -1457,7 +1601,7 @@ export type ListFeaturesResponse = Message<"burndown.v1.ListFeaturesResponse"> &
  * Use `create(ListFeaturesResponseSchema)` to create a new message.
  */
 export const ListFeaturesResponseSchema: GenMessage<ListFeaturesResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 42);
+  messageDesc(file_burndown_v1_admin_service, 45);
 
 /**
  * Customer is the vendor's customer that owns balances.
@@ -1509,7 +1653,7 @@ export type Customer = Message<"burndown.v1.Customer"> & {
  * Use `create(CustomerSchema)` to create a new message.
  */
 export const CustomerSchema: GenMessage<Customer> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 43);
+  messageDesc(file_burndown_v1_admin_service, 46);
 
 /**
  * CreateCustomerRequest adds a customer.
@@ -1538,7 +1682,7 @@ export type CreateCustomerRequest = Message<"burndown.v1.CreateCustomerRequest">
  * Use `create(CreateCustomerRequestSchema)` to create a new message.
  */
 export const CreateCustomerRequestSchema: GenMessage<CreateCustomerRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 44);
+  messageDesc(file_burndown_v1_admin_service, 47);
 
 /**
  * CreateCustomerResponse is the new customer.
@@ -1559,7 +1703,7 @@ export type CreateCustomerResponse = Message<"burndown.v1.CreateCustomerResponse
  * Use `create(CreateCustomerResponseSchema)` to create a new message.
  */
 export const CreateCustomerResponseSchema: GenMessage<CreateCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 45);
+  messageDesc(file_burndown_v1_admin_service, 48);
 
 /**
  * GetCustomerRequest asks for a customer.
@@ -1580,7 +1724,7 @@ export type GetCustomerRequest = Message<"burndown.v1.GetCustomerRequest"> & {
  * Use `create(GetCustomerRequestSchema)` to create a new message.
  */
 export const GetCustomerRequestSchema: GenMessage<GetCustomerRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 46);
+  messageDesc(file_burndown_v1_admin_service, 49);
 
 /**
  * GetCustomerResponse holds the customer.
@@ -1601,7 +1745,7 @@ export type GetCustomerResponse = Message<"burndown.v1.GetCustomerResponse"> & {
  * Use `create(GetCustomerResponseSchema)` to create a new message.
  */
 export const GetCustomerResponseSchema: GenMessage<GetCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 47);
+  messageDesc(file_burndown_v1_admin_service, 50);
 
 /**
  * SetOverdraftLimitRequest sets one overdraft limit.
@@ -1643,7 +1787,7 @@ export type SetOverdraftLimitRequest = Message<"burndown.v1.SetOverdraftLimitReq
  * Use `create(SetOverdraftLimitRequestSchema)` to create a new message.
  */
 export const SetOverdraftLimitRequestSchema: GenMessage<SetOverdraftLimitRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 48);
+  messageDesc(file_burndown_v1_admin_service, 51);
 
 /**
  * SetOverdraftLimitResponse is the customer after the change.
@@ -1664,7 +1808,7 @@ export type SetOverdraftLimitResponse = Message<"burndown.v1.SetOverdraftLimitRe
  * Use `create(SetOverdraftLimitResponseSchema)` to create a new message.
  */
 export const SetOverdraftLimitResponseSchema: GenMessage<SetOverdraftLimitResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 49);
+  messageDesc(file_burndown_v1_admin_service, 52);
 
 /**
  * ApiKey is a credential for calling Burndown. Its secret is shown once, at
@@ -1735,7 +1879,7 @@ export type ApiKey = Message<"burndown.v1.ApiKey"> & {
  * Use `create(ApiKeySchema)` to create a new message.
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 50);
+  messageDesc(file_burndown_v1_admin_service, 53);
 
 /**
  * CreateApiKeyRequest makes an API key.
@@ -1800,7 +1944,7 @@ export type CreateApiKeyRequest = Message<"burndown.v1.CreateApiKeyRequest"> & {
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 51);
+  messageDesc(file_burndown_v1_admin_service, 54);
 
 /**
  * CreateApiKeyResponse holds the new key and its secret.
@@ -1829,7 +1973,7 @@ export type CreateApiKeyResponse = Message<"burndown.v1.CreateApiKeyResponse"> &
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 52);
+  messageDesc(file_burndown_v1_admin_service, 55);
 
 /**
  * ListApiKeysRequest asks for every API key.
@@ -1844,7 +1988,7 @@ export type ListApiKeysRequest = Message<"burndown.v1.ListApiKeysRequest"> & {
  * Use `create(ListApiKeysRequestSchema)` to create a new message.
  */
 export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 53);
+  messageDesc(file_burndown_v1_admin_service, 56);
 
 /**
  * ListApiKeysResponse holds every API key.
@@ -1865,7 +2009,7 @@ export type ListApiKeysResponse = Message<"burndown.v1.ListApiKeysResponse"> & {
  * Use `create(ListApiKeysResponseSchema)` to create a new message.
  */
 export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 54);
+  messageDesc(file_burndown_v1_admin_service, 57);
 
 /**
  * RevokeApiKeyRequest revokes a key.
@@ -1900,7 +2044,7 @@ export type RevokeApiKeyRequest = Message<"burndown.v1.RevokeApiKeyRequest"> & {
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 55);
+  messageDesc(file_burndown_v1_admin_service, 58);
 
 /**
  * RevokeApiKeyResponse is the revoked key.
@@ -1921,7 +2065,7 @@ export type RevokeApiKeyResponse = Message<"burndown.v1.RevokeApiKeyResponse"> &
  * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
  */
 export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 56);
+  messageDesc(file_burndown_v1_admin_service, 59);
 
 /**
  * AdminService carries the catalog (credit types, features), customers and API
@@ -2203,6 +2347,18 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof ReplayUnratedEventsRequestSchema;
     output: typeof ReplayUnratedEventsResponseSchema;
+  },
+  /**
+   * ListUsageConflicts returns usage events refused with EVENT_ID_REUSED (an
+   * event id sent again by the same API key with another body), newest first,
+   * each beside the event that took the id, and how many there are.
+   *
+   * @generated from rpc burndown.v1.AdminService.ListUsageConflicts
+   */
+  listUsageConflicts: {
+    methodKind: "unary";
+    input: typeof ListUsageConflictsRequestSchema;
+    output: typeof ListUsageConflictsResponseSchema;
   },
   /**
    * ExplainUsageEvent answers "why was I charged for this?": the event as

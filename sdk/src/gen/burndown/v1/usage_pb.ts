@@ -244,6 +244,11 @@ export type UsageEventResult = Message<"burndown.v1.UsageEventResult"> & {
    *   be sent under it.
    * - TOO_MANY_LOTS (REJECTED): the balance has more open lots than a decision
    *   reads (10,000); the event id is not kept.
+   * - EVENT_ID_REUSED (REJECTED): this API key already sent another event
+   *   (another customer, feature, quantity, event_time or properties) under
+   *   this event_id. Nothing is charged; the event is kept for investigation
+   *   (AdminService.ListUsageConflicts). The same event sent again is
+   *   DUPLICATE.
    * Any other malformed field is REJECTED with the reason of its check, as
    * listed at LedgerService: MISSING_FIELD, INVALID_ID, INVALID_CODE,
    * INVALID_QUANTITY or INVALID_TIME.
@@ -476,8 +481,10 @@ export enum UsageOutcome {
   BURNED = 1,
 
   /**
-   * An event with this event_id was already accepted from this API key;
-   * nothing changed.
+   * The same event (same customer, feature, quantity, event_time and
+   * properties) was already accepted under this event_id from this API key;
+   * nothing changed. Another event under a known event_id is REJECTED with
+   * EVENT_ID_REUSED.
    *
    * @generated from enum value: USAGE_OUTCOME_DUPLICATE = 2;
    */
