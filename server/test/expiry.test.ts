@@ -390,6 +390,55 @@ describe("overdraft through the API", () => {
     expect(await balanceOf(customerId)).toMatchObject({ available: 50n, overdraftLimit: 0n });
     expect(await rejectionOf(burn(customerId, 51n))).toEqual({ code: Code.FailedPrecondition, reason: "INSUFFICIENT_CREDITS" });
   });
+
+  it("debt is settled from a lot when it becomes effective, by the job, and only the rest expires, whatever the customer does", async () => {
+    // Three customers in debt 30, each granted a promotional 100 that is live for a while.
+    // The jobs run at +70 min and +130 min: the missed customer's lot is live only between them.
+    const [idle, missed, active] = ["idle", "missed", "active"].map(newCustomerId);
+    const start = clock.ms;
+    const windows = new Map([
+      [idle, { effectiveAt: new Date(start + 60 * minuteMs), expiresAt: new Date(start + 120 * minuteMs) }],
+      [missed, { effectiveAt: new Date(start + 80 * minuteMs), expiresAt: new Date(start + 100 * minuteMs) }],
+      [active, { effectiveAt: new Date(start + 60 * minuteMs), expiresAt: new Date(start + 120 * minuteMs) }],
+    ]);
+    const promos = new Map<string, string>();
+    for (const [customerId, window] of windows) {
+      await grant(customerId, 50n);
+      await setLimit(customerId, 100n);
+      await burn(customerId, 80n);
+      promos.set(customerId, await grant(customerId, 100n, window));
+      expect(await balanceOf(customerId)).toMatchObject({ available: -30n, pending: 100n });
+    }
+    const debtOf = async (customerId: string) =>
+      BigInt((await t.database.pool.query("select debt from balances where customer_id = $1", [customerId])).rows[0].debt);
+
+    // Inside the window the active customer reserves and releases; the job settles the idle one's debt.
+    clock.ms = start + 70 * minuteMs;
+    const reservation = await reserve(active, 5n, minuteMs);
+    await api.ledger.release({ reservationId: reservation.reservationId, requestId: randomUUID() });
+    expect(await debtOf(active)).toBe(0n);
+    expect(await debtOf(idle)).toBe(30n);
+    await drainExpiry();
+    expect(await debtOf(idle)).toBe(0n);
+    expect(shapeOf(await entriesOf(idle, [EntryKind.SETTLE]))).toEqual([["SETTLE", 30n, promos.get(idle)!]]);
+    expect(await balanceOf(idle)).toMatchObject({ available: 70n, pending: 0n });
+
+    // After every window, before the job: reads already show what the job will write.
+    clock.ms = start + 130 * minuteMs;
+    const settledAtEnd = { available: 0n, expired: 70n, granted: 150n, burned: 80n };
+    for (const customerId of windows.keys()) expect(await balanceOf(customerId)).toMatchObject(settledAtEnd);
+    await drainExpiry();
+    for (const [customerId, window] of windows) {
+      expect(await balanceOf(customerId)).toMatchObject(settledAtEnd);
+      expect(await debtOf(customerId)).toBe(0n);
+      const promo = promos.get(customerId)!;
+      // Settled as of when the lot became effective, whoever wrote it; only the rest expired, as of its expiry.
+      const settles = (await entriesOf(customerId, [EntryKind.SETTLE])).filter((entry) => entry.grantId === promo);
+      expect(settles.map((entry) => [entry.amount, timestampDate(entry.effectiveTime!)])).toEqual([[30n, window.effectiveAt]]);
+      const expiries = (await entriesOf(customerId, [EntryKind.EXPIRE])).filter((entry) => entry.grantId === promo);
+      expect(expiries.map((entry) => [entry.amount, timestampDate(entry.effectiveTime!)])).toEqual([[70n, window.expiresAt]]);
+    }
+  });
 });
 
 // Production bug, reported with these repros: SetOverdraftLimit (store/balance-store.ts

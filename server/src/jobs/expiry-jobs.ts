@@ -56,7 +56,7 @@ export async function runExpiryPass(deps: Deps, log: (message: string) => void =
   const balances = await mapDriverErrors(() => selectDueBalances(deps.pool, now, limits.jobBatchSizeMax));
   const due: Due[] = [
     ...reservations.map((r): Due => ({ what: `reservation ${r.reservationId}`, customerId: r.customerId, kind: "reservation", op: expireReservationOp(r.reservationId) })),
-    ...balances.map((key): Due => ({ what: `lots of ${key.customerId}/${key.creditTypeId}`, customerId: key.customerId, kind: "lots", op: expireLotsOp(key) })),
+    ...balances.map((due): Due => ({ what: `lots of ${due.key.customerId}/${due.key.creditTypeId}`, customerId: due.key.customerId, kind: "lots", op: expireLotsOp(due) })),
   ];
   const partitions = deps.writes.options.partitions;
   for (let index = 0; index < partitions; index++) {

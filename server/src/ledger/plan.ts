@@ -59,22 +59,45 @@ class Plan {
     this.entries.push(entry);
   }
 
-  /** upkeep expires the free part of every lot past its expiry, then settles debt. */
+  /** upkeep brings the balance up to now (catchUp), then settles debt from what is live now. */
   upkeep(): void {
-    this.expireDue("at expiry");
+    this.catchUp();
     this.settleDebt();
   }
 
   /**
-   * expireDue expires the free part of every lot past its expiry. Before a plan's own
-   * entries, a free part was already free at the expiry time (any release since would
-   * have expired it then), so it is dated at the expiry; after them, it was freed by
-   * this plan's releases and is dated now, so that replaying entries by effective time
-   * never expires a credit while it is still held.
+   * catchUp brings the balance up to now as if the jobs had run at every instant since its
+   * last change: at each past moment a lot became effective, debt is settled from the lots
+   * live then (dated then), and every lot past its expiry expires its free part (dated at
+   * its expiry), in time order. Any change settles debt from every live lot, so a debt
+   * that meets a lot with free credits here was there when that lot became effective.
+   * excludeGrantId is a lot being granted by this plan: not counted before its grant entry.
    */
-  expireDue(dated: "at expiry" | "now"): void {
+  catchUp(excludeGrantId?: string): void {
+    if (this.state.debt > 0n) {
+      const starts = new Set<number>();
+      for (const lot of this.state.lots) {
+        if (lot.grantId !== excludeGrantId && lot.effectiveAtMs < this.nowMs && lot.remaining > lot.held) starts.add(lot.effectiveAtMs);
+      }
+      for (const atMs of [...starts].sort((a, b) => a - b)) {
+        if (this.state.debt === 0n) break;
+        this.expireDue("at expiry", atMs);
+        this.settleAt(atMs, excludeGrantId);
+      }
+    }
+    this.expireDue("at expiry");
+  }
+
+  /**
+   * expireDue expires the free part of every lot past its expiry at atMs (now unless
+   * catching up). Before a plan's own entries, a free part was already free at the expiry
+   * time (any release since would have expired it then), so it is dated at the expiry;
+   * after them, it was freed by this plan's releases and is dated now, so that replaying
+   * entries by effective time never expires a credit while it is still held.
+   */
+  expireDue(dated: "at expiry" | "now", atMs = this.nowMs): void {
     for (const lot of this.state.lots) {
-      if (!isExpired(lot, this.nowMs)) continue;
+      if (!isExpired(lot, atMs)) continue;
       const effectiveAtMs = dated === "now" ? this.nowMs : (lot.expiresAtMs ?? this.nowMs);
       this.add({ kind: "expire", amount: lot.remaining - lot.held, grantId: lot.grantId, effectiveAtMs });
     }
@@ -82,6 +105,15 @@ class Plan {
 
   settleDebt(): void {
     if (this.state.debt > 0n) this.draw(this.state.debt, "settle");
+  }
+
+  /** settleAt settles debt from the lots live at atMs, in burn order, dated atMs. */
+  private settleAt(atMs: number, excludeGrantId?: string): void {
+    for (const lot of this.state.lots) {
+      if (this.state.debt === 0n) break;
+      if (lot.grantId === excludeGrantId || !isLive(lot, atMs)) continue;
+      this.add({ kind: "settle", amount: min(this.state.debt, lot.remaining - lot.held), grantId: lot.grantId, effectiveAtMs: atMs });
+    }
   }
 
   /**
@@ -130,10 +162,10 @@ export function planUpkeep(state: BalanceState, nowMs: number): Planned {
 
 /** planGrant records a new lot; the caller has added the lot to the state with remaining = amount. */
 export function planGrant(state: BalanceState, grantId: string, nowMs: number): Planned {
-  // Expiry, but no settlement, before the grant entry: settling first would draw on the
-  // new lot before it is counted as granted. done() settles after it.
+  // Catching up, but no settlement now, before the grant entry: settling first would draw
+  // on the new lot before it is counted as granted. done() settles after it.
   const plan = new Plan(state, nowMs);
-  plan.expireDue("at expiry");
+  plan.catchUp(grantId);
   const lot = findLot(plan.state, grantId);
   assert(lot.held === 0n && lot.remaining > 0n, "a new lot is whole");
   plan.add({ kind: "grant", amount: lot.remaining, grantId, effectiveAtMs: lot.effectiveAtMs });

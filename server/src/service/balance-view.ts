@@ -1,6 +1,8 @@
-// The read model of a balance: totals as of now, with lots past their expiry counted as
-// expired and lots not yet effective as pending, even before the expiry job has run.
+// The read model of a balance: totals as of now, as the expiry job will leave them (lots
+// past their expiry expired, debt settled from lots that became effective, lots not yet
+// effective pending), even before the job has run.
 import { availableOf, isExpired, pendingOf, type BalanceState } from "../ledger/balance-state.js";
+import { planUpkeep } from "../ledger/plan.js";
 import type { BalanceRow, LotRow } from "../store/balance-store.js";
 
 /** BalanceView is a balance as a caller sees it. */
@@ -47,18 +49,22 @@ export function toLotView(lot: LotRow, nowMs: number): LotView {
   };
 }
 
-/** toBalanceView computes a balance as of nowMs from its row and its open lots. */
+/**
+ * toBalanceView computes a balance as of nowMs from its row and its open lots: the same
+ * upkeep every change runs first (ledger/plan.ts), applied in memory and not written.
+ */
 export function toBalanceView(creditTypeId: string, row: BalanceRow, lots: LotRow[], nowMs: number): BalanceView {
-  let dueToExpire = 0n;
-  for (const lot of lots) if (isExpired(lot, nowMs)) dueToExpire += lot.remaining - lot.held;
-  const state: BalanceState = { ...row, expired: row.expired + dueToExpire, lots };
-  const views = lots.map((lot) => toLotView(lot, nowMs)).filter((lot) => lot.remaining > 0n);
+  const { state } = planUpkeep({ ...row, lots }, nowMs);
+  const rows = new Map(lots.map((lot) => [lot.grantId, lot]));
+  const views = state.lots
+    .map((lot) => toLotView({ ...(rows.get(lot.grantId) as LotRow), remaining: lot.remaining, held: lot.held }, nowMs))
+    .filter((lot) => lot.remaining > 0n);
   return {
     creditTypeId,
     available: availableOf(state, nowMs),
-    held: row.held,
-    granted: row.granted,
-    burned: row.burned,
+    held: state.held,
+    granted: state.granted,
+    burned: state.burned,
     expired: state.expired,
     pending: pendingOf(state, nowMs),
     overdraftLimit: row.overdraftLimit,

@@ -51,7 +51,10 @@ export function grantOp(caller: Caller, idempotency: Idempotency, input: GrantIn
       const lot = lotOf({ grantId, amount: input.amount, priority: input.priority, effectiveAt, expiresAt: input.expiresAt }, ctx.nextLotSeq());
       const nowMs = ctx.now.getTime();
       const planned = planGrant({ ...before, lots: [...before.lots, lot] }, grantId, nowMs);
-      ctx.draft.newLot({ ...input, ...key, grantId, effectiveAt, remaining: input.amount, held: 0n, requestId: idempotency.requestId, actor: caller.keyId });
+      ctx.draft.newLot({
+        ...input, ...key, grantId, effectiveAt, remaining: input.amount, held: 0n, requestId: idempotency.requestId, actor: caller.keyId,
+        activationDue: effectiveAt > ctx.now,
+      });
       ctx.draft.change(key, planned, { reservationId: null, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: input.reasonCode, effectiveAt: ctx.now });
       ctx.draft.audit(auditOf(caller, input, grantId, effectiveAt));
       const after = planned.state.lots.find((candidate) => candidate.grantId === grantId);

@@ -215,6 +215,7 @@ class GroupState implements GroupView {
     this.set.corrections.push(...draft.corrections);
     this.set.releasedEventIds.push(...draft.releasedEventIds);
     this.set.usageConflicts.push(...draft.usageConflicts);
+    this.set.activatedLots.push(...draft.activatedLots);
   }
 
   /** addLots adds stored lots to a loaded balance before any op plans (an op's load). */

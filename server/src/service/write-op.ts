@@ -157,6 +157,7 @@ export class Draft {
   readonly corrections: CorrectionWrite[] = [];
   readonly releasedEventIds: { principal: string; eventId: string }[] = [];
   readonly usageConflicts: UsageConflictWrite[] = [];
+  readonly activatedLots: { customerId: string; grantId: string }[] = [];
 
   constructor(private readonly group: GroupView) {}
 
@@ -261,6 +262,11 @@ export class Draft {
   /** releaseEventClaim gives back a usage event id this group claimed, for an event it rejects. */
   releaseEventClaim(principal: string, eventId: string): void {
     this.releasedEventIds.push({ principal, eventId });
+  }
+
+  /** activated takes a lot that became effective off the expiry job's list. */
+  activated(lot: { customerId: string; grantId: string }): void {
+    this.activatedLots.push(lot);
   }
 
   /** usageConflict keeps an event refused because its id was taken by another event. */

@@ -308,18 +308,30 @@ export async function selectOpenLots(tx: Db, customerId: string, creditTypeId: s
   return result.rows.map(toLotRow);
 }
 
-/** selectDueBalances finds balances with lots whose free part is due to expire. No locks. */
-export async function selectDueBalances(tx: Db, now: Date, limit: number): Promise<BalanceKey[]> {
+/** DueBalance is a balance the expiry job must visit, and the lots that became effective since it last did. */
+export interface DueBalance {
+  key: BalanceKey;
+  activatedGrantIds: string[];
+}
+
+/**
+ * selectDueBalances finds balances with lots whose free part is due to expire or that
+ * became effective since the job last saw them (activation_due), oldest due first. No locks.
+ */
+export async function selectDueBalances(tx: Db, now: Date, limit: number): Promise<DueBalance[]> {
   const result = await tx.query({
     name: "select_due_balances",
-    text: `select customer_id, credit_type_id from
-             (select customer_id, credit_type_id, min(expires_at) as due_at from
-               (select customer_id, credit_type_id, expires_at from grants
-                 where not exhausted and expires_at is not null and expires_at <= $1 and remaining > held
-                 order by expires_at limit $2) due
-               group by customer_id, credit_type_id) balances_due
-           order by due_at`,
+    text: `select customer_id, credit_type_id, coalesce(array_agg(grant_id) filter (where activated), '{}') as activated from (
+             (select customer_id, credit_type_id, expires_at as due_at, grant_id, false as activated from grants
+               where not exhausted and expires_at is not null and expires_at <= $1 and remaining > held
+               order by expires_at limit $2)
+             union all
+             (select customer_id, credit_type_id, effective_at, grant_id, true from grants
+               where activation_due and effective_at <= $1
+               order by effective_at limit $2)) due
+           group by customer_id, credit_type_id
+           order by min(due_at) limit $2`,
     values: [now, limit],
   });
-  return result.rows.map((row) => ({ customerId: row.customer_id, creditTypeId: row.credit_type_id }));
+  return result.rows.map((row) => ({ key: { customerId: row.customer_id, creditTypeId: row.credit_type_id }, activatedGrantIds: row.activated as string[] }));
 }

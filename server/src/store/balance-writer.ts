@@ -43,6 +43,8 @@ export interface NewLotWrite {
   note: string;
   requestId: string;
   actor: string;
+  /** it takes effect after the decision: the expiry job visits its balance when it does. */
+  activationDue: boolean;
 }
 
 /**
@@ -153,13 +155,15 @@ export interface WriteSet {
   /** usage event ids claimed before the locks whose events were rejected: claimable again. */
   releasedEventIds: { principal: string; eventId: string }[];
   usageConflicts: UsageConflictWrite[];
+  /** lots the expiry job saw become effective: off its list (another replica's job may have taken them off first). */
+  activatedLots: { customerId: string; grantId: string }[];
 }
 
 /** emptyWriteSet is a write set with nothing in it. */
 export function emptyWriteSet(): WriteSet {
   return {
     balances: [], lots: [], newLots: [], entries: [], reservationInserts: [], reservationResolves: [], claims: [],
-    usageInserts: [], usageRatings: [], shadows: [], carries: [], corrections: [], audits: [], releasedEventIds: [], usageConflicts: [],
+    usageInserts: [], usageRatings: [], shadows: [], carries: [], corrections: [], audits: [], releasedEventIds: [], usageConflicts: [], activatedLots: [],
   };
 }
 
@@ -206,13 +210,13 @@ l as (
   returning 1),
 g as (
   insert into grants (customer_id, credit_type_id, grant_id, source, amount, remaining, held, priority, effective_at, expires_at,
-    cost_basis_micros, reason_code, note, request_id, actor)
+    cost_basis_micros, reason_code, note, request_id, actor, activation_due)
   select v.customer_id, v.credit_type_id, v.grant_id, v.source, v.amount, v.remaining, v.held, v.priority, v.effective_at, v.expires_at,
-    v.cost_basis_micros, v.reason_code, v.note, v.request_id, v.actor
+    v.cost_basis_micros, v.reason_code, v.note, v.request_id, v.actor, v.activation_due
   from unnest($13::text[], $14::text[], $15::uuid[], $16::text[], $17::bigint[], $18::bigint[], $19::bigint[], $20::int[],
-    $21::timestamptz[], $22::timestamptz[], $23::bigint[], $24::text[], $25::text[], $26::text[], $27::text[])
+    $21::timestamptz[], $22::timestamptz[], $23::bigint[], $24::text[], $25::text[], $26::text[], $27::text[], $133::boolean[])
     with ordinality as v(customer_id, credit_type_id, grant_id, source, amount, remaining, held, priority, effective_at, expires_at,
-      cost_basis_micros, reason_code, note, request_id, actor, position)
+      cost_basis_micros, reason_code, note, request_id, actor, activation_due, position)
   order by v.position
   returning 1),
 u as (
@@ -297,6 +301,10 @@ y as (
   insert into usage_event_conflicts (principal, event_id, customer_id, feature_key, quantity, event_at, properties, offline, received_at)
   select * from unnest($122::text[], $123::text[], $124::text[], $125::text[], $126::bigint[], $127::timestamptz[], $128::jsonb[], $129::boolean[],
     $130::timestamptz[])
+  returning 1),
+z as (
+  update grants t set activation_due = false from unnest($131::text[], $132::uuid[]) as v(customer_id, grant_id)
+  where t.customer_id = v.customer_id and t.grant_id = v.grant_id and t.activation_due
   returning 1)
 select (select count(*) from b)::int as balances, (select count(*) from l)::int as lots, (select count(*) from g)::int as new_lots,
   (select count(*) from ur)::int as usage_ratings, (select count(*) from sh)::int as shadows, (select count(*) from c)::int as carries,
@@ -352,6 +360,8 @@ function writeValues(set: WriteSet): unknown[] {
     ri.map((x) => x.mode),
     set.releasedEventIds.map((x) => x.principal), set.releasedEventIds.map((x) => x.eventId),
     ...usageConflictValues(set.usageConflicts),
+    set.activatedLots.map((x) => x.customerId), set.activatedLots.map((x) => x.grantId),
+    g.map((x) => x.activationDue),
   ];
 }
 

@@ -434,6 +434,18 @@ create index usage_event_conflicts_customer on usage_event_conflicts (customer_i
 create index usage_event_conflicts_principal on usage_event_conflicts (principal, conflict_id);
 `,
   },
+  {
+    version: 8,
+    name: "lots that become effective later settle debt when they do",
+    sql: `
+-- A lot granted to take effect later is due for the expiry job when it does: a balance in
+-- debt then settles from it at once, not at the customer's next call (or never, if the lot
+-- expires first). The job clears the flag under the balance's lock.
+alter table grants add column activation_due boolean not null default false;
+update grants set activation_due = true where effective_at > now() and not exhausted;
+create index grants_activation_due on grants (effective_at) where activation_due;
+`,
+  },
 ];
 
 const migrationLockKey = 0x6275726e; // "burn"
