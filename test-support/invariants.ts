@@ -3,6 +3,12 @@
 import type pg from "pg";
 
 const checks: Record<string, string> = {
+  "an unexpire takes back part of its lot's expiry for a usage event that burned it from that lot, dated at the expiry": `
+    select u.entry_id from ledger_entries u
+    join grants g on g.customer_id = u.customer_id and g.grant_id = u.grant_id
+    where u.kind = 'unexpire' and (u.usage_id is null or u.effective_at is distinct from g.expires_at or u.amount > (
+      select coalesce(sum(b.amount), 0) from ledger_entries b
+      where b.customer_id = u.customer_id and b.kind = 'burn' and b.usage_id = u.usage_id and b.grant_id = u.grant_id))`,
   "a stored balance equals the sum of its entries": `
     select b.customer_id, b.credit_type_id from balances b
     left join (
@@ -10,7 +16,7 @@ const checks: Record<string, string> = {
         coalesce(sum(amount) filter (where kind = 'grant'), 0) as granted,
         coalesce(sum(amount) filter (where kind = 'hold'), 0) - coalesce(sum(amount) filter (where kind = 'release'), 0) as held,
         coalesce(sum(amount) filter (where kind = 'burn'), 0) - coalesce(sum(amount) filter (where kind = 'refund'), 0) as burned,
-        coalesce(sum(amount) filter (where kind = 'expire'), 0) as expired,
+        coalesce(sum(amount) filter (where kind = 'expire'), 0) - coalesce(sum(amount) filter (where kind = 'unexpire'), 0) as expired,
         coalesce(sum(amount) filter (where kind = 'burn' and grant_id is null), 0) - coalesce(sum(amount) filter (where kind = 'settle'), 0)
           - coalesce(sum(amount) filter (where kind = 'refund' and grant_id is null), 0) as debt,
         coalesce(sum(amount) filter (where kind = 'hold' and grant_id is null), 0)
@@ -24,12 +30,14 @@ const checks: Record<string, string> = {
     left join (
       select customer_id, grant_id,
         coalesce(sum(amount) filter (where kind in ('burn', 'expire', 'settle')), 0)
-          - coalesce(sum(amount) filter (where kind = 'refund'), 0) as used,
+          - coalesce(sum(amount) filter (where kind in ('refund', 'unexpire')), 0) as used,
+        coalesce(sum(amount) filter (where kind = 'expire'), 0) - coalesce(sum(amount) filter (where kind = 'unexpire'), 0) as expired,
         coalesce(sum(amount) filter (where kind = 'hold'), 0) - coalesce(sum(amount) filter (where kind = 'release'), 0) as held,
         coalesce(sum(amount) filter (where kind = 'grant'), 0) as granted
       from ledger_entries where grant_id is not null group by customer_id, grant_id
     ) e using (customer_id, grant_id)
-    where g.remaining <> g.amount - coalesce(e.used, 0) or g.held <> coalesce(e.held, 0) or coalesce(e.granted, 0) <> g.amount`,
+    where g.remaining <> g.amount - coalesce(e.used, 0) or g.held <> coalesce(e.held, 0) or coalesce(e.granted, 0) <> g.amount
+      or g.expired <> coalesce(e.expired, 0)`,
   // available = free credits of live lots - (debt + overdraft_held), so this bound keeps
   // available >= -overdraft_limit whatever expires later; the stored totals alone would
   // also count pending and lapsed lots.

@@ -7,7 +7,7 @@ import { Code } from "@connectrpc/connect";
 import { CheckReason, EnforcementMode, EntryKind, errorInfoOf, GrantSource, UsageOutcome, UsageEventSchema } from "@burndown/sdk";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { forgetOldEventIds } from "../src/jobs/expiry-jobs.js";
+import { forgetOldEventIds, runExpiryPass } from "../src/jobs/expiry-jobs.js";
 import { invariantViolations } from "../../test-support/invariants.js";
 import { type Clients, FakeClock, startTestServer, type TestServer } from "../../test-support/server.js";
 import { errorOf } from "../../test-support/snapshot.js";
@@ -299,6 +299,83 @@ describe("event time", () => {
     const [latest] = (await api.ledger.listLedgerEntries({ customerId, kinds: [EntryKind.BURN] })).entries;
     expect(latest.grantId).not.toBe(old.lot!.grantId);
   });
+
+  it("a late event is rated at the pricing version and override in force at its event time", async () => {
+    const version = async (credits: bigint) => {
+      const pricingVersionId = `v-${randomUUID().slice(0, 8)}`;
+      await api.admin.createPricingVersion({ pricingVersion: { pricingVersionId, displayName: "v", rates: [{ featureKey: "chat", rate: { credits, perUnits: 1n } }] }, requestId: randomUUID() });
+      return pricingVersionId;
+    };
+    const [v1, v2] = [await version(2n), await version(5n)];
+    const customerId = await customer(10_000n);
+    const other = await customer(10_000n);
+    const move = (from: string, to: string) =>
+      api.admin.moveCustomersToPricingVersion({ fromPricingVersionId: from, toPricingVersionId: to, customerIds: [customerId], reason: "test", requestId: randomUUID() });
+    const override = (rate: { credits: bigint; perUnits: bigint } | undefined) =>
+      api.admin.setRateOverride({ customerId, featureKey: "chat", rate, reason: "test", requestId: randomUUID() });
+    // Timeline: on v1 from t0; v2 from t1; an override of 7 from t2; the override removed at t3.
+    const t0 = clock.ms;
+    await move("", v1);
+    clock.advance(hourMs);
+    const t1 = clock.ms;
+    await move(v1, v2);
+    clock.advance(hourMs);
+    const t2 = clock.ms;
+    await override({ credits: 7n, perUnits: 1n });
+    clock.advance(hourMs);
+    const t3 = clock.ms;
+    await override(undefined);
+    clock.advance(hourMs);
+
+    // Reported now, all at once, each at its own time: the rate in force then.
+    const at = (ms: number) => event(customerId, { eventTime: timestampFromMs(ms) });
+    const events = [at(t0 + minuteMs), at(t1 - 1), at(t1), at(t2 + minuteMs), at(t3 - 1), at(t3), event(customerId), event(other, { eventTime: timestampFromMs(t0 + minuteMs) })];
+    const results = await report(events);
+    expect(results.map((r) => r.credits)).toEqual([2n, 2n, 5n, 7n, 7n, 5n, 5n, 3n]);
+    expect(await balanceOf(customerId)).toMatchObject({ burned: 33n });
+    // The explanation names what rated each one.
+    const rating = async (eventId: string) => (await api.admin.explainUsageEvent({ eventId })).rating;
+    expect(await rating(events[0].eventId)).toMatchObject({ pricingVersionId: v1, override: false, rate: { credits: 2n, perUnits: 1n } });
+    expect(await rating(events[3].eventId)).toMatchObject({ pricingVersionId: "", override: true, rate: { credits: 7n, perUnits: 1n } });
+    expect(await rating(events[5].eventId)).toMatchObject({ pricingVersionId: v2, override: false, rate: { credits: 5n, perUnits: 1n } });
+    // Reserve and Burn by feature price now.
+    const burned = await api.ledger.burn({ customerId, cost: { case: "usage", value: { featureKey: "chat", quantity: 1n } }, requestId: randomUUID() });
+    expect(burned.balance?.burned).toBe(38n);
+  });
+
+  it("a late event burns from a lot that was live at its event time and has expired since, taking back that part of its expiry", async () => {
+    const customerId = await customer(0n, 1_000n);
+    const expiresAtMs = clock.ms + hourMs;
+    const promo = await api.ledger.grant({
+      customerId, creditTypeId, amount: 10n, source: GrantSource.PROMOTION, reasonCode: "promo", expireTime: timestampFromMs(expiresAtMs), requestId: randomUUID(),
+    });
+    const lasting = await api.ledger.grant({ customerId, creditTypeId, amount: 100n, priority: 5, source: GrantSource.PURCHASE, reasonCode: "buy", requestId: randomUUID() });
+    const eventAtMs = clock.ms + 30 * minuteMs;
+    clock.advance(2 * hourMs);
+    await runExpiryPass(t.server.deps);
+    expect(await balanceOf(customerId)).toMatchObject({ expired: 10n, available: 100n });
+
+    // 5 units at 3 credits, while the promotional lot was live: its 10 expired credits pay first, the lasting lot the rest.
+    const late = event(customerId, { quantity: 5n, eventTime: timestampFromMs(eventAtMs) });
+    expect((await report([late]))[0]).toMatchObject({ outcome: UsageOutcome.BURNED, credits: 15n });
+    expect(await balanceOf(customerId)).toMatchObject({ expired: 0n, burned: 15n, available: 95n });
+    const explained = await api.admin.explainUsageEvent({ eventId: late.eventId });
+    expect(explained.entries.map((e) => [EntryKind[e.kind], e.amount, e.grantId, e.reasonCode])).toEqual([
+      ["UNEXPIRE", 10n, promo.lot!.grantId, "late_usage"],
+      ["BURN", 10n, promo.lot!.grantId, "usage"],
+      ["BURN", 5n, lasting.lot!.grantId, "usage"],
+    ]);
+    const unexpire = explained.entries[0];
+    expect(Number(unexpire.effectiveTime!.seconds) * 1000).toBe(expiresAtMs);
+    expect(explained.lots.map((lot) => lot.grantId).sort()).toEqual([promo.lot!.grantId, lasting.lot!.grantId].sort());
+
+    // Nothing more to take back: the next late event draws from the lasting lot only.
+    expect((await report([event(customerId, { eventTime: timestampFromMs(eventAtMs) })]))[0].credits).toBe(3n);
+    expect(await balanceOf(customerId)).toMatchObject({ expired: 0n, burned: 18n, available: 92n });
+    // A correction gives back to the expired lot, which expires it again at once.
+    await api.admin.correctUsageEvent({ eventId: late.eventId, reasonCode: "mistake", requestId: randomUUID() });
+    expect(await balanceOf(customerId)).toMatchObject({ expired: 10n, burned: 3n, available: 97n });
+  });
 });
 
 describe("unrated events", () => {
@@ -330,6 +407,35 @@ describe("unrated events", () => {
     const second = (await api.admin.replayUnratedEvents({})).results;
     expect(second.find((r) => r.eventId === orphan.eventId)?.outcome).toBe(UsageOutcome.BURNED);
     expect((await api.admin.replayUnratedEvents({})).results.filter((r) => [early.eventId, orphan.eventId].includes(r.eventId))).toEqual([]);
+  });
+
+  it("a replayed event takes back a lot's expiry only within the late cutoff of that expiry", async () => {
+    const featureKey = `later_${randomUUID().slice(0, 8)}`;
+    // Two customers, each with a promotional 10 that expires in an hour and a lasting 100; each uses an unknown feature now.
+    const setup = async () => {
+      const customerId = await customer(0n);
+      const promo = await api.ledger.grant({
+        customerId, creditTypeId, amount: 10n, source: GrantSource.PROMOTION, reasonCode: "promo", expireTime: timestampFromMs(clock.ms + hourMs), requestId: randomUUID(),
+      });
+      await api.ledger.grant({ customerId, creditTypeId, amount: 100n, priority: 5, source: GrantSource.PURCHASE, reasonCode: "buy", requestId: randomUUID() });
+      expect((await report([event(customerId, { featureKey, quantity: 1n })]))[0].outcome).toBe(UsageOutcome.UNRATED);
+      return { customerId, promo: promo.lot!.grantId };
+    };
+    const expiredLongAgo = await setup();
+    clock.advance(2 * dayMs);
+    const expiredRecently = await setup();
+    // Now the first customer's promo expired 8 days ago (beyond the 7-day late cutoff), the second's 6 days ago (within it).
+    clock.advance(6 * dayMs);
+    await runExpiryPass(t.server.deps);
+    await feature(featureKey, 4n);
+    const replayed = (await api.admin.replayUnratedEvents({ reason: "feature created late" })).results;
+    expect(replayed.filter((r) => r.outcome === UsageOutcome.BURNED).length).toBeGreaterThanOrEqual(2);
+    const kinds = async (customerId: string) =>
+      (await api.ledger.listLedgerEntries({ customerId, kinds: [EntryKind.UNEXPIRE, EntryKind.BURN] })).entries.reverse().map((e) => [EntryKind[e.kind], e.amount, e.grantId]);
+    expect(await kinds(expiredRecently.customerId)).toEqual([["UNEXPIRE", 4n, expiredRecently.promo], ["BURN", 4n, expiredRecently.promo]]);
+    expect((await kinds(expiredLongAgo.customerId)).map(([kind, amount, grantId]) => [kind, amount, grantId === expiredLongAgo.promo])).toEqual([["BURN", 4n, false]]);
+    expect(await balanceOf(expiredLongAgo.customerId)).toMatchObject({ expired: 10n, burned: 4n });
+    expect(await balanceOf(expiredRecently.customerId)).toMatchObject({ expired: 6n, burned: 4n });
   });
 });
 

@@ -19,7 +19,7 @@ const nowMs = 1_700_000_000_000;
 const hourMs = 3_600_000;
 
 function lot(grantId: string, options: Partial<Omit<LotState, "grantId">> = {}): LotState {
-  return { grantId, remaining: 100n, held: 0n, priority: 0, effectiveAtMs: nowMs - hourMs, expiresAtMs: null, seq: 0n, ...options };
+  return { grantId, remaining: 100n, held: 0n, expired: 0n, priority: 0, effectiveAtMs: nowMs - hourMs, expiresAtMs: null, seq: 0n, ...options };
 }
 
 /** eachCase declares one test per row, named by the guarantee the row shows. */

@@ -3,7 +3,7 @@
 // the store persists the state it leaves. Nothing here does IO.
 
 /** EntryKind is the kind of a ledger entry; each kind has one fixed effect. */
-export type EntryKind = "grant" | "hold" | "release" | "burn" | "expire" | "settle" | "refund";
+export type EntryKind = "grant" | "hold" | "release" | "burn" | "expire" | "settle" | "refund" | "unexpire";
 
 /** PlannedEntry is an entry the core decided to write. grantId null means no lot (overdraft). */
 export interface PlannedEntry {
@@ -23,6 +23,8 @@ export interface LotState {
   remaining: bigint;
   /** the part of remaining held by open reservations. */
   held: bigint;
+  /** what expired from it, less what late usage took back (unexpire). */
+  expired: bigint;
   priority: number;
   effectiveAtMs: number;
   /** null: never expires. */
@@ -145,6 +147,15 @@ export function applyEntry(state: BalanceState, entry: PlannedEntry): void {
       assert(lot !== null, "an expiry names its lot");
       state.expired += entry.amount;
       lot.remaining -= entry.amount;
+      lot.expired += entry.amount;
+      break;
+    case "unexpire":
+      // Part of a lot's expiry reversed, so that a late usage event burns credits that were live at its event time.
+      assert(lot !== null, "an unexpire names its lot");
+      state.expired -= entry.amount;
+      lot.remaining += entry.amount;
+      lot.expired -= entry.amount;
+      assert(lot.expired >= 0n, "an unexpire never reverses more than expired from its lot");
       break;
     case "settle":
       assert(lot !== null, "a settlement names its lot");

@@ -31,7 +31,7 @@ const dayMs = 24 * hourMs;
 
 /** lot builds a lot that is live at nowMs unless the options say otherwise. */
 function lot(grantId: string, remaining: bigint, options: Partial<Omit<LotState, "grantId" | "remaining">> = {}): LotState {
-  return { grantId, remaining, held: 0n, priority: 0, effectiveAtMs: nowMs - dayMs, expiresAtMs: null, seq: 0n, ...options };
+  return { grantId, remaining, held: 0n, expired: 0n, priority: 0, effectiveAtMs: nowMs - dayMs, expiresAtMs: null, seq: 0n, ...options };
 }
 
 /**
@@ -678,6 +678,35 @@ describe("debt and lots that become effective later", () => {
   });
 });
 
+describe("late usage burns as it happened", () => {
+  // "lapsed" was live from 3 h to 1 h ago and 30 of it expired; "lasting" is live now.
+  const lapsed = lot("lapsed", 0n, { effectiveAtMs: nowMs - 3 * hourMs, expiresAtMs: nowMs - hourMs, expired: 30n, seq: 1n });
+  const lasting = lot("lasting", 100n, { priority: 5, seq: 2n });
+  const state = { ...stateOf({ lots: [lasting] }), granted: 130n, expired: 30n, lots: [{ ...lapsed }, { ...lasting }] };
+
+  it("an event from while a lot was live takes back that much of its expiry, dated at the expiry, then draws on live lots", () => {
+    const planned = planUsageBurns(state, [{ amount: 50n, eventAtMs: nowMs - 2 * hourMs }], nowMs, { revivableAfterMs: nowMs - 7 * dayMs });
+    expect(planned.entries).toEqual([
+      { kind: "unexpire", amount: 30n, grantId: "lapsed", effectiveAtMs: nowMs - hourMs, eventIndex: 0 },
+      { kind: "burn", amount: 30n, grantId: "lapsed", effectiveAtMs: nowMs - 2 * hourMs, eventIndex: 0 },
+      { kind: "burn", amount: 20n, grantId: "lasting", effectiveAtMs: nowMs - 2 * hourMs, eventIndex: 0 },
+    ]);
+    expect(planned.state).toMatchObject({ expired: 0n, burned: 50n });
+    expect(lotOf(planned.state, "lapsed")).toMatchObject({ remaining: 0n, expired: 0n });
+  });
+
+  it("an event after the lot's expiry, or a lot that expired before the late cutoff, takes nothing back", () => {
+    for (const planned of [
+      planUsageBurns(state, [{ amount: 50n, eventAtMs: nowMs - 30 * 60_000 }], nowMs, { revivableAfterMs: nowMs - 7 * dayMs }),
+      planUsageBurns(state, [{ amount: 50n, eventAtMs: nowMs - 2 * hourMs }], nowMs, { revivableAfterMs: nowMs - hourMs }),
+      planUsageBurns(state, [{ amount: 50n, eventAtMs: nowMs - 2 * hourMs }], nowMs),
+    ]) {
+      expect(planned.entries.map((entry) => [entry.kind, entry.grantId, entry.amount])).toEqual([["burn", "lasting", 50n]]);
+      expect(planned.state.expired).toBe(30n);
+    }
+  });
+});
+
 describe("usage burns near the int64 range", () => {
   const int64Max = 2n ** 63n - 1n;
 
@@ -958,7 +987,7 @@ function runScenario(
         // A lot is never granted already expired: it expires after it takes effect and after now.
         const expiresAtMs = command.ttlMs === null ? null : Math.max(effectiveAtMs, clockMs) + command.ttlMs;
         grantedAmounts.set(grantId, command.amount);
-        const newLot = { grantId, remaining: command.amount, held: 0n, priority: command.priority, effectiveAtMs, expiresAtMs, seq };
+        const newLot = { grantId, remaining: command.amount, held: 0n, expired: 0n, priority: command.priority, effectiveAtMs, expiresAtMs, seq };
         take(planGrant(withNewLot(state, newLot), grantId, clockMs));
         break;
       }

@@ -116,20 +116,44 @@ class Plan {
     }
   }
 
-  /**
-   * draw takes up to amount from live lots' free credits in burn order; returns what is
-   * left. With preferred, lots it accepts are drawn first (each group in burn order).
-   */
-  draw(amount: bigint, kind: "hold" | "burn" | "settle", tag: Partial<PlannedEntry> = {}, preferred?: (lot: LotState) => boolean): bigint {
+  /** draw takes up to amount from live lots' free credits in burn order; returns what is left. */
+  draw(amount: bigint, kind: "hold" | "burn" | "settle", tag: Partial<PlannedEntry> = {}): bigint {
     assert(amount >= 0n, "draw amounts are not negative");
-    const live = this.state.lots.filter((lot) => isLive(lot, this.nowMs));
-    const ordered = preferred === undefined ? live : [...live.filter(preferred), ...live.filter((lot) => !preferred(lot))];
     let left = amount;
-    for (const lot of ordered) {
+    for (const lot of this.state.lots) {
       if (left === 0n) break;
+      if (!isLive(lot, this.nowMs)) continue;
       const take = min(left, lot.remaining - lot.held);
       this.add({ kind, amount: take, grantId: lot.grantId, ...tag });
       left -= take;
+    }
+    assert(left >= 0n && left <= amount, "a draw never takes more than asked");
+    return left;
+  }
+
+  /**
+   * drawAsOf burns up to amount of a usage event as it happened; returns what is left. Lots
+   * live at the event time come first, in burn order: free credits of those still live,
+   * and, of those that have expired since (after revivableAfterMs, the late cutoff), what
+   * expired from them: that part of the expiry is reversed (unexpire, dated at the expiry)
+   * and burned. Then any other live lot.
+   */
+  drawAsOf(amount: bigint, eventAtMs: number, revivableAfterMs: number, tag: { effectiveAtMs: number; eventIndex: number }): bigint {
+    let left = amount;
+    for (const atEvent of [true, false]) {
+      for (const lot of this.state.lots) {
+        if (left === 0n) return left;
+        if (isLive(lot, eventAtMs) !== atEvent) continue;
+        let take = 0n;
+        if (isLive(lot, this.nowMs)) {
+          take = min(left, lot.remaining - lot.held);
+        } else if (atEvent && lot.expiresAtMs !== null && lot.expiresAtMs <= this.nowMs && lot.expiresAtMs > revivableAfterMs) {
+          take = min(left, lot.expired);
+          this.add({ kind: "unexpire", amount: take, grantId: lot.grantId, effectiveAtMs: lot.expiresAtMs, eventIndex: tag.eventIndex });
+        }
+        this.add({ kind: "burn", amount: take, grantId: lot.grantId, ...tag });
+        left -= take;
+      }
     }
     assert(left >= 0n && left <= amount, "a draw never takes more than asked");
     return left;
@@ -268,14 +292,16 @@ export interface PlannedUsage extends Planned {
 /**
  * planUsageBurns burns rated usage events in order (asynchronous enforcement: the usage
  * already happened, so it is never refused). Each event draws first from lots that were
- * live at its event time, then from any live lot, then the overdraft; a burn that takes
+ * live at its event time (even one that has expired since, within revivableAfterMs: see
+ * drawAsOf), then from any live lot, then the overdraft; a burn that takes
  * available below -overdraft limit is still written, and flagged. Entries are dated at
  * the event time and carry their event's index. An event that would take the burned
  * total beyond int64 is left out (outOfRange), and the others still burn.
  */
-export function planUsageBurns(state: BalanceState, burns: UsageBurn[], nowMs: number): PlannedUsage {
+export function planUsageBurns(state: BalanceState, burns: UsageBurn[], nowMs: number, options: { revivableAfterMs?: number } = {}): PlannedUsage {
   const plan = new Plan(state, nowMs);
   plan.upkeep();
+  const revivableAfterMs = options.revivableAfterMs ?? Number.POSITIVE_INFINITY;
   const overLimit: boolean[] = [];
   const outOfRange: boolean[] = [];
   burns.forEach((burn, eventIndex) => {
@@ -284,8 +310,7 @@ export function planUsageBurns(state: BalanceState, burns: UsageBurn[], nowMs: n
     outOfRange.push(skipped);
     if (skipped || burn.amount === 0n) return void overLimit.push(false);
     const tag = { effectiveAtMs: Math.min(burn.eventAtMs, nowMs), eventIndex };
-    const liveAtEvent = (lot: LotState) => isLive(lot, burn.eventAtMs);
-    const onOverdraft = plan.draw(burn.amount, "burn", tag, liveAtEvent);
+    const onOverdraft = plan.drawAsOf(burn.amount, burn.eventAtMs, revivableAfterMs, tag);
     plan.add({ kind: "burn", amount: onOverdraft, grantId: null, ...tag });
     overLimit.push(availableOf(plan.state, nowMs) < -plan.state.overdraftLimit);
   });

@@ -134,6 +134,7 @@ const entryKinds: Record<number, DomainEntryKind> = {
   [EntryKind.EXPIRE]: "expire",
   [EntryKind.SETTLE]: "settle",
   [EntryKind.REFUND]: "refund",
+  [EntryKind.UNEXPIRE]: "unexpire",
 };
 
 const enforcementModes: Record<number, DomainEnforcementMode> = {

@@ -55,7 +55,7 @@ export async function explainUsageEvent(deps: Deps, ref: UsageEventRef): Promise
   return withSnapshot(deps.pool, async (tx) => {
     const usage = await resolveUsageEvent(tx, ref);
     const entries = await selectEntriesOfUsage(tx, usage.customerId, [usage.usageId]);
-    assert(entries.every((entry) => entry.kind === "burn" || entry.kind === "refund"), "only burns and refunds name a usage event");
+    assert(entries.every((entry) => ["burn", "refund", "unexpire"].includes(entry.kind)), "only burns, refunds and the expiry they take back name a usage event");
     const grantIds = [...new Set(entries.flatMap((entry) => (entry.grantId === null ? [] : [entry.grantId])))];
     const lots = await selectLotsByIds(tx, usage.customerId, grantIds);
     assert(lots.length === grantIds.length, "every lot an entry names exists");

@@ -9,6 +9,7 @@ import { customerExists, selectFeature } from "../store/catalog-store.js";
 import { type Db, type Tx, withSnapshot } from "../store/database.js";
 import {
   deleteRateOverride,
+  insertOverrideChange,
   insertPricingRates,
   insertPricingVersion,
   moveCustomers,
@@ -138,7 +139,7 @@ export async function moveCustomersToPricingVersion(deps: Deps, caller: Caller, 
   return runIdempotent(deps, caller, idempotency, async (tx) => {
     if (input.fromPricingVersionId !== null) await requirePricingVersion(tx, input.fromPricingVersionId);
     await requirePricingVersion(tx, input.toPricingVersionId);
-    const movedCount = await moveCustomers(tx, { from: input.fromPricingVersionId, to: input.toPricingVersionId, customerIds: input.customerIds });
+    const movedCount = await moveCustomers(tx, { from: input.fromPricingVersionId, to: input.toPricingVersionId, customerIds: input.customerIds, at: deps.now() });
     assert(input.customerIds.length === 0 || movedCount <= BigInt(input.customerIds.length), "only named customers move");
     await insertAuditRecord(tx, {
       actor: caller.keyId,
@@ -169,6 +170,8 @@ export async function setRateOverride(deps: Deps, caller: Caller, idempotency: I
     if ((await selectFeature(tx, input.featureKey)) === null) throw notFound("FEATURE_NOT_FOUND", "feature key", input.featureKey);
     const key = { customerId: input.customerId, featureKey: input.featureKey };
     const { previous } = input.rate === null ? await deleteRateOverride(tx, key) : await upsertRateOverride(tx, { ...key, ...input.rate });
+    // Events before now keep the rate they had: the change is kept with what it replaced.
+    if (previous !== null || input.rate !== null) await insertOverrideChange(tx, { ...key, from: previous, to: input.rate, at: deps.now() });
     await insertAuditRecord(tx, {
       actor: caller.keyId,
       action: "set_rate_override",

@@ -18,7 +18,7 @@ import { type BalanceKey, balanceKeyOf } from "../store/balance-store.js";
 import type { AuditWrite, CarryWrite } from "../store/balance-writer.js";
 import type { RateRow } from "../store/rate-store.js";
 import type { UsageRow } from "../store/usage-store.js";
-import { eventHashLength, type WriteInputs } from "../store/write-inputs-store.js";
+import { eventHashLength, rateAt, type WriteInputs } from "../store/write-inputs-store.js";
 import type { Caller, Deps } from "./context.js";
 import { GroupAbort, loadedState, type PlanContext, type Prepared, type WriteOp } from "./write-op.js";
 
@@ -73,6 +73,15 @@ export function usageFingerprint(input: UsageInput): Buffer {
 
 const result = (eventId: string, outcome: UsageOutcome, reason = ""): UsageResult => ({ eventId, outcome, credits: 0n, creditTypeId: "", reason, overLimit: false });
 
+/**
+ * LateUsage bounds how far back usage reaches into expired lots: a lot that expired after
+ * revivableAfter (now less the late cutoff) can still pay for an event that happened while
+ * it was live.
+ */
+export interface LateUsage {
+  revivableAfter: Date;
+}
+
 /** AuditOf makes the audit record of a replay from what it rated (by batch position), or null when it rated nothing worth one. */
 export type AuditOf = (rated: ReadonlyMap<number, UsageResult>) => AuditWrite | null;
 
@@ -123,7 +132,8 @@ async function rateAndRecord(deps: Deps, caller: Caller, pending: Pending[], res
   }
   await Promise.all(
     [...parts.values()].map(async (events) => {
-      const rated = await deps.writes.submit(usageOp(caller, events, audit));
+      const late = { revivableAfter: new Date(deps.now().getTime() - deps.usage.lateCutoffMs) };
+      const rated = await deps.writes.submit(usageOp(caller, events, audit, late));
       for (const [position, eventResult] of rated) results[position] = eventResult;
     }),
   );
@@ -136,7 +146,7 @@ interface BalanceEvents {
 }
 
 /** usageOp rates and records events (one lane's, or one replay's) as one op; its answer maps batch positions to results. */
-export function usageOp(caller: Caller, events: readonly Pending[], audit: AuditOf | null): WriteOp<Map<number, UsageResult>> {
+export function usageOp(caller: Caller, events: readonly Pending[], audit: AuditOf | null, late: LateUsage): WriteOp<Map<number, UsageResult>> {
   let balances: BalanceEvents[] = [];
   let unrated: Pending[] = [];
   const first = events[0];
@@ -147,18 +157,27 @@ export function usageOp(caller: Caller, events: readonly Pending[], audit: Audit
     lane: { customerId: first.event.customerId },
     weight: events.length,
     request: (reads) => {
+      const earliest = new Map<string, { customerId: string; featureKey: string; since: Date }>();
       for (const { event } of rateable) {
-        reads.rates.push({ customerId: event.customerId, featureKey: event.featureKey });
+        reads.rates.push({ customerId: event.customerId, featureKey: event.featureKey, at: event.eventAt });
         reads.customerIds.push(event.customerId);
         reads.featureKeys.push(event.featureKey);
+        const pair = balanceKeyOf(event.customerId, event.featureKey);
+        const since = event.eventAt < late.revivableAfter ? late.revivableAfter : event.eventAt;
+        const known = earliest.get(pair);
+        if (known === undefined || since < known.since) earliest.set(pair, { customerId: event.customerId, featureKey: event.featureKey, since });
       }
+      // Lots that expired after an event's time may still pay for it: read which, to load them.
+      reads.expiredLots.push(...earliest.values());
     },
     prepare: (inputs) => {
       ({ balances, unrated } = sortByBalance(inputs, rateable));
       const keys = balances.map((balance) => balance.key);
+      const customerIds = [...new Set(events.map((p) => p.event.customerId))];
       const prepared: Prepared = {
         keys,
-        customerIds: [...new Set(events.map((p) => p.event.customerId))],
+        customerIds,
+        pinnedGrantIds: inputs.expiredLots.filter((lot) => customerIds.includes(lot.customerId)).map((lot) => lot.grantId),
         createBalances: keys,
         claimEventIds: rateable.flatMap((p) => (p.sent === null ? [] : [{ principal: p.principal, eventId: p.event.eventId, hash: p.sent.hash }])),
         carries: balances.flatMap((balance) => balance.events.map(({ p }) => ({ customerId: p.event.customerId, featureKey: p.event.featureKey }))),
@@ -179,7 +198,7 @@ export function usageOp(caller: Caller, events: readonly Pending[], audit: Audit
         for (const p of unrated) if (fresh(p)) recordUnrated(ctx, p, rated);
         for (const balance of balances) {
           const kept = balance.events.filter(({ p }) => fresh(p));
-          if (kept.length > 0) burnEvents(ctx, caller, { ...balance, events: kept }, rated);
+          if (kept.length > 0) burnEvents(ctx, caller, { ...balance, events: kept }, rated, late);
         }
         const record = audit?.(rated) ?? null;
         if (record !== null) ctx.draft.audit(record);
@@ -209,7 +228,7 @@ function sortByBalance(inputs: WriteInputs, events: readonly Pending[]): { balan
   const byKey = new Map<string, BalanceEvents>();
   const unrated: Pending[] = [];
   for (const p of events) {
-    const rate = inputs.rates.get(balanceKeyOf(p.event.customerId, p.event.featureKey));
+    const rate = rateAt(inputs, p.event.customerId, p.event.featureKey, p.event.eventAt);
     if (rate === undefined) {
       unrated.push(p);
       continue;
@@ -257,7 +276,7 @@ function rejectEvent(ctx: PlanContext, p: Pending, reason: string, rated: Map<nu
  * whose credits, or whose burn, would leave the int64 range is rejected alone, and the
  * others are rated again without it (its carry never happened).
  */
-function burnEvents(ctx: PlanContext, caller: Caller, balance: BalanceEvents, rated: Map<number, UsageResult>): void {
+function burnEvents(ctx: PlanContext, caller: Caller, balance: BalanceEvents, rated: Map<number, UsageResult>, late: LateUsage): void {
   const { key } = balance;
   let before: BalanceState;
   try {
@@ -270,7 +289,7 @@ function burnEvents(ctx: PlanContext, caller: Caller, balance: BalanceEvents, ra
   let ordered = [...balance.events].sort((a, b) => a.p.event.eventAt.getTime() - b.p.event.eventAt.getTime() || a.p.position - b.p.position);
   for (;;) {
     const rating = rateEvents(ctx, ordered);
-    const planned = planUsageBurns(before, rating.burns, ctx.now.getTime());
+    const planned = planUsageBurns(before, rating.burns, ctx.now.getTime(), { revivableAfterMs: late.revivableAfter.getTime() });
     const outOfRange = new Set(rating.outOfRange);
     planned.outOfRange.forEach((out, burnIndex) => (out ? outOfRange.add(rating.burnRowIndex[burnIndex]) : undefined));
     if (outOfRange.size > 0) {
@@ -344,7 +363,9 @@ function recordBurns(
   const { overLimit: _flaggedOnEvents, outOfRange: _none, ...burned } = planned;
   ctx.draft.change(key, burned, { reservationId: null, requestId: null, actor: caller.keyId, reasonCode: "usage", effectiveAt: ctx.now }, (entry) => {
     const row = rowOf(entry);
-    return row === null ? {} : { ...refs[row], reasonCode: rows[row].offline ? "usage_offline" : "usage" };
+    if (row === null) return {};
+    // A late event that took back part of a lot's expiry says so on that entry.
+    return { ...refs[row], reasonCode: entry.kind === "unexpire" ? "late_usage" : rows[row].offline ? "usage_offline" : "usage" };
   });
   ordered.forEach(({ p }, index) => {
     const row = rows[index];

@@ -81,7 +81,7 @@ export type GroupOutcome<T> = Outcome<T> | { deferred: true; customerId?: string
 type AnyOp = WriteOp<unknown>;
 
 function newReadRequest(): ReadRequest {
-  return { reservationIds: [], rates: [], customerIds: [], creditTypeIds: [], featureKeys: [] };
+  return { reservationIds: [], rates: [], customerIds: [], creditTypeIds: [], featureKeys: [], expiredLots: [] };
 }
 
 const unique = <T>(values: T[], keyOf: (value: T) => string = String): T[] => [...new Map(values.map((value) => [keyOf(value), value])).values()];
@@ -99,10 +99,11 @@ async function readInputs(tx: Tx, ops: readonly AnyOp[]): Promise<WriteInputs> {
   if (Object.values(reads).every((list: unknown[]) => list.length === 0)) return emptyWriteInputs();
   return selectWriteInputs(tx, {
     reservationIds: unique(reads.reservationIds),
-    rates: unique(reads.rates, pairKey),
+    rates: unique(reads.rates, (rate) => `${pairKey(rate)}@${rate.at?.getTime() ?? "now"}`),
     customerIds: unique(reads.customerIds),
     creditTypeIds: unique(reads.creditTypeIds),
     featureKeys: unique(reads.featureKeys),
+    expiredLots: reads.expiredLots,
   });
 }
 
@@ -231,14 +232,14 @@ class GroupState implements GroupView {
     const previous = new Map(before.lots.map((lot) => [lot.grantId, lot]));
     for (const lot of after.lots) {
       const was: LotState | undefined = previous.get(lot.grantId);
-      if (was !== undefined && was.remaining === lot.remaining && was.held === lot.held) continue;
+      if (was !== undefined && was.remaining === lot.remaining && was.held === lot.held && was.expired === lot.expired) continue;
       const created = this.newLots.get(lot.grantId);
       if (created !== undefined) {
         created.remaining = lot.remaining;
         created.held = lot.held;
       } else {
         assert(was !== undefined, "a lot that changed was loaded or granted in this group");
-        this.lots.set(lot.grantId, { customerId: key.customerId, grantId: lot.grantId, remaining: lot.remaining, held: lot.held });
+        this.lots.set(lot.grantId, { customerId: key.customerId, grantId: lot.grantId, remaining: lot.remaining, held: lot.held, expired: lot.expired });
       }
     }
   }
@@ -374,6 +375,7 @@ async function explainMissing(tx: Tx, inputs: WriteInputs, missing: BalanceKey[]
     customerIds: unique(missing.map((key) => key.customerId)),
     creditTypeIds: unique(missing.map((key) => key.creditTypeId)),
     featureKeys: [],
+    expiredLots: [],
   });
   return {
     ...inputs,

@@ -320,6 +320,7 @@ export function lotOf(lot: { grantId: string; amount: bigint; priority: number; 
     grantId: lot.grantId,
     remaining: lot.amount,
     held: 0n,
+    expired: 0n,
     priority: lot.priority,
     effectiveAtMs: lot.effectiveAt.getTime(),
     expiresAtMs: lot.expiresAt?.getTime() ?? null,

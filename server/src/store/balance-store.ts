@@ -37,7 +37,7 @@ export interface LotRow extends LotState {
 const balanceColumns = "granted, held, burned, expired, debt, overdraft_held, overdraft_limit";
 /** lotColumns are the columns toLotRow reads. */
 export const lotColumns =
-  "customer_id, credit_type_id, grant_id, source, amount, remaining, held, priority, effective_at, expires_at, seq, reason_code, created_at";
+  "customer_id, credit_type_id, grant_id, source, amount, remaining, held, expired, priority, effective_at, expires_at, seq, reason_code, created_at";
 
 /** toBalanceRow converts a driver row (int8 as strings) to a BalanceRow. */
 export function toBalanceRow(row: Record<string, string>): BalanceRow {
@@ -62,6 +62,7 @@ export function toLotRow(row: Record<string, unknown>): LotRow {
     amount: BigInt(row.amount as string),
     remaining: BigInt(row.remaining as string),
     held: BigInt(row.held as string),
+    expired: BigInt(row.expired as string),
     priority: row.priority as number,
     effectiveAtMs: (row.effective_at as Date).getTime(),
     expiresAtMs: row.expires_at === null ? null : (row.expires_at as Date).getTime(),

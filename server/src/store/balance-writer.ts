@@ -18,12 +18,13 @@ import type { UsageRow } from "./usage-store.js";
 /** BalanceTotalsWrite is a balance's stored totals after the group (its overdraft limit is not the writer's). */
 export type BalanceTotalsWrite = { key: BalanceKey } & Omit<BalanceRow, "overdraftLimit">;
 
-/** LotWrite is an existing lot's remaining and held after the group. */
+/** LotWrite is an existing lot's remaining, held and expired after the group. */
 export interface LotWrite {
   customerId: string;
   grantId: string;
   remaining: bigint;
   held: bigint;
+  expired: bigint;
 }
 
 /** NewLotWrite is a lot granted by the group, with its remaining and held after the group. */
@@ -204,8 +205,8 @@ with b as (
   where t.customer_id = v.customer_id and t.credit_type_id = v.credit_type_id
   returning 1),
 l as (
-  update grants t set remaining = v.remaining, held = v.held
-  from unnest($9::text[], $10::uuid[], $11::bigint[], $12::bigint[]) as v(customer_id, grant_id, remaining, held)
+  update grants t set remaining = v.remaining, held = v.held, expired = v.expired
+  from unnest($9::text[], $10::uuid[], $11::bigint[], $12::bigint[], $134::bigint[]) as v(customer_id, grant_id, remaining, held, expired)
   where t.customer_id = v.customer_id and t.grant_id = v.grant_id
   returning 1),
 g as (
@@ -362,6 +363,7 @@ function writeValues(set: WriteSet): unknown[] {
     ...usageConflictValues(set.usageConflicts),
     set.activatedLots.map((x) => x.customerId), set.activatedLots.map((x) => x.grantId),
     g.map((x) => x.activationDue),
+    l.map((x) => s(x.expired)),
   ];
 }
 

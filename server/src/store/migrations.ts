@@ -446,6 +446,65 @@ update grants set activation_due = true where effective_at > now() and not exhau
 create index grants_activation_due on grants (effective_at) where activation_due;
 `,
   },
+  {
+    version: 10,
+    name: "late usage is priced and burned as it happened",
+    sql: `
+-- What expired from each lot (less what late usage took back), so that a usage event
+-- reported late can burn credits of a lot that was live at its event time and has
+-- expired since: that part of the expiry is reversed by an 'unexpire' entry linked to the
+-- event. Lots with expired credits are found by customer and expiry time.
+alter table grants add column expired bigint not null default 0 check (expired >= 0);
+update grants g set expired = e.expired
+from (select grant_id, sum(amount) as expired from ledger_entries where kind = 'expire' group by grant_id) e
+where g.grant_id = e.grant_id;
+create index grants_expired_lots on grants (customer_id, credit_type_id, expires_at) where expired > 0;
+alter table ledger_entries drop constraint ledger_entries_kind_check;
+alter table ledger_entries add constraint ledger_entries_kind_check
+  check (kind in ('grant', 'hold', 'release', 'burn', 'expire', 'settle', 'refund', 'unexpire'));
+
+-- Pins and rate overrides keep their history, so that an event is rated at what was in
+-- force for its customer at its event time. Each row is one change, with what it
+-- replaced: the pin or override in force at a time t is the "from" of the first change
+-- after t, or the current one when there is none. pricing_changed_at is the customer's
+-- last change: events after it need no history.
+create table customer_pricing_changes (
+  change_id bigint generated always as identity primary key,
+  customer_id text not null references customers,
+  from_pricing_version_id text references pricing_versions,
+  to_pricing_version_id text references pricing_versions,
+  effective_at timestamptz not null
+);
+create index customer_pricing_changes_by_time on customer_pricing_changes (customer_id, effective_at, change_id);
+create table rate_override_changes (
+  change_id bigint generated always as identity primary key,
+  customer_id text not null references customers,
+  feature_key text not null references features,
+  -- the override replaced; null: there was none.
+  from_credits bigint,
+  from_per_units bigint,
+  -- the override set; null: removed.
+  to_credits bigint,
+  to_per_units bigint,
+  effective_at timestamptz not null
+);
+create index rate_override_changes_by_time on rate_override_changes (customer_id, feature_key, effective_at, change_id);
+alter table customers add column pricing_changed_at timestamptz;
+create function pricing_history_is_append_only() returns trigger language plpgsql as $$
+begin
+  raise exception 'pricing history is append-only: % refused', tg_op using errcode = 'insufficient_privilege';
+end
+$$;
+create trigger customer_pricing_changes_append_only before update or delete on customer_pricing_changes
+  for each statement execute function pricing_history_is_append_only();
+create trigger rate_override_changes_append_only before update or delete on rate_override_changes
+  for each statement execute function pricing_history_is_append_only();
+create trigger customer_pricing_changes_no_truncate before truncate on customer_pricing_changes
+  for each statement execute function pricing_history_is_append_only();
+create trigger rate_override_changes_no_truncate before truncate on rate_override_changes
+  for each statement execute function pricing_history_is_append_only();
+`,
+  },
 ];
 
 const migrationLockKey = 0x6275726e; // "burn"

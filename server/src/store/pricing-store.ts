@@ -132,18 +132,48 @@ export async function upsertSetting(tx: Tx, key: SettingKey, value: string): Pro
 
 /**
  * moveCustomers re-pins the customers pinned to `from` (null: to no version), or only
- * those of them named in customerIds when it is not empty, to `to`, in one statement;
- * returns how many moved. Locks the moved customer rows. Any transaction.
+ * those of them named in customerIds when it is not empty, to `to`, as of `at`, in one
+ * statement that also records each change in the customers' pricing history; returns how
+ * many moved. Locks the moved customer rows. Any transaction.
  */
-export async function moveCustomers(tx: Tx, move: { from: string | null; to: string; customerIds: string[] }): Promise<bigint> {
+export async function moveCustomers(tx: Tx, move: { from: string | null; to: string; customerIds: string[]; at: Date }): Promise<bigint> {
   const result = await tx.query({
     name: "move_customers",
-    text: `update customers set pricing_version_id = $2
-           where pricing_version_id is not distinct from $1
-             and (cardinality($3::text[]) = 0 or customer_id = any($3::text[]))`,
-    values: [move.from, move.to, move.customerIds],
+    text: `with moved as (
+             update customers set pricing_version_id = $2, pricing_changed_at = greatest(pricing_changed_at, $4)
+             where pricing_version_id is not distinct from $1
+               and (cardinality($3::text[]) = 0 or customer_id = any($3::text[]))
+             returning customer_id),
+           history as (
+             insert into customer_pricing_changes (customer_id, from_pricing_version_id, to_pricing_version_id, effective_at)
+             select customer_id, $1, $2, $4 from moved order by customer_id
+             returning 1)
+           select (select count(*) from moved)::text as moved, (select count(*) from history)::int as recorded`,
+    values: [move.from, move.to, move.customerIds, move.at],
   });
-  return BigInt(result.rowCount ?? 0);
+  return BigInt(result.rows[0].moved as string);
+}
+
+/**
+ * insertOverrideChange records a change of a customer's rate override in its pricing
+ * history, as of `at` (from and to null: none). Any transaction; the caller holds the
+ * override's lock (upsertRateOverride, deleteRateOverride).
+ */
+export async function insertOverrideChange(
+  tx: Tx,
+  change: { customerId: string; featureKey: string; from: RateValue | null; to: RateValue | null; at: Date },
+): Promise<void> {
+  const text = (value: bigint | undefined) => (value === undefined ? null : value.toString());
+  await tx.query({
+    name: "insert_override_change",
+    text: `with history as (
+             insert into rate_override_changes (customer_id, feature_key, from_credits, from_per_units, to_credits, to_per_units, effective_at)
+             values ($1, $2, $3, $4, $5, $6, $7) returning 1)
+           update customers set pricing_changed_at = greatest(pricing_changed_at, $7) where customer_id = $1`,
+    values: [
+      change.customerId, change.featureKey, text(change.from?.credits), text(change.from?.perUnits), text(change.to?.credits), text(change.to?.perUnits), change.at,
+    ],
+  });
 }
 
 /**

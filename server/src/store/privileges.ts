@@ -38,6 +38,8 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   pricing_versions: "select, insert",
   pricing_rates: "select, insert",
   usage_corrections: "select, insert",
+  customer_pricing_changes: "select, insert",
+  rate_override_changes: "select, insert",
 };
 
 /**

@@ -12,33 +12,57 @@ import { reservationColumns, type ReservationRow, toReservationRow } from "./res
 /** WriteInputsRequest names what to read. */
 export interface WriteInputsRequest {
   reservationIds: readonly string[];
-  /** (customer, feature) pairs to price. */
-  rates: readonly { customerId: string; featureKey: string }[];
+  /** (customer, feature) pairs to price, now or (at) as of a usage event's time. */
+  rates: readonly { customerId: string; featureKey: string; at?: Date }[];
   customerIds: readonly string[];
   creditTypeIds: readonly string[];
   featureKeys: readonly string[];
+  /** lots of each (customer, feature's credit type) that have expired credits and expired after since: what late usage may take back. */
+  expiredLots: readonly { customerId: string; featureKey: string; since: Date }[];
 }
 
 /** WriteInputs are what was read; absent ids do not exist. */
 export interface WriteInputs {
   reservations: Map<string, ReservationRow>;
-  /** keyed by balanceKeyOf(customer id, feature key). */
+  /** the rate now, keyed by balanceKeyOf(customer id, feature key). */
   rates: Map<string, RateRow>;
+  /** the rate at a past time where it differs from now's, keyed by rateAtKey. */
+  ratesAt: Map<string, RateRow>;
   customers: Set<string>;
   creditTypes: Set<string>;
   features: Set<string>;
+  /** the lots expiredLots asked for. */
+  expiredLots: { customerId: string; grantId: string }[];
 }
 
 /** emptyWriteInputs is the answer when nothing needs reading. */
 export function emptyWriteInputs(): WriteInputs {
-  return { reservations: new Map(), rates: new Map(), customers: new Set(), creditTypes: new Set(), features: new Set() };
+  return { reservations: new Map(), rates: new Map(), ratesAt: new Map(), customers: new Set(), creditTypes: new Set(), features: new Set(), expiredLots: [] };
+}
+
+const rateAtKey = (customerId: string, featureKey: string, atMs: number) => `${balanceKeyOf(customerId, featureKey)}@${atMs}`;
+
+/**
+ * rateAt is a customer's rate for a feature at a time (null: now): the one in force then,
+ * if the customer's pricing changed since; undefined when the customer or feature does
+ * not exist. The time must have been requested (WriteInputsRequest.rates).
+ */
+export function rateAt(inputs: WriteInputs, customerId: string, featureKey: string, at: Date | null): RateRow | undefined {
+  const now = inputs.rates.get(balanceKeyOf(customerId, featureKey));
+  if (now === undefined || at === null || now.changedAtMs === null || at.getTime() >= now.changedAtMs) return now;
+  const then = inputs.ratesAt.get(rateAtKey(customerId, featureKey, at.getTime()));
+  if (then === undefined) throw new Error(`assertion failed: the rate of ${customerId}/${featureKey} at ${at.toISOString()} was read`);
+  return then;
 }
 
 /**
- * selectWriteInputs reads reservations, effective rates and which customers, credit types
- * and features exist, in one statement. No locks.
+ * selectWriteInputs reads reservations, rates, which customers, credit types and features
+ * exist, and recently expired lots, in one statement; and, only when a customer's pricing
+ * changed after a usage event's time, the rates in force then in a second. No locks.
  */
 export async function selectWriteInputs(db: Db, request: WriteInputsRequest): Promise<WriteInputs> {
+  const pairs = new Map<string, { customerId: string; featureKey: string }>();
+  for (const { customerId, featureKey } of request.rates) pairs.set(balanceKeyOf(customerId, featureKey), { customerId, featureKey });
   const result = await db.query({
     name: "select_write_inputs",
     text: `select
@@ -49,28 +73,61 @@ export async function selectWriteInputs(db: Db, request: WriteInputsRequest): Pr
              (select coalesce(jsonb_agg(to_jsonb(x)), '[]') from (${rateQuery("$2", "$3")}) x) as rates,
              (select coalesce(jsonb_agg(customer_id), '[]') from customers where customer_id = any($4::text[])) as customers,
              (select coalesce(jsonb_agg(credit_type_id), '[]') from credit_types where credit_type_id = any($5::text[])) as credit_types,
-             (select coalesce(jsonb_agg(feature_key), '[]') from features where feature_key = any($6::text[])) as features`,
+             (select coalesce(jsonb_agg(feature_key), '[]') from features where feature_key = any($6::text[])) as features,
+             (select coalesce(jsonb_agg(distinct jsonb_build_array(g.customer_id, g.grant_id)), '[]')
+              from unnest($7::text[], $8::text[], $9::timestamptz[]) as v(customer_id, feature_key, since)
+              join features f on f.feature_key = v.feature_key
+              join grants g on g.customer_id = v.customer_id and g.credit_type_id = f.credit_type_id and g.expired > 0 and g.expires_at > v.since)
+              as expired_lots`,
     values: [
       request.reservationIds,
-      request.rates.map((pair) => pair.customerId),
-      request.rates.map((pair) => pair.featureKey),
+      [...pairs.values()].map((pair) => pair.customerId),
+      [...pairs.values()].map((pair) => pair.featureKey),
       request.customerIds,
       request.creditTypeIds,
       request.featureKeys,
+      request.expiredLots.map((lots) => lots.customerId),
+      request.expiredLots.map((lots) => lots.featureKey),
+      request.expiredLots.map((lots) => lots.since),
     ],
   });
   const row = result.rows[0];
   const reservations = (row.reservations as Record<string, unknown>[]).map((json) =>
     toReservationRow({ ...json, expires_at: new Date(Number(json.expires_at_ms as string)) }),
   );
-  const rates = (row.rates as Record<string, string | null>[]).map(toRateRow);
+  const rates = new Map((row.rates as Record<string, string | null>[]).map(toRateRow).map((rate) => [balanceKeyOf(rate.customerId, rate.featureKey), rate]));
   return {
     reservations: new Map(reservations.map((reservation) => [reservation.reservationId, reservation])),
-    rates: new Map(rates.map((rate) => [balanceKeyOf(rate.customerId, rate.featureKey), rate])),
+    rates,
+    ratesAt: await selectRatesThen(db, request, rates),
     customers: new Set(row.customers as string[]),
     creditTypes: new Set(row.credit_types as string[]),
     features: new Set(row.features as string[]),
+    expiredLots: (row.expired_lots as [string, string][]).map(([customerId, grantId]) => ({ customerId, grantId })),
   };
+}
+
+/** selectRatesThen reads the rates in force at the requested times that are before their customer's last pricing change. */
+async function selectRatesThen(db: Db, request: WriteInputsRequest, now: Map<string, RateRow>): Promise<Map<string, RateRow>> {
+  const wanted = new Map<string, { customerId: string; featureKey: string; at: Date }>();
+  for (const { customerId, featureKey, at } of request.rates) {
+    const changedAtMs = now.get(balanceKeyOf(customerId, featureKey))?.changedAtMs ?? null;
+    if (at === undefined || changedAtMs === null || at.getTime() >= changedAtMs) continue;
+    wanted.set(rateAtKey(customerId, featureKey, at.getTime()), { customerId, featureKey, at });
+  }
+  const ratesAt = new Map<string, RateRow>();
+  if (wanted.size === 0) return ratesAt;
+  const asked = [...wanted.values()];
+  const result = await db.query({
+    name: "select_rates_then",
+    text: rateQuery("$1", "$2", "$3"),
+    values: [asked.map((x) => x.customerId), asked.map((x) => x.featureKey), asked.map((x) => x.at)],
+  });
+  for (const row of result.rows) {
+    const { customerId, featureKey, at } = asked[Number(row.n) - 1];
+    ratesAt.set(rateAtKey(customerId, featureKey, at.getTime()), toRateRow(row));
+  }
+  return ratesAt;
 }
 
 /** EventClaim is a usage event id to claim, with the fingerprint of the event sent under it (eventHashLength bytes). */

@@ -158,8 +158,12 @@ export type UsageEvent = Message<"burndown.v1.UsageEvent"> & {
   quantity: bigint;
 
   /**
-   * When the usage happened. Ordering and the lots drawn from use this time,
-   * not arrival. Older than the late cutoff (default 7 days) is rejected with
+   * When the usage happened. Ordering, the rate and the lots drawn from use
+   * this time, not arrival: the event is rated at the pricing version and
+   * override in force for its customer then (moves and overrides keep their
+   * history), and burns first from the lots that were live then, even one that
+   * has expired since (that part of its expiry is taken back by an UNEXPIRE
+   * entry linked to the event, when the lot expired within the late cutoff). Older than the late cutoff (default 7 days) is rejected with
    * EVENT_TOO_LATE; more than 5 minutes ahead of the server's clock with
    * EVENT_IN_FUTURE. Unset means now.
    *
@@ -280,14 +284,16 @@ export const UsageEventResultSchema: GenMessage<UsageEventResult> = /*@__PURE__*
  */
 export type RateBreakdown = Message<"burndown.v1.RateBreakdown"> & {
   /**
-   * The pricing version whose rate applied; empty for the feature's base rate.
+   * The pricing version whose rate applied (the one the customer was on at the
+   * event's time); empty for the feature's base rate.
    *
    * @generated from field: string pricing_version_id = 1;
    */
   pricingVersionId: string;
 
   /**
-   * Whether a per-customer override applied instead of the version's rate.
+   * Whether a per-customer override (in force at the event's time) applied
+   * instead of the version's rate.
    *
    * @generated from field: bool override = 2;
    */
