@@ -240,6 +240,65 @@ describe("a rollout of another mode to a cohort", () => {
     expect(await invariantViolations(t.database.pool)).toEqual([]);
   });
 
+  it("holds on Reserve and Commit, the batch RPCs and the SDK's withCredits, for the cohort only", async () => {
+    const featureKey = await feature(EnforcementMode.ENFORCE);
+    const cohort = await customer(5n);
+    const rest = await customer(5n);
+    await c.admin.setEnforcementRollout({ featureKey, rollout: { mode: EnforcementMode.OBSERVE, customerIds: [cohort] }, reason: "pilot", requestId: randomUUID() });
+    const sdk = createBurndownClient({ baseUrl: t.server.grpcUrl, apiKey: t.adminToken });
+    try {
+      // 3 units at 10 credits: more than either customer has.
+      for (const customerId of [cohort, rest]) {
+        const reserve = c.ledger.reserve({ customerId, cost: usage(featureKey, 3n), requestId: randomUUID() });
+        const batch = c.ledger.reserveBatch({ requests: [{ customerId, cost: usage(featureKey, 3n), requestId: randomUUID() }] });
+        let ran = false;
+        const sdkCall = sdk.withCredits({ customerId, featureKey, quantity: 3n }, async () => {
+          ran = true;
+        });
+        if (customerId === cohort) {
+          const reserved = await reserve;
+          expect(reserved.reservation).toMatchObject({ mode: EnforcementMode.OBSERVE, amount: 30n });
+          await c.ledger.commit({ reservationId: reserved.reservation!.reservationId, amount: 30n, requestId: randomUUID() });
+          const held = (await batch).results[0].result;
+          expect(held.case === "response" && held.value.reservation?.mode).toBe(EnforcementMode.OBSERVE);
+          const committed = await c.ledger.commitBatch({ requests: [{ reservationId: held.case === "response" ? held.value.reservation!.reservationId : "", amount: 30n, requestId: randomUUID() }] });
+          expect(committed.results[0].result.case).toBe("response");
+          await sdkCall;
+          expect(ran).toBe(true);
+          expect(await balanceOf(cohort)).toMatchObject({ burned: 0n, held: 0n, available: 5n });
+          expect((await shadowOf(cohort)).map((row) => [row.mode, row.credits])).toEqual([["observe", "30"], ["observe", "30"], ["observe", "30"]]);
+        } else {
+          expect(errorInfoOf(await errorOf(reserve))?.reason).toBe("INSUFFICIENT_CREDITS");
+          const refused = (await batch).results[0].result;
+          expect(refused.case === "error" && refused.value.reason).toBe("INSUFFICIENT_CREDITS");
+          await expect(sdkCall).rejects.toThrow();
+          expect(ran).toBe(false);
+          expect(await balanceOf(rest)).toMatchObject({ burned: 0n, held: 0n, available: 5n });
+          expect(await shadowOf(rest)).toEqual([]);
+        }
+      }
+    } finally {
+      await sdk.close();
+    }
+  });
+
+  it("by percentage keeps each customer in as the percentage grows", async () => {
+    const featureKey = await feature(EnforcementMode.ENFORCE);
+    const customers = await Promise.all(Array.from({ length: 40 }, () => customer(null)));
+    const cohortAt = async (percent: number) => {
+      await c.admin.setEnforcementRollout({ featureKey, rollout: { mode: EnforcementMode.OFF, percent }, reason: `${percent}%`, requestId: randomUUID() });
+      const checks = await Promise.all(customers.map((customerId) => c.ledger.check({ customerId, featureKey })));
+      return new Set(customers.filter((_, index) => checks[index].rule === EnforcementRule.PERCENTAGE));
+    };
+    const [ten, fifty, ninety] = [await cohortAt(10), await cohortAt(50), await cohortAt(90)];
+    for (const customerId of ten) expect(fifty.has(customerId)).toBe(true);
+    for (const customerId of fifty) expect(ninety.has(customerId)).toBe(true);
+    expect(fifty.size).toBeGreaterThan(ten.size);
+    expect(ninety.size).toBeGreaterThan(fifty.size);
+    expect((await cohortAt(0)).size).toBe(0);
+    expect((await cohortAt(100)).size).toBe(40);
+  });
+
   it("is audited with its old and new values, and shows on the feature", async () => {
     const featureKey = await feature();
     const customerId = await customer(null);
