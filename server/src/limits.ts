@@ -85,6 +85,10 @@ export const limits = {
   ratesPerVersionMax: 1_000,
   /** customers named in one MoveCustomersToPricingVersion. */
   customerIdsPerMoveMax: 1_000,
+  /** the shadow pricing report: the longest period, and the customers and features one request may name. */
+  reportPeriodMsMax: 366 * 86_400_000,
+  reportCustomerIdsMax: 1_000,
+  reportFeatureKeysMax: 1_000,
   /** customer ids listed in one feature's enforcement rollout. */
   rolloutCustomersMax: 1_000,
   /** the reason of an audited action. */

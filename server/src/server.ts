@@ -25,6 +25,7 @@ import { authInterceptor, errorInterceptor } from "./rpc/interceptors.js";
 import { ledgerHandlers } from "./rpc/ledger-handlers.js";
 import { pricingHandlers } from "./rpc/pricing-handlers.js";
 import { registerReflection } from "./rpc/reflection.js";
+import { shadowPricingHandlers } from "./rpc/shadow-pricing-handlers.js";
 import { usageAdminHandlers } from "./rpc/usage-admin-handlers.js";
 import { usageHandlers } from "./rpc/usage-handlers.js";
 import { KeyVerifier } from "./service/api-keys.js";
@@ -111,7 +112,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const routes = (router: ConnectRouter) => {
     router.service(LedgerService, { ...ledgerHandlers(deps), ...usageHandlers(deps), ...batchHandlers(deps, log) });
-    router.service(AdminService, { ...adminHandlers(deps), ...pricingHandlers(deps), ...usageAdminHandlers(deps), ...explainHandlers(deps) });
+    router.service(AdminService, { ...adminHandlers(deps), ...pricingHandlers(deps), ...usageAdminHandlers(deps), ...explainHandlers(deps), ...shadowPricingHandlers(deps) });
     // Health and reflection answer without an API key (see publicMethods in interceptors.ts).
     router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService]));
     registerReflection(router, [LedgerService.file, AdminService.file, HealthService.file, ErrorInfoSchema.file]);

@@ -46,6 +46,7 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "AdminService/ListPricingVersions": ["service", "support", "admin"],
   "AdminService/SetDefaultPricingVersion": ["admin"],
   "AdminService/MoveCustomersToPricingVersion": ["admin"],
+  "AdminService/GetShadowPricingReport": ["support", "admin"],
   "AdminService/SetRateOverride": ["admin"],
   "AdminService/SetEnforcementMode": ["admin"],
   "AdminService/SetEnforcementRollout": ["admin"],
@@ -384,6 +385,24 @@ const validCalls: Record<string, () => Promise<Send>> = {
         requestId: randomUUID(),
       });
       expect(res.movedCount).toBe(1n);
+    };
+  },
+  "AdminService/GetShadowPricingReport": async () => {
+    // One event of 2 units at the base rate 5 burns 10; a candidate without rates prices it the same.
+    const customerId = await fundedCustomer();
+    const featureKey = await freshFeature();
+    await admin().ledger.reportUsage({ events: [{ eventId: randomUUID(), customerId, featureKey, quantity: 2n }] });
+    const candidate = await freshPricingVersion();
+    const now = Date.now();
+    return async (c) => {
+      const res = await c.admin.getShadowPricingReport({
+        candidatePricingVersionId: candidate,
+        startTime: timestampFromMs(now - 3_600_000),
+        endTime: timestampFromMs(now + 3_600_000),
+        customerIds: [customerId],
+      });
+      expect(res.rows.map((row) => [row.customerId, row.featureKey, row.events, row.burnedCredits, row.candidateCredits])).toEqual([[customerId, featureKey, 1n, 10n, 10n]]);
+      expect(res.totals.map((total) => [total.creditTypeId, total.currentCredits, total.candidateCredits])).toEqual([[creditTypeId, 10n, 10n]]);
     };
   },
   "AdminService/SetRateOverride": async () => {

@@ -108,6 +108,7 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.AdminService/ListPricingVersions": everyone,
   "burndown.v1.AdminService/SetDefaultPricingVersion": admin,
   "burndown.v1.AdminService/MoveCustomersToPricingVersion": admin,
+  "burndown.v1.AdminService/GetShadowPricingReport": staff,
   "burndown.v1.AdminService/SetRateOverride": admin,
   "burndown.v1.AdminService/SetEnforcementMode": admin,
   "burndown.v1.AdminService/SetEnforcementRollout": admin,

@@ -70,6 +70,19 @@ export async function selectMissingFeatureKeys(db: Db, featureKeys: string[]): P
   return result.rows.map((row) => row.feature_key as string);
 }
 
+/** selectMissingPricingVersionIds returns the ids, of those given, that name no pricing version, in the order given. No locks. */
+export async function selectMissingPricingVersionIds(db: Db, pricingVersionIds: string[]): Promise<string[]> {
+  if (pricingVersionIds.length === 0) return [];
+  const result = await db.query({
+    name: "select_missing_pricing_version_ids",
+    text: `select k.pricing_version_id from unnest($1::text[]) with ordinality as k(pricing_version_id, position)
+           where not exists (select 1 from pricing_versions v where v.pricing_version_id = k.pricing_version_id)
+           order by k.position`,
+    values: [pricingVersionIds],
+  });
+  return result.rows.map((row) => row.pricing_version_id as string);
+}
+
 const versionColumns = `v.pricing_version_id, v.display_name, v.created_by, v.created_at,
   coalesce((select json_agg(json_build_object('featureKey', r.feature_key, 'credits', r.credits::text, 'perUnits', r.per_units::text)
               order by r.feature_key)

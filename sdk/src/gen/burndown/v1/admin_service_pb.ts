@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file burndown/v1/admin_service.proto.
  */
 export const file_burndown_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9idXJuZG93bi92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEgtidXJuZG93bi52MSJDCgtGZWF0dXJlUmF0ZRITCgtmZWF0dXJlX2tleRgBIAEoCRIfCgRyYXRlGAIgASgLMhEuYnVybmRvd24udjEuUmF0ZSKcAQoOUHJpY2luZ1ZlcnNpb24SGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRInCgVyYXRlcxgDIAMoCzIYLmJ1cm5kb3duLnYxLkZlYXR1cmVSYXRlEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ9ChtDcmVhdGVQcmljaW5nVmVyc2lvblJlcXVlc3QSNAoPcHJpY2luZ192ZXJzaW9uGAEgASgLMhsuYnVybmRvd24udjEuUHJpY2luZ1ZlcnNpb24SFAoMbWFrZV9kZWZhdWx0GAIgASgIEhIKCnJlcXVlc3RfaWQYAyABKAkiVAocQ3JlYXRlUHJpY2luZ1ZlcnNpb25SZXNwb25zZRI0Cg9wcmljaW5nX3ZlcnNpb24YASABKAsyGy5idXJuZG93bi52MS5QcmljaW5nVmVyc2lvbiIcChpMaXN0UHJpY2luZ1ZlcnNpb25zUmVxdWVzdCJ4ChtMaXN0UHJpY2luZ1ZlcnNpb25zUmVzcG9uc2USNQoQcHJpY2luZ192ZXJzaW9ucxgBIAMoCzIbLmJ1cm5kb3duLnYxLlByaWNpbmdWZXJzaW9uEiIKGmRlZmF1bHRfcHJpY2luZ192ZXJzaW9uX2lkGAIgASgJImEKH1NldERlZmF1bHRQcmljaW5nVmVyc2lvblJlcXVlc3QSGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIj4KIFNldERlZmF1bHRQcmljaW5nVmVyc2lvblJlc3BvbnNlEhoKEnByaWNpbmdfdmVyc2lvbl9pZBgBIAEoCSKgAQokTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXF1ZXN0Eh8KF2Zyb21fcHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEh0KFXRvX3ByaWNpbmdfdmVyc2lvbl9pZBgCIAEoCRIUCgxjdXN0b21lcl9pZHMYAyADKAkSDgoGcmVhc29uGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkiPAolTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXNwb25zZRITCgttb3ZlZF9jb3VudBgBIAEoAyKHAQoWU2V0UmF0ZU92ZXJyaWRlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRITCgtmZWF0dXJlX2tleRgCIAEoCRIfCgRyYXRlGAMgASgLMhEuYnVybmRvd24udjEuUmF0ZRIOCgZyZWFzb24YBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSI6ChdTZXRSYXRlT3ZlcnJpZGVSZXNwb25zZRIfCgRyYXRlGAEgASgLMhEuYnVybmRvd24udjEuUmF0ZSKAAQoZU2V0RW5mb3JjZW1lbnRNb2RlUmVxdWVzdBITCgtmZWF0dXJlX2tleRgBIAEoCRIqCgRtb2RlGAIgASgOMhwuYnVybmRvd24udjEuRW5mb3JjZW1lbnRNb2RlEg4KBnJlYXNvbhgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJIkMKGlNldEVuZm9yY2VtZW50TW9kZVJlc3BvbnNlEiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIokBChxTZXRFbmZvcmNlbWVudFJvbGxvdXRSZXF1ZXN0EhMKC2ZlYXR1cmVfa2V5GAEgASgJEjAKB3JvbGxvdXQYAiABKAsyHy5idXJuZG93bi52MS5FbmZvcmNlbWVudFJvbGxvdXQSDgoGcmVhc29uGAMgASgJEhIKCnJlcXVlc3RfaWQYBCABKAkiRgodU2V0RW5mb3JjZW1lbnRSb2xsb3V0UmVzcG9uc2USJQoHZmVhdHVyZRgBIAEoCzIULmJ1cm5kb3duLnYxLkZlYXR1cmUiugEKF1NldEZhaWx1cmVQb2xpY3lSZXF1ZXN0EhMKC2ZlYXR1cmVfa2V5GAEgASgJEjIKDmZhaWx1cmVfcG9saWN5GAIgASgOMhouYnVybmRvd24udjEuRmFpbHVyZVBvbGljeRIyCg5vZmZsaW5lX2J1ZGdldBgDIAEoCzIaLmJ1cm5kb3duLnYxLk9mZmxpbmVCdWRnZXQSDgoGcmVhc29uGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkiQQoYU2V0RmFpbHVyZVBvbGljeVJlc3BvbnNlEiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIksKFFNldEtpbGxTd2l0Y2hSZXF1ZXN0Eg8KB2VuYWJsZWQYASABKAgSDgoGcmVhc29uGAIgASgJEhIKCnJlcXVlc3RfaWQYAyABKAkiKAoVU2V0S2lsbFN3aXRjaFJlc3BvbnNlEg8KB2VuYWJsZWQYASABKAgipQEKC0F1ZGl0UmVjb3JkEhAKCGF1ZGl0X2lkGAEgASgJEg0KBWFjdG9yGAIgASgJEg4KBmFjdGlvbhgDIAEoCRIOCgZ0YXJnZXQYBCABKAkSDgoGcmVhc29uGAUgASgJEhQKDGRldGFpbHNfanNvbhgGIAEoCRIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQAoXTGlzdEF1ZGl0UmVjb3Jkc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiZAoYTGlzdEF1ZGl0UmVjb3Jkc1Jlc3BvbnNlEi8KDWF1ZGl0X3JlY29yZHMYASADKAsyGC5idXJuZG93bi52MS5BdWRpdFJlY29yZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiowEKDFVucmF0ZWRFdmVudBIQCgh1c2FnZV9pZBgBIAEoCRIXCg9yZXBvcnRlcl9rZXlfaWQYAiABKAkSJgoFZXZlbnQYAyABKAsyFy5idXJuZG93bi52MS5Vc2FnZUV2ZW50Eg4KBnJlYXNvbhgEIAEoCRIwCgxyZWNlaXZlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkEKGExpc3RVbnJhdGVkRXZlbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJfChlMaXN0VW5yYXRlZEV2ZW50c1Jlc3BvbnNlEikKBmV2ZW50cxgBIAMoCzIZLmJ1cm5kb3duLnYxLlVucmF0ZWRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkilQIKDVVzYWdlQ29uZmxpY3QSEwoLY29uZmxpY3RfaWQYASABKAkSFwoPcmVwb3J0ZXJfa2V5X2lkGAIgASgJEiYKBWV2ZW50GAMgASgLMhcuYnVybmRvd24udjEuVXNhZ2VFdmVudBIwCgxyZWNlaXZlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmZpcnN0X3VzYWdlX2lkGAUgASgJEiwKC2ZpcnN0X2V2ZW50GAYgASgLMhcuYnVybmRvd24udjEuVXNhZ2VFdmVudBI2ChJmaXJzdF9yZWNlaXZlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInAKGUxpc3RVc2FnZUNvbmZsaWN0c1JlcXVlc3QSFwoPcmVwb3J0ZXJfa2V5X2lkGAEgASgJEhMKC2N1c3RvbWVyX2lkGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJInkKGkxpc3RVc2FnZUNvbmZsaWN0c1Jlc3BvbnNlEi0KCWNvbmZsaWN0cxgBIAMoCzIaLmJ1cm5kb3duLnYxLlVzYWdlQ29uZmxpY3QSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhMKC3RvdGFsX2NvdW50GAMgASgDIjsKGlJlcGxheVVucmF0ZWRFdmVudHNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgFEg4KBnJlYXNvbhgCIAEoCSJNChtSZXBsYXlVbnJhdGVkRXZlbnRzUmVzcG9uc2USLgoHcmVzdWx0cxgBIAMoCzIdLmJ1cm5kb3duLnYxLlVzYWdlRXZlbnRSZXN1bHQiRQoYRXhwbGFpblVzYWdlRXZlbnRSZXF1ZXN0EhAKCGV2ZW50X2lkGAEgASgJEhcKD3JlcG9ydGVyX2tleV9pZBgCIAEoCSKxAwoZRXhwbGFpblVzYWdlRXZlbnRSZXNwb25zZRIQCgh1c2FnZV9pZBgBIAEoCRIXCg9yZXBvcnRlcl9rZXlfaWQYAiABKAkSJgoFZXZlbnQYAyABKAsyFy5idXJuZG93bi52MS5Vc2FnZUV2ZW50EioKB291dGNvbWUYBCABKA4yGS5idXJuZG93bi52MS5Vc2FnZU91dGNvbWUSDgoGcmVhc29uGAUgASgJEjAKDHJlY2VpdmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOY3JlZGl0X3R5cGVfaWQYByABKAkSKgoGcmF0aW5nGAggASgLMhouYnVybmRvd24udjEuUmF0ZUJyZWFrZG93bhIpCgdlbnRyaWVzGAkgAygLMhguYnVybmRvd24udjEuTGVkZ2VyRW50cnkSHgoEbG90cxgKIAMoCzIQLmJ1cm5kb3duLnYxLkxvdBISCgpvdmVyX2xpbWl0GAsgASgIEjAKCmNvcnJlY3Rpb24YDCABKAsyHC5idXJuZG93bi52MS5Vc2FnZUNvcnJlY3Rpb24ihQEKD1VzYWdlQ29ycmVjdGlvbhINCgVhY3RvchgBIAEoCRITCgtyZWFzb25fY29kZRgCIAEoCRIMCgRub3RlGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdjcmVkaXRzGAUgASgDInwKGENvcnJlY3RVc2FnZUV2ZW50UmVxdWVzdBIQCghldmVudF9pZBgBIAEoCRIXCg9yZXBvcnRlcl9rZXlfaWQYAiABKAkSEwoLcmVhc29uX2NvZGUYAyABKAkSDAoEbm90ZRgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJIngKGUNvcnJlY3RVc2FnZUV2ZW50UmVzcG9uc2USMAoKY29ycmVjdGlvbhgBIAEoCzIcLmJ1cm5kb3duLnYxLlVzYWdlQ29ycmVjdGlvbhIpCgdlbnRyaWVzGAIgAygLMhguYnVybmRvd24udjEuTGVkZ2VyRW50cnkiegoKQ3JlZGl0VHlwZRIWCg5jcmVkaXRfdHlwZV9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSDQoFc2NhbGUYAyABKAUSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlsKF0NyZWF0ZUNyZWRpdFR5cGVSZXF1ZXN0EiwKC2NyZWRpdF90eXBlGAEgASgLMhcuYnVybmRvd24udjEuQ3JlZGl0VHlwZRISCgpyZXF1ZXN0X2lkGAIgASgJIkgKGENyZWF0ZUNyZWRpdFR5cGVSZXNwb25zZRIsCgtjcmVkaXRfdHlwZRgBIAEoCzIXLmJ1cm5kb3duLnYxLkNyZWRpdFR5cGUiGAoWTGlzdENyZWRpdFR5cGVzUmVxdWVzdCJIChdMaXN0Q3JlZGl0VHlwZXNSZXNwb25zZRItCgxjcmVkaXRfdHlwZXMYASADKAsyFy5idXJuZG93bi52MS5DcmVkaXRUeXBlIuICCgdGZWF0dXJlEhMKC2ZlYXR1cmVfa2V5GAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIWCg5jcmVkaXRfdHlwZV9pZBgDIAEoCRIRCglidXJuX3JhdGUYBCABKAMSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjYKEGVuZm9yY2VtZW50X21vZGUYBiABKA4yHC5idXJuZG93bi52MS5FbmZvcmNlbWVudE1vZGUSMgoOZmFpbHVyZV9wb2xpY3kYByABKA4yGi5idXJuZG93bi52MS5GYWlsdXJlUG9saWN5EjIKDm9mZmxpbmVfYnVkZ2V0GAggASgLMhouYnVybmRvd24udjEuT2ZmbGluZUJ1ZGdldBIwCgdyb2xsb3V0GAkgASgLMh8uYnVybmRvd24udjEuRW5mb3JjZW1lbnRSb2xsb3V0IlEKFENyZWF0ZUZlYXR1cmVSZXF1ZXN0EiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlEhIKCnJlcXVlc3RfaWQYAiABKAkiPgoVQ3JlYXRlRmVhdHVyZVJlc3BvbnNlEiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIhUKE0xpc3RGZWF0dXJlc1JlcXVlc3QiPgoUTGlzdEZlYXR1cmVzUmVzcG9uc2USJgoIZmVhdHVyZXMYASADKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIrcBCghDdXN0b21lchITCgtjdXN0b21lcl9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSMwoQb3ZlcmRyYWZ0X2xpbWl0cxgDIAMoCzIZLmJ1cm5kb3duLnYxLkNyZWRpdEFtb3VudBIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGgoScHJpY2luZ192ZXJzaW9uX2lkGAUgASgJIlQKFUNyZWF0ZUN1c3RvbWVyUmVxdWVzdBInCghjdXN0b21lchgBIAEoCzIVLmJ1cm5kb3duLnYxLkN1c3RvbWVyEhIKCnJlcXVlc3RfaWQYAiABKAkiQQoWQ3JlYXRlQ3VzdG9tZXJSZXNwb25zZRInCghjdXN0b21lchgBIAEoCzIVLmJ1cm5kb3duLnYxLkN1c3RvbWVyIikKEkdldEN1c3RvbWVyUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCSI+ChNHZXRDdXN0b21lclJlc3BvbnNlEicKCGN1c3RvbWVyGAEgASgLMhUuYnVybmRvd24udjEuQ3VzdG9tZXIifQoYU2V0T3ZlcmRyYWZ0TGltaXRSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEigKBWxpbWl0GAIgASgLMhkuYnVybmRvd24udjEuQ3JlZGl0QW1vdW50EhIKCnJlcXVlc3RfaWQYAyABKAkSDgoGcmVhc29uGAQgASgJIkQKGVNldE92ZXJkcmFmdExpbWl0UmVzcG9uc2USJwoIY3VzdG9tZXIYASABKAsyFS5idXJuZG93bi52MS5DdXN0b21lciKEAgoGQXBpS2V5Eg4KBmtleV9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEh8KBHJvbGUYAyABKA4yES5idXJuZG93bi52MS5Sb2xlEhMKC2dyYW50X2xpbWl0GAQgASgDEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmV2b2tlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2N1c3RvbWVyX2lkGAggASgJIsMBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSHwoEcm9sZRgCIAEoDjIRLmJ1cm5kb3duLnYxLlJvbGUSEwoLZ3JhbnRfbGltaXQYAyABKAMSLwoLZXhwaXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJlcXVlc3RfaWQYBSABKAkSDgoGcmVhc29uGAYgASgJEhMKC2N1c3RvbWVyX2lkGAcgASgJIksKFENyZWF0ZUFwaUtleVJlc3BvbnNlEiQKB2FwaV9rZXkYASABKAsyEy5idXJuZG93bi52MS5BcGlLZXkSDQoFdG9rZW4YAiABKAkiFAoSTGlzdEFwaUtleXNSZXF1ZXN0IjwKE0xpc3RBcGlLZXlzUmVzcG9uc2USJQoIYXBpX2tleXMYASADKAsyEy5idXJuZG93bi52MS5BcGlLZXkiSQoTUmV2b2tlQXBpS2V5UmVxdWVzdBIOCgZrZXlfaWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkiPAoUUmV2b2tlQXBpS2V5UmVzcG9uc2USJAoHYXBpX2tleRgBIAEoCzITLmJ1cm5kb3duLnYxLkFwaUtleTKsEwoMQWRtaW5TZXJ2aWNlEl8KEENyZWF0ZUNyZWRpdFR5cGUSJC5idXJuZG93bi52MS5DcmVhdGVDcmVkaXRUeXBlUmVxdWVzdBolLmJ1cm5kb3duLnYxLkNyZWF0ZUNyZWRpdFR5cGVSZXNwb25zZRJcCg9MaXN0Q3JlZGl0VHlwZXMSIy5idXJuZG93bi52MS5MaXN0Q3JlZGl0VHlwZXNSZXF1ZXN0GiQuYnVybmRvd24udjEuTGlzdENyZWRpdFR5cGVzUmVzcG9uc2USVgoNQ3JlYXRlRmVhdHVyZRIhLmJ1cm5kb3duLnYxLkNyZWF0ZUZlYXR1cmVSZXF1ZXN0GiIuYnVybmRvd24udjEuQ3JlYXRlRmVhdHVyZVJlc3BvbnNlElMKDExpc3RGZWF0dXJlcxIgLmJ1cm5kb3duLnYxLkxpc3RGZWF0dXJlc1JlcXVlc3QaIS5idXJuZG93bi52MS5MaXN0RmVhdHVyZXNSZXNwb25zZRJZCg5DcmVhdGVDdXN0b21lchIiLmJ1cm5kb3duLnYxLkNyZWF0ZUN1c3RvbWVyUmVxdWVzdBojLmJ1cm5kb3duLnYxLkNyZWF0ZUN1c3RvbWVyUmVzcG9uc2USUAoLR2V0Q3VzdG9tZXISHy5idXJuZG93bi52MS5HZXRDdXN0b21lclJlcXVlc3QaIC5idXJuZG93bi52MS5HZXRDdXN0b21lclJlc3BvbnNlEmIKEVNldE92ZXJkcmFmdExpbWl0EiUuYnVybmRvd24udjEuU2V0T3ZlcmRyYWZ0TGltaXRSZXF1ZXN0GiYuYnVybmRvd24udjEuU2V0T3ZlcmRyYWZ0TGltaXRSZXNwb25zZRJTCgxDcmVhdGVBcGlLZXkSIC5idXJuZG93bi52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiEuYnVybmRvd24udjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USUAoLTGlzdEFwaUtleXMSHy5idXJuZG93bi52MS5MaXN0QXBpS2V5c1JlcXVlc3QaIC5idXJuZG93bi52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlElMKDFJldm9rZUFwaUtleRIgLmJ1cm5kb3duLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIS5idXJuZG93bi52MS5SZXZva2VBcGlLZXlSZXNwb25zZRJrChRDcmVhdGVQcmljaW5nVmVyc2lvbhIoLmJ1cm5kb3duLnYxLkNyZWF0ZVByaWNpbmdWZXJzaW9uUmVxdWVzdBopLmJ1cm5kb3duLnYxLkNyZWF0ZVByaWNpbmdWZXJzaW9uUmVzcG9uc2USaAoTTGlzdFByaWNpbmdWZXJzaW9ucxInLmJ1cm5kb3duLnYxLkxpc3RQcmljaW5nVmVyc2lvbnNSZXF1ZXN0GiguYnVybmRvd24udjEuTGlzdFByaWNpbmdWZXJzaW9uc1Jlc3BvbnNlEncKGFNldERlZmF1bHRQcmljaW5nVmVyc2lvbhIsLmJ1cm5kb3duLnYxLlNldERlZmF1bHRQcmljaW5nVmVyc2lvblJlcXVlc3QaLS5idXJuZG93bi52MS5TZXREZWZhdWx0UHJpY2luZ1ZlcnNpb25SZXNwb25zZRKGAQodTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb24SMS5idXJuZG93bi52MS5Nb3ZlQ3VzdG9tZXJzVG9QcmljaW5nVmVyc2lvblJlcXVlc3QaMi5idXJuZG93bi52MS5Nb3ZlQ3VzdG9tZXJzVG9QcmljaW5nVmVyc2lvblJlc3BvbnNlElwKD1NldFJhdGVPdmVycmlkZRIjLmJ1cm5kb3duLnYxLlNldFJhdGVPdmVycmlkZVJlcXVlc3QaJC5idXJuZG93bi52MS5TZXRSYXRlT3ZlcnJpZGVSZXNwb25zZRJlChJTZXRFbmZvcmNlbWVudE1vZGUSJi5idXJuZG93bi52MS5TZXRFbmZvcmNlbWVudE1vZGVSZXF1ZXN0GicuYnVybmRvd24udjEuU2V0RW5mb3JjZW1lbnRNb2RlUmVzcG9uc2USbgoVU2V0RW5mb3JjZW1lbnRSb2xsb3V0EikuYnVybmRvd24udjEuU2V0RW5mb3JjZW1lbnRSb2xsb3V0UmVxdWVzdBoqLmJ1cm5kb3duLnYxLlNldEVuZm9yY2VtZW50Um9sbG91dFJlc3BvbnNlElYKDVNldEtpbGxTd2l0Y2gSIS5idXJuZG93bi52MS5TZXRLaWxsU3dpdGNoUmVxdWVzdBoiLmJ1cm5kb3duLnYxLlNldEtpbGxTd2l0Y2hSZXNwb25zZRJfChBTZXRGYWlsdXJlUG9saWN5EiQuYnVybmRvd24udjEuU2V0RmFpbHVyZVBvbGljeVJlcXVlc3QaJS5idXJuZG93bi52MS5TZXRGYWlsdXJlUG9saWN5UmVzcG9uc2USXwoQTGlzdEF1ZGl0UmVjb3JkcxIkLmJ1cm5kb3duLnYxLkxpc3RBdWRpdFJlY29yZHNSZXF1ZXN0GiUuYnVybmRvd24udjEuTGlzdEF1ZGl0UmVjb3Jkc1Jlc3BvbnNlEmIKEUxpc3RVbnJhdGVkRXZlbnRzEiUuYnVybmRvd24udjEuTGlzdFVucmF0ZWRFdmVudHNSZXF1ZXN0GiYuYnVybmRvd24udjEuTGlzdFVucmF0ZWRFdmVudHNSZXNwb25zZRJoChNSZXBsYXlVbnJhdGVkRXZlbnRzEicuYnVybmRvd24udjEuUmVwbGF5VW5yYXRlZEV2ZW50c1JlcXVlc3QaKC5idXJuZG93bi52MS5SZXBsYXlVbnJhdGVkRXZlbnRzUmVzcG9uc2USZQoSTGlzdFVzYWdlQ29uZmxpY3RzEiYuYnVybmRvd24udjEuTGlzdFVzYWdlQ29uZmxpY3RzUmVxdWVzdBonLmJ1cm5kb3duLnYxLkxpc3RVc2FnZUNvbmZsaWN0c1Jlc3BvbnNlEmIKEUV4cGxhaW5Vc2FnZUV2ZW50EiUuYnVybmRvd24udjEuRXhwbGFpblVzYWdlRXZlbnRSZXF1ZXN0GiYuYnVybmRvd24udjEuRXhwbGFpblVzYWdlRXZlbnRSZXNwb25zZRJiChFDb3JyZWN0VXNhZ2VFdmVudBIlLmJ1cm5kb3duLnYxLkNvcnJlY3RVc2FnZUV2ZW50UmVxdWVzdBomLmJ1cm5kb3duLnYxLkNvcnJlY3RVc2FnZUV2ZW50UmVzcG9uc2ViBnByb3RvMw", [file_burndown_v1_types, file_burndown_v1_usage, file_google_protobuf_timestamp]);
+  fileDesc("Ch9idXJuZG93bi92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEgtidXJuZG93bi52MSJDCgtGZWF0dXJlUmF0ZRITCgtmZWF0dXJlX2tleRgBIAEoCRIfCgRyYXRlGAIgASgLMhEuYnVybmRvd24udjEuUmF0ZSKcAQoOUHJpY2luZ1ZlcnNpb24SGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRInCgVyYXRlcxgDIAMoCzIYLmJ1cm5kb3duLnYxLkZlYXR1cmVSYXRlEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ9ChtDcmVhdGVQcmljaW5nVmVyc2lvblJlcXVlc3QSNAoPcHJpY2luZ192ZXJzaW9uGAEgASgLMhsuYnVybmRvd24udjEuUHJpY2luZ1ZlcnNpb24SFAoMbWFrZV9kZWZhdWx0GAIgASgIEhIKCnJlcXVlc3RfaWQYAyABKAkiVAocQ3JlYXRlUHJpY2luZ1ZlcnNpb25SZXNwb25zZRI0Cg9wcmljaW5nX3ZlcnNpb24YASABKAsyGy5idXJuZG93bi52MS5QcmljaW5nVmVyc2lvbiIcChpMaXN0UHJpY2luZ1ZlcnNpb25zUmVxdWVzdCJ4ChtMaXN0UHJpY2luZ1ZlcnNpb25zUmVzcG9uc2USNQoQcHJpY2luZ192ZXJzaW9ucxgBIAMoCzIbLmJ1cm5kb3duLnYxLlByaWNpbmdWZXJzaW9uEiIKGmRlZmF1bHRfcHJpY2luZ192ZXJzaW9uX2lkGAIgASgJImEKH1NldERlZmF1bHRQcmljaW5nVmVyc2lvblJlcXVlc3QSGgoScHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIj4KIFNldERlZmF1bHRQcmljaW5nVmVyc2lvblJlc3BvbnNlEhoKEnByaWNpbmdfdmVyc2lvbl9pZBgBIAEoCSKgAQokTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXF1ZXN0Eh8KF2Zyb21fcHJpY2luZ192ZXJzaW9uX2lkGAEgASgJEh0KFXRvX3ByaWNpbmdfdmVyc2lvbl9pZBgCIAEoCRIUCgxjdXN0b21lcl9pZHMYAyADKAkSDgoGcmVhc29uGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkiPAolTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXNwb25zZRITCgttb3ZlZF9jb3VudBgBIAEoAyKaAgodR2V0U2hhZG93UHJpY2luZ1JlcG9ydFJlcXVlc3QSJAocY2FuZGlkYXRlX3ByaWNpbmdfdmVyc2lvbl9pZBgBIAEoCRIuCgpzdGFydF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMY3VzdG9tZXJfaWRzGAQgAygJEhQKDGZlYXR1cmVfa2V5cxgFIAMoCRIiChpjdXJyZW50X3ByaWNpbmdfdmVyc2lvbl9pZBgGIAEoCRIRCglwYWdlX3NpemUYByABKAUSEgoKcGFnZV90b2tlbhgIIAEoCSKXAQoeR2V0U2hhZG93UHJpY2luZ1JlcG9ydFJlc3BvbnNlEisKBHJvd3MYASADKAsyHS5idXJuZG93bi52MS5TaGFkb3dQcmljaW5nUm93EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRIvCgZ0b3RhbHMYAyADKAsyHy5idXJuZG93bi52MS5TaGFkb3dQcmljaW5nVG90YWwi+AEKEFNoYWRvd1ByaWNpbmdSb3cSEwoLY3VzdG9tZXJfaWQYASABKAkSEwoLZmVhdHVyZV9rZXkYAiABKAkSFgoOY3JlZGl0X3R5cGVfaWQYAyABKAkSDgoGZXZlbnRzGAQgASgDEhAKCHF1YW50aXR5GAUgASgDEhYKDmJ1cm5lZF9jcmVkaXRzGAYgASgDEhgKEHNoYWRvd2VkX2NyZWRpdHMYByABKAMSGgoSbm90X2JpbGxlZF9jcmVkaXRzGAggASgDEhcKD2N1cnJlbnRfY3JlZGl0cxgJIAEoAxIZChFjYW5kaWRhdGVfY3JlZGl0cxgKIAEoAyK+AQoSU2hhZG93UHJpY2luZ1RvdGFsEhYKDmNyZWRpdF90eXBlX2lkGAEgASgJEg4KBmV2ZW50cxgCIAEoAxIWCg5idXJuZWRfY3JlZGl0cxgDIAEoAxIYChBzaGFkb3dlZF9jcmVkaXRzGAQgASgDEhoKEm5vdF9iaWxsZWRfY3JlZGl0cxgFIAEoAxIXCg9jdXJyZW50X2NyZWRpdHMYBiABKAMSGQoRY2FuZGlkYXRlX2NyZWRpdHMYByABKAMihwEKFlNldFJhdGVPdmVycmlkZVJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSEwoLZmVhdHVyZV9rZXkYAiABKAkSHwoEcmF0ZRgDIAEoCzIRLmJ1cm5kb3duLnYxLlJhdGUSDgoGcmVhc29uGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkiOgoXU2V0UmF0ZU92ZXJyaWRlUmVzcG9uc2USHwoEcmF0ZRgBIAEoCzIRLmJ1cm5kb3duLnYxLlJhdGUigAEKGVNldEVuZm9yY2VtZW50TW9kZVJlcXVlc3QSEwoLZmVhdHVyZV9rZXkYASABKAkSKgoEbW9kZRgCIAEoDjIcLmJ1cm5kb3duLnYxLkVuZm9yY2VtZW50TW9kZRIOCgZyZWFzb24YAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCSJDChpTZXRFbmZvcmNlbWVudE1vZGVSZXNwb25zZRIlCgdmZWF0dXJlGAEgASgLMhQuYnVybmRvd24udjEuRmVhdHVyZSKJAQocU2V0RW5mb3JjZW1lbnRSb2xsb3V0UmVxdWVzdBITCgtmZWF0dXJlX2tleRgBIAEoCRIwCgdyb2xsb3V0GAIgASgLMh8uYnVybmRvd24udjEuRW5mb3JjZW1lbnRSb2xsb3V0Eg4KBnJlYXNvbhgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJIkYKHVNldEVuZm9yY2VtZW50Um9sbG91dFJlc3BvbnNlEiUKB2ZlYXR1cmUYASABKAsyFC5idXJuZG93bi52MS5GZWF0dXJlIroBChdTZXRGYWlsdXJlUG9saWN5UmVxdWVzdBITCgtmZWF0dXJlX2tleRgBIAEoCRIyCg5mYWlsdXJlX3BvbGljeRgCIAEoDjIaLmJ1cm5kb3duLnYxLkZhaWx1cmVQb2xpY3kSMgoOb2ZmbGluZV9idWRnZXQYAyABKAsyGi5idXJuZG93bi52MS5PZmZsaW5lQnVkZ2V0Eg4KBnJlYXNvbhgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgJIkEKGFNldEZhaWx1cmVQb2xpY3lSZXNwb25zZRIlCgdmZWF0dXJlGAEgASgLMhQuYnVybmRvd24udjEuRmVhdHVyZSJLChRTZXRLaWxsU3dpdGNoUmVxdWVzdBIPCgdlbmFibGVkGAEgASgIEg4KBnJlYXNvbhgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIigKFVNldEtpbGxTd2l0Y2hSZXNwb25zZRIPCgdlbmFibGVkGAEgASgIIqUBCgtBdWRpdFJlY29yZBIQCghhdWRpdF9pZBgBIAEoCRINCgVhY3RvchgCIAEoCRIOCgZhY3Rpb24YAyABKAkSDgoGdGFyZ2V0GAQgASgJEg4KBnJlYXNvbhgFIAEoCRIUCgxkZXRhaWxzX2pzb24YBiABKAkSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkAKF0xpc3RBdWRpdFJlY29yZHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJImQKGExpc3RBdWRpdFJlY29yZHNSZXNwb25zZRIvCg1hdWRpdF9yZWNvcmRzGAEgAygLMhguYnVybmRvd24udjEuQXVkaXRSZWNvcmQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIqMBCgxVbnJhdGVkRXZlbnQSEAoIdXNhZ2VfaWQYASABKAkSFwoPcmVwb3J0ZXJfa2V5X2lkGAIgASgJEiYKBWV2ZW50GAMgASgLMhcuYnVybmRvd24udjEuVXNhZ2VFdmVudBIOCgZyZWFzb24YBCABKAkSMAoMcmVjZWl2ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJBChhMaXN0VW5yYXRlZEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiXwoZTGlzdFVucmF0ZWRFdmVudHNSZXNwb25zZRIpCgZldmVudHMYASADKAsyGS5idXJuZG93bi52MS5VbnJhdGVkRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIpUCCg1Vc2FnZUNvbmZsaWN0EhMKC2NvbmZsaWN0X2lkGAEgASgJEhcKD3JlcG9ydGVyX2tleV9pZBgCIAEoCRImCgVldmVudBgDIAEoCzIXLmJ1cm5kb3duLnYxLlVzYWdlRXZlbnQSMAoMcmVjZWl2ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5maXJzdF91c2FnZV9pZBgFIAEoCRIsCgtmaXJzdF9ldmVudBgGIAEoCzIXLmJ1cm5kb3duLnYxLlVzYWdlRXZlbnQSNgoSZmlyc3RfcmVjZWl2ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJwChlMaXN0VXNhZ2VDb25mbGljdHNSZXF1ZXN0EhcKD3JlcG9ydGVyX2tleV9pZBgBIAEoCRITCgtjdXN0b21lcl9pZBgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJ5ChpMaXN0VXNhZ2VDb25mbGljdHNSZXNwb25zZRItCgljb25mbGljdHMYASADKAsyGi5idXJuZG93bi52MS5Vc2FnZUNvbmZsaWN0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRITCgt0b3RhbF9jb3VudBgDIAEoAyI7ChpSZXBsYXlVbnJhdGVkRXZlbnRzUmVxdWVzdBINCgVsaW1pdBgBIAEoBRIOCgZyZWFzb24YAiABKAkiTQobUmVwbGF5VW5yYXRlZEV2ZW50c1Jlc3BvbnNlEi4KB3Jlc3VsdHMYASADKAsyHS5idXJuZG93bi52MS5Vc2FnZUV2ZW50UmVzdWx0IkUKGEV4cGxhaW5Vc2FnZUV2ZW50UmVxdWVzdBIQCghldmVudF9pZBgBIAEoCRIXCg9yZXBvcnRlcl9rZXlfaWQYAiABKAkisQMKGUV4cGxhaW5Vc2FnZUV2ZW50UmVzcG9uc2USEAoIdXNhZ2VfaWQYASABKAkSFwoPcmVwb3J0ZXJfa2V5X2lkGAIgASgJEiYKBWV2ZW50GAMgASgLMhcuYnVybmRvd24udjEuVXNhZ2VFdmVudBIqCgdvdXRjb21lGAQgASgOMhkuYnVybmRvd24udjEuVXNhZ2VPdXRjb21lEg4KBnJlYXNvbhgFIAEoCRIwCgxyZWNlaXZlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmNyZWRpdF90eXBlX2lkGAcgASgJEioKBnJhdGluZxgIIAEoCzIaLmJ1cm5kb3duLnYxLlJhdGVCcmVha2Rvd24SKQoHZW50cmllcxgJIAMoCzIYLmJ1cm5kb3duLnYxLkxlZGdlckVudHJ5Eh4KBGxvdHMYCiADKAsyEC5idXJuZG93bi52MS5Mb3QSEgoKb3Zlcl9saW1pdBgLIAEoCBIwCgpjb3JyZWN0aW9uGAwgASgLMhwuYnVybmRvd24udjEuVXNhZ2VDb3JyZWN0aW9uIoUBCg9Vc2FnZUNvcnJlY3Rpb24SDQoFYWN0b3IYASABKAkSEwoLcmVhc29uX2NvZGUYAiABKAkSDAoEbm90ZRgDIAEoCRIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHY3JlZGl0cxgFIAEoAyJ8ChhDb3JyZWN0VXNhZ2VFdmVudFJlcXVlc3QSEAoIZXZlbnRfaWQYASABKAkSFwoPcmVwb3J0ZXJfa2V5X2lkGAIgASgJEhMKC3JlYXNvbl9jb2RlGAMgASgJEgwKBG5vdGUYBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoCSJ4ChlDb3JyZWN0VXNhZ2VFdmVudFJlc3BvbnNlEjAKCmNvcnJlY3Rpb24YASABKAsyHC5idXJuZG93bi52MS5Vc2FnZUNvcnJlY3Rpb24SKQoHZW50cmllcxgCIAMoCzIYLmJ1cm5kb3duLnYxLkxlZGdlckVudHJ5InoKCkNyZWRpdFR5cGUSFgoOY3JlZGl0X3R5cGVfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEg0KBXNjYWxlGAMgASgFEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJbChdDcmVhdGVDcmVkaXRUeXBlUmVxdWVzdBIsCgtjcmVkaXRfdHlwZRgBIAEoCzIXLmJ1cm5kb3duLnYxLkNyZWRpdFR5cGUSEgoKcmVxdWVzdF9pZBgCIAEoCSJIChhDcmVhdGVDcmVkaXRUeXBlUmVzcG9uc2USLAoLY3JlZGl0X3R5cGUYASABKAsyFy5idXJuZG93bi52MS5DcmVkaXRUeXBlIhgKFkxpc3RDcmVkaXRUeXBlc1JlcXVlc3QiSAoXTGlzdENyZWRpdFR5cGVzUmVzcG9uc2USLQoMY3JlZGl0X3R5cGVzGAEgAygLMhcuYnVybmRvd24udjEuQ3JlZGl0VHlwZSLiAgoHRmVhdHVyZRITCgtmZWF0dXJlX2tleRgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSFgoOY3JlZGl0X3R5cGVfaWQYAyABKAkSEQoJYnVybl9yYXRlGAQgASgDEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI2ChBlbmZvcmNlbWVudF9tb2RlGAYgASgOMhwuYnVybmRvd24udjEuRW5mb3JjZW1lbnRNb2RlEjIKDmZhaWx1cmVfcG9saWN5GAcgASgOMhouYnVybmRvd24udjEuRmFpbHVyZVBvbGljeRIyCg5vZmZsaW5lX2J1ZGdldBgIIAEoCzIaLmJ1cm5kb3duLnYxLk9mZmxpbmVCdWRnZXQSMAoHcm9sbG91dBgJIAEoCzIfLmJ1cm5kb3duLnYxLkVuZm9yY2VtZW50Um9sbG91dCJRChRDcmVhdGVGZWF0dXJlUmVxdWVzdBIlCgdmZWF0dXJlGAEgASgLMhQuYnVybmRvd24udjEuRmVhdHVyZRISCgpyZXF1ZXN0X2lkGAIgASgJIj4KFUNyZWF0ZUZlYXR1cmVSZXNwb25zZRIlCgdmZWF0dXJlGAEgASgLMhQuYnVybmRvd24udjEuRmVhdHVyZSIVChNMaXN0RmVhdHVyZXNSZXF1ZXN0Ij4KFExpc3RGZWF0dXJlc1Jlc3BvbnNlEiYKCGZlYXR1cmVzGAEgAygLMhQuYnVybmRvd24udjEuRmVhdHVyZSK3AQoIQ3VzdG9tZXISEwoLY3VzdG9tZXJfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEjMKEG92ZXJkcmFmdF9saW1pdHMYAyADKAsyGS5idXJuZG93bi52MS5DcmVkaXRBbW91bnQSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhoKEnByaWNpbmdfdmVyc2lvbl9pZBgFIAEoCSJUChVDcmVhdGVDdXN0b21lclJlcXVlc3QSJwoIY3VzdG9tZXIYASABKAsyFS5idXJuZG93bi52MS5DdXN0b21lchISCgpyZXF1ZXN0X2lkGAIgASgJIkEKFkNyZWF0ZUN1c3RvbWVyUmVzcG9uc2USJwoIY3VzdG9tZXIYASABKAsyFS5idXJuZG93bi52MS5DdXN0b21lciIpChJHZXRDdXN0b21lclJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkiPgoTR2V0Q3VzdG9tZXJSZXNwb25zZRInCghjdXN0b21lchgBIAEoCzIVLmJ1cm5kb3duLnYxLkN1c3RvbWVyIn0KGFNldE92ZXJkcmFmdExpbWl0UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIoCgVsaW1pdBgCIAEoCzIZLmJ1cm5kb3duLnYxLkNyZWRpdEFtb3VudBISCgpyZXF1ZXN0X2lkGAMgASgJEg4KBnJlYXNvbhgEIAEoCSJEChlTZXRPdmVyZHJhZnRMaW1pdFJlc3BvbnNlEicKCGN1c3RvbWVyGAEgASgLMhUuYnVybmRvd24udjEuQ3VzdG9tZXIihAIKBkFwaUtleRIOCgZrZXlfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIfCgRyb2xlGAMgASgOMhEuYnVybmRvd24udjEuUm9sZRITCgtncmFudF9saW1pdBgEIAEoAxIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3Jldm9rZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtjdXN0b21lcl9pZBgIIAEoCSLDAQoTQ3JlYXRlQXBpS2V5UmVxdWVzdBIMCgRuYW1lGAEgASgJEh8KBHJvbGUYAiABKA4yES5idXJuZG93bi52MS5Sb2xlEhMKC2dyYW50X2xpbWl0GAMgASgDEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpyZXF1ZXN0X2lkGAUgASgJEg4KBnJlYXNvbhgGIAEoCRITCgtjdXN0b21lcl9pZBgHIAEoCSJLChRDcmVhdGVBcGlLZXlSZXNwb25zZRIkCgdhcGlfa2V5GAEgASgLMhMuYnVybmRvd24udjEuQXBpS2V5Eg0KBXRva2VuGAIgASgJIhQKEkxpc3RBcGlLZXlzUmVxdWVzdCI8ChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiUKCGFwaV9rZXlzGAEgAygLMhMuYnVybmRvd24udjEuQXBpS2V5IkkKE1Jldm9rZUFwaUtleVJlcXVlc3QSDgoGa2V5X2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIjwKFFJldm9rZUFwaUtleVJlc3BvbnNlEiQKB2FwaV9rZXkYASABKAsyEy5idXJuZG93bi52MS5BcGlLZXkynxQKDEFkbWluU2VydmljZRJfChBDcmVhdGVDcmVkaXRUeXBlEiQuYnVybmRvd24udjEuQ3JlYXRlQ3JlZGl0VHlwZVJlcXVlc3QaJS5idXJuZG93bi52MS5DcmVhdGVDcmVkaXRUeXBlUmVzcG9uc2USXAoPTGlzdENyZWRpdFR5cGVzEiMuYnVybmRvd24udjEuTGlzdENyZWRpdFR5cGVzUmVxdWVzdBokLmJ1cm5kb3duLnYxLkxpc3RDcmVkaXRUeXBlc1Jlc3BvbnNlElYKDUNyZWF0ZUZlYXR1cmUSIS5idXJuZG93bi52MS5DcmVhdGVGZWF0dXJlUmVxdWVzdBoiLmJ1cm5kb3duLnYxLkNyZWF0ZUZlYXR1cmVSZXNwb25zZRJTCgxMaXN0RmVhdHVyZXMSIC5idXJuZG93bi52MS5MaXN0RmVhdHVyZXNSZXF1ZXN0GiEuYnVybmRvd24udjEuTGlzdEZlYXR1cmVzUmVzcG9uc2USWQoOQ3JlYXRlQ3VzdG9tZXISIi5idXJuZG93bi52MS5DcmVhdGVDdXN0b21lclJlcXVlc3QaIy5idXJuZG93bi52MS5DcmVhdGVDdXN0b21lclJlc3BvbnNlElAKC0dldEN1c3RvbWVyEh8uYnVybmRvd24udjEuR2V0Q3VzdG9tZXJSZXF1ZXN0GiAuYnVybmRvd24udjEuR2V0Q3VzdG9tZXJSZXNwb25zZRJiChFTZXRPdmVyZHJhZnRMaW1pdBIlLmJ1cm5kb3duLnYxLlNldE92ZXJkcmFmdExpbWl0UmVxdWVzdBomLmJ1cm5kb3duLnYxLlNldE92ZXJkcmFmdExpbWl0UmVzcG9uc2USUwoMQ3JlYXRlQXBpS2V5EiAuYnVybmRvd24udjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBohLmJ1cm5kb3duLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlElAKC0xpc3RBcGlLZXlzEh8uYnVybmRvd24udjEuTGlzdEFwaUtleXNSZXF1ZXN0GiAuYnVybmRvd24udjEuTGlzdEFwaUtleXNSZXNwb25zZRJTCgxSZXZva2VBcGlLZXkSIC5idXJuZG93bi52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiEuYnVybmRvd24udjEuUmV2b2tlQXBpS2V5UmVzcG9uc2USawoUQ3JlYXRlUHJpY2luZ1ZlcnNpb24SKC5idXJuZG93bi52MS5DcmVhdGVQcmljaW5nVmVyc2lvblJlcXVlc3QaKS5idXJuZG93bi52MS5DcmVhdGVQcmljaW5nVmVyc2lvblJlc3BvbnNlEmgKE0xpc3RQcmljaW5nVmVyc2lvbnMSJy5idXJuZG93bi52MS5MaXN0UHJpY2luZ1ZlcnNpb25zUmVxdWVzdBooLmJ1cm5kb3duLnYxLkxpc3RQcmljaW5nVmVyc2lvbnNSZXNwb25zZRJ3ChhTZXREZWZhdWx0UHJpY2luZ1ZlcnNpb24SLC5idXJuZG93bi52MS5TZXREZWZhdWx0UHJpY2luZ1ZlcnNpb25SZXF1ZXN0Gi0uYnVybmRvd24udjEuU2V0RGVmYXVsdFByaWNpbmdWZXJzaW9uUmVzcG9uc2UShgEKHU1vdmVDdXN0b21lcnNUb1ByaWNpbmdWZXJzaW9uEjEuYnVybmRvd24udjEuTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXF1ZXN0GjIuYnVybmRvd24udjEuTW92ZUN1c3RvbWVyc1RvUHJpY2luZ1ZlcnNpb25SZXNwb25zZRJxChZHZXRTaGFkb3dQcmljaW5nUmVwb3J0EiouYnVybmRvd24udjEuR2V0U2hhZG93UHJpY2luZ1JlcG9ydFJlcXVlc3QaKy5idXJuZG93bi52MS5HZXRTaGFkb3dQcmljaW5nUmVwb3J0UmVzcG9uc2USXAoPU2V0UmF0ZU92ZXJyaWRlEiMuYnVybmRvd24udjEuU2V0UmF0ZU92ZXJyaWRlUmVxdWVzdBokLmJ1cm5kb3duLnYxLlNldFJhdGVPdmVycmlkZVJlc3BvbnNlEmUKElNldEVuZm9yY2VtZW50TW9kZRImLmJ1cm5kb3duLnYxLlNldEVuZm9yY2VtZW50TW9kZVJlcXVlc3QaJy5idXJuZG93bi52MS5TZXRFbmZvcmNlbWVudE1vZGVSZXNwb25zZRJuChVTZXRFbmZvcmNlbWVudFJvbGxvdXQSKS5idXJuZG93bi52MS5TZXRFbmZvcmNlbWVudFJvbGxvdXRSZXF1ZXN0GiouYnVybmRvd24udjEuU2V0RW5mb3JjZW1lbnRSb2xsb3V0UmVzcG9uc2USVgoNU2V0S2lsbFN3aXRjaBIhLmJ1cm5kb3duLnYxLlNldEtpbGxTd2l0Y2hSZXF1ZXN0GiIuYnVybmRvd24udjEuU2V0S2lsbFN3aXRjaFJlc3BvbnNlEl8KEFNldEZhaWx1cmVQb2xpY3kSJC5idXJuZG93bi52MS5TZXRGYWlsdXJlUG9saWN5UmVxdWVzdBolLmJ1cm5kb3duLnYxLlNldEZhaWx1cmVQb2xpY3lSZXNwb25zZRJfChBMaXN0QXVkaXRSZWNvcmRzEiQuYnVybmRvd24udjEuTGlzdEF1ZGl0UmVjb3Jkc1JlcXVlc3QaJS5idXJuZG93bi52MS5MaXN0QXVkaXRSZWNvcmRzUmVzcG9uc2USYgoRTGlzdFVucmF0ZWRFdmVudHMSJS5idXJuZG93bi52MS5MaXN0VW5yYXRlZEV2ZW50c1JlcXVlc3QaJi5idXJuZG93bi52MS5MaXN0VW5yYXRlZEV2ZW50c1Jlc3BvbnNlEmgKE1JlcGxheVVucmF0ZWRFdmVudHMSJy5idXJuZG93bi52MS5SZXBsYXlVbnJhdGVkRXZlbnRzUmVxdWVzdBooLmJ1cm5kb3duLnYxLlJlcGxheVVucmF0ZWRFdmVudHNSZXNwb25zZRJlChJMaXN0VXNhZ2VDb25mbGljdHMSJi5idXJuZG93bi52MS5MaXN0VXNhZ2VDb25mbGljdHNSZXF1ZXN0GicuYnVybmRvd24udjEuTGlzdFVzYWdlQ29uZmxpY3RzUmVzcG9uc2USYgoRRXhwbGFpblVzYWdlRXZlbnQSJS5idXJuZG93bi52MS5FeHBsYWluVXNhZ2VFdmVudFJlcXVlc3QaJi5idXJuZG93bi52MS5FeHBsYWluVXNhZ2VFdmVudFJlc3BvbnNlEmIKEUNvcnJlY3RVc2FnZUV2ZW50EiUuYnVybmRvd24udjEuQ29ycmVjdFVzYWdlRXZlbnRSZXF1ZXN0GiYuYnVybmRvd24udjEuQ29ycmVjdFVzYWdlRXZlbnRSZXNwb25zZWIGcHJvdG8z", [file_burndown_v1_types, file_burndown_v1_usage, file_google_protobuf_timestamp]);
 
 /**
  * FeatureRate is one feature's rate in a pricing version.
@@ -316,6 +316,274 @@ export const MoveCustomersToPricingVersionResponseSchema: GenMessage<MoveCustome
   messageDesc(file_burndown_v1_admin_service, 9);
 
 /**
+ * GetShadowPricingReportRequest asks for a page of a shadow pricing report.
+ *
+ * @generated from message burndown.v1.GetShadowPricingReportRequest
+ */
+export type GetShadowPricingReportRequest = Message<"burndown.v1.GetShadowPricingReportRequest"> & {
+  /**
+   * The pricing version to rate the usage with; required, must exist. It need
+   * not be the default: publish it with CreatePricingVersion without
+   * make_default to try it.
+   *
+   * @generated from field: string candidate_pricing_version_id = 1;
+   */
+  candidatePricingVersionId: string;
+
+  /**
+   * The period's start, inclusive: events whose event_time is at or after it;
+   * required.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 2;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * The period's end, exclusive: events whose event_time is before it;
+   * required, after start_time, and at most 366 days after it.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 3;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * Only these customers (at most 1,000); empty means every customer.
+   *
+   * @generated from field: repeated string customer_ids = 4;
+   */
+  customerIds: string[];
+
+  /**
+   * Only these features (at most 1,000); empty means every feature.
+   *
+   * @generated from field: repeated string feature_keys = 5;
+   */
+  featureKeys: string[];
+
+  /**
+   * Only the customers pinned to this version now (a cohort); must exist
+   * when set. Empty means customers on any version or none.
+   *
+   * @generated from field: string current_pricing_version_id = 6;
+   */
+  currentPricingVersionId: string;
+
+  /**
+   * At most this many rows: 1 to 1,000; 0 means 100.
+   *
+   * @generated from field: int32 page_size = 7;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the previous page, of the same request.
+   *
+   * @generated from field: string page_token = 8;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message burndown.v1.GetShadowPricingReportRequest.
+ * Use `create(GetShadowPricingReportRequestSchema)` to create a new message.
+ */
+export const GetShadowPricingReportRequestSchema: GenMessage<GetShadowPricingReportRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 10);
+
+/**
+ * GetShadowPricingReportResponse is a page of rows and the totals of every row.
+ *
+ * @generated from message burndown.v1.GetShadowPricingReportResponse
+ */
+export type GetShadowPricingReportResponse = Message<"burndown.v1.GetShadowPricingReportResponse"> & {
+  /**
+   * One row per customer and feature with rated usage in the period, ordered
+   * by customer_id then feature_key (byte order).
+   *
+   * @generated from field: repeated burndown.v1.ShadowPricingRow rows = 1;
+   */
+  rows: ShadowPricingRow[];
+
+  /**
+   * Pass this to get the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * Per credit type, the sums over every row the request matches, on every
+   * page alike; ordered by credit_type_id.
+   *
+   * @generated from field: repeated burndown.v1.ShadowPricingTotal totals = 3;
+   */
+  totals: ShadowPricingTotal[];
+};
+
+/**
+ * Describes the message burndown.v1.GetShadowPricingReportResponse.
+ * Use `create(GetShadowPricingReportResponseSchema)` to create a new message.
+ */
+export const GetShadowPricingReportResponseSchema: GenMessage<GetShadowPricingReportResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 11);
+
+/**
+ * ShadowPricingRow is one customer's usage of one feature in the period, as the
+ * real pricing rated it and as the candidate would have. Unrated events are
+ * left out. Amounts are credits in the smallest unit of credit_type_id, as
+ * rated; a refund by CorrectUsageEvent is not subtracted.
+ *
+ * @generated from message burndown.v1.ShadowPricingRow
+ */
+export type ShadowPricingRow = Message<"burndown.v1.ShadowPricingRow"> & {
+  /**
+   * The customer.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * The feature.
+   *
+   * @generated from field: string feature_key = 2;
+   */
+  featureKey: string;
+
+  /**
+   * The credit type the feature burns.
+   *
+   * @generated from field: string credit_type_id = 3;
+   */
+  creditTypeId: string;
+
+  /**
+   * Rated events in the period.
+   *
+   * @generated from field: int64 events = 4;
+   */
+  events: bigint;
+
+  /**
+   * Their total quantity.
+   *
+   * @generated from field: int64 quantity = 5;
+   */
+  quantity: bigint;
+
+  /**
+   * Enforced: the credits the events burned from the balance.
+   *
+   * @generated from field: int64 burned_credits = 6;
+   */
+  burnedCredits: bigint;
+
+  /**
+   * Observed: the credits the real rate would have burned, as recorded in the
+   * shadow ledger.
+   *
+   * @generated from field: int64 shadowed_credits = 7;
+   */
+  shadowedCredits: bigint;
+
+  /**
+   * Off: floor(sum(quantity) * credits / per_units) per rate recorded on the
+   * events; not billed.
+   *
+   * @generated from field: int64 not_billed_credits = 8;
+   */
+  notBilledCredits: bigint;
+
+  /**
+   * The real pricing's rating: burned + shadowed + not billed.
+   *
+   * @generated from field: int64 current_credits = 9;
+   */
+  currentCredits: bigint;
+
+  /**
+   * The candidate's rating of the same events. Events rated with a customer's
+   * rate override keep it: floor(sum(quantity) * credits / per_units) per
+   * override rate. The others: floor(sum(quantity) * credits / per_units) at
+   * the candidate's rate for the feature, or at the feature's base burn_rate
+   * per unit if the candidate does not list it.
+   *
+   * @generated from field: int64 candidate_credits = 10;
+   */
+  candidateCredits: bigint;
+};
+
+/**
+ * Describes the message burndown.v1.ShadowPricingRow.
+ * Use `create(ShadowPricingRowSchema)` to create a new message.
+ */
+export const ShadowPricingRowSchema: GenMessage<ShadowPricingRow> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 12);
+
+/**
+ * ShadowPricingTotal sums the report's rows of one credit type.
+ *
+ * @generated from message burndown.v1.ShadowPricingTotal
+ */
+export type ShadowPricingTotal = Message<"burndown.v1.ShadowPricingTotal"> & {
+  /**
+   * The credit type.
+   *
+   * @generated from field: string credit_type_id = 1;
+   */
+  creditTypeId: string;
+
+  /**
+   * Rated events.
+   *
+   * @generated from field: int64 events = 2;
+   */
+  events: bigint;
+
+  /**
+   * The rows' burned_credits.
+   *
+   * @generated from field: int64 burned_credits = 3;
+   */
+  burnedCredits: bigint;
+
+  /**
+   * The rows' shadowed_credits.
+   *
+   * @generated from field: int64 shadowed_credits = 4;
+   */
+  shadowedCredits: bigint;
+
+  /**
+   * The rows' not_billed_credits.
+   *
+   * @generated from field: int64 not_billed_credits = 5;
+   */
+  notBilledCredits: bigint;
+
+  /**
+   * The rows' current_credits.
+   *
+   * @generated from field: int64 current_credits = 6;
+   */
+  currentCredits: bigint;
+
+  /**
+   * The rows' candidate_credits.
+   *
+   * @generated from field: int64 candidate_credits = 7;
+   */
+  candidateCredits: bigint;
+};
+
+/**
+ * Describes the message burndown.v1.ShadowPricingTotal.
+ * Use `create(ShadowPricingTotalSchema)` to create a new message.
+ */
+export const ShadowPricingTotalSchema: GenMessage<ShadowPricingTotal> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_admin_service, 13);
+
+/**
  * SetRateOverrideRequest sets or clears a per-customer rate.
  *
  * @generated from message burndown.v1.SetRateOverrideRequest
@@ -362,7 +630,7 @@ export type SetRateOverrideRequest = Message<"burndown.v1.SetRateOverrideRequest
  * Use `create(SetRateOverrideRequestSchema)` to create a new message.
  */
 export const SetRateOverrideRequestSchema: GenMessage<SetRateOverrideRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 10);
+  messageDesc(file_burndown_v1_admin_service, 14);
 
 /**
  * SetRateOverrideResponse confirms the change.
@@ -383,7 +651,7 @@ export type SetRateOverrideResponse = Message<"burndown.v1.SetRateOverrideRespon
  * Use `create(SetRateOverrideResponseSchema)` to create a new message.
  */
 export const SetRateOverrideResponseSchema: GenMessage<SetRateOverrideResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 11);
+  messageDesc(file_burndown_v1_admin_service, 15);
 
 /**
  * SetEnforcementModeRequest changes a feature's mode.
@@ -425,7 +693,7 @@ export type SetEnforcementModeRequest = Message<"burndown.v1.SetEnforcementModeR
  * Use `create(SetEnforcementModeRequestSchema)` to create a new message.
  */
 export const SetEnforcementModeRequestSchema: GenMessage<SetEnforcementModeRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 12);
+  messageDesc(file_burndown_v1_admin_service, 16);
 
 /**
  * SetEnforcementModeResponse is the feature after the change.
@@ -446,7 +714,7 @@ export type SetEnforcementModeResponse = Message<"burndown.v1.SetEnforcementMode
  * Use `create(SetEnforcementModeResponseSchema)` to create a new message.
  */
 export const SetEnforcementModeResponseSchema: GenMessage<SetEnforcementModeResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 13);
+  messageDesc(file_burndown_v1_admin_service, 17);
 
 /**
  * SetEnforcementRolloutRequest sets or clears a feature's rollout.
@@ -488,7 +756,7 @@ export type SetEnforcementRolloutRequest = Message<"burndown.v1.SetEnforcementRo
  * Use `create(SetEnforcementRolloutRequestSchema)` to create a new message.
  */
 export const SetEnforcementRolloutRequestSchema: GenMessage<SetEnforcementRolloutRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 14);
+  messageDesc(file_burndown_v1_admin_service, 18);
 
 /**
  * SetEnforcementRolloutResponse is the feature after the change.
@@ -509,7 +777,7 @@ export type SetEnforcementRolloutResponse = Message<"burndown.v1.SetEnforcementR
  * Use `create(SetEnforcementRolloutResponseSchema)` to create a new message.
  */
 export const SetEnforcementRolloutResponseSchema: GenMessage<SetEnforcementRolloutResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 15);
+  messageDesc(file_burndown_v1_admin_service, 19);
 
 /**
  * SetFailurePolicyRequest sets a feature's failure policy.
@@ -559,7 +827,7 @@ export type SetFailurePolicyRequest = Message<"burndown.v1.SetFailurePolicyReque
  * Use `create(SetFailurePolicyRequestSchema)` to create a new message.
  */
 export const SetFailurePolicyRequestSchema: GenMessage<SetFailurePolicyRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 16);
+  messageDesc(file_burndown_v1_admin_service, 20);
 
 /**
  * SetFailurePolicyResponse is the feature after the change.
@@ -580,7 +848,7 @@ export type SetFailurePolicyResponse = Message<"burndown.v1.SetFailurePolicyResp
  * Use `create(SetFailurePolicyResponseSchema)` to create a new message.
  */
 export const SetFailurePolicyResponseSchema: GenMessage<SetFailurePolicyResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 17);
+  messageDesc(file_burndown_v1_admin_service, 21);
 
 /**
  * SetKillSwitchRequest turns the global kill switch on or off.
@@ -615,7 +883,7 @@ export type SetKillSwitchRequest = Message<"burndown.v1.SetKillSwitchRequest"> &
  * Use `create(SetKillSwitchRequestSchema)` to create a new message.
  */
 export const SetKillSwitchRequestSchema: GenMessage<SetKillSwitchRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 18);
+  messageDesc(file_burndown_v1_admin_service, 22);
 
 /**
  * SetKillSwitchResponse confirms the state.
@@ -636,7 +904,7 @@ export type SetKillSwitchResponse = Message<"burndown.v1.SetKillSwitchResponse">
  * Use `create(SetKillSwitchResponseSchema)` to create a new message.
  */
 export const SetKillSwitchResponseSchema: GenMessage<SetKillSwitchResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 19);
+  messageDesc(file_burndown_v1_admin_service, 23);
 
 /**
  * AuditRecord is one administrative action.
@@ -699,7 +967,7 @@ export type AuditRecord = Message<"burndown.v1.AuditRecord"> & {
  * Use `create(AuditRecordSchema)` to create a new message.
  */
 export const AuditRecordSchema: GenMessage<AuditRecord> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 20);
+  messageDesc(file_burndown_v1_admin_service, 24);
 
 /**
  * ListAuditRecordsRequest asks for a page of audit records.
@@ -727,7 +995,7 @@ export type ListAuditRecordsRequest = Message<"burndown.v1.ListAuditRecordsReque
  * Use `create(ListAuditRecordsRequestSchema)` to create a new message.
  */
 export const ListAuditRecordsRequestSchema: GenMessage<ListAuditRecordsRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 21);
+  messageDesc(file_burndown_v1_admin_service, 25);
 
 /**
  * ListAuditRecordsResponse is a page of audit records.
@@ -755,7 +1023,7 @@ export type ListAuditRecordsResponse = Message<"burndown.v1.ListAuditRecordsResp
  * Use `create(ListAuditRecordsResponseSchema)` to create a new message.
  */
 export const ListAuditRecordsResponseSchema: GenMessage<ListAuditRecordsResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 22);
+  messageDesc(file_burndown_v1_admin_service, 26);
 
 /**
  * UnratedEvent is a usage event kept without rating.
@@ -804,7 +1072,7 @@ export type UnratedEvent = Message<"burndown.v1.UnratedEvent"> & {
  * Use `create(UnratedEventSchema)` to create a new message.
  */
 export const UnratedEventSchema: GenMessage<UnratedEvent> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 23);
+  messageDesc(file_burndown_v1_admin_service, 27);
 
 /**
  * ListUnratedEventsRequest asks for a page of unrated events.
@@ -832,7 +1100,7 @@ export type ListUnratedEventsRequest = Message<"burndown.v1.ListUnratedEventsReq
  * Use `create(ListUnratedEventsRequestSchema)` to create a new message.
  */
 export const ListUnratedEventsRequestSchema: GenMessage<ListUnratedEventsRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 24);
+  messageDesc(file_burndown_v1_admin_service, 28);
 
 /**
  * ListUnratedEventsResponse is a page of unrated events.
@@ -860,7 +1128,7 @@ export type ListUnratedEventsResponse = Message<"burndown.v1.ListUnratedEventsRe
  * Use `create(ListUnratedEventsResponseSchema)` to create a new message.
  */
 export const ListUnratedEventsResponseSchema: GenMessage<ListUnratedEventsResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 25);
+  messageDesc(file_burndown_v1_admin_service, 29);
 
 /**
  * UsageConflict is a usage event refused because its event id was already
@@ -927,7 +1195,7 @@ export type UsageConflict = Message<"burndown.v1.UsageConflict"> & {
  * Use `create(UsageConflictSchema)` to create a new message.
  */
 export const UsageConflictSchema: GenMessage<UsageConflict> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 26);
+  messageDesc(file_burndown_v1_admin_service, 30);
 
 /**
  * ListUsageConflictsRequest asks for a page of usage conflicts.
@@ -969,7 +1237,7 @@ export type ListUsageConflictsRequest = Message<"burndown.v1.ListUsageConflictsR
  * Use `create(ListUsageConflictsRequestSchema)` to create a new message.
  */
 export const ListUsageConflictsRequestSchema: GenMessage<ListUsageConflictsRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 27);
+  messageDesc(file_burndown_v1_admin_service, 31);
 
 /**
  * ListUsageConflictsResponse is a page of usage conflicts.
@@ -1004,7 +1272,7 @@ export type ListUsageConflictsResponse = Message<"burndown.v1.ListUsageConflicts
  * Use `create(ListUsageConflictsResponseSchema)` to create a new message.
  */
 export const ListUsageConflictsResponseSchema: GenMessage<ListUsageConflictsResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 28);
+  messageDesc(file_burndown_v1_admin_service, 32);
 
 /**
  * ReplayUnratedEventsRequest rates unrated events that now can be.
@@ -1033,7 +1301,7 @@ export type ReplayUnratedEventsRequest = Message<"burndown.v1.ReplayUnratedEvent
  * Use `create(ReplayUnratedEventsRequestSchema)` to create a new message.
  */
 export const ReplayUnratedEventsRequestSchema: GenMessage<ReplayUnratedEventsRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 29);
+  messageDesc(file_burndown_v1_admin_service, 33);
 
 /**
  * ReplayUnratedEventsResponse says what became of the events tried.
@@ -1054,7 +1322,7 @@ export type ReplayUnratedEventsResponse = Message<"burndown.v1.ReplayUnratedEven
  * Use `create(ReplayUnratedEventsResponseSchema)` to create a new message.
  */
 export const ReplayUnratedEventsResponseSchema: GenMessage<ReplayUnratedEventsResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 30);
+  messageDesc(file_burndown_v1_admin_service, 34);
 
 /**
  * ExplainUsageEventRequest names an event.
@@ -1083,7 +1351,7 @@ export type ExplainUsageEventRequest = Message<"burndown.v1.ExplainUsageEventReq
  * Use `create(ExplainUsageEventRequestSchema)` to create a new message.
  */
 export const ExplainUsageEventRequestSchema: GenMessage<ExplainUsageEventRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 31);
+  messageDesc(file_burndown_v1_admin_service, 35);
 
 /**
  * ExplainUsageEventResponse is the whole story of one event.
@@ -1182,7 +1450,7 @@ export type ExplainUsageEventResponse = Message<"burndown.v1.ExplainUsageEventRe
  * Use `create(ExplainUsageEventResponseSchema)` to create a new message.
  */
 export const ExplainUsageEventResponseSchema: GenMessage<ExplainUsageEventResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 32);
+  messageDesc(file_burndown_v1_admin_service, 36);
 
 /**
  * UsageCorrection records the refund of a usage event.
@@ -1231,7 +1499,7 @@ export type UsageCorrection = Message<"burndown.v1.UsageCorrection"> & {
  * Use `create(UsageCorrectionSchema)` to create a new message.
  */
 export const UsageCorrectionSchema: GenMessage<UsageCorrection> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 33);
+  messageDesc(file_burndown_v1_admin_service, 37);
 
 /**
  * CorrectUsageEventRequest refunds an event.
@@ -1280,7 +1548,7 @@ export type CorrectUsageEventRequest = Message<"burndown.v1.CorrectUsageEventReq
  * Use `create(CorrectUsageEventRequestSchema)` to create a new message.
  */
 export const CorrectUsageEventRequestSchema: GenMessage<CorrectUsageEventRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 34);
+  messageDesc(file_burndown_v1_admin_service, 38);
 
 /**
  * CorrectUsageEventResponse is the correction.
@@ -1308,7 +1576,7 @@ export type CorrectUsageEventResponse = Message<"burndown.v1.CorrectUsageEventRe
  * Use `create(CorrectUsageEventResponseSchema)` to create a new message.
  */
 export const CorrectUsageEventResponseSchema: GenMessage<CorrectUsageEventResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 35);
+  messageDesc(file_burndown_v1_admin_service, 39);
 
 /**
  * CreditType is a kind of credit.
@@ -1351,7 +1619,7 @@ export type CreditType = Message<"burndown.v1.CreditType"> & {
  * Use `create(CreditTypeSchema)` to create a new message.
  */
 export const CreditTypeSchema: GenMessage<CreditType> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 36);
+  messageDesc(file_burndown_v1_admin_service, 40);
 
 /**
  * CreateCreditTypeRequest adds a credit type.
@@ -1379,7 +1647,7 @@ export type CreateCreditTypeRequest = Message<"burndown.v1.CreateCreditTypeReque
  * Use `create(CreateCreditTypeRequestSchema)` to create a new message.
  */
 export const CreateCreditTypeRequestSchema: GenMessage<CreateCreditTypeRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 37);
+  messageDesc(file_burndown_v1_admin_service, 41);
 
 /**
  * CreateCreditTypeResponse is the new credit type.
@@ -1400,7 +1668,7 @@ export type CreateCreditTypeResponse = Message<"burndown.v1.CreateCreditTypeResp
  * Use `create(CreateCreditTypeResponseSchema)` to create a new message.
  */
 export const CreateCreditTypeResponseSchema: GenMessage<CreateCreditTypeResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 38);
+  messageDesc(file_burndown_v1_admin_service, 42);
 
 /**
  * ListCreditTypesRequest asks for every credit type.
@@ -1415,7 +1683,7 @@ export type ListCreditTypesRequest = Message<"burndown.v1.ListCreditTypesRequest
  * Use `create(ListCreditTypesRequestSchema)` to create a new message.
  */
 export const ListCreditTypesRequestSchema: GenMessage<ListCreditTypesRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 39);
+  messageDesc(file_burndown_v1_admin_service, 43);
 
 /**
  * ListCreditTypesResponse holds every credit type.
@@ -1436,7 +1704,7 @@ export type ListCreditTypesResponse = Message<"burndown.v1.ListCreditTypesRespon
  * Use `create(ListCreditTypesResponseSchema)` to create a new message.
  */
 export const ListCreditTypesResponseSchema: GenMessage<ListCreditTypesResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 40);
+  messageDesc(file_burndown_v1_admin_service, 44);
 
 /**
  * Feature is a billable action.
@@ -1516,7 +1784,7 @@ export type Feature = Message<"burndown.v1.Feature"> & {
  * Use `create(FeatureSchema)` to create a new message.
  */
 export const FeatureSchema: GenMessage<Feature> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 41);
+  messageDesc(file_burndown_v1_admin_service, 45);
 
 /**
  * CreateFeatureRequest adds a feature.
@@ -1544,7 +1812,7 @@ export type CreateFeatureRequest = Message<"burndown.v1.CreateFeatureRequest"> &
  * Use `create(CreateFeatureRequestSchema)` to create a new message.
  */
 export const CreateFeatureRequestSchema: GenMessage<CreateFeatureRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 42);
+  messageDesc(file_burndown_v1_admin_service, 46);
 
 /**
  * CreateFeatureResponse is the new feature.
@@ -1565,7 +1833,7 @@ export type CreateFeatureResponse = Message<"burndown.v1.CreateFeatureResponse">
  * Use `create(CreateFeatureResponseSchema)` to create a new message.
  */
 export const CreateFeatureResponseSchema: GenMessage<CreateFeatureResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 43);
+  messageDesc(file_burndown_v1_admin_service, 47);
 
 /**
  * ListFeaturesRequest asks for every feature.
@@ -1580,7 +1848,7 @@ export type ListFeaturesRequest = Message<"burndown.v1.ListFeaturesRequest"> & {
  * Use `create(ListFeaturesRequestSchema)` to create a new message.
  */
 export const ListFeaturesRequestSchema: GenMessage<ListFeaturesRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 44);
+  messageDesc(file_burndown_v1_admin_service, 48);
 
 /**
  * ListFeaturesResponse holds every feature.
@@ -1601,7 +1869,7 @@ export type ListFeaturesResponse = Message<"burndown.v1.ListFeaturesResponse"> &
  * Use `create(ListFeaturesResponseSchema)` to create a new message.
  */
 export const ListFeaturesResponseSchema: GenMessage<ListFeaturesResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 45);
+  messageDesc(file_burndown_v1_admin_service, 49);
 
 /**
  * Customer is the vendor's customer that owns balances.
@@ -1653,7 +1921,7 @@ export type Customer = Message<"burndown.v1.Customer"> & {
  * Use `create(CustomerSchema)` to create a new message.
  */
 export const CustomerSchema: GenMessage<Customer> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 46);
+  messageDesc(file_burndown_v1_admin_service, 50);
 
 /**
  * CreateCustomerRequest adds a customer.
@@ -1682,7 +1950,7 @@ export type CreateCustomerRequest = Message<"burndown.v1.CreateCustomerRequest">
  * Use `create(CreateCustomerRequestSchema)` to create a new message.
  */
 export const CreateCustomerRequestSchema: GenMessage<CreateCustomerRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 47);
+  messageDesc(file_burndown_v1_admin_service, 51);
 
 /**
  * CreateCustomerResponse is the new customer.
@@ -1703,7 +1971,7 @@ export type CreateCustomerResponse = Message<"burndown.v1.CreateCustomerResponse
  * Use `create(CreateCustomerResponseSchema)` to create a new message.
  */
 export const CreateCustomerResponseSchema: GenMessage<CreateCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 48);
+  messageDesc(file_burndown_v1_admin_service, 52);
 
 /**
  * GetCustomerRequest asks for a customer.
@@ -1724,7 +1992,7 @@ export type GetCustomerRequest = Message<"burndown.v1.GetCustomerRequest"> & {
  * Use `create(GetCustomerRequestSchema)` to create a new message.
  */
 export const GetCustomerRequestSchema: GenMessage<GetCustomerRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 49);
+  messageDesc(file_burndown_v1_admin_service, 53);
 
 /**
  * GetCustomerResponse holds the customer.
@@ -1745,7 +2013,7 @@ export type GetCustomerResponse = Message<"burndown.v1.GetCustomerResponse"> & {
  * Use `create(GetCustomerResponseSchema)` to create a new message.
  */
 export const GetCustomerResponseSchema: GenMessage<GetCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 50);
+  messageDesc(file_burndown_v1_admin_service, 54);
 
 /**
  * SetOverdraftLimitRequest sets one overdraft limit.
@@ -1787,7 +2055,7 @@ export type SetOverdraftLimitRequest = Message<"burndown.v1.SetOverdraftLimitReq
  * Use `create(SetOverdraftLimitRequestSchema)` to create a new message.
  */
 export const SetOverdraftLimitRequestSchema: GenMessage<SetOverdraftLimitRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 51);
+  messageDesc(file_burndown_v1_admin_service, 55);
 
 /**
  * SetOverdraftLimitResponse is the customer after the change.
@@ -1808,7 +2076,7 @@ export type SetOverdraftLimitResponse = Message<"burndown.v1.SetOverdraftLimitRe
  * Use `create(SetOverdraftLimitResponseSchema)` to create a new message.
  */
 export const SetOverdraftLimitResponseSchema: GenMessage<SetOverdraftLimitResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 52);
+  messageDesc(file_burndown_v1_admin_service, 56);
 
 /**
  * ApiKey is a credential for calling Burndown. Its secret is shown once, at
@@ -1879,7 +2147,7 @@ export type ApiKey = Message<"burndown.v1.ApiKey"> & {
  * Use `create(ApiKeySchema)` to create a new message.
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 53);
+  messageDesc(file_burndown_v1_admin_service, 57);
 
 /**
  * CreateApiKeyRequest makes an API key.
@@ -1944,7 +2212,7 @@ export type CreateApiKeyRequest = Message<"burndown.v1.CreateApiKeyRequest"> & {
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 54);
+  messageDesc(file_burndown_v1_admin_service, 58);
 
 /**
  * CreateApiKeyResponse holds the new key and its secret.
@@ -1973,7 +2241,7 @@ export type CreateApiKeyResponse = Message<"burndown.v1.CreateApiKeyResponse"> &
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 55);
+  messageDesc(file_burndown_v1_admin_service, 59);
 
 /**
  * ListApiKeysRequest asks for every API key.
@@ -1988,7 +2256,7 @@ export type ListApiKeysRequest = Message<"burndown.v1.ListApiKeysRequest"> & {
  * Use `create(ListApiKeysRequestSchema)` to create a new message.
  */
 export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 56);
+  messageDesc(file_burndown_v1_admin_service, 60);
 
 /**
  * ListApiKeysResponse holds every API key.
@@ -2009,7 +2277,7 @@ export type ListApiKeysResponse = Message<"burndown.v1.ListApiKeysResponse"> & {
  * Use `create(ListApiKeysResponseSchema)` to create a new message.
  */
 export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 57);
+  messageDesc(file_burndown_v1_admin_service, 61);
 
 /**
  * RevokeApiKeyRequest revokes a key.
@@ -2044,7 +2312,7 @@ export type RevokeApiKeyRequest = Message<"burndown.v1.RevokeApiKeyRequest"> & {
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 58);
+  messageDesc(file_burndown_v1_admin_service, 62);
 
 /**
  * RevokeApiKeyResponse is the revoked key.
@@ -2065,7 +2333,7 @@ export type RevokeApiKeyResponse = Message<"burndown.v1.RevokeApiKeyResponse"> &
  * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
  */
 export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_admin_service, 59);
+  messageDesc(file_burndown_v1_admin_service, 63);
 
 /**
  * AdminService carries the catalog (credit types, features), customers and API
@@ -2087,8 +2355,13 @@ export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@_
  *   rates.
  * - DUPLICATE_FEATURE (INVALID_ARGUMENT): a pricing version rates a feature
  *   twice.
- * - TOO_MANY_CUSTOMER_IDS (INVALID_ARGUMENT): a move names more than 1,000
- *   customers.
+ * - TOO_MANY_CUSTOMER_IDS (INVALID_ARGUMENT): a move or a shadow pricing
+ *   report names more than 1,000 customers.
+ * - TOO_MANY_FEATURE_KEYS (INVALID_ARGUMENT): a shadow pricing report names
+ *   more than 1,000 features.
+ * - INVALID_PERIOD (INVALID_ARGUMENT): a report's start_time or end_time is
+ *   unset, end_time is not after start_time, or the period is longer than 366
+ *   days.
  * - SAME_PRICING_VERSION (INVALID_ARGUMENT): a move to the version it is
  *   from.
  * - INVALID_DURATION (INVALID_ARGUMENT): an offline budget's duration_max is
@@ -2104,6 +2377,9 @@ export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@_
  * - CUSTOMER_EXISTS (ALREADY_EXISTS): the customer id is taken.
  * - PRICING_VERSION_EXISTS (ALREADY_EXISTS): the pricing version id is taken.
  * - PRICING_VERSION_NOT_FOUND (NOT_FOUND): the pricing version does not exist.
+ * - AMOUNT_OUT_OF_RANGE (INVALID_ARGUMENT): a figure of a shadow pricing
+ *   report (a row's or a total's) would exceed the int64 range; narrow the
+ *   period or filter the customers.
  * - API_KEY_NOT_FOUND (NOT_FOUND): the API key does not exist.
  * - USAGE_EVENT_NOT_FOUND (NOT_FOUND): no usage event has that id.
  * - OVERDRAFT_IN_USE (FAILED_PRECONDITION): the balance is further below zero
@@ -2260,6 +2536,29 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof MoveCustomersToPricingVersionRequestSchema;
     output: typeof MoveCustomersToPricingVersionResponseSchema;
+  },
+  /**
+   * GetShadowPricingReport rates a past period's usage against a candidate
+   * pricing version beside the real pricing, per customer and feature: what
+   * enforce burned, what observe shadowed, what off left unbilled, and what the
+   * candidate would have burned for the same events. Read before moving a
+   * cohort (MoveCustomersToPricingVersion). It is computed from the stored usage
+   * events when asked and changes nothing; support and admin keys may call it.
+   *
+   * The candidate (like not_billed_credits) is exact for each period total:
+   * floor(sum(quantity) * credits / per_units) per customer, feature and rate,
+   * less than one credit below the exact product. Burned and shadowed credits
+   * were rated event by event, each event carrying the remainder below one
+   * credit to the next (see Rate), so they also hold the carry that crossed
+   * the period's edges: at equal rates, expect the columns to differ by that
+   * per-event carry, not to agree to the last credit.
+   *
+   * @generated from rpc burndown.v1.AdminService.GetShadowPricingReport
+   */
+  getShadowPricingReport: {
+    methodKind: "unary";
+    input: typeof GetShadowPricingReportRequestSchema;
+    output: typeof GetShadowPricingReportResponseSchema;
   },
   /**
    * SetRateOverride sets or clears a per-customer rate for a feature (an
