@@ -146,6 +146,10 @@ async function setMode(featureKey: string, mode: EnforcementMode): Promise<void>
 const { BURNED, SHADOWED, NOT_BILLED, UNRATED } = UsageOutcome;
 
 beforeAll(async () => {
+  // Pricing changes are dated when they are made, and events are rated at what was in force
+  // at their event time: the catalog and the pins come first, four days back.
+  const reportedAtMs = clock.ms;
+  clock.ms = reportedAtMs - 4 * dayMs;
   t = await startTestServer({ clock });
   c = t.clients(t.adminToken);
   for (const creditTypeId of [api, ai]) await c.admin.createCreditType({ creditType: { creditTypeId, displayName: creditTypeId, scale: 0 }, requestId: randomUUID() });
@@ -164,6 +168,13 @@ beforeAll(async () => {
     await c.ledger.grant({ customerId, creditTypeId: api, amount: 1_000n, source: GrantSource.PURCHASE, reasonCode: "seed", requestId: randomUUID() });
   }
   await c.admin.moveCustomersToPricingVersion({ fromPricingVersionId: v1, toPricingVersionId: base, customerIds: [dave], reason: "test", requestId: randomUUID() });
+  // carol's own rate for chat holds until 2.5 h into the period; erin's rate of nothing throughout.
+  await c.admin.setRateOverride({ customerId: carol, featureKey: chat, rate: { credits: 7n, perUnits: 10n }, reason: "deal", requestId: randomUUID() });
+  await c.admin.setRateOverride({ customerId: erin, featureKey: zero, rate: { credits: 0n, perUnits: 1n }, reason: "free", requestId: randomUUID() });
+  clock.ms = startMs + 2 * hourMs + 30 * 60_000;
+  await c.admin.setRateOverride({ customerId: carol, featureKey: chat, reason: "deal ended", requestId: randomUUID() });
+  // Every event is reported now, late: each is rated as of its event time.
+  clock.ms = reportedAtMs;
 
   await report(alice, [
     [chat, 3n, startMs - 1, BURNED],
@@ -184,20 +195,17 @@ beforeAll(async () => {
   await setMode(chat, EnforcementMode.OBSERVE);
   await report(bob, [[chat, 5n, startMs + 5 * hourMs, SHADOWED]]);
   await setMode(chat, EnforcementMode.ENFORCE);
-  await c.admin.setRateOverride({ customerId: carol, featureKey: chat, rate: { credits: 7n, perUnits: 10n }, reason: "deal", requestId: randomUUID() });
   await report(carol, [
     [chat, 1n, startMs + hourMs, BURNED],
     [chat, 2n, startMs + 2 * hourMs, BURNED],
+    [chat, 5n, startMs + 3 * hourMs, BURNED],
   ]);
-  await c.admin.setRateOverride({ customerId: carol, featureKey: chat, reason: "deal ended", requestId: randomUUID() });
-  await report(carol, [[chat, 5n, startMs + 3 * hourMs, BURNED]]);
   await report(dave, [
     [chat, 2n, startMs + hourMs, BURNED],
     [search, 1n, startMs + hourMs, SHADOWED],
   ]);
   // Three days ago, outside every other period: 2^62 units, not billed at bulk's base rate
   // 1; and twice 2^62 units of zero at erin's own rate of nothing, 2^63 units in all.
-  await c.admin.setRateOverride({ customerId: erin, featureKey: zero, rate: { credits: 0n, perUnits: 1n }, reason: "free", requestId: randomUUID() });
   await report(erin, [
     [bulk, 2n ** 62n, clock.ms - 3 * dayMs, NOT_BILLED],
     [zero, 2n ** 62n, clock.ms - 3 * dayMs, NOT_BILLED],
