@@ -17,23 +17,13 @@ import { limits } from "../limits.js";
 import { type BalanceKey, balanceKeyOf } from "../store/balance-store.js";
 import type { AuditWrite, CarryWrite } from "../store/balance-writer.js";
 import type { RateRow } from "../store/rate-store.js";
-import type { UsageRow } from "../store/usage-store.js";
+import type { SentUsage, UsageRow } from "../store/usage-store.js";
 import { eventHashLength, rateAt, type WriteInputs } from "../store/write-inputs-store.js";
 import type { Caller, Deps } from "./context.js";
 import { GroupAbort, loadedState, type PlanContext, type Prepared, type WriteOp } from "./write-op.js";
 
 /** UsageInput is a well-formed usage event of a batch. */
-export interface UsageInput {
-  eventId: string;
-  customerId: string;
-  featureKey: string;
-  quantity: bigint;
-  /** null: now. */
-  eventAt: Date | null;
-  properties: Record<string, string>;
-  /** allowed by an SDK while the ledger was unreachable, replayed from its spool. */
-  offline: boolean;
-}
+export type UsageInput = SentUsage;
 
 /** UsageOutcome is what became of one event. */
 export type UsageOutcome = "burned" | "duplicate" | "rejected" | "unrated" | "shadowed" | "not_billed";

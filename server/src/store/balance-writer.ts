@@ -13,7 +13,7 @@ import type { CorrectionRow } from "./correction-store.js";
 import type { EntryRow } from "./entry-store.js";
 import type { Tx } from "./database.js";
 import { type ClaimRow, claimRows, claimValues } from "./idempotency-store.js";
-import type { UsageRow } from "./usage-store.js";
+import type { UsageConflict, UsageRow } from "./usage-store.js";
 
 /** BalanceTotalsWrite is a balance's stored totals after the group (its overdraft limit is not the writer's). */
 export type BalanceTotalsWrite = { key: BalanceKey } & Omit<BalanceRow, "overdraftLimit">;
@@ -116,18 +116,7 @@ export interface CarryWrite {
 export type CorrectionWrite = Omit<CorrectionRow, "createdAt">;
 
 /** UsageConflictWrite is a usage event refused because its id was taken by another event, as received. */
-export interface UsageConflictWrite {
-  principal: string;
-  eventId: string;
-  customerId: string;
-  featureKey: string;
-  quantity: bigint;
-  /** null: sent without an event time. */
-  eventAt: Date | null;
-  properties: Record<string, string>;
-  offline: boolean;
-  receivedAt: Date;
-}
+export type UsageConflictWrite = UsageConflict;
 
 /** AuditWrite is an administrative action's record, written with the change it describes. */
 export interface AuditWrite {

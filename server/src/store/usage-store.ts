@@ -107,19 +107,28 @@ export async function selectExistingIds(db: Db, customerIds: string[], featureKe
   return { customerIds: ids("c"), featureKeys: ids("f") };
 }
 
-/** StoredConflict is a usage event refused because its id was taken, with the event that took it if still kept. */
-export interface StoredConflict {
-  conflictId: string;
-  principal: string;
+/** SentUsage is a usage event as a producer sent it. */
+export interface SentUsage {
   eventId: string;
   customerId: string;
   featureKey: string;
   quantity: bigint;
-  /** null: sent without an event time. */
+  /** null: sent without an event time (now). */
   eventAt: Date | null;
   properties: Record<string, string>;
+  /** allowed by an SDK while the ledger was unreachable, replayed from its spool. */
   offline: boolean;
+}
+
+/** UsageConflict is a usage event refused because its id was taken by another event, as received from its reporter. */
+export interface UsageConflict extends SentUsage {
+  principal: string;
   receivedAt: Date;
+}
+
+/** StoredConflict is a kept conflict, with the event that took the id if still kept. */
+export interface StoredConflict extends UsageConflict {
+  conflictId: string;
   /** the latest event accepted under this id, if still kept. */
   first: StoredUsage | null;
 }
