@@ -85,13 +85,15 @@ export async function reportUsage(deps: Deps, caller: Caller, batch: (UsageInput
   batch.forEach((input, position) => {
     if ("rejected" in input) return void (results[position] = result(input.eventId, "rejected", input.rejected));
     const eventAt = input.eventAt ?? now;
-    const pending: Pending = { position, principal: caller.keyId, event: { ...input, eventAt }, usageId: null, sent: { hash: usageFingerprint(input), eventAt: input.eventAt } };
+    const hash = usageFingerprint(input);
+    const pending: Pending = { position, principal: caller.keyId, event: { ...input, eventAt }, usageId: null, sent: { hash, eventAt: input.eventAt } };
+    // An id seen earlier in the batch: the same event is a duplicate, another one reuses the id.
     const first = seen.get(input.eventId);
     if (first !== undefined) {
-      if (first.equals(pending.sent!.hash)) return void (results[position] = result(input.eventId, "duplicate"));
+      if (first.equals(hash)) return void (results[position] = result(input.eventId, "duplicate"));
       return void accepted.push({ ...pending, reusedInBatch: true });
     }
-    seen.set(input.eventId, pending.sent!.hash);
+    seen.set(input.eventId, hash);
     if (eventAt.getTime() < now.getTime() - deps.usage.lateCutoffMs) return void (results[position] = result(input.eventId, "rejected", "EVENT_TOO_LATE"));
     if (eventAt.getTime() > now.getTime() + limits.usageFutureToleranceMs) return void (results[position] = result(input.eventId, "rejected", "EVENT_IN_FUTURE"));
     accepted.push(pending);
