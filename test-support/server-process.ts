@@ -16,9 +16,14 @@ export interface ServerProcess {
 
 const root = path.resolve(import.meta.dirname, "..");
 
-/** startServerProcess runs server/src/main.ts with env (and node flags) and waits for its "listening" line. */
-export async function startServerProcess(env: Record<string, string>, startTimeoutMs = 60_000, nodeArgs: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "server/src/main.ts"], {
+/**
+ * startServerProcess runs server/src/main.ts with env (and node flags) and waits for its
+ * "listening" line. nodeArgs "npm" runs the README's `npm start` instead, as a process
+ * manager would: the child is the npm process.
+ */
+export async function startServerProcess(env: Record<string, string>, startTimeoutMs = 60_000, nodeArgs: string[] | "npm" = []): Promise<ServerProcess> {
+  const [command, args] = nodeArgs === "npm" ? ["npm", ["start"]] : [process.execPath, [...nodeArgs, "--import", "tsx", "server/src/main.ts"]];
+  const child = spawn(command, args, {
     cwd: root,
     env: { ...process.env, PORT: "0", GRPC_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -2,10 +2,10 @@
 import type pg from "pg";
 import { type Config, readConfig } from "./config.js";
 import { RedisFanout } from "./fanout.js";
-import { startServer } from "./server.js";
+import { type RunningServer, startServer } from "./server.js";
 import { bootstrapAdminKey } from "./service/api-keys.js";
 import { createPool } from "./store/database.js";
-import { startEmbeddedDatabase } from "./store/embedded-database.js";
+import { type EmbeddedDatabase, startEmbeddedDatabase } from "./store/embedded-database.js";
 import { migrate } from "./store/migrations.js";
 import { appRole, checkPrivileges } from "./store/privileges.js";
 
@@ -35,10 +35,21 @@ async function reportPrivileges(pool: pg.Pool): Promise<void> {
   );
 }
 
-async function main(): Promise<void> {
-  const config = readConfig(process.env);
-  const embedded = config.databaseUrl === null ? await startEmbeddedDatabase({ dataDir: config.dataDir, persistent: true, log }) : null;
-  if (embedded) log(`embedded PostgreSQL running, data in ${config.dataDir}`);
+/** Running is what a start has brought up so far, for a stop (or a failed start) to take down in order. */
+interface Running {
+  embedded?: EmbeddedDatabase;
+  pool?: pg.Pool;
+  fanout?: RedisFanout;
+  server?: RunningServer;
+}
+
+async function start(config: Config, running: Running): Promise<void> {
+  if (config.databaseUrl === null) {
+    // The server owns its signals: it drains its calls before the database stops.
+    running.embedded = await startEmbeddedDatabase({ dataDir: config.dataDir, persistent: true, log, ownSignals: true });
+    log(`embedded PostgreSQL running, data in ${config.dataDir}`);
+  }
+  const embedded = running.embedded;
   // Migrations run as the tables' owner; the server then runs with the app role's
   // privileges when it has a role to use (store/privileges.ts).
   const migrationPool = createPool(config.migrationDatabaseUrl ?? config.databaseUrl ?? embedded!.url, 1);
@@ -50,19 +61,25 @@ async function main(): Promise<void> {
   } finally {
     await migrationPool.end();
   }
-  const pool = createPool(config.databaseUrl ?? embedded!.serverUrl);
+  const pool = (running.pool = createPool(config.databaseUrl ?? embedded!.serverUrl));
   await reportPrivileges(pool);
-  let fanout: RedisFanout | undefined;
   if (config.redisUrl !== null) {
-    fanout = new RedisFanout({ url: config.redisUrl, channelPrefix: config.redisChannelPrefix, log });
-    await fanout.start();
+    running.fanout = new RedisFanout({ url: config.redisUrl, channelPrefix: config.redisChannelPrefix, log });
+    await running.fanout.start();
     log(`Redis fan-out on channel ${config.redisChannelPrefix}:fanout (the ledger does not depend on it)`);
   }
-  const server = await startServer({ pool, fanout, host: config.host, httpPort: config.httpPort, grpcPort: config.grpcPort, jobIntervalMs: config.jobIntervalMs, log,
+  const server = (running.server = await startServer({
+    pool,
+    fanout: running.fanout,
+    host: config.host,
+    httpPort: config.httpPort,
+    grpcPort: config.grpcPort,
+    jobIntervalMs: config.jobIntervalMs,
+    log,
     usage: { lateCutoffMs: config.usageLateCutoffMs, dedupRetentionMs: config.usageDedupRetentionMs },
     admission: config.admission,
     writes: config.writes,
-  });
+  }));
   const admin = await bootstrapAdminKey(server.deps, config.adminKey);
   if (admin.token) {
     log("created the first admin API key. It is shown once; keep it safe:");
@@ -70,26 +87,99 @@ async function main(): Promise<void> {
   }
   console.log(`listening http=${server.httpUrl} grpc=${server.grpcUrl}`);
   log(`Connect, gRPC-Web and the admin UI on ${server.httpUrl}; gRPC (h2c) on ${server.grpcUrl}`);
+}
 
+/** stopAll takes down what is running in order: calls drain, then the pool, then the database. */
+async function stopAll(running: Running): Promise<void> {
+  const steps: [string, (() => Promise<void>) | undefined][] = [
+    ["server", running.server?.close],
+    ["redis", running.fanout && (() => running.fanout!.close())],
+    ["pool", running.pool && (() => running.pool!.end())],
+    ["embedded PostgreSQL", running.embedded?.stop],
+  ];
+  for (const [name, step] of steps) {
+    if (!step) continue;
+    try {
+      await step();
+    } catch (error) {
+      log(`stopping the ${name}: ${describe(error)}`);
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return error === undefined ? "no reason given" : String(error);
+}
+
+/** advice says what to do about a start failure the error alone does not explain. */
+function advice(error: unknown, config: Config | undefined): string | undefined {
+  const code = (error as { code?: string })?.code;
+  const where = config?.databaseUrl ? `the database at DATABASE_URL (${redact(config.databaseUrl)})` : "the database";
+  switch (code) {
+    case "ECONNREFUSED":
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+    case "ETIMEDOUT":
+      return `could not reach ${where}: is PostgreSQL running there? Unset DATABASE_URL to use the embedded PostgreSQL instead.`;
+    case "28P01":
+    case "28000":
+      return `${where} refused the user or password: check them in DATABASE_URL.`;
+    case "3D000":
+      return `${where} does not exist: create it (createdb) or correct DATABASE_URL.`;
+    case "42501":
+      return "the database user lacks a privilege: migrations need the tables' owner (BURNDOWN_MIGRATION_DATABASE_URL); the server needs a member of burndown_app.";
+    case "EADDRINUSE":
+      return `a port is already in use (PORT=${config?.httpPort}, GRPC_PORT=${config?.grpcPort}): stop the other program, or choose free ports with PORT and GRPC_PORT (0 picks one).`;
+    case "EACCES":
+      return "permission denied: ports below 1024 need privileges (choose PORT and GRPC_PORT above 1024), or the data folder is not writable (BURNDOWN_DATA_DIR).";
+    default:
+      if (/No address added|address already in use/i.test(describe(error))) {
+        return `the gRPC port GRPC_PORT=${config?.grpcPort} is already in use: stop the other program, or choose a free port with GRPC_PORT (0 picks one).`;
+      }
+      return undefined;
+  }
+}
+
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "not a URL";
+  }
+}
+
+async function main(): Promise<void> {
+  let config: Config | undefined;
+  const running: Running = {};
+  let starting: Promise<void> | undefined;
   let stopping = false;
+  // A signal while starting waits for the start to settle, then takes down what came up:
+  // a process manager stops the server, and the embedded PostgreSQL with it, with one signal.
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log(`${signal}: shutting down`);
-    await server.close();
-    await fanout?.close();
-    await pool.end();
-    await embedded?.stop();
+    await starting?.catch(() => undefined);
+    await stopAll(running);
     process.exit(0);
   };
-  process.on("SIGTERM", () => void stop("SIGTERM"));
-  process.on("SIGINT", () => void stop("SIGINT"));
+  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => void stop(signal));
+  try {
+    config = readConfig(process.env);
+    starting = start(config, running);
+    await starting;
+  } catch (error) {
+    if (stopping) return;
+    stopping = true;
+    log(`failed to start: ${describe(error)}`);
+    const hint = advice(error, config);
+    if (hint) log(hint);
+    await stopAll(running);
+    process.exit(1);
+  }
 }
 
-main().catch((error: unknown) => {
-  log(`failed to start: ${error instanceof Error ? error.message : String(error)}`);
-  if ((error as { code?: string })?.code === "42501") {
-    log("the database user lacks a privilege: migrations need the tables' owner (BURNDOWN_MIGRATION_DATABASE_URL); the server needs a member of burndown_app");
-  }
-  process.exit(1);
-});
+void main();

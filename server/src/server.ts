@@ -139,7 +139,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const httpServer = http.createServer(handler);
   const grpcServer = createGrpcJsServer({ routes, interceptors, readMaxBytes: limits.requestBodyBytesMax, log });
   const httpPort = await listen(httpServer, options.host, options.httpPort);
-  const grpcPort = await listenGrpcJs(grpcServer, options.host, options.grpcPort);
+  const grpcPort = await listenGrpcJs(grpcServer, options.host, options.grpcPort).catch(async (error: unknown) => {
+    // Not left half up: the HTTP listener goes too.
+    await new Promise((resolve) => httpServer.close(resolve));
+    throw error;
+  });
   const jobs = options.jobIntervalMs > 0 ? startExpiryJobs(deps, options.jobIntervalMs, log) : null;
   const urlHost = options.host.includes(":") ? `[${options.host}]` : options.host;
   return {

