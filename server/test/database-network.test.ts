@@ -3,13 +3,15 @@
 // (Unavailable within the server's own bounds: 5 s to get a connection, 11 s per query),
 // and after each the pool recovers by itself with no invariant broken. A caller that sends
 // a timeout gets the server's Unavailable within it, from the connection wait or from the
-// statement, not its own timer's DeadlineExceeded. Calls are raw generated-client calls
+// statement, not its own timer's DeadlineExceeded (measured without a racing client timer,
+// so a loaded machine does not decide which answer arrives first). Calls are raw generated-client calls
 // (and one SDK client), so what the caller sees is the server's answer, not a retry's.
 import { randomUUID } from "node:crypto";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { AdminService, BurndownError, createBurndownClient, errorInfoOf, GrantSource, LedgerService } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { answerBudgetMs } from "../src/deadline.js";
 import { limits } from "../src/limits.js";
 import { newApiKeyToken } from "../src/service/api-keys.js";
 import { createTestDatabase, type TestDatabase } from "../../test-support/database.js";
@@ -124,19 +126,43 @@ describe("faults between the server and PostgreSQL", () => {
     const before = await burned();
     proxy.setMode({ kind: "blackhole" });
     // More calls than the pool has connections: some wait for a connection, the others
-    // for a statement's answer; every one must end before its caller's timer does.
+    // for a statement's answer. Each sends a 1,500 ms timeout in its protocol's header, as
+    // a client with that timeout does, but waits for the server's answer without a timer
+    // of its own: what is measured is when the server answered, not which of two timers
+    // a loaded machine fired first. The server answers at its budget (deadline.ts), well
+    // inside its own bounds (5 s for a connection, 11 s for a statement).
     const timeoutMs = 1_500;
+    const headerOnly = (protocol: "connect" | "grpc"): Interceptor => (next) => (req) => {
+      if (protocol === "grpc") req.header.set("grpc-timeout", `${timeoutMs}m`);
+      else req.header.set("connect-timeout-ms", String(timeoutMs));
+      return next(req);
+    };
+    const auth = bearer(token);
+    const timed = {
+      connect: createClient(LedgerService, createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors: [auth, headerOnly("connect")] })),
+      grpc: createClient(LedgerService, createGrpcTransport({ baseUrl: server.grpcUrl, interceptors: [auth, headerOnly("grpc")] })),
+    };
     const ids = Array.from({ length: limits.poolSizeMax + 10 }, () => randomUUID());
-    const failures = await Promise.all(ids.map((requestId, i) => failureOf((i % 2 === 0 ? ledger : grpcLedger).burn(burnRequest(requestId), { timeoutMs }))));
-    const seen = failures.map((failure) => `${Code[failure.code]} ${failure.reason}`);
-    expect(new Set(seen)).toEqual(new Set(["Unavailable DATABASE_UNAVAILABLE"]));
 
-    // The SDK sends each attempt's timeout too: with one attempt, its caller sees the
-    // server's Unavailable (retryable, for its failure policy), not DeadlineExceeded.
-    const sdk = createBurndownClient({ baseUrl: server.grpcUrl, apiKey: token, timeoutMs, retry: { attemptsMax: 1 }, onError: () => undefined });
+    // The SDK sends each attempt's timeout itself, and keeps its own timer: with one
+    // attempt, its caller sees the server's Unavailable (retryable, for its failure policy),
+    // not DeadlineExceeded. Its timeout leaves the server the full reply margin (250 ms),
+    // and it runs beside the burst, so it adds no time.
+    const sdkTimeoutMs = 3_000;
+    const sdk = createBurndownClient({ baseUrl: server.grpcUrl, apiKey: token, timeoutMs: sdkTimeoutMs, retry: { attemptsMax: 1 }, onError: () => undefined });
     const sdkRequestId = randomUUID();
     try {
-      const sdkFailure = await sdk.burn(burnRequest(sdkRequestId)).catch((error: unknown) => error);
+      const [failures, sdkFailure] = await Promise.all([
+        Promise.all(ids.map((requestId, i) => failureOf((i % 2 === 0 ? timed.connect : timed.grpc).burn(burnRequest(requestId))))),
+        sdk.burn(burnRequest(sdkRequestId)).catch((error: unknown) => error),
+      ]);
+      const seen = failures.map((failure) => `${Code[failure.code]} ${failure.reason}`);
+      expect(new Set(seen)).toEqual(new Set(["Unavailable DATABASE_UNAVAILABLE"]));
+      // Cut short by the caller's deadline, not by the server's own bounds.
+      const slowest = Math.max(...failures.map((failure) => failure.ms));
+      expect(slowest).toBeLessThan(limits.connectTimeoutMsMax);
+      expect(Math.min(...failures.map((failure) => failure.ms))).toBeGreaterThanOrEqual(answerBudgetMs(timeoutMs) - 50);
+
       expect(sdkFailure).toBeInstanceOf(BurndownError);
       expect([(sdkFailure as BurndownError).code, (sdkFailure as BurndownError).reason]).toEqual([Code.Unavailable, "DATABASE_UNAVAILABLE"]);
     } finally {
