@@ -4,7 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { CreditAmount, EntryKind, FeatureUsage, GrantSource, LedgerEntry, Lot, ReservationStatus } from "./types_pb.js";
+import type { CreditAmount, EntryKind, FeatureUsage, GrantSource, LedgerEntry, Lot, ReservationStatus, Role } from "./types_pb.js";
 import { file_burndown_v1_types } from "./types_pb.js";
 import type { EnforcementMode, EnforcementRule, UsageEvent, UsageEventResult } from "./usage_pb.js";
 import { file_burndown_v1_usage } from "./usage_pb.js";
@@ -16,7 +16,415 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file burndown/v1/ledger_service.proto.
  */
 export const file_burndown_v1_ledger_service: GenFile = /*@__PURE__*/
-  fileDesc("CiBidXJuZG93bi92MS9sZWRnZXJfc2VydmljZS5wcm90bxILYnVybmRvd24udjEiRAoTUmVzZXJ2ZUJhdGNoUmVxdWVzdBItCghyZXF1ZXN0cxgBIAMoCzIbLmJ1cm5kb3duLnYxLlJlc2VydmVSZXF1ZXN0IkgKFFJlc2VydmVCYXRjaFJlc3BvbnNlEjAKB3Jlc3VsdHMYASADKAsyHy5idXJuZG93bi52MS5SZXNlcnZlQmF0Y2hSZXN1bHQifgoSUmVzZXJ2ZUJhdGNoUmVzdWx0EjAKCHJlc3BvbnNlGAEgASgLMhwuYnVybmRvd24udjEuUmVzZXJ2ZVJlc3BvbnNlSAASLAoFZXJyb3IYAiABKAsyGy5idXJuZG93bi52MS5CYXRjaEl0ZW1FcnJvckgAQggKBnJlc3VsdCJCChJDb21taXRCYXRjaFJlcXVlc3QSLAoIcmVxdWVzdHMYASADKAsyGi5idXJuZG93bi52MS5Db21taXRSZXF1ZXN0IkYKE0NvbW1pdEJhdGNoUmVzcG9uc2USLwoHcmVzdWx0cxgBIAMoCzIeLmJ1cm5kb3duLnYxLkNvbW1pdEJhdGNoUmVzdWx0InwKEUNvbW1pdEJhdGNoUmVzdWx0Ei8KCHJlc3BvbnNlGAEgASgLMhsuYnVybmRvd24udjEuQ29tbWl0UmVzcG9uc2VIABIsCgVlcnJvchgCIAEoCzIbLmJ1cm5kb3duLnYxLkJhdGNoSXRlbUVycm9ySABCCAoGcmVzdWx0Iq0BCg5CYXRjaEl0ZW1FcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkSDgoGcmVhc29uGAMgASgJEjsKCG1ldGFkYXRhGAQgAygLMikuYnVybmRvd24udjEuQmF0Y2hJdGVtRXJyb3IuTWV0YWRhdGFFbnRyeRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPQoSUmVwb3J0VXNhZ2VSZXF1ZXN0EicKBmV2ZW50cxgBIAMoCzIXLmJ1cm5kb3duLnYxLlVzYWdlRXZlbnQiRQoTUmVwb3J0VXNhZ2VSZXNwb25zZRIuCgdyZXN1bHRzGAEgAygLMh0uYnVybmRvd24udjEuVXNhZ2VFdmVudFJlc3VsdCJKCgxDaGVja1JlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSEwoLZmVhdHVyZV9rZXkYAiABKAkSEAoIcXVhbnRpdHkYAyABKAMi9QEKDUNoZWNrUmVzcG9uc2USDwoHYWxsb3dlZBgBIAEoCBIoCgZyZWFzb24YAiABKA4yGC5idXJuZG93bi52MS5DaGVja1JlYXNvbhITCgt3b3VsZF9hbGxvdxgDIAEoCBIPCgdjcmVkaXRzGAQgASgDEioKBG1vZGUYBSABKA4yHC5idXJuZG93bi52MS5FbmZvcmNlbWVudE1vZGUSKwoHYmFsYW5jZRgGIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2USKgoEcnVsZRgHIAEoDjIcLmJ1cm5kb3duLnYxLkVuZm9yY2VtZW50UnVsZSK+AgoMR3JhbnRSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhYKDmNyZWRpdF90eXBlX2lkGAIgASgJEg4KBmFtb3VudBgDIAEoAxIoCgZzb3VyY2UYBCABKA4yGC5idXJuZG93bi52MS5HcmFudFNvdXJjZRITCgtyZWFzb25fY29kZRgFIAEoCRIMCgRub3RlGAYgASgJEhAKCHByaW9yaXR5GAcgASgFEjIKDmVmZmVjdGl2ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRY29zdF9iYXNpc19taWNyb3MYCiABKAMSEgoKcmVxdWVzdF9pZBgLIAEoCSJbCg1HcmFudFJlc3BvbnNlEh0KA2xvdBgBIAEoCzIQLmJ1cm5kb3duLnYxLkxvdBIrCgdiYWxhbmNlGAIgASgLMhouYnVybmRvd24udjEuQ3JlZGl0QmFsYW5jZSLDAQoOUmVzZXJ2ZVJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSLAoHY3JlZGl0cxgCIAEoCzIZLmJ1cm5kb3duLnYxLkNyZWRpdEFtb3VudEgAEioKBXVzYWdlGAMgASgLMhkuYnVybmRvd24udjEuRmVhdHVyZVVzYWdlSAASJgoDdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhIKCnJlcXVlc3RfaWQYBSABKAlCBgoEY29zdCJtCg9SZXNlcnZlUmVzcG9uc2USLQoLcmVzZXJ2YXRpb24YASABKAsyGC5idXJuZG93bi52MS5SZXNlcnZhdGlvbhIrCgdiYWxhbmNlGAIgASgLMhouYnVybmRvd24udjEuQ3JlZGl0QmFsYW5jZSKuAgoLUmVzZXJ2YXRpb24SFgoOcmVzZXJ2YXRpb25faWQYASABKAkSEwoLY3VzdG9tZXJfaWQYAiABKAkSFgoOY3JlZGl0X3R5cGVfaWQYAyABKAkSDgoGYW1vdW50GAQgASgDEhMKC2ZlYXR1cmVfa2V5GAUgASgJEi4KBnN0YXR1cxgGIAEoDjIeLmJ1cm5kb3duLnYxLlJlc2VydmF0aW9uU3RhdHVzEi8KC2V4cGlyZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBjb21taXR0ZWRfYW1vdW50GAggASgDEioKBG1vZGUYCSABKA4yHC5idXJuZG93bi52MS5FbmZvcmNlbWVudE1vZGUSDgoGZm9yY2VkGAogASgIIksKDUNvbW1pdFJlcXVlc3QSFgoOcmVzZXJ2YXRpb25faWQYASABKAkSDgoGYW1vdW50GAIgASgDEhIKCnJlcXVlc3RfaWQYAyABKAkigAEKDkNvbW1pdFJlc3BvbnNlEi0KC3Jlc2VydmF0aW9uGAEgASgLMhguYnVybmRvd24udjEuUmVzZXJ2YXRpb24SKwoHYmFsYW5jZRgCIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2USEgoKb3Zlcl9saW1pdBgDIAEoCCI8Cg5SZWxlYXNlUmVxdWVzdBIWCg5yZXNlcnZhdGlvbl9pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJIm0KD1JlbGVhc2VSZXNwb25zZRItCgtyZXNlcnZhdGlvbhgBIAEoCzIYLmJ1cm5kb3duLnYxLlJlc2VydmF0aW9uEisKB2JhbGFuY2UYAiABKAsyGi5idXJuZG93bi52MS5DcmVkaXRCYWxhbmNlIpgBCgtCdXJuUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIsCgdjcmVkaXRzGAIgASgLMhkuYnVybmRvd24udjEuQ3JlZGl0QW1vdW50SAASKgoFdXNhZ2UYAyABKAsyGS5idXJuZG93bi52MS5GZWF0dXJlVXNhZ2VIABISCgpyZXF1ZXN0X2lkGAQgASgJQgYKBGNvc3QizgEKDEJ1cm5SZXNwb25zZRIWCg5jcmVkaXRfdHlwZV9pZBgBIAEoCRIOCgZhbW91bnQYAiABKAMSKQoHZW50cmllcxgDIAMoCzIYLmJ1cm5kb3duLnYxLkxlZGdlckVudHJ5EisKB2JhbGFuY2UYBCABKAsyGi5idXJuZG93bi52MS5DcmVkaXRCYWxhbmNlEioKBG1vZGUYBSABKA4yHC5idXJuZG93bi52MS5FbmZvcmNlbWVudE1vZGUSEgoKb3Zlcl9saW1pdBgGIAEoCCJAChFHZXRCYWxhbmNlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIWCg5jcmVkaXRfdHlwZV9pZBgCIAEoCSJCChJHZXRCYWxhbmNlUmVzcG9uc2USLAoIYmFsYW5jZXMYASADKAsyGi5idXJuZG93bi52MS5DcmVkaXRCYWxhbmNlIsQBCg1DcmVkaXRCYWxhbmNlEhYKDmNyZWRpdF90eXBlX2lkGAEgASgJEhEKCWF2YWlsYWJsZRgCIAEoAxIMCgRoZWxkGAMgASgDEg8KB2dyYW50ZWQYBCABKAMSDgoGYnVybmVkGAUgASgDEg8KB2V4cGlyZWQYBiABKAMSDwoHcGVuZGluZxgHIAEoAxIXCg9vdmVyZHJhZnRfbGltaXQYCCABKAMSHgoEbG90cxgJIAMoCzIQLmJ1cm5kb3duLnYxLkxvdCLzAQoYTGlzdExlZGdlckVudHJpZXNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhYKDmNyZWRpdF90eXBlX2lkGAIgASgJEiUKBWtpbmRzGAMgAygOMhYuYnVybmRvd24udjEuRW50cnlLaW5kEi4KCnN0YXJ0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwYWdlX3NpemUYBiABKAUSEgoKcGFnZV90b2tlbhgHIAEoCSJfChlMaXN0TGVkZ2VyRW50cmllc1Jlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC5idXJuZG93bi52MS5MZWRnZXJFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkq1gEKC0NoZWNrUmVhc29uEhwKGENIRUNLX1JFQVNPTl9VTlNQRUNJRklFRBAAEiMKH0NIRUNLX1JFQVNPTl9TVUZGSUNJRU5UX0NSRURJVFMQARIlCiFDSEVDS19SRUFTT05fSU5TVUZGSUNJRU5UX0NSRURJVFMQAhIdChlDSEVDS19SRUFTT05fT0JTRVJWRV9PTkxZEAMSIAocQ0hFQ0tfUkVBU09OX0VORk9SQ0VNRU5UX09GRhAEEhwKGENIRUNLX1JFQVNPTl9LSUxMX1NXSVRDSBAFMscGCg1MZWRnZXJTZXJ2aWNlEj4KBUdyYW50EhkuYnVybmRvd24udjEuR3JhbnRSZXF1ZXN0GhouYnVybmRvd24udjEuR3JhbnRSZXNwb25zZRJECgdSZXNlcnZlEhsuYnVybmRvd24udjEuUmVzZXJ2ZVJlcXVlc3QaHC5idXJuZG93bi52MS5SZXNlcnZlUmVzcG9uc2USQQoGQ29tbWl0EhouYnVybmRvd24udjEuQ29tbWl0UmVxdWVzdBobLmJ1cm5kb3duLnYxLkNvbW1pdFJlc3BvbnNlEkQKB1JlbGVhc2USGy5idXJuZG93bi52MS5SZWxlYXNlUmVxdWVzdBocLmJ1cm5kb3duLnYxLlJlbGVhc2VSZXNwb25zZRI7CgRCdXJuEhguYnVybmRvd24udjEuQnVyblJlcXVlc3QaGS5idXJuZG93bi52MS5CdXJuUmVzcG9uc2USTQoKR2V0QmFsYW5jZRIeLmJ1cm5kb3duLnYxLkdldEJhbGFuY2VSZXF1ZXN0Gh8uYnVybmRvd24udjEuR2V0QmFsYW5jZVJlc3BvbnNlEmIKEUxpc3RMZWRnZXJFbnRyaWVzEiUuYnVybmRvd24udjEuTGlzdExlZGdlckVudHJpZXNSZXF1ZXN0GiYuYnVybmRvd24udjEuTGlzdExlZGdlckVudHJpZXNSZXNwb25zZRJQCgtSZXBvcnRVc2FnZRIfLmJ1cm5kb3duLnYxLlJlcG9ydFVzYWdlUmVxdWVzdBogLmJ1cm5kb3duLnYxLlJlcG9ydFVzYWdlUmVzcG9uc2USPgoFQ2hlY2sSGS5idXJuZG93bi52MS5DaGVja1JlcXVlc3QaGi5idXJuZG93bi52MS5DaGVja1Jlc3BvbnNlElMKDFJlc2VydmVCYXRjaBIgLmJ1cm5kb3duLnYxLlJlc2VydmVCYXRjaFJlcXVlc3QaIS5idXJuZG93bi52MS5SZXNlcnZlQmF0Y2hSZXNwb25zZRJQCgtDb21taXRCYXRjaBIfLmJ1cm5kb3duLnYxLkNvbW1pdEJhdGNoUmVxdWVzdBogLmJ1cm5kb3duLnYxLkNvbW1pdEJhdGNoUmVzcG9uc2ViBnByb3RvMw", [file_burndown_v1_types, file_burndown_v1_usage, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("CiBidXJuZG93bi92MS9sZWRnZXJfc2VydmljZS5wcm90bxILYnVybmRvd24udjEiEgoQR2V0Q2FsbGVyUmVxdWVzdCKYAQoRR2V0Q2FsbGVyUmVzcG9uc2USDgoGa2V5X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSHwoEcm9sZRgDIAEoDjIRLmJ1cm5kb3duLnYxLlJvbGUSEwoLZ3JhbnRfbGltaXQYBCABKAMSEwoLY3VzdG9tZXJfaWQYBSABKAkSGgoSZ3JhbnRfcmVhc29uX2NvZGVzGAYgAygJIm8KF0xpc3RSZXNlcnZhdGlvbnNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhgKEGluY2x1ZGVfcmVzb2x2ZWQYAiABKAgSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiYwoYTGlzdFJlc2VydmF0aW9uc1Jlc3BvbnNlEi4KDHJlc2VydmF0aW9ucxgBIAMoCzIYLmJ1cm5kb3duLnYxLlJlc2VydmF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLXAQoWR2V0VXNhZ2VTdW1tYXJ5UmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIWCg5jcmVkaXRfdHlwZV9pZBgCIAEoCRIuCgpzdGFydF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoLZ3JhbnVsYXJpdHkYBSABKA4yHS5idXJuZG93bi52MS5Vc2FnZUdyYW51bGFyaXR5IooBCgtVc2FnZUJ1Y2tldBIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtmZWF0dXJlX2tleRgCIAEoCRIWCg5jcmVkaXRfdHlwZV9pZBgDIAEoCRIPCgdjcmVkaXRzGAQgASgDEg0KBWNvdW50GAUgASgDIqIBChdHZXRVc2FnZVN1bW1hcnlSZXNwb25zZRIpCgdidWNrZXRzGAEgAygLMhguYnVybmRvd24udjEuVXNhZ2VCdWNrZXQSLgoKc3RhcnRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIl8KGUdldEJhbGFuY2VGb3JlY2FzdFJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSFgoOY3JlZGl0X3R5cGVfaWQYAiABKAkSFQoNbG9va2JhY2tfZGF5cxgDIAEoBSLPAQoPQmFsYW5jZUZvcmVjYXN0EhYKDmNyZWRpdF90eXBlX2lkGAEgASgJEhEKCWF2YWlsYWJsZRgCIAEoAxIaChJidXJuZWRfaW5fbG9va2JhY2sYAyABKAMSEgoKZGFpbHlfYnVybhgEIAEoAxIuCgplbXB0eV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBkYXlzX3VudGlsX2VtcHR5GAYgASgFEhcKD2V4cGlyaW5nX3VudXNlZBgHIAEoAyKXAQoaR2V0QmFsYW5jZUZvcmVjYXN0UmVzcG9uc2USLwoJZm9yZWNhc3RzGAEgAygLMhwuYnVybmRvd24udjEuQmFsYW5jZUZvcmVjYXN0EhUKDWxvb2tiYWNrX2RheXMYAiABKAUSMQoNZm9yZWNhc3RfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRAoTUmVzZXJ2ZUJhdGNoUmVxdWVzdBItCghyZXF1ZXN0cxgBIAMoCzIbLmJ1cm5kb3duLnYxLlJlc2VydmVSZXF1ZXN0IkgKFFJlc2VydmVCYXRjaFJlc3BvbnNlEjAKB3Jlc3VsdHMYASADKAsyHy5idXJuZG93bi52MS5SZXNlcnZlQmF0Y2hSZXN1bHQifgoSUmVzZXJ2ZUJhdGNoUmVzdWx0EjAKCHJlc3BvbnNlGAEgASgLMhwuYnVybmRvd24udjEuUmVzZXJ2ZVJlc3BvbnNlSAASLAoFZXJyb3IYAiABKAsyGy5idXJuZG93bi52MS5CYXRjaEl0ZW1FcnJvckgAQggKBnJlc3VsdCJCChJDb21taXRCYXRjaFJlcXVlc3QSLAoIcmVxdWVzdHMYASADKAsyGi5idXJuZG93bi52MS5Db21taXRSZXF1ZXN0IkYKE0NvbW1pdEJhdGNoUmVzcG9uc2USLwoHcmVzdWx0cxgBIAMoCzIeLmJ1cm5kb3duLnYxLkNvbW1pdEJhdGNoUmVzdWx0InwKEUNvbW1pdEJhdGNoUmVzdWx0Ei8KCHJlc3BvbnNlGAEgASgLMhsuYnVybmRvd24udjEuQ29tbWl0UmVzcG9uc2VIABIsCgVlcnJvchgCIAEoCzIbLmJ1cm5kb3duLnYxLkJhdGNoSXRlbUVycm9ySABCCAoGcmVzdWx0Iq0BCg5CYXRjaEl0ZW1FcnJvchIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkSDgoGcmVhc29uGAMgASgJEjsKCG1ldGFkYXRhGAQgAygLMikuYnVybmRvd24udjEuQmF0Y2hJdGVtRXJyb3IuTWV0YWRhdGFFbnRyeRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPQoSUmVwb3J0VXNhZ2VSZXF1ZXN0EicKBmV2ZW50cxgBIAMoCzIXLmJ1cm5kb3duLnYxLlVzYWdlRXZlbnQiRQoTUmVwb3J0VXNhZ2VSZXNwb25zZRIuCgdyZXN1bHRzGAEgAygLMh0uYnVybmRvd24udjEuVXNhZ2VFdmVudFJlc3VsdCJKCgxDaGVja1JlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSEwoLZmVhdHVyZV9rZXkYAiABKAkSEAoIcXVhbnRpdHkYAyABKAMi9QEKDUNoZWNrUmVzcG9uc2USDwoHYWxsb3dlZBgBIAEoCBIoCgZyZWFzb24YAiABKA4yGC5idXJuZG93bi52MS5DaGVja1JlYXNvbhITCgt3b3VsZF9hbGxvdxgDIAEoCBIPCgdjcmVkaXRzGAQgASgDEioKBG1vZGUYBSABKA4yHC5idXJuZG93bi52MS5FbmZvcmNlbWVudE1vZGUSKwoHYmFsYW5jZRgGIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2USKgoEcnVsZRgHIAEoDjIcLmJ1cm5kb3duLnYxLkVuZm9yY2VtZW50UnVsZSK+AgoMR3JhbnRSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhYKDmNyZWRpdF90eXBlX2lkGAIgASgJEg4KBmFtb3VudBgDIAEoAxIoCgZzb3VyY2UYBCABKA4yGC5idXJuZG93bi52MS5HcmFudFNvdXJjZRITCgtyZWFzb25fY29kZRgFIAEoCRIMCgRub3RlGAYgASgJEhAKCHByaW9yaXR5GAcgASgFEjIKDmVmZmVjdGl2ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRY29zdF9iYXNpc19taWNyb3MYCiABKAMSEgoKcmVxdWVzdF9pZBgLIAEoCSJbCg1HcmFudFJlc3BvbnNlEh0KA2xvdBgBIAEoCzIQLmJ1cm5kb3duLnYxLkxvdBIrCgdiYWxhbmNlGAIgASgLMhouYnVybmRvd24udjEuQ3JlZGl0QmFsYW5jZSLDAQoOUmVzZXJ2ZVJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSLAoHY3JlZGl0cxgCIAEoCzIZLmJ1cm5kb3duLnYxLkNyZWRpdEFtb3VudEgAEioKBXVzYWdlGAMgASgLMhkuYnVybmRvd24udjEuRmVhdHVyZVVzYWdlSAASJgoDdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhIKCnJlcXVlc3RfaWQYBSABKAlCBgoEY29zdCJtCg9SZXNlcnZlUmVzcG9uc2USLQoLcmVzZXJ2YXRpb24YASABKAsyGC5idXJuZG93bi52MS5SZXNlcnZhdGlvbhIrCgdiYWxhbmNlGAIgASgLMhouYnVybmRvd24udjEuQ3JlZGl0QmFsYW5jZSKuAgoLUmVzZXJ2YXRpb24SFgoOcmVzZXJ2YXRpb25faWQYASABKAkSEwoLY3VzdG9tZXJfaWQYAiABKAkSFgoOY3JlZGl0X3R5cGVfaWQYAyABKAkSDgoGYW1vdW50GAQgASgDEhMKC2ZlYXR1cmVfa2V5GAUgASgJEi4KBnN0YXR1cxgGIAEoDjIeLmJ1cm5kb3duLnYxLlJlc2VydmF0aW9uU3RhdHVzEi8KC2V4cGlyZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBjb21taXR0ZWRfYW1vdW50GAggASgDEioKBG1vZGUYCSABKA4yHC5idXJuZG93bi52MS5FbmZvcmNlbWVudE1vZGUSDgoGZm9yY2VkGAogASgIIksKDUNvbW1pdFJlcXVlc3QSFgoOcmVzZXJ2YXRpb25faWQYASABKAkSDgoGYW1vdW50GAIgASgDEhIKCnJlcXVlc3RfaWQYAyABKAkigAEKDkNvbW1pdFJlc3BvbnNlEi0KC3Jlc2VydmF0aW9uGAEgASgLMhguYnVybmRvd24udjEuUmVzZXJ2YXRpb24SKwoHYmFsYW5jZRgCIAEoCzIaLmJ1cm5kb3duLnYxLkNyZWRpdEJhbGFuY2USEgoKb3Zlcl9saW1pdBgDIAEoCCI8Cg5SZWxlYXNlUmVxdWVzdBIWCg5yZXNlcnZhdGlvbl9pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJIm0KD1JlbGVhc2VSZXNwb25zZRItCgtyZXNlcnZhdGlvbhgBIAEoCzIYLmJ1cm5kb3duLnYxLlJlc2VydmF0aW9uEisKB2JhbGFuY2UYAiABKAsyGi5idXJuZG93bi52MS5DcmVkaXRCYWxhbmNlIpgBCgtCdXJuUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIsCgdjcmVkaXRzGAIgASgLMhkuYnVybmRvd24udjEuQ3JlZGl0QW1vdW50SAASKgoFdXNhZ2UYAyABKAsyGS5idXJuZG93bi52MS5GZWF0dXJlVXNhZ2VIABISCgpyZXF1ZXN0X2lkGAQgASgJQgYKBGNvc3QizgEKDEJ1cm5SZXNwb25zZRIWCg5jcmVkaXRfdHlwZV9pZBgBIAEoCRIOCgZhbW91bnQYAiABKAMSKQoHZW50cmllcxgDIAMoCzIYLmJ1cm5kb3duLnYxLkxlZGdlckVudHJ5EisKB2JhbGFuY2UYBCABKAsyGi5idXJuZG93bi52MS5DcmVkaXRCYWxhbmNlEioKBG1vZGUYBSABKA4yHC5idXJuZG93bi52MS5FbmZvcmNlbWVudE1vZGUSEgoKb3Zlcl9saW1pdBgGIAEoCCJAChFHZXRCYWxhbmNlUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIWCg5jcmVkaXRfdHlwZV9pZBgCIAEoCSJCChJHZXRCYWxhbmNlUmVzcG9uc2USLAoIYmFsYW5jZXMYASADKAsyGi5idXJuZG93bi52MS5DcmVkaXRCYWxhbmNlIsQBCg1DcmVkaXRCYWxhbmNlEhYKDmNyZWRpdF90eXBlX2lkGAEgASgJEhEKCWF2YWlsYWJsZRgCIAEoAxIMCgRoZWxkGAMgASgDEg8KB2dyYW50ZWQYBCABKAMSDgoGYnVybmVkGAUgASgDEg8KB2V4cGlyZWQYBiABKAMSDwoHcGVuZGluZxgHIAEoAxIXCg9vdmVyZHJhZnRfbGltaXQYCCABKAMSHgoEbG90cxgJIAMoCzIQLmJ1cm5kb3duLnYxLkxvdCLzAQoYTGlzdExlZGdlckVudHJpZXNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhYKDmNyZWRpdF90eXBlX2lkGAIgASgJEiUKBWtpbmRzGAMgAygOMhYuYnVybmRvd24udjEuRW50cnlLaW5kEi4KCnN0YXJ0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwYWdlX3NpemUYBiABKAUSEgoKcGFnZV90b2tlbhgHIAEoCSJfChlMaXN0TGVkZ2VyRW50cmllc1Jlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC5idXJuZG93bi52MS5MZWRnZXJFbnRyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqbAoQVXNhZ2VHcmFudWxhcml0eRIhCh1VU0FHRV9HUkFOVUxBUklUWV9VTlNQRUNJRklFRBAAEhkKFVVTQUdFX0dSQU5VTEFSSVRZX0RBWRABEhoKFlVTQUdFX0dSQU5VTEFSSVRZX1dFRUsQAirWAQoLQ2hlY2tSZWFzb24SHAoYQ0hFQ0tfUkVBU09OX1VOU1BFQ0lGSUVEEAASIwofQ0hFQ0tfUkVBU09OX1NVRkZJQ0lFTlRfQ1JFRElUUxABEiUKIUNIRUNLX1JFQVNPTl9JTlNVRkZJQ0lFTlRfQ1JFRElUUxACEh0KGUNIRUNLX1JFQVNPTl9PQlNFUlZFX09OTFkQAxIgChxDSEVDS19SRUFTT05fRU5GT1JDRU1FTlRfT0ZGEAQSHAoYQ0hFQ0tfUkVBU09OX0tJTExfU1dJVENIEAUyuQkKDUxlZGdlclNlcnZpY2USPgoFR3JhbnQSGS5idXJuZG93bi52MS5HcmFudFJlcXVlc3QaGi5idXJuZG93bi52MS5HcmFudFJlc3BvbnNlEkQKB1Jlc2VydmUSGy5idXJuZG93bi52MS5SZXNlcnZlUmVxdWVzdBocLmJ1cm5kb3duLnYxLlJlc2VydmVSZXNwb25zZRJBCgZDb21taXQSGi5idXJuZG93bi52MS5Db21taXRSZXF1ZXN0GhsuYnVybmRvd24udjEuQ29tbWl0UmVzcG9uc2USRAoHUmVsZWFzZRIbLmJ1cm5kb3duLnYxLlJlbGVhc2VSZXF1ZXN0GhwuYnVybmRvd24udjEuUmVsZWFzZVJlc3BvbnNlEjsKBEJ1cm4SGC5idXJuZG93bi52MS5CdXJuUmVxdWVzdBoZLmJ1cm5kb3duLnYxLkJ1cm5SZXNwb25zZRJNCgpHZXRCYWxhbmNlEh4uYnVybmRvd24udjEuR2V0QmFsYW5jZVJlcXVlc3QaHy5idXJuZG93bi52MS5HZXRCYWxhbmNlUmVzcG9uc2USYgoRTGlzdExlZGdlckVudHJpZXMSJS5idXJuZG93bi52MS5MaXN0TGVkZ2VyRW50cmllc1JlcXVlc3QaJi5idXJuZG93bi52MS5MaXN0TGVkZ2VyRW50cmllc1Jlc3BvbnNlElAKC1JlcG9ydFVzYWdlEh8uYnVybmRvd24udjEuUmVwb3J0VXNhZ2VSZXF1ZXN0GiAuYnVybmRvd24udjEuUmVwb3J0VXNhZ2VSZXNwb25zZRI+CgVDaGVjaxIZLmJ1cm5kb3duLnYxLkNoZWNrUmVxdWVzdBoaLmJ1cm5kb3duLnYxLkNoZWNrUmVzcG9uc2USUwoMUmVzZXJ2ZUJhdGNoEiAuYnVybmRvd24udjEuUmVzZXJ2ZUJhdGNoUmVxdWVzdBohLmJ1cm5kb3duLnYxLlJlc2VydmVCYXRjaFJlc3BvbnNlElAKC0NvbW1pdEJhdGNoEh8uYnVybmRvd24udjEuQ29tbWl0QmF0Y2hSZXF1ZXN0GiAuYnVybmRvd24udjEuQ29tbWl0QmF0Y2hSZXNwb25zZRJKCglHZXRDYWxsZXISHS5idXJuZG93bi52MS5HZXRDYWxsZXJSZXF1ZXN0Gh4uYnVybmRvd24udjEuR2V0Q2FsbGVyUmVzcG9uc2USXwoQTGlzdFJlc2VydmF0aW9ucxIkLmJ1cm5kb3duLnYxLkxpc3RSZXNlcnZhdGlvbnNSZXF1ZXN0GiUuYnVybmRvd24udjEuTGlzdFJlc2VydmF0aW9uc1Jlc3BvbnNlElwKD0dldFVzYWdlU3VtbWFyeRIjLmJ1cm5kb3duLnYxLkdldFVzYWdlU3VtbWFyeVJlcXVlc3QaJC5idXJuZG93bi52MS5HZXRVc2FnZVN1bW1hcnlSZXNwb25zZRJlChJHZXRCYWxhbmNlRm9yZWNhc3QSJi5idXJuZG93bi52MS5HZXRCYWxhbmNlRm9yZWNhc3RSZXF1ZXN0GicuYnVybmRvd24udjEuR2V0QmFsYW5jZUZvcmVjYXN0UmVzcG9uc2ViBnByb3RvMw", [file_burndown_v1_types, file_burndown_v1_usage, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+
+/**
+ * GetCallerRequest asks about the calling key.
+ *
+ * @generated from message burndown.v1.GetCallerRequest
+ */
+export type GetCallerRequest = Message<"burndown.v1.GetCallerRequest"> & {
+};
+
+/**
+ * Describes the message burndown.v1.GetCallerRequest.
+ * Use `create(GetCallerRequestSchema)` to create a new message.
+ */
+export const GetCallerRequestSchema: GenMessage<GetCallerRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 0);
+
+/**
+ * GetCallerResponse describes the calling key.
+ *
+ * @generated from message burndown.v1.GetCallerResponse
+ */
+export type GetCallerResponse = Message<"burndown.v1.GetCallerResponse"> & {
+  /**
+   * The key's id (never its secret).
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * The key's name.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The key's role.
+   *
+   * @generated from field: burndown.v1.Role role = 3;
+   */
+  role: Role;
+
+  /**
+   * For a support key, the most one Grant may give; 0 for other roles.
+   *
+   * @generated from field: int64 grant_limit = 4;
+   */
+  grantLimit: bigint;
+
+  /**
+   * For a customer key, its customer; empty otherwise.
+   *
+   * @generated from field: string customer_id = 5;
+   */
+  customerId: string;
+
+  /**
+   * The reason codes a support key's Grant must use (BURNDOWN_GRANT_REASON_CODES).
+   *
+   * @generated from field: repeated string grant_reason_codes = 6;
+   */
+  grantReasonCodes: string[];
+};
+
+/**
+ * Describes the message burndown.v1.GetCallerResponse.
+ * Use `create(GetCallerResponseSchema)` to create a new message.
+ */
+export const GetCallerResponseSchema: GenMessage<GetCallerResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 1);
+
+/**
+ * ListReservationsRequest names a customer.
+ *
+ * @generated from message burndown.v1.ListReservationsRequest
+ */
+export type ListReservationsRequest = Message<"burndown.v1.ListReservationsRequest"> & {
+  /**
+   * The customer; required.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * Also those committed, released or expired, not only the held ones.
+   *
+   * @generated from field: bool include_resolved = 2;
+   */
+  includeResolved: boolean;
+
+  /**
+   * 0 means 100; at most 1,000.
+   *
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * From a previous response.
+   *
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message burndown.v1.ListReservationsRequest.
+ * Use `create(ListReservationsRequestSchema)` to create a new message.
+ */
+export const ListReservationsRequestSchema: GenMessage<ListReservationsRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 2);
+
+/**
+ * ListReservationsResponse is a page of reservations.
+ *
+ * @generated from message burndown.v1.ListReservationsResponse
+ */
+export type ListReservationsResponse = Message<"burndown.v1.ListReservationsResponse"> & {
+  /**
+   * Reservations, newest first.
+   *
+   * @generated from field: repeated burndown.v1.Reservation reservations = 1;
+   */
+  reservations: Reservation[];
+
+  /**
+   * Pass this to get the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message burndown.v1.ListReservationsResponse.
+ * Use `create(ListReservationsResponseSchema)` to create a new message.
+ */
+export const ListReservationsResponseSchema: GenMessage<ListReservationsResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 3);
+
+/**
+ * GetUsageSummaryRequest names a customer and a period.
+ *
+ * @generated from message burndown.v1.GetUsageSummaryRequest
+ */
+export type GetUsageSummaryRequest = Message<"burndown.v1.GetUsageSummaryRequest"> & {
+  /**
+   * The customer; required.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * Only this credit type; empty for all.
+   *
+   * @generated from field: string credit_type_id = 2;
+   */
+  creditTypeId: string;
+
+  /**
+   * The period's start (rounded down to its bucket); required.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 3;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * The period's end, exclusive; unset means now.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 4;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * Days or weeks; required.
+   *
+   * @generated from field: burndown.v1.UsageGranularity granularity = 5;
+   */
+  granularity: UsageGranularity;
+};
+
+/**
+ * Describes the message burndown.v1.GetUsageSummaryRequest.
+ * Use `create(GetUsageSummaryRequestSchema)` to create a new message.
+ */
+export const GetUsageSummaryRequestSchema: GenMessage<GetUsageSummaryRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 4);
+
+/**
+ * UsageBucket is what one feature burned in one bucket, of one credit type.
+ *
+ * @generated from message burndown.v1.UsageBucket
+ */
+export type UsageBucket = Message<"burndown.v1.UsageBucket"> & {
+  /**
+   * The bucket's start.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 1;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * The feature; empty for burns that named no feature.
+   *
+   * @generated from field: string feature_key = 2;
+   */
+  featureKey: string;
+
+  /**
+   * The credit type.
+   *
+   * @generated from field: string credit_type_id = 3;
+   */
+  creditTypeId: string;
+
+  /**
+   * Credits burned, net of corrections.
+   *
+   * @generated from field: int64 credits = 4;
+   */
+  credits: bigint;
+
+  /**
+   * How many burns (events, burns, commits) made it up.
+   *
+   * @generated from field: int64 count = 5;
+   */
+  count: bigint;
+};
+
+/**
+ * Describes the message burndown.v1.UsageBucket.
+ * Use `create(UsageBucketSchema)` to create a new message.
+ */
+export const UsageBucketSchema: GenMessage<UsageBucket> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 5);
+
+/**
+ * GetUsageSummaryResponse is the summary.
+ *
+ * @generated from message burndown.v1.GetUsageSummaryResponse
+ */
+export type GetUsageSummaryResponse = Message<"burndown.v1.GetUsageSummaryResponse"> & {
+  /**
+   * Buckets with usage, by start time, then credit type, then feature.
+   *
+   * @generated from field: repeated burndown.v1.UsageBucket buckets = 1;
+   */
+  buckets: UsageBucket[];
+
+  /**
+   * The period as bucketed: from the first bucket's start to the end.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 2;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * The end used.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 3;
+   */
+  endTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message burndown.v1.GetUsageSummaryResponse.
+ * Use `create(GetUsageSummaryResponseSchema)` to create a new message.
+ */
+export const GetUsageSummaryResponseSchema: GenMessage<GetUsageSummaryResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 6);
+
+/**
+ * GetBalanceForecastRequest names a customer.
+ *
+ * @generated from message burndown.v1.GetBalanceForecastRequest
+ */
+export type GetBalanceForecastRequest = Message<"burndown.v1.GetBalanceForecastRequest"> & {
+  /**
+   * The customer; required.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * Only this credit type; empty for all.
+   *
+   * @generated from field: string credit_type_id = 2;
+   */
+  creditTypeId: string;
+
+  /**
+   * The days of burn the rate is measured over; 0 means 14.
+   *
+   * @generated from field: int32 lookback_days = 3;
+   */
+  lookbackDays: number;
+};
+
+/**
+ * Describes the message burndown.v1.GetBalanceForecastRequest.
+ * Use `create(GetBalanceForecastRequestSchema)` to create a new message.
+ */
+export const GetBalanceForecastRequestSchema: GenMessage<GetBalanceForecastRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 7);
+
+/**
+ * BalanceForecast is one balance's outlook.
+ *
+ * @generated from message burndown.v1.BalanceForecast
+ */
+export type BalanceForecast = Message<"burndown.v1.BalanceForecast"> & {
+  /**
+   * The credit type.
+   *
+   * @generated from field: string credit_type_id = 1;
+   */
+  creditTypeId: string;
+
+  /**
+   * Available now.
+   *
+   * @generated from field: int64 available = 2;
+   */
+  available: bigint;
+
+  /**
+   * Burned over the lookback period.
+   *
+   * @generated from field: int64 burned_in_lookback = 3;
+   */
+  burnedInLookback: bigint;
+
+  /**
+   * The average burn per day over the lookback period (rounded up).
+   *
+   * @generated from field: int64 daily_burn = 4;
+   */
+  dailyBurn: bigint;
+
+  /**
+   * When the balance would reach zero at that rate; unset when nothing burns
+   * or it lasts beyond a year.
+   *
+   * @generated from field: google.protobuf.Timestamp empty_time = 5;
+   */
+  emptyTime?: Timestamp | undefined;
+
+  /**
+   * Whole days until empty_time (0 when empty now); -1 when empty_time is unset.
+   *
+   * @generated from field: int32 days_until_empty = 6;
+   */
+  daysUntilEmpty: number;
+
+  /**
+   * Credits that would expire unused before they could be spent at that rate.
+   *
+   * @generated from field: int64 expiring_unused = 7;
+   */
+  expiringUnused: bigint;
+};
+
+/**
+ * Describes the message burndown.v1.BalanceForecast.
+ * Use `create(BalanceForecastSchema)` to create a new message.
+ */
+export const BalanceForecastSchema: GenMessage<BalanceForecast> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 8);
+
+/**
+ * GetBalanceForecastResponse holds one forecast per credit type.
+ *
+ * @generated from message burndown.v1.GetBalanceForecastResponse
+ */
+export type GetBalanceForecastResponse = Message<"burndown.v1.GetBalanceForecastResponse"> & {
+  /**
+   * Forecasts, ordered by credit type id.
+   *
+   * @generated from field: repeated burndown.v1.BalanceForecast forecasts = 1;
+   */
+  forecasts: BalanceForecast[];
+
+  /**
+   * The lookback used, in days.
+   *
+   * @generated from field: int32 lookback_days = 2;
+   */
+  lookbackDays: number;
+
+  /**
+   * When the forecast was made.
+   *
+   * @generated from field: google.protobuf.Timestamp forecast_time = 3;
+   */
+  forecastTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message burndown.v1.GetBalanceForecastResponse.
+ * Use `create(GetBalanceForecastResponseSchema)` to create a new message.
+ */
+export const GetBalanceForecastResponseSchema: GenMessage<GetBalanceForecastResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_ledger_service, 9);
 
 /**
  * ReserveBatchRequest is several Reserve requests.
@@ -37,7 +445,7 @@ export type ReserveBatchRequest = Message<"burndown.v1.ReserveBatchRequest"> & {
  * Use `create(ReserveBatchRequestSchema)` to create a new message.
  */
 export const ReserveBatchRequestSchema: GenMessage<ReserveBatchRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 0);
+  messageDesc(file_burndown_v1_ledger_service, 10);
 
 /**
  * ReserveBatchResponse holds one result per request, in request order.
@@ -58,7 +466,7 @@ export type ReserveBatchResponse = Message<"burndown.v1.ReserveBatchResponse"> &
  * Use `create(ReserveBatchResponseSchema)` to create a new message.
  */
 export const ReserveBatchResponseSchema: GenMessage<ReserveBatchResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 1);
+  messageDesc(file_burndown_v1_ledger_service, 11);
 
 /**
  * ReserveBatchResult is one item's answer.
@@ -95,7 +503,7 @@ export type ReserveBatchResult = Message<"burndown.v1.ReserveBatchResult"> & {
  * Use `create(ReserveBatchResultSchema)` to create a new message.
  */
 export const ReserveBatchResultSchema: GenMessage<ReserveBatchResult> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 2);
+  messageDesc(file_burndown_v1_ledger_service, 12);
 
 /**
  * CommitBatchRequest is several Commit requests.
@@ -116,7 +524,7 @@ export type CommitBatchRequest = Message<"burndown.v1.CommitBatchRequest"> & {
  * Use `create(CommitBatchRequestSchema)` to create a new message.
  */
 export const CommitBatchRequestSchema: GenMessage<CommitBatchRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 3);
+  messageDesc(file_burndown_v1_ledger_service, 13);
 
 /**
  * CommitBatchResponse holds one result per request, in request order.
@@ -137,7 +545,7 @@ export type CommitBatchResponse = Message<"burndown.v1.CommitBatchResponse"> & {
  * Use `create(CommitBatchResponseSchema)` to create a new message.
  */
 export const CommitBatchResponseSchema: GenMessage<CommitBatchResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 4);
+  messageDesc(file_burndown_v1_ledger_service, 14);
 
 /**
  * CommitBatchResult is one item's answer.
@@ -174,7 +582,7 @@ export type CommitBatchResult = Message<"burndown.v1.CommitBatchResult"> & {
  * Use `create(CommitBatchResultSchema)` to create a new message.
  */
 export const CommitBatchResultSchema: GenMessage<CommitBatchResult> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 5);
+  messageDesc(file_burndown_v1_ledger_service, 15);
 
 /**
  * BatchItemError is the error one item of a batch failed with: the status a
@@ -219,7 +627,7 @@ export type BatchItemError = Message<"burndown.v1.BatchItemError"> & {
  * Use `create(BatchItemErrorSchema)` to create a new message.
  */
 export const BatchItemErrorSchema: GenMessage<BatchItemError> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 6);
+  messageDesc(file_burndown_v1_ledger_service, 16);
 
 /**
  * ReportUsageRequest is a batch of usage events.
@@ -240,7 +648,7 @@ export type ReportUsageRequest = Message<"burndown.v1.ReportUsageRequest"> & {
  * Use `create(ReportUsageRequestSchema)` to create a new message.
  */
 export const ReportUsageRequestSchema: GenMessage<ReportUsageRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 7);
+  messageDesc(file_burndown_v1_ledger_service, 17);
 
 /**
  * ReportUsageResponse holds one result per event, in request order.
@@ -261,7 +669,7 @@ export type ReportUsageResponse = Message<"burndown.v1.ReportUsageResponse"> & {
  * Use `create(ReportUsageResponseSchema)` to create a new message.
  */
 export const ReportUsageResponseSchema: GenMessage<ReportUsageResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 8);
+  messageDesc(file_burndown_v1_ledger_service, 18);
 
 /**
  * CheckRequest asks whether a use may proceed.
@@ -296,7 +704,7 @@ export type CheckRequest = Message<"burndown.v1.CheckRequest"> & {
  * Use `create(CheckRequestSchema)` to create a new message.
  */
 export const CheckRequestSchema: GenMessage<CheckRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 9);
+  messageDesc(file_burndown_v1_ledger_service, 19);
 
 /**
  * CheckResponse is the answer.
@@ -360,7 +768,7 @@ export type CheckResponse = Message<"burndown.v1.CheckResponse"> & {
  * Use `create(CheckResponseSchema)` to create a new message.
  */
 export const CheckResponseSchema: GenMessage<CheckResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 10);
+  messageDesc(file_burndown_v1_ledger_service, 20);
 
 /**
  * GrantRequest adds a lot of credits to a customer.
@@ -455,7 +863,7 @@ export type GrantRequest = Message<"burndown.v1.GrantRequest"> & {
  * Use `create(GrantRequestSchema)` to create a new message.
  */
 export const GrantRequestSchema: GenMessage<GrantRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 11);
+  messageDesc(file_burndown_v1_ledger_service, 21);
 
 /**
  * GrantResponse describes the new lot.
@@ -483,7 +891,7 @@ export type GrantResponse = Message<"burndown.v1.GrantResponse"> & {
  * Use `create(GrantResponseSchema)` to create a new message.
  */
 export const GrantResponseSchema: GenMessage<GrantResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 12);
+  messageDesc(file_burndown_v1_ledger_service, 22);
 
 /**
  * ReserveRequest holds credits for an action in flight.
@@ -542,7 +950,7 @@ export type ReserveRequest = Message<"burndown.v1.ReserveRequest"> & {
  * Use `create(ReserveRequestSchema)` to create a new message.
  */
 export const ReserveRequestSchema: GenMessage<ReserveRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 13);
+  messageDesc(file_burndown_v1_ledger_service, 23);
 
 /**
  * ReserveResponse describes the new reservation.
@@ -570,7 +978,7 @@ export type ReserveResponse = Message<"burndown.v1.ReserveResponse"> & {
  * Use `create(ReserveResponseSchema)` to create a new message.
  */
 export const ReserveResponseSchema: GenMessage<ReserveResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 14);
+  messageDesc(file_burndown_v1_ledger_service, 24);
 
 /**
  * Reservation is credits held for an action in flight.
@@ -659,7 +1067,7 @@ export type Reservation = Message<"burndown.v1.Reservation"> & {
  * Use `create(ReservationSchema)` to create a new message.
  */
 export const ReservationSchema: GenMessage<Reservation> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 15);
+  messageDesc(file_burndown_v1_ledger_service, 25);
 
 /**
  * CommitRequest finishes a reservation.
@@ -696,7 +1104,7 @@ export type CommitRequest = Message<"burndown.v1.CommitRequest"> & {
  * Use `create(CommitRequestSchema)` to create a new message.
  */
 export const CommitRequestSchema: GenMessage<CommitRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 16);
+  messageDesc(file_burndown_v1_ledger_service, 26);
 
 /**
  * CommitResponse describes the committed reservation.
@@ -731,7 +1139,7 @@ export type CommitResponse = Message<"burndown.v1.CommitResponse"> & {
  * Use `create(CommitResponseSchema)` to create a new message.
  */
 export const CommitResponseSchema: GenMessage<CommitResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 17);
+  messageDesc(file_burndown_v1_ledger_service, 27);
 
 /**
  * ReleaseRequest cancels a reservation.
@@ -759,7 +1167,7 @@ export type ReleaseRequest = Message<"burndown.v1.ReleaseRequest"> & {
  * Use `create(ReleaseRequestSchema)` to create a new message.
  */
 export const ReleaseRequestSchema: GenMessage<ReleaseRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 18);
+  messageDesc(file_burndown_v1_ledger_service, 28);
 
 /**
  * ReleaseResponse describes the released reservation.
@@ -787,7 +1195,7 @@ export type ReleaseResponse = Message<"burndown.v1.ReleaseResponse"> & {
  * Use `create(ReleaseResponseSchema)` to create a new message.
  */
 export const ReleaseResponseSchema: GenMessage<ReleaseResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 19);
+  messageDesc(file_burndown_v1_ledger_service, 29);
 
 /**
  * BurnRequest checks and deducts credits in one call.
@@ -838,7 +1246,7 @@ export type BurnRequest = Message<"burndown.v1.BurnRequest"> & {
  * Use `create(BurnRequestSchema)` to create a new message.
  */
 export const BurnRequestSchema: GenMessage<BurnRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 20);
+  messageDesc(file_burndown_v1_ledger_service, 30);
 
 /**
  * BurnResponse describes the burn.
@@ -896,7 +1304,7 @@ export type BurnResponse = Message<"burndown.v1.BurnResponse"> & {
  * Use `create(BurnResponseSchema)` to create a new message.
  */
 export const BurnResponseSchema: GenMessage<BurnResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 21);
+  messageDesc(file_burndown_v1_ledger_service, 31);
 
 /**
  * GetBalanceRequest asks for a customer's balances.
@@ -924,7 +1332,7 @@ export type GetBalanceRequest = Message<"burndown.v1.GetBalanceRequest"> & {
  * Use `create(GetBalanceRequestSchema)` to create a new message.
  */
 export const GetBalanceRequestSchema: GenMessage<GetBalanceRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 22);
+  messageDesc(file_burndown_v1_ledger_service, 32);
 
 /**
  * GetBalanceResponse holds one balance per credit type.
@@ -945,7 +1353,7 @@ export type GetBalanceResponse = Message<"burndown.v1.GetBalanceResponse"> & {
  * Use `create(GetBalanceResponseSchema)` to create a new message.
  */
 export const GetBalanceResponseSchema: GenMessage<GetBalanceResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 23);
+  messageDesc(file_burndown_v1_ledger_service, 33);
 
 /**
  * CreditBalance is a customer's balance of one credit type.
@@ -1026,7 +1434,7 @@ export type CreditBalance = Message<"burndown.v1.CreditBalance"> & {
  * Use `create(CreditBalanceSchema)` to create a new message.
  */
 export const CreditBalanceSchema: GenMessage<CreditBalance> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 24);
+  messageDesc(file_burndown_v1_ledger_service, 34);
 
 /**
  * ListLedgerEntriesRequest asks for a page of a customer's entries.
@@ -1089,7 +1497,7 @@ export type ListLedgerEntriesRequest = Message<"burndown.v1.ListLedgerEntriesReq
  * Use `create(ListLedgerEntriesRequestSchema)` to create a new message.
  */
 export const ListLedgerEntriesRequestSchema: GenMessage<ListLedgerEntriesRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 25);
+  messageDesc(file_burndown_v1_ledger_service, 35);
 
 /**
  * ListLedgerEntriesResponse is one page of entries.
@@ -1117,7 +1525,41 @@ export type ListLedgerEntriesResponse = Message<"burndown.v1.ListLedgerEntriesRe
  * Use `create(ListLedgerEntriesResponseSchema)` to create a new message.
  */
 export const ListLedgerEntriesResponseSchema: GenMessage<ListLedgerEntriesResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_ledger_service, 26);
+  messageDesc(file_burndown_v1_ledger_service, 36);
+
+/**
+ * UsageGranularity is a bucket's length.
+ *
+ * @generated from enum burndown.v1.UsageGranularity
+ */
+export enum UsageGranularity {
+  /**
+   * Not set: refused with INVALID_GRANULARITY.
+   *
+   * @generated from enum value: USAGE_GRANULARITY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A UTC day.
+   *
+   * @generated from enum value: USAGE_GRANULARITY_DAY = 1;
+   */
+  DAY = 1,
+
+  /**
+   * A week from Monday 00:00 UTC.
+   *
+   * @generated from enum value: USAGE_GRANULARITY_WEEK = 2;
+   */
+  WEEK = 2,
+}
+
+/**
+ * Describes the enum burndown.v1.UsageGranularity.
+ */
+export const UsageGranularitySchema: GenEnum<UsageGranularity> = /*@__PURE__*/
+  enumDesc(file_burndown_v1_ledger_service, 0);
 
 /**
  * CheckReason explains a Check answer.
@@ -1174,7 +1616,7 @@ export enum CheckReason {
  * Describes the enum burndown.v1.CheckReason.
  */
 export const CheckReasonSchema: GenEnum<CheckReason> = /*@__PURE__*/
-  enumDesc(file_burndown_v1_ledger_service, 0);
+  enumDesc(file_burndown_v1_ledger_service, 1);
 
 /**
  * LedgerService is the hot path: hold, burn and grant credits, and read
@@ -1258,6 +1700,14 @@ export const CheckReasonSchema: GenEnum<CheckReason> = /*@__PURE__*/
  *   total beyond the int64 range, or quantity times the rate exceeds it.
  * - ZERO_COST (INVALID_ARGUMENT): Reserve or Burn of a feature's usage that
  *   costs nothing at the customer's rate.
+ * - INVALID_REASON_CODE (INVALID_ARGUMENT): a support key's Grant names a
+ *   reason_code that is not on the deployment's list (GetCaller lists them).
+ * - INVALID_GRANULARITY (INVALID_ARGUMENT): GetUsageSummary's granularity is
+ *   unspecified or unknown.
+ * - INVALID_PERIOD (INVALID_ARGUMENT): GetUsageSummary's end_time is not after
+ *   its start_time, or the period holds more than 400 buckets.
+ * - INVALID_LOOKBACK (INVALID_ARGUMENT): GetBalanceForecast's lookback_days is
+ *   outside 0 to 90.
  * - GRANT_LIMIT_EXCEEDED (PERMISSION_DENIED): a support key's Grant is above
  *   the key's grant_limit.
  *
@@ -1399,6 +1849,55 @@ export const LedgerService: GenService<{
     methodKind: "unary";
     input: typeof CommitBatchRequestSchema;
     output: typeof CommitBatchResponseSchema;
+  },
+  /**
+   * GetCaller describes the API key making the call: its role, name, grant
+   * limit and customer (for a customer key), and the deployment's grant reason
+   * codes. Every role, customer keys included: what a UI asks first.
+   *
+   * @generated from rpc burndown.v1.LedgerService.GetCaller
+   */
+  getCaller: {
+    methodKind: "unary";
+    input: typeof GetCallerRequestSchema;
+    output: typeof GetCallerResponseSchema;
+  },
+  /**
+   * ListReservations returns a customer's reservations, newest first; by
+   * default only those still held.
+   *
+   * @generated from rpc burndown.v1.LedgerService.ListReservations
+   */
+  listReservations: {
+    methodKind: "unary";
+    input: typeof ListReservationsRequestSchema;
+    output: typeof ListReservationsResponseSchema;
+  },
+  /**
+   * GetUsageSummary returns what a customer burned per day or week and
+   * feature over a period (UTC buckets; weeks start on Monday): usage events,
+   * burns and committed reservations, net of corrections. Customer keys may
+   * ask about their own customer.
+   *
+   * @generated from rpc burndown.v1.LedgerService.GetUsageSummary
+   */
+  getUsageSummary: {
+    methodKind: "unary";
+    input: typeof GetUsageSummaryRequestSchema;
+    output: typeof GetUsageSummaryResponseSchema;
+  },
+  /**
+   * GetBalanceForecast says when each of a customer's balances would run out
+   * at its recent burn rate, spending lots in the order the ledger does and
+   * letting what is left of each lot expire on time. Customer keys may ask
+   * about their own customer.
+   *
+   * @generated from rpc burndown.v1.LedgerService.GetBalanceForecast
+   */
+  getBalanceForecast: {
+    methodKind: "unary";
+    input: typeof GetBalanceForecastRequestSchema;
+    output: typeof GetBalanceForecastResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_burndown_v1_ledger_service, 0);
