@@ -140,6 +140,16 @@ describe("explaining", () => {
     expect(res).toMatchObject({ outcome: UsageOutcome.SHADOWED, entries: [], rating: { credits: 7n, rate: { credits: 1n, perUnits: 1n } } });
   });
 
+  it("by the usage id a ledger entry carries, the same story as by the event id", async () => {
+    const customerId = await customer(100n);
+    const eventId = await report(customerId, 5n);
+    const [burn] = (await api.ledger.listLedgerEntries({ customerId, kinds: [EntryKind.BURN] })).entries;
+    expect(burn.usageId).toMatch(/^[1-9][0-9]*$/);
+    const byUsageId = await api.admin.explainUsageEvent({ usageId: burn.usageId });
+    expect(byUsageId).toEqual(await api.admin.explainUsageEvent({ eventId }));
+    expect(byUsageId.event?.eventId).toBe(eventId);
+  });
+
   it("a support key may explain", async () => {
     const customerId = await customer(100n);
     const eventId = await report(customerId, 5n);
@@ -264,6 +274,15 @@ describe("refused", () => {
     for (const call of [() => api.admin.explainUsageEvent({ eventId: randomUUID() }), () => correct(randomUUID())]) {
       const error = await errorOf(call());
       expect([error.code, errorInfoOf(error)?.reason]).toEqual([Code.NotFound, "USAGE_EVENT_NOT_FOUND"]);
+    }
+  });
+
+  it("a usage id that names no event is NotFound USAGE_EVENT_NOT_FOUND; one that is not a positive integer is InvalidArgument INVALID_ID", async () => {
+    const missing = await errorOf(api.admin.explainUsageEvent({ usageId: "9223372036854775807" }));
+    expect([missing.code, errorInfoOf(missing)?.reason]).toEqual([Code.NotFound, "USAGE_EVENT_NOT_FOUND"]);
+    for (const usageId of ["0", "-1", "1.5", "abc", "9223372036854775808", " 7"]) {
+      const error = await errorOf(api.admin.explainUsageEvent({ usageId }));
+      expect([usageId, error.code, errorInfoOf(error)?.reason]).toEqual([usageId, Code.InvalidArgument, "INVALID_ID"]);
     }
   });
 

@@ -12,15 +12,24 @@ import {
   UsageOutcome,
 } from "@burndown/sdk";
 import { limits } from "../limits.js";
+import { LedgerError } from "../errors.js";
 import type { Deps } from "../service/context.js";
 import { correctUsageEvent } from "../service/correct-usage.js";
-import { explainUsageEvent, type UsageExplanation } from "../service/explain-usage.js";
+import { explainUsageEvent, type UsageEventRef, type UsageExplanation } from "../service/explain-usage.js";
 import type { CorrectionRow } from "../store/correction-store.js";
 import type { StoredUsage, UsageStatus } from "../store/usage-store.js";
 import { optionalId, requireCode, requireId, requireText } from "./decode.js";
 import { encodeEntry, encodeLot } from "./encode.js";
 import { callerOf } from "./ledger-handlers.js";
 import { idempotencyOf } from "./request-hash.js";
+
+/** requireUsageId reads a usage id: the decimal int64 a ledger entry carries. */
+function requireUsageId(value: string): bigint {
+  if (!/^[1-9][0-9]{0,18}$/.test(value) || BigInt(value) > 9_223_372_036_854_775_807n) {
+    throw new LedgerError("invalid", "INVALID_ID", "usage_id must be a usage id from a ledger entry (a positive integer)", { field: "usage_id" });
+  }
+  return BigInt(value);
+}
 
 const outcomes: Record<UsageStatus, UsageOutcome> = {
   burned: UsageOutcome.BURNED,
@@ -83,7 +92,11 @@ export function explainHandlers(deps: Deps): Partial<ServiceImpl<typeof AdminSer
   return {
     async explainUsageEvent(req) {
       const reporterKeyId = optionalId("reporter_key_id", req.reporterKeyId);
-      const explanation = await explainUsageEvent(deps, { eventId: requireId("event_id", req.eventId), reporterKeyId: reporterKeyId === "" ? null : reporterKeyId });
+      const ref: UsageEventRef =
+        req.usageId !== ""
+          ? { usageId: requireUsageId(req.usageId) }
+          : { eventId: requireId("event_id", req.eventId), reporterKeyId: reporterKeyId === "" ? null : reporterKeyId };
+      const explanation = await explainUsageEvent(deps, ref);
       return encodeExplanation(explanation);
     },
     async correctUsageEvent(req, ctx) {

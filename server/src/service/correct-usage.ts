@@ -19,10 +19,10 @@ import { resolveUsageEvent, type UsageEventRef } from "./explain-usage.js";
 import { loadedState, type LoadView, type WriteOp } from "./write-op.js";
 
 /** CorrectUsageInput is a validated CorrectUsageEvent request. */
-export interface CorrectUsageInput extends UsageEventRef {
+export type CorrectUsageInput = UsageEventRef & {
   reasonCode: string;
   note: string;
-}
+};
 
 /** CorrectUsageResult is the correction and the refund entries it wrote. */
 export interface CorrectUsageResult {

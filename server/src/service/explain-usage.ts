@@ -6,16 +6,18 @@ import { assert } from "../ledger/balance-state.js";
 import { type CorrectionRow, selectCorrection, selectLotsByIds } from "../store/correction-store.js";
 import { type Db, withSnapshot } from "../store/database.js";
 import { type EntryRow, selectEntriesOfUsage } from "../store/entry-store.js";
-import { selectUsageByEventId, type StoredUsage } from "../store/usage-store.js";
+import { selectUsageByEventId, selectUsageByUsageId, type StoredUsage } from "../store/usage-store.js";
 import { type LotView, toLotView } from "./balance-view.js";
 import type { Deps } from "./context.js";
 
-/** UsageEventRef names a usage event: its id, and the reporting key when several used that id. */
-export interface UsageEventRef {
-  eventId: string;
-  /** null: whichever key reported it, when only one did. */
-  reporterKeyId: string | null;
-}
+/** UsageEventRef names a usage event: its id, and the reporting key when several used that id; or its usage id. */
+export type UsageEventRef =
+  | {
+      eventId: string;
+      /** null: whichever key reported it, when only one did. */
+      reporterKeyId: string | null;
+    }
+  | { usageId: bigint };
 
 /** UsageExplanation is one event with everything that explains its charge. */
 export interface UsageExplanation {
@@ -34,6 +36,11 @@ export interface UsageExplanation {
  * the newest of its events is the one meant. No locks.
  */
 export async function resolveUsageEvent(db: Db, ref: UsageEventRef): Promise<StoredUsage> {
+  if ("usageId" in ref) {
+    const usage = await selectUsageByUsageId(db, ref.usageId);
+    if (usage === null) throw notFound("USAGE_EVENT_NOT_FOUND", "usage id", ref.usageId.toString());
+    return usage;
+  }
   const found = await selectUsageByEventId(db, ref.eventId, ref.reporterKeyId);
   if (found.length === 0) throw notFound("USAGE_EVENT_NOT_FOUND", "event id", ref.eventId);
   const reporters = new Set(found.map((usage) => usage.principal));

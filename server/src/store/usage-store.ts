@@ -85,6 +85,16 @@ export async function selectUsageByEventId(db: Db, eventId: string, principal: s
   return result.rows.map(toStoredUsage);
 }
 
+/** selectUsageByUsageId reads one event by the usage id ledger entries carry. No locks. */
+export async function selectUsageByUsageId(db: Db, usageId: bigint): Promise<StoredUsage | null> {
+  const result = await db.query({
+    name: "select_usage_by_usage_id",
+    text: `select ${usageColumns} from usage_events where usage_id = $1`,
+    values: [usageId.toString()],
+  });
+  return result.rows.length === 0 ? null : toStoredUsage(result.rows[0]);
+}
+
 /** deleteExpiredEventIds forgets dedup claims older than the retention window. Any transaction. */
 export async function deleteExpiredEventIds(db: Db, before: Date, limit: number): Promise<number> {
   const result = await db.query({

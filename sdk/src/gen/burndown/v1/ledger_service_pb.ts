@@ -75,7 +75,8 @@ export type GetCallerResponse = Message<"burndown.v1.GetCallerResponse"> & {
   customerId: string;
 
   /**
-   * The reason codes a support key's Grant must use (BURNDOWN_GRANT_REASON_CODES).
+   * The reason codes a support key's Grant must use, as the deployment
+   * configured them.
    *
    * @generated from field: repeated string grant_reason_codes = 6;
    */
