@@ -24,6 +24,8 @@ export interface Config {
   usageDedupRetentionMs: number;
   /** admission control: see rpc/admission.ts. */
   admission: { inFlightMax: number; queuedMax: number; queueWaitMs: number };
+  /** who may frame the customer view (CSP frame-ancestors sources). */
+  customerViewFrameAncestors: string;
   /** group commit: see service/group-commit.ts. */
   writes: { lanes: number; partitions: number };
 }
@@ -47,6 +49,18 @@ function port(name: string, value: string | undefined, fallback: number): number
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) throw new Error(`${name} must be a port number (0-65535), got ${JSON.stringify(value)}`);
   return parsed;
+}
+
+/** frameAncestors checks a CSP source list (origins, 'self', 'none' or *), space separated. */
+function frameAncestors(value: string | undefined): string {
+  if (value === undefined || value.trim() === "") return "*";
+  const sources = value.trim().split(/\s+/);
+  for (const source of sources) {
+    if (!/^(\*|'self'|'none'|https?:\/\/[A-Za-z0-9.*-]+(:\d+)?)$/.test(source)) {
+      throw new Error(`BURNDOWN_CUSTOMER_VIEW_FRAME_ANCESTORS: ${JSON.stringify(source)} is not an origin (https://shop.example), 'self', 'none' or *`);
+    }
+  }
+  return sources.join(" ");
 }
 
 /** readConfig reads and checks the environment. */
@@ -73,6 +87,7 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
     httpPort: port("PORT", env.PORT, 7070),
     grpcPort: port("GRPC_PORT", env.GRPC_PORT, 7071),
     adminKey: env.BURNDOWN_ADMIN_KEY || undefined,
+    customerViewFrameAncestors: frameAncestors(env.BURNDOWN_CUSTOMER_VIEW_FRAME_ANCESTORS),
     jobIntervalMs: interval,
     allowUnsafeDurability: env.BURNDOWN_TEST_ONLY_ALLOW_UNSAFE_DURABILITY === "1",
     usageLateCutoffMs: days("BURNDOWN_USAGE_LATE_CUTOFF_DAYS", env.BURNDOWN_USAGE_LATE_CUTOFF_DAYS, limits.usageLateCutoffMsDefault),

@@ -25,10 +25,16 @@ const reasonPattern = /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$/;
  */
 const notReasons: { file: string; literals: string[] | "all"; why: string }[] = [
   { file: "config.ts", literals: "all", why: "environment variable names; a bad setting stops the start" },
-  { file: "main.ts", literals: ["SIGINT", "SIGTERM"], why: "signal names" },
+  { file: "main.ts", literals: ["SIGINT", "SIGTERM", "SIGHUP"], why: "signal names" },
+  {
+    file: "main.ts",
+    literals: ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EADDRINUSE", "EACCES"],
+    why: "Node's system error codes, read to advise on a failed start",
+  },
   { file: "store/embedded-database.ts", literals: ["PG_VERSION"], why: "a file of the PostgreSQL data directory" },
+  { file: "store/embedded-database.ts", literals: ["SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK"], why: "signal names" },
   { file: "store/database.ts", literals: ["COMMIT"], why: "the command tag PostgreSQL answers a commit with" },
-  { file: "server.ts", literals: ["GET"], why: "an HTTP method" },
+  { file: "rpc/admin-ui.ts", literals: ["GET", "HEAD", "DENY"], why: "HTTP methods and an X-Frame-Options value" },
   { file: "rpc/grpc-js-server.ts", literals: ["POST"], why: "an HTTP method" },
   { file: "rpc/health.ts", literals: ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"], why: "grpc.health.v1 ServingStatus names, answered as a status" },
 ];

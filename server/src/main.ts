@@ -79,6 +79,7 @@ async function start(config: Config, running: Running): Promise<void> {
     usage: { lateCutoffMs: config.usageLateCutoffMs, dedupRetentionMs: config.usageDedupRetentionMs },
     admission: config.admission,
     writes: config.writes,
+    customerViewFrameAncestors: config.customerViewFrameAncestors,
   }));
   const admin = await bootstrapAdminKey(server.deps, config.adminKey);
   if (admin.token) {

@@ -3,10 +3,8 @@
 // for gRPC clients (grpc-js, at a fraction of connect-node's CPU per call; see
 // rpc/grpc-js-server.ts). Node ignores allowHTTP1 on plaintext HTTP/2, so one port cannot
 // serve both.
-import { readFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import path from "node:path";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { AdminService, ErrorInfoSchema, LedgerService } from "@burndown/sdk";
@@ -19,6 +17,7 @@ import { guardUnaryBodies, malformedInterceptor } from "./rpc/malformed-requests
 import { limits } from "./limits.js";
 import { adminHandlers } from "./rpc/admin-handlers.js";
 import { explainHandlers } from "./rpc/explain-handlers.js";
+import { serveUi } from "./rpc/admin-ui.js";
 import { closeGrpcJs, createGrpcJsServer, listenGrpcJs } from "./rpc/grpc-js-server.js";
 import { HealthService, healthService } from "./rpc/health.js";
 import { authInterceptor, errorInterceptor } from "./rpc/interceptors.js";
@@ -50,6 +49,8 @@ export interface ServerOptions {
   fanout?: Fanout;
   /** group commit (service/group-commit.ts): lanes and customer-hash partitions; defaults from limits.ts. */
   writes?: Partial<Pick<GroupCommitOptions, "lanes" | "partitions">>;
+  /** CSP frame-ancestors of the customer view (/customer), for vendors that iframe it; "*" by default. */
+  customerViewFrameAncestors?: string;
 }
 
 /** RunningServer is a started server. */
@@ -62,17 +63,6 @@ export interface RunningServer {
   /** the HTTP/1.1 listener's Connect handler, for other listeners (bench/grpc-transport.ts mounts it on h2c). */
   connectHandler: ReturnType<typeof connectNodeAdapter>;
   close: () => Promise<void>;
-}
-
-const uiDirectory = path.resolve(import.meta.dirname, "../../admin-ui");
-
-async function serveUi(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  if (req.method !== "GET" || (req.url !== "/" && req.url !== "/index.html")) {
-    res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
-    return;
-  }
-  const page = await readFile(path.join(uiDirectory, "index.html"));
-  res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(page);
 }
 
 function listen(server: http.Server, host: string, port: number): Promise<number> {
@@ -130,7 +120,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     interceptors,
     readMaxBytes: limits.requestBodyBytesMax,
     fallback: (req, res) => {
-      serveUi(req as http.IncomingMessage, res as http.ServerResponse).catch((error: unknown) => {
+      serveUi(req as http.IncomingMessage, res as http.ServerResponse, { customerViewFrameAncestors: options.customerViewFrameAncestors ?? "*" }).catch((error: unknown) => {
         log(`admin UI: ${String(error)}`);
         (res as http.ServerResponse).writeHead(500).end();
       });

@@ -1,0 +1,141 @@
+// The admin UI's shell: sign in with an API key (support or admin), then find a customer
+// or, for admins, run the platform. Every call carries the person's own key.
+import { TransportProvider, useQuery } from "@connectrpc/connect-query";
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { LedgerService } from "@burndown/sdk/gen/burndown/v1/ledger_service_pb.js";
+import { Role } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
+import { type FormEvent, useMemo, useState } from "react";
+import { storedKey, storeKey, transportFor } from "./api.js";
+import { CallerContext } from "./caller.js";
+import { CustomerScreen } from "./pages/CustomerScreen.js";
+import { CustomersScreen } from "./pages/CustomersScreen.js";
+import { ExplainScreen } from "./pages/ExplainScreen.js";
+import { PlatformScreen } from "./pages/platform/PlatformScreen.js";
+import { href, useRoute } from "./router.js";
+import { ErrorNote, Loading } from "./ui.js";
+
+/** newQueryClient: balances are never stale for long: refetch on focus, and after every mutation (see mutations.ts). */
+export function newQueryClient(): QueryClient {
+  return new QueryClient({ defaultOptions: { queries: { refetchOnWindowFocus: true, staleTime: 5_000, retry: 1 } } });
+}
+
+export function App() {
+  const [apiKey, setApiKey] = useState<string | null>(storedKey);
+  const signOut = () => {
+    storeKey(null);
+    setApiKey(null);
+  };
+  if (apiKey === null) {
+    return (
+      <SignIn
+        onKey={(key) => {
+          storeKey(key);
+          setApiKey(key);
+        }}
+      />
+    );
+  }
+  return <SignedIn key={apiKey} apiKey={apiKey} onSignOut={signOut} />;
+}
+
+function SignIn({ onKey }: { onKey: (key: string) => void }) {
+  const [key, setKey] = useState("");
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (key.trim() !== "") onKey(key.trim());
+  };
+  return (
+    <main className="sign-in">
+      <h1>Burndown</h1>
+      <form onSubmit={submit} className="card">
+        <h2>Sign in</h2>
+        <p className="muted">Paste an API key of role support or admin. It stays in this tab only.</p>
+        <label>
+          API key
+          <input type="password" autoComplete="off" value={key} onChange={(event) => setKey(event.target.value)} placeholder="bd_…" />
+        </label>
+        <button type="submit" className="primary">
+          Sign in
+        </button>
+      </form>
+    </main>
+  );
+}
+
+function SignedIn({ apiKey, onSignOut }: { apiKey: string; onSignOut: () => void }) {
+  const transport = useMemo(() => transportFor(apiKey), [apiKey]);
+  const queryClient = useMemo(newQueryClient, []);
+  return (
+    <TransportProvider transport={transport}>
+      <QueryClientProvider client={queryClient}>
+        <Shell onSignOut={onSignOut} />
+      </QueryClientProvider>
+    </TransportProvider>
+  );
+}
+
+const roleNames: Record<number, string> = { [Role.SERVICE]: "service", [Role.SUPPORT]: "support", [Role.ADMIN]: "admin", [Role.CUSTOMER]: "customer" };
+
+function Shell({ onSignOut }: { onSignOut: () => void }) {
+  const caller = useQuery(LedgerService.method.getCaller, {});
+  const route = useRoute();
+  if (caller.isPending) return <Loading what="your key" />;
+  if (caller.error) {
+    return (
+      <main className="sign-in">
+        <ErrorNote error={caller.error} prefix="Could not sign in" />
+        <button type="button" onClick={onSignOut}>
+          Use another key
+        </button>
+      </main>
+    );
+  }
+  const me = caller.data;
+  if (me.role === Role.CUSTOMER) {
+    return (
+      <main className="sign-in">
+        <p>This is a customer key. Its view is at <a href={`/customer#key=`}>/customer</a>.</p>
+        <button type="button" onClick={onSignOut}>
+          Use another key
+        </button>
+      </main>
+    );
+  }
+  const isAdmin = me.role === Role.ADMIN;
+  const [section] = route;
+  return (
+    <CallerContext.Provider value={me}>
+      <div className="layout">
+        <nav aria-label="Main" className="sidebar">
+          <a className="brand" href={href()}>
+            Burndown
+          </a>
+          <a href={href()} aria-current={section === undefined || section === "customers" ? "page" : undefined}>
+            Customers
+          </a>
+          <a href={href("platform")} aria-current={section === "platform" ? "page" : undefined}>
+            Platform
+          </a>
+          <div className="who">
+            <span>{me.name || me.keyId}</span>
+            <span className="badge">{roleNames[me.role] ?? "?"}</span>
+            <button type="button" className="link" onClick={onSignOut}>
+              Sign out
+            </button>
+          </div>
+        </nav>
+        <main className="content">
+          {section === "customers" && route[1] ? (
+            <CustomerScreen customerId={route[1]} tab={route[2]} />
+          ) : section === "events" && route[1] ? (
+            <ExplainScreen usageId={route[1]} />
+          ) : section === "platform" ? (
+            <PlatformScreen page={route[1]} isAdmin={isAdmin} />
+          ) : (
+            <CustomersScreen />
+          )}
+        </main>
+      </div>
+    </CallerContext.Provider>
+  );
+}

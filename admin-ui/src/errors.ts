@@ -1,0 +1,72 @@
+// Refusals in words: the server's ErrorInfo reason (and its metadata) as a sentence a
+// support person or a customer can act on. An unknown reason still shows its code.
+import { Code, ConnectError } from "@connectrpc/connect";
+import { errorInfoOf } from "@burndown/sdk/error-reason";
+
+type Metadata = Record<string, string>;
+
+const words: Record<string, (m: Metadata) => string> = {
+  MISSING_API_KEY: () => "Sign in with an API key.",
+  INVALID_API_KEY: () => "This API key is unknown, revoked or expired. Sign in with another key.",
+  ROLE_NOT_ALLOWED: (m) => `Your key's role (${m.role ?? "?"}) may not do this${m.method ? ` (${m.method})` : ""}. Ask an admin.`,
+  GRANT_LIMIT_EXCEEDED: (m) => `That is above your key's grant limit${m.grant_limit ? ` of ${m.grant_limit}` : ""} per grant. Grant less, or ask an admin.`,
+  INSUFFICIENT_CREDITS: (m) => `Not enough credits${m.available ? `: ${m.available} available` : ""}${m.required ? `, ${m.required} needed` : ""}.`,
+  INVALID_AMOUNT: () => "The amount must be a whole number of units greater than zero.",
+  INVALID_QUANTITY: () => "The quantity must be greater than zero.",
+  AMOUNT_OUT_OF_RANGE: () => "That amount is too large for the ledger.",
+  INVALID_REASON_CODE: () => "Choose a reason code from the list.",
+  INVALID_EXPIRE_TIME: () => "The expiry must be in the future.",
+  INVALID_TEXT: () => "The text contains a character that is not allowed.",
+  TEXT_TOO_LONG: () => "The text is too long.",
+  MISSING_FIELD: (m) => `Fill in ${m.field ? m.field.replaceAll("_", " ") : "every required field"}.`,
+  INVALID_ID: (m) => `${m.field ? m.field.replaceAll("_", " ") : "An id"} must be 1-128 printable characters without spaces.`,
+  INVALID_CODE: (m) => `${m.field ? m.field.replaceAll("_", " ") : "A code"} must be lowercase letters, digits, '_' or '-'.`,
+  CUSTOMER_NOT_FOUND: () => "No such customer.",
+  CREDIT_TYPE_NOT_FOUND: () => "No such credit type.",
+  FEATURE_NOT_FOUND: () => "No such feature.",
+  PRICING_VERSION_NOT_FOUND: () => "No such pricing version.",
+  API_KEY_NOT_FOUND: () => "No such API key.",
+  USAGE_EVENT_NOT_FOUND: () => "No such usage event.",
+  RESERVATION_NOT_FOUND: () => "No such reservation.",
+  CREDIT_TYPE_EXISTS: () => "A credit type with that id exists already.",
+  FEATURE_EXISTS: () => "A feature with that key exists already.",
+  CUSTOMER_EXISTS: () => "A customer with that id exists already.",
+  PRICING_VERSION_EXISTS: () => "A pricing version with that id exists already.",
+  OVERDRAFT_IN_USE: () => "The customer is further in debt than that limit allows; settle the debt first.",
+  NOT_CORRECTABLE: () => "This event burned nothing from the balance, so there is nothing to correct.",
+  ALREADY_CORRECTED: () => "This event was corrected already.",
+  SAME_PRICING_VERSION: () => "The customers are on that version already.",
+  INVALID_SCALE: () => "The scale must be from 0 to 12.",
+  INVALID_PERCENT: () => "The percentage must be a whole number from 0 to 100.",
+  INVALID_PRIORITY: () => "The priority is out of range.",
+  INVALID_PERIOD: () => "Choose a shorter period, with its end after its start.",
+  INVALID_GRANT_LIMIT: () => "Only support keys have a grant limit.",
+  INVALID_CUSTOMER_ID: () => "Only customer keys name a customer.",
+  REQUEST_ID_REUSED: () => "This form was already sent with different values. Reload and try again.",
+  CONCURRENT_UPDATE: () => "Someone changed this at the same moment. Try again.",
+  DATABASE_UNAVAILABLE: () => "The ledger's database is not answering. Try again in a moment; nothing was changed.",
+  OVERLOADED: () => "The server is busy. Try again in a moment; nothing was changed.",
+  TOO_MANY_LOTS: () => "This balance has too many lots for that operation.",
+  INTERNAL: () => "Something went wrong on the server. It has been logged.",
+};
+
+/** Refusal is an error as the screens show it. */
+export interface Refusal {
+  reason: string;
+  text: string;
+}
+
+/** refusalOf turns any failure of an RPC into words, with the reason code kept for support. */
+export function refusalOf(error: unknown): Refusal {
+  const info = errorInfoOf(error);
+  if (info !== null) {
+    const say = words[info.reason];
+    const connectError = ConnectError.from(error);
+    return { reason: info.reason, text: say ? say(info.metadata) : connectError.rawMessage || info.reason.replaceAll("_", " ").toLowerCase() };
+  }
+  if (error instanceof ConnectError) {
+    if (error.code === Code.Unavailable) return { reason: "UNAVAILABLE", text: "The server cannot be reached. Check your connection and try again." };
+    return { reason: Code[error.code], text: error.rawMessage };
+  }
+  return { reason: "ERROR", text: error instanceof Error ? error.message : String(error) };
+}

@@ -1,0 +1,134 @@
+// Grant credits as support does: amount at the credit type's scale, source, a reason
+// code from the deployment's list, a note and an optional expiry. The key's own limit is
+// shown before submitting; a refusal is shown in words and changes nothing.
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { useQuery } from "@connectrpc/connect-query";
+import { AdminService } from "@burndown/sdk/gen/burndown/v1/admin_service_pb.js";
+import { LedgerService } from "@burndown/sdk/gen/burndown/v1/ledger_service_pb.js";
+import { GrantSource, Role } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
+import { type FormEvent, useState } from "react";
+import { newRequestId } from "../api.js";
+import { useCaller } from "../caller.js";
+import { formatAmount, parseAmount } from "../format.js";
+import { grantSources } from "../labels.js";
+import { useChange } from "../mutations.js";
+import { ErrorNote, Section } from "../ui.js";
+
+export function GrantForm({ customerId }: { customerId: string }) {
+  const me = useCaller();
+  const creditTypes = useQuery(AdminService.method.listCreditTypes, {});
+  const grant = useChange(LedgerService.method.grant);
+  const [creditTypeId, setCreditTypeId] = useState("");
+  const [amountText, setAmountText] = useState("");
+  const [source, setSource] = useState<GrantSource>(GrantSource.SUPPORT);
+  const [reasonCode, setReasonCode] = useState("");
+  const [note, setNote] = useState("");
+  const [expiry, setExpiry] = useState("");
+  const [requestId, setRequestId] = useState(newRequestId);
+  const [done, setDone] = useState<string | null>(null);
+  const types = creditTypes.data?.creditTypes ?? [];
+  const chosenType = creditTypeId || types[0]?.creditTypeId || "";
+  const scale = types.find((type) => type.creditTypeId === chosenType)?.scale ?? 0;
+  let amount: bigint | null = null;
+  let amountProblem: string | null = null;
+  if (amountText.trim() !== "") {
+    try {
+      amount = parseAmount(amountText, scale);
+      if (amount <= 0n) amountProblem = "The amount must be more than zero.";
+    } catch (error) {
+      amountProblem = (error as Error).message;
+    }
+  }
+  const isSupport = me.role === Role.SUPPORT;
+  const overLimit = isSupport && amount !== null && amount > me.grantLimit;
+  const codes = me.grantReasonCodes;
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    setDone(null);
+    if (amount === null || amountProblem !== null) return;
+    const expireTime = expiry ? timestampFromDate(new Date(`${expiry}T23:59:59Z`)) : undefined;
+    grant.mutate(
+      { customerId, creditTypeId: chosenType, amount, source, reasonCode: reasonCode || codes[0] || "support", note, expireTime, requestId },
+      {
+        onSuccess: () => {
+          setDone(`Granted ${formatAmount(amount!, scale)} ${chosenType}.`);
+          setAmountText("");
+          setNote("");
+          setExpiry("");
+          setRequestId(newRequestId());
+        },
+      },
+    );
+  };
+  // A changed form is a new request; an unchanged one re-sent keeps its id (safe to retry).
+  const edited = <T,>(set: (value: T) => void) => (value: T) => {
+    set(value);
+    setRequestId(newRequestId());
+  };
+
+  return (
+    <Section title="Grant credits">
+      <form onSubmit={submit} aria-label="Grant credits" className="stack">
+        {isSupport && (
+          <p className="limit" data-testid="grant-limit">
+            Your key may grant up to <strong>{formatAmount(me.grantLimit, scale)}</strong> {chosenType} per grant.
+          </p>
+        )}
+        <label>
+          Credit type
+          <select value={chosenType} onChange={(event) => edited(setCreditTypeId)(event.target.value)}>
+            {types.map((type) => (
+              <option key={type.creditTypeId} value={type.creditTypeId}>
+                {type.displayName || type.creditTypeId}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Amount
+          <input inputMode="decimal" value={amountText} onChange={(event) => edited(setAmountText)(event.target.value)} aria-invalid={amountProblem !== null || overLimit} required />
+        </label>
+        {amountProblem && <p className="error">{amountProblem}</p>}
+        {overLimit && <p className="warning">That is above your limit; the ledger will refuse it.</p>}
+        <label>
+          Source
+          <select value={source} onChange={(event) => edited(setSource)(Number(event.target.value) as GrantSource)}>
+            {grantSources.map(([value, name]) => (
+              <option key={value} value={value}>
+                {name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Reason
+          <select value={reasonCode || codes[0] || ""} onChange={(event) => edited(setReasonCode)(event.target.value)}>
+            {codes.map((code) => (
+              <option key={code} value={code}>
+                {code.replaceAll("_", " ")}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Note (for the ledger and the audit trail)
+          <textarea value={note} onChange={(event) => edited(setNote)(event.target.value)} maxLength={1000} rows={2} />
+        </label>
+        <label>
+          Expires (end of day, UTC; empty: never)
+          <input type="date" value={expiry} onChange={(event) => edited(setExpiry)(event.target.value)} />
+        </label>
+        <button type="submit" className="primary" disabled={grant.isPending || amount === null || amountProblem !== null}>
+          {grant.isPending ? "Granting…" : "Grant"}
+        </button>
+        <ErrorNote error={grant.error} prefix="Not granted" />
+        {done && (
+          <p className="success" role="status">
+            {done}
+          </p>
+        )}
+      </form>
+    </Section>
+  );
+}

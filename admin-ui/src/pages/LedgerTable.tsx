@@ -1,0 +1,119 @@
+// A customer's ledger: every entry, newest first, paged, filtered by kind, credit type
+// and time, each with its reason, actor, request id and the lot it touched. An entry of a
+// usage event opens that event's story.
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { useQuery } from "@connectrpc/connect-query";
+import { LedgerService } from "@burndown/sdk/gen/burndown/v1/ledger_service_pb.js";
+import { EntryKind } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
+import { useState } from "react";
+import { dateOf, formatTime } from "../format.js";
+import { entryKindName, entryKinds } from "../labels.js";
+import { href } from "../router.js";
+import { Amount, ErrorNote, Loading, Section, useScales } from "../ui.js";
+
+const pageSize = 25;
+
+export function LedgerTable({ customerId, eventLink = (usageId: string) => href("events", usageId) }: { customerId: string; eventLink?: (usageId: string) => string }) {
+  const [kind, setKind] = useState<EntryKind | 0>(0);
+  const [creditTypeId, setCreditTypeId] = useState("");
+  const [from, setFrom] = useState("");
+  const [to, setTo] = useState("");
+  const [tokens, setTokens] = useState<string[]>([""]);
+  const scaleOf = useScales();
+  const balance = useQuery(LedgerService.method.getBalance, { customerId });
+  const entries = useQuery(LedgerService.method.listLedgerEntries, {
+    customerId,
+    creditTypeId,
+    kinds: kind === 0 ? [] : [kind],
+    startTime: from ? timestampFromDate(new Date(`${from}T00:00:00Z`)) : undefined,
+    endTime: to ? timestampFromDate(new Date(`${to}T23:59:59.999Z`)) : undefined,
+    pageSize,
+    pageToken: tokens[tokens.length - 1],
+  });
+  const resetPaging = <T,>(set: (value: T) => void) => (value: T) => {
+    set(value);
+    setTokens([""]);
+  };
+  return (
+    <Section title="Ledger">
+      <form className="filters row" aria-label="Filter the ledger" onSubmit={(event) => event.preventDefault()}>
+        <label>
+          Kind
+          <select value={kind} onChange={(event) => resetPaging(setKind)(Number(event.target.value) as EntryKind)}>
+            <option value={0}>All kinds</option>
+            {entryKinds.map(([value, name]) => (
+              <option key={value} value={value}>{name}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Credit type
+          <select value={creditTypeId} onChange={(event) => resetPaging(setCreditTypeId)(event.target.value)}>
+            <option value="">All credit types</option>
+            {(balance.data?.balances ?? []).map((credit) => (
+              <option key={credit.creditTypeId} value={credit.creditTypeId}>{credit.creditTypeId}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          From
+          <input type="date" value={from} onChange={(event) => resetPaging(setFrom)(event.target.value)} />
+        </label>
+        <label>
+          To
+          <input type="date" value={to} onChange={(event) => resetPaging(setTo)(event.target.value)} />
+        </label>
+      </form>
+      {entries.isPending ? (
+        <Loading what="ledger entries" />
+      ) : entries.error ? (
+        <ErrorNote error={entries.error} />
+      ) : entries.data.entries.length === 0 ? (
+        <p className="muted">No entries match.</p>
+      ) : (
+        <table aria-label="Ledger entries">
+          <thead>
+            <tr>
+              <th scope="col">When</th>
+              <th scope="col">Kind</th>
+              <th scope="col" className="num">Amount</th>
+              <th scope="col">Credit type</th>
+              <th scope="col">Reason</th>
+              <th scope="col">Actor</th>
+              <th scope="col">Request id</th>
+              <th scope="col">Lot</th>
+              <th scope="col">Why</th>
+            </tr>
+          </thead>
+          <tbody>
+            {entries.data.entries.map((entry) => (
+              <tr key={entry.entryId} data-entry-kind={entryKindName(entry.kind)}>
+                <td>{formatTime(dateOf(entry.effectiveTime))}</td>
+                <td>
+                  {entryKindName(entry.kind)}
+                  {entry.overLimit && <span className="badge warn" title="burned past the overdraft limit under the kill switch">over limit</span>}
+                </td>
+                <td className="num"><Amount value={entry.amount} scale={scaleOf(entry.creditTypeId)} /></td>
+                <td>{entry.creditTypeId}</td>
+                <td>{entry.reasonCode}</td>
+                <td><code>{entry.actor}</code></td>
+                <td><code title={entry.requestId}>{entry.requestId.slice(0, 12)}</code></td>
+                <td>{entry.grantId ? <code title={entry.grantId}>{entry.grantId.slice(0, 8)}</code> : "—"}</td>
+                <td>{entry.usageId ? <a href={eventLink(entry.usageId)}>usage event {entry.usageId}</a> : entry.reservationId ? <span title={entry.reservationId}>reservation</span> : ""}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <div className="pager">
+        <button type="button" disabled={tokens.length <= 1} onClick={() => setTokens(tokens.slice(0, -1))}>
+          Newer
+        </button>
+        <span className="muted">Page {tokens.length}</span>
+        <button type="button" disabled={!entries.data?.nextPageToken} onClick={() => setTokens([...tokens, entries.data!.nextPageToken])}>
+          Older
+        </button>
+      </div>
+    </Section>
+  );
+}

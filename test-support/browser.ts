@@ -1,0 +1,60 @@
+// Headless Chromium for the UI's tests: Debian's chromium driven by playwright-core (no
+// browser download), the UI built from admin-ui/ when its bundle is missing or stale, and
+// an axe-core accessibility check. Like the Python tools, Chromium is a Debian package:
+// under CI (which installs it) a missing browser fails the tests; elsewhere they are
+// skipped with a loud notice naming the command.
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { promisify } from "node:util";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { describe } from "vitest";
+
+const chromiumPath = process.env.BURNDOWN_CHROMIUM ?? "/usr/bin/chromium";
+const installCommand = "apt-get install -y --no-install-recommends chromium";
+const root = path.resolve(import.meta.dirname, "..");
+
+const required = Boolean(process.env.CI) && process.env.CI !== "false";
+const missing = existsSync(chromiumPath) ? null : `${chromiumPath} is missing`;
+if (missing !== null && !required) {
+  console.warn(`\n*** SKIPPED: the browser tests (${missing}). Install with: ${installCommand} (CI always runs them) ***\n`);
+}
+
+/** describeWithBrowser runs the block when Chromium is there (always under CI, where its absence fails). */
+export const describeWithBrowser = missing !== null && !required ? describe.skip : describe;
+
+/** buildUi builds admin-ui/dist if it is missing or older than its sources. */
+export async function buildUi(): Promise<void> {
+  await promisify(execFile)(process.execPath, [path.join(root, "admin-ui/scripts/build.mjs")], { cwd: root, timeout: 120_000 });
+}
+
+/** launchBrowser starts headless Chromium with the flags this closed network needs. */
+export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(chromiumPath)) throw new Error(`the browser tests need Debian's chromium at ${chromiumPath}; install it with: ${installCommand}`);
+  return chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+
+/** AxeViolation is one rule axe-core found broken, with how many elements. */
+export interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: number;
+}
+
+/** seriousViolations runs axe-core on the page and returns the serious and critical violations. */
+export async function seriousViolations(page: Page): Promise<AxeViolation[]> {
+  await page.addScriptTag({ path: axePath });
+  const violations = await page.evaluate(async () => {
+    const result = await (window as unknown as { axe: { run: (context: Document) => Promise<{ violations: { id: string; impact: string | null; help: string; nodes: unknown[] }[] }> } }).axe.run(document);
+    return result.violations.map((violation) => ({ id: violation.id, impact: violation.impact, help: violation.help, nodes: violation.nodes.length }));
+  });
+  return violations.filter((violation) => violation.impact === "serious" || violation.impact === "critical");
+}
