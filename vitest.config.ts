@@ -24,6 +24,8 @@ export default defineConfig({
     maxWorkers: 2,
     projects: [
       { extends: true, test: { name: "ledger", include: ["server/**/*.test.ts", "sdk/**/*.test.ts"], exclude: faultTests, sequence: { groupOrder: 0 } } },
+      // The admin UI and customer view in headless Chromium (test-support/browser.ts).
+      { extends: true, test: { name: "ui", include: ["admin-ui/test/**/*.test.ts"], sequence: { groupOrder: 0 } } },
       { extends: true, test: { name: "faults", include: faultTests, sequence: { groupOrder: 1 } } },
     ],
   },
