@@ -19,6 +19,13 @@ export const limits = {
   lotsPerDecisionMax: 10_000,
   /** support keys without their own limit may grant at most this much per call. */
   supportGrantLimitDefault: 100_000n,
+  /**
+   * the reason codes a support key's Grant may use, by default (BURNDOWN_GRANT_REASON_CODES
+   * replaces the list); service and admin keys may use any code.
+   */
+  grantReasonCodesDefault: ["goodwill", "service_credit", "promotion", "migration", "sales_deal", "correction"] as readonly string[],
+  /** codes BURNDOWN_GRANT_REASON_CODES may list: a screen shows them as one menu. */
+  grantReasonCodesMax: 100,
   poolSizeMax: 20,
   /**
    * admission (rpc/admission.ts): ledger and admin calls running at once per process, by
