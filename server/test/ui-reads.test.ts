@@ -137,6 +137,103 @@ describe("grant reason codes", () => {
   });
 });
 
+describe("ListReservations", () => {
+  const customerId = "resv";
+  /** r[0..4]: reservations of 1..5 credits in that order; r[1] committed, r[3] released. */
+  const r: string[] = [];
+  let portal: Clients;
+
+  beforeAll(async () => {
+    clock.ms = at("2030-02-10T00:00:00Z");
+    await grant(customerId, 1_000n);
+    await grant("resv-other", 1_000n);
+    for (const amount of [1n, 2n, 3n, 4n, 5n]) {
+      const res = await service.ledger.reserve({ customerId, cost: { case: "credits", value: { creditTypeId: credits, amount } }, requestId: randomUUID() });
+      r.push(res.reservation!.reservationId);
+    }
+    await service.ledger.reserve({ customerId: "resv-other", cost: { case: "credits", value: { creditTypeId: credits, amount: 9n } }, requestId: randomUUID() });
+    await service.ledger.commit({ reservationId: r[1], amount: 2n, requestId: randomUUID() });
+    await service.ledger.release({ reservationId: r[3], requestId: randomUUID() });
+    portal = await customerKey(customerId);
+  });
+
+  const shape = (reservation: Reservation) => [reservation.reservationId, reservation.amount, ReservationStatus[reservation.status]];
+
+  async function pages(clients: Clients, request: { includeResolved?: boolean; pageSize: number }) {
+    const seen: (string | bigint)[][][] = [];
+    let pageToken = "";
+    for (let page = 0; page < 20; page++) {
+      const res = await clients.ledger.listReservations({ customerId, ...request, pageToken });
+      seen.push(res.reservations.map(shape));
+      pageToken = res.nextPageToken;
+      if (pageToken === "") return seen;
+    }
+    throw new Error("paging did not end within 20 pages");
+  }
+
+  it("lists only the held reservations by default, newest first", async () => {
+    const res = await admin.ledger.listReservations({ customerId });
+    expect(res.reservations.map(shape)).toEqual([
+      [r[4], 5n, "HELD"],
+      [r[2], 3n, "HELD"],
+      [r[0], 1n, "HELD"],
+    ]);
+    expect(res.nextPageToken).toBe("");
+    expect(res.reservations[0]).toMatchObject({ customerId, creditTypeId: credits, featureKey: "", expireTime: timestampFromMs(clock.ms + 5 * 60_000) });
+  });
+
+  it("with include_resolved, lists every one, committed and released too", async () => {
+    expect((await admin.ledger.listReservations({ customerId, includeResolved: true })).reservations.map(shape)).toEqual([
+      [r[4], 5n, "HELD"],
+      [r[3], 4n, "RELEASED"],
+      [r[2], 3n, "HELD"],
+      [r[1], 2n, "COMMITTED"],
+      [r[0], 1n, "HELD"],
+    ]);
+  });
+
+  it("pages cover every reservation once, in order, and the last page's token is empty", async () => {
+    expect(await pages(admin, { includeResolved: true, pageSize: 2 })).toEqual([
+      [[r[4], 5n, "HELD"], [r[3], 4n, "RELEASED"]],
+      [[r[2], 3n, "HELD"], [r[1], 2n, "COMMITTED"]],
+      [[r[0], 1n, "HELD"]],
+    ]);
+    expect(await pages(admin, { pageSize: 1 })).toEqual([[[r[4], 5n, "HELD"]], [[r[2], 3n, "HELD"]], [[r[0], 1n, "HELD"]]]);
+    expect(await pages(admin, { pageSize: 3 })).toEqual([[[r[4], 5n, "HELD"], [r[2], 3n, "HELD"], [r[0], 1n, "HELD"]]]);
+  });
+
+  it("a page token works only for the query it came from: InvalidArgument INVALID_PAGE_TOKEN otherwise", async () => {
+    const { nextPageToken } = await admin.ledger.listReservations({ customerId, includeResolved: true, pageSize: 1 });
+    expect(nextPageToken).not.toBe("");
+    const forged = Buffer.from(`r1:${Date.now() * 1000}:${r[0]}:AAAAAAAAAAAAAAAA`).toString("base64url");
+    for (const [pageToken, request] of [
+      ["not-a-token", { customerId }],
+      [nextPageToken, { customerId }],
+      [nextPageToken, { customerId: "resv-other", includeResolved: true }],
+      [forged, { customerId }],
+    ] as const) {
+      await refused(() => admin.ledger.listReservations({ ...request, pageSize: 1, pageToken }), Code.InvalidArgument, "INVALID_PAGE_TOKEN", { field: "page_token" });
+    }
+  });
+
+  it("takes a page size of 1 to 1,000 (0 is 100)", async () => {
+    expect((await admin.ledger.listReservations({ customerId, includeResolved: true, pageSize: 1_000 })).reservations).toHaveLength(5);
+    for (const pageSize of [-1, 1_001]) {
+      await refused(() => admin.ledger.listReservations({ customerId, pageSize }), Code.InvalidArgument, "INVALID_PAGE_SIZE", { field: "page_size" });
+    }
+  });
+
+  it("a customer key lists its own customer's reservations; any other customer, existing or not, is NotFound CUSTOMER_NOT_FOUND", async () => {
+    expect((await portal.ledger.listReservations({ customerId })).reservations.map(shape)).toEqual(
+      (await support.ledger.listReservations({ customerId })).reservations.map(shape),
+    );
+    for (const other of ["resv-other", "nobody-at-all"]) {
+      await refused(() => portal.ledger.listReservations({ customerId: other }), Code.NotFound, "CUSTOMER_NOT_FOUND", { customer_id: other });
+    }
+    await refused(() => admin.ledger.listReservations({ customerId: "nobody-at-all" }), Code.NotFound, "CUSTOMER_NOT_FOUND");
+  });
+});
+
 describe("after every case", () => {
   it("every ledger invariant holds in the database", async () => {
     expect(await invariantViolations(t.database.pool)).toEqual([]);

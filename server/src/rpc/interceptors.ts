@@ -91,6 +91,7 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.LedgerService/ReserveBatch": hotPath,
   "burndown.v1.LedgerService/CommitBatch": hotPath,
   "burndown.v1.LedgerService/GetCaller": everyoneAndCustomers,
+  "burndown.v1.LedgerService/ListReservations": everyoneAndCustomers,
   "burndown.v1.AdminService/CreateCreditType": admin,
   "burndown.v1.AdminService/ListCreditTypes": everyone,
   "burndown.v1.AdminService/CreateFeature": admin,
