@@ -101,6 +101,13 @@ export const limits = {
   /** the reason of an audited action. */
   reasonLengthMax: 1_000,
   pageTokenLengthMax: 512,
+  /** GetUsageSummary: buckets one period may hold. */
+  usageBucketsMax: 400,
+  /** GetBalanceForecast: the days of burn its rate is measured over, by default and at most. */
+  forecastLookbackDaysDefault: 14,
+  forecastLookbackDaysMax: 90,
+  /** GetBalanceForecast: an empty time further out than this is not forecast. */
+  forecastHorizonDays: 366,
   /** health: how long a database probe may take before the replica counts as NOT_SERVING. */
   healthProbeTimeoutMs: 1_000,
   /** health: how long one probe's answer is shared by every Check and Watch (bounds the database load of unauthenticated probes). */

@@ -137,6 +137,259 @@ describe("grant reason codes", () => {
   });
 });
 
+describe("GetUsageSummary", () => {
+  // Written on Monday 2030-01-07 at 06:00 UTC. Burns, by the time they count at:
+  //   Sat 01-05 10:00  event chat ×3 = 6
+  //   Sun 01-06 08:00  event chat ×10 = 20, corrected on Monday (refund 20: it counts on Sunday)
+  //   Sun 01-06 23:59:59.999  event chat ×1 = 2           (the last ms of a day and of a week)
+  //   Mon 01-07 00:00  event chat ×2 = 4                  (the first ms of a day and of a week)
+  //   Mon 01-07 01:00  event image ×1 = 5
+  //   Mon 01-07 02:00  event embed ×9 = 9 tokens
+  //   Mon 01-07 06:00  Burn of image ×2 = 10; Burn of 7 plain credits (no feature);
+  //                    a reservation of chat ×3 (6) committed at 4; one of 50 credits released.
+  // Another customer's burns never show.
+  const customerId = "summer";
+  let fiveEventId = "";
+  let portal: Clients;
+
+  beforeAll(async () => {
+    clock.ms = at("2030-01-07T06:00:00Z");
+    await grant(customerId, 10_000n);
+    await grant(customerId, 100n, { creditTypeId: tokens });
+    await grant("summer-other", 1_000n);
+    await report("summer-other", "chat", 50n, "2030-01-06T12:00:00Z");
+    await report(customerId, "chat", 3n, "2030-01-05T10:00:00Z");
+    fiveEventId = await report(customerId, "chat", 10n, "2030-01-06T08:00:00Z");
+    await report(customerId, "chat", 1n, "2030-01-06T23:59:59.999Z");
+    await report(customerId, "chat", 2n, "2030-01-07T00:00:00Z");
+    await report(customerId, "image", 1n, "2030-01-07T01:00:00Z");
+    await report(customerId, "embed", 9n, "2030-01-07T02:00:00Z");
+    await service.ledger.burn({ customerId, cost: { case: "usage", value: { featureKey: "image", quantity: 2n } }, requestId: randomUUID() });
+    await burnCredits(customerId, 7n);
+    const held = await service.ledger.reserve({ customerId, cost: { case: "usage", value: { featureKey: "chat", quantity: 3n } }, requestId: randomUUID() });
+    expect(held.reservation?.amount).toBe(6n);
+    await service.ledger.commit({ reservationId: held.reservation!.reservationId, amount: 4n, requestId: randomUUID() });
+    const released = await service.ledger.reserve({ customerId, cost: { case: "credits", value: { creditTypeId: credits, amount: 50n } }, requestId: randomUUID() });
+    await service.ledger.release({ reservationId: released.reservation!.reservationId, requestId: randomUUID() });
+    const correction = await admin.admin.correctUsageEvent({ eventId: fiveEventId, reasonCode: "wrong_rate", requestId: randomUUID() });
+    expect(correction.correction?.credits).toBe(20n);
+    clock.advance(hourMs); // now Monday 07:00: the 06:00 burns are inside a period that ends now
+    portal = await customerKey(customerId);
+  });
+
+  const summarize = async (clients: Clients, request: { start: string; end?: string; granularity: UsageGranularity; creditTypeId?: string; customerId?: string }) => {
+    const res = await clients.ledger.getUsageSummary({
+      customerId: request.customerId ?? customerId,
+      creditTypeId: request.creditTypeId ?? "",
+      startTime: timestampFromMs(at(request.start)),
+      endTime: request.end === undefined ? undefined : timestampFromMs(at(request.end)),
+      granularity: request.granularity,
+    });
+    return {
+      startTime: isoOf(res.startTime),
+      endTime: isoOf(res.endTime),
+      buckets: res.buckets.map((bucket) => [isoOf(bucket.startTime), bucket.creditTypeId, bucket.featureKey, bucket.credits, bucket.count]),
+    };
+  };
+
+  it("by day: each UTC day's burns per credit type and feature, net of corrections, from the start's day to now", async () => {
+    expect(await summarize(admin, { start: "2030-01-05T10:00:00Z", granularity: UsageGranularity.DAY })).toEqual({
+      startTime: "2030-01-05T00:00:00.000Z",
+      endTime: "2030-01-07T07:00:00.000Z",
+      buckets: [
+        ["2030-01-05T00:00:00.000Z", credits, "chat", 6n, 1n],
+        // 20 + 2 - 20: the corrected event still counts as one of the two burns.
+        ["2030-01-06T00:00:00.000Z", credits, "chat", 2n, 2n],
+        ["2030-01-07T00:00:00.000Z", credits, "", 7n, 1n],
+        // the event of 4 and the commit of 4.
+        ["2030-01-07T00:00:00.000Z", credits, "chat", 8n, 2n],
+        // the event of 5 and the Burn of image ×2.
+        ["2030-01-07T00:00:00.000Z", credits, "image", 15n, 2n],
+        ["2030-01-07T00:00:00.000Z", tokens, "embed", 9n, 1n],
+      ],
+    });
+  });
+
+  it("by week: weeks start on Monday 00:00 UTC, so Sunday's last millisecond and Monday's first fall in different weeks", async () => {
+    expect(await summarize(admin, { start: "2030-01-05T10:00:00Z", granularity: UsageGranularity.WEEK })).toEqual({
+      startTime: "2029-12-31T00:00:00.000Z",
+      endTime: "2030-01-07T07:00:00.000Z",
+      buckets: [
+        ["2029-12-31T00:00:00.000Z", credits, "chat", 8n, 3n],
+        ["2030-01-07T00:00:00.000Z", credits, "", 7n, 1n],
+        ["2030-01-07T00:00:00.000Z", credits, "chat", 8n, 2n],
+        ["2030-01-07T00:00:00.000Z", credits, "image", 15n, 2n],
+        ["2030-01-07T00:00:00.000Z", tokens, "embed", 9n, 1n],
+      ],
+    });
+  });
+
+  it("a correction counts in its event's bucket, whether the period reaches the correction's time or not", async () => {
+    // Sunday only: the refund (made on Monday, after the period) still nets Sunday's event out.
+    expect((await summarize(admin, { start: "2030-01-06T00:00:00Z", end: "2030-01-07T00:00:00Z", granularity: UsageGranularity.DAY })).buckets).toEqual([
+      ["2030-01-06T00:00:00.000Z", credits, "chat", 2n, 2n],
+    ]);
+    // Monday's first hour: the refund, made on Monday, takes nothing from it; the end is exclusive (01:00's image is out).
+    expect(await summarize(admin, { start: "2030-01-07T00:00:00Z", end: "2030-01-07T01:00:00Z", granularity: UsageGranularity.DAY })).toEqual({
+      startTime: "2030-01-07T00:00:00.000Z",
+      endTime: "2030-01-07T01:00:00.000Z",
+      buckets: [["2030-01-07T00:00:00.000Z", credits, "chat", 4n, 1n]],
+    });
+  });
+
+  it("a credit type filter keeps that credit type only", async () => {
+    expect((await summarize(admin, { start: "2030-01-01T00:00:00Z", granularity: UsageGranularity.WEEK, creditTypeId: tokens })).buckets).toEqual([
+      ["2030-01-07T00:00:00.000Z", tokens, "embed", 9n, 1n],
+    ]);
+  });
+
+  it("a period with no burns has no buckets", async () => {
+    expect((await summarize(admin, { start: "2029-12-01T00:00:00Z", end: "2029-12-02T00:00:00Z", granularity: UsageGranularity.DAY })).buckets).toEqual([]);
+  });
+
+  it("a customer key reads its own customer's summary, and any other customer, existing or not, is NotFound CUSTOMER_NOT_FOUND", async () => {
+    expect(await summarize(portal, { start: "2030-01-05T10:00:00Z", granularity: UsageGranularity.WEEK })).toEqual(
+      await summarize(support, { start: "2030-01-05T10:00:00Z", granularity: UsageGranularity.WEEK }),
+    );
+    for (const other of ["summer-other", "nobody-at-all"]) {
+      await refused(() => summarize(portal, { customerId: other, start: "2030-01-05T00:00:00Z", granularity: UsageGranularity.DAY }), Code.NotFound, "CUSTOMER_NOT_FOUND", {
+        customer_id: other,
+      });
+    }
+    await refused(() => summarize(admin, { customerId: "nobody-at-all", start: "2030-01-05T00:00:00Z", granularity: UsageGranularity.DAY }), Code.NotFound, "CUSTOMER_NOT_FOUND");
+  });
+
+  it("a period of exactly 400 buckets is allowed, and its start is rounded down first", async () => {
+    const days = await summarize(admin, { start: "2028-12-03T00:00:00Z", end: "2030-01-07T00:00:00Z", granularity: UsageGranularity.DAY });
+    expect(days.buckets.map((bucket) => bucket[0])).toEqual(["2030-01-05T00:00:00.000Z", "2030-01-06T00:00:00.000Z"]);
+    // 400 weeks from a Thursday: rounded down to its Monday, 2022-05-09.
+    const weeks = await summarize(admin, { start: "2022-05-12T13:00:00Z", end: "2030-01-07T00:00:00Z", granularity: UsageGranularity.WEEK });
+    expect(weeks.startTime).toBe("2022-05-09T00:00:00.000Z");
+  });
+
+  it("refuses a bad period or granularity with its reason, and changes nothing", async () => {
+    const request = (over: Record<string, unknown>) => () =>
+      admin.ledger.getUsageSummary({ customerId, startTime: timestampFromMs(at("2030-01-05T00:00:00Z")), granularity: UsageGranularity.DAY, ...over });
+    const cases: [string, Record<string, unknown>, string, string][] = [
+      ["no granularity", { granularity: UsageGranularity.UNSPECIFIED }, "INVALID_GRANULARITY", "granularity"],
+      ["an unknown granularity", { granularity: 99 }, "INVALID_GRANULARITY", "granularity"],
+      ["no start time", { startTime: undefined }, "MISSING_FIELD", "start_time"],
+      ["an end equal to the start", { endTime: timestampFromMs(at("2030-01-05T00:00:00Z")) }, "INVALID_PERIOD", "end_time"],
+      ["an end before the start", { endTime: timestampFromMs(at("2030-01-04T00:00:00Z")) }, "INVALID_PERIOD", "end_time"],
+      ["a start after now, with no end", { startTime: timestampFromMs(at("2030-01-08T00:00:00Z")) }, "INVALID_PERIOD", "start_time"],
+      ["401 days", { startTime: timestampFromMs(at("2028-12-02T00:00:00Z")), endTime: timestampFromMs(at("2030-01-07T00:00:00Z")) }, "INVALID_PERIOD", "start_time"],
+      // 400 days from a start rounded down to its day: 401 buckets.
+      ["400 days from mid-day", { startTime: timestampFromMs(at("2028-12-03T00:00:01Z")), endTime: timestampFromMs(at("2030-01-07T00:00:01Z")) }, "INVALID_PERIOD", "start_time"],
+      ["401 weeks", { startTime: timestampFromMs(at("2022-05-08T23:59:59.999Z")), endTime: timestampFromMs(at("2030-01-07T00:00:00Z")), granularity: UsageGranularity.WEEK }, "INVALID_PERIOD", "start_time"],
+      ["the whole timestamp range", { startTime: { seconds: -62135596800n, nanos: 0 } }, "INVALID_PERIOD", "start_time"],
+      ["a start time with nanos out of range", { startTime: { seconds: 0n, nanos: -1 } }, "INVALID_TIME", "start_time"],
+      ["an empty customer id", { customerId: "" }, "MISSING_FIELD", "customer_id"],
+      ["a credit type id that is not a code", { creditTypeId: "Credits" }, "INVALID_CODE", "credit_type_id"],
+    ];
+    for (const [name, over, reason, field] of cases) {
+      await expect(refused(request(over), Code.InvalidArgument, reason, { field }), name).resolves.toBeUndefined();
+    }
+  });
+});
+
+describe("GetBalanceForecast", () => {
+  // T0 = Friday 2030-02-01 00:00 UTC. Grants at T0; burns at T0 + 1 day; forecasts at T0 + 2 days.
+  const t0 = at("2030-02-01T00:00:00Z");
+  let portal: Clients;
+
+  beforeAll(async () => {
+    clock.ms = t0;
+    // fc: lots A 100 (expires T0+20d), C 11 (expires T0+300d), B 50 (never); 40 tokens expiring at T0+10d, never burned.
+    await grant("fc", 100n, { expireAtMs: t0 + 20 * dayMs });
+    await grant("fc", 11n, { expireAtMs: t0 + 300 * dayMs });
+    await grant("fc", 50n);
+    await grant("fc", 40n, { creditTypeId: tokens, expireAtMs: t0 + 10 * dayMs });
+    for (const [customerId, amount] of [["od-pos", 50n], ["od-neg", 10n]] as const) {
+      await admin.admin.createCustomer({ customer: { customerId, overdraftLimits: [{ creditTypeId: credits, amount: 100n }] }, requestId: randomUUID() });
+      await grant(customerId, amount);
+    }
+    clock.advance(dayMs);
+    await burnCredits("fc", 30n); // from A, the earliest to expire: A has 70 left
+    await burnCredits("od-pos", 14n);
+    await burnCredits("od-neg", 40n); // 10 from the lot, 30 on the overdraft
+    clock.advance(dayMs);
+    portal = await customerKey("fc");
+  });
+
+  const forecastOf = async (clients: Clients, customerId: string, lookbackDays = 0) => {
+    const res = await clients.ledger.getBalanceForecast({ customerId, lookbackDays });
+    return {
+      lookbackDays: res.lookbackDays,
+      forecastTime: isoOf(res.forecastTime),
+      forecasts: res.forecasts.map((f) => ({
+        creditTypeId: f.creditTypeId,
+        available: f.available,
+        burnedInLookback: f.burnedInLookback,
+        dailyBurn: f.dailyBurn,
+        emptyTime: isoOf(f.emptyTime),
+        daysUntilEmpty: f.daysUntilEmpty,
+        expiringUnused: f.expiringUnused,
+      })),
+    };
+  };
+
+  it("spends the recent daily burn from the lots in burn order, lets what is left of a lot expire, and says when the balance is empty, to the millisecond", async () => {
+    // 30 burned over 14 days: 3 a day (rounded up). From T0+2d: A (70) loses 54 to burn
+    // by its expiry 18 days later and 16 expire unused; then C (11, expiring long after)
+    // and B (50): 61 at 3 a day, 20 1/3 days. Empty at T0+2d + 38 1/3 days.
+    const emptyMs = t0 + 2 * dayMs + 18 * dayMs + (61 * dayMs) / 3;
+    expect(await forecastOf(admin, "fc")).toEqual({
+      lookbackDays: 14,
+      forecastTime: "2030-02-03T00:00:00.000Z",
+      forecasts: [
+        { creditTypeId: credits, available: 131n, burnedInLookback: 30n, dailyBurn: 3n, emptyTime: new Date(emptyMs).toISOString(), daysUntilEmpty: 38, expiringUnused: 16n },
+        // Nothing burns: no empty time, and the whole lot expires unused.
+        { creditTypeId: tokens, available: 40n, burnedInLookback: 0n, dailyBurn: 0n, emptyTime: undefined, daysUntilEmpty: -1, expiringUnused: 40n },
+      ],
+    });
+    expect(new Date(emptyMs).toISOString()).toBe("2030-03-13T08:00:00.000Z");
+  });
+
+  it("measures the rate over the lookback asked for", async () => {
+    // 30 over 30 days is 1 a day: A loses 18 to burn by its expiry and 52 expire; C and B last 61 more days.
+    const forecast = (await forecastOf(admin, "fc", 30)).forecasts[0];
+    expect(forecast).toMatchObject({ burnedInLookback: 30n, dailyBurn: 1n, daysUntilEmpty: 79, expiringUnused: 52n });
+  });
+
+  it("counts a balance as empty at zero, not at its overdraft limit; one already below zero is empty now", async () => {
+    // od-pos: 36 left, 14 burned over 14 days: 1 a day, 36 days (not 136 with the overdraft).
+    expect((await forecastOf(admin, "od-pos")).forecasts).toEqual([
+      { creditTypeId: credits, available: 36n, burnedInLookback: 14n, dailyBurn: 1n, emptyTime: "2030-03-11T00:00:00.000Z", daysUntilEmpty: 36, expiringUnused: 0n },
+    ]);
+    expect((await forecastOf(admin, "od-neg")).forecasts).toEqual([
+      { creditTypeId: credits, available: -30n, burnedInLookback: 40n, dailyBurn: 3n, emptyTime: "2030-02-03T00:00:00.000Z", daysUntilEmpty: 0, expiringUnused: 0n },
+    ]);
+  });
+
+  it("a lookback that ends before the last burn sees no burn: no empty time", async () => {
+    clock.advance(1); // the burns were at T0+1d exactly; a day's lookback now starts 1 ms after them
+    expect((await forecastOf(admin, "od-pos", 1)).forecasts).toEqual([
+      { creditTypeId: credits, available: 36n, burnedInLookback: 0n, dailyBurn: 0n, emptyTime: undefined, daysUntilEmpty: -1, expiringUnused: 0n },
+    ]);
+    clock.advance(-1);
+  });
+
+  it("a customer key forecasts its own customer; any other customer, existing or not, is NotFound CUSTOMER_NOT_FOUND", async () => {
+    expect(await forecastOf(portal, "fc")).toEqual(await forecastOf(support, "fc"));
+    for (const other of ["od-pos", "nobody-at-all"]) {
+      await refused(() => forecastOf(portal, other), Code.NotFound, "CUSTOMER_NOT_FOUND", { customer_id: other });
+    }
+    await refused(() => forecastOf(service, "nobody-at-all"), Code.NotFound, "CUSTOMER_NOT_FOUND");
+  });
+
+  it("takes a lookback of 1 to 90 days (0 is 14); anything else is InvalidArgument INVALID_LOOKBACK", async () => {
+    expect((await forecastOf(admin, "fc", 90)).lookbackDays).toBe(90);
+    for (const lookbackDays of [-1, 91, 2 ** 31 - 1]) {
+      await refused(() => forecastOf(admin, "fc", lookbackDays), Code.InvalidArgument, "INVALID_LOOKBACK", { field: "lookback_days" });
+    }
+  });
+});
+
 describe("ListReservations", () => {
   const customerId = "resv";
   /** r[0..4]: reservations of 1..5 credits in that order; r[1] committed, r[3] released. */

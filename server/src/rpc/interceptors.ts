@@ -92,6 +92,8 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.LedgerService/CommitBatch": hotPath,
   "burndown.v1.LedgerService/GetCaller": everyoneAndCustomers,
   "burndown.v1.LedgerService/ListReservations": everyoneAndCustomers,
+  "burndown.v1.LedgerService/GetUsageSummary": everyoneAndCustomers,
+  "burndown.v1.LedgerService/GetBalanceForecast": everyoneAndCustomers,
   "burndown.v1.AdminService/CreateCreditType": admin,
   "burndown.v1.AdminService/ListCreditTypes": everyone,
   "burndown.v1.AdminService/CreateFeature": admin,
