@@ -108,6 +108,10 @@ export const limits = {
   forecastLookbackDaysMax: 90,
   /** GetBalanceForecast: an empty time further out than this is not forecast. */
   forecastHorizonDays: 366,
+  /** SearchCustomers: matches per answer, by default and at most, and the longest query. */
+  searchPageSizeDefault: 20,
+  searchPageSizeMax: 100,
+  searchQueryLengthMax: 200,
   /** health: how long a database probe may take before the replica counts as NOT_SERVING. */
   healthProbeTimeoutMs: 1_000,
   /** health: how long one probe's answer is shared by every Check and Watch (bounds the database load of unauthenticated probes). */

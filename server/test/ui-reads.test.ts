@@ -487,6 +487,116 @@ describe("ListReservations", () => {
   });
 });
 
+describe("SearchCustomers", () => {
+  beforeAll(async () => {
+    for (const [customerId, displayName] of [
+      ["acme_3", "Third"],
+      ["zed", "ACME holdings"],
+      ["acme", "Acme Corp"],
+      ["acme-2", "Second"],
+      ["pct-1", "100% Real_Name"],
+      ["pct-2", "100X RealXName"],
+    ]) {
+      await admin.admin.createCustomer({ customer: { customerId, displayName }, requestId: randomUUID() });
+    }
+    await admin.admin.setOverdraftLimit({ customerId: "acme", limit: { creditTypeId: credits, amount: 25n }, requestId: randomUUID() });
+  });
+
+  const ids = async (query: string, pageSize = 0, clients = support) => {
+    const res = await clients.admin.searchCustomers({ query, pageSize });
+    return { ids: res.customers.map((customer) => customer.customerId), truncated: res.truncated };
+  };
+
+  it("lists the exact id first, then ids it starts, then names it is part of (any case), each group by id, each customer once", async () => {
+    expect(await ids("acme")).toEqual({ ids: ["acme", "acme-2", "acme_3", "zed"], truncated: false });
+    const res = await support.admin.searchCustomers({ query: "acme" });
+    expect(res.customers[0]).toMatchObject({ customerId: "acme", displayName: "Acme Corp", overdraftLimits: [{ creditTypeId: credits, amount: 25n }] });
+  });
+
+  it("matches an id's prefix case-sensitively and a name case-insensitively", async () => {
+    expect(await ids("Acme")).toEqual({ ids: ["acme", "zed"], truncated: false });
+    expect(await ids("acme-")).toEqual({ ids: ["acme-2"], truncated: false });
+    expect(await ids("HOLDINGS")).toEqual({ ids: ["zed"], truncated: false });
+  });
+
+  it("matches % and _ in the query as themselves, not as wildcards", async () => {
+    expect(await ids("100%")).toEqual({ ids: ["pct-1"], truncated: false });
+    expect(await ids("l_n")).toEqual({ ids: ["pct-1"], truncated: false });
+    expect(await ids("%")).toEqual({ ids: ["pct-1"], truncated: false });
+    expect(await ids("no such customer")).toEqual({ ids: [], truncated: false });
+  });
+
+  it("says when more matched than the page holds", async () => {
+    expect(await ids("acme", 2)).toEqual({ ids: ["acme", "acme-2"], truncated: true });
+    expect(await ids("acme", 4)).toEqual({ ids: ["acme", "acme-2", "acme_3", "zed"], truncated: false });
+    expect(await ids("acme", 100)).toEqual({ ids: ["acme", "acme-2", "acme_3", "zed"], truncated: false });
+  });
+
+  it("is for support and admin keys: a service or customer key is PermissionDenied ROLE_NOT_ALLOWED", async () => {
+    expect((await ids("zed", 0, admin)).ids).toEqual(["zed"]);
+    for (const clients of [service, await customerKey("acme")]) {
+      await refused(() => clients.admin.searchCustomers({ query: "acme" }), Code.PermissionDenied, "ROLE_NOT_ALLOWED");
+    }
+  });
+
+  it("refuses an empty query, a bad page size and bad text, and changes nothing", async () => {
+    const cases: [{ query: string; pageSize?: number }, string, string][] = [
+      [{ query: "" }, "MISSING_FIELD", "query"],
+      [{ query: "   " }, "MISSING_FIELD", "query"],
+      [{ query: "acme", pageSize: 101 }, "INVALID_PAGE_SIZE", "page_size"],
+      [{ query: "acme", pageSize: -1 }, "INVALID_PAGE_SIZE", "page_size"],
+      [{ query: "a\u0000b" }, "INVALID_TEXT", "query"],
+      [{ query: "a".repeat(201) }, "TEXT_TOO_LONG", "query"],
+    ];
+    for (const [request, reason, field] of cases) {
+      await refused(() => support.admin.searchCustomers(request), Code.InvalidArgument, reason, { field });
+    }
+  });
+});
+
+describe("ListRateOverrides", () => {
+  const t1 = at("2030-03-01T00:00:00Z");
+
+  beforeAll(async () => {
+    clock.ms = t1;
+    await admin.admin.createCustomer({ customer: { customerId: "ovr" }, requestId: randomUUID() });
+    await admin.admin.createCustomer({ customer: { customerId: "ovr-none" }, requestId: randomUUID() });
+    const set = (featureKey: string, rate?: { credits: bigint; perUnits: bigint }) =>
+      admin.admin.setRateOverride({ customerId: "ovr", featureKey, rate, reason: "deal", requestId: randomUUID() });
+    await set("chat", { credits: 1n, perUnits: 3n });
+    clock.advance(hourMs);
+    await set("image", { credits: 4n, perUnits: 1n });
+    clock.advance(hourMs);
+    await set("chat", { credits: 2n, perUnits: 5n });
+    await set("embed", { credits: 7n, perUnits: 1n });
+    clock.advance(hourMs);
+    await set("embed");
+  });
+
+  const overridesOf = async (clients: Clients, customerId: string) =>
+    (await clients.admin.listRateOverrides({ customerId })).overrides.map((o) => [o.featureKey, o.rate?.credits, o.rate?.perUnits, isoOf(o.effectiveTime)]);
+
+  it("lists the overrides in force by feature key, each from when its last change took effect; a cleared one is gone", async () => {
+    expect(await overridesOf(support, "ovr")).toEqual([
+      ["chat", 2n, 5n, "2030-03-01T02:00:00.000Z"],
+      ["image", 4n, 1n, "2030-03-01T01:00:00.000Z"],
+    ]);
+    expect(await overridesOf(admin, "ovr-none")).toEqual([]);
+  });
+
+  it("an unknown customer is NotFound CUSTOMER_NOT_FOUND; a bad id InvalidArgument", async () => {
+    await refused(() => overridesOf(support, "nobody-at-all"), Code.NotFound, "CUSTOMER_NOT_FOUND", { customer_id: "nobody-at-all" });
+    await refused(() => overridesOf(support, ""), Code.InvalidArgument, "MISSING_FIELD", { field: "customer_id" });
+    await refused(() => overridesOf(support, "a b"), Code.InvalidArgument, "INVALID_ID", { field: "customer_id" });
+  });
+
+  it("is for support and admin keys: a service or customer key is PermissionDenied ROLE_NOT_ALLOWED", async () => {
+    for (const clients of [service, await customerKey("ovr")]) {
+      await refused(() => overridesOf(clients, "ovr"), Code.PermissionDenied, "ROLE_NOT_ALLOWED");
+    }
+  });
+});
+
 describe("after every case", () => {
   it("every ledger invariant holds in the database", async () => {
     expect(await invariantViolations(t.database.pool)).toEqual([]);

@@ -120,6 +120,8 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.AdminService/ListAuditRecords": staff,
   "burndown.v1.AdminService/ExplainUsageEvent": staff,
   "burndown.v1.AdminService/CorrectUsageEvent": admin,
+  "burndown.v1.AdminService/SearchCustomers": staff,
+  "burndown.v1.AdminService/ListRateOverrides": staff,
 };
 
 /**
