@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import { errorInfoOf, GrantSource, type Reservation, ReservationStatus, Role, UsageGranularity, UsageOutcome } from "@burndown/sdk";
+import { EntryKind, errorInfoOf, GrantSource, type Reservation, ReservationStatus, Role, UsageGranularity, UsageOutcome } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { invariantViolations } from "../../test-support/invariants.js";
 import { type Clients, FakeClock, startTestServer, type TestServer } from "../../test-support/server.js";
@@ -594,6 +594,66 @@ describe("ListRateOverrides", () => {
     for (const clients of [service, await customerKey("ovr")]) {
       await refused(() => overridesOf(clients, "ovr"), Code.PermissionDenied, "ROLE_NOT_ALLOWED");
     }
+  });
+});
+
+describe("ExplainUsageEvent with a customer key", () => {
+  const shared: string = `shared-${randomUUID()}`;
+  let portal: Clients;
+  let otherServiceKeyId = "";
+  let theirs = "";
+
+  beforeAll(async () => {
+    clock.ms = at("2030-03-02T00:00:00Z");
+    await grant("ex-own", 100n);
+    await grant("ex-other", 100n);
+    const otherServiceToken = await t.createKey("service");
+    const otherService = t.clients(otherServiceToken);
+    otherServiceKeyId = keyIdOf(otherServiceToken);
+    // One event id, reported by two keys: for ex-own by one, for ex-other by the other.
+    await report("ex-own", "chat", 1n, "2030-03-01T23:00:00Z", service, shared);
+    await report("ex-other", "chat", 2n, "2030-03-01T23:00:00Z", otherService, shared);
+    theirs = await report("ex-other", "chat", 3n, "2030-03-01T23:00:00Z");
+    portal = await customerKey("ex-own");
+  });
+
+  it("explains its own customer's event, even where another customer's event shares its id", async () => {
+    const res = await portal.admin.explainUsageEvent({ eventId: shared });
+    expect(res).toMatchObject({ reporterKeyId: serviceKeyId, event: { eventId: shared, customerId: "ex-own", quantity: 1n }, outcome: UsageOutcome.BURNED });
+    expect(res.entries.map((entry) => entry.amount)).toEqual([2n]);
+    // For staff the same id is ambiguous until the reporter is named.
+    await refused(() => admin.admin.explainUsageEvent({ eventId: shared }), Code.FailedPrecondition, "AMBIGUOUS_EVENT_ID");
+  });
+
+  it("answers another customer's event exactly as a missing one: NotFound USAGE_EVENT_NOT_FOUND", async () => {
+    const answers = [];
+    for (const [eventId, reporterKeyId] of [[theirs, ""], [shared, otherServiceKeyId], ["never-reported", ""]]) {
+      const error = await errorOf(portal.admin.explainUsageEvent({ eventId, reporterKeyId }));
+      const info = errorInfoOf(error);
+      answers.push([Code[error.code], info?.reason, JSON.stringify(info?.metadata).replace(eventId, "<id>"), error.rawMessage.replace(eventId, "<id>")]);
+    }
+    expect(answers).toEqual(Array(3).fill(["NotFound", "USAGE_EVENT_NOT_FOUND", '{"event_id":"<id>"}', 'event id "<id>" not found']));
+    // Staff see it.
+    expect((await support.admin.explainUsageEvent({ eventId: theirs })).event?.customerId).toBe("ex-other");
+  });
+
+  it("by usage id too: its own event's, and another customer's answered exactly as a missing one", async () => {
+    const usageIdOf = async (customerId: string) => (await admin.ledger.listLedgerEntries({ customerId, kinds: [EntryKind.BURN] })).entries[0].usageId;
+    const own = await usageIdOf("ex-own");
+    const other = await usageIdOf("ex-other");
+    expect((await portal.admin.explainUsageEvent({ usageId: own })).event).toMatchObject({ eventId: shared, customerId: "ex-own" });
+    const answers = [];
+    for (const usageId of [other, "9223372036854775807"]) {
+      const error = await errorOf(portal.admin.explainUsageEvent({ usageId }));
+      const info = errorInfoOf(error);
+      answers.push([Code[error.code], info?.reason, JSON.stringify(info?.metadata).replace(usageId, "<id>"), error.rawMessage.replace(usageId, "<id>")]);
+    }
+    expect(answers).toEqual(Array(2).fill(["NotFound", "USAGE_EVENT_NOT_FOUND", '{"usage_id":"<id>"}', 'usage id "<id>" not found']));
+    expect((await support.admin.explainUsageEvent({ usageId: other })).event?.customerId).toBe("ex-other");
+  });
+
+  it("may still not correct an event: PermissionDenied ROLE_NOT_ALLOWED", async () => {
+    await refused(() => portal.admin.correctUsageEvent({ eventId: shared, reasonCode: "mine", requestId: randomUUID() }), Code.PermissionDenied, "ROLE_NOT_ALLOWED");
   });
 });
 

@@ -75,6 +75,8 @@ const everyone: Role[] = ["service", "support", "admin"];
 const everyoneAndCustomers: Role[] = [...everyone, "customer"];
 const hotPath: Role[] = ["service", "admin"];
 const staff: Role[] = ["support", "admin"];
+/** Staff, and a customer key about its own customer only (the service checks it, answering NotFound otherwise). */
+const staffAndCustomers: Role[] = [...staff, "customer"];
 const admin: Role[] = ["admin"];
 
 /** methodRoles says which roles may call each method; a method not listed is refused. */
@@ -118,7 +120,7 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.AdminService/SetEnforcementRollout": admin,
   "burndown.v1.AdminService/SetKillSwitch": admin,
   "burndown.v1.AdminService/ListAuditRecords": staff,
-  "burndown.v1.AdminService/ExplainUsageEvent": staff,
+  "burndown.v1.AdminService/ExplainUsageEvent": staffAndCustomers,
   "burndown.v1.AdminService/CorrectUsageEvent": admin,
   "burndown.v1.AdminService/SearchCustomers": staff,
   "burndown.v1.AdminService/ListRateOverrides": staff,
