@@ -494,6 +494,9 @@ describe("SearchCustomers", () => {
       ["zed", "ACME holdings"],
       ["acme", "Acme Corp"],
       ["acme-2", "Second"],
+      // Ids before all the others, found by their names only: after every id match all the same.
+      ["aaa-named", "Acme Partner"],
+      ["aab-named", "acme again"],
       ["pct-1", "100% Real_Name"],
       ["pct-2", "100X RealXName"],
     ]) {
@@ -508,13 +511,13 @@ describe("SearchCustomers", () => {
   };
 
   it("lists the exact id first, then ids it starts, then names it is part of (any case), each group by id, each customer once", async () => {
-    expect(await ids("acme")).toEqual({ ids: ["acme", "acme-2", "acme_3", "zed"], truncated: false });
+    expect(await ids("acme")).toEqual({ ids: ["acme", "acme-2", "acme_3", "aaa-named", "aab-named", "zed"], truncated: false });
     const res = await support.admin.searchCustomers({ query: "acme" });
     expect(res.customers[0]).toMatchObject({ customerId: "acme", displayName: "Acme Corp", overdraftLimits: [{ creditTypeId: credits, amount: 25n }] });
   });
 
   it("matches an id's prefix case-sensitively and a name case-insensitively", async () => {
-    expect(await ids("Acme")).toEqual({ ids: ["acme", "zed"], truncated: false });
+    expect(await ids("Acme")).toEqual({ ids: ["aaa-named", "aab-named", "acme", "zed"], truncated: false });
     expect(await ids("acme-")).toEqual({ ids: ["acme-2"], truncated: false });
     expect(await ids("HOLDINGS")).toEqual({ ids: ["zed"], truncated: false });
   });
@@ -527,9 +530,11 @@ describe("SearchCustomers", () => {
   });
 
   it("says when more matched than the page holds", async () => {
+    // The page is cut after the groups are ordered: the name matches with the first ids come last.
     expect(await ids("acme", 2)).toEqual({ ids: ["acme", "acme-2"], truncated: true });
-    expect(await ids("acme", 4)).toEqual({ ids: ["acme", "acme-2", "acme_3", "zed"], truncated: false });
-    expect(await ids("acme", 100)).toEqual({ ids: ["acme", "acme-2", "acme_3", "zed"], truncated: false });
+    expect(await ids("acme", 5)).toEqual({ ids: ["acme", "acme-2", "acme_3", "aaa-named", "aab-named"], truncated: true });
+    expect(await ids("acme", 6)).toEqual({ ids: ["acme", "acme-2", "acme_3", "aaa-named", "aab-named", "zed"], truncated: false });
+    expect(await ids("acme", 100)).toEqual({ ids: ["acme", "acme-2", "acme_3", "aaa-named", "aab-named", "zed"], truncated: false });
   });
 
   it("is for support and admin keys: a service or customer key is PermissionDenied ROLE_NOT_ALLOWED", async () => {
