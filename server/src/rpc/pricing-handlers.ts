@@ -1,5 +1,5 @@
-// AdminService handlers for pricing versions, rate overrides (set and listed), enforcement switches and
-// the audit log: decode, call one service function, encode.
+// AdminService handlers for pricing versions, rate overrides (set and listed), enforcement
+// switches and the audit log: decode, call one service function, encode.
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";

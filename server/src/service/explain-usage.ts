@@ -51,7 +51,7 @@ export async function resolveUsageEvent(db: Db, ref: UsageEventRef): Promise<Sto
     }
     return usage;
   }
-  const found = await selectUsageByEventId(db, ref.eventId, ref.reporterKeyId, ref.customerId ?? null);
+  const found = await selectUsageByEventId(db, { eventId: ref.eventId, principal: ref.reporterKeyId, customerId: ref.customerId ?? null });
   assert(ref.customerId === undefined || found.every((usage) => usage.customerId === ref.customerId), "a customer's reference finds only its events");
   if (found.length === 0) throw notFound("USAGE_EVENT_NOT_FOUND", "event id", ref.eventId);
   const reporters = new Set(found.map((usage) => usage.principal));

@@ -79,7 +79,10 @@ export async function selectUnratedEvents(db: Db, afterUsageId: string | null, l
  * selectUsageByEventId reads the events a reporter (or any, when principal is null) sent
  * with an id, of one customer (or any, when customerId is null), newest first. No locks.
  */
-export async function selectUsageByEventId(db: Db, eventId: string, principal: string | null, customerId: string | null = null): Promise<StoredUsage[]> {
+export async function selectUsageByEventId(
+  db: Db,
+  { eventId, principal, customerId }: { eventId: string; principal: string | null; customerId: string | null },
+): Promise<StoredUsage[]> {
   const result = await db.query({
     name: "select_usage_by_event_id",
     text: `select ${usageColumns} from usage_events
