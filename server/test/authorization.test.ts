@@ -86,8 +86,11 @@ const unauthenticatedCallers = {
 type UnauthenticatedCaller = keyof typeof unauthenticatedCallers;
 /** A customer key, bound to a customer of its own: every customer the matrix's calls name is another one. */
 const customerCaller = "a customer key of another customer";
-/** What a customer key may ask about itself (GetCaller): the one call of the matrix it makes with success. */
-const customerAllowed = new Set(["LedgerService/GetCaller"]);
+/**
+ * What a customer key may ask with success whoever the matrix names: about itself
+ * (GetCaller), and the credit types' names and scales, which its own view shows amounts in.
+ */
+const customerAllowed = new Set(["LedgerService/GetCaller", "AdminService/ListCreditTypes"]);
 /**
  * The reads a customer key may make (of its own customer), with the reason they answer
  * about anything else: NotFound, as if the other customer or its event did not exist.

@@ -97,7 +97,8 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.LedgerService/GetUsageSummary": everyoneAndCustomers,
   "burndown.v1.LedgerService/GetBalanceForecast": everyoneAndCustomers,
   "burndown.v1.AdminService/CreateCreditType": admin,
-  "burndown.v1.AdminService/ListCreditTypes": everyone,
+  // A credit type's id, name and scale are what a customer's own view needs to show its amounts.
+  "burndown.v1.AdminService/ListCreditTypes": everyoneAndCustomers,
   "burndown.v1.AdminService/CreateFeature": admin,
   "burndown.v1.AdminService/ListFeatures": everyone,
   "burndown.v1.AdminService/CreateCustomer": admin,
