@@ -4,7 +4,7 @@ import { type Config, readConfig } from "./config.js";
 import { RedisFanout } from "./fanout.js";
 import { type RunningServer, startServer } from "./server.js";
 import { bootstrapAdminKey } from "./service/api-keys.js";
-import { createPool } from "./store/database.js";
+import { createPool, endPool } from "./store/database.js";
 import { type EmbeddedDatabase, startEmbeddedDatabase } from "./store/embedded-database.js";
 import { migrate } from "./store/migrations.js";
 import { appRole, checkPrivileges } from "./store/privileges.js";
@@ -59,7 +59,7 @@ async function start(config: Config, running: Running): Promise<void> {
     if (applied.length > 0) log(`applied migrations ${applied.join(", ")}`);
     if (embedded) await migrationPool.query(`grant ${appRole} to burndown_server`);
   } finally {
-    await migrationPool.end();
+    await endPool(migrationPool);
   }
   const pool = (running.pool = createPool(config.databaseUrl ?? embedded!.serverUrl));
   await reportPrivileges(pool);
@@ -96,7 +96,7 @@ async function stopAll(running: Running): Promise<void> {
   const steps: [string, (() => Promise<void>) | undefined][] = [
     ["server", running.server?.close],
     ["redis", running.fanout && (() => running.fanout!.close())],
-    ["pool", running.pool && (() => running.pool!.end())],
+    ["pool", running.pool && (() => endPool(running.pool!))],
     ["embedded PostgreSQL", running.embedded?.stop],
   ];
   for (const [name, step] of steps) {

@@ -23,6 +23,28 @@ export type Db = Pick<pg.Pool, "query">;
 /** how long the driver waits for a statement's answer: past PostgreSQL's own statement_timeout, for when no answer can come. */
 const queryTimeoutMsMax = limits.statementTimeoutMsMax + 1_000;
 
+/** each pool's clients whose connection is still open (pool.end() does not wait for them to close). */
+const openClients = new WeakMap<pg.Pool, Set<pg.PoolClient>>();
+
+/**
+ * endPool ends a pool and waits (up to 2 s) until its connections have closed: pool.end()
+ * resolves as soon as it has asked them to, and a database stopped right after would
+ * terminate them mid-goodbye.
+ */
+export async function endPool(pool: pg.Pool): Promise<void> {
+  const open = openClients.get(pool);
+  await pool.end();
+  if (open === undefined || open.size === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.all([...open].map((client) => new Promise((resolve) => client.once("end", resolve)))),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, 2_000);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
 /** createPool opens a pool with bounded waits, so a dead database fails requests fast. */
 export function createPool(databaseUrl: string, max: number = limits.poolSizeMax): pg.Pool {
   const pool = new pg.Pool({
@@ -50,8 +72,12 @@ export function createPool(databaseUrl: string, max: number = limits.poolSizeMax
   // while a transaction plans in JavaScript) emits "error" on the client, not the pool;
   // with no listener that would crash the process. The next statement on it fails, the
   // failure maps to Unavailable, and withTransaction destroys the client.
+  const open = new Set<pg.PoolClient>();
+  openClients.set(pool, open);
   pool.on("connect", (client) => {
     client.on("error", () => {});
+    open.add(client);
+    client.once("end", () => open.delete(client));
   });
   // Reads outside a transaction go through pool.query: under a deadline, they wait for a
   // connection and run their statement within it (the same bounds as withTransaction).
