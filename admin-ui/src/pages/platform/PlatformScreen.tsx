@@ -2,12 +2,13 @@
 // the audit trail. Support keys see them read-only; changes need an admin key.
 import type { ReactNode } from "react";
 import { href } from "../../router.js";
+import { CreditTypesPage } from "./CreditTypesPage.js";
 import { FeaturesPage } from "./FeaturesPage.js";
 import { KillSwitchBanner } from "./KillSwitch.js";
 
 const pages: [string, string, (isAdmin: boolean) => ReactNode][] = [
   ["features", "Features and enforcement", (isAdmin) => <FeaturesPage isAdmin={isAdmin} />],
-  ["credit-types", "Credit types", () => <p className="muted">Not built yet.</p>],
+  ["credit-types", "Credit types", (isAdmin) => <CreditTypesPage isAdmin={isAdmin} />],
   ["pricing", "Pricing versions", () => <p className="muted">Not built yet.</p>],
   ["keys", "API keys", () => <p className="muted">Not built yet.</p>],
   ["unrated", "Unrated events", () => <p className="muted">Not built yet.</p>],
