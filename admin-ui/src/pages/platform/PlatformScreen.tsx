@@ -5,11 +5,12 @@ import { href } from "../../router.js";
 import { CreditTypesPage } from "./CreditTypesPage.js";
 import { FeaturesPage } from "./FeaturesPage.js";
 import { KillSwitchBanner } from "./KillSwitch.js";
+import { PricingPage } from "./PricingPage.js";
 
 const pages: [string, string, (isAdmin: boolean) => ReactNode][] = [
   ["features", "Features and enforcement", (isAdmin) => <FeaturesPage isAdmin={isAdmin} />],
   ["credit-types", "Credit types", (isAdmin) => <CreditTypesPage isAdmin={isAdmin} />],
-  ["pricing", "Pricing versions", () => <p className="muted">Not built yet.</p>],
+  ["pricing", "Pricing versions", (isAdmin) => <PricingPage isAdmin={isAdmin} />],
   ["keys", "API keys", () => <p className="muted">Not built yet.</p>],
   ["unrated", "Unrated events", () => <p className="muted">Not built yet.</p>],
   ["audit", "Audit trail", () => <p className="muted">Not built yet.</p>],
