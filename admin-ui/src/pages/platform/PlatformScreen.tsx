@@ -2,6 +2,7 @@
 // the audit trail. Support keys see them read-only; changes need an admin key.
 import type { ReactNode } from "react";
 import { href } from "../../router.js";
+import { ApiKeysPage } from "./ApiKeysPage.js";
 import { CreditTypesPage } from "./CreditTypesPage.js";
 import { FeaturesPage } from "./FeaturesPage.js";
 import { KillSwitchBanner } from "./KillSwitch.js";
@@ -11,7 +12,7 @@ const pages: [string, string, (isAdmin: boolean) => ReactNode][] = [
   ["features", "Features and enforcement", (isAdmin) => <FeaturesPage isAdmin={isAdmin} />],
   ["credit-types", "Credit types", (isAdmin) => <CreditTypesPage isAdmin={isAdmin} />],
   ["pricing", "Pricing versions", (isAdmin) => <PricingPage isAdmin={isAdmin} />],
-  ["keys", "API keys", () => <p className="muted">Not built yet.</p>],
+  ["keys", "API keys", (isAdmin) => <ApiKeysPage isAdmin={isAdmin} />],
   ["unrated", "Unrated events", () => <p className="muted">Not built yet.</p>],
   ["audit", "Audit trail", () => <p className="muted">Not built yet.</p>],
 ];
