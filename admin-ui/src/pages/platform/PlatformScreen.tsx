@@ -3,18 +3,20 @@
 import type { ReactNode } from "react";
 import { href } from "../../router.js";
 import { ApiKeysPage } from "./ApiKeysPage.js";
+import { AuditPage } from "./AuditPage.js";
 import { CreditTypesPage } from "./CreditTypesPage.js";
 import { FeaturesPage } from "./FeaturesPage.js";
 import { KillSwitchBanner } from "./KillSwitch.js";
 import { PricingPage } from "./PricingPage.js";
+import { UnratedPage } from "./UnratedPage.js";
 
 const pages: [string, string, (isAdmin: boolean) => ReactNode][] = [
   ["features", "Features and enforcement", (isAdmin) => <FeaturesPage isAdmin={isAdmin} />],
   ["credit-types", "Credit types", (isAdmin) => <CreditTypesPage isAdmin={isAdmin} />],
   ["pricing", "Pricing versions", (isAdmin) => <PricingPage isAdmin={isAdmin} />],
   ["keys", "API keys", (isAdmin) => <ApiKeysPage isAdmin={isAdmin} />],
-  ["unrated", "Unrated events", () => <p className="muted">Not built yet.</p>],
-  ["audit", "Audit trail", () => <p className="muted">Not built yet.</p>],
+  ["unrated", "Unrated events", (isAdmin) => <UnratedPage isAdmin={isAdmin} />],
+  ["audit", "Audit trail", () => <AuditPage />],
 ];
 
 export function PlatformScreen({ page, isAdmin }: { page?: string; isAdmin: boolean }) {
