@@ -10,37 +10,14 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { AdminService, GrantSource, LedgerService, UsageOutcome } from "@burndown/sdk";
 import pg from "pg";
 import { newApiKeyToken } from "../server/src/service/api-keys.js";
-import { startEmbeddedDatabase } from "../server/src/store/embedded-database.js";
 import { migrate } from "../server/src/store/migrations.js";
+import { scratchDatabase } from "../test-support/scratch-database.js";
 import { startServerProcess } from "../test-support/server-process.js";
 
 const quick = process.argv.includes("--quick");
 const customersCount = 10_000;
 const durationMs = quick ? 3_000 : 10_000;
 const callersCount = 4;
-
-async function database(): Promise<{ url: string; stop: () => Promise<void> }> {
-  const name = `burndown_bench_${Date.now()}`;
-  if (process.env.DATABASE_URL) {
-    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const url = new URL(process.env.DATABASE_URL);
-    url.pathname = `/${name}`;
-    return {
-      url: url.toString(),
-      stop: async () => {
-        const again = new pg.Client({ connectionString: process.env.DATABASE_URL });
-        await again.connect();
-        await again.query(`drop database if exists ${name} with (force)`);
-        await again.end();
-      },
-    };
-  }
-  const embedded = await startEmbeddedDatabase({ dataDir: `${os.tmpdir()}/burndown-bench-${process.pid}`, persistent: false });
-  return { url: embedded.url, stop: embedded.stop };
-}
 
 function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -67,7 +44,7 @@ async function timed(name: string, eventsPerCall: number, call: () => Promise<nu
 }
 
 async function main(): Promise<void> {
-  const db = await database();
+  const db = await scratchDatabase("burndown_bench");
   const pool = new pg.Pool({ connectionString: db.url, max: 2 });
   await migrate(pool);
   await pool.end();
