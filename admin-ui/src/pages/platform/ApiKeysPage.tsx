@@ -20,6 +20,7 @@ interface NewKey {
   token: string;
 }
 
+/** ApiKeysPage lists keys and, for admins, makes and revokes them. */
 export function ApiKeysPage({ isAdmin }: { isAdmin: boolean }) {
   const [newKey, setNewKey] = useState<NewKey | null>(null);
   return (

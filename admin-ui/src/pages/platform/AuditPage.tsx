@@ -7,6 +7,7 @@ import { ErrorNote, Loading, Section } from "../../ui.js";
 import { Pager, usePages } from "./forms.js";
 import { auditPageSize } from "./limits.js";
 
+/** AuditPage pages through the audit trail, newest first. */
 export function AuditPage() {
   const pages = usePages();
   const records = useQuery(AdminService.method.listAuditRecords, { pageSize: auditPageSize, pageToken: pages.token });

@@ -6,11 +6,12 @@ import { type FormEvent, useState } from "react";
 import { dateOf, formatAmount, formatDate } from "../../format.js";
 import { useChange } from "../../mutations.js";
 import { ErrorNote, Loading, Section } from "../../ui.js";
-import { AdminOnly, useForm } from "./forms.js";
+import { AdminOnly, Done, useForm } from "./forms.js";
 
 /** scaleMax is the most decimal places a credit type may have (the server's bound). */
 const scaleMax = 12;
 
+/** CreditTypesPage lists credit types and, for admins, adds them. */
 export function CreditTypesPage({ isAdmin }: { isAdmin: boolean }) {
   const creditTypes = useQuery(AdminService.method.listCreditTypes, {});
   return (
@@ -90,7 +91,7 @@ function CreateCreditTypeForm() {
           Add credit type
         </button>
         <ErrorNote error={create.error} prefix="Credit type not added" />
-        {done && <p className="success" role="status">{done}</p>}
+        <Done text={done} />
       </form>
     </Section>
   );

@@ -8,9 +8,10 @@ import { formatAmount, parseAmount } from "../../format.js";
 import { enforcementModes, failurePolicies } from "../../labels.js";
 import { useChange } from "../../mutations.js";
 import { ErrorNote, Section } from "../../ui.js";
-import { parseIds, parseWhole, problemOf, ReasonField, useForm } from "./forms.js";
+import { Done, parseIds, parseWhole, problemOf, ReasonField, useForm } from "./forms.js";
 import { offlineMinutesMax } from "./limits.js";
 
+/** FeatureSettings changes one feature's mode, rollout and failure policy. */
 export function FeatureSettings({ feature, scale }: { feature: Feature; scale: number }) {
   return (
     <Section title={`Settings of ${feature.featureKey}`}>
@@ -21,10 +22,6 @@ export function FeatureSettings({ feature, scale }: { feature: Feature; scale: n
       </div>
     </Section>
   );
-}
-
-function Done({ text }: { text: string | null }) {
-  return text ? <p className="success" role="status">{text}</p> : null;
 }
 
 function Fieldset({ legend, children }: { legend: string; children: ReactNode }) {

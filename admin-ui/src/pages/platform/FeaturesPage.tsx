@@ -1,7 +1,7 @@
 // Features and enforcement: the kill switch, every feature with its burn rate, mode,
 // rollout and failure policy, a feature's settings, and a form to add one.
 import { useQuery } from "@connectrpc/connect-query";
-import { AdminService, type Feature } from "@burndown/sdk/gen/burndown/v1/admin_service_pb.js";
+import { AdminService, type CreditType, type Feature } from "@burndown/sdk/gen/burndown/v1/admin_service_pb.js";
 import { EnforcementMode, type EnforcementRollout, FailurePolicy } from "@burndown/sdk/gen/burndown/v1/usage_pb.js";
 import { type FormEvent, useState } from "react";
 import { formatAmount, parseAmount } from "../../format.js";
@@ -9,7 +9,7 @@ import { enforcementModeName, enforcementModes, failurePolicyName } from "../../
 import { useChange } from "../../mutations.js";
 import { ErrorNote, Loading, Section, useScales } from "../../ui.js";
 import { FeatureSettings } from "./FeatureSettings.js";
-import { AdminOnly, problemOf, useForm } from "./forms.js";
+import { AdminOnly, Done, problemOf, useForm } from "./forms.js";
 import { KillSwitchSection } from "./KillSwitch.js";
 
 /** rolloutSummary says who gets which mode besides the feature's own. */
@@ -30,6 +30,7 @@ export function failurePolicySummary(feature: Feature, scale: number): string {
   return `Fail open (${bounds || "no limit"})`;
 }
 
+/** FeaturesPage shows the kill switch and every feature; admins change them here. */
 export function FeaturesPage({ isAdmin }: { isAdmin: boolean }) {
   const features = useQuery(AdminService.method.listFeatures, {});
   const scaleOf = useScales();
@@ -125,16 +126,7 @@ function CreateFeatureForm() {
           Name
           <input {...form.text("displayName")} />
         </label>
-        <label>
-          Credit type
-          <select value={creditTypeId} onChange={(event) => form.set("creditTypeId", event.target.value)} required>
-            {types.map((type) => (
-              <option key={type.creditTypeId} value={type.creditTypeId}>
-                {type.displayName || type.creditTypeId}
-              </option>
-            ))}
-          </select>
-        </label>
+        <CreditTypeSelect types={types} value={creditTypeId} onChange={(value) => form.set("creditTypeId", value)} />
         <label>
           Burn rate (credits per unit)
           <input inputMode="decimal" {...form.text("burnRate")} aria-invalid={rateProblem !== null} required />
@@ -155,8 +147,24 @@ function CreateFeatureForm() {
         </button>
         {types.length === 0 && <p className="muted">Add a credit type first.</p>}
         <ErrorNote error={create.error} prefix="Feature not added" />
-        {done && <p className="success" role="status">{done}</p>}
+        <Done text={done} />
       </form>
     </Section>
+  );
+}
+
+/** CreditTypeSelect picks one of the credit types by id, showing their names. */
+function CreditTypeSelect({ types, value, onChange }: { types: CreditType[]; value: string; onChange: (creditTypeId: string) => void }) {
+  return (
+    <label>
+      Credit type
+      <select value={value} onChange={(event) => onChange(event.target.value)} required>
+        {types.map((type) => (
+          <option key={type.creditTypeId} value={type.creditTypeId}>
+            {type.displayName || type.creditTypeId}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }

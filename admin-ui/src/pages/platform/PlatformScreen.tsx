@@ -19,6 +19,7 @@ const pages: [string, string, (isAdmin: boolean) => ReactNode][] = [
   ["audit", "Audit trail", () => <AuditPage />],
 ];
 
+/** PlatformScreen is the tab bar of the platform pages and the page asked for. */
 export function PlatformScreen({ page, isAdmin }: { page?: string; isAdmin: boolean }) {
   const current = pages.find(([id]) => id === (page ?? "features"));
   return (

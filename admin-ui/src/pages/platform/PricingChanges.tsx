@@ -7,12 +7,13 @@ import { type FormEvent, useState } from "react";
 import { formatAmount } from "../../format.js";
 import { useChange } from "../../mutations.js";
 import { ErrorNote, Section } from "../../ui.js";
-import { parseIds, problemOf, ReasonField, useForm } from "./forms.js";
+import { Done, parseIds, problemOf, ReasonField, useForm } from "./forms.js";
 import { parseRate, rateText, useFeatureScale } from "./rates.js";
 
 /** baseRates is the "from" choice for customers pinned to no version. */
 const baseRates = "";
 
+/** MoveCustomersForm re-pins a cohort (or some of it) to another pricing version. */
 export function MoveCustomersForm() {
   const versions = useQuery(AdminService.method.listPricingVersions, {});
   const move = useChange(AdminService.method.moveCustomersToPricingVersion);
@@ -66,12 +67,13 @@ export function MoveCustomersForm() {
           Move customers
         </button>
         <ErrorNote error={move.error} prefix="Nobody moved" />
-        {done && <p className="success" role="status">{done}</p>}
+        <Done text={done} />
       </form>
     </Section>
   );
 }
 
+/** RateOverrideForm sets or clears one customer's own rate for a feature. */
 export function RateOverrideForm() {
   const features = useQuery(AdminService.method.listFeatures, {});
   const change = useChange(AdminService.method.setRateOverride);
@@ -136,7 +138,7 @@ export function RateOverrideForm() {
           </button>
         </div>
         <ErrorNote error={change.error} prefix="Override not changed" />
-        {done && <p className="success" role="status">{done}</p>}
+        <Done text={done} />
       </form>
     </Section>
   );

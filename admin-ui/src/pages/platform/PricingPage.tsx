@@ -7,11 +7,12 @@ import { type FormEvent, useState } from "react";
 import { dateOf, formatDate } from "../../format.js";
 import { useChange } from "../../mutations.js";
 import { ErrorNote, Loading, Section } from "../../ui.js";
-import { AdminOnly, problemOf, ReasonField, useForm } from "./forms.js";
+import { AdminOnly, Done, problemOf, ReasonField, useForm } from "./forms.js";
 import { MoveCustomersForm, RateOverrideForm } from "./PricingChanges.js";
 import { parseRate, rateText, useFeatureScale } from "./rates.js";
 import { ShadowPricingReport } from "./ShadowPricingReport.js";
 
+/** PricingPage lists pricing versions; admins publish, choose the default and move customers. */
 export function PricingPage({ isAdmin }: { isAdmin: boolean }) {
   return (
     <>
@@ -118,7 +119,7 @@ function SetDefaultForm() {
           Set default
         </button>
         <ErrorNote error={change.error} prefix="Default not set" />
-        {done && <p className="success" role="status">{done}</p>}
+        <Done text={done} />
       </form>
     </Section>
   );
@@ -176,30 +177,7 @@ function CreateVersionForm() {
           </label>
         </div>
         <p className="muted">A version cannot be changed once published. Leave a feature's credits empty to keep its base rate.</p>
-        <table aria-label="Rates of the new version">
-          <thead>
-            <tr>
-              <th scope="col">Feature</th>
-              <th scope="col">Base rate</th>
-              <th scope="col">Credits</th>
-              <th scope="col">Per units (empty: 1)</th>
-            </tr>
-          </thead>
-          <tbody>
-            {all.map((feature) => (
-              <tr key={feature.featureKey}>
-                <td><code>{feature.featureKey}</code></td>
-                <td>{rateText({ credits: feature.burnRate, perUnits: 1n }, scaleOf(feature.featureKey))}</td>
-                <td>
-                  <input inputMode="decimal" aria-label={`Credits for ${feature.featureKey}`} value={form.values.rates[feature.featureKey]?.credits ?? ""} onChange={(event) => setRate(feature.featureKey, "credits", event.target.value)} />
-                </td>
-                <td>
-                  <input inputMode="numeric" aria-label={`Per units for ${feature.featureKey}`} value={form.values.rates[feature.featureKey]?.perUnits ?? ""} onChange={(event) => setRate(feature.featureKey, "perUnits", event.target.value)} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <RateInputs features={all} rates={form.values.rates} onChange={setRate} scaleOf={scaleOf} />
         {ratesProblem && <p className="error">{ratesProblem}</p>}
         <label className="checkbox">
           <input type="checkbox" checked={form.values.makeDefault} onChange={(event) => form.set("makeDefault", event.target.checked)} />
@@ -209,8 +187,43 @@ function CreateVersionForm() {
           Publish
         </button>
         <ErrorNote error={create.error} prefix="Version not published" />
-        {done && <p className="success" role="status">{done}</p>}
+        <Done text={done} />
       </form>
     </Section>
+  );
+}
+
+/** RateInputs takes a rate per feature: credits at its credit type's scale, per a whole number of units. */
+function RateInputs({ features, rates, onChange, scaleOf }: {
+  features: Feature[];
+  rates: RateTexts;
+  onChange: (featureKey: string, field: "credits" | "perUnits", value: string) => void;
+  scaleOf: (featureKey: string) => number;
+}) {
+  return (
+    <table aria-label="Rates of the new version">
+      <thead>
+        <tr>
+          <th scope="col">Feature</th>
+          <th scope="col">Base rate</th>
+          <th scope="col">Credits</th>
+          <th scope="col">Per units (empty: 1)</th>
+        </tr>
+      </thead>
+      <tbody>
+        {features.map((feature) => (
+          <tr key={feature.featureKey}>
+            <td><code>{feature.featureKey}</code></td>
+            <td>{rateText({ credits: feature.burnRate, perUnits: 1n }, scaleOf(feature.featureKey))}</td>
+            <td>
+              <input inputMode="decimal" aria-label={`Credits for ${feature.featureKey}`} value={rates[feature.featureKey]?.credits ?? ""} onChange={(event) => onChange(feature.featureKey, "credits", event.target.value)} />
+            </td>
+            <td>
+              <input inputMode="numeric" aria-label={`Per units for ${feature.featureKey}`} value={rates[feature.featureKey]?.perUnits ?? ""} onChange={(event) => onChange(feature.featureKey, "perUnits", event.target.value)} />
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }

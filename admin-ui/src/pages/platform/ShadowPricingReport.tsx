@@ -17,6 +17,7 @@ interface Asked {
   customerIds: string[];
 }
 
+/** ShadowPricingReport rates a past period with a candidate version beside the real pricing. */
 export function ShadowPricingReport() {
   const versions = useQuery(AdminService.method.listPricingVersions, {});
   const form = useForm({ candidate: "", from: "", to: "", customers: "" });

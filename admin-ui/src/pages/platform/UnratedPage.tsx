@@ -14,6 +14,7 @@ import { ErrorNote, Loading, Section } from "../../ui.js";
 import { AdminOnly, Pager, parseWhole, problemOf, ReasonField, useForm, usePages } from "./forms.js";
 import { listPageSize, replayLimitMax } from "./limits.js";
 
+/** UnratedPage lists unrated events and usage conflicts; admins replay the events. */
 export function UnratedPage({ isAdmin }: { isAdmin: boolean }) {
   return (
     <>

@@ -100,6 +100,11 @@ export function Pager({ pages, nextToken, backLabel, nextLabel }: { pages: Retur
   );
 }
 
+/** Done says a change went through, as a status the screen reader announces. */
+export function Done({ text }: { text: string | null }) {
+  return text ? <p className="success" role="status">{text}</p> : null;
+}
+
 /** AdminOnly says why a support key sees no form where an admin would change something. */
 export function AdminOnly({ what }: { what: string }) {
   return <p className="muted">Only an admin key can {what}.</p>;

@@ -8,11 +8,12 @@ export const auditPageSize = 50;
 export const listPageSize = 50;
 
 /**
- * killSwitchScanPageSize and killSwitchScanPagesMax bound the search of the audit trail
- * for the newest kill switch change (the API has no read of the switch itself): at most
- * 10,000 records, newest first.
+ * killSwitchScanPageSize is the page size of the search of the audit trail for the newest
+ * kill switch change (the API has no read of the switch itself).
  */
 export const killSwitchScanPageSize = 1_000;
+
+/** killSwitchScanPagesMax bounds that search: at most 10,000 records, newest first. */
 export const killSwitchScanPagesMax = 10;
 
 /** idsCountMax is the most customer ids a rollout, a move or a report may list (the server's bound). */
