@@ -73,7 +73,7 @@ function KeysTable({ isAdmin }: { isAdmin: boolean }) {
   const [nowMs] = useState(Date.now);
   const confirm = () => {
     if (asking === null) return;
-    revoke.mutate({ keyId: asking.keyId, reason: form.values.reason, requestId: form.requestId }, { onSuccess: () => form.sent({ reason: "" }) });
+    revoke.mutate(form.submission({ keyId: asking.keyId, reason: form.values.reason }), { onSuccess: () => form.sent({ reason: "" }) });
     setAsking(null);
   };
   return (
@@ -147,7 +147,7 @@ function CreateKeyForm({ onCreated }: { onCreated: (created: NewKey) => void }) 
     const expireTime = form.values.expiry ? timestampFromDate(new Date(`${form.values.expiry}T23:59:59Z`)) : undefined;
     const name = form.values.name.trim();
     create.mutate(
-      { name, role, grantLimit, customerId: role === Role.CUSTOMER ? form.values.customerId.trim() : "", expireTime, reason: form.values.reason, requestId: form.requestId },
+      form.submission({ name, role, grantLimit, customerId: role === Role.CUSTOMER ? form.values.customerId.trim() : "", expireTime, reason: form.values.reason }),
       {
         onSuccess: (response) => {
           // A replayed request answers without the token: there is nothing to show again.

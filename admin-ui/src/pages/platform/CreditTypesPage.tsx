@@ -63,7 +63,7 @@ function CreateCreditTypeForm() {
     setDone(null);
     const creditType = { creditTypeId: form.values.creditTypeId.trim(), displayName: form.values.displayName, scale: Number(form.values.scale) };
     create.mutate(
-      { creditType, requestId: form.requestId },
+      form.submission({ creditType }),
       {
         onSuccess: () => {
           setDone(`Added the credit type ${creditType.creditTypeId}.`);

@@ -57,7 +57,7 @@ function ModeForm({ feature }: { feature: Feature }) {
     setDone(null);
     const mode = Number(form.values.mode) as EnforcementMode;
     change.mutate(
-      { featureKey: feature.featureKey, mode, reason: form.values.reason, requestId: form.requestId },
+      form.submission({ featureKey: feature.featureKey, mode, reason: form.values.reason }),
       { onSuccess: () => { setDone("Mode set."); form.sent({ ...form.values, reason: "" }); } },
     );
   };
@@ -96,7 +96,7 @@ function RolloutForm({ feature }: { feature: Feature }) {
       ? undefined
       : { mode: Number(form.values.mode) as EnforcementMode, customerIds: parseIds(form.values.customers), percent: Number(parseWhole(form.values.percent || "0", "The percentage")) };
     change.mutate(
-      { featureKey: feature.featureKey, rollout: next, reason: form.values.reason, requestId: form.requestId },
+      form.submission({ featureKey: feature.featureKey, rollout: next, reason: form.values.reason }),
       { onSuccess: () => { setDone(clear ? "Rollout cleared." : "Rollout set."); form.sent({ ...form.values, reason: "" }); } },
     );
   };
@@ -142,7 +142,8 @@ function FailurePolicyForm({ feature, scale }: { feature: Feature; scale: number
   const form = useForm({
     policy: String(feature.failurePolicy || FailurePolicy.FAIL_CLOSED),
     credits: budget && budget.creditsMax > 0n ? formatAmount(budget.creditsMax, scale) : "",
-    minutes: budget?.durationMax && budget.durationMax.seconds > 0n ? String(budget.durationMax.seconds / 60n) : "",
+    // Whole minutes, rounded up: a budget set in seconds through the API is not shortened by a resend.
+    minutes: budget?.durationMax && budget.durationMax.seconds > 0n ? String((budget.durationMax.seconds + 59n) / 60n) : "",
     reason: "",
   });
   const [done, setDone] = useState<string | null>(null);
@@ -160,7 +161,7 @@ function FailurePolicyForm({ feature, scale }: { feature: Feature; scale: number
       ? { creditsMax: form.values.credits.trim() === "" ? 0n : parseAmount(form.values.credits, scale), durationMax: minutes > 0n ? { seconds: minutes * 60n } : undefined }
       : undefined;
     change.mutate(
-      { featureKey: feature.featureKey, failurePolicy: Number(form.values.policy) as FailurePolicy, offlineBudget, reason: form.values.reason, requestId: form.requestId },
+      form.submission({ featureKey: feature.featureKey, failurePolicy: Number(form.values.policy) as FailurePolicy, offlineBudget, reason: form.values.reason }),
       { onSuccess: () => { setDone("Failure policy set."); form.sent({ ...form.values, reason: "" }); } },
     );
   };

@@ -25,7 +25,8 @@ export function failurePolicySummary(feature: Feature, scale: number): string {
   if (feature.failurePolicy !== FailurePolicy.FAIL_OPEN) return failurePolicyName(feature.failurePolicy);
   const budget = feature.offlineBudget;
   const credits = budget && budget.creditsMax > 0n ? `up to ${formatAmount(budget.creditsMax, scale)} credits` : "";
-  const minutes = budget?.durationMax && budget.durationMax.seconds > 0n ? `for ${budget.durationMax.seconds / 60n} min` : "";
+  const seconds = budget?.durationMax?.seconds ?? 0n;
+  const minutes = seconds <= 0n ? "" : seconds % 60n === 0n ? `for ${seconds / 60n} min` : `for ${seconds} s`;
   const bounds = [credits, minutes].filter(Boolean).join(", ");
   return `Fail open (${bounds || "no limit"})`;
 }
@@ -106,7 +107,7 @@ function CreateFeatureForm() {
     const { featureKey, displayName, burnRate, mode } = form.values;
     const feature = { featureKey: featureKey.trim(), displayName, creditTypeId, burnRate: parseAmount(burnRate, scale), enforcementMode: Number(mode) as EnforcementMode };
     create.mutate(
-      { feature, requestId: form.requestId },
+      form.submission({ feature }),
       {
         onSuccess: () => {
           setDone(`Added the feature ${feature.featureKey}.`);

@@ -91,7 +91,7 @@ export function KillSwitchSection({ isAdmin }: { isAdmin: boolean }) {
   };
   const confirm = () => {
     if (asking === null) return;
-    change.mutate({ enabled: asking, reason: form.values.reason, requestId: form.requestId }, { onSuccess: () => form.sent({ reason: "" }) });
+    change.mutate(form.submission({ enabled: asking, reason: form.values.reason }), { onSuccess: () => form.sent({ reason: "" }) });
     setAsking(null);
   };
   const state = killSwitch.data;

@@ -28,7 +28,7 @@ export function MoveCustomersForm() {
     if (idsProblem !== null) return;
     const customerIds = parseIds(form.values.customers);
     move.mutate(
-      { fromPricingVersionId: form.values.from, toPricingVersionId: to, customerIds, reason: form.values.reason, requestId: form.requestId },
+      form.submission({ fromPricingVersionId: form.values.from, toPricingVersionId: to, customerIds, reason: form.values.reason }),
       {
         onSuccess: (response) => {
           setDone(`Moved ${formatAmount(response.movedCount)} customer${response.movedCount === 1n ? "" : "s"} to ${to}.`);
@@ -89,7 +89,7 @@ export function RateOverrideForm() {
     const rate = clear ? undefined : parseRate(form.values.credits, form.values.perUnits, scale);
     const customerId = form.values.customerId.trim();
     change.mutate(
-      { customerId, featureKey, rate, reason: form.values.reason, requestId: form.requestId },
+      form.submission({ customerId, featureKey, rate, reason: form.values.reason }),
       {
         onSuccess: () => {
           setDone(clear ? `Cleared ${customerId}'s override of ${featureKey}.` : `${customerId} now pays ${rateText(rate, scale)} for ${featureKey}.`);

@@ -95,7 +95,7 @@ function SetDefaultForm() {
     event.preventDefault();
     setDone(null);
     change.mutate(
-      { pricingVersionId: chosen, reason: form.values.reason, requestId: form.requestId },
+      form.submission({ pricingVersionId: chosen, reason: form.values.reason }),
       { onSuccess: (response) => { setDone(`${response.pricingVersionId} is now the default.`); form.sent({ pricingVersionId: "", reason: "" }); } },
     );
   };
@@ -159,7 +159,7 @@ function CreateVersionForm() {
     if (ratesProblem !== null) return;
     const pricingVersion = { pricingVersionId: form.values.pricingVersionId.trim(), displayName: form.values.displayName, rates: ratesOf(all, form.values.rates, scaleOf) };
     create.mutate(
-      { pricingVersion, makeDefault: form.values.makeDefault, requestId: form.requestId },
+      form.submission({ pricingVersion, makeDefault: form.values.makeDefault }),
       { onSuccess: () => { setDone(`Published ${pricingVersion.pricingVersionId}.`); form.sent(initial); } },
     );
   };

@@ -1,40 +1,51 @@
-// What the platform forms share: one request id per submission (kept while a refused
-// form is sent again unchanged, so a retry cannot apply twice; renewed by any edit and
+// What the platform forms share: one request id per submission (kept while the same
+// request is sent again, so a retry cannot apply twice; new for any other request and
 // after a success), the reason every audited change needs, whole numbers and id lists
 // read as people type them, and the pager of the paged lists.
-import { type ChangeEvent, useState } from "react";
+import { type ChangeEvent, useRef, useState } from "react";
 import { newRequestId } from "../../api.js";
 import { idsCountMax, reasonLengthMax } from "./limits.js";
 
 type TextKeys<T> = { [K in keyof T]: T[K] extends string ? K : never }[keyof T];
 
-/** Form is a form's values, its request id and the ways to change them. */
+/** Form is a form's values and the ways to change and send them. */
 export interface Form<T> {
   values: T;
-  requestId: string;
   set: <K extends keyof T>(key: K, value: T[K]) => void;
   /** text binds a string value to an input, select or textarea. */
   text: (key: TextKeys<T>) => { value: string; onChange: (event: ChangeEvent<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>) => void };
-  /** sent starts over after a success: the values as given (or kept) and a new request id. */
+  /**
+   * submission gives a request its request id: the same as last time for the same request
+   * (a retry after a timeout is answered, not applied again), a new one for any other
+   * request (another value, another key, on instead of off).
+   */
+  submission: <R extends object>(request: R) => R & { requestId: string };
+  /** sent starts over after a success: the values as given (or kept), and the next request gets a new id even if it is the same. */
   sent: (values?: T) => void;
 }
 
-/** useForm holds a form's values with the request id of its next submission. */
+/** signatureOf is a request as text, bigints included, to tell one request from another. */
+function signatureOf(request: object): string {
+  return JSON.stringify(request, (_key, value: unknown) => (typeof value === "bigint" ? `${value}n` : value));
+}
+
+/** useForm holds a form's values and the request id of its last submission. */
 export function useForm<T extends object>(initial: T): Form<T> {
   const [values, setValues] = useState(initial);
-  const [requestId, setRequestId] = useState(newRequestId);
-  const set = <K extends keyof T>(key: K, value: T[K]) => {
-    setValues((current) => ({ ...current, [key]: value }));
-    setRequestId(newRequestId());
-  };
+  const last = useRef<{ signature: string; requestId: string } | null>(null);
+  const set = <K extends keyof T>(key: K, value: T[K]) => setValues((current) => ({ ...current, [key]: value }));
   return {
     values,
-    requestId,
     set,
     text: (key) => ({ value: values[key] as string, onChange: (event) => set(key, event.target.value as T[typeof key]) }),
+    submission: (request) => {
+      const signature = signatureOf(request);
+      if (last.current?.signature !== signature) last.current = { signature, requestId: newRequestId() };
+      return { ...request, requestId: last.current.requestId };
+    },
     sent: (next) => {
       if (next !== undefined) setValues(next);
-      setRequestId(newRequestId());
+      last.current = null;
     },
   };
 }
