@@ -282,6 +282,33 @@ describeWithBrowser("the platform screens", () => {
     await page.context().close();
   });
 
+  it("a refused change is shown in words; sent again unchanged it keeps its request id, changed it gets a new one", async () => {
+    await admin.admin.createPricingVersion({ pricingVersion: { pricingVersionId: "v-flat", displayName: "Flat", rates: [] }, requestId: randomUUID() });
+    const page = await signIn(test.adminToken);
+    const sent: { requestId: string; reason: string }[] = [];
+    page.on("request", (request) => {
+      if (request.url().endsWith("/MoveCustomersToPricingVersion")) sent.push(JSON.parse(request.postData() ?? "{}"));
+    });
+    await openPlatform(page, "Pricing versions");
+    const form = page.getByRole("form", { name: "Move customers to a version" });
+    await form.getByLabel(/^From/).selectOption("v-flat");
+    await form.getByLabel(/^To/).selectOption("v-flat");
+    await form.getByLabel("Reason (for the audit trail)").fill("tidy up");
+    const refusal = "Nobody moved: The customers are on that version already. SAME_PRICING_VERSION";
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      await form.getByRole("button", { name: "Move customers" }).click();
+      await expect.poll(() => sent.length).toBe(attempt);
+      await expect.poll(() => form.getByRole("alert").innerText()).toBe(refusal);
+    }
+    await form.getByLabel("Reason (for the audit trail)").fill("tidy up, again");
+    await form.getByRole("button", { name: "Move customers" }).click();
+    await expect.poll(() => sent.length).toBe(3);
+    await expect.poll(() => form.getByRole("alert").innerText()).toBe(refusal);
+    expect(sent[1].requestId).toBe(sent[0].requestId);
+    expect(sent[2].requestId).not.toBe(sent[0].requestId);
+    await page.context().close();
+  });
+
   it("lists usage for a feature that did not exist, and replays it once the feature is made", async () => {
     const service = test.clients(serviceToken);
     const reported = await service.ledger.reportUsage({ events: [{ eventId: "late-video-1", customerId: "acme", featureKey: "video", quantity: 3n }] });
