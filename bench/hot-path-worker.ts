@@ -382,9 +382,10 @@ function databaseCeilingLoad(customerOf: () => string): Load {
     now: () => new Date(),
     usage: { lateCutoffMs: serverLimits.usageLateCutoffMsDefault, dedupRetentionMs: serverLimits.usageDedupRetentionMsDefault },
     fanout: new LocalFanout(),
+    grantReasonCodes: serverLimits.grantReasonCodesDefault,
     writes: new GroupCommit({ pool, now: () => new Date() }, { lanes: args.writeLanes, partitions: 1, groupWeightMax: serverLimits.groupWeightMax }),
   };
-  const caller: Caller = { keyId: args.ceilingKeyId, role: "service", grantLimit: 0n };
+  const caller: Caller = { keyId: args.ceilingKeyId, name: "bench ceiling", role: "service", grantLimit: 0n };
   return {
     operation: async (_index, recorder) => {
       const cost = { kind: "usage" as const, featureKey: args.featureKey, quantity: 1n };

@@ -47,9 +47,10 @@ try {
     now: () => new Date(),
     usage: { lateCutoffMs: limits.usageLateCutoffMsDefault, dedupRetentionMs: limits.usageDedupRetentionMsDefault },
     fanout: new LocalFanout(),
+    grantReasonCodes: limits.grantReasonCodesDefault,
     writes: new GroupCommit({ pool, now: () => new Date() }, { lanes, partitions: 1, groupWeightMax: limits.groupWeightMax }),
   };
-  const caller: Caller = { keyId: "bench", role: "service", grantLimit: 0n };
+  const caller: Caller = { keyId: "bench", name: "bench", role: "service", grantLimit: 0n };
   const customers = Array.from({ length: customersCount }, (_, i) => `c-${i}`);
   const grants = customers.map((customerId) =>
     grantOp(caller, idempotencyOf("Grant"), {

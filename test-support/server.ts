@@ -43,7 +43,14 @@ const roles = { service: Role.SERVICE, support: Role.SUPPORT, admin: Role.ADMIN 
 
 /** startTestServer starts a server on a fresh database; with a clock, time is fake and jobs are off. */
 export async function startTestServer(
-  options: { clock?: FakeClock; jobIntervalMs?: number; admission?: Partial<AdmissionLimits>; fanout?: Fanout; writes?: ServerOptions["writes"] } = {},
+  options: {
+    clock?: FakeClock;
+    jobIntervalMs?: number;
+    admission?: Partial<AdmissionLimits>;
+    fanout?: Fanout;
+    writes?: ServerOptions["writes"];
+    grantReasonCodes?: ServerOptions["grantReasonCodes"];
+  } = {},
 ): Promise<TestServer> {
   const database = await createTestDatabase();
   const server = await startServer({
@@ -57,6 +64,7 @@ export async function startTestServer(
     admission: options.admission,
     fanout: options.fanout,
     writes: options.writes,
+    grantReasonCodes: options.grantReasonCodes,
     // BURNDOWN_TEST_LOG=1 shows server logs (internal errors with stacks) while debugging.
     log: process.env.BURNDOWN_TEST_LOG ? (message) => console.error(message) : () => {},
   });

@@ -9,7 +9,7 @@ const words: Record<string, (m: Metadata) => string> = {
   MISSING_API_KEY: () => "Sign in with an API key.",
   INVALID_API_KEY: () => "This API key is unknown, revoked or expired. Sign in with another key.",
   ROLE_NOT_ALLOWED: (m) => `Your key's role (${m.role ?? "?"}) may not do this${m.method ? ` (${m.method})` : ""}. Ask an admin.`,
-  GRANT_LIMIT_EXCEEDED: (m) => `That is above your key's grant limit${m.grant_limit ? ` of ${m.grant_limit}` : ""} per grant. Grant less, or ask an admin.`,
+  GRANT_LIMIT_EXCEEDED: () => "That is more than your key may grant at once (its limit is shown above the form). Grant less, or ask an admin.",
   INSUFFICIENT_CREDITS: (m) => `Not enough credits${m.available ? `: ${m.available} available` : ""}${m.required ? `, ${m.required} needed` : ""}.`,
   INVALID_AMOUNT: () => "The amount must be a whole number of units greater than zero.",
   INVALID_QUANTITY: () => "The quantity must be greater than zero.",

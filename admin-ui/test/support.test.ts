@@ -115,7 +115,7 @@ describeWithBrowser("support in the admin UI", () => {
     await form.getByRole("button", { name: "Grant" }).click();
     const alert = form.getByRole("alert");
     await alert.waitFor();
-    expect(await alert.innerText()).toBe("Not granted: That is above your key's grant limit of 10000 per grant. Grant less, or ask an admin. GRANT_LIMIT_EXCEEDED");
+    expect(await alert.innerText()).toBe("Not granted: That is more than your key may grant at once (its limit is shown above the form). Grant less, or ask an admin. GRANT_LIMIT_EXCEEDED");
     expect(await available()).toBe(before);
     expect(await seriousViolations(page)).toEqual([]);
     await page.close();

@@ -28,6 +28,8 @@ export interface Config {
   customerViewFrameAncestors: string;
   /** group commit: see service/group-commit.ts. */
   writes: { lanes: number; partitions: number };
+  /** the reason codes a support key's Grant may use. */
+  grantReasonCodes: string[];
 }
 
 function count(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
@@ -63,6 +65,24 @@ function frameAncestors(value: string | undefined): string {
   return sources.join(" ");
 }
 
+/**
+ * reasonCodes reads a comma-separated list of codes, each as Grant's reason_code must be
+ * (1-64 characters of [a-z0-9_.-], starting with a letter or digit: requireCode in
+ * rpc/decode.ts); a code listed twice counts once.
+ */
+function reasonCodes(name: string, value: string | undefined, fallback: readonly string[]): string[] {
+  if (value === undefined || value.trim() === "") return [...fallback];
+  const codes = value.split(",").map((code) => code.trim());
+  for (const code of codes) {
+    if (code.length > limits.codeLengthMax || !/^[a-z0-9][a-z0-9_.-]*$/.test(code)) {
+      throw new Error(`${name} must be a comma-separated list of codes of [a-z0-9_.-] (1-${limits.codeLengthMax} characters each), got ${JSON.stringify(code)} in ${JSON.stringify(value)}`);
+    }
+  }
+  const unique = [...new Set(codes)];
+  if (unique.length > limits.grantReasonCodesMax) throw new Error(`${name} may list at most ${limits.grantReasonCodesMax} codes, got ${unique.length}`);
+  return unique;
+}
+
 /** readConfig reads and checks the environment. */
 export function readConfig(env: NodeJS.ProcessEnv): Config {
   const interval = Number(env.BURNDOWN_JOB_INTERVAL_MS ?? 1000);
@@ -93,6 +113,7 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
     usageLateCutoffMs: days("BURNDOWN_USAGE_LATE_CUTOFF_DAYS", env.BURNDOWN_USAGE_LATE_CUTOFF_DAYS, limits.usageLateCutoffMsDefault),
     usageDedupRetentionMs: days("BURNDOWN_USAGE_DEDUP_DAYS", env.BURNDOWN_USAGE_DEDUP_DAYS, limits.usageDedupRetentionMsDefault),
     writes,
+    grantReasonCodes: reasonCodes("BURNDOWN_GRANT_REASON_CODES", env.BURNDOWN_GRANT_REASON_CODES, limits.grantReasonCodesDefault),
     admission: {
       inFlightMax: count("BURNDOWN_MAX_IN_FLIGHT", env.BURNDOWN_MAX_IN_FLIGHT, limits.inFlightMaxDefault, 1, 100_000),
       queuedMax: count("BURNDOWN_MAX_QUEUED", env.BURNDOWN_MAX_QUEUED, limits.queuedMaxDefault, 0, 1_000_000),

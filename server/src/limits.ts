@@ -19,6 +19,13 @@ export const limits = {
   lotsPerDecisionMax: 10_000,
   /** support keys without their own limit may grant at most this much per call. */
   supportGrantLimitDefault: 100_000n,
+  /**
+   * the reason codes a support key's Grant may use, by default (BURNDOWN_GRANT_REASON_CODES
+   * replaces the list); service and admin keys may use any code.
+   */
+  grantReasonCodesDefault: ["goodwill", "service_credit", "promotion", "migration", "sales_deal", "correction"] as readonly string[],
+  /** codes BURNDOWN_GRANT_REASON_CODES may list: a screen shows them as one menu. */
+  grantReasonCodesMax: 100,
   poolSizeMax: 20,
   /**
    * admission (rpc/admission.ts): ledger and admin calls running at once per process, by
@@ -94,6 +101,17 @@ export const limits = {
   /** the reason of an audited action. */
   reasonLengthMax: 1_000,
   pageTokenLengthMax: 512,
+  /** GetUsageSummary: buckets one period may hold. */
+  usageBucketsMax: 400,
+  /** GetBalanceForecast: the days of burn its rate is measured over, by default and at most. */
+  forecastLookbackDaysDefault: 14,
+  forecastLookbackDaysMax: 90,
+  /** GetBalanceForecast: an empty time further out than this is not forecast. */
+  forecastHorizonDays: 366,
+  /** SearchCustomers: matches per answer, by default and at most, and the longest query. */
+  searchPageSizeDefault: 20,
+  searchPageSizeMax: 100,
+  searchQueryLengthMax: 200,
   /** health: how long a database probe may take before the replica counts as NOT_SERVING. */
   healthProbeTimeoutMs: 1_000,
   /** health: how long one probe's answer is shared by every Check and Watch (bounds the database load of unauthenticated probes). */

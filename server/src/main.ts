@@ -77,6 +77,7 @@ async function start(config: Config, running: Running): Promise<void> {
     jobIntervalMs: config.jobIntervalMs,
     log,
     usage: { lateCutoffMs: config.usageLateCutoffMs, dedupRetentionMs: config.usageDedupRetentionMs },
+    grantReasonCodes: config.grantReasonCodes,
     admission: config.admission,
     writes: config.writes,
     customerViewFrameAncestors: config.customerViewFrameAncestors,

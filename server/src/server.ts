@@ -23,6 +23,7 @@ import { HealthService, healthService } from "./rpc/health.js";
 import { authInterceptor, errorInterceptor } from "./rpc/interceptors.js";
 import { ledgerHandlers } from "./rpc/ledger-handlers.js";
 import { pricingHandlers } from "./rpc/pricing-handlers.js";
+import { readHandlers } from "./rpc/read-handlers.js";
 import { registerReflection } from "./rpc/reflection.js";
 import { shadowPricingHandlers } from "./rpc/shadow-pricing-handlers.js";
 import { usageAdminHandlers } from "./rpc/usage-admin-handlers.js";
@@ -43,6 +44,8 @@ export interface ServerOptions {
   now?: () => Date;
   log?: (message: string) => void;
   usage?: Partial<UsagePolicy>;
+  /** the reason codes a support key's Grant may use; limits.grantReasonCodesDefault by default. */
+  grantReasonCodes?: readonly string[];
   /** admission control (rpc/admission.ts); defaults from limits.ts. */
   admission?: Partial<AdmissionLimits>;
   /** cross-replica fan-out (Redis when configured); this replica alone by default. The caller closes it. */
@@ -84,6 +87,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       dedupRetentionMs: options.usage?.dedupRetentionMs ?? limits.usageDedupRetentionMsDefault,
     },
     fanout: options.fanout ?? new LocalFanout(),
+    grantReasonCodes: options.grantReasonCodes ?? limits.grantReasonCodesDefault,
     writes: new GroupCommit(
       { pool: options.pool, now },
       {
@@ -101,7 +105,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     queueWaitMs: options.admission?.queueWaitMs ?? limits.queueWaitMsDefault,
   });
   const routes = (router: ConnectRouter) => {
-    router.service(LedgerService, { ...ledgerHandlers(deps), ...usageHandlers(deps), ...batchHandlers(deps, log) });
+    router.service(LedgerService, { ...ledgerHandlers(deps), ...usageHandlers(deps), ...batchHandlers(deps, log), ...readHandlers(deps) });
     router.service(AdminService, { ...adminHandlers(deps), ...pricingHandlers(deps), ...usageAdminHandlers(deps), ...explainHandlers(deps), ...shadowPricingHandlers(deps) });
     // Health and reflection answer without an API key (see publicMethods in interceptors.ts).
     router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService]));

@@ -7,7 +7,19 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { AdminService, EnforcementMode, EntryKind, errorInfoOf, FailurePolicy, GrantSource, LedgerService, ReservationStatus, Role, UsageOutcome } from "@burndown/sdk";
+import {
+  AdminService,
+  EnforcementMode,
+  EntryKind,
+  errorInfoOf,
+  FailurePolicy,
+  GrantSource,
+  LedgerService,
+  ReservationStatus,
+  Role,
+  UsageGranularity,
+  UsageOutcome,
+} from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limits } from "../src/limits.js";
 import { invariantViolations } from "../../test-support/invariants.js";
@@ -29,6 +41,10 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "LedgerService/Check": ["service", "support", "admin"],
   "LedgerService/ReserveBatch": ["service", "admin"],
   "LedgerService/CommitBatch": ["service", "admin"],
+  "LedgerService/GetCaller": ["service", "support", "admin"],
+  "LedgerService/ListReservations": ["service", "support", "admin"],
+  "LedgerService/GetUsageSummary": ["service", "support", "admin"],
+  "LedgerService/GetBalanceForecast": ["service", "support", "admin"],
   "AdminService/ListUnratedEvents": ["support", "admin"],
   "AdminService/ListUsageConflicts": ["support", "admin"],
   "AdminService/ReplayUnratedEvents": ["admin"],
@@ -55,6 +71,8 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "AdminService/ListAuditRecords": ["support", "admin"],
   "AdminService/ExplainUsageEvent": ["support", "admin"],
   "AdminService/CorrectUsageEvent": ["admin"],
+  "AdminService/SearchCustomers": ["support", "admin"],
+  "AdminService/ListRateOverrides": ["support", "admin"],
 };
 
 /** The callers without a working key, and the reason each must be refused with. */
@@ -68,8 +86,24 @@ const unauthenticatedCallers = {
 type UnauthenticatedCaller = keyof typeof unauthenticatedCallers;
 /** A customer key, bound to a customer of its own: every customer the matrix's calls name is another one. */
 const customerCaller = "a customer key of another customer";
-/** The reads a customer key may make (of its own customer); for any other customer they are NotFound. */
-const customerReadable = new Set(["LedgerService/GetBalance", "LedgerService/ListLedgerEntries", "LedgerService/Check"]);
+/**
+ * What a customer key may ask with success whoever the matrix names: about itself
+ * (GetCaller), and the credit types' names and scales, which its own view shows amounts in.
+ */
+const customerAllowed = new Set(["LedgerService/GetCaller", "AdminService/ListCreditTypes"]);
+/**
+ * The reads a customer key may make (of its own customer), with the reason they answer
+ * about anything else: NotFound, as if the other customer or its event did not exist.
+ */
+const customerReadable: Record<string, string> = {
+  "LedgerService/GetBalance": "CUSTOMER_NOT_FOUND",
+  "LedgerService/ListLedgerEntries": "CUSTOMER_NOT_FOUND",
+  "LedgerService/Check": "CUSTOMER_NOT_FOUND",
+  "LedgerService/ListReservations": "CUSTOMER_NOT_FOUND",
+  "LedgerService/GetUsageSummary": "CUSTOMER_NOT_FOUND",
+  "LedgerService/GetBalanceForecast": "CUSTOMER_NOT_FOUND",
+  "AdminService/ExplainUsageEvent": "USAGE_EVENT_NOT_FOUND",
+};
 type CallerName = UnauthenticatedCaller | RoleName | typeof customerCaller;
 
 const creditTypeId = "api_credits";
@@ -242,6 +276,38 @@ const validCalls: Record<string, () => Promise<Send>> = {
     return async (c) => {
       const res = await c.ledger.check({ customerId, featureKey, quantity: 3n });
       expect(res).toMatchObject({ allowed: true, credits: 15n });
+    };
+  },
+  "LedgerService/GetCaller": async () => async (c) => {
+    const res = await c.ledger.getCaller({});
+    expect(res.keyId).toMatch(/^[0-9a-f]{20}$/);
+    expect(res.role).not.toBe(Role.UNSPECIFIED);
+    expect(res.grantReasonCodes).toEqual(limits.grantReasonCodesDefault);
+  },
+  "LedgerService/ListReservations": async () => {
+    const reservationId = await heldReservation();
+    const customerId = (await t.database.pool.query("select customer_id from reservations where reservation_id = $1", [reservationId])).rows[0].customer_id as string;
+    return async (c) => {
+      const res = await c.ledger.listReservations({ customerId });
+      expect(res.reservations.map((reservation) => [reservation.reservationId, reservation.amount, reservation.status])).toEqual([[reservationId, 300n, ReservationStatus.HELD]]);
+    };
+  },
+  "LedgerService/GetUsageSummary": async () => {
+    const customerId = await fundedCustomer();
+    await admin().ledger.burn({ customerId, cost: { case: "credits", value: { creditTypeId, amount: 80n } }, requestId: randomUUID() });
+    const startTime = timestampFromMs(Date.now() - 86_400_000);
+    return async (c) => {
+      const res = await c.ledger.getUsageSummary({ customerId, startTime, granularity: UsageGranularity.WEEK });
+      expect(res.buckets.map((bucket) => [bucket.creditTypeId, bucket.featureKey, bucket.credits, bucket.count])).toEqual([[creditTypeId, "", 80n, 1n]]);
+    };
+  },
+  "LedgerService/GetBalanceForecast": async () => {
+    const customerId = await fundedCustomer();
+    await admin().ledger.burn({ customerId, cost: { case: "credits", value: { creditTypeId, amount: 140n } }, requestId: randomUUID() });
+    return async (c) => {
+      // 140 over 14 days: 10 a day; 860 left lasts 86 days.
+      const res = await c.ledger.getBalanceForecast({ customerId });
+      expect(res.forecasts.map((f) => [f.creditTypeId, f.available, f.dailyBurn, f.daysUntilEmpty])).toEqual([[creditTypeId, 860n, 10n, 86]]);
     };
   },
   "AdminService/ListUnratedEvents": async () => {
@@ -449,6 +515,25 @@ const validCalls: Record<string, () => Promise<Send>> = {
       expect(res.entries.map((entry) => [entry.kind, entry.amount])).toEqual([[EntryKind.BURN, 10n]]);
     };
   },
+  "AdminService/SearchCustomers": async () => {
+    const customerId = fresh("searched");
+    await admin().admin.createCustomer({ customer: { customerId, displayName: "Searched" }, requestId: randomUUID() });
+    return async (c) => {
+      const res = await c.admin.searchCustomers({ query: customerId });
+      expect(res.customers.map((customer) => [customer.customerId, customer.displayName])).toEqual([[customerId, "Searched"]]);
+      expect(res.truncated).toBe(false);
+    };
+  },
+  "AdminService/ListRateOverrides": async () => {
+    const customerId = fresh("cust");
+    await admin().admin.createCustomer({ customer: { customerId }, requestId: randomUUID() });
+    const featureKey = await freshFeature();
+    await admin().admin.setRateOverride({ customerId, featureKey, rate: { credits: 1n, perUnits: 3n }, reason: "matrix", requestId: randomUUID() });
+    return async (c) => {
+      const res = await c.admin.listRateOverrides({ customerId });
+      expect(res.overrides.map((override) => [override.featureKey, override.rate?.credits, override.rate?.perUnits])).toEqual([[featureKey, 1n, 3n]]);
+    };
+  },
   "AdminService/CorrectUsageEvent": async () => {
     const eventId = await burnedEvent();
     return async (c) => {
@@ -496,8 +581,8 @@ const cells = rpcNames.flatMap((rpc) => [
     rpc,
     caller: customerCaller as string,
     key: customerCaller as CallerName,
-    allowed: false,
-    outcome: customerReadable.has(rpc) ? "NotFound CUSTOMER_NOT_FOUND" : "PermissionDenied ROLE_NOT_ALLOWED",
+    allowed: customerAllowed.has(rpc),
+    outcome: customerAllowed.has(rpc) ? "" : rpc in customerReadable ? `NotFound ${customerReadable[rpc]}` : "PermissionDenied ROLE_NOT_ALLOWED",
   },
   ...(Object.keys(unauthenticatedCallers) as UnauthenticatedCaller[]).map((caller) => ({
     rpc,
@@ -525,9 +610,9 @@ describe.each(["connect", "grpc"] as const)("over %s", (protocol) => {
     if (key in unauthenticatedCallers) {
       expect(error.code).toBe(Code.Unauthenticated);
       expect(info?.reason).toBe(unauthenticatedCallers[key as UnauthenticatedCaller]);
-    } else if (key === customerCaller && customerReadable.has(rpc)) {
+    } else if (key === customerCaller && rpc in customerReadable) {
       // Another customer's data: answered as if it did not exist.
-      expect([error.code, info?.reason]).toEqual([Code.NotFound, "CUSTOMER_NOT_FOUND"]);
+      expect([error.code, info?.reason]).toEqual([Code.NotFound, customerReadable[rpc]]);
     } else if (key === customerCaller) {
       expect([error.code, info?.reason]).toEqual([Code.PermissionDenied, "ROLE_NOT_ALLOWED"]);
       expect(info?.metadata).toMatchObject({ role: "customer", method: rpc.split("/")[1] });

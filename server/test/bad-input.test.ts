@@ -12,6 +12,7 @@ import {
   type CreateApiKeyRequestSchema,
   EntryKind,
   errorInfoOf,
+  type GetUsageSummaryRequestSchema,
   type GrantRequestSchema,
   GrantSource,
   type LedgerEntry,
@@ -19,6 +20,7 @@ import {
   type ReserveRequestSchema,
   ReservationStatus,
   Role,
+  UsageGranularity,
 } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { invariantViolations } from "../../test-support/invariants.js";
@@ -70,6 +72,8 @@ const createCustomerRequest = (
   c.admin.createCustomer({ customer: { customerId: `new-${randomUUID()}`, displayName: "New", ...customer }, requestId: randomUUID(), ...over });
 const setOverdraftRequest = (over: { customerId?: string; limit?: { creditTypeId: string; amount: bigint }; requestId?: string } = {}) =>
   c.admin.setOverdraftLimit({ customerId: f.rich, limit: { creditTypeId: apiCredits, amount: 300n }, requestId: randomUUID(), ...over });
+const usageSummaryRequest = (over: MessageInitShape<typeof GetUsageSummaryRequestSchema> = {}) =>
+  c.ledger.getUsageSummary({ customerId: f.rich, startTime: timestampFromMs(Date.now() - 86_400_000), granularity: UsageGranularity.DAY, ...over });
 const createApiKeyRequest = (over: MessageInitShape<typeof CreateApiKeyRequestSchema> = {}) =>
   c.admin.createApiKey({ name: "checkout", role: Role.SERVICE, requestId: randomUUID(), ...over });
 
@@ -135,6 +139,10 @@ const customerIdFields: Record<string, { field: string; send: (customerId: strin
   CreateCustomer: { field: "customer.customer_id", send: (customerId) => createCustomerRequest({ customerId }) },
   GetCustomer: { field: "customer_id", send: (customerId) => c.admin.getCustomer({ customerId }) },
   SetOverdraftLimit: { field: "customer_id", send: (customerId) => setOverdraftRequest({ customerId }) },
+  ListReservations: { field: "customer_id", send: (customerId) => c.ledger.listReservations({ customerId }) },
+  GetUsageSummary: { field: "customer_id", send: (customerId) => usageSummaryRequest({ customerId }) },
+  GetBalanceForecast: { field: "customer_id", send: (customerId) => c.ledger.getBalanceForecast({ customerId }) },
+  ListRateOverrides: { field: "customer_id", send: (customerId) => c.admin.listRateOverrides({ customerId }) },
 };
 
 /** Every code field, required or optional, with a valid request but for that code. */
@@ -157,6 +165,8 @@ const codeFields: { rpc: string; field: string; required: boolean; send: (code: 
     send: (code) => createCustomerRequest({ overdraftLimits: [{ creditTypeId: code, amount: 5n }] }),
   },
   { rpc: "SetOverdraftLimit", field: "limit.credit_type_id", required: true, send: (code) => setOverdraftRequest({ limit: { creditTypeId: code, amount: 5n } }) },
+  { rpc: "GetUsageSummary", field: "credit_type_id", required: false, send: (code) => usageSummaryRequest({ creditTypeId: code }) },
+  { rpc: "GetBalanceForecast", field: "credit_type_id", required: false, send: (code) => c.ledger.getBalanceForecast({ customerId: f.rich, creditTypeId: code }) },
 ];
 
 const farFutureMs = Date.now() + 365 * 24 * 3_600_000;

@@ -40,7 +40,8 @@ export function UsageChart({ buckets, starts, scale, unit }: { buckets: UsageBuc
         <ul className="legend">
           {features.map((feature, index) => (
             <li key={feature}>
-              <span className="swatch" style={{ background: palette[index % palette.length] }} aria-hidden="true" /> {feature}
+              <span className="swatch" style={{ background: palette[index % palette.length] }} aria-hidden="true" />
+              {feature}
             </li>
           ))}
         </ul>

@@ -14,7 +14,18 @@ import { limits } from "../limits.js";
 import { createApiKey, listApiKeys, revokeApiKey } from "../service/api-keys.js";
 import { createCreditType, createCustomer, createFeature, getCustomer, listCreditTypes, listFeatures, setOverdraftLimit } from "../service/catalog.js";
 import type { Deps } from "../service/context.js";
-import { optionalTime, requireCode, requireEnforcementMode, requireId, requireNonNegative, requirePositive, requireRole, requireText } from "./decode.js";
+import { searchCustomers } from "../service/search-customers.js";
+import {
+  optionalTime,
+  requireCode,
+  requireEnforcementMode,
+  requireId,
+  requireNonNegative,
+  requirePageSize,
+  requirePositive,
+  requireRole,
+  requireText,
+} from "./decode.js";
 import { encodeApiKey, encodeCreditType, encodeCustomer, encodeFeature } from "./encode.js";
 import { callerOf } from "./ledger-handlers.js";
 import { idempotencyOf } from "./request-hash.js";
@@ -75,6 +86,13 @@ export function adminHandlers(deps: Deps): Partial<ServiceImpl<typeof AdminServi
     },
     async getCustomer(req) {
       return { customer: encodeCustomer(await getCustomer(deps, requireId("customer_id", req.customerId))) };
+    },
+    async searchCustomers(req) {
+      const found = await searchCustomers(deps, {
+        query: requireText("query", req.query, limits.searchQueryLengthMax, true),
+        pageSize: requirePageSize(req.pageSize, { sizeDefault: limits.searchPageSizeDefault, sizeMax: limits.searchPageSizeMax }),
+      });
+      return { customers: found.customers.map(encodeCustomer), truncated: found.truncated };
     },
     async setOverdraftLimit(req, ctx) {
       const idempotency = idempotencyOf(SetOverdraftLimitRequestSchema, "SetOverdraftLimit", req);

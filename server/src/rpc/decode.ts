@@ -210,10 +210,10 @@ export function roleOf(role: Role): ProtoRole {
   return { service: ProtoRole.SERVICE, support: ProtoRole.SUPPORT, admin: ProtoRole.ADMIN, customer: ProtoRole.CUSTOMER }[role];
 }
 
-/** requirePageSize applies the default and the bound. */
-export function requirePageSize(value: number): number {
-  if (value === 0) return limits.pageSizeDefault;
-  if (value < 0 || value > limits.pageSizeMax) throw invalid("INVALID_PAGE_SIZE", "page_size", `must be between 1 and ${limits.pageSizeMax}`);
+/** requirePageSize applies the default and the bound: the general ones, or a method's own. */
+export function requirePageSize(value: number, bounds: { sizeDefault: number; sizeMax: number } = { sizeDefault: limits.pageSizeDefault, sizeMax: limits.pageSizeMax }): number {
+  if (value === 0) return bounds.sizeDefault;
+  if (value < 0 || value > bounds.sizeMax) throw invalid("INVALID_PAGE_SIZE", "page_size", `must be between 1 and ${bounds.sizeMax}`);
   return value;
 }
 

@@ -90,13 +90,15 @@ function encodeExplanation(explanation: UsageExplanation): MessageInitShape<type
 /** explainHandlers implements AdminService's ExplainUsageEvent and CorrectUsageEvent. */
 export function explainHandlers(deps: Deps): Partial<ServiceImpl<typeof AdminService>> {
   return {
-    async explainUsageEvent(req) {
+    async explainUsageEvent(req, ctx) {
       const reporterKeyId = optionalId("reporter_key_id", req.reporterKeyId);
-      const ref: UsageEventRef =
+      const caller = callerOf(ctx);
+      const event: UsageEventRef =
         req.usageId !== ""
           ? { usageId: requireUsageId(req.usageId) }
           : { eventId: requireId("event_id", req.eventId), reporterKeyId: reporterKeyId === "" ? null : reporterKeyId };
-      const explanation = await explainUsageEvent(deps, ref);
+      // A customer key sees its own customer's events only; another's is USAGE_EVENT_NOT_FOUND, as a missing one.
+      const explanation = await explainUsageEvent(deps, caller.role === "customer" ? { ...event, customerId: caller.customerId } : event);
       return encodeExplanation(explanation);
     },
     async correctUsageEvent(req, ctx) {

@@ -75,6 +75,8 @@ const everyone: Role[] = ["service", "support", "admin"];
 const everyoneAndCustomers: Role[] = [...everyone, "customer"];
 const hotPath: Role[] = ["service", "admin"];
 const staff: Role[] = ["support", "admin"];
+/** Staff, and a customer key about its own customer only (the service checks it, answering NotFound otherwise). */
+const staffAndCustomers: Role[] = [...staff, "customer"];
 const admin: Role[] = ["admin"];
 
 /** methodRoles says which roles may call each method; a method not listed is refused. */
@@ -90,8 +92,13 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.LedgerService/Check": everyoneAndCustomers,
   "burndown.v1.LedgerService/ReserveBatch": hotPath,
   "burndown.v1.LedgerService/CommitBatch": hotPath,
+  "burndown.v1.LedgerService/GetCaller": everyoneAndCustomers,
+  "burndown.v1.LedgerService/ListReservations": everyoneAndCustomers,
+  "burndown.v1.LedgerService/GetUsageSummary": everyoneAndCustomers,
+  "burndown.v1.LedgerService/GetBalanceForecast": everyoneAndCustomers,
   "burndown.v1.AdminService/CreateCreditType": admin,
-  "burndown.v1.AdminService/ListCreditTypes": everyone,
+  // A credit type's id, name and scale are what a customer's own view needs to show its amounts.
+  "burndown.v1.AdminService/ListCreditTypes": everyoneAndCustomers,
   "burndown.v1.AdminService/CreateFeature": admin,
   "burndown.v1.AdminService/ListFeatures": everyone,
   "burndown.v1.AdminService/CreateCustomer": admin,
@@ -114,8 +121,10 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.AdminService/SetEnforcementRollout": admin,
   "burndown.v1.AdminService/SetKillSwitch": admin,
   "burndown.v1.AdminService/ListAuditRecords": staff,
-  "burndown.v1.AdminService/ExplainUsageEvent": staff,
+  "burndown.v1.AdminService/ExplainUsageEvent": staffAndCustomers,
   "burndown.v1.AdminService/CorrectUsageEvent": admin,
+  "burndown.v1.AdminService/SearchCustomers": staff,
+  "burndown.v1.AdminService/ListRateOverrides": staff,
 };
 
 /**

@@ -1,5 +1,5 @@
-// AdminService handlers for pricing versions, rate overrides, enforcement switches and
-// the audit log: decode, call one service function, encode.
+// AdminService handlers for pricing versions, rate overrides (set and listed), enforcement
+// switches and the audit log: decode, call one service function, encode.
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
@@ -23,6 +23,7 @@ import { limits } from "../limits.js";
 import type { Deps } from "../service/context.js";
 import { setEnforcementMode, setEnforcementRollout, setFailurePolicy, setKillSwitch } from "../service/enforcement.js";
 import { listAuditRecords } from "../service/list-audit-records.js";
+import { listRateOverrides } from "../service/list-rate-overrides.js";
 import { createPricingVersion, listPricingVersions, moveCustomersToPricingVersion, setDefaultPricingVersion, setRateOverride } from "../service/pricing.js";
 import type { AuditRecordRow } from "../store/audit-store.js";
 import type { PricingVersionRow, RateValue } from "../store/pricing-store.js";
@@ -141,6 +142,16 @@ export function pricingHandlers(deps: Deps): Partial<ServiceImpl<typeof AdminSer
         reason: requireReason(req.reason),
       });
       return { rate: result.rate === null ? undefined : encodeRate(result.rate) };
+    },
+    async listRateOverrides(req) {
+      const overrides = await listRateOverrides(deps, requireId("customer_id", req.customerId));
+      return {
+        overrides: overrides.map((override) => ({
+          featureKey: override.featureKey,
+          rate: encodeRate(override),
+          effectiveTime: override.effectiveAt === null ? undefined : timestampFromDate(override.effectiveAt),
+        })),
+      };
     },
     async setEnforcementMode(req, ctx) {
       const idempotency = idempotencyOf(SetEnforcementModeRequestSchema, "SetEnforcementMode", req);

@@ -138,7 +138,7 @@ export class KeyVerifier {
     }
     if (this.cache.size >= limits.apiKeyCacheEntriesMax) this.cache.clear();
     const entry: CachedKey = {
-      caller: { keyId: row.keyId, role: row.role, grantLimit: row.grantLimit, ...(row.customerId === null ? {} : { customerId: row.customerId }) },
+      caller: { keyId: row.keyId, name: row.name, role: row.role, grantLimit: row.grantLimit, ...(row.customerId === null ? {} : { customerId: row.customerId }) },
       secretHash: row.secretHash,
       expiresAtMs: row.expiresAt?.getTime() ?? null,
       cachedUntilMs: nowMs + limits.apiKeyCacheMsMax,

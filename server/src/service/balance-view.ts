@@ -50,11 +50,17 @@ export function toLotView(lot: LotRow, nowMs: number): LotView {
 }
 
 /**
- * toBalanceView computes a balance as of nowMs from its row and its open lots: the same
- * upkeep every change runs first (ledger/plan.ts), applied in memory and not written.
+ * balanceStateAt computes a balance's state as of nowMs from its row and its open lots:
+ * the same upkeep every change runs first (ledger/plan.ts), applied in memory and not
+ * written. Its lots are in burn order.
  */
+export function balanceStateAt(row: BalanceRow, lots: LotRow[], nowMs: number): BalanceState {
+  return planUpkeep({ ...row, lots }, nowMs).state;
+}
+
+/** toBalanceView computes a balance as of nowMs from its row and its open lots (balanceStateAt). */
 export function toBalanceView(creditTypeId: string, row: BalanceRow, lots: LotRow[], nowMs: number): BalanceView {
-  const { state } = planUpkeep({ ...row, lots }, nowMs);
+  const state = balanceStateAt(row, lots, nowMs);
   const rows = new Map(lots.map((lot) => [lot.grantId, lot]));
   const views = state.lots
     .map((lot) => toLotView({ ...(rows.get(lot.grantId) as LotRow), remaining: lot.remaining, held: lot.held }, nowMs))

@@ -9,6 +9,8 @@ export type Role = "service" | "support" | "admin" | "customer";
 /** Caller is the authenticated principal of a request. */
 export interface Caller {
   keyId: string;
+  /** the key's name, for people. */
+  name: string;
   role: Role;
   /** for support keys: the largest amount one grant may add. */
   grantLimit: bigint;
@@ -31,6 +33,8 @@ export interface Deps {
   fanout: Fanout;
   /** the write path: every balance change joins a group transaction of its lane. */
   writes: GroupCommit;
+  /** the reason codes a support key's Grant may use (BURNDOWN_GRANT_REASON_CODES). */
+  grantReasonCodes: readonly string[];
 }
 
 /** Idempotency identifies a mutation for replay: who, which id, which method, which payload. */

@@ -10,14 +10,19 @@ import { selectUsageByEventId, selectUsageByUsageId, type StoredUsage } from "..
 import { type LotView, toLotView } from "./balance-view.js";
 import type { Deps } from "./context.js";
 
-/** UsageEventRef names a usage event: its id, and the reporting key when several used that id; or its usage id. */
-export type UsageEventRef =
+/**
+ * UsageEventRef names a usage event: its id, and the reporting key when several used that
+ * id; or its usage id. customerId, when set, sees only that customer's events (a customer
+ * key's own); unset, any customer's.
+ */
+export type UsageEventRef = (
   | {
       eventId: string;
       /** null: whichever key reported it, when only one did. */
       reporterKeyId: string | null;
     }
-  | { usageId: bigint };
+  | { usageId: bigint }
+) & { customerId?: string };
 
 /** UsageExplanation is one event with everything that explains its charge. */
 export interface UsageExplanation {
@@ -33,15 +38,21 @@ export interface UsageExplanation {
  * resolveUsageEvent finds the stored event a reference names. NotFound when none; when
  * several keys reported the id and the reference names none, FailedPrecondition
  * AMBIGUOUS_EVENT_ID. One key may have reused an id after its dedup claim was pruned;
- * the newest of its events is the one meant. No locks.
+ * the newest of its events is the one meant. A reference bound to a customer sees that
+ * customer's events only, before anything else is decided, so that another customer's
+ * event answers exactly as a missing one (and never makes an id ambiguous). No locks.
  */
 export async function resolveUsageEvent(db: Db, ref: UsageEventRef): Promise<StoredUsage> {
   if ("usageId" in ref) {
     const usage = await selectUsageByUsageId(db, ref.usageId);
-    if (usage === null) throw notFound("USAGE_EVENT_NOT_FOUND", "usage id", ref.usageId.toString());
+    // One row by its key: another customer's event is answered exactly as a missing one.
+    if (usage === null || (ref.customerId !== undefined && usage.customerId !== ref.customerId)) {
+      throw notFound("USAGE_EVENT_NOT_FOUND", "usage id", ref.usageId.toString());
+    }
     return usage;
   }
-  const found = await selectUsageByEventId(db, ref.eventId, ref.reporterKeyId);
+  const found = await selectUsageByEventId(db, { eventId: ref.eventId, principal: ref.reporterKeyId, customerId: ref.customerId ?? null });
+  assert(ref.customerId === undefined || found.every((usage) => usage.customerId === ref.customerId), "a customer's reference finds only its events");
   if (found.length === 0) throw notFound("USAGE_EVENT_NOT_FOUND", "event id", ref.eventId);
   const reporters = new Set(found.map((usage) => usage.principal));
   if (reporters.size > 1) {

@@ -99,8 +99,15 @@ function auditOf(caller: Caller, input: GrantInput, grantId: string, effectiveAt
   };
 }
 
-/** grant adds a lot. Support keys may grant at most their grant limit per call. */
+/**
+ * grant adds a lot. Support keys may grant at most their grant limit per call, and only
+ * with a reason code on the deployment's list (deps.grantReasonCodes), so that what
+ * support gives away can be reported by reason; service and admin keys may use any code.
+ */
 export async function grant(deps: Deps, caller: Caller, idempotency: Idempotency, input: GrantInput): Promise<GrantResult> {
+  if (caller.role === "support" && !deps.grantReasonCodes.includes(input.reasonCode)) {
+    throw invalid("INVALID_REASON_CODE", "reason_code", `support keys grant with one of the reason codes ${deps.grantReasonCodes.join(", ")}`);
+  }
   if (caller.role === "support" && input.amount > caller.grantLimit) {
     throw new LedgerError("forbidden", "GRANT_LIMIT_EXCEEDED", `support keys may grant at most ${caller.grantLimit} per call`, {
       grant_limit: caller.grantLimit.toString(),

@@ -181,6 +181,17 @@ export async function insertCustomer(db: Db, customer: { customerId: string; dis
   return result.rowCount === 1;
 }
 
+/** toCustomerRow converts a row with the columns of selectCustomer. */
+function toCustomerRow(row: Record<string, unknown>): CustomerRow {
+  return {
+    customerId: row.customer_id as string,
+    displayName: row.display_name as string,
+    createdAt: row.created_at as Date,
+    pricingVersionId: row.pricing_version_id as string | null,
+    overdraftLimits: (row.limits as { creditTypeId: string; limit: string }[]).map((limit) => ({ creditTypeId: limit.creditTypeId, limit: BigInt(limit.limit) })),
+  };
+}
+
 /** selectCustomer reads a customer and its overdraft limits, or null. No locks. */
 export async function selectCustomer(db: Db, customerId: string): Promise<CustomerRow | null> {
   const result = await db.query({
@@ -192,15 +203,35 @@ export async function selectCustomer(db: Db, customerId: string): Promise<Custom
            where c.customer_id = $1 group by c.customer_id`,
     values: [customerId],
   });
-  if (result.rows.length === 0) return null;
-  const row = result.rows[0];
-  return {
-    customerId: row.customer_id,
-    displayName: row.display_name,
-    createdAt: row.created_at,
-    pricingVersionId: row.pricing_version_id,
-    overdraftLimits: (row.limits as { creditTypeId: string; limit: string }[]).map((limit) => ({ creditTypeId: limit.creditTypeId, limit: BigInt(limit.limit) })),
-  };
+  return result.rows.length === 0 ? null : toCustomerRow(result.rows[0]);
+}
+
+/**
+ * selectCustomerMatches finds customers whose id is query, or starts with it (bytewise,
+ * case-sensitive), or whose display name matches namePattern (ILIKE, escaped by the
+ * caller): the exact id first, then id prefixes, then name matches, each group by id
+ * (bytewise), each customer once, at most limit. The name part reads every customer (a
+ * substring match has no B-tree index); no locks.
+ */
+export async function selectCustomerMatches(db: Db, search: { query: string; namePattern: string; limit: number }): Promise<CustomerRow[]> {
+  const result = await db.query({
+    name: "select_customer_matches",
+    text: `select c.customer_id, c.display_name, c.created_at, c.pricing_version_id,
+             coalesce(json_agg(json_build_object('creditTypeId', b.credit_type_id, 'limit', b.overdraft_limit::text)
+               order by b.credit_type_id) filter (where b.overdraft_limit > 0), '[]') as limits
+           from (
+             select customer_id, case when customer_id = $1 then 0 when starts_with(customer_id, $1) then 1 else 2 end as rank
+             from customers
+             where customer_id = $1 or starts_with(customer_id, $1) or display_name ilike $2
+             order by rank, customer_id collate "C"
+             limit $3) m
+           join customers c on c.customer_id = m.customer_id
+           left join balances b on b.customer_id = c.customer_id
+           group by c.customer_id, m.rank
+           order by m.rank, c.customer_id collate "C"`,
+    values: [search.query, search.namePattern, search.limit],
+  });
+  return result.rows.map(toCustomerRow);
 }
 
 /** customerExists says whether a customer exists. No locks. */

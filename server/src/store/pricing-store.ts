@@ -213,6 +213,41 @@ export async function upsertRateOverride(
   return { previous: row.previous_credits === null ? null : { credits: BigInt(row.previous_credits), perUnits: BigInt(row.previous_per_units) } };
 }
 
+/** RateOverrideRow is a customer's own rate for a feature, in force now. */
+export interface RateOverrideRow extends RateValue {
+  featureKey: string;
+  /** when the change that set it took effect; null for an override set before changes were kept (migration 10). */
+  effectiveAt: Date | null;
+}
+
+/**
+ * selectRateOverrides reads a customer's overrides in force, by feature key, each with the
+ * time of the last change of it (the one that set it: a removal deletes the override).
+ * Reads rate_overrides by its primary key and the history by rate_override_changes_by_time;
+ * no locks.
+ */
+export async function selectRateOverrides(db: Db, customerId: string, limit: number): Promise<RateOverrideRow[]> {
+  const result = await db.query({
+    name: "select_rate_overrides",
+    text: `select o.feature_key, o.credits::text, o.per_units::text, c.effective_at
+           from rate_overrides o
+           left join lateral (
+             select x.effective_at from rate_override_changes x
+             where x.customer_id = o.customer_id and x.feature_key = o.feature_key
+             order by x.effective_at desc, x.change_id desc limit 1) c on true
+           where o.customer_id = $1
+           order by o.feature_key collate "C"
+           limit $2`,
+    values: [customerId, limit],
+  });
+  return result.rows.map((row) => ({
+    featureKey: row.feature_key as string,
+    credits: BigInt(row.credits as string),
+    perUnits: BigInt(row.per_units as string),
+    effectiveAt: (row.effective_at as Date | null) ?? null,
+  }));
+}
+
 /** deleteRateOverride clears a customer's own rate for a feature and returns it, or null when there was none. Any transaction. */
 export async function deleteRateOverride(tx: Tx, override: { customerId: string; featureKey: string }): Promise<{ previous: RateValue | null }> {
   const result = await tx.query({

@@ -59,3 +59,34 @@ export async function selectDueReservations(tx: Db, now: Date, limit: number): P
   });
   return result.rows.map(toReservationRow);
 }
+
+/** ReservationCursor is where a page of a customer's reservations ended: its last row's creation time (µs since the epoch) and id. */
+export interface ReservationCursor {
+  createdAtMicros: bigint;
+  reservationId: string;
+}
+
+/**
+ * selectCustomerReservations reads a customer's reservations newest first (creation time,
+ * then id, descending: many share a creation time, that of their group's transaction),
+ * only the held ones unless includeResolved, after the cursor. Each row carries its
+ * creation time in microseconds, exactly (a Date holds milliseconds), for the next cursor.
+ * Reads by the primary key's customer_id prefix; no locks.
+ */
+export async function selectCustomerReservations(
+  db: Db,
+  filter: { customerId: string; includeResolved: boolean; after: ReservationCursor | null; limit: number },
+): Promise<(ReservationRow & { createdAtMicros: bigint })[]> {
+  const result = await db.query({
+    name: "select_customer_reservations",
+    text: `select ${reservationColumns}, (extract(epoch from created_at) * 1000000)::bigint::text as created_at_micros
+           from reservations
+           where customer_id = $1 and ($2 or status = 'held')
+             and ($3::bigint is null or (created_at, reservation_id) <
+               (timestamptz 'epoch' + ($3::bigint / 1000000) * interval '1 second' + ($3::bigint % 1000000) * interval '1 microsecond', $4::uuid))
+           order by created_at desc, reservation_id desc
+           limit $5`,
+    values: [filter.customerId, filter.includeResolved, filter.after?.createdAtMicros.toString() ?? null, filter.after?.reservationId ?? null, filter.limit],
+  });
+  return result.rows.map((row) => ({ ...toReservationRow(row), createdAtMicros: BigInt(row.created_at_micros as string) }));
+}

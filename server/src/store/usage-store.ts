@@ -75,12 +75,20 @@ export async function selectUnratedEvents(db: Db, afterUsageId: string | null, l
   return result.rows.map(toStoredUsage);
 }
 
-/** selectUsageByEventId reads the events a reporter (or any, when principal is null) sent with an id. No locks. */
-export async function selectUsageByEventId(db: Db, eventId: string, principal: string | null): Promise<StoredUsage[]> {
+/**
+ * selectUsageByEventId reads the events a reporter (or any, when principal is null) sent
+ * with an id, of one customer (or any, when customerId is null), newest first. No locks.
+ */
+export async function selectUsageByEventId(
+  db: Db,
+  { eventId, principal, customerId }: { eventId: string; principal: string | null; customerId: string | null },
+): Promise<StoredUsage[]> {
   const result = await db.query({
     name: "select_usage_by_event_id",
-    text: `select ${usageColumns} from usage_events where event_id = $1 and ($2::text is null or principal = $2) order by usage_id desc limit 10`,
-    values: [eventId, principal],
+    text: `select ${usageColumns} from usage_events
+           where event_id = $1 and ($2::text is null or principal = $2) and ($3::text is null or customer_id = $3)
+           order by usage_id desc limit 10`,
+    values: [eventId, principal, customerId],
   });
   return result.rows.map(toStoredUsage);
 }

@@ -2479,7 +2479,8 @@ export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@_
 /**
  * AdminService carries the catalog (credit types, features), customers and API
  * keys. Its mutating methods take a request_id with the same rules as
- * LedgerService. Every role may list credit types and features; GetCustomer,
+ * LedgerService. Every role may list credit types (customer keys too) and
+ * features; GetCustomer,
  * SearchCustomers, ListRateOverrides and the read methods so marked need
  * support or admin; a customer key may call ExplainUsageEvent about its own
  * customer's events; everything else needs admin.

@@ -1,0 +1,35 @@
+// Configuration read from the environment: what BURNDOWN_GRANT_REASON_CODES accepts, and
+// that a bad value stops the start with a message naming the setting.
+import { describe, expect, it } from "vitest";
+import { readConfig } from "./config.js";
+import { limits } from "./limits.js";
+
+const codesOf = (value: string | undefined) => readConfig({ BURNDOWN_GRANT_REASON_CODES: value }).grantReasonCodes;
+
+describe("BURNDOWN_GRANT_REASON_CODES", () => {
+  it.each([undefined, "", "  "])("unset (%j) is the default list", (value) => {
+    expect(codesOf(value)).toEqual(limits.grantReasonCodesDefault);
+    expect(limits.grantReasonCodesDefault).toEqual(["goodwill", "service_credit", "promotion", "migration", "sales_deal", "correction"]);
+  });
+
+  it("is a comma-separated list of codes, spaces around them ignored, a repeat counted once", () => {
+    expect(codesOf("goodwill, outage.credit ,sla-breach,goodwill")).toEqual(["goodwill", "outage.credit", "sla-breach"]);
+  });
+
+  it.each([
+    ["an uppercase code", "goodwill,Outage"],
+    ["an empty code", "goodwill,,outage"],
+    ["a trailing comma", "goodwill,"],
+    ["a code starting with an underscore", "_goodwill"],
+    ["a code of 65 characters", "a".repeat(65)],
+    ["a code with a space inside", "good will"],
+  ])("refuses %s, naming the setting", (_name, value) => {
+    expect(() => codesOf(value)).toThrow(/^BURNDOWN_GRANT_REASON_CODES must be a comma-separated list of codes/);
+  });
+
+  it(`refuses more than ${limits.grantReasonCodesMax} codes`, () => {
+    const many = Array.from({ length: limits.grantReasonCodesMax + 1 }, (_, i) => `code_${i}`).join(",");
+    expect(() => codesOf(many)).toThrow(`BURNDOWN_GRANT_REASON_CODES may list at most ${limits.grantReasonCodesMax} codes`);
+    expect(codesOf(many.slice(0, many.lastIndexOf(",")))).toHaveLength(limits.grantReasonCodesMax);
+  });
+});
