@@ -41,9 +41,8 @@ afterAll(async () => {
 });
 
 async function signIn(token: string): Promise<Page> {
-  // The server's CSP (default-src 'self') blocks the inline script seriousViolations adds
-  // to load axe-core; the page under test is the same either way.
-  const page = await (await browser.newContext({ bypassCSP: true })).newPage();
+  // A context per page: each test signs in afresh, with its own sessionStorage.
+  const page = await (await browser.newContext()).newPage();
   await page.goto(`${test.server.httpUrl}/`);
   await page.getByLabel("API key").fill(token);
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -188,12 +187,12 @@ describeWithBrowser("the platform screens", () => {
     // Away and back: the token is gone from the page for good.
     await openPlatform(page, "Credit types");
     await openPlatform(page, "API keys");
-    await page.getByRole("table", { name: "API keys" }).locator(`tr[data-key-id=${caller.keyId}]`).waitFor();
+    await page.getByRole("table", { name: "API keys" }).locator(`tr[data-key-id="${caller.keyId}"]`).waitFor();
     expect(await page.getByTestId("new-token").count()).toBe(0);
     expect(await page.content()).not.toContain(token);
 
     // Revoke: Cancel keeps the key; Revoke stops it.
-    const row = page.getByRole("table", { name: "API keys" }).locator(`tr[data-key-id=${caller.keyId}]`);
+    const row = page.getByRole("table", { name: "API keys" }).locator(`tr[data-key-id="${caller.keyId}"]`);
     await row.getByRole("button", { name: /^Revoke checkout-service/ }).click();
     const dialog = page.getByRole("dialog", { name: "Revoke the key “checkout-service”?" });
     await dialog.getByRole("button", { name: "Cancel" }).click();
