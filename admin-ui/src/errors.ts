@@ -42,6 +42,14 @@ const words: Record<string, (m: Metadata) => string> = {
   INVALID_PERIOD: () => "Choose a shorter period, with its end after its start.",
   INVALID_GRANT_LIMIT: () => "Only support keys have a grant limit.",
   INVALID_CUSTOMER_ID: () => "Only customer keys name a customer.",
+  INVALID_DURATION: () => "The offline time must be from 0 to 30 days.",
+  INVALID_LIMIT: () => "The number of events must be from 0 to 1,000.",
+  INVALID_ENUM: (m) => `Choose ${m.field ? `a ${m.field.replaceAll("_", " ")}` : "a value"} from the list.`,
+  TOO_MANY_CUSTOMERS: () => "List at most 1,000 customers.",
+  TOO_MANY_CUSTOMER_IDS: () => "List at most 1,000 customers.",
+  TOO_MANY_RATES: () => "A pricing version holds at most 1,000 rates.",
+  DUPLICATE_FEATURE: () => "Rate each feature once.",
+  UNRATED: () => "Its customer and feature exist, yet no rate applied to it.",
   REQUEST_ID_REUSED: () => "This form was already sent with different values. Reload and try again.",
   CONCURRENT_UPDATE: () => "Someone changed this at the same moment. Try again.",
   DATABASE_UNAVAILABLE: () => "The ledger's database is not answering. Try again in a moment; nothing was changed.",
@@ -69,4 +77,10 @@ export function refusalOf(error: unknown): Refusal {
     return { reason: Code[error.code], text: error.rawMessage };
   }
   return { reason: "ERROR", text: error instanceof Error ? error.message : String(error) };
+}
+
+/** reasonText is a reason code alone in words (an unrated event's, say), as refusalOf would say it. */
+export function reasonText(reason: string, metadata: Metadata = {}): string {
+  const say = words[reason];
+  return say ? say(metadata) : reason.replaceAll("_", " ").toLowerCase();
 }

@@ -1,5 +1,6 @@
 // Enum values as people say them.
-import { GrantSource, EntryKind, ReservationStatus } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
+import { GrantSource, EntryKind, ReservationStatus, Role } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
+import { EnforcementMode, FailurePolicy, UsageOutcome } from "@burndown/sdk/gen/burndown/v1/usage_pb.js";
 
 export const grantSources: [GrantSource, string][] = [
   [GrantSource.SUPPORT, "Support"],
@@ -30,4 +31,47 @@ export function entryKindName(kind: EntryKind): string {
 
 export function reservationStatusName(status: ReservationStatus): string {
   return ReservationStatus[status]?.toLowerCase() ?? "unknown";
+}
+
+export const enforcementModes: [EnforcementMode, string][] = [
+  [EnforcementMode.ENFORCE, "Enforce"],
+  [EnforcementMode.OBSERVE, "Observe"],
+  [EnforcementMode.OFF, "Off"],
+];
+
+export function enforcementModeName(mode: EnforcementMode): string {
+  return enforcementModes.find(([value]) => value === mode)?.[1] ?? "Unknown";
+}
+
+export const failurePolicies: [FailurePolicy, string][] = [
+  [FailurePolicy.FAIL_CLOSED, "Fail closed"],
+  [FailurePolicy.FAIL_OPEN, "Fail open"],
+];
+
+export function failurePolicyName(policy: FailurePolicy): string {
+  return failurePolicies.find(([value]) => value === policy)?.[1] ?? "Unknown";
+}
+
+export const roles: [Role, string][] = [
+  [Role.SERVICE, "Service"],
+  [Role.SUPPORT, "Support"],
+  [Role.ADMIN, "Admin"],
+  [Role.CUSTOMER, "Customer"],
+];
+
+export function roleName(role: Role): string {
+  return roles.find(([value]) => value === role)?.[1] ?? "Unknown";
+}
+
+const usageOutcomes: [UsageOutcome, string][] = [
+  [UsageOutcome.BURNED, "burned"],
+  [UsageOutcome.DUPLICATE, "duplicate"],
+  [UsageOutcome.REJECTED, "rejected"],
+  [UsageOutcome.UNRATED, "still unrated"],
+  [UsageOutcome.SHADOWED, "shadowed"],
+  [UsageOutcome.NOT_BILLED, "not billed"],
+];
+
+export function usageOutcomeName(outcome: UsageOutcome): string {
+  return usageOutcomes.find(([value]) => value === outcome)?.[1] ?? "unknown";
 }

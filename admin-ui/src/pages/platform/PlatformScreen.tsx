@@ -1,30 +1,40 @@
 // The platform team's screens: the catalog, pricing, enforcement, keys, unrated events and
 // the audit trail. Support keys see them read-only; changes need an admin key.
+import type { ReactNode } from "react";
 import { href } from "../../router.js";
+import { ApiKeysPage } from "./ApiKeysPage.js";
+import { AuditPage } from "./AuditPage.js";
+import { CreditTypesPage } from "./CreditTypesPage.js";
+import { FeaturesPage } from "./FeaturesPage.js";
+import { KillSwitchBanner } from "./KillSwitch.js";
+import { PricingPage } from "./PricingPage.js";
+import { UnratedPage } from "./UnratedPage.js";
 
-const pages: [string, string][] = [
-  ["features", "Features and enforcement"],
-  ["credit-types", "Credit types"],
-  ["pricing", "Pricing versions"],
-  ["keys", "API keys"],
-  ["unrated", "Unrated events"],
-  ["audit", "Audit trail"],
+const pages: [string, string, (isAdmin: boolean) => ReactNode][] = [
+  ["features", "Features and enforcement", (isAdmin) => <FeaturesPage isAdmin={isAdmin} />],
+  ["credit-types", "Credit types", (isAdmin) => <CreditTypesPage isAdmin={isAdmin} />],
+  ["pricing", "Pricing versions", (isAdmin) => <PricingPage isAdmin={isAdmin} />],
+  ["keys", "API keys", (isAdmin) => <ApiKeysPage isAdmin={isAdmin} />],
+  ["unrated", "Unrated events", (isAdmin) => <UnratedPage isAdmin={isAdmin} />],
+  ["audit", "Audit trail", () => <AuditPage />],
 ];
 
+/** PlatformScreen is the tab bar of the platform pages and the page asked for. */
 export function PlatformScreen({ page, isAdmin }: { page?: string; isAdmin: boolean }) {
-  const current = page ?? "features";
+  const current = pages.find(([id]) => id === (page ?? "features"));
   return (
     <>
       <h1>Platform</h1>
+      <KillSwitchBanner />
       {!isAdmin && <p className="muted">You are signed in with a support key: these screens are read-only.</p>}
       <nav aria-label="Platform" className="tabs">
         {pages.map(([id, title]) => (
-          <a key={id} href={href("platform", id)} aria-current={current === id ? "page" : undefined}>
+          <a key={id} href={href("platform", id)} aria-current={current?.[0] === id ? "page" : undefined}>
             {title}
           </a>
         ))}
       </nav>
-      <p className="muted">{pages.find(([id]) => id === current)?.[1]}</p>
+      {current ? current[2](isAdmin) : <p className="error">No such platform page: {page}.</p>}
     </>
   );
 }
