@@ -64,6 +64,15 @@ describe("the kill switch", () => {
   beforeAll(() => setKillSwitch(true));
   afterAll(() => setKillSwitch(false));
 
+  it("ListFeatures says whether it is on, to every role that may list features", async () => {
+    expect((await c.admin.listFeatures({})).killSwitch).toBe(true);
+    await setKillSwitch(false);
+    expect((await c.admin.listFeatures({})).killSwitch).toBe(false);
+    await setKillSwitch(true);
+    const service = t.clients(await t.createKey("service"));
+    expect((await service.admin.listFeatures({})).killSwitch).toBe(true);
+  });
+
   it("Reserve does not refuse: one that does not fit is made forced, holding nothing, and its commit burns past the limit, flagged", async () => {
     const customerId = await customer(10n);
     const reserved = await c.ledger.reserve({ customerId, cost: credits(50n), requestId: randomUUID() });

@@ -65,7 +65,8 @@ export function adminHandlers(deps: Deps): Partial<ServiceImpl<typeof AdminServi
       return { feature: encodeFeature(created) };
     },
     async listFeatures() {
-      return { features: (await listFeatures(deps)).map(encodeFeature) };
+      const { features, killSwitch } = await listFeatures(deps);
+      return { features: features.map(encodeFeature), killSwitch };
     },
     async createCustomer(req, ctx) {
       const idempotency = idempotencyOf(CreateCustomerRequestSchema, "CreateCustomer", req);

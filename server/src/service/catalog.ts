@@ -18,6 +18,7 @@ import {
 import { type Db, mapDriverErrors, type Tx } from "../store/database.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { insertAuditRecord } from "../store/audit-store.js";
+import { selectSetting } from "../store/rate-store.js";
 import { runIdempotent } from "./run-idempotent.js";
 
 const catalogListMax = limits.pageSizeMax;
@@ -54,8 +55,11 @@ export async function createFeature(deps: Deps, caller: Caller, idempotency: Ide
 }
 
 /** listFeatures reads every feature. */
-export async function listFeatures(deps: Deps): Promise<FeatureRow[]> {
-  return mapDriverErrors(() => selectFeatures(deps.pool, catalogListMax));
+export async function listFeatures(deps: Deps): Promise<{ features: FeatureRow[]; killSwitch: boolean }> {
+  return mapDriverErrors(async () => {
+    const [features, killSwitch] = await Promise.all([selectFeatures(deps.pool, catalogListMax), selectSetting(deps.pool, "kill_switch")]);
+    return { features, killSwitch: killSwitch === "on" };
+  });
 }
 
 /** createCustomer adds a customer with optional overdraft limits; AlreadyExists when the id is taken. */

@@ -1,60 +1,26 @@
 // The kill switch: one switch for the whole deployment (not per feature) that stops every
-// refusal for lack of credits while metering goes on. The API has no read of the switch,
-// so its state is the newest set_kill_switch record of the audit trail, which every
-// change writes in the same transaction; a switch never set is off, as the server
-// counts it. Turning it either way goes through a confirmation.
-import { callUnaryMethod, useTransport } from "@connectrpc/connect-query";
+// refusal for lack of credits while metering goes on. ListFeatures says whether it is on;
+// the newest set_kill_switch record of the audit trail (first page only) says since when
+// and why. Turning it either way goes through a confirmation.
+import { useQuery } from "@connectrpc/connect-query";
 import { AdminService, type AuditRecord } from "@burndown/sdk/gen/burndown/v1/admin_service_pb.js";
-import { useQuery } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { dateOf, formatTime } from "../../format.js";
 import { useChange } from "../../mutations.js";
 import { Confirm, ErrorNote, Loading, Section } from "../../ui.js";
 import { AdminOnly, ReasonField, useForm } from "./forms.js";
-import { killSwitchScanPageSize, killSwitchScanPagesMax } from "./limits.js";
 
-/** KillSwitchState is what the audit trail says of the switch. */
-export type KillSwitchState =
-  | { kind: "on" | "off"; record: AuditRecord | null }
-  /** unknown: no change within the records read, or one whose details do not read. */
-  | { kind: "unknown"; record: AuditRecord | null };
-
-/** killSwitchOf reads the switch's state from its newest audit record (or none found). */
-export function killSwitchOf(record: AuditRecord | null, scannedAll: boolean): KillSwitchState {
-  if (record === null) return { kind: scannedAll ? "off" : "unknown", record: null };
-  const enabled = newStateOf(record.detailsJson);
-  return enabled === null ? { kind: "unknown", record } : { kind: enabled ? "on" : "off", record };
-}
-
-/** newStateOf reads the "new" state of a set_kill_switch record's details ({"old":…,"new":…}); null if it does not read. */
-function newStateOf(detailsJson: string): boolean | null {
-  let details: unknown;
-  try {
-    details = JSON.parse(detailsJson);
-  } catch {
-    return null;
-  }
-  const enabled = (details as { new?: unknown } | null)?.new;
-  return typeof enabled === "boolean" ? enabled : null;
-}
+/** KillSwitchState is the switch, and the audit record of its newest change when one is at hand. */
+export type KillSwitchState = { kind: "on" | "off"; record: AuditRecord | null };
 
 /** useKillSwitch reads the switch's state; every change refetches it (see mutations.ts). */
-export function useKillSwitch() {
-  const transport = useTransport();
-  return useQuery({
-    queryKey: ["platform", "kill-switch"],
-    queryFn: async ({ signal }): Promise<KillSwitchState> => {
-      let pageToken = "";
-      for (let page = 0; page < killSwitchScanPagesMax; page++) {
-        const response = await callUnaryMethod(transport, AdminService.method.listAuditRecords, { pageSize: killSwitchScanPageSize, pageToken }, { signal });
-        const found = response.auditRecords.find((record) => record.action === "set_kill_switch");
-        if (found !== undefined) return killSwitchOf(found, false);
-        if (response.nextPageToken === "") return killSwitchOf(null, true);
-        pageToken = response.nextPageToken;
-      }
-      return killSwitchOf(null, false);
-    },
-  });
+export function useKillSwitch(): { isPending: boolean; error: unknown; data: KillSwitchState | undefined } {
+  const features = useQuery(AdminService.method.listFeatures, {});
+  // Support keys may list features but not always the audit trail: the reason is extra.
+  const audit = useQuery(AdminService.method.listAuditRecords, { pageSize: 100 }, { retry: false });
+  const record = audit.data?.auditRecords.find((entry) => entry.action === "set_kill_switch") ?? null;
+  const data = features.data === undefined ? undefined : { kind: features.data.killSwitch ? ("on" as const) : ("off" as const), record };
+  return { isPending: features.isPending, error: features.error, data };
 }
 
 /** KillSwitchBanner shouts while the switch is on, on every platform page. */
@@ -75,8 +41,7 @@ function StateLine({ state }: { state: KillSwitchState }) {
   const record = state.record;
   const since = record ? ` since ${formatTime(dateOf(record.createTime))} (${record.actor}: “${record.reason}”)` : "";
   if (state.kind === "on") return <p data-testid="kill-switch-state"><strong>On</strong>{since}.</p>;
-  if (state.kind === "off") return <p data-testid="kill-switch-state"><strong>Off</strong>{record ? since : " (never turned on)"}: each feature's enforcement mode applies.</p>;
-  return <p className="warning" data-testid="kill-switch-state">Unknown: the audit trail read holds no readable change of the switch. Setting it either way makes it known.</p>;
+  return <p data-testid="kill-switch-state"><strong>Off</strong>{record ? since : ""}: each feature's enforcement mode applies.</p>;
 }
 
 /** KillSwitchSection shows the switch and, for admins, turns it on or off behind a confirmation. */
@@ -109,8 +74,8 @@ export function KillSwitchSection({ isAdmin }: { isAdmin: boolean }) {
                 Turn the kill switch on…
               </button>
             )}
-            {state.kind !== "off" && (
-              <button type={state.kind === "on" ? "submit" : "button"} onClick={state.kind === "on" ? undefined : ask(false)} disabled={change.isPending || form.values.reason.trim() === ""}>
+            {state.kind === "on" && (
+              <button type="submit" disabled={change.isPending || form.values.reason.trim() === ""}>
                 Turn the kill switch off…
               </button>
             )}

@@ -7,15 +7,6 @@ export const auditPageSize = 50;
 /** listPageSize is how many unrated events or usage conflicts one page shows. */
 export const listPageSize = 50;
 
-/**
- * killSwitchScanPageSize is the page size of the search of the audit trail for the newest
- * kill switch change (the API has no read of the switch itself).
- */
-export const killSwitchScanPageSize = 1_000;
-
-/** killSwitchScanPagesMax bounds that search: at most 10,000 records, newest first. */
-export const killSwitchScanPagesMax = 10;
-
 /** idsCountMax is the most customer ids a rollout, a move or a report may list (the server's bound). */
 export const idsCountMax = 1_000;
 
