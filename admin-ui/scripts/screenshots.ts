@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     await page.getByRole("heading", { name: "Platform" }).waitFor();
     await shoot("platform-features");
     await page.goto(`${server.httpUrl}/customer#key=${encodeURIComponent(customerKey)}`);
-    await page.locator("svg g[data-bucket]").first().waitFor();
+    await page.locator("svg g[data-bucket]").first().waitFor({ state: "attached" });
     await shoot("customer-view");
   } finally {
     await browser.close();

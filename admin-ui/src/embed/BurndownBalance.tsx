@@ -193,7 +193,7 @@ function History({ customerId }: { customerId: string }) {
                   <td>
                     {entry.usageId ? (
                       <button type="button" className="link" onClick={() => setOpen(open === entry.usageId ? null : entry.usageId)} aria-expanded={open === entry.usageId}>
-                        {entry.reasonCode ? `${entry.reasonCode} usage` : "usage"}: why?
+                        usage event {entry.usageId}: why?
                       </button>
                     ) : (
                       entry.reasonCode
