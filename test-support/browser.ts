@@ -60,3 +60,16 @@ export async function seriousViolations(page: Page): Promise<AxeViolation[]> {
   });
   return violations.filter((violation) => violation.impact === "serious" || violation.impact === "critical");
 }
+
+/**
+ * signIn opens the admin UI in a context of its own (its own sessionStorage) and signs in
+ * with the key, as a person pastes it; it returns once the Customers screen is up.
+ */
+export async function signIn(browser: Browser, baseUrl: string, token: string): Promise<Page> {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${baseUrl}/`);
+  await page.getByLabel("API key").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Customers" }).waitFor();
+  return page;
+}

@@ -1,7 +1,7 @@
 // Small pieces every screen uses: refusals in words, loading states, amounts at their
 // credit type's scale, and a confirmation for actions that hurt when done by mistake.
 import { useQuery } from "@connectrpc/connect-query";
-import { AdminService } from "@burndown/sdk/gen/burndown/v1/admin_service_pb.js";
+import { AdminService, type CreditType } from "@burndown/sdk/gen/burndown/v1/admin_service_pb.js";
 import { type ReactNode, useEffect, useId, useRef } from "react";
 import { refusalOf } from "./errors.js";
 import { formatAmount } from "./format.js";
@@ -78,5 +78,21 @@ export function Confirm({ open, title, children, confirmLabel, onConfirm, onCanc
         </button>
       </div>
     </dialog>
+  );
+}
+
+/** CreditTypeSelect picks one of the credit types by id, showing their names. */
+export function CreditTypeSelect({ types, value, onChange }: { types: CreditType[]; value: string; onChange: (creditTypeId: string) => void }) {
+  return (
+    <label>
+      Credit type
+      <select value={value} onChange={(event) => onChange(event.target.value)} required>
+        {types.map((type) => (
+          <option key={type.creditTypeId} value={type.creditTypeId}>
+            {type.displayName || type.creditTypeId}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }

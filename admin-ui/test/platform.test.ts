@@ -9,7 +9,7 @@ import { CheckReason, EnforcementMode, FailurePolicy, GrantSource, Role, UsageOu
 import { errorInfoOf } from "@burndown/sdk/error-reason";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { buildUi, describeWithBrowser, launchBrowser, seriousViolations } from "../../test-support/browser.js";
+import { buildUi, describeWithBrowser, launchBrowser, seriousViolations, signIn as signInAs } from "../../test-support/browser.js";
 import { type Clients, startTestServer, type TestServer } from "../../test-support/server.js";
 
 const creditTypeId = "usd";
@@ -40,15 +40,7 @@ afterAll(async () => {
   await test?.close();
 });
 
-async function signIn(token: string): Promise<Page> {
-  // A context per page: each test signs in afresh, with its own sessionStorage.
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(`${test.server.httpUrl}/`);
-  await page.getByLabel("API key").fill(token);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "Customers" }).waitFor();
-  return page;
-}
+const signIn = (token: string): Promise<Page> => signInAs(browser, test.server.httpUrl, token);
 
 async function openPlatform(page: Page, tab: string): Promise<void> {
   await page.getByRole("link", { name: "Platform", exact: true }).click();

@@ -7,7 +7,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { EntryKind, GrantSource } from "@burndown/sdk";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { buildUi, describeWithBrowser, launchBrowser, seriousViolations } from "../../test-support/browser.js";
+import { buildUi, describeWithBrowser, launchBrowser, seriousViolations, signIn as signInAs } from "../../test-support/browser.js";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
 
 let test: TestServer;
@@ -42,14 +42,7 @@ afterAll(async () => {
   await test?.close();
 });
 
-async function signIn(token: string): Promise<Page> {
-  const page = await browser.newPage();
-  await page.goto(test.server.httpUrl);
-  await page.getByLabel("API key").fill(token);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "Customers" }).waitFor();
-  return page;
-}
+const signIn = (token: string): Promise<Page> => signInAs(browser, test.server.httpUrl, token);
 
 async function openAcme(page: Page): Promise<void> {
   await page.getByLabel("Find a customer by id or name").fill("Acme");

@@ -12,7 +12,7 @@ import { useCaller } from "../caller.js";
 import { formatAmount, parseAmount } from "../format.js";
 import { grantSources } from "../labels.js";
 import { useChange } from "../mutations.js";
-import { ErrorNote, Section } from "../ui.js";
+import { CreditTypeSelect, ErrorNote, Section } from "../ui.js";
 
 export function GrantForm({ customerId }: { customerId: string }) {
   const me = useCaller();
@@ -75,16 +75,7 @@ export function GrantForm({ customerId }: { customerId: string }) {
             Your key may grant up to <strong>{formatAmount(me.grantLimit, scale)}</strong> {chosenType} per grant.
           </p>
         )}
-        <label>
-          Credit type
-          <select value={chosenType} onChange={(event) => edited(setCreditTypeId)(event.target.value)}>
-            {types.map((type) => (
-              <option key={type.creditTypeId} value={type.creditTypeId}>
-                {type.displayName || type.creditTypeId}
-              </option>
-            ))}
-          </select>
-        </label>
+        <CreditTypeSelect types={types} value={chosenType} onChange={edited(setCreditTypeId)} />
         <label>
           Amount
           <input inputMode="decimal" value={amountText} onChange={(event) => edited(setAmountText)(event.target.value)} aria-invalid={amountProblem !== null || overLimit} required />

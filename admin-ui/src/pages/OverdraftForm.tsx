@@ -6,7 +6,7 @@ import { type FormEvent, useState } from "react";
 import { newRequestId } from "../api.js";
 import { formatAmount, parseAmount } from "../format.js";
 import { useChange } from "../mutations.js";
-import { ErrorNote, Section } from "../ui.js";
+import { CreditTypeSelect, ErrorNote, Section } from "../ui.js";
 
 export function OverdraftForm({ customerId, limits }: { customerId: string; limits: CreditAmount[] }) {
   const creditTypes = useQuery(AdminService.method.listCreditTypes, {});
@@ -42,14 +42,7 @@ export function OverdraftForm({ customerId, limits }: { customerId: string; limi
         </ul>
       )}
       <form onSubmit={submit} className="row" aria-label="Set overdraft limit">
-        <label>
-          Credit type
-          <select value={chosen} onChange={(event) => setCreditTypeId(event.target.value)}>
-            {types.map((type) => (
-              <option key={type.creditTypeId} value={type.creditTypeId}>{type.creditTypeId}</option>
-            ))}
-          </select>
-        </label>
+        <CreditTypeSelect types={types} value={chosen} onChange={setCreditTypeId} />
         <label>
           Limit
           <input inputMode="decimal" value={text} onChange={(event) => setText(event.target.value)} required />

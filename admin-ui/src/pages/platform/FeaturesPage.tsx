@@ -1,13 +1,13 @@
 // Features and enforcement: the kill switch, every feature with its burn rate, mode,
 // rollout and failure policy, a feature's settings, and a form to add one.
 import { useQuery } from "@connectrpc/connect-query";
-import { AdminService, type CreditType, type Feature } from "@burndown/sdk/gen/burndown/v1/admin_service_pb.js";
+import { AdminService, type Feature } from "@burndown/sdk/gen/burndown/v1/admin_service_pb.js";
 import { EnforcementMode, type EnforcementRollout, FailurePolicy } from "@burndown/sdk/gen/burndown/v1/usage_pb.js";
 import { type FormEvent, useState } from "react";
 import { formatAmount, parseAmount } from "../../format.js";
 import { enforcementModeName, enforcementModes, failurePolicyName } from "../../labels.js";
 import { useChange } from "../../mutations.js";
-import { ErrorNote, Loading, Section, useScales } from "../../ui.js";
+import { CreditTypeSelect, ErrorNote, Loading, Section, useScales } from "../../ui.js";
 import { FeatureSettings } from "./FeatureSettings.js";
 import { AdminOnly, Done, problemOf, useForm } from "./forms.js";
 import { KillSwitchSection } from "./KillSwitch.js";
@@ -154,18 +154,3 @@ function CreateFeatureForm() {
   );
 }
 
-/** CreditTypeSelect picks one of the credit types by id, showing their names. */
-function CreditTypeSelect({ types, value, onChange }: { types: CreditType[]; value: string; onChange: (creditTypeId: string) => void }) {
-  return (
-    <label>
-      Credit type
-      <select value={value} onChange={(event) => onChange(event.target.value)} required>
-        {types.map((type) => (
-          <option key={type.creditTypeId} value={type.creditTypeId}>
-            {type.displayName || type.creditTypeId}
-          </option>
-        ))}
-      </select>
-    </label>
-  );
-}
