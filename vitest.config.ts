@@ -25,7 +25,8 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: "ledger", include: ["server/**/*.test.ts", "sdk/**/*.test.ts"], exclude: faultTests, sequence: { groupOrder: 0 } } },
       // The admin UI and customer view in headless Chromium (test-support/browser.ts).
-      { extends: true, test: { name: "ui", include: ["admin-ui/test/**/*.test.ts"], sequence: { groupOrder: 0 } } },
+      // A browser's refetch on a loaded machine takes more than expect.poll's default second.
+      { extends: true, test: { name: "ui", include: ["admin-ui/test/**/*.test.ts"], sequence: { groupOrder: 0 }, expect: { poll: { timeout: 15_000 } } } },
       { extends: true, test: { name: "faults", include: faultTests, sequence: { groupOrder: 1 } } },
     ],
   },

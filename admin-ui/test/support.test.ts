@@ -58,6 +58,20 @@ async function openAcme(page: Page): Promise<void> {
 const available = async () => (await test.clients(test.adminToken).ledger.getBalance({ customerId: "acme" })).balances[0].available;
 
 describeWithBrowser("support in the admin UI", () => {
+  it("the sign-in and search pages have no serious accessibility violation", async () => {
+    const page = await browser.newPage();
+    await page.goto(test.server.httpUrl);
+    await page.getByLabel("API key").waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.close();
+    const signedIn = await signIn(supportToken);
+    await signedIn.getByLabel("Find a customer by id or name").fill("acme");
+    await signedIn.getByRole("button", { name: "Search" }).click();
+    await signedIn.getByRole("link", { name: "acme", exact: true }).waitFor();
+    expect(await seriousViolations(signedIn)).toEqual([]);
+    await signedIn.close();
+  });
+
   it("finds a customer by name and reads balances, lots, what expires when and open reservations", async () => {
     const page = await signIn(supportToken);
     await openAcme(page);

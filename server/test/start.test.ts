@@ -68,8 +68,16 @@ describe("npm start with no configuration", () => {
     await createClient(AdminService, connect).createCreditType({ creditType: { creditTypeId: "api_credits", displayName: "API", scale: 0 }, requestId: randomUUID() });
     const grpc = createClient(LedgerService, createGrpcTransport({ baseUrl: first.grpcUrl, interceptors: [bearer(token)] }));
     await grpc.grant({ customerId: "acme", creditTypeId: "api_credits", amount: 500n, source: GrantSource.PURCHASE, reasonCode: "start", requestId: randomUUID() });
+    // The admin UI is there, built by npm start from the workspace (never committed).
     const page = await fetch(first.httpUrl);
     expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('<div id="root"></div>');
+    const script = /<script type="module" crossorigin src="(\/assets\/[^"]+\.js)"/.exec(html);
+    expect(script, html).not.toBeNull();
+    const bundle = await fetch(new URL(script![1], first.httpUrl));
+    expect([bundle.status, bundle.headers.get("content-type")]).toEqual([200, "text/javascript; charset=utf-8"]);
+    expect((await fetch(`${first.httpUrl}/customer`)).status).toBe(200);
 
     // A second start on the same folder says why it cannot, and leaves the first alone.
     const clash = await startServerProcess({ ...env }, 120_000, "npm").then(
