@@ -1,11 +1,11 @@
 // The admin UI's shell: sign in with an API key (support or admin), then find a customer
 // or, for admins, run the platform. Every call carries the person's own key.
 import { TransportProvider, useQuery } from "@connectrpc/connect-query";
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { QueryClientProvider } from "@tanstack/react-query";
 import { LedgerService } from "@burndown/sdk/gen/burndown/v1/ledger_service_pb.js";
 import { Role } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
 import { type FormEvent, useMemo, useState } from "react";
-import { storedKey, storeKey, transportFor } from "./api.js";
+import { newQueryClient, storedKey, storeKey, transportFor } from "./api.js";
 import { CallerContext } from "./caller.js";
 import { CustomerScreen } from "./pages/CustomerScreen.js";
 import { CustomersScreen } from "./pages/CustomersScreen.js";
@@ -13,11 +13,6 @@ import { ExplainScreen } from "./pages/ExplainScreen.js";
 import { PlatformScreen } from "./pages/platform/PlatformScreen.js";
 import { href, useRoute } from "./router.js";
 import { ErrorNote, Loading } from "./ui.js";
-
-/** newQueryClient: balances are never stale for long: refetch on focus, and after every mutation (see mutations.ts). */
-export function newQueryClient(): QueryClient {
-  return new QueryClient({ defaultOptions: { queries: { refetchOnWindowFocus: true, staleTime: 5_000, retry: 1 } } });
-}
 
 export function App() {
   const [apiKey, setApiKey] = useState<string | null>(storedKey);

@@ -2,7 +2,8 @@
 // signed-in person's own API key: no private API. The key lives in sessionStorage (gone
 // when the tab closes) unless a host page hands one in (the embeddable view).
 import { createConnectTransport } from "@connectrpc/connect-web";
-import type { Interceptor, Transport } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
+import { QueryClient } from "@tanstack/react-query";
 
 const storageKey = "burndown.apiKey";
 
@@ -42,4 +43,18 @@ export function newRequestId(): string {
   bytes[8] = (bytes[8] & 0x3f) | 0x80;
   const hex = [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * newQueryClient: balances are never stale for long (refetch on focus, and after every
+ * mutation: see mutations.ts). A read is retried once, and only when the failure is
+ * transient: a refusal (no permission, not found) is shown at once.
+ */
+export function newQueryClient(): QueryClient {
+  const transient = new Set([Code.Unavailable, Code.ResourceExhausted, Code.DeadlineExceeded, Code.Aborted]);
+  return new QueryClient({
+    defaultOptions: {
+      queries: { refetchOnWindowFocus: true, staleTime: 5_000, retry: (failures, error) => failures < 1 && transient.has(ConnectError.from(error).code) },
+    },
+  });
 }

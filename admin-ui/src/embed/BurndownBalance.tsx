@@ -4,12 +4,12 @@
 // which the server confines to that one customer.
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { TransportProvider, useQuery } from "@connectrpc/connect-query";
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { QueryClientProvider } from "@tanstack/react-query";
 import { AdminService } from "@burndown/sdk/gen/burndown/v1/admin_service_pb.js";
 import { LedgerService, UsageGranularity } from "@burndown/sdk/gen/burndown/v1/ledger_service_pb.js";
 import { EntryKind } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
 import { type ReactNode, useMemo, useState } from "react";
-import { transportFor } from "../api.js";
+import { newQueryClient, transportFor } from "../api.js";
 import { dateOf, expirySummary, formatAmount, formatDate, formatTime } from "../format.js";
 import { entryKindName } from "../labels.js";
 import { EventStory } from "../pages/ExplainScreen.js";
@@ -27,7 +27,7 @@ export interface BurndownBalanceProps {
 
 export function BurndownBalance({ customerKey, baseUrl, purchase }: BurndownBalanceProps) {
   const transport = useMemo(() => transportFor(customerKey, baseUrl), [customerKey, baseUrl]);
-  const queryClient = useMemo(() => new QueryClient({ defaultOptions: { queries: { refetchOnWindowFocus: true, staleTime: 5_000, retry: 1 } } }), []);
+  const queryClient = useMemo(newQueryClient, []);
   return (
     <TransportProvider transport={transport}>
       <QueryClientProvider client={queryClient}>
