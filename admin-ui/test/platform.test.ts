@@ -63,6 +63,9 @@ async function setKillSwitch(page: Page, on: boolean, reason: string): Promise<v
   await dialog.getByRole("button", { name: on ? "Turn it on" : "Turn it off" }).click();
   await dialog.waitFor({ state: "hidden" });
   await page.getByTestId("kill-switch-banner").waitFor({ state: on ? "visible" : "detached" });
+  // The form clears its reason once the change has landed and every query has refetched:
+  // wait for that, or the next fill could be cleared under it.
+  await expect.poll(() => form.getByLabel("Reason (for the audit trail)").inputValue()).toBe("");
 }
 
 /** unauthenticatedReason is the ErrorInfo reason of a call refused as UNAUTHENTICATED (null if it was not). */
@@ -98,7 +101,8 @@ describeWithBrowser("the platform screens", () => {
     await form.getByRole("button", { name: "Turn the kill switch on…" }).click();
     await dialog.getByRole("button", { name: "Turn it on" }).click();
     await page.getByTestId("kill-switch-banner").waitFor();
-    expect(await page.getByTestId("kill-switch-banner").innerText()).toMatch(/^The kill switch is ON: no customer is refused for lack of credits, on any feature\..*“incident 42: the ledger is slow”\.$/s);
+    // The banner's "since when and why" comes from the audit trail, which may answer a moment later.
+    await expect.poll(() => page.getByTestId("kill-switch-banner").innerText()).toMatch(/^The kill switch is ON: no customer is refused for lack of credits, on any feature\..*“incident 42: the ledger is slow”\.$/s);
     expect(await killSwitchOn()).toBe(true);
     // The banner stays on every platform page while the switch is on.
     await openPlatform(page, "Credit types");
