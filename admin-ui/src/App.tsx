@@ -89,7 +89,9 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
   if (me.role === Role.CUSTOMER) {
     return (
       <main className="sign-in">
-        <p>This is a customer key. Its view is at <a href={`/customer#key=`}>/customer</a>.</p>
+        <p>
+          This is a customer key: it opens the customer's own view, at <a href="/customer">/customer</a>. The admin UI needs a key of role support or admin.
+        </p>
         <button type="button" onClick={onSignOut}>
           Use another key
         </button>
