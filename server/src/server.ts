@@ -7,11 +7,12 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { AdminService, ErrorInfoSchema, LedgerService } from "@burndown/sdk";
+import { AdminService, BillingService, ErrorInfoSchema, LedgerService } from "@burndown/sdk";
 import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
 import { Admission, type AdmissionLimits, admissionInterceptor } from "./rpc/admission.js";
 import { batchHandlers } from "./rpc/batch-handlers.js";
+import { billingHandlers } from "./rpc/billing-handlers.js";
 import { deadlineInterceptor } from "./rpc/deadline-interceptor.js";
 import { guardUnaryBodies, malformedInterceptor } from "./rpc/malformed-requests.js";
 import { limits } from "./limits.js";
@@ -107,9 +108,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const routes = (router: ConnectRouter) => {
     router.service(LedgerService, { ...ledgerHandlers(deps), ...usageHandlers(deps), ...batchHandlers(deps, log), ...readHandlers(deps) });
     router.service(AdminService, { ...adminHandlers(deps), ...pricingHandlers(deps), ...usageAdminHandlers(deps), ...explainHandlers(deps), ...shadowPricingHandlers(deps) });
+    router.service(BillingService, billingHandlers(deps));
     // Health and reflection answer without an API key (see publicMethods in interceptors.ts).
-    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService]));
-    registerReflection(router, [LedgerService.file, AdminService.file, HealthService.file, ErrorInfoSchema.file]);
+    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService]));
+    registerReflection(router, [LedgerService.file, AdminService.file, BillingService.file, HealthService.file, ErrorInfoSchema.file]);
   };
   // The error interceptor is first, so it is outermost and sees every refusal. Malformed
   // bodies and admission come before auth: a flood of bad keys is shed like any other.

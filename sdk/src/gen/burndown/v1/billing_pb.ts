@@ -587,7 +587,7 @@ export type CancelTopUpRequest = Message<"burndown.v1.CancelTopUpRequest"> & {
   orderId: string;
 
   /**
-   * Why, for the audit log; up to 500 characters.
+   * Why, for the audit log; up to 1,000 characters.
    *
    * @generated from field: string note = 3;
    */
@@ -876,8 +876,8 @@ export const TopUpStateSchema: GenEnum<TopUpState> = /*@__PURE__*/
  * BillingService sells credits: a catalog of credit bundles and top-up orders
  * that credit a customer once their payment is confirmed, by the vendor's
  * backend (ConfirmTopUp) or by Stripe webhooks (POST /webhooks/stripe on the
- * HTTP port, when the deployment sets BURNDOWN_STRIPE_WEBHOOK_SECRET). Burndown
- * holds no card data: a payment is known by its reference.
+ * HTTP port, when the deployment configures a Stripe webhook signing secret).
+ * Burndown holds no card data: a payment is known by its reference.
  *
  * A paid order's credits are one lot (source GRANT_SOURCE_PURCHASE, reason
  * code "topup") written in the same transaction that marks the order paid, so
@@ -894,6 +894,12 @@ export const TopUpStateSchema: GenEnum<TopUpState> = /*@__PURE__*/
  *   ISO 4217 code in upper case.
  * - INVALID_PRICE (INVALID_ARGUMENT): a price or an amount of money is zero or
  *   negative where it must be positive.
+ * - INVALID_CREDIT_EXPIRY (INVALID_ARGUMENT): credit_expiry is not a whole
+ *   number of seconds from 1 second to 100 years.
+ * - INVALID_BUNDLE_VERSION (INVALID_ARGUMENT): bundle_version is negative, or
+ *   set without bundle_id.
+ * - PAYMENT_REFERENCE_USED (FAILED_PRECONDITION): the payment reference paid
+ *   another order.
  * - BUNDLE_NOT_FOUND (NOT_FOUND): no bundle (or no such version of it) has
  *   this id.
  * - CREDIT_TYPE_NOT_FOUND (NOT_FOUND): no credit type has this id.
