@@ -51,6 +51,7 @@ export async function startTestServer(
     fanout?: Fanout;
     writes?: ServerOptions["writes"];
     grantReasonCodes?: ServerOptions["grantReasonCodes"];
+    stripeWebhookSecret?: ServerOptions["stripeWebhookSecret"];
   } = {},
 ): Promise<TestServer> {
   const database = await createTestDatabase();
@@ -66,6 +67,7 @@ export async function startTestServer(
     fanout: options.fanout,
     writes: options.writes,
     grantReasonCodes: options.grantReasonCodes,
+    stripeWebhookSecret: options.stripeWebhookSecret,
     // BURNDOWN_TEST_LOG=1 shows server logs (internal errors with stacks) while debugging.
     log: process.env.BURNDOWN_TEST_LOG ? (message) => console.error(message) : () => {},
   });

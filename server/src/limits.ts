@@ -19,6 +19,8 @@ export const limits = {
   bundlesListedMax: 1_000,
   /** the longest a bundle's credits may last from payment: 100 years. */
   creditExpirySecondsMax: 100n * 366n * 86_400n,
+  /** a Stripe event signed longer ago than this is refused (Stripe's own default tolerance). */
+  stripeToleranceSecondsMax: 300,
   /** the longest payment or refund reference, as sent by a payment system. */
   paymentReferenceLengthMax: 128,
   /** lots loaded for one decision; a balance with more free lots is refused, not misread. */

@@ -27,6 +27,7 @@ import { pricingHandlers } from "./rpc/pricing-handlers.js";
 import { readHandlers } from "./rpc/read-handlers.js";
 import { registerReflection } from "./rpc/reflection.js";
 import { shadowPricingHandlers } from "./rpc/shadow-pricing-handlers.js";
+import { handleStripeWebhook, stripeWebhookPath } from "./rpc/stripe-webhook.js";
 import { usageAdminHandlers } from "./rpc/usage-admin-handlers.js";
 import { usageHandlers } from "./rpc/usage-handlers.js";
 import { KeyVerifier } from "./service/api-keys.js";
@@ -53,6 +54,8 @@ export interface ServerOptions {
   fanout?: Fanout;
   /** group commit (service/group-commit.ts): lanes and customer-hash partitions; defaults from limits.ts. */
   writes?: Partial<Pick<GroupCommitOptions, "lanes" | "partitions">>;
+  /** the Stripe webhook signing secret (whsec_...); unset: POST /webhooks/stripe answers 404. */
+  stripeWebhookSecret?: string | null;
   /** CSP frame-ancestors of the customer view (/customer), for vendors that iframe it; "*" by default. */
   customerViewFrameAncestors?: string;
 }
@@ -126,6 +129,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     interceptors,
     readMaxBytes: limits.requestBodyBytesMax,
     fallback: (req, res) => {
+      // Stripe's events, before the admin UI takes every other path.
+      if ((req as http.IncomingMessage).url?.split("?")[0] === stripeWebhookPath) {
+        void handleStripeWebhook(deps, { secret: options.stripeWebhookSecret ?? null, log }, req as http.IncomingMessage, res as http.ServerResponse);
+        return;
+      }
       serveUi(req as http.IncomingMessage, res as http.ServerResponse, { customerViewFrameAncestors: options.customerViewFrameAncestors ?? "*" }).catch((error: unknown) => {
         log(`admin UI: ${String(error)}`);
         (res as http.ServerResponse).writeHead(500).end();

@@ -160,7 +160,7 @@ export function billingHandlers(deps: Deps): ServiceImpl<typeof BillingService> 
       const idempotency = idempotencyOf(RefundTopUpRequestSchema, "RefundTopUp", req);
       const result = await refundTopUp(deps, callerOf(ctx), idempotency, {
         orderId: requireUuid("order_id", req.orderId),
-        amountMinor: requirePrice("amount_minor", req.amountMinor),
+        amount: { kind: "more", minor: requirePrice("amount_minor", req.amountMinor) },
         currency: requireCurrency("currency", req.currency),
         reasonCode: requireCode("reason_code", req.reasonCode),
         paymentReference: requireId("payment_reference", req.paymentReference),

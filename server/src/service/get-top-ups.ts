@@ -2,7 +2,7 @@
 // (AIP-158). A page token is the last order's creation time and id, so pages stay
 // stable as orders are added.
 import { invalid, notFound } from "../errors.js";
-import { selectTopUp, selectTopUps, type TopUpRow } from "../store/billing-store.js";
+import { selectTopUp, selectTopUpByPaymentReference, selectTopUps, type TopUpRow } from "../store/billing-store.js";
 import { mapDriverErrors } from "../store/database.js";
 import type { Deps } from "./context.js";
 
@@ -32,4 +32,9 @@ export async function listTopUps(deps: Deps, input: { customerId: string; pageSi
   const last = topUps.at(-1);
   const nextPageToken = rows.length > input.pageSize && last ? Buffer.from(`topup1:${last.createdAtMicros}:${last.orderId}`).toString("base64url") : "";
   return { topUps, nextPageToken };
+}
+
+/** findTopUpByPaymentReference reads the order a payment reference paid, or null. */
+export async function findTopUpByPaymentReference(deps: Deps, paymentReference: string): Promise<TopUpRow | null> {
+  return mapDriverErrors(() => selectTopUpByPaymentReference(deps.pool, paymentReference));
 }

@@ -14,10 +14,18 @@ import type { Caller, Deps, Idempotency } from "./context.js";
 import { mismatch } from "./confirm-top-up.js";
 import type { PlanContext, WriteOp } from "./write-op.js";
 
+/**
+ * RefundAmount is how much a refund is: this much more (RefundTopUp), or up to this much
+ * more, clamped to what is left to refund (a chargeback, which may follow a refund), or a
+ * refunded total (Stripe's charge.refunded), the difference from what was refunded
+ * decided under the order's lock, so that two deliveries never count one refund twice.
+ */
+export type RefundAmount = { kind: "more" | "at_most" | "total"; minor: bigint };
+
 /** RefundTopUpInput is a validated RefundTopUp request. */
 export interface RefundTopUpInput {
   orderId: string;
-  amountMinor: bigint;
+  amount: RefundAmount;
   currency: string;
   reasonCode: string;
   paymentReference: string;
@@ -31,7 +39,7 @@ export interface RefundTopUpResult {
 
 /** refundTopUp records a refund and claws back its credits. NotFound TOPUP_NOT_FOUND; see refundOp for the refusals. */
 export async function refundTopUp(deps: Deps, caller: Caller, idempotency: Idempotency, input: RefundTopUpInput): Promise<RefundTopUpResult> {
-  assert(input.amountMinor > 0n, "a refund is decoded");
+  assert(input.amount.minor > 0n, "a refund is decoded");
   const order = await mapDriverErrors(() => selectTopUp(deps.pool, input.orderId, "none"));
   if (order === null) throw notFound("TOPUP_NOT_FOUND", "order id", input.orderId);
   // A paid order's lot never changes: an order not paid when read is refused (a refund that races its confirmation may be retried).
@@ -64,8 +72,10 @@ function refundOp(caller: Caller, idempotency: Idempotency, input: RefundTopUpIn
       assert(locked !== null, "an order is never deleted");
       const current: TopUpRow = locked;
       if (recorded) return { value: { topUp: current, entries: [] } };
-      if (current.currency !== input.currency) throw mismatch(current, input.amountMinor, input.currency);
-      const refundedMinor = current.refundedMinor + input.amountMinor;
+      if (current.currency !== input.currency) throw mismatch(current, input.amount.minor, input.currency);
+      const amountMinor = amountOf(input.amount, current);
+      if (amountMinor <= 0n) return { value: { topUp: current, entries: [] } };
+      const refundedMinor = current.refundedMinor + amountMinor;
       if (refundedMinor > current.priceMinor) {
         throw new LedgerError("rejected", "REFUND_EXCEEDS_PAYMENT", `order ${current.orderId} was paid ${current.priceMinor}, of which ${current.refundedMinor} refunded already`, {
           order_id: current.orderId,
@@ -73,7 +83,7 @@ function refundOp(caller: Caller, idempotency: Idempotency, input: RefundTopUpIn
         });
       }
       const { fromLot, asDebt, entries } = clawBack(ctx, caller, idempotency, input, current, refundedMinor);
-      refund = { ...input, creditsFromLot: fromLot, creditsAsDebt: asDebt, actor: caller.keyId };
+      refund = { ...input, amountMinor, creditsFromLot: fromLot, creditsAsDebt: asDebt, actor: caller.keyId };
       const state: TopUpState = refundedMinor === current.priceMinor ? "refunded" : "partially_refunded";
       const topUp = { ...current, state, refundedMinor, clawedBackCredits: current.clawedBackCredits + fromLot, debtCredits: current.debtCredits + asDebt };
       return { finish: (written) => ({ topUp, entries: entries.map(written.entryRowOf) }) };
@@ -85,6 +95,14 @@ function refundOp(caller: Caller, idempotency: Idempotency, input: RefundTopUpIn
       assert(row.refundedMinor <= row.priceMinor, "refunds never exceed the payment");
     },
   };
+}
+
+/** amountOf is what a refund adds to the order's refunded total, given the order as locked; 0 or less: nothing. */
+function amountOf(amount: RefundAmount, order: TopUpRow): bigint {
+  if (amount.kind === "more") return amount.minor;
+  if (amount.kind === "total") return amount.minor - order.refundedMinor;
+  const left = order.priceMinor - order.refundedMinor;
+  return amount.minor < left ? amount.minor : left;
 }
 
 /**
