@@ -211,6 +211,22 @@ describe("confirming a top-up", () => {
     });
   });
 
+  it("one payment reference confirming two customers' orders at once pays one of them", async () => {
+    const made = await bundle();
+    const orders = [await pendingOrder(fresh("cust"), made.bundleId), await pendingOrder(fresh("cust"), made.bundleId)];
+    const reference = fresh("pi");
+    const answers = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) =>
+        service.billing.confirmTopUp({ requestId: randomUUID(), orderId: orders[i % 2].orderId, paymentReference: reference, amountMinor: 5000n, currency: "USD" }),
+      ),
+    );
+    const refused = await Promise.all(answers.flatMap((answer) => (answer.status === "rejected" ? [refusal(Promise.reject(answer.reason))] : [])));
+    expect(new Set(refused.map((each) => `${each.code} ${each.reason}`))).toEqual(new Set(refused.length === 0 ? [] : ["FailedPrecondition PAYMENT_REFERENCE_USED"]));
+    const states = await Promise.all(orders.map(async (order) => (await service.billing.getTopUp({ orderId: order.orderId })).topUp!.state));
+    expect(states.filter((state) => state === TopUpState.PAID).length).toBe(1);
+    expect(refused.length).toBe(10);
+  });
+
   it("unknown orders and bundles are NotFound; support may create orders but not confirm them", async () => {
     expect(await refusal(service.billing.confirmTopUp({ requestId: randomUUID(), orderId: randomUUID(), paymentReference: "pi_x", amountMinor: 1n, currency: "USD" }))).toEqual({
       code: "NotFound",

@@ -8,7 +8,7 @@ import { LedgerError, notFound } from "../errors.js";
 import { assert } from "../ledger/balance-state.js";
 import { planGrant } from "../ledger/plan.js";
 import { selectTopUp, selectTopUpByPaymentReference, type TopUpRow, updateTopUpPaid } from "../store/billing-store.js";
-import { mapDriverErrors } from "../store/database.js";
+import { isUniqueViolation, mapDriverErrors } from "../store/database.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { loadedState, lotOf, type PlanContext, type WriteOp } from "./write-op.js";
 
@@ -75,7 +75,14 @@ function confirmOp(caller: Caller, idempotency: Idempotency, input: ConfirmTopUp
     store: async (tx) => {
       // A confirmation of an order paid already (same reference) writes nothing.
       if (paid === null) return;
-      const row = await updateTopUpPaid(tx, paid);
+      const row = await updateTopUpPaid(tx, paid).catch((error: unknown) => {
+        // Another customer's order took this payment reference meanwhile (its balance lock
+        // is not ours): run again, and the reference is then seen as used.
+        if (isUniqueViolation(error, "topup_orders_payment_reference_key")) {
+          throw new LedgerError("conflict", "CONCURRENT_UPDATE", "a concurrent confirmation used this payment reference; retry with the same request id", {}, { cause: error });
+        }
+        throw error;
+      });
       assert(row.grantId === paid.grantId, "the order names its lot");
     },
   };
