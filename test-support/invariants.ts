@@ -15,9 +15,9 @@ const checks: Record<string, string> = {
       select customer_id, credit_type_id,
         coalesce(sum(amount) filter (where kind = 'grant'), 0) as granted,
         coalesce(sum(amount) filter (where kind = 'hold'), 0) - coalesce(sum(amount) filter (where kind = 'release'), 0) as held,
-        coalesce(sum(amount) filter (where kind = 'burn'), 0) - coalesce(sum(amount) filter (where kind = 'refund'), 0) as burned,
+        coalesce(sum(amount) filter (where kind in ('burn', 'clawback')), 0) - coalesce(sum(amount) filter (where kind = 'refund'), 0) as burned,
         coalesce(sum(amount) filter (where kind = 'expire'), 0) - coalesce(sum(amount) filter (where kind = 'unexpire'), 0) as expired,
-        coalesce(sum(amount) filter (where kind = 'burn' and grant_id is null), 0) - coalesce(sum(amount) filter (where kind = 'settle'), 0)
+        coalesce(sum(amount) filter (where kind in ('burn', 'clawback') and grant_id is null), 0) - coalesce(sum(amount) filter (where kind = 'settle'), 0)
           - coalesce(sum(amount) filter (where kind = 'refund' and grant_id is null), 0) as debt,
         coalesce(sum(amount) filter (where kind = 'hold' and grant_id is null), 0)
           - coalesce(sum(amount) filter (where kind = 'release' and grant_id is null), 0) as overdraft_held
@@ -29,7 +29,7 @@ const checks: Record<string, string> = {
     select g.grant_id from grants g
     left join (
       select customer_id, grant_id,
-        coalesce(sum(amount) filter (where kind in ('burn', 'expire', 'settle')), 0)
+        coalesce(sum(amount) filter (where kind in ('burn', 'expire', 'settle', 'clawback')), 0)
           - coalesce(sum(amount) filter (where kind in ('refund', 'unexpire')), 0) as used,
         coalesce(sum(amount) filter (where kind = 'expire'), 0) - coalesce(sum(amount) filter (where kind = 'unexpire'), 0) as expired,
         coalesce(sum(amount) filter (where kind = 'hold'), 0) - coalesce(sum(amount) filter (where kind = 'release'), 0) as held,

@@ -3,7 +3,7 @@ import { type DescService } from "@bufbuild/protobuf";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { bearer } from "./bearer.js";
-import { AdminService, LedgerService, Role } from "@burndown/sdk";
+import { AdminService, BillingService, LedgerService, Role } from "@burndown/sdk";
 import type { Fanout } from "../server/src/fanout.js";
 import type { AdmissionLimits } from "../server/src/rpc/admission.js";
 import { type RunningServer, type ServerOptions, startServer } from "../server/src/server.js";
@@ -19,10 +19,11 @@ export class FakeClock {
   }
 }
 
-/** Clients are typed clients for both services with one API key. */
+/** Clients are typed clients for every service with one API key. */
 export interface Clients {
   ledger: Client<typeof LedgerService>;
   admin: Client<typeof AdminService>;
+  billing: Client<typeof BillingService>;
 }
 
 /** TestServer is a running server with its database and an admin key. */
@@ -50,6 +51,7 @@ export async function startTestServer(
     fanout?: Fanout;
     writes?: ServerOptions["writes"];
     grantReasonCodes?: ServerOptions["grantReasonCodes"];
+    stripeWebhookSecret?: ServerOptions["stripeWebhookSecret"];
   } = {},
 ): Promise<TestServer> {
   const database = await createTestDatabase();
@@ -65,6 +67,7 @@ export async function startTestServer(
     fanout: options.fanout,
     writes: options.writes,
     grantReasonCodes: options.grantReasonCodes,
+    stripeWebhookSecret: options.stripeWebhookSecret,
     // BURNDOWN_TEST_LOG=1 shows server logs (internal errors with stacks) while debugging.
     log: process.env.BURNDOWN_TEST_LOG ? (message) => console.error(message) : () => {},
   });
@@ -78,7 +81,7 @@ export async function startTestServer(
         ? createGrpcTransport({ baseUrl: server.grpcUrl, interceptors })
         : createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors });
     transports.set(`${protocol}:${token}`, transport);
-    return { ledger: createClient(LedgerService as DescService as typeof LedgerService, transport), admin: createClient(AdminService, transport) };
+    return { ledger: createClient(LedgerService as DescService as typeof LedgerService, transport), admin: createClient(AdminService, transport), billing: createClient(BillingService, transport) };
   };
   let keyCount = 0;
   const createKey = async (role: "service" | "support" | "admin", grantLimit = 0n) => {

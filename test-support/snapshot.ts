@@ -8,12 +8,14 @@ export async function databaseSnapshot(pool: pg.Pool): Promise<Record<string, un
     (select count(*) from ledger_entries)::int as ledger_entries, (select count(*) from grants)::int as grants,
     (select count(*) from reservations)::int as reservations, (select count(*) from idempotency_keys)::int as idempotency_keys,
     (select count(*) from customers)::int as customers, (select count(*) from credit_types)::int as credit_types,
-    (select count(*) from features)::int as features, (select count(*) from api_keys)::int as api_keys`);
+    (select count(*) from features)::int as features, (select count(*) from api_keys)::int as api_keys,
+    (select count(*) from bundles)::int as bundles, (select count(*) from topup_refunds)::int as topup_refunds`);
   const balances = await pool.query("select customer_id, credit_type_id, granted, held, burned, expired, debt, overdraft_limit from balances order by 1, 2");
   const lots = await pool.query("select grant_id, remaining, held from grants order by 1");
   const reservations = await pool.query("select reservation_id, status, committed_amount from reservations order by 1");
   const revoked = await pool.query("select key_id from api_keys where revoked_at is not null order by 1");
-  return { counts: counts.rows[0], balances: balances.rows, lots: lots.rows, reservations: reservations.rows, revoked: revoked.rows };
+  const topUps = await pool.query("select order_id, state, refunded_minor from topup_orders order by 1");
+  return { counts: counts.rows[0], balances: balances.rows, lots: lots.rows, reservations: reservations.rows, revoked: revoked.rows, topUps: topUps.rows };
 }
 
 /** errorOf awaits a call that must fail and returns its error. */

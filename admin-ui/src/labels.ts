@@ -23,6 +23,7 @@ export const entryKinds: [EntryKind, string][] = [
   [EntryKind.SETTLE, "Debt settled"],
   [EntryKind.REFUND, "Refund"],
   [EntryKind.UNEXPIRE, "Expiry reversed"],
+  [EntryKind.CLAWBACK, "Clawback (refund)"],
 ];
 
 export function entryKindName(kind: EntryKind): string {

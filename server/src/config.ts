@@ -30,6 +30,15 @@ export interface Config {
   writes: { lanes: number; partitions: number };
   /** the reason codes a support key's Grant may use. */
   grantReasonCodes: string[];
+  /** Stripe's webhook signing secret; null: no Stripe webhook route. */
+  stripeWebhookSecret: string | null;
+}
+
+/** stripeSecret checks a Stripe webhook signing secret: unset or empty means none. */
+function stripeSecret(value: string | undefined): string | null {
+  if (value === undefined || value === "") return null;
+  if (!/^whsec_[A-Za-z0-9_+/=-]{8,}$/.test(value)) throw new Error("BURNDOWN_STRIPE_WEBHOOK_SECRET must be a Stripe signing secret (whsec_...)");
+  return value;
 }
 
 function count(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
@@ -114,6 +123,7 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
     usageDedupRetentionMs: days("BURNDOWN_USAGE_DEDUP_DAYS", env.BURNDOWN_USAGE_DEDUP_DAYS, limits.usageDedupRetentionMsDefault),
     writes,
     grantReasonCodes: reasonCodes("BURNDOWN_GRANT_REASON_CODES", env.BURNDOWN_GRANT_REASON_CODES, limits.grantReasonCodesDefault),
+    stripeWebhookSecret: stripeSecret(env.BURNDOWN_STRIPE_WEBHOOK_SECRET),
     admission: {
       inFlightMax: count("BURNDOWN_MAX_IN_FLIGHT", env.BURNDOWN_MAX_IN_FLIGHT, limits.inFlightMaxDefault, 1, 100_000),
       queuedMax: count("BURNDOWN_MAX_QUEUED", env.BURNDOWN_MAX_QUEUED, limits.queuedMaxDefault, 0, 1_000_000),

@@ -15,6 +15,14 @@ export const limits = {
   reservationTtlMsDefault: 5 * 60 * 1_000,
   pageSizeDefault: 100,
   pageSizeMax: 1_000,
+  /** bundles (or bundle versions) ListBundles answers at most: the catalog is small by nature. */
+  bundlesListedMax: 1_000,
+  /** the longest a bundle's credits may last from payment: 100 years. */
+  creditExpirySecondsMax: 100n * 366n * 86_400n,
+  /** a Stripe event signed longer ago than this is refused (Stripe's own default tolerance). */
+  stripeToleranceSecondsMax: 300,
+  /** the longest payment or refund reference, as sent by a payment system. */
+  paymentReferenceLengthMax: 128,
   /** lots loaded for one decision; a balance with more free lots is refused, not misread. */
   lotsPerDecisionMax: 10_000,
   /** support keys without their own limit may grant at most this much per call. */

@@ -81,6 +81,7 @@ async function start(config: Config, running: Running): Promise<void> {
     admission: config.admission,
     writes: config.writes,
     customerViewFrameAncestors: config.customerViewFrameAncestors,
+    stripeWebhookSecret: config.stripeWebhookSecret,
   }));
   const admin = await bootstrapAdminKey(server.deps, config.adminKey);
   if (admin.token) {

@@ -7,11 +7,12 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { AdminService, ErrorInfoSchema, LedgerService } from "@burndown/sdk";
+import { AdminService, BillingService, ErrorInfoSchema, LedgerService } from "@burndown/sdk";
 import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
 import { Admission, type AdmissionLimits, admissionInterceptor } from "./rpc/admission.js";
 import { batchHandlers } from "./rpc/batch-handlers.js";
+import { billingHandlers } from "./rpc/billing-handlers.js";
 import { deadlineInterceptor } from "./rpc/deadline-interceptor.js";
 import { guardUnaryBodies, malformedInterceptor } from "./rpc/malformed-requests.js";
 import { limits } from "./limits.js";
@@ -26,6 +27,7 @@ import { pricingHandlers } from "./rpc/pricing-handlers.js";
 import { readHandlers } from "./rpc/read-handlers.js";
 import { registerReflection } from "./rpc/reflection.js";
 import { shadowPricingHandlers } from "./rpc/shadow-pricing-handlers.js";
+import { handleStripeWebhook, stripeWebhookPath } from "./rpc/stripe-webhook.js";
 import { usageAdminHandlers } from "./rpc/usage-admin-handlers.js";
 import { usageHandlers } from "./rpc/usage-handlers.js";
 import { KeyVerifier } from "./service/api-keys.js";
@@ -52,6 +54,8 @@ export interface ServerOptions {
   fanout?: Fanout;
   /** group commit (service/group-commit.ts): lanes and customer-hash partitions; defaults from limits.ts. */
   writes?: Partial<Pick<GroupCommitOptions, "lanes" | "partitions">>;
+  /** the Stripe webhook signing secret (whsec_...); unset: POST /webhooks/stripe answers 404. */
+  stripeWebhookSecret?: string | null;
   /** CSP frame-ancestors of the customer view (/customer), for vendors that iframe it; "*" by default. */
   customerViewFrameAncestors?: string;
 }
@@ -107,9 +111,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const routes = (router: ConnectRouter) => {
     router.service(LedgerService, { ...ledgerHandlers(deps), ...usageHandlers(deps), ...batchHandlers(deps, log), ...readHandlers(deps) });
     router.service(AdminService, { ...adminHandlers(deps), ...pricingHandlers(deps), ...usageAdminHandlers(deps), ...explainHandlers(deps), ...shadowPricingHandlers(deps) });
+    router.service(BillingService, billingHandlers(deps));
     // Health and reflection answer without an API key (see publicMethods in interceptors.ts).
-    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService]));
-    registerReflection(router, [LedgerService.file, AdminService.file, HealthService.file, ErrorInfoSchema.file]);
+    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService]));
+    registerReflection(router, [LedgerService.file, AdminService.file, BillingService.file, HealthService.file, ErrorInfoSchema.file]);
   };
   // The error interceptor is first, so it is outermost and sees every refusal. Malformed
   // bodies and admission come before auth: a flood of bad keys is shed like any other.
@@ -124,6 +129,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     interceptors,
     readMaxBytes: limits.requestBodyBytesMax,
     fallback: (req, res) => {
+      // Stripe's events, before the admin UI takes every other path.
+      if ((req as http.IncomingMessage).url?.split("?")[0] === stripeWebhookPath) {
+        void handleStripeWebhook(deps, { secret: options.stripeWebhookSecret ?? null, log }, req as http.IncomingMessage, res as http.ServerResponse);
+        return;
+      }
       serveUi(req as http.IncomingMessage, res as http.ServerResponse, { customerViewFrameAncestors: options.customerViewFrameAncestors ?? "*" }).catch((error: unknown) => {
         log(`admin UI: ${String(error)}`);
         (res as http.ServerResponse).writeHead(500).end();

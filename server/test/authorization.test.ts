@@ -9,6 +9,7 @@ import { Code, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import {
   AdminService,
+  BillingService,
   EnforcementMode,
   EntryKind,
   errorInfoOf,
@@ -17,6 +18,7 @@ import {
   LedgerService,
   ReservationStatus,
   Role,
+  TopUpState,
   UsageGranularity,
   UsageOutcome,
 } from "@burndown/sdk";
@@ -73,6 +75,14 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "AdminService/CorrectUsageEvent": ["admin"],
   "AdminService/SearchCustomers": ["support", "admin"],
   "AdminService/ListRateOverrides": ["support", "admin"],
+  "BillingService/CreateBundle": ["admin"],
+  "BillingService/ListBundles": ["service", "support", "admin"],
+  "BillingService/CreateTopUp": ["service", "support", "admin"],
+  "BillingService/ConfirmTopUp": ["service", "admin"],
+  "BillingService/CancelTopUp": ["service", "admin"],
+  "BillingService/RefundTopUp": ["service", "admin"],
+  "BillingService/GetTopUp": ["service", "support", "admin"],
+  "BillingService/ListTopUps": ["service", "support", "admin"],
 };
 
 /** The callers without a working key, and the reason each must be refused with. */
@@ -542,7 +552,81 @@ const validCalls: Record<string, () => Promise<Send>> = {
       expect(res.entries.map((entry) => [entry.kind, entry.amount])).toEqual([[EntryKind.REFUND, 10n]]);
     };
   },
+  "BillingService/CreateBundle": async () => {
+    const bundleId = fresh("bundle");
+    return async (c) => {
+      const res = await c.billing.createBundle({ bundleId, displayName: "Matrix", creditTypeId, credits: 100n, currency: "USD", priceMinor: 500n, requestId: randomUUID() });
+      expect([res.bundle?.bundleId, res.bundle?.version]).toEqual([bundleId, 1]);
+    };
+  },
+  "BillingService/ListBundles": async () => {
+    const bundleId = await freshBundle();
+    return async (c) => {
+      const res = await c.billing.listBundles({});
+      expect(res.bundles.map((bundle) => bundle.bundleId)).toContain(bundleId);
+    };
+  },
+  "BillingService/CreateTopUp": async () => {
+    const bundleId = await freshBundle();
+    const customerId = fresh("cust");
+    return async (c) => {
+      const res = await c.billing.createTopUp({ customerId, item: { case: "bundleId", value: bundleId }, requestId: randomUUID() });
+      expect([res.topUp?.state, res.topUp?.credits]).toEqual([TopUpState.PENDING, 100n]);
+    };
+  },
+  "BillingService/ConfirmTopUp": async () => {
+    const orderId = await pendingTopUp();
+    return async (c) => {
+      const res = await c.billing.confirmTopUp({ orderId, paymentReference: fresh("pi"), amountMinor: 500n, currency: "USD", requestId: randomUUID() });
+      expect(res.topUp?.state).toBe(TopUpState.PAID);
+    };
+  },
+  "BillingService/CancelTopUp": async () => {
+    const orderId = await pendingTopUp();
+    return async (c) => {
+      const res = await c.billing.cancelTopUp({ orderId, requestId: randomUUID() });
+      expect(res.topUp?.state).toBe(TopUpState.CANCELLED);
+    };
+  },
+  "BillingService/RefundTopUp": async () => {
+    const orderId = await pendingTopUp();
+    await admin().billing.confirmTopUp({ orderId, paymentReference: fresh("pi"), amountMinor: 500n, currency: "USD", requestId: randomUUID() });
+    return async (c) => {
+      const res = await c.billing.refundTopUp({ orderId, amountMinor: 500n, currency: "USD", reasonCode: "refund", paymentReference: fresh("re"), requestId: randomUUID() });
+      expect(res.topUp?.state).toBe(TopUpState.REFUNDED);
+      expect(res.entries.map((entry) => [entry.kind, entry.amount])).toEqual([[EntryKind.CLAWBACK, 100n]]);
+    };
+  },
+  "BillingService/GetTopUp": async () => {
+    const orderId = await pendingTopUp();
+    return async (c) => {
+      const res = await c.billing.getTopUp({ orderId });
+      expect(res.topUp?.orderId).toBe(orderId);
+    };
+  },
+  "BillingService/ListTopUps": async () => {
+    const orderId = await pendingTopUp();
+    const customerId = (await admin().billing.getTopUp({ orderId })).topUp!.customerId;
+    return async (c) => {
+      const res = await c.billing.listTopUps({ customerId });
+      expect(res.topUps.map((order) => order.orderId)).toEqual([orderId]);
+    };
+  },
 };
+
+/** freshBundle makes a bundle of 100 credits for 500 minor units of USD. */
+async function freshBundle(): Promise<string> {
+  const bundleId = fresh("bundle");
+  await admin().billing.createBundle({ bundleId, displayName: "Matrix", creditTypeId, credits: 100n, currency: "USD", priceMinor: 500n, requestId: randomUUID() });
+  return bundleId;
+}
+
+/** pendingTopUp makes a pending order of a fresh bundle for a fresh customer. */
+async function pendingTopUp(): Promise<string> {
+  const bundleId = await freshBundle();
+  const res = await admin().billing.createTopUp({ customerId: fresh("cust"), item: { case: "bundleId", value: bundleId }, requestId: randomUUID() });
+  return res.topUp!.orderId;
+}
 
 beforeAll(async () => {
   t = await startTestServer();
@@ -564,8 +648,8 @@ afterAll(async () => {
 });
 
 describe("the expected table", () => {
-  it("names every RPC of LedgerService and AdminService, and has a valid call for each", () => {
-    const rpcs = [LedgerService, AdminService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
+  it("names every RPC of LedgerService, AdminService and BillingService, and has a valid call for each", () => {
+    const rpcs = [LedgerService, AdminService, BillingService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
     expect(Object.keys(expectedRoles).sort()).toEqual([...rpcs].sort());
     expect(Object.keys(validCalls).sort()).toEqual([...rpcs].sort());
   });

@@ -9,7 +9,10 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import {
   type BurnRequestSchema,
+  type ConfirmTopUpRequestSchema,
   type CreateApiKeyRequestSchema,
+  type CreateBundleRequestSchema,
+  type CreateTopUpRequestSchema,
   EntryKind,
   errorInfoOf,
   type GetUsageSummaryRequestSchema,
@@ -17,6 +20,7 @@ import {
   GrantSource,
   type LedgerEntry,
   type ListLedgerEntriesRequestSchema,
+  type RefundTopUpRequestSchema,
   type ReserveRequestSchema,
   ReservationStatus,
   Role,
@@ -127,7 +131,21 @@ const mutations: Record<string, (requestId: string) => Promise<unknown>> = {
   SetOverdraftLimit: (requestId) => setOverdraftRequest({ requestId }),
   CreateApiKey: (requestId) => createApiKeyRequest({ requestId }),
   RevokeApiKey: (requestId) => c.admin.revokeApiKey({ keyId: f.keyId, requestId }),
+  CreateBundle: (requestId) => createBundleRequest({ requestId }),
+  CreateTopUp: (requestId) => createTopUpRequest({ requestId }),
+  ConfirmTopUp: (requestId) => confirmTopUpRequest({ requestId }),
+  CancelTopUp: (requestId) => c.billing.cancelTopUp({ orderId: randomUUID(), requestId }),
+  RefundTopUp: (requestId) => refundTopUpRequest({ requestId }),
 };
+
+const createBundleRequest = (over: MessageInitShape<typeof CreateBundleRequestSchema> = {}) =>
+  c.billing.createBundle({ bundleId: "bad_input_bundle", displayName: "Bundle", creditTypeId: apiCredits, credits: 100n, currency: "USD", priceMinor: 500n, requestId: randomUUID(), ...over });
+const createTopUpRequest = (over: MessageInitShape<typeof CreateTopUpRequestSchema> = {}) =>
+  c.billing.createTopUp({ customerId: f.rich, item: { case: "amount", value: { creditTypeId: apiCredits, credits: 100n, currency: "USD", priceMinor: 500n } }, requestId: randomUUID(), ...over });
+const confirmTopUpRequest = (over: MessageInitShape<typeof ConfirmTopUpRequestSchema> = {}) =>
+  c.billing.confirmTopUp({ orderId: randomUUID(), paymentReference: "pi_bad_input", amountMinor: 500n, currency: "USD", requestId: randomUUID(), ...over });
+const refundTopUpRequest = (over: MessageInitShape<typeof RefundTopUpRequestSchema> = {}) =>
+  c.billing.refundTopUp({ orderId: randomUUID(), paymentReference: "re_bad_input", amountMinor: 500n, currency: "USD", reasonCode: "refund", requestId: randomUUID(), ...over });
 
 /** Every RPC that takes a customer id, with a valid request but for that id. */
 const customerIdFields: Record<string, { field: string; send: (customerId: string) => Promise<unknown> }> = {
@@ -143,6 +161,8 @@ const customerIdFields: Record<string, { field: string; send: (customerId: strin
   GetUsageSummary: { field: "customer_id", send: (customerId) => usageSummaryRequest({ customerId }) },
   GetBalanceForecast: { field: "customer_id", send: (customerId) => c.ledger.getBalanceForecast({ customerId }) },
   ListRateOverrides: { field: "customer_id", send: (customerId) => c.admin.listRateOverrides({ customerId }) },
+  CreateTopUp: { field: "customer_id", send: (customerId) => createTopUpRequest({ customerId }) },
+  ListTopUps: { field: "customer_id", send: (customerId) => c.billing.listTopUps({ customerId }) },
 };
 
 /** Every code field, required or optional, with a valid request but for that code. */
@@ -167,6 +187,16 @@ const codeFields: { rpc: string; field: string; required: boolean; send: (code: 
   { rpc: "SetOverdraftLimit", field: "limit.credit_type_id", required: true, send: (code) => setOverdraftRequest({ limit: { creditTypeId: code, amount: 5n } }) },
   { rpc: "GetUsageSummary", field: "credit_type_id", required: false, send: (code) => usageSummaryRequest({ creditTypeId: code }) },
   { rpc: "GetBalanceForecast", field: "credit_type_id", required: false, send: (code) => c.ledger.getBalanceForecast({ customerId: f.rich, creditTypeId: code }) },
+  { rpc: "CreateBundle", field: "bundle_id", required: true, send: (code) => createBundleRequest({ bundleId: code }) },
+  { rpc: "CreateBundle", field: "credit_type_id", required: true, send: (code) => createBundleRequest({ creditTypeId: code }) },
+  { rpc: "CreateTopUp", field: "bundle_id", required: true, send: (code) => createTopUpRequest({ item: { case: "bundleId", value: code } }) },
+  {
+    rpc: "CreateTopUp",
+    field: "amount.credit_type_id",
+    required: true,
+    send: (code) => createTopUpRequest({ item: { case: "amount", value: { creditTypeId: code, credits: 1n, currency: "USD", priceMinor: 1n } } }),
+  },
+  { rpc: "RefundTopUp", field: "reason_code", required: true, send: (code) => refundTopUpRequest({ reasonCode: code }) },
 ];
 
 const farFutureMs = Date.now() + 365 * 24 * 3_600_000;
@@ -190,6 +220,36 @@ const cases: BadCase[] = [
     invalid(`Commit with a reservation id ${bad.label}`, bad.reason, "reservation_id", () => commitRequest({ reservationId: bad.value })),
     invalid(`Release with a reservation id ${bad.label}`, bad.reason, "reservation_id", () => releaseRequest({ reservationId: bad.value })),
   ]),
+
+  // Bundles and top-ups.
+  invalid("CreateBundle at a price of 0", "INVALID_PRICE", "price_minor", () => createBundleRequest({ priceMinor: 0n })),
+  invalid("CreateBundle at a negative price", "INVALID_PRICE", "price_minor", () => createBundleRequest({ priceMinor: -1n })),
+  invalid("CreateBundle of 0 credits", "INVALID_AMOUNT", "credits", () => createBundleRequest({ credits: 0n })),
+  invalid("CreateBundle with -1 bonus credits", "INVALID_AMOUNT", "bonus_credits", () => createBundleRequest({ bonusCredits: -1n })),
+  invalid("CreateBundle in a lower-case currency", "INVALID_CURRENCY", "currency", () => createBundleRequest({ currency: "usd" })),
+  invalid("CreateBundle in a four-letter currency", "INVALID_CURRENCY", "currency", () => createBundleRequest({ currency: "USDT" })),
+  invalid("CreateBundle without a display name", "MISSING_FIELD", "display_name", () => createBundleRequest({ displayName: "" })),
+  invalid("CreateBundle with a credit expiry of half a second", "INVALID_CREDIT_EXPIRY", "credit_expiry", () => createBundleRequest({ creditExpiry: { seconds: 0n, nanos: 500_000_000 } })),
+  invalid("CreateBundle with a negative credit expiry", "INVALID_CREDIT_EXPIRY", "credit_expiry", () => createBundleRequest({ creditExpiry: { seconds: -60n } })),
+  { name: "CreateBundle on an unknown credit type", send: () => createBundleRequest({ creditTypeId: "no_such_credits" }), code: Code.NotFound, reason: "CREDIT_TYPE_NOT_FOUND" },
+  invalid("CreateTopUp without a bundle or an amount", "MISSING_FIELD", "item", () => createTopUpRequest({ item: { case: undefined } })),
+  invalid("CreateTopUp with a bundle version for an amount", "INVALID_BUNDLE_VERSION", "bundle_version", () => createTopUpRequest({ bundleVersion: 2 })),
+  invalid("CreateTopUp of an amount at a price of 0", "INVALID_PRICE", "amount.price_minor", () =>
+    createTopUpRequest({ item: { case: "amount", value: { creditTypeId: apiCredits, credits: 1n, currency: "USD", priceMinor: 0n } } }),
+  ),
+  invalid("CreateTopUp of 0 credits", "INVALID_AMOUNT", "amount.credits", () =>
+    createTopUpRequest({ item: { case: "amount", value: { creditTypeId: apiCredits, credits: 0n, currency: "USD", priceMinor: 1n } } }),
+  ),
+  { name: "CreateTopUp of an unknown bundle", send: () => createTopUpRequest({ item: { case: "bundleId", value: "no_such_bundle" } }), code: Code.NotFound, reason: "BUNDLE_NOT_FOUND" },
+  invalid("ConfirmTopUp of an order id that is not one", "INVALID_ID", "order_id", () => confirmTopUpRequest({ orderId: "order-1" })),
+  invalid("ConfirmTopUp without a payment reference", "MISSING_FIELD", "payment_reference", () => confirmTopUpRequest({ paymentReference: "" })),
+  invalid("ConfirmTopUp of 0 paid", "INVALID_PRICE", "amount_minor", () => confirmTopUpRequest({ amountMinor: 0n })),
+  invalid("ConfirmTopUp in no currency", "INVALID_CURRENCY", "currency", () => confirmTopUpRequest({ currency: "" })),
+  { name: "ConfirmTopUp of an unknown order", send: () => confirmTopUpRequest(), code: Code.NotFound, reason: "TOPUP_NOT_FOUND" },
+  invalid("RefundTopUp of -1", "INVALID_PRICE", "amount_minor", () => refundTopUpRequest({ amountMinor: -1n })),
+  { name: "RefundTopUp of an unknown order", send: () => refundTopUpRequest(), code: Code.NotFound, reason: "TOPUP_NOT_FOUND" },
+  { name: "GetTopUp of an unknown order", send: () => c.billing.getTopUp({ orderId: randomUUID() }), code: Code.NotFound, reason: "TOPUP_NOT_FOUND" },
+  invalid("ListTopUps with a page size of -1", "INVALID_PAGE_SIZE", "page_size", () => c.billing.listTopUps({ customerId: f.rich, pageSize: -1 })),
 
   // Grant.
   invalid("Grant of 0 credits", "INVALID_AMOUNT", "amount", () => grantRequest({ amount: 0n })),

@@ -159,7 +159,7 @@ function History({ customerId }: { customerId: string }) {
   const [open, setOpen] = useState<string | null>(null);
   const entries = useQuery(LedgerService.method.listLedgerEntries, {
     customerId,
-    kinds: [EntryKind.GRANT, EntryKind.BURN, EntryKind.EXPIRE, EntryKind.REFUND, EntryKind.SETTLE, EntryKind.UNEXPIRE],
+    kinds: [EntryKind.GRANT, EntryKind.BURN, EntryKind.EXPIRE, EntryKind.REFUND, EntryKind.SETTLE, EntryKind.UNEXPIRE, EntryKind.CLAWBACK],
     pageSize: 20,
     pageToken: token[token.length - 1],
   });

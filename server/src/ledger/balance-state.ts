@@ -3,7 +3,7 @@
 // the store persists the state it leaves. Nothing here does IO.
 
 /** EntryKind is the kind of a ledger entry; each kind has one fixed effect. */
-export type EntryKind = "grant" | "hold" | "release" | "burn" | "expire" | "settle" | "refund" | "unexpire";
+export type EntryKind = "grant" | "hold" | "release" | "burn" | "expire" | "settle" | "refund" | "unexpire" | "clawback";
 
 /** PlannedEntry is an entry the core decided to write. grantId null means no lot (overdraft). */
 export interface PlannedEntry {
@@ -161,6 +161,12 @@ export function applyEntry(state: BalanceState, entry: PlannedEntry): void {
       assert(lot !== null, "a settlement names its lot");
       state.debt -= entry.amount;
       lot.remaining -= entry.amount;
+      break;
+    case "clawback":
+      // Credits taken back for a refunded purchase: from its lot, or as debt when they were burned already.
+      state.burned += entry.amount;
+      if (lot) lot.remaining -= entry.amount;
+      else state.debt += entry.amount;
       break;
     case "refund":
       state.burned -= entry.amount;

@@ -16,6 +16,7 @@ import {
   type Hold,
   type Insufficient,
   planBurn,
+  planClawback,
   planCommit,
   planGrant,
   planHold,
@@ -675,6 +676,70 @@ describe("debt and lots that become effective later", () => {
     const granted = lot("granted", 100n, { effectiveAtMs: nowMs - hourMs, seq: 1n });
     const planned = planGrant(withNewLot(stateOf({ lots: [], debt: 30n }), granted), "granted", nowMs);
     expect(planned.entries.map((entry) => entry.kind)).toEqual(["grant", "settle"]);
+  });
+});
+
+describe("clawback of a refunded purchase", () => {
+  const order = (over: Partial<Parameters<typeof planClawback>[1]> = {}) => ({ grantId: "paid", lotAmount: 1000n, credits: 1000n, fromLotBefore: 0n, asDebtBefore: 0n, ...over });
+  const cases: { name: string; state: BalanceState; clawback: Parameters<typeof planClawback>[1]; fromLot: bigint; asDebt: bigint; overLimit: boolean; entries: PlannedEntry[] }[] = [
+    {
+      name: "an unused lot gives everything back from the lot",
+      state: stateOf({ lots: [lot("paid", 1000n)] }),
+      clawback: order(),
+      fromLot: 1000n,
+      asDebt: 0n,
+      overLimit: false,
+      entries: [{ kind: "clawback", amount: 1000n, grantId: "paid" }],
+    },
+    {
+      name: "what was burned becomes debt, flagged past a limit of 0",
+      state: stateOf({ lots: [lot("paid", 300n)] }),
+      clawback: order(),
+      fromLot: 300n,
+      asDebt: 700n,
+      overLimit: true,
+      entries: [
+        { kind: "clawback", amount: 300n, grantId: "paid" },
+        { kind: "clawback", amount: 700n, grantId: null },
+      ],
+    },
+    {
+      name: "credits that expired unused are not charged again",
+      state: stateOf({ lots: [lot("paid", 400n, { expiresAtMs: nowMs - hourMs })] }),
+      clawback: order(),
+      fromLot: 0n,
+      asDebt: 600n,
+      overLimit: true,
+      entries: [
+        { kind: "expire", amount: 400n, grantId: "paid", effectiveAtMs: nowMs - hourMs },
+        { kind: "clawback", amount: 600n, grantId: null },
+      ],
+    },
+    {
+      name: "debt within the limit is not flagged, and other lots' free credits settle it",
+      state: stateOf({ lots: [lot("paid", 0n), lot("other", 500n, { seq: 1n })], overdraftLimit: 1000n }),
+      clawback: order(),
+      fromLot: 0n,
+      asDebt: 1000n,
+      overLimit: false,
+      entries: [
+        { kind: "clawback", amount: 1000n, grantId: null },
+        { kind: "settle", amount: 500n, grantId: "other" },
+      ],
+    },
+    {
+      name: "debt clawed back before is not charged twice",
+      state: stateOf({ lots: [lot("paid", 0n)] }),
+      clawback: order({ credits: 600n, asDebtBefore: 600n }),
+      fromLot: 0n,
+      asDebt: 400n,
+      overLimit: true,
+      entries: [{ kind: "clawback", amount: 400n, grantId: null }],
+    },
+  ];
+  it.each(cases)("$name", ({ state, clawback, fromLot, asDebt, overLimit, entries }) => {
+    const planned = planClawback(state, clawback, nowMs);
+    expect({ fromLot: planned.fromLot, asDebt: planned.asDebt, overLimit: planned.overLimit, entries: planned.entries }).toEqual({ fromLot, asDebt, overLimit, entries });
   });
 });
 

@@ -333,3 +333,46 @@ export function planRefund(state: BalanceState, refunds: Refund[], nowMs: number
   for (const refund of refunds) plan.add({ kind: "refund", amount: refund.amount, grantId: refund.grantId });
   return plan.done();
 }
+
+/** Clawback is the credits a refunded purchase takes back from its lot. */
+export interface Clawback {
+  grantId: string;
+  /** the lot's amount as granted. */
+  lotAmount: bigint;
+  /** the credits to take back now. */
+  credits: bigint;
+  /** what earlier clawbacks of this lot took from it, and took as debt. */
+  fromLotBefore: bigint;
+  asDebtBefore: bigint;
+}
+
+/** PlannedClawback is an accepted clawback: what came off the lot, what became debt, and whether that went past the limit. */
+export interface PlannedClawback extends Planned {
+  fromLot: bigint;
+  asDebt: bigint;
+  overLimit: boolean;
+}
+
+/**
+ * planClawback takes credits back for a refunded purchase: first what is free in its lot,
+ * then, as debt, what of the lot was burned (or is held) and not clawed back as debt
+ * before. Credits of the lot that expired unused are not charged again: the take may be
+ * less than asked. The debt is never refused (the money is gone); past the overdraft
+ * limit it is flagged.
+ */
+export function planClawback(state: BalanceState, clawback: Clawback, nowMs: number): PlannedClawback {
+  assert(clawback.credits > 0n, "a clawback takes something");
+  const plan = new Plan(state, nowMs);
+  plan.upkeep();
+  const lot = findLot(plan.state, clawback.grantId);
+  const fromLot = min(clawback.credits, isLive(lot, nowMs) ? lot.remaining - lot.held : 0n);
+  // amount = used + expired + remaining + clawed back from the lot; what was used or is held may be charged as debt once.
+  const usedOrHeld = clawback.lotAmount - lot.expired - lot.remaining - clawback.fromLotBefore + lot.held;
+  const room = usedOrHeld - clawback.asDebtBefore;
+  assert(room >= 0n, "debt clawed back never exceeds what the lot had used");
+  const asDebt = min(clawback.credits - fromLot, room);
+  plan.add({ kind: "clawback", amount: fromLot, grantId: clawback.grantId });
+  plan.add({ kind: "clawback", amount: asDebt, grantId: null });
+  const overLimit = asDebt > 0n && availableOf(plan.state, nowMs) < -plan.state.overdraftLimit;
+  return { ...plan.done(), fromLot, asDebt, overLimit };
+}

@@ -135,6 +135,7 @@ const entryKinds: Record<number, DomainEntryKind> = {
   [EntryKind.SETTLE]: "settle",
   [EntryKind.REFUND]: "refund",
   [EntryKind.UNEXPIRE]: "unexpire",
+  [EntryKind.CLAWBACK]: "clawback",
 };
 
 const enforcementModes: Record<number, DomainEnforcementMode> = {

@@ -125,6 +125,17 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.AdminService/CorrectUsageEvent": admin,
   "burndown.v1.AdminService/SearchCustomers": staff,
   "burndown.v1.AdminService/ListRateOverrides": staff,
+  // The catalog is the admin's, like pricing versions; orders are made by the vendor's
+  // backend (service) or by support on a customer's behalf; paying and refunding them
+  // moves money, so support may not.
+  "burndown.v1.BillingService/CreateBundle": admin,
+  "burndown.v1.BillingService/ListBundles": everyone,
+  "burndown.v1.BillingService/CreateTopUp": everyone,
+  "burndown.v1.BillingService/ConfirmTopUp": hotPath,
+  "burndown.v1.BillingService/CancelTopUp": hotPath,
+  "burndown.v1.BillingService/RefundTopUp": hotPath,
+  "burndown.v1.BillingService/GetTopUp": everyone,
+  "burndown.v1.BillingService/ListTopUps": everyone,
 };
 
 /**

@@ -354,6 +354,12 @@ async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOpt
     const finished = planAll(ops, group, decision, outcomes);
     step("planMs");
     await write(tx, ops, group, finished, outcomes);
+    for (const { index } of finished) {
+      const op = ops[index];
+      if (op.store === undefined) continue;
+      assert(ops.length === 1 && op.load !== undefined, "an op that stores rows of its own runs alone");
+      await op.store(tx);
+    }
     step("writeMs");
     return outcomes.map((outcome) => {
       assert(outcome !== undefined, "every op of a group is answered");

@@ -81,6 +81,13 @@ export interface WriteOp<T> {
   load?(tx: Tx, view: LoadView): Promise<void>;
   /** plan decides against the locked state and records writes in ctx.draft; a LedgerError refuses it, writing nothing. */
   plan(ctx: PlanContext): PlanResult<T>;
+  /**
+   * store writes, after the group's writer and in its transaction, rows of this op's own
+   * that its plan decided (a top-up order marked paid with its lot), so that they commit
+   * exactly with its balance changes. Only an op with load (alone in its group) has it;
+   * it runs only when the plan succeeded, never for a replay.
+   */
+  store?(tx: Tx): Promise<void>;
 }
 
 /** LoadView is what an op's load sees: its balances as loaded, and a way to add lots a decision must see. */
@@ -205,7 +212,8 @@ export class Draft {
         usageId: linked.usageId ?? null,
         usageIndex: linked.usageIndex ?? null,
         // A forced plan (the kill switch) that went past the overdraft limit flags its burns.
-        overLimit: planned.overLimit === true && entry.kind === "burn",
+        // A clawback's debt (no lot) past the limit is flagged too (ledger/plan.ts planClawback).
+        overLimit: planned.overLimit === true && (entry.kind === "burn" || (entry.kind === "clawback" && entry.grantId === null)),
       };
     });
     this.entries.push(...written);

@@ -522,6 +522,80 @@ create trigger rate_override_changes_no_truncate before truncate on rate_overrid
   for each statement execute function pricing_history_is_append_only();
 `,
   },
+  {
+    version: 11,
+    name: "bundles and top-up orders",
+    sql: `
+-- The catalog of credit bundles. A bundle is versioned: each change is a new row with the
+-- next version, and a version never changes, so an order made from it keeps its terms.
+create table bundles (
+  bundle_id text not null,
+  version int not null check (version > 0),
+  display_name text not null,
+  credit_type_id text not null references credit_types,
+  credits bigint not null check (credits > 0),
+  bonus_credits bigint not null check (bonus_credits >= 0),
+  currency text not null check (currency ~ '^[A-Z]{3}$'),
+  price_minor bigint not null check (price_minor > 0),
+  -- how long the credited lot lasts from payment; null: never expires.
+  credit_expiry_seconds bigint check (credit_expiry_seconds > 0),
+  created_by text not null,
+  created_at timestamptz not null default now(),
+  primary key (bundle_id, version)
+);
+create trigger bundles_append_only before update or delete on bundles
+  for each statement execute function pricing_history_is_append_only();
+
+-- Top-up orders: pending, then paid (credited once, in the transaction that marks it paid)
+-- or cancelled; a paid order may be refunded in part, then in full. A payment reference
+-- pays one order only.
+create table topup_orders (
+  order_id uuid primary key,
+  customer_id text not null,
+  state text not null check (state in ('pending', 'paid', 'cancelled', 'partially_refunded', 'refunded')),
+  bundle_id text,
+  bundle_version int,
+  credit_type_id text not null references credit_types,
+  credits bigint not null check (credits > 0),
+  currency text not null check (currency ~ '^[A-Z]{3}$'),
+  price_minor bigint not null check (price_minor > 0),
+  credit_expiry_seconds bigint check (credit_expiry_seconds > 0),
+  payment_reference text unique,
+  grant_id uuid,
+  refunded_minor bigint not null default 0 check (refunded_minor >= 0 and refunded_minor <= price_minor),
+  clawed_back_credits bigint not null default 0 check (clawed_back_credits >= 0),
+  debt_credits bigint not null default 0 check (debt_credits >= 0),
+  created_by text not null,
+  created_at timestamptz not null default now(),
+  paid_at timestamptz,
+  foreign key (bundle_id, bundle_version) references bundles,
+  check ((bundle_id is null) = (bundle_version is null)),
+  check ((state in ('pending', 'cancelled')) = (payment_reference is null)),
+  check ((payment_reference is null) = (grant_id is null) and (grant_id is null) = (paid_at is null)),
+  check (clawed_back_credits + debt_credits <= credits),
+  check ((state = 'refunded') = (refunded_minor = price_minor and payment_reference is not null)),
+  check ((state = 'partially_refunded') = (refunded_minor > 0 and refunded_minor < price_minor))
+);
+create index topup_orders_by_customer on topup_orders (customer_id, created_at desc, order_id desc);
+
+-- Each refund (or chargeback) of an order once: a refund reference is recorded with its order.
+create table topup_refunds (
+  order_id uuid not null references topup_orders,
+  payment_reference text not null,
+  amount_minor bigint not null check (amount_minor > 0),
+  reason_code text not null,
+  credits_from_lot bigint not null check (credits_from_lot >= 0),
+  credits_as_debt bigint not null check (credits_as_debt >= 0),
+  actor text not null,
+  created_at timestamptz not null default now(),
+  primary key (order_id, payment_reference)
+);
+
+alter table ledger_entries drop constraint ledger_entries_kind_check;
+alter table ledger_entries add constraint ledger_entries_kind_check
+  check (kind in ('grant', 'hold', 'release', 'burn', 'expire', 'settle', 'refund', 'unexpire', 'clawback'));
+`,
+  },
 ];
 
 const migrationLockKey = 0x6275726e; // "burn"

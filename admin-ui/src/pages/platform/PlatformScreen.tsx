@@ -4,6 +4,7 @@ import type { ReactNode } from "react";
 import { href } from "../../router.js";
 import { ApiKeysPage } from "./ApiKeysPage.js";
 import { AuditPage } from "./AuditPage.js";
+import { BundlesPage } from "./BundlesPage.js";
 import { CreditTypesPage } from "./CreditTypesPage.js";
 import { FeaturesPage } from "./FeaturesPage.js";
 import { KillSwitchBanner } from "./KillSwitch.js";
@@ -14,6 +15,7 @@ const pages: [string, string, (isAdmin: boolean) => ReactNode][] = [
   ["features", "Features and enforcement", (isAdmin) => <FeaturesPage isAdmin={isAdmin} />],
   ["credit-types", "Credit types", (isAdmin) => <CreditTypesPage isAdmin={isAdmin} />],
   ["pricing", "Pricing versions", (isAdmin) => <PricingPage isAdmin={isAdmin} />],
+  ["bundles", "Bundles", (isAdmin) => <BundlesPage isAdmin={isAdmin} />],
   ["keys", "API keys", (isAdmin) => <ApiKeysPage isAdmin={isAdmin} />],
   ["unrated", "Unrated events", (isAdmin) => <UnratedPage isAdmin={isAdmin} />],
   ["audit", "Audit trail", () => <AuditPage />],
