@@ -31,6 +31,8 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   usage_events: "select, insert, update",
   usage_carries: "select, insert, update",
   usage_event_conflicts: "select, insert, delete",
+  webhook_endpoints: "select, insert, update",
+  webhook_deliveries: "select, insert, update",
   // Append-only (triggers refuse UPDATE and DELETE too, for the owner's sake).
   ledger_entries: "select, insert",
   shadow_entries: "select, insert",
@@ -40,6 +42,7 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   usage_corrections: "select, insert",
   customer_pricing_changes: "select, insert",
   rate_override_changes: "select, insert",
+  webhook_events: "select, insert",
 };
 
 /**
