@@ -178,6 +178,30 @@ export class ClaimTakenError extends Error {
 
 const s = (value: bigint | null) => (value === null ? null : value.toString());
 
+const rfc3339 = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/**
+ * webhookGrantCreated queues a grant.created event per new lot (the outbox,
+ * store/webhook-store.ts), and its deliveries, in the group's statement and so in its
+ * transaction: an event exists exactly when its grant committed. Only when an enabled
+ * endpoint subscribes to the type: a deployment without webhooks writes nothing more.
+ */
+const webhookGrantCreated = /* sql */ `
+wg as (
+  insert into webhook_events (type, customer_id, payload)
+  select 'grant.created', g.customer_id, jsonb_build_object('grantId', g.grant_id, 'creditTypeId', g.credit_type_id, 'amount', g.amount::text,
+    'source', g.source, 'reasonCode', g.reason_code, 'effectiveTime', ${rfc3339("g.effective_at")},
+    'expireTime', case when g.expires_at is null then null else ${rfc3339("g.expires_at")} end)
+  from g
+  where exists (select 1 from webhook_endpoints ep where ep.disabled_at is null and (cardinality(ep.event_types) = 0 or 'grant.created' = any(ep.event_types)))
+  order by g.seq
+  returning event_id, type),
+wgd as (
+  insert into webhook_deliveries (event_id, endpoint_id)
+  select wg.event_id, ep.endpoint_id from wg
+  join webhook_endpoints ep on ep.disabled_at is null and (cardinality(ep.event_types) = 0 or wg.type = any(ep.event_types))
+  returning 1)`;
+
 /**
  * writeText is the statement. Every part is an unnest of arrays, so an empty part writes
  * nothing; rows are written in array order (identity columns follow it). Claims are
@@ -208,7 +232,8 @@ g as (
     with ordinality as v(customer_id, credit_type_id, grant_id, source, amount, remaining, held, priority, effective_at, expires_at,
       cost_basis_micros, reason_code, note, request_id, actor, activation_due, position)
   order by v.position
-  returning 1),
+  returning customer_id, credit_type_id, grant_id, source, amount, reason_code, effective_at, expires_at, seq),
+${webhookGrantCreated},
 u as (
   insert into usage_events (principal, event_id, customer_id, feature_key, quantity, event_at, properties, status, reason,
     credit_type_id, pricing_version_id, rate_override, rate_credits, rate_per_units, carry_before, carry_after, credits, over_limit, rated_at, offline)
