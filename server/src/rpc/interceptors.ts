@@ -125,6 +125,12 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.AdminService/CorrectUsageEvent": admin,
   "burndown.v1.AdminService/SearchCustomers": staff,
   "burndown.v1.AdminService/ListRateOverrides": staff,
+  "burndown.v1.WebhookService/CreateWebhookEndpoint": admin,
+  "burndown.v1.WebhookService/ListWebhookEndpoints": staff,
+  "burndown.v1.WebhookService/DisableWebhookEndpoint": admin,
+  "burndown.v1.WebhookService/RotateWebhookSecret": admin,
+  "burndown.v1.WebhookService/ListWebhookEvents": staff,
+  "burndown.v1.WebhookService/ReplayWebhookEvents": admin,
 };
 
 /**
