@@ -380,22 +380,22 @@ describe("refusals change nothing", () => {
     await grant();
     const [event] = await settled(endpointId, 1);
     const replay = (over: object) => c.webhooks.replayWebhookEvents({ endpointId, requestId: randomUUID(), ...over });
-    const refusals: [Promise<unknown>, Code, string][] = [
-      [replay({}), Code.InvalidArgument, "INVALID_REPLAY_SELECTION"],
-      [replay({ eventIds: [event.eventId], sinceTime: timestampFromMs(Date.now()) }), Code.InvalidArgument, "INVALID_REPLAY_SELECTION"],
-      [replay({ eventIds: Array.from({ length: limits.webhookReplayEventsMax + 1 }, () => randomUUID()) }), Code.InvalidArgument, "TOO_MANY_EVENT_IDS"],
-      [replay({ eventIds: [event.eventId, missingId] }), Code.NotFound, "WEBHOOK_EVENT_NOT_FOUND"],
+    const refusals: [() => Promise<unknown>, Code, string][] = [
+      [() => replay({}), Code.InvalidArgument, "INVALID_REPLAY_SELECTION"],
+      [() => replay({ eventIds: [event.eventId], sinceTime: timestampFromMs(Date.now()) }), Code.InvalidArgument, "INVALID_REPLAY_SELECTION"],
+      [() => replay({ eventIds: Array.from({ length: limits.webhookReplayEventsMax + 1 }, () => randomUUID()) }), Code.InvalidArgument, "TOO_MANY_EVENT_IDS"],
+      [() => replay({ eventIds: [event.eventId, missingId] }), Code.NotFound, "WEBHOOK_EVENT_NOT_FOUND"],
     ];
     const before = await databaseSnapshot(t.database.pool);
     for (const [call, code, reason] of refusals) {
-      const error = await errorOf(call);
+      const error = await errorOf(call());
       expect([Code[error.code], errorInfoOf(error)?.reason]).toEqual([Code[code], reason]);
     }
     expect(await databaseSnapshot(t.database.pool)).toEqual(before);
     await c.webhooks.disableWebhookEndpoint({ endpointId, requestId: randomUUID() });
     const disabled = await databaseSnapshot(t.database.pool);
-    for (const call of [replay({ eventIds: [event.eventId] }), c.webhooks.rotateWebhookSecret({ endpointId, requestId: randomUUID() })]) {
-      const error = await errorOf(call);
+    for (const call of [() => replay({ eventIds: [event.eventId] }), () => c.webhooks.rotateWebhookSecret({ endpointId, requestId: randomUUID() })]) {
+      const error = await errorOf(call());
       expect([Code[error.code], errorInfoOf(error)?.reason]).toEqual([Code[Code.FailedPrecondition], "WEBHOOK_ENDPOINT_DISABLED"]);
     }
     expect(await databaseSnapshot(t.database.pool)).toEqual(disabled);
