@@ -293,6 +293,21 @@ describe("delivery", () => {
     expect(enabled.received).toHaveLength(1);
   });
 
+  it("a burn into the overdraft sends balance.negative once: not while above zero, not again while below", async () => {
+    const receiver = await receiverFor();
+    const { endpointId } = await endpointFor(receiver, ["balance.negative"]);
+    const customerId = `cust-${randomUUID()}`;
+    await c.admin.createCustomer({ customer: { customerId, overdraftLimits: [{ creditTypeId, amount: 100n }] }, requestId: randomUUID() });
+    await grant(customerId, 50n);
+    const burn = (amount: bigint) => c.ledger.burn({ customerId, cost: { case: "credits", value: { creditTypeId, amount } }, requestId: randomUUID() });
+    await burn(50n); // to exactly zero: not negative
+    await burn(30n); // -30
+    await burn(10n); // -40: still negative, no second event
+    const [event] = await settled(endpointId, 1);
+    expect([event.type, event.customerId, JSON.parse(event.payloadJson)]).toEqual(["balance.negative", customerId, { creditTypeId, available: "-30" }]);
+    expect(receiver.received).toHaveLength(1);
+  });
+
   it("moving customers to a pricing version sends pricing_version.moved per customer moved", async () => {
     const receiver = await receiverFor();
     const { endpointId } = await endpointFor(receiver, ["pricing_version.moved"]);

@@ -618,6 +618,10 @@ export const WebhookDeliveryStatusSchema: GenEnum<WebhookDeliveryStatus> = /*@__
  * types and their data:
  *   grant.created: a lot was granted (Grant). data: grantId, creditTypeId,
  *     amount, source, reasonCode, effectiveTime, expireTime (null: never).
+ *   balance.negative: a change (a burn, a hold, usage, an expiry...) took
+ *     the customer's available balance of a credit type from zero or more to
+ *     below zero, into its overdraft; sent again only after it has been back
+ *     at zero or more. data: creditTypeId, available (after the change).
  *   pricing_version.moved: the customer was re-pinned
  *     (MoveCustomersToPricingVersion). data: fromPricingVersionId ("": base
  *     rates), toPricingVersionId, reason.
