@@ -10,6 +10,7 @@ import { Code } from "@connectrpc/connect";
 import { errorInfoOf, GrantSource, WebhookDeliveryStatus, type WebhookEvent } from "@burndown/sdk";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { limits } from "../src/limits.js";
+import { claimDueDeliveries, recordAttempt } from "../src/store/webhook-store.js";
 import { invariantViolations } from "../../test-support/invariants.js";
 import { databaseSnapshot, errorOf } from "../../test-support/snapshot.js";
 import { type Clients, startTestServer, type TestServer } from "../../test-support/server.js";
@@ -163,6 +164,11 @@ describe("endpoints", () => {
     expect(disabled.endpoint?.disableTime).toBeDefined();
     const again = await c.webhooks.disableWebhookEndpoint({ endpointId: created.endpoint!.endpointId, requestId: randomUUID() });
     expect(again.endpoint?.disableTime).toEqual(disabled.endpoint?.disableTime);
+
+    // Each change is audited once (retries and the repeated disable add nothing), without a secret.
+    const trail = (await c.admin.listAuditRecords({ pageSize: 1_000 })).auditRecords.filter((record) => record.target === `webhook_endpoint:${created.endpoint!.endpointId}`);
+    expect(trail.map((record) => record.action).reverse()).toEqual(["create_webhook_endpoint", "rotate_webhook_secret", "disable_webhook_endpoint"]);
+    expect(trail.map((record) => record.detailsJson + record.reason).join()).not.toContain("whsec_");
   });
 });
 
@@ -428,6 +434,48 @@ describe("refusals change nothing", () => {
     expect(await databaseSnapshot(t.database.pool)).toEqual(before);
     await c.webhooks.disableWebhookEndpoint({ endpointId: created[0], requestId: randomUUID() });
     await c.webhooks.createWebhookEndpoint({ url: "https://example.com/one-more", eventTypes: ["pricing_version.moved"], requestId: randomUUID() });
+  });
+});
+
+describe("claims and leases (the worker's store, on a server whose worker is off)", () => {
+  let quiet: TestServer;
+  beforeAll(async () => {
+    quiet = await startTestServer();
+    const qc = quiet.clients(quiet.adminToken);
+    await qc.admin.createCreditType({ creditType: { creditTypeId, displayName: "API", scale: 0 }, requestId: randomUUID() });
+    await qc.webhooks.createWebhookEndpoint({ url: "http://127.0.0.1:9/never", requestId: randomUUID() });
+    await Promise.all(
+      Array.from({ length: 20 }, () =>
+        qc.ledger.grant({ customerId: `cust-${randomUUID()}`, creditTypeId, amount: 5n, source: GrantSource.PURCHASE, reasonCode: "purchase", requestId: randomUUID() }),
+      ),
+    );
+  });
+  afterAll(async () => {
+    await quiet?.close();
+  });
+  const at = (offsetMs: number) => new Date(Date.now() + offsetMs);
+
+  it("two workers claiming at once take disjoint deliveries, and a leased one is not due until its lease ends", async () => {
+    const pool = quiet.database.serverPool;
+    const now = at(1_000);
+    const [a, b] = await Promise.all([0, 1].map(() => claimDueDeliveries(pool, { now, leaseUntil: at(60_000), limit: 15 })));
+    const ids = [...a, ...b].map((d) => d.eventId);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toHaveLength(20);
+    expect(await claimDueDeliveries(pool, { now, leaseUntil: at(60_000), limit: 100 })).toEqual([]);
+  });
+
+  it("a worker that crashed before recording: the attempt is sent again when its lease ends, and its late result is fenced off", async () => {
+    const pool = quiet.database.serverPool;
+    // Far enough ahead that any earlier lease has ended.
+    const [first] = await claimDueDeliveries(pool, { now: at(600_000), leaseUntil: at(660_000), limit: 1 });
+    const again = (await claimDueDeliveries(pool, { now: at(661_000), leaseUntil: at(720_000), limit: 100 })).find((d) => d.eventId === first.eventId);
+    expect(again?.attempt).toBe(first.attempt + 1);
+    const result = { eventId: first.eventId, endpointId: first.endpointId, delivered: true, httpStatus: 200, error: "", nextAttemptAt: null };
+    expect(await recordAttempt(pool, { ...result, attempt: first.attempt })).toBe(false);
+    expect(await recordAttempt(pool, { ...result, attempt: first.attempt + 1 })).toBe(true);
+    const status = await quiet.database.pool.query("select status, attempts from webhook_deliveries where event_id = $1", [first.eventId]);
+    expect(status.rows).toEqual([{ status: "delivered", attempts: first.attempt + 1 }]);
   });
 });
 
