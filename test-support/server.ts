@@ -3,7 +3,7 @@ import { type DescService } from "@bufbuild/protobuf";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { bearer } from "./bearer.js";
-import { AdminService, BillingService, LedgerService, Role } from "@burndown/sdk";
+import { AdminService, BillingService, LedgerService, Role, WebhookService } from "@burndown/sdk";
 import type { Fanout } from "../server/src/fanout.js";
 import type { AdmissionLimits } from "../server/src/rpc/admission.js";
 import { type RunningServer, type ServerOptions, startServer } from "../server/src/server.js";
@@ -24,6 +24,7 @@ export interface Clients {
   ledger: Client<typeof LedgerService>;
   admin: Client<typeof AdminService>;
   billing: Client<typeof BillingService>;
+  webhooks: Client<typeof WebhookService>;
 }
 
 /** TestServer is a running server with its database and an admin key. */
@@ -36,6 +37,8 @@ export interface TestServer {
   clients: (token: string | null, protocol?: "connect" | "grpc") => Clients;
   /** createKey makes an API key of a role and returns its token. */
   createKey: (role: "service" | "support" | "admin", grantLimit?: bigint) => Promise<string>;
+  /** startReplica starts another server on the same database (another replica), closed with this one. */
+  startReplica: () => Promise<RunningServer>;
   close: () => Promise<void>;
 }
 
@@ -52,10 +55,11 @@ export async function startTestServer(
     writes?: ServerOptions["writes"];
     grantReasonCodes?: ServerOptions["grantReasonCodes"];
     stripeWebhookSecret?: ServerOptions["stripeWebhookSecret"];
+    webhooks?: ServerOptions["webhooks"];
   } = {},
 ): Promise<TestServer> {
   const database = await createTestDatabase();
-  const server = await startServer({
+  const start = () => startServer({
     // The server's own privileges, as in production: a statement needing more fails the test.
     pool: database.serverPool,
     host: "127.0.0.1",
@@ -68,9 +72,12 @@ export async function startTestServer(
     writes: options.writes,
     grantReasonCodes: options.grantReasonCodes,
     stripeWebhookSecret: options.stripeWebhookSecret,
+    webhooks: options.webhooks,
     // BURNDOWN_TEST_LOG=1 shows server logs (internal errors with stacks) while debugging.
     log: process.env.BURNDOWN_TEST_LOG ? (message) => console.error(message) : () => {},
   });
+  const server = await start();
+  const replicas: RunningServer[] = [];
   const adminToken = newApiKeyToken();
   await bootstrapAdminKey(server.deps, adminToken);
   const transports = new Map<string, Transport>();
@@ -81,7 +88,12 @@ export async function startTestServer(
         ? createGrpcTransport({ baseUrl: server.grpcUrl, interceptors })
         : createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors });
     transports.set(`${protocol}:${token}`, transport);
-    return { ledger: createClient(LedgerService as DescService as typeof LedgerService, transport), admin: createClient(AdminService, transport), billing: createClient(BillingService, transport) };
+    return {
+      ledger: createClient(LedgerService as DescService as typeof LedgerService, transport),
+      admin: createClient(AdminService, transport),
+      billing: createClient(BillingService, transport),
+      webhooks: createClient(WebhookService, transport),
+    };
   };
   let keyCount = 0;
   const createKey = async (role: "service" | "support" | "admin", grantLimit = 0n) => {
@@ -95,7 +107,13 @@ export async function startTestServer(
     clock: options.clock ?? null,
     clients,
     createKey,
+    startReplica: async () => {
+      const replica = await start();
+      replicas.push(replica);
+      return replica;
+    },
     close: async () => {
+      await Promise.all(replicas.map((replica) => replica.close()));
       await server.close();
       await database.drop();
     },

@@ -9,13 +9,25 @@ export async function databaseSnapshot(pool: pg.Pool): Promise<Record<string, un
     (select count(*) from reservations)::int as reservations, (select count(*) from idempotency_keys)::int as idempotency_keys,
     (select count(*) from customers)::int as customers, (select count(*) from credit_types)::int as credit_types,
     (select count(*) from features)::int as features, (select count(*) from api_keys)::int as api_keys,
-    (select count(*) from bundles)::int as bundles, (select count(*) from topup_refunds)::int as topup_refunds`);
+    (select count(*) from bundles)::int as bundles, (select count(*) from topup_refunds)::int as topup_refunds,
+    (select count(*) from webhook_events)::int as webhook_events`);
   const balances = await pool.query("select customer_id, credit_type_id, granted, held, burned, expired, debt, overdraft_limit from balances order by 1, 2");
   const lots = await pool.query("select grant_id, remaining, held from grants order by 1");
   const reservations = await pool.query("select reservation_id, status, committed_amount from reservations order by 1");
   const revoked = await pool.query("select key_id from api_keys where revoked_at is not null order by 1");
   const topUps = await pool.query("select order_id, state, refunded_minor from topup_orders order by 1");
-  return { counts: counts.rows[0], balances: balances.rows, lots: lots.rows, reservations: reservations.rows, revoked: revoked.rows, topUps: topUps.rows };
+  const endpoints = await pool.query("select endpoint_id, secret, disabled_at from webhook_endpoints order by 1");
+  const deliveries = await pool.query("select event_id, endpoint_id, status, attempts, next_attempt_at from webhook_deliveries order by 1, 2");
+  return {
+    counts: counts.rows[0],
+    balances: balances.rows,
+    lots: lots.rows,
+    reservations: reservations.rows,
+    revoked: revoked.rows,
+    topUps: topUps.rows,
+    webhookEndpoints: endpoints.rows,
+    webhookDeliveries: deliveries.rows,
+  };
 }
 
 /** errorOf awaits a call that must fail and returns its error. */

@@ -1,7 +1,7 @@
 // The platform screens of the admin UI, in headless Chromium against a real server and
 // PostgreSQL: the kill switch behind its confirmation, a feature's enforcement mode, API
 // keys (the token shown once, revocation), support's read-only view, credit types and
-// pricing versions, replaying unrated usage, and the audit trail. Every outcome the UI
+// pricing versions, replaying unrated usage, webhooks, and the audit trail. Every outcome the UI
 // shows is checked through the API as well; axe-core finds no serious violation.
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -360,6 +360,59 @@ describeWithBrowser("the platform screens", () => {
     await page.context().close();
   });
 
+  it("webhooks: an endpoint's secret is shown once, an event can be sent again, the secret rotated, the endpoint disabled; support only reads", async () => {
+    const page = await signIn(test.adminToken);
+    await openPlatform(page, "Webhooks");
+    const url = `https://example.com/ui-${randomUUID().slice(0, 8)}`;
+    const form = page.getByRole("form", { name: "Add a webhook endpoint" });
+    await form.getByLabel("URL (http or https)").fill(url);
+    await form.getByLabel("grant.created").check();
+    await form.getByLabel("Description (optional)").fill("billing");
+    await form.getByRole("button", { name: "Add endpoint" }).click();
+    await page.getByTestId("new-secret").waitFor();
+    const secret = await page.getByTestId("new-secret").inputValue();
+    expect(secret).toMatch(/^whsec_/);
+    const endpoint = (await admin.webhooks.listWebhookEndpoints({})).endpoints.find((candidate) => candidate.url === url);
+    expect(endpoint).toMatchObject({ eventTypes: ["grant.created"], description: "billing" });
+    expect(await seriousViolations(page)).toEqual([]);
+
+    // A grant queues an event for it; "Send again" queues its delivery anew.
+    const customerId = `webhook-${randomUUID().slice(0, 8)}`;
+    await admin.ledger.grant({ customerId, creditTypeId, amount: 500n, source: GrantSource.PURCHASE, reasonCode: "purchase", requestId: randomUUID() });
+    const [event] = (await admin.webhooks.listWebhookEvents({ endpointId: endpoint!.endpointId })).events;
+    expect(event.customerId).toBe(customerId);
+    await openPlatform(page, "Audit trail");
+    await openPlatform(page, "Webhooks");
+    expect(await page.getByTestId("new-secret").count()).toBe(0); // away and back: the secret is gone for good
+    expect(await page.content()).not.toContain(secret);
+    const row = page.getByRole("table", { name: "Webhook events" }).locator(`tr[data-event-id="${event.eventId}"]`);
+    await row.getByRole("button", { name: /^Send again/ }).click();
+    await page.getByText("Queued to be sent again.").waitFor();
+    const audits = await admin.admin.listAuditRecords({ pageSize: 1 });
+    expect(audits.auditRecords.map((record) => [record.action, record.target])).toEqual([["replay_webhook_events", `webhook_endpoint:${endpoint!.endpointId}`]]);
+
+    // Rotate: a new secret, shown once; then disable, behind a confirmation.
+    const endpointRow = page.getByRole("table", { name: "Webhook endpoints" }).locator(`tr[data-endpoint-id="${endpoint!.endpointId}"]`);
+    await endpointRow.getByRole("button", { name: /^Rotate secret/ }).click();
+    await page.getByRole("dialog", { name: `Rotate the secret of ${url}?` }).getByRole("button", { name: "Rotate" }).click();
+    await expect.poll(() => page.getByTestId("new-secret").inputValue()).toMatch(/^whsec_/);
+    expect(await page.getByTestId("new-secret").inputValue()).not.toBe(secret);
+    await endpointRow.getByRole("button", { name: /^Disable/ }).click();
+    await page.getByRole("dialog", { name: `Disable ${url}?` }).getByRole("button", { name: "Disable" }).click();
+    await expect.poll(() => endpointRow.getByTestId("endpoint-state").innerText()).toMatch(/^Disabled /);
+    const disabled = (await admin.webhooks.listWebhookEndpoints({})).endpoints.find((candidate) => candidate.endpointId === endpoint!.endpointId);
+    expect(disabled?.disableTime).toBeDefined();
+    await page.context().close();
+
+    // Support reads the same lists, and gets no form.
+    const support = await signIn(supportToken);
+    await openPlatform(support, "Webhooks");
+    await support.getByRole("table", { name: "Webhook endpoints" }).locator(`tr[data-endpoint-id="${endpoint!.endpointId}"]`).waitFor();
+    expect(await support.getByRole("form", { name: "Add a webhook endpoint" }).count()).toBe(0);
+    expect(await support.getByRole("button", { name: /^Send again/ }).count()).toBe(0);
+    await support.context().close();
+  });
+
   it("every platform page passes axe-core without a serious violation", async () => {
     const page = await signIn(test.adminToken);
     const pages: [string, string][] = [
@@ -368,6 +421,7 @@ describeWithBrowser("the platform screens", () => {
       ["Pricing versions", "Pricing versions"],
       ["API keys", "API keys"],
       ["Unrated events", "Unrated events"],
+      ["Webhooks", "Webhook endpoints"],
       ["Audit trail", "Audit trail"],
     ];
     for (const [tab, table] of pages) {

@@ -130,4 +130,19 @@ export const limits = {
   healthWatchersMax: 100,
   /** reflection: requests on one ServerReflectionInfo stream. */
   reflectionRequestsPerStreamMax: 1_000,
+  /** webhooks: enabled endpoints at once, an endpoint URL's length, events one replay may name. */
+  webhookEndpointsMax: 100,
+  webhookUrlLengthMax: 2_000,
+  webhookReplayEventsMax: 1_000,
+  /** webhooks: how long one delivery attempt may take (connect, send, answer) before it counts as failed, by default. */
+  webhookTimeoutMsDefault: 10_000,
+  /** webhooks: attempts of one delivery before it is failed, by default (at most about a day and a half of backoff). */
+  webhookAttemptsMaxDefault: 20,
+  /** webhooks: the delay before the first retry, by default; it doubles per attempt, with jitter, up to webhookRetryDelayMsMax. */
+  webhookRetryBaseMsDefault: 1_000,
+  webhookRetryDelayMsMax: 6 * 3_600_000,
+  /** webhooks: deliveries one worker has in flight at once (and claims per pass). */
+  webhookInFlightMax: 32,
+  /** webhooks: the part of an answer body kept as last_error, in characters. */
+  webhookErrorLengthMax: 500,
 } as const;

@@ -7,9 +7,10 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { AdminService, BillingService, ErrorInfoSchema, LedgerService } from "@burndown/sdk";
+import { AdminService, BillingService, ErrorInfoSchema, LedgerService, WebhookService } from "@burndown/sdk";
 import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
+import { startWebhookDelivery, type WebhookPolicy, webhookPolicyOf } from "./jobs/webhook-delivery.js";
 import { Admission, type AdmissionLimits, admissionInterceptor } from "./rpc/admission.js";
 import { batchHandlers } from "./rpc/batch-handlers.js";
 import { billingHandlers } from "./rpc/billing-handlers.js";
@@ -30,6 +31,7 @@ import { shadowPricingHandlers } from "./rpc/shadow-pricing-handlers.js";
 import { handleStripeWebhook, stripeWebhookPath } from "./rpc/stripe-webhook.js";
 import { usageAdminHandlers } from "./rpc/usage-admin-handlers.js";
 import { usageHandlers } from "./rpc/usage-handlers.js";
+import { webhookHandlers } from "./rpc/webhook-handlers.js";
 import { KeyVerifier } from "./service/api-keys.js";
 import { type Fanout, LocalFanout } from "./fanout.js";
 import type { Deps, UsagePolicy } from "./service/context.js";
@@ -58,6 +60,8 @@ export interface ServerOptions {
   stripeWebhookSecret?: string | null;
   /** CSP frame-ancestors of the customer view (/customer), for vendors that iframe it; "*" by default. */
   customerViewFrameAncestors?: string;
+  /** webhook delivery (jobs/webhook-delivery.ts): timeout, attempts, first retry delay; defaults from limits.ts. Runs with the jobs. */
+  webhooks?: Partial<WebhookPolicy>;
 }
 
 /** RunningServer is a started server. */
@@ -113,8 +117,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     router.service(AdminService, { ...adminHandlers(deps), ...pricingHandlers(deps), ...usageAdminHandlers(deps), ...explainHandlers(deps), ...shadowPricingHandlers(deps) });
     router.service(BillingService, billingHandlers(deps));
     // Health and reflection answer without an API key (see publicMethods in interceptors.ts).
-    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService]));
-    registerReflection(router, [LedgerService.file, AdminService.file, BillingService.file, HealthService.file, ErrorInfoSchema.file]);
+    router.service(WebhookService, webhookHandlers(deps));
+    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService, WebhookService]));
+    registerReflection(router, [LedgerService.file, AdminService.file, BillingService.file, WebhookService.file, HealthService.file, ErrorInfoSchema.file]);
   };
   // The error interceptor is first, so it is outermost and sees every refusal. Malformed
   // bodies and admission come before auth: a flood of bad keys is shed like any other.
@@ -149,6 +154,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw error;
   });
   const jobs = options.jobIntervalMs > 0 ? startExpiryJobs(deps, options.jobIntervalMs, log) : null;
+  const webhooks = options.jobIntervalMs > 0 ? startWebhookDelivery(deps, webhookPolicyOf(options.webhooks), options.jobIntervalMs, log) : null;
   const urlHost = options.host.includes(":") ? `[${options.host}]` : options.host;
   return {
     httpUrl: `http://${urlHost}:${httpPort}`,
@@ -157,7 +163,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     admission,
     connectHandler: handler,
     close: async () => {
-      await jobs?.stop();
+      await Promise.all([jobs?.stop(), webhooks?.stop()]);
       // In-flight calls get a grace period on both listeners; then they are cut.
       const closed = Promise.all([new Promise((resolve) => httpServer.close(resolve)), closeGrpcJs(grpcServer, limits.shutdownGraceMsMax)]);
       httpServer.closeIdleConnections();

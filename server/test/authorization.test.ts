@@ -21,6 +21,7 @@ import {
   TopUpState,
   UsageGranularity,
   UsageOutcome,
+  WebhookService,
 } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limits } from "../src/limits.js";
@@ -83,6 +84,12 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "BillingService/RefundTopUp": ["service", "admin"],
   "BillingService/GetTopUp": ["service", "support", "admin"],
   "BillingService/ListTopUps": ["service", "support", "admin"],
+  "WebhookService/CreateWebhookEndpoint": ["admin"],
+  "WebhookService/ListWebhookEndpoints": ["support", "admin"],
+  "WebhookService/DisableWebhookEndpoint": ["admin"],
+  "WebhookService/RotateWebhookSecret": ["admin"],
+  "WebhookService/ListWebhookEvents": ["support", "admin"],
+  "WebhookService/ReplayWebhookEvents": ["admin"],
 };
 
 /** The callers without a working key, and the reason each must be refused with. */
@@ -195,6 +202,23 @@ async function burnedEvent(): Promise<string> {
   const res = await admin().ledger.reportUsage({ events: [{ eventId, customerId, featureKey, quantity: 2n }] });
   expect(res.results.map((result) => [result.outcome, result.credits])).toEqual([[UsageOutcome.BURNED, 10n]]);
   return eventId;
+}
+
+/**
+ * The matrix's webhook endpoint (to nowhere: no test here runs the delivery worker), made
+ * once, with one grant.created event, so cells do not pile up enabled endpoints.
+ */
+let sharedEndpoint: Promise<{ endpointId: string; eventId: string }> | null = null;
+function webhookEndpoint(): Promise<{ endpointId: string; eventId: string }> {
+  sharedEndpoint ??= (async () => {
+    const created = await admin().webhooks.createWebhookEndpoint({ url: "http://127.0.0.1:9/matrix", eventTypes: ["grant.created"], requestId: randomUUID() });
+    const customerId = await fundedCustomer();
+    const events = await admin().webhooks.listWebhookEvents({ endpointId: created.endpoint!.endpointId });
+    const event = events.events.find((candidate) => candidate.customerId === customerId);
+    expect(event?.type).toBe("grant.created");
+    return { endpointId: created.endpoint!.endpointId, eventId: event!.eventId };
+  })();
+  return sharedEndpoint;
 }
 
 /** A Send calls one RPC with a valid request and checks the success response. */
@@ -544,6 +568,49 @@ const validCalls: Record<string, () => Promise<Send>> = {
       expect(res.overrides.map((override) => [override.featureKey, override.rate?.credits, override.rate?.perUnits])).toEqual([[featureKey, 1n, 3n]]);
     };
   },
+  "WebhookService/CreateWebhookEndpoint": async () => async (c) => {
+    const res = await c.webhooks.createWebhookEndpoint({ url: "https://example.com/hooks", eventTypes: ["pricing_version.moved"], requestId: randomUUID() });
+    expect(res.endpoint?.url).toBe("https://example.com/hooks");
+    expect(res.secret).toMatch(/^whsec_/);
+    // Leaves the matrix's count of enabled endpoints as it found it.
+    await admin().webhooks.disableWebhookEndpoint({ endpointId: res.endpoint!.endpointId, requestId: randomUUID() });
+  },
+  "WebhookService/ListWebhookEndpoints": async () => {
+    const { endpointId } = await webhookEndpoint();
+    return async (c) => {
+      const res = await c.webhooks.listWebhookEndpoints({});
+      expect(res.endpoints.map((endpoint) => endpoint.endpointId)).toContain(endpointId);
+    };
+  },
+  "WebhookService/DisableWebhookEndpoint": async () => {
+    const created = await admin().webhooks.createWebhookEndpoint({ url: "https://example.com/disable", eventTypes: ["pricing_version.moved"], requestId: randomUUID() });
+    const endpointId = created.endpoint!.endpointId;
+    return async (c) => {
+      const res = await c.webhooks.disableWebhookEndpoint({ endpointId, requestId: randomUUID() });
+      expect(res.endpoint?.disableTime).toBeDefined();
+    };
+  },
+  "WebhookService/RotateWebhookSecret": async () => {
+    const { endpointId } = await webhookEndpoint();
+    return async (c) => {
+      const res = await c.webhooks.rotateWebhookSecret({ endpointId, requestId: randomUUID() });
+      expect(res.secret).toMatch(/^whsec_/);
+    };
+  },
+  "WebhookService/ListWebhookEvents": async () => {
+    const { endpointId, eventId } = await webhookEndpoint();
+    return async (c) => {
+      const res = await c.webhooks.listWebhookEvents({ endpointId, pageSize: 1_000 });
+      expect(res.events.map((event) => event.eventId)).toContain(eventId);
+    };
+  },
+  "WebhookService/ReplayWebhookEvents": async () => {
+    const { endpointId, eventId } = await webhookEndpoint();
+    return async (c) => {
+      const res = await c.webhooks.replayWebhookEvents({ endpointId, eventIds: [eventId], requestId: randomUUID() });
+      expect(res.replayedCount).toBe(1n);
+    };
+  },
   "AdminService/CorrectUsageEvent": async () => {
     const eventId = await burnedEvent();
     return async (c) => {
@@ -648,8 +715,8 @@ afterAll(async () => {
 });
 
 describe("the expected table", () => {
-  it("names every RPC of LedgerService, AdminService and BillingService, and has a valid call for each", () => {
-    const rpcs = [LedgerService, AdminService, BillingService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
+  it("names every RPC of LedgerService, AdminService, BillingService and WebhookService, and has a valid call for each", () => {
+    const rpcs = [LedgerService, AdminService, BillingService, WebhookService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
     expect(Object.keys(expectedRoles).sort()).toEqual([...rpcs].sort());
     expect(Object.keys(validCalls).sort()).toEqual([...rpcs].sort());
   });

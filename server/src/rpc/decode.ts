@@ -229,7 +229,7 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 /** requireUuid checks a server-assigned id. */
 export function requireUuid(field: string, value: string): string {
   if (value === "") throw invalid("MISSING_FIELD", field, "is required");
-  if (!uuidPattern.test(value)) throw invalid("INVALID_ID", field, "must be an id returned by Reserve");
+  if (!uuidPattern.test(value)) throw invalid("INVALID_ID", field, "must be an id the server returned (a UUID)");
   return value.toLowerCase();
 }
 

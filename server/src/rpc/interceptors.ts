@@ -136,6 +136,12 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.BillingService/RefundTopUp": hotPath,
   "burndown.v1.BillingService/GetTopUp": everyone,
   "burndown.v1.BillingService/ListTopUps": everyone,
+  "burndown.v1.WebhookService/CreateWebhookEndpoint": admin,
+  "burndown.v1.WebhookService/ListWebhookEndpoints": staff,
+  "burndown.v1.WebhookService/DisableWebhookEndpoint": admin,
+  "burndown.v1.WebhookService/RotateWebhookSecret": admin,
+  "burndown.v1.WebhookService/ListWebhookEvents": staff,
+  "burndown.v1.WebhookService/ReplayWebhookEvents": admin,
 };
 
 /**

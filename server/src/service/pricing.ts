@@ -22,6 +22,7 @@ import {
   upsertSetting,
 } from "../store/pricing-store.js";
 import { selectSetting } from "../store/rate-store.js";
+import { enqueueWebhookEvents } from "../store/webhook-store.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { runIdempotent } from "./run-idempotent.js";
 
@@ -139,7 +140,11 @@ export async function moveCustomersToPricingVersion(deps: Deps, caller: Caller, 
   return runIdempotent(deps, caller, idempotency, async (tx) => {
     if (input.fromPricingVersionId !== null) await requirePricingVersion(tx, input.fromPricingVersionId);
     await requirePricingVersion(tx, input.toPricingVersionId);
-    const movedCount = await moveCustomers(tx, { from: input.fromPricingVersionId, to: input.toPricingVersionId, customerIds: input.customerIds, at: deps.now() });
+    const moved = await moveCustomers(tx, { from: input.fromPricingVersionId, to: input.toPricingVersionId, customerIds: input.customerIds, at: deps.now() });
+    const movedCount = BigInt(moved.length);
+    // In the move's transaction: an event per customer moved, exactly when the move commits.
+    const data = { fromPricingVersionId: input.fromPricingVersionId ?? "", toPricingVersionId: input.toPricingVersionId, reason: input.reason };
+    await enqueueWebhookEvents(tx, "pricing_version.moved", moved.map((customerId) => ({ customerId, payload: data })));
     assert(input.customerIds.length === 0 || movedCount <= BigInt(input.customerIds.length), "only named customers move");
     await insertAuditRecord(tx, {
       actor: caller.keyId,

@@ -14,7 +14,7 @@
 // deadlock), it runs again; if it fails otherwise, nothing of it was written and every op
 // runs again alone, so one bad item never fails its neighbours.
 import { LedgerError } from "../errors.js";
-import { assert, type BalanceState, type LotState } from "../ledger/balance-state.js";
+import { assert, availableOf, type BalanceState, type LotState, overdraftInUseOf } from "../ledger/balance-state.js";
 import { limits } from "../limits.js";
 import { type BalanceKey, balanceKeyOf, type DecisionInputs, type DecisionRequest, lockAndSelectDecisionInputs, selectDecisionInputs } from "../store/balance-store.js";
 import {
@@ -192,6 +192,7 @@ class GroupState implements GroupView {
       const before = this.slots.get(keyOf(key));
       assert(before?.kind === "loaded", "an op changes only balances it loaded");
       this.recordLots(key, before.state, state);
+      this.recordNegative(key, before.state, state);
       this.slots.set(keyOf(key), { kind: "loaded", state });
       const { granted, held, burned, expired, debt, overdraftHeld } = state;
       this.totals.set(keyOf(key), { key, granted, held, burned, expired, debt, overdraftHeld });
@@ -225,6 +226,18 @@ class GroupState implements GroupView {
     assert(slot?.kind === "loaded", "lots are added to a loaded balance");
     const known = new Set(slot.state.lots.map((lot) => lot.grantId));
     slot.state.lots.push(...lots.filter((lot) => !known.has(lot.grantId)));
+  }
+
+  /**
+   * recordNegative notes a balance this op took from available >= 0 to below 0 (a
+   * balance.negative event). Available is below zero only while the balance draws on its
+   * overdraft, so a balance that does not (nearly every change) costs one comparison.
+   */
+  private recordNegative(key: BalanceKey, before: BalanceState, after: BalanceState): void {
+    if (overdraftInUseOf(after) === 0n) return;
+    const nowMs = this.now.getTime();
+    const available = availableOf(after, nowMs);
+    if (available < 0n && availableOf(before, nowMs) >= 0n) this.set.balancesNegative.push({ ...key, available });
   }
 
   /** recordLots keeps the last remaining and held of every lot the change moved (a new lot's go into its insert). */

@@ -147,6 +147,8 @@ export interface WriteSet {
   usageConflicts: UsageConflictWrite[];
   /** lots the expiry job saw become effective: off its list (another replica's job may have taken them off first). */
   activatedLots: { customerId: string; grantId: string }[];
+  /** balances an op took from available >= 0 to below 0: each a balance.negative webhook event (if an endpoint subscribes). */
+  balancesNegative: { customerId: string; creditTypeId: string; available: bigint }[];
 }
 
 /** emptyWriteSet is a write set with nothing in it. */
@@ -154,6 +156,7 @@ export function emptyWriteSet(): WriteSet {
   return {
     balances: [], lots: [], newLots: [], entries: [], reservationInserts: [], reservationResolves: [], claims: [],
     usageInserts: [], usageRatings: [], shadows: [], carries: [], corrections: [], audits: [], releasedEventIds: [], usageConflicts: [], activatedLots: [],
+    balancesNegative: [],
   };
 }
 
@@ -177,6 +180,35 @@ export class ClaimTakenError extends Error {
 }
 
 const s = (value: bigint | null) => (value === null ? null : value.toString());
+
+const rfc3339 = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/**
+ * webhookEvents queues the group's webhook events in the outbox (store/webhook-store.ts),
+ * with their deliveries, in the group's statement and so in its transaction: an event
+ * exists exactly when its change committed. grant.created per new lot, balance.negative
+ * per balance an op took below zero. Only for types an enabled endpoint subscribes to: a
+ * deployment without webhooks writes nothing more.
+ */
+const webhookEvents = /* sql */ `
+wg as (
+  insert into webhook_events (type, customer_id, payload)
+  select x.type, x.customer_id, x.payload from (
+    select 'grant.created' as type, g.customer_id, jsonb_build_object('grantId', g.grant_id, 'creditTypeId', g.credit_type_id, 'amount', g.amount::text,
+        'source', g.source, 'reasonCode', g.reason_code, 'effectiveTime', ${rfc3339("g.effective_at")},
+        'expireTime', case when g.expires_at is null then null else ${rfc3339("g.expires_at")} end) as payload, 1 as part, g.seq as position
+      from g
+    union all
+    select 'balance.negative', v.customer_id, jsonb_build_object('creditTypeId', v.credit_type_id, 'available', v.available::text), 2, v.position
+      from unnest($135::text[], $136::text[], $137::bigint[]) with ordinality as v(customer_id, credit_type_id, available, position)) x
+  where exists (select 1 from webhook_endpoints ep where ep.disabled_at is null and (cardinality(ep.event_types) = 0 or x.type = any(ep.event_types)))
+  order by x.part, x.position
+  returning event_id, type),
+wgd as (
+  insert into webhook_deliveries (event_id, endpoint_id)
+  select wg.event_id, ep.endpoint_id from wg
+  join webhook_endpoints ep on ep.disabled_at is null and (cardinality(ep.event_types) = 0 or wg.type = any(ep.event_types))
+  returning 1)`;
 
 /**
  * writeText is the statement. Every part is an unnest of arrays, so an empty part writes
@@ -208,7 +240,8 @@ g as (
     with ordinality as v(customer_id, credit_type_id, grant_id, source, amount, remaining, held, priority, effective_at, expires_at,
       cost_basis_micros, reason_code, note, request_id, actor, activation_due, position)
   order by v.position
-  returning 1),
+  returning customer_id, credit_type_id, grant_id, source, amount, reason_code, effective_at, expires_at, seq),
+${webhookEvents},
 u as (
   insert into usage_events (principal, event_id, customer_id, feature_key, quantity, event_at, properties, status, reason,
     credit_type_id, pricing_version_id, rate_override, rate_credits, rate_per_units, carry_before, carry_after, credits, over_limit, rated_at, offline)
@@ -353,6 +386,7 @@ function writeValues(set: WriteSet): unknown[] {
     set.activatedLots.map((x) => x.customerId), set.activatedLots.map((x) => x.grantId),
     g.map((x) => x.activationDue),
     l.map((x) => s(x.expired)),
+    set.balancesNegative.map((x) => x.customerId), set.balancesNegative.map((x) => x.creditTypeId), set.balancesNegative.map((x) => s(x.available)),
   ];
 }
 

@@ -596,6 +596,57 @@ alter table ledger_entries add constraint ledger_entries_kind_check
   check (kind in ('grant', 'hold', 'release', 'burn', 'expire', 'settle', 'refund', 'unexpire', 'clawback'));
 `,
   },
+  {
+    version: 12,
+    name: "webhooks: endpoints, a transactional outbox and deliveries",
+    sql: `
+-- Where events are sent. The secret signs every request (HMAC-SHA256), so it is kept as
+-- is, not hashed; the API shows it once. Disabled endpoints are kept for the history.
+create table webhook_endpoints (
+  endpoint_id uuid primary key,
+  url text not null,
+  -- Empty: every event type.
+  event_types text[] not null default '{}',
+  description text not null default '',
+  secret text not null,
+  secret_at timestamptz not null default now(),
+  created_by text not null,
+  created_at timestamptz not null default now(),
+  disabled_at timestamptz
+);
+
+-- The outbox: written in the transaction of the change that causes the event, and only
+-- when an enabled endpoint subscribes to its type. Append-only (the server may not
+-- update or delete it).
+create table webhook_events (
+  event_id uuid primary key default gen_random_uuid(),
+  seq bigint generated always as identity unique,
+  type text not null,
+  customer_id text not null default '',
+  payload jsonb not null,
+  created_at timestamptz not null default now()
+);
+
+-- One event's delivery to one endpoint. next_attempt_at is also the lease of an attempt
+-- in flight: the worker pushes it past the request's timeout when it claims the row, so
+-- another replica takes it only if this one never recorded the result.
+create table webhook_deliveries (
+  event_id uuid not null references webhook_events,
+  endpoint_id uuid not null references webhook_endpoints,
+  status text not null default 'pending' check (status in ('pending', 'delivered', 'failed')),
+  attempts int not null default 0 check (attempts >= 0),
+  next_attempt_at timestamptz not null default now(),
+  last_attempt_at timestamptz,
+  last_http_status int not null default 0,
+  last_error text not null default '',
+  delivered_at timestamptz,
+  primary key (event_id, endpoint_id),
+  check ((status = 'delivered') = (delivered_at is not null))
+);
+create index webhook_deliveries_due on webhook_deliveries (next_attempt_at) where status = 'pending';
+create index webhook_deliveries_by_endpoint on webhook_deliveries (endpoint_id, status);
+`,
+  },
 ];
 
 const migrationLockKey = 0x6275726e; // "burn"

@@ -146,10 +146,10 @@ export async function upsertSetting(tx: Tx, key: SettingKey, value: string): Pro
 /**
  * moveCustomers re-pins the customers pinned to `from` (null: to no version), or only
  * those of them named in customerIds when it is not empty, to `to`, as of `at`, in one
- * statement that also records each change in the customers' pricing history; returns how
- * many moved. Locks the moved customer rows. Any transaction.
+ * statement that also records each change in the customers' pricing history; returns the
+ * ids of those that moved. Locks the moved customer rows. Any transaction.
  */
-export async function moveCustomers(tx: Tx, move: { from: string | null; to: string; customerIds: string[]; at: Date }): Promise<bigint> {
+export async function moveCustomers(tx: Tx, move: { from: string | null; to: string; customerIds: string[]; at: Date }): Promise<string[]> {
   const result = await tx.query({
     name: "move_customers",
     text: `with moved as (
@@ -161,10 +161,10 @@ export async function moveCustomers(tx: Tx, move: { from: string | null; to: str
              insert into customer_pricing_changes (customer_id, from_pricing_version_id, to_pricing_version_id, effective_at)
              select customer_id, $1, $2, $4 from moved order by customer_id
              returning 1)
-           select (select count(*) from moved)::text as moved, (select count(*) from history)::int as recorded`,
+           select (select coalesce(array_agg(customer_id order by customer_id), '{}') from moved) as moved, (select count(*) from history)::int as recorded`,
     values: [move.from, move.to, move.customerIds, move.at],
   });
-  return BigInt(result.rows[0].moved as string);
+  return result.rows[0].moved as string[];
 }
 
 /**

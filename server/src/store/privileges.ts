@@ -32,6 +32,8 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   usage_carries: "select, insert, update",
   usage_event_conflicts: "select, insert, delete",
   topup_orders: "select, insert, update",
+  webhook_endpoints: "select, insert, update",
+  webhook_deliveries: "select, insert, update",
   // Append-only (triggers refuse UPDATE and DELETE too, for the owner's sake).
   ledger_entries: "select, insert",
   shadow_entries: "select, insert",
@@ -43,6 +45,7 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   rate_override_changes: "select, insert",
   bundles: "select, insert",
   topup_refunds: "select, insert",
+  webhook_events: "select, insert",
 };
 
 /**

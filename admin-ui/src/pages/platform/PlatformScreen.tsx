@@ -1,5 +1,5 @@
-// The platform team's screens: the catalog, pricing, enforcement, keys, unrated events and
-// the audit trail. Support keys see them read-only; changes need an admin key.
+// The platform team's screens: the catalog, pricing, enforcement, keys, unrated events,
+// webhooks and the audit trail. Support keys see them read-only; changes need an admin key.
 import type { ReactNode } from "react";
 import { href } from "../../router.js";
 import { ApiKeysPage } from "./ApiKeysPage.js";
@@ -10,6 +10,7 @@ import { FeaturesPage } from "./FeaturesPage.js";
 import { KillSwitchBanner } from "./KillSwitch.js";
 import { PricingPage } from "./PricingPage.js";
 import { UnratedPage } from "./UnratedPage.js";
+import { WebhooksPage } from "./WebhooksPage.js";
 
 const pages: [string, string, (isAdmin: boolean) => ReactNode][] = [
   ["features", "Features and enforcement", (isAdmin) => <FeaturesPage isAdmin={isAdmin} />],
@@ -18,6 +19,7 @@ const pages: [string, string, (isAdmin: boolean) => ReactNode][] = [
   ["bundles", "Bundles", (isAdmin) => <BundlesPage isAdmin={isAdmin} />],
   ["keys", "API keys", (isAdmin) => <ApiKeysPage isAdmin={isAdmin} />],
   ["unrated", "Unrated events", (isAdmin) => <UnratedPage isAdmin={isAdmin} />],
+  ["webhooks", "Webhooks", (isAdmin) => <WebhooksPage isAdmin={isAdmin} />],
   ["audit", "Audit trail", () => <AuditPage />],
 ];
 
