@@ -10,6 +10,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { describe } from "vitest";
+import { startTestServer, type TestServer } from "./server.js";
 
 const chromiumPath = process.env.BURNDOWN_CHROMIUM ?? "/usr/bin/chromium";
 const installCommand = "apt-get install -y --no-install-recommends chromium";
@@ -72,4 +73,25 @@ export async function signIn(browser: Browser, baseUrl: string, token: string): 
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("heading", { name: "Customers" }).waitFor();
   return page;
+}
+
+/**
+ * startUi brings up what every browser test file needs: the UI built, a test server on a
+ * database of its own, and Chromium. stopUi takes them down (either may be missing after a
+ * failed start).
+ */
+export async function startUi(options: Parameters<typeof startTestServer>[0] = {}): Promise<{ test: TestServer; browser: Browser }> {
+  await buildUi();
+  const test = await startTestServer(options);
+  try {
+    return { test, browser: await launchBrowser() };
+  } catch (error) {
+    await test.close();
+    throw error;
+  }
+}
+
+export async function stopUi(test: TestServer | undefined, browser: Browser | undefined): Promise<void> {
+  await browser?.close();
+  await test?.close();
 }

@@ -7,8 +7,8 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { GrantSource, Role } from "@burndown/sdk";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { buildUi, describeWithBrowser, launchBrowser, seriousViolations } from "../../test-support/browser.js";
-import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { describeWithBrowser, seriousViolations, startUi, stopUi } from "../../test-support/browser.js";
+import type { TestServer } from "../../test-support/server.js";
 
 const dayMs = 86_400_000;
 const creditTypeId = "usd";
@@ -20,8 +20,7 @@ const today = new Date(Math.floor(Date.now() / dayMs) * dayMs);
 const daysAgo = (days: number, hour = 12) => new Date(today.getTime() - days * dayMs + hour * 3_600_000);
 
 beforeAll(async () => {
-  await buildUi();
-  test = await startTestServer();
+  ({ test, browser } = await startUi());
   const { admin, ledger } = test.clients(test.adminToken);
   await admin.createCreditType({ creditType: { creditTypeId, displayName: "USD credits", scale: 2 }, requestId: randomUUID() });
   await admin.createFeature({ feature: { featureKey: "chat", displayName: "Chat", creditTypeId, burnRate: 150n }, requestId: randomUUID() });
@@ -46,13 +45,9 @@ beforeAll(async () => {
     (await admin.createApiKey({ name: `${customerId} portal`, role: Role.CUSTOMER, customerId, requestId: randomUUID() })).token;
   customerKey = await keyFor("initech");
   otherKey = await keyFor("umbrella");
-  browser = await launchBrowser();
 }, 180_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await test?.close();
-});
+afterAll(() => stopUi(test, browser));
 
 async function openView(key: string): Promise<Page> {
   const page = await browser.newPage();

@@ -9,8 +9,8 @@ import { CheckReason, EnforcementMode, FailurePolicy, GrantSource, Role, UsageOu
 import { errorInfoOf } from "@burndown/sdk/error-reason";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { buildUi, describeWithBrowser, launchBrowser, seriousViolations, signIn as signInAs } from "../../test-support/browser.js";
-import { type Clients, startTestServer, type TestServer } from "../../test-support/server.js";
+import { describeWithBrowser, seriousViolations, signIn as signInAs, startUi, stopUi } from "../../test-support/browser.js";
+import type { Clients, TestServer } from "../../test-support/server.js";
 
 const creditTypeId = "usd";
 let test: TestServer;
@@ -20,8 +20,7 @@ let serviceToken: string;
 let admin: Clients;
 
 beforeAll(async () => {
-  await buildUi();
-  test = await startTestServer();
+  ({ test, browser } = await startUi());
   admin = test.clients(test.adminToken);
   await admin.admin.createCreditType({ creditType: { creditTypeId, displayName: "USD credits", scale: 2 }, requestId: randomUUID() });
   await admin.admin.createFeature({ feature: { featureKey: "chat", displayName: "Chat", creditTypeId, burnRate: 150n }, requestId: randomUUID() });
@@ -32,13 +31,9 @@ beforeAll(async () => {
   await admin.ledger.grant({ customerId: "acme", creditTypeId, amount: 100_000n, source: GrantSource.PURCHASE, reasonCode: "purchase", requestId: randomUUID() });
   supportToken = await test.createKey("support", 10_000n);
   serviceToken = await test.createKey("service");
-  browser = await launchBrowser();
 }, 180_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await test?.close();
-});
+afterAll(() => stopUi(test, browser));
 
 const signIn = (token: string): Promise<Page> => signInAs(browser, test.server.httpUrl, token);
 

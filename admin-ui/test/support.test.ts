@@ -7,8 +7,8 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { EntryKind, GrantSource } from "@burndown/sdk";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { buildUi, describeWithBrowser, launchBrowser, seriousViolations, signIn as signInAs } from "../../test-support/browser.js";
-import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { describeWithBrowser, seriousViolations, signIn as signInAs, startUi, stopUi } from "../../test-support/browser.js";
+import type { TestServer } from "../../test-support/server.js";
 
 let test: TestServer;
 let browser: Browser;
@@ -16,8 +16,7 @@ let supportToken: string;
 const creditTypeId = "usd";
 
 beforeAll(async () => {
-  await buildUi();
-  test = await startTestServer();
+  ({ test, browser } = await startUi());
   const { admin, ledger } = test.clients(test.adminToken);
   await admin.createCreditType({ creditType: { creditTypeId, displayName: "USD credits", scale: 2 }, requestId: randomUUID() });
   await admin.createFeature({ feature: { featureKey: "chat", displayName: "Chat", creditTypeId, burnRate: 150n }, requestId: randomUUID() });
@@ -34,13 +33,9 @@ beforeAll(async () => {
   // A reservation of 2.00 is open.
   await service.ledger.reserve({ customerId: "acme", cost: { case: "credits", value: { creditTypeId, amount: 200n } }, requestId: randomUUID() });
   supportToken = await test.createKey("support", 10_000n); // may grant up to 100.00 per grant
-  browser = await launchBrowser();
 }, 180_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await test?.close();
-});
+afterAll(() => stopUi(test, browser));
 
 const signIn = (token: string): Promise<Page> => signInAs(browser, test.server.httpUrl, token);
 

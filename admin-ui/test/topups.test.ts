@@ -6,8 +6,8 @@ import { randomUUID } from "node:crypto";
 import { TopUpState } from "@burndown/sdk";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { buildUi, describeWithBrowser, launchBrowser, seriousViolations, signIn as signInAs } from "../../test-support/browser.js";
-import { type Clients, startTestServer, type TestServer } from "../../test-support/server.js";
+import { describeWithBrowser, seriousViolations, signIn as signInAs, startUi, stopUi } from "../../test-support/browser.js";
+import type { Clients, TestServer } from "../../test-support/server.js";
 
 const creditTypeId = "api_credits";
 let test: TestServer;
@@ -16,19 +16,14 @@ let admin: Clients;
 let supportToken: string;
 
 beforeAll(async () => {
-  await buildUi();
-  test = await startTestServer();
+  ({ test, browser } = await startUi());
   admin = test.clients(test.adminToken);
   await admin.admin.createCreditType({ creditType: { creditTypeId, displayName: "API credits", scale: 0 }, requestId: randomUUID() });
   await admin.admin.createCustomer({ customer: { customerId: "acme", displayName: "Acme Corp" }, requestId: randomUUID() });
   supportToken = await test.createKey("support", 100n);
-  browser = await launchBrowser();
 }, 180_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await test?.close();
-});
+afterAll(() => stopUi(test, browser));
 
 const signIn = (token: string): Promise<Page> => signInAs(browser, test.server.httpUrl, token);
 
