@@ -142,6 +142,12 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.WebhookService/RotateWebhookSecret": admin,
   "burndown.v1.WebhookService/ListWebhookEvents": staff,
   "burndown.v1.WebhookService/ReplayWebhookEvents": admin,
+  // Codes give credits away, so only admins make and stop them; a customer redeems one
+  // with its own key, the vendor's backend or staff for a customer.
+  "burndown.v1.PromotionService/CreatePromoCode": admin,
+  "burndown.v1.PromotionService/ListPromoCodes": staff,
+  "burndown.v1.PromotionService/DisablePromoCode": admin,
+  "burndown.v1.PromotionService/RedeemPromoCode": everyoneAndCustomers,
 };
 
 /**

@@ -34,6 +34,7 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   topup_orders: "select, insert, update",
   webhook_endpoints: "select, insert, update",
   webhook_deliveries: "select, insert, update",
+  promo_codes: "select, insert, update",
   // Append-only (triggers refuse UPDATE and DELETE too, for the owner's sake).
   ledger_entries: "select, insert",
   shadow_entries: "select, insert",
@@ -46,6 +47,7 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   bundles: "select, insert",
   topup_refunds: "select, insert",
   webhook_events: "select, insert",
+  promo_redemptions: "select, insert",
 };
 
 /**
