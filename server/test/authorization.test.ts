@@ -16,6 +16,7 @@ import {
   FailurePolicy,
   GrantSource,
   LedgerService,
+  PromotionService,
   ReservationStatus,
   Role,
   TopUpState,
@@ -90,6 +91,10 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "WebhookService/RotateWebhookSecret": ["admin"],
   "WebhookService/ListWebhookEvents": ["support", "admin"],
   "WebhookService/ReplayWebhookEvents": ["admin"],
+  "PromotionService/CreatePromoCode": ["admin"],
+  "PromotionService/ListPromoCodes": ["support", "admin"],
+  "PromotionService/DisablePromoCode": ["admin"],
+  "PromotionService/RedeemPromoCode": ["service", "support", "admin"],
 };
 
 /** The callers without a working key, and the reason each must be refused with. */
@@ -120,6 +125,8 @@ const customerReadable: Record<string, string> = {
   "LedgerService/GetUsageSummary": "CUSTOMER_NOT_FOUND",
   "LedgerService/GetBalanceForecast": "CUSTOMER_NOT_FOUND",
   "AdminService/ExplainUsageEvent": "USAGE_EVENT_NOT_FOUND",
+  // Not a read, but the same rule: redeeming for another customer is as if it did not exist.
+  "PromotionService/RedeemPromoCode": "CUSTOMER_NOT_FOUND",
 };
 type CallerName = UnauthenticatedCaller | RoleName | typeof customerCaller;
 
@@ -671,6 +678,35 @@ const validCalls: Record<string, () => Promise<Send>> = {
       expect(res.topUp?.orderId).toBe(orderId);
     };
   },
+  "PromotionService/CreatePromoCode": async () => {
+    const code = freshPromoCodeText();
+    return async (c) => {
+      const res = await c.promotions.createPromoCode({ code, creditTypeId, amount: 10n, creditValidity: { seconds: 86_400n }, requestId: randomUUID() });
+      expect(res.promoCode?.code).toBe(code);
+    };
+  },
+  "PromotionService/ListPromoCodes": async () => {
+    const code = await freshPromoCode();
+    return async (c) => {
+      const res = await c.promotions.listPromoCodes({ pageSize: 1_000 });
+      expect(res.promoCodes.map((promoCode) => promoCode.code)).toContain(code);
+    };
+  },
+  "PromotionService/DisablePromoCode": async () => {
+    const code = await freshPromoCode();
+    return async (c) => {
+      const res = await c.promotions.disablePromoCode({ code, requestId: randomUUID() });
+      expect(res.promoCode?.disableTime).toBeDefined();
+    };
+  },
+  "PromotionService/RedeemPromoCode": async () => {
+    const code = await freshPromoCode();
+    const customerId = fresh("cust");
+    return async (c) => {
+      const res = await c.promotions.redeemPromoCode({ customerId, code, requestId: randomUUID() });
+      expect([res.lot?.source, res.lot?.amount]).toEqual([GrantSource.PROMOTION, 10n]);
+    };
+  },
   "BillingService/ListTopUps": async () => {
     const orderId = await pendingTopUp();
     const customerId = (await admin().billing.getTopUp({ orderId })).topUp!.customerId;
@@ -680,6 +716,16 @@ const validCalls: Record<string, () => Promise<Send>> = {
     };
   },
 };
+
+/** freshPromoCodeText makes a code no promo code has. */
+const freshPromoCodeText = () => `MATRIX-${randomBytes(6).toString("hex")}`;
+
+/** freshPromoCode makes a code of 10 credits lasting a day, created by the admin key. */
+async function freshPromoCode(): Promise<string> {
+  const code = freshPromoCodeText();
+  await admin().promotions.createPromoCode({ code, creditTypeId, amount: 10n, creditValidity: { seconds: 86_400n }, requestId: randomUUID() });
+  return code;
+}
 
 /** freshBundle makes a bundle of 100 credits for 500 minor units of USD. */
 async function freshBundle(): Promise<string> {
@@ -715,8 +761,8 @@ afterAll(async () => {
 });
 
 describe("the expected table", () => {
-  it("names every RPC of LedgerService, AdminService, BillingService and WebhookService, and has a valid call for each", () => {
-    const rpcs = [LedgerService, AdminService, BillingService, WebhookService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
+  it("names every RPC of LedgerService, AdminService, BillingService, WebhookService and PromotionService, and has a valid call for each", () => {
+    const rpcs = [LedgerService, AdminService, BillingService, WebhookService, PromotionService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
     expect(Object.keys(expectedRoles).sort()).toEqual([...rpcs].sort());
     expect(Object.keys(validCalls).sort()).toEqual([...rpcs].sort());
   });
