@@ -7,11 +7,14 @@ import { TransportProvider, useQuery } from "@connectrpc/connect-query";
 import { QueryClientProvider } from "@tanstack/react-query";
 import { AdminService } from "@burndown/sdk/gen/burndown/v1/admin_service_pb.js";
 import { LedgerService, UsageGranularity } from "@burndown/sdk/gen/burndown/v1/ledger_service_pb.js";
-import { EntryKind } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
-import { type ReactNode, useMemo, useState } from "react";
+import { PromotionService } from "@burndown/sdk/gen/burndown/v1/promotions_pb.js";
+import { EntryKind, GrantSource } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
+import { type FormEvent, type ReactNode, useMemo, useState } from "react";
 import { newQueryClient, transportFor } from "../api.js";
 import { dateOf, expirySummary, formatAmount, formatDate, formatTime } from "../format.js";
-import { entryKindName } from "../labels.js";
+import { entryKindName, sourceSummary } from "../labels.js";
+import { useChange } from "../mutations.js";
+import { useForm } from "../pages/platform/forms.js";
 import { EventStory } from "../pages/ExplainScreen.js";
 import { Amount, ErrorNote, Loading, Section, useScales } from "../ui.js";
 import { UsageChart } from "./UsageChart.js";
@@ -48,6 +51,7 @@ function CustomerView({ purchase }: { purchase?: ReactNode }) {
   return (
     <>
       <Balance customerId={customerId} purchase={purchase} />
+      <RedeemCode customerId={customerId} />
       <Usage customerId={customerId} />
       <History customerId={customerId} />
     </>
@@ -77,6 +81,13 @@ function Balance({ customerId, purchase }: { customerId: string; purchase?: Reac
                 <li key={line.label}>{line.label}</li>
               ))}
             </ul>
+            {credit.lots.some((lot) => lot.source === GrantSource.PROMOTION) && (
+              <ul className="source-lines" aria-label={`Your ${credit.creditTypeId} by source`}>
+                {sourceSummary(credit.lots, scale).map((line) => (
+                  <li key={line.source}>{line.label}</li>
+                ))}
+              </ul>
+            )}
             {outlook && (
               <p className="forecast" data-testid={`forecast-${credit.creditTypeId}`}>
                 {outlook.daysUntilEmpty < 0
@@ -93,6 +104,41 @@ function Balance({ customerId, purchase }: { customerId: string; purchase?: Reac
         );
       })}
       <div className="purchase">{purchase ?? <p className="muted">Need more credits? Ask your account manager.</p>}</div>
+    </Section>
+  );
+}
+
+/** RedeemCode lets the customer redeem a promo code; the credits join the balance above, shown apart as promotional. */
+function RedeemCode({ customerId }: { customerId: string }) {
+  const redeem = useChange(PromotionService.method.redeemPromoCode);
+  const form = useForm({ code: "" });
+  const [done, setDone] = useState<string | null>(null);
+  const scaleOf = useScales();
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    setDone(null);
+    redeem.mutate(form.submission({ customerId, code: form.values.code.trim() }), {
+      onSuccess: (response) => {
+        const lot = response.lot;
+        const credits = lot === undefined ? "" : `${formatAmount(lot.amount, scaleOf(response.balance?.creditTypeId ?? ""))} promotional ${response.balance?.creditTypeId ?? "credits"}`;
+        setDone(`Code ${response.code} redeemed: ${credits}${lot?.expireTime ? `, expiring ${formatDate(dateOf(lot.expireTime))}` : ""}.`);
+        form.sent({ code: "" });
+      },
+    });
+  };
+  return (
+    <Section title="Redeem a promo code">
+      <form className="row" aria-label="Redeem a promo code" onSubmit={submit}>
+        <label>
+          Promo code
+          <input {...form.text("code")} required maxLength={64} autoComplete="off" />
+        </label>
+        <button type="submit" className="primary" disabled={redeem.isPending}>
+          Redeem
+        </button>
+      </form>
+      {done && <p className="success" role="status">{done}</p>}
+      <ErrorNote error={redeem.error} prefix="Code not redeemed" />
     </Section>
   );
 }
