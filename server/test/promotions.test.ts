@@ -121,6 +121,21 @@ describe("redeeming a code", () => {
     expect((await balanceOf(customerId)).available).toBe(50n);
   });
 
+  it("a code whose credits expire at a fixed time gives lots expiring then, and is PROMO_CODE_EXPIRED once that time has passed", async () => {
+    const expireMs = clock.ms + 2 * dayMs;
+    const code = (
+      await admin.promotions.createPromoCode({ requestId: randomUUID(), code: freshCode(), creditTypeId, amount: 7n, creditExpireTime: timestampFromMs(expireMs), priority: 3 })
+    ).promoCode!;
+    expect([code.creditValidity, timestampDate(code.creditExpireTime!).getTime()]).toEqual([undefined, expireMs]);
+    const lot = (await service.promotions.redeemPromoCode({ requestId: randomUUID(), customerId: fresh("cust"), code: code.code })).lot!;
+    expect([timestampDate(lot.expireTime!).getTime(), lot.priority]).toEqual([expireMs, 3]);
+    clock.advance(2 * dayMs);
+    expect(await refusal(service.promotions.redeemPromoCode({ requestId: randomUUID(), customerId: fresh("cust"), code: code.code }))).toEqual({
+      code: "FailedPrecondition",
+      reason: "PROMO_CODE_EXPIRED",
+    });
+  });
+
   it("50 concurrent attempts by one customer's own key credit it once; the others are FailedPrecondition PROMO_CODE_ALREADY_REDEEMED", async () => {
     const customerId = fresh("cust");
     const mine = await customerKey(customerId);
