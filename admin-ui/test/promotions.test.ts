@@ -81,11 +81,15 @@ describeWithBrowser("promotions", () => {
     await page.close();
   });
 
-  it("support sees the customer's promotional credits apart on the customer screen", async () => {
+  it("support sees the customer's promotional credits apart on the customer screen, and the codes without a form", async () => {
     const page = await signIn(await test.createKey("support", 100n));
     await page.goto(`${test.server.httpUrl}/#/customers/globex`);
     await page.getByRole("heading", { name: "Balance: ai_credits" }).waitFor();
     await expect.poll(() => page.getByTestId("sources-ai_credits").innerText()).toMatch(/^50 promotional credits, expiring \w+ \d+, \d{4} · 100 purchased credits$/);
+    await page.goto(`${test.server.httpUrl}/#/platform/promotions`);
+    await page.getByRole("table", { name: "Promo codes" }).locator("tbody tr[data-code='Welcome-50']").waitFor();
+    expect(await page.getByRole("form", { name: "Create a promo code" }).count()).toBe(0);
+    expect(await page.getByRole("button", { name: /^Disable/ }).count()).toBe(0);
     await page.close();
   });
 
