@@ -87,6 +87,40 @@ describe("promotional credits", () => {
       [GrantSource.PROMOTION, 20n, clock.ms + 30 * dayMs],
       [GrantSource.PURCHASE, 100n, null],
     ]);
+    const sources = balance.sources.map((source) => [source.source, source.remaining, source.held, source.nextExpireTime && timestampDate(source.nextExpireTime).getTime(), source.nextExpireAmount]);
+    expect(sources).toEqual([
+      [GrantSource.PROMOTION, 20n, 0n, clock.ms + 30 * dayMs, 20n],
+      [GrantSource.PURCHASE, 100n, 0n, undefined, 0n],
+    ]);
+  });
+
+  it("the balance's sources sum promotional lots with their soonest expiry, held parts included, and leave out lots not yet effective", async () => {
+    const customerId = fresh("cust");
+    const promotion = (amount: bigint, days: number, effectiveInDays = 0) =>
+      service.ledger.grant({
+        requestId: randomUUID(),
+        customerId,
+        creditTypeId,
+        amount,
+        source: GrantSource.PROMOTION,
+        reasonCode: "sales_deal",
+        effectiveTime: effectiveInDays === 0 ? undefined : timestampFromMs(clock.ms + effectiveInDays * dayMs),
+        expireTime: timestampFromMs(clock.ms + days * dayMs),
+      });
+    await promotion(10n, 5);
+    await promotion(15n, 5);
+    await promotion(30n, 9);
+    await promotion(99n, 20, 2);
+    await purchase(customerId, 40n);
+    await service.ledger.reserve({ requestId: randomUUID(), customerId, cost: { case: "credits", value: { creditTypeId, amount: 12n } } });
+    const balance = await balanceOf(customerId);
+    expect(balance.sources.map((source) => [source.source, source.remaining, source.held, timestampDate(source.nextExpireTime ?? timestampFromMs(0)).getTime(), source.nextExpireAmount])).toEqual([
+      [GrantSource.PROMOTION, 55n, 12n, clock.ms + 5 * dayMs, 25n],
+      [GrantSource.PURCHASE, 40n, 0n, 0, 0n],
+    ]);
+    expect(balance.available).toBe(83n);
+    const granted = await service.ledger.grant({ requestId: randomUUID(), customerId, creditTypeId, amount: 1n, source: GrantSource.PROMOTION, reasonCode: "sales_deal" });
+    expect(granted.balance?.sources).toEqual([]);
   });
 
   it("a promotional Grant by sales (source PROMOTION, an expiry, a priority) burns before purchased credits too", async () => {
