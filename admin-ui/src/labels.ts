@@ -78,37 +78,34 @@ export function usageOutcomeName(outcome: UsageOutcome): string {
   return usageOutcomes.find(([value]) => value === outcome)?.[1] ?? "unknown";
 }
 
-/** Lot-like: what sourceSummary needs of a lot. */
-export interface SourcedLot {
+/** SourceLike: what sourceSummary needs of a balance's source (SourceBalance). */
+export interface SourceLike {
   source: GrantSource;
   remaining: bigint;
-  expireTime?: { seconds: bigint; nanos: number };
+  nextExpireTime?: { seconds: bigint; nanos: number };
+  nextExpireAmount: bigint;
 }
 
 const sourceWords: Partial<Record<GrantSource, string>> = { [GrantSource.PROMOTION]: "promotional", [GrantSource.PURCHASE]: "purchased" };
 
 /**
- * sourceSummary tells credits apart by where they came from, promotional first (they burn
- * first when they expire first): "20 promotional credits, expiring Mar 31, 2030",
- * "100 purchased credits". A source's label names the soonest expiry of its lots.
+ * sourceSummary tells credits apart by where they came from, in the server's order
+ * (promotional first): "20 promotional credits, expiring Mar 31, 2030" (or "55
+ * promotional credits, 25 expiring Mar 31, 2030" when only some expire that soon),
+ * "100 purchased credits".
  */
-export function sourceSummary(lots: SourcedLot[], scale: number): { source: GrantSource; label: string; amount: bigint }[] {
-  const bySource = new Map<GrantSource, { amount: bigint; soonest?: Date; expiries: Set<string> }>();
-  for (const lot of lots) {
-    if (lot.remaining <= 0n) continue;
-    const entry = bySource.get(lot.source) ?? { amount: 0n, expiries: new Set<string>() };
-    entry.amount += lot.remaining;
-    const expireTime = dateOf(lot.expireTime);
-    entry.expiries.add(expireTime === undefined ? "never" : expireTime.toISOString().slice(0, 10));
-    if (expireTime !== undefined && (entry.soonest === undefined || expireTime < entry.soonest)) entry.soonest = expireTime;
-    bySource.set(lot.source, entry);
-  }
-  const order = (source: GrantSource) => (source === GrantSource.PROMOTION ? 0 : source === GrantSource.PURCHASE ? 1 : 2);
-  return [...bySource.entries()]
-    .sort(([a], [b]) => order(a) - order(b) || a - b)
-    .map(([source, { amount, soonest, expiries }]) => {
-      const word = sourceWords[source] ?? grantSourceName(source).toLowerCase();
-      const expiry = soonest === undefined ? "" : expiries.size === 1 ? `, expiring ${formatDate(soonest)}` : `, the first expiring ${formatDate(soonest)}`;
-      return { source, amount, label: `${formatAmount(amount, scale)} ${word} credits${expiry}` };
+export function sourceSummary(sources: SourceLike[], scale: number): { source: GrantSource; label: string }[] {
+  return sources
+    .filter((source) => source.remaining > 0n)
+    .map((source) => {
+      const word = sourceWords[source.source] ?? grantSourceName(source.source).toLowerCase();
+      const when = formatDate(dateOf(source.nextExpireTime));
+      const expiry =
+        source.nextExpireTime === undefined
+          ? ""
+          : source.nextExpireAmount === source.remaining
+            ? `, expiring ${when}`
+            : `, ${formatAmount(source.nextExpireAmount, scale)} expiring ${when}`;
+      return { source: source.source, label: `${formatAmount(source.remaining, scale)} ${word} credits${expiry}` };
     });
 }

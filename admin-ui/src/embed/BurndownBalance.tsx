@@ -81,9 +81,9 @@ function Balance({ customerId, purchase }: { customerId: string; purchase?: Reac
                 <li key={line.label}>{line.label}</li>
               ))}
             </ul>
-            {credit.lots.some((lot) => lot.source === GrantSource.PROMOTION) && (
+            {credit.sources.some((source) => source.source === GrantSource.PROMOTION) && (
               <ul className="source-lines" aria-label={`Your ${credit.creditTypeId} by source`}>
-                {sourceSummary(credit.lots, scale).map((line) => (
+                {sourceSummary(credit.sources, scale).map((line) => (
                   <li key={line.source}>{line.label}</li>
                 ))}
               </ul>

@@ -101,9 +101,9 @@ function Balances({ customerId }: { customerId: string }) {
                 {expiring.map((line) => line.label).join(" · ")}
               </p>
             )}
-            {credit.lots.some((lot) => lot.source === GrantSource.PROMOTION) && (
+            {credit.sources.some((source) => source.source === GrantSource.PROMOTION) && (
               <p className="expiry-summary" data-testid={`sources-${credit.creditTypeId}`}>
-                {sourceSummary(credit.lots, scale).map((line) => line.label).join(" · ")}
+                {sourceSummary(credit.sources, scale).map((line) => line.label).join(" · ")}
               </p>
             )}
             {credit.overdraftLimit > 0n && (

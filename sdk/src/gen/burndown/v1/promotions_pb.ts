@@ -432,8 +432,8 @@ export const RedeemPromoCodeResponseSchema: GenMessage<RedeemPromoCodeResponse> 
  * burn order: a lower priority number, or at the same priority an earlier
  * expiry (purchased lots usually never expire). Sales may also give
  * promotional credits one by one with LedgerService.Grant and source
- * GRANT_SOURCE_PROMOTION. GetBalance's lots carry their source, so a view can
- * show promotional credits apart from purchased ones.
+ * GRANT_SOURCE_PROMOTION. GetBalance shows promotional credits apart from
+ * purchased ones: per source in CreditBalance.sources, and on each lot.
  *
  * Mutating methods take a request_id and behave as LedgerService describes
  * (AIP-155), with the same reasons for any method and for a field that fails
