@@ -21,6 +21,9 @@ export const limits = {
   creditExpirySecondsMax: 100n * 366n * 86_400n,
   /** a Stripe event signed longer ago than this is refused (Stripe's own default tolerance). */
   stripeToleranceSecondsMax: 300,
+  /** a promo code's length bounds, as customers type it (the database checks the same). */
+  promoCodeLengthMin: 3,
+  promoCodeLengthMax: 64,
   /** the longest payment or refund reference, as sent by a payment system. */
   paymentReferenceLengthMax: 128,
   /** lots loaded for one decision; a balance with more free lots is refused, not misread. */

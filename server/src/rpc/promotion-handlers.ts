@@ -21,13 +21,15 @@ import { ownCustomer } from "./interceptors.js";
 import { callerOf } from "./ledger-handlers.js";
 import { idempotencyOf } from "./request-hash.js";
 
-const promoCodePattern = /^[A-Za-z0-9_-]{3,64}$/;
+const promoCodePattern = new RegExp(`^[A-Za-z0-9_-]{${limits.promoCodeLengthMin},${limits.promoCodeLengthMax}}$`);
 
 /** requirePromoCode checks a code as customers type it: 3-64 letters, digits, "-" and "_". */
 export function requirePromoCode(value: string): string {
   const code = value.trim();
   if (code === "") throw invalid("MISSING_FIELD", "code", "is required");
-  if (!promoCodePattern.test(code)) throw invalid("INVALID_PROMO_CODE", "code", "must be 3 to 64 letters, digits, '-' and '_'");
+  if (!promoCodePattern.test(code)) {
+    throw invalid("INVALID_PROMO_CODE", "code", `must be ${limits.promoCodeLengthMin} to ${limits.promoCodeLengthMax} letters, digits, '-' and '_'`);
+  }
   return code;
 }
 
