@@ -32,6 +32,8 @@ export interface Config {
   grantReasonCodes: string[];
   /** Stripe's webhook signing secret; null: no Stripe webhook route. */
   stripeWebhookSecret: string | null;
+  /** webhook delivery: each attempt's timeout, attempts before a delivery fails, the credits.expiring window (0: none). */
+  webhooks: { timeoutMs: number; attemptsMax: number; expiringNoticeMs: number };
 }
 
 /** stripeSecret checks a Stripe webhook signing secret: unset or empty means none. */
@@ -43,7 +45,7 @@ function stripeSecret(value: string | undefined): string | null {
 
 function count(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
   if (value === undefined || value === "") return fallback;
-  const parsed = Number(value);
+  const parsed = /^[0-9]{1,16}$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isInteger(parsed) || parsed < min || parsed > max) throw new Error(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
   return parsed;
 }
@@ -124,6 +126,12 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
     writes,
     grantReasonCodes: reasonCodes("BURNDOWN_GRANT_REASON_CODES", env.BURNDOWN_GRANT_REASON_CODES, limits.grantReasonCodesDefault),
     stripeWebhookSecret: stripeSecret(env.BURNDOWN_STRIPE_WEBHOOK_SECRET),
+    webhooks: {
+      timeoutMs: count("BURNDOWN_WEBHOOK_TIMEOUT_MS", env.BURNDOWN_WEBHOOK_TIMEOUT_MS, limits.webhookTimeoutMsDefault, 100, 60_000),
+      attemptsMax: count("BURNDOWN_WEBHOOK_ATTEMPTS", env.BURNDOWN_WEBHOOK_ATTEMPTS, limits.webhookAttemptsMaxDefault, 1, 50),
+      expiringNoticeMs:
+        count("BURNDOWN_CREDITS_EXPIRING_DAYS", env.BURNDOWN_CREDITS_EXPIRING_DAYS, limits.creditsExpiringNoticeMsDefault / 86_400_000, 0, 365) * 86_400_000,
+    },
     admission: {
       inFlightMax: count("BURNDOWN_MAX_IN_FLIGHT", env.BURNDOWN_MAX_IN_FLIGHT, limits.inFlightMaxDefault, 1, 100_000),
       queuedMax: count("BURNDOWN_MAX_QUEUED", env.BURNDOWN_MAX_QUEUED, limits.queuedMaxDefault, 0, 1_000_000),

@@ -46,6 +46,7 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   bundles: "select, insert",
   topup_refunds: "select, insert",
   webhook_events: "select, insert",
+  lot_expiry_notices: "select, insert",
 };
 
 /**
