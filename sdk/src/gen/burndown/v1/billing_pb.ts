@@ -877,7 +877,14 @@ export const TopUpStateSchema: GenEnum<TopUpState> = /*@__PURE__*/
  * that credit a customer once their payment is confirmed, by the vendor's
  * backend (ConfirmTopUp) or by Stripe webhooks (POST /webhooks/stripe on the
  * HTTP port, when the deployment configures a Stripe webhook signing secret).
- * Burndown holds no card data: a payment is known by its reference.
+ * Burndown holds no card data: a payment is known by its reference. Stripe's
+ * events read: checkout.session.completed (when paid) and
+ * checkout.session.async_payment_succeeded (a delayed method that succeeded)
+ * pay the order named by the session's metadata.burndown_order_id, with the
+ * payment intent as reference; payment_intent.succeeded pays the order named
+ * by its own metadata; charge.refunded (the refunded total) and
+ * charge.dispute.created (the disputed amount) claw back. Other events are
+ * acknowledged and ignored.
  *
  * A paid order's credits are one lot (source GRANT_SOURCE_PURCHASE, reason
  * code "topup") written in the same transaction that marks the order paid, so
