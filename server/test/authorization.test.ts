@@ -77,13 +77,13 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "AdminService/SearchCustomers": ["support", "admin"],
   "AdminService/ListRateOverrides": ["support", "admin"],
   "BillingService/CreateBundle": ["admin"],
-  "BillingService/ListBundles": ["service", "support", "admin"],
-  "BillingService/CreateTopUp": ["service", "support", "admin"],
+  "BillingService/ListBundles": ["service", "support", "admin", "customer"],
+  "BillingService/CreateTopUp": ["service", "support", "admin", "customer"],
   "BillingService/ConfirmTopUp": ["service", "admin"],
   "BillingService/CancelTopUp": ["service", "admin"],
   "BillingService/RefundTopUp": ["service", "admin"],
-  "BillingService/GetTopUp": ["service", "support", "admin"],
-  "BillingService/ListTopUps": ["service", "support", "admin"],
+  "BillingService/GetTopUp": ["service", "support", "admin", "customer"],
+  "BillingService/ListTopUps": ["service", "support", "admin", "customer"],
   "WebhookService/CreateWebhookEndpoint": ["admin"],
   "WebhookService/ListWebhookEndpoints": ["support", "admin"],
   "WebhookService/DisableWebhookEndpoint": ["admin"],
@@ -105,9 +105,10 @@ type UnauthenticatedCaller = keyof typeof unauthenticatedCallers;
 const customerCaller = "a customer key of another customer";
 /**
  * What a customer key may ask with success whoever the matrix names: about itself
- * (GetCaller), and the credit types' names and scales, which its own view shows amounts in.
+ * (GetCaller), the credit types' names and scales, which its own view shows amounts in,
+ * and the catalog of bundles its view sells.
  */
-const customerAllowed = new Set(["LedgerService/GetCaller", "AdminService/ListCreditTypes"]);
+const customerAllowed = new Set(["LedgerService/GetCaller", "AdminService/ListCreditTypes", "BillingService/ListBundles"]);
 /**
  * The reads a customer key may make (of its own customer), with the reason they answer
  * about anything else: NotFound, as if the other customer or its event did not exist.
@@ -120,6 +121,9 @@ const customerReadable: Record<string, string> = {
   "LedgerService/GetUsageSummary": "CUSTOMER_NOT_FOUND",
   "LedgerService/GetBalanceForecast": "CUSTOMER_NOT_FOUND",
   "AdminService/ExplainUsageEvent": "USAGE_EVENT_NOT_FOUND",
+  "BillingService/CreateTopUp": "CUSTOMER_NOT_FOUND",
+  "BillingService/GetTopUp": "TOPUP_NOT_FOUND",
+  "BillingService/ListTopUps": "CUSTOMER_NOT_FOUND",
 };
 type CallerName = UnauthenticatedCaller | RoleName | typeof customerCaller;
 

@@ -911,6 +911,8 @@ export const TopUpStateSchema: GenEnum<TopUpState> = /*@__PURE__*/
  *   this id.
  * - CREDIT_TYPE_NOT_FOUND (NOT_FOUND): no credit type has this id.
  * - TOPUP_NOT_FOUND (NOT_FOUND): no top-up order has this id.
+ * - CUSTOMER_BUYS_BUNDLES_ONLY (PERMISSION_DENIED): a customer key's
+ *   CreateTopUp names an amount or an older version of a bundle.
  * - PAYMENT_MISMATCH (FAILED_PRECONDITION): the amount or currency paid (or
  *   refunded) is not the order's.
  * - TOPUP_ALREADY_PAID (FAILED_PRECONDITION): the order was paid with another
@@ -939,6 +941,7 @@ export const BillingService: GenService<{
   },
   /**
    * ListBundles lists the latest version of each bundle, or every version.
+   * Customer keys may list them too: the catalog is what their view sells.
    *
    * @generated from rpc burndown.v1.BillingService.ListBundles
    */
@@ -949,7 +952,10 @@ export const BillingService: GenService<{
   },
   /**
    * CreateTopUp opens a pending order for a customer, from a bundle or for a
-   * plain amount of credits at a price. Nothing is credited yet.
+   * plain amount of credits at a price. Nothing is credited yet. A customer
+   * key may open one for its own customer, from the latest version of a
+   * bundle only (CUSTOMER_BUYS_BUNDLES_ONLY otherwise): a customer never sets
+   * its own price.
    *
    * @generated from rpc burndown.v1.BillingService.CreateTopUp
    */
@@ -992,7 +998,8 @@ export const BillingService: GenService<{
     output: typeof RefundTopUpResponseSchema;
   },
   /**
-   * GetTopUp reads one order.
+   * GetTopUp reads one order. A customer key reads its own customer's orders
+   * only (another's is TOPUP_NOT_FOUND).
    *
    * @generated from rpc burndown.v1.BillingService.GetTopUp
    */
@@ -1002,7 +1009,8 @@ export const BillingService: GenService<{
     output: typeof GetTopUpResponseSchema;
   },
   /**
-   * ListTopUps lists a customer's orders, newest first.
+   * ListTopUps lists a customer's orders, newest first. A customer key lists
+   * its own customer's only (CUSTOMER_NOT_FOUND for another).
    *
    * @generated from rpc burndown.v1.BillingService.ListTopUps
    */
