@@ -57,3 +57,24 @@ describe("webhook settings", () => {
     expect(() => readConfig({ [name]: value })).toThrow(new RegExp(`^${name} must be an integer from \\d+ to \\d+, got "${value.replace(".", "\\.")}"`));
   });
 });
+
+describe("BURNDOWN_CHECKOUT_URL", () => {
+  it("is unset by default: the customer view sells nothing itself", () => {
+    expect(readConfig({}).checkoutUrl).toBeNull();
+    expect(readConfig({ BURNDOWN_CHECKOUT_URL: " " }).checkoutUrl).toBeNull();
+  });
+
+  it("is an http(s) URL with {order_id} in it", () => {
+    const url = "https://shop.example/pay?order={order_id}&who={customer_id}";
+    expect(readConfig({ BURNDOWN_CHECKOUT_URL: url }).checkoutUrl).toBe(url);
+  });
+
+  it.each([
+    ["no {order_id}", "https://shop.example/pay"],
+    ["not http", "javascript:alert(1)//{order_id}"],
+    ["not a URL", "shop.example/pay/{order_id}"],
+    ["too long", `https://shop.example/${"a".repeat(2_000)}{order_id}`],
+  ])("refuses %s, naming the setting", (_name, value) => {
+    expect(() => readConfig({ BURNDOWN_CHECKOUT_URL: value })).toThrow(/^BURNDOWN_CHECKOUT_URL must be an http or https URL/);
+  });
+});

@@ -81,6 +81,7 @@ async function start(config: Config, running: Running): Promise<void> {
     admission: config.admission,
     writes: config.writes,
     customerViewFrameAncestors: config.customerViewFrameAncestors,
+    checkoutUrl: config.checkoutUrl,
     stripeWebhookSecret: config.stripeWebhookSecret,
     webhooks: config.webhooks,
   }));
