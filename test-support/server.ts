@@ -57,6 +57,7 @@ export async function startTestServer(
     grantReasonCodes?: ServerOptions["grantReasonCodes"];
     stripeWebhookSecret?: ServerOptions["stripeWebhookSecret"];
     webhooks?: ServerOptions["webhooks"];
+    checkoutUrl?: ServerOptions["checkoutUrl"];
   } = {},
 ): Promise<TestServer> {
   const database = await createTestDatabase();
@@ -74,6 +75,7 @@ export async function startTestServer(
     grantReasonCodes: options.grantReasonCodes,
     stripeWebhookSecret: options.stripeWebhookSecret,
     webhooks: options.webhooks,
+    checkoutUrl: options.checkoutUrl,
     // BURNDOWN_TEST_LOG=1 shows server logs (internal errors with stacks) while debugging.
     log: process.env.BURNDOWN_TEST_LOG ? (message) => console.error(message) : () => {},
   });

@@ -146,6 +146,8 @@ export const limits = {
   webhookRetryDelayMsMax: 6 * 3_600_000,
   /** webhooks: deliveries one worker has in flight at once (and claims per pass). */
   webhookInFlightMax: 32,
+  /** credits.expiring: how long before its expiry a lot with free credits is announced, by default (7 days). */
+  creditsExpiringNoticeMsDefault: 7 * 86_400_000,
   /** webhooks: the part of an answer body kept as last_error, in characters. */
   webhookErrorLengthMax: 500,
 } as const;

@@ -61,6 +61,8 @@ export interface ServerOptions {
   stripeWebhookSecret?: string | null;
   /** CSP frame-ancestors of the customer view (/customer), for vendors that iframe it; "*" by default. */
   customerViewFrameAncestors?: string;
+  /** the vendor's checkout page for the customer view's purchases, with {order_id}; unset: none. */
+  checkoutUrl?: string | null;
   /** webhook delivery (jobs/webhook-delivery.ts): timeout, attempts, first retry delay; defaults from limits.ts. Runs with the jobs. */
   webhooks?: Partial<WebhookPolicy>;
 }
@@ -141,7 +143,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         void handleStripeWebhook(deps, { secret: options.stripeWebhookSecret ?? null, log }, req as http.IncomingMessage, res as http.ServerResponse);
         return;
       }
-      serveUi(req as http.IncomingMessage, res as http.ServerResponse, { customerViewFrameAncestors: options.customerViewFrameAncestors ?? "*" }).catch((error: unknown) => {
+      serveUi(req as http.IncomingMessage, res as http.ServerResponse, { customerViewFrameAncestors: options.customerViewFrameAncestors ?? "*", checkoutUrl: options.checkoutUrl ?? null }).catch((error: unknown) => {
         log(`admin UI: ${String(error)}`);
         (res as http.ServerResponse).writeHead(500).end();
       });

@@ -110,9 +110,10 @@ type UnauthenticatedCaller = keyof typeof unauthenticatedCallers;
 const customerCaller = "a customer key of another customer";
 /**
  * What a customer key may ask with success whoever the matrix names: about itself
- * (GetCaller), and the credit types' names and scales, which its own view shows amounts in.
+ * (GetCaller), the credit types' names and scales, which its own view shows amounts in,
+ * and the catalog of bundles its view sells.
  */
-const customerAllowed = new Set(["LedgerService/GetCaller", "AdminService/ListCreditTypes"]);
+const customerAllowed = new Set(["LedgerService/GetCaller", "AdminService/ListCreditTypes", "BillingService/ListBundles"]);
 /**
  * The reads a customer key may make (of its own customer), with the reason they answer
  * about anything else: NotFound, as if the other customer or its event did not exist.
@@ -125,6 +126,9 @@ const customerReadable: Record<string, string> = {
   "LedgerService/GetUsageSummary": "CUSTOMER_NOT_FOUND",
   "LedgerService/GetBalanceForecast": "CUSTOMER_NOT_FOUND",
   "AdminService/ExplainUsageEvent": "USAGE_EVENT_NOT_FOUND",
+  "BillingService/CreateTopUp": "CUSTOMER_NOT_FOUND",
+  "BillingService/GetTopUp": "TOPUP_NOT_FOUND",
+  "BillingService/ListTopUps": "CUSTOMER_NOT_FOUND",
   // Not a read, but the same rule: redeeming for another customer is as if it did not exist.
   "PromotionService/RedeemPromoCode": "CUSTOMER_NOT_FOUND",
 };

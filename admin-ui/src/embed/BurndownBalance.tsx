@@ -17,6 +17,7 @@ import { useChange } from "../mutations.js";
 import { useForm } from "../pages/platform/forms.js";
 import { EventStory } from "../pages/ExplainScreen.js";
 import { Amount, ErrorNote, Loading, Section, useScales } from "../ui.js";
+import { BuyCredits, Purchases } from "./Purchase.js";
 import { UsageChart } from "./UsageChart.js";
 
 export interface BurndownBalanceProps {
@@ -24,25 +25,31 @@ export interface BurndownBalanceProps {
   customerKey: string;
   /** the Burndown server; the page's own origin by default. */
   baseUrl?: string;
-  /** the vendor's purchase flow (a top-up button), shown under the balance. */
+  /** the vendor's own purchase flow, shown under the balance instead of Burndown's. */
   purchase?: ReactNode;
+  /**
+   * the vendor's checkout page, with {order_id} (and optionally {customer_id}) where the
+   * order goes: with it, the view sells the catalog's bundles, opening an order and
+   * linking to this page to pay it. Without it (and without `purchase`), nothing is sold.
+   */
+  checkoutUrl?: string;
 }
 
-export function BurndownBalance({ customerKey, baseUrl, purchase }: BurndownBalanceProps) {
+export function BurndownBalance({ customerKey, baseUrl, purchase, checkoutUrl }: BurndownBalanceProps) {
   const transport = useMemo(() => transportFor(customerKey, baseUrl), [customerKey, baseUrl]);
   const queryClient = useMemo(newQueryClient, []);
   return (
     <TransportProvider transport={transport}>
       <QueryClientProvider client={queryClient}>
         <div className="burndown-customer">
-          <CustomerView purchase={purchase} />
+          <CustomerView purchase={purchase} checkoutUrl={checkoutUrl} />
         </div>
       </QueryClientProvider>
     </TransportProvider>
   );
 }
 
-function CustomerView({ purchase }: { purchase?: ReactNode }) {
+function CustomerView({ purchase, checkoutUrl }: { purchase?: ReactNode; checkoutUrl?: string }) {
   const caller = useQuery(LedgerService.method.getCaller, {});
   if (caller.isPending) return <Loading what="your account" />;
   if (caller.error) return <ErrorNote error={caller.error} />;
@@ -50,8 +57,9 @@ function CustomerView({ purchase }: { purchase?: ReactNode }) {
   if (customerId === "") return <p className="error">This view needs a customer key.</p>;
   return (
     <>
-      <Balance customerId={customerId} purchase={purchase} />
+      <Balance customerId={customerId} purchase={purchase ?? (checkoutUrl ? <BuyCredits customerId={customerId} checkoutUrl={checkoutUrl} /> : undefined)} />
       <RedeemCode customerId={customerId} />
+      <Purchases customerId={customerId} />
       <Usage customerId={customerId} />
       <History customerId={customerId} />
     </>

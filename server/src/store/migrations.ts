@@ -648,6 +648,20 @@ create index webhook_deliveries_by_endpoint on webhook_deliveries (endpoint_id, 
 `,
   },
   {
+    version: 17,
+    name: "credits.expiring notices: each lot announced once",
+    sql: `
+-- A lot announced by a credits.expiring webhook event: the primary key makes the
+-- announcement once per lot, whichever replica's job sends it first. Append-only.
+create table lot_expiry_notices (
+  grant_id uuid primary key,
+  customer_id text not null,
+  expires_at timestamptz not null,
+  noticed_at timestamptz not null default now()
+);
+`,
+  },
+  {
     version: 15,
     name: "promo codes",
     sql: `

@@ -48,6 +48,7 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   topup_refunds: "select, insert",
   webhook_events: "select, insert",
   promo_redemptions: "select, insert",
+  lot_expiry_notices: "select, insert",
 };
 
 /**
