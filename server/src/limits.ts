@@ -9,6 +9,11 @@ export const limits = {
   noteLengthMax: 1_000,
   displayNameLengthMax: 200,
   priorityMax: 1_000,
+  /**
+   * the burn priority of a paid top-up's lot: purchased credits burn after promotional,
+   * plan and support credits granted at the default 0, whatever their expiries.
+   */
+  purchasedLotPriority: 100,
   scaleMax: 12,
   reservationTtlMsMin: 1_000,
   reservationTtlMsMax: 24 * 60 * 60 * 1_000,

@@ -141,6 +141,20 @@ describe("confirming a top-up", () => {
     expect(audit.rows[0].n).toBe(1);
   });
 
+  it("a paid order's lot burns after promotional credits granted at the default priority, even when it expires first", async () => {
+    const customerId = fresh("cust");
+    const made = (
+      await admin.billing.createBundle({ requestId: randomUUID(), bundleId: fresh("bundle"), displayName: "Monthly pack", creditTypeId, credits: 100n, currency: "USD", priceMinor: 500n, creditExpiry: { seconds: 86_400n } })
+    ).bundle!;
+    const order = await pendingOrder(customerId, made.bundleId);
+    const paid = (await service.billing.confirmTopUp({ requestId: randomUUID(), orderId: order.orderId, paymentReference: fresh("pi"), amountMinor: 500n, currency: "USD" })).topUp!;
+    // Promotional credits that expire a month later than the purchase.
+    await service.ledger.grant({ requestId: randomUUID(), customerId, creditTypeId, amount: 30n, source: GrantSource.PROMOTION, reasonCode: "promo", expireTime: { seconds: BigInt(Math.floor(Date.now() / 1000) + 31 * 86_400) } });
+    await service.ledger.burn({ requestId: randomUUID(), customerId, cost: { case: "credits", value: { creditTypeId, amount: 40n } } });
+    const lots = (await balanceOf(customerId)).lots.map((lot) => [lot.grantId === paid.grantId ? "purchase" : "promotion", lot.priority, lot.remaining]);
+    expect(lots).toEqual([["purchase", 100, 90n]]);
+  });
+
   it("a cost basis that does not divide evenly is rounded down in micro-units", async () => {
     const customerId = fresh("cust");
     const { order } = await paidOrder(customerId, { credits: 3n, priceMinor: 1000n });

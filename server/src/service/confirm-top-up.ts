@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import { LedgerError, notFound } from "../errors.js";
 import { assert } from "../ledger/balance-state.js";
 import { planGrant } from "../ledger/plan.js";
+import { limits } from "../limits.js";
 import { selectTopUp, selectTopUpByPaymentReference, type TopUpRow, updateTopUpPaid } from "../store/billing-store.js";
 import { isUniqueViolation, mapDriverErrors } from "../store/database.js";
 import { enqueueWebhookEvents } from "../store/webhook-store.js";
@@ -133,7 +134,7 @@ function credit(ctx: PlanContext, caller: Caller, idempotency: Idempotency, orde
   const before = loadedState(ctx.balance(key), key);
   const grantId = randomUUID();
   const expiresAt = order.creditExpirySeconds === null ? null : new Date(ctx.now.getTime() + Number(order.creditExpirySeconds) * 1000);
-  const lot = lotOf({ grantId, amount: order.credits, priority: 0, effectiveAt: ctx.now, expiresAt }, ctx.nextLotSeq());
+  const lot = lotOf({ grantId, amount: order.credits, priority: limits.purchasedLotPriority, effectiveAt: ctx.now, expiresAt }, ctx.nextLotSeq());
   const planned = planGrant({ ...before, lots: [...before.lots, lot] }, grantId, ctx.now.getTime());
   const costBasisMicros = costBasisMicrosOf(order.priceMinor, order.credits);
   ctx.draft.newLot({
@@ -143,7 +144,7 @@ function credit(ctx: PlanContext, caller: Caller, idempotency: Idempotency, orde
     amount: order.credits,
     remaining: order.credits,
     held: 0n,
-    priority: 0,
+    priority: limits.purchasedLotPriority,
     effectiveAt: ctx.now,
     expiresAt,
     costBasisMicros,

@@ -887,7 +887,8 @@ export const TopUpStateSchema: GenEnum<TopUpState> = /*@__PURE__*/
  * acknowledged and ignored.
  *
  * A paid order's credits are one lot (source GRANT_SOURCE_PURCHASE, reason
- * code "topup") written in the same transaction that marks the order paid, so
+ * code "topup", burn priority 100, so that promotional, plan and support
+ * credits granted at the default priority 0 burn first) written in the same transaction that marks the order paid, so
  * an order is credited exactly once however often, however late and however
  * concurrently its payment is confirmed. A refund or a chargeback claws back
  * what is left of that lot (ENTRY_KIND_CLAWBACK entries on the lot); the part
