@@ -24,6 +24,8 @@ export const entryKinds: [EntryKind, string][] = [
   [EntryKind.REFUND, "Refund"],
   [EntryKind.UNEXPIRE, "Expiry reversed"],
   [EntryKind.CLAWBACK, "Clawback (refund)"],
+  [EntryKind.ROLLOVER_OUT, "Rolled over (out)"],
+  [EntryKind.ROLLOVER_IN, "Rolled over (in)"],
 ];
 
 export function entryKindName(kind: EntryKind): string {

@@ -196,6 +196,41 @@ export function planGrant(state: BalanceState, grantId: string, nowMs: number): 
   return plan.done();
 }
 
+/** Rollover is what a plan of a rollover needs: the lot that ends, the cap, and the new lot (its amount decided here). */
+export interface Rollover {
+  fromGrantId: string;
+  cap: bigint;
+  toLot: Omit<LotState, "remaining" | "held" | "expired">;
+}
+
+/**
+ * planRollover carries the unused part of a lot that reached the end of its period, up to
+ * the cap, into a new lot: a rollover_out entry on the old lot and a rollover_in entry on
+ * the new one, both dated at the old lot's expiry. The rest of the old lot expires as any
+ * lot does. If another change expired the old lot first (its upkeep runs for any change
+ * after the expiry), the part to roll is taken back from that expiry (unexpire, dated at
+ * the expiry) before it rolls. The held part of the old lot never rolls. rolled is 0 when
+ * nothing was left; the new lot is then not in the state.
+ */
+export function planRollover(state: BalanceState, rollover: Rollover, nowMs: number): Planned & { rolled: bigint } {
+  assert(rollover.cap > 0n, "a rollover cap is positive");
+  const plan = new Plan(state, nowMs);
+  const from = findLot(plan.state, rollover.fromGrantId);
+  assert(from.expiresAtMs !== null && from.expiresAtMs <= nowMs, "a lot rolls over once its period has ended");
+  const free = from.remaining - from.held;
+  const rolled = min(rollover.cap, free + from.expired);
+  const atMs = from.expiresAtMs;
+  if (rolled > 0n) {
+    plan.add({ kind: "unexpire", amount: rolled > free ? rolled - free : 0n, grantId: from.grantId, effectiveAtMs: atMs });
+    plan.add({ kind: "rollover_out", amount: rolled, grantId: from.grantId, effectiveAtMs: atMs });
+    plan.state.lots.push({ ...rollover.toLot, remaining: rolled, held: 0n, expired: 0n });
+    plan.state.lots.sort(compareBurnOrder);
+    plan.add({ kind: "rollover_in", amount: rolled, grantId: rollover.toLot.grantId, effectiveAtMs: atMs });
+  }
+  plan.upkeep();
+  return { ...plan.done(), rolled };
+}
+
 /** planHold sets aside amount for a reservation, lots first in burn order, then overdraft. */
 export function planHold(state: BalanceState, amount: bigint, nowMs: number): PlannedHold | Insufficient {
   assert(amount > 0n, "holds are positive");

@@ -34,6 +34,8 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   topup_orders: "select, insert, update",
   webhook_endpoints: "select, insert, update",
   webhook_deliveries: "select, insert, update",
+  plan_subscriptions: "select, insert, update",
+  grant_schedules: "select, insert, update",
   // Append-only (triggers refuse UPDATE and DELETE too, for the owner's sake).
   ledger_entries: "select, insert",
   shadow_entries: "select, insert",
@@ -46,6 +48,9 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   bundles: "select, insert",
   topup_refunds: "select, insert",
   webhook_events: "select, insert",
+  plans: "select, insert",
+  schedule_grants: "select, insert",
+  schedule_rollovers: "select, insert",
 };
 
 /**
