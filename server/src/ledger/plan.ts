@@ -81,11 +81,11 @@ class Plan {
       }
       for (const atMs of [...starts].sort((a, b) => a - b)) {
         if (this.state.debt === 0n) break;
-        this.expireDue("at expiry", atMs);
+        this.expireDue("at expiry", atMs, excludeGrantId);
         this.settleAt(atMs, excludeGrantId);
       }
     }
-    this.expireDue("at expiry");
+    this.expireDue("at expiry", this.nowMs, excludeGrantId);
   }
 
   /**
@@ -95,9 +95,9 @@ class Plan {
    * after them, it was freed by this plan's releases and is dated now, so that replaying
    * entries by effective time never expires a credit while it is still held.
    */
-  expireDue(dated: "at expiry" | "now", atMs = this.nowMs): void {
+  expireDue(dated: "at expiry" | "now", atMs = this.nowMs, excludeGrantId?: string): void {
     for (const lot of this.state.lots) {
-      if (!isExpired(lot, atMs)) continue;
+      if (!isExpired(lot, atMs) || lot.grantId === excludeGrantId) continue;
       const effectiveAtMs = dated === "now" ? this.nowMs : (lot.expiresAtMs ?? this.nowMs);
       this.add({ kind: "expire", amount: lot.remaining - lot.held, grantId: lot.grantId, effectiveAtMs });
     }
@@ -193,6 +193,9 @@ export function planGrant(state: BalanceState, grantId: string, nowMs: number): 
   const lot = findLot(plan.state, grantId);
   assert(lot.held === 0n && lot.remaining > 0n, "a new lot is whole");
   plan.add({ kind: "grant", amount: lot.remaining, grantId, effectiveAtMs: lot.effectiveAtMs });
+  // A lot granted after its own expiry (a scheduled period caught up after it ended)
+  // expires at once, dated at its expiry, like any lot the jobs reached late.
+  if (isExpired(lot, nowMs)) plan.expireDue("at expiry");
   return plan.done();
 }
 
