@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type AllotmentSchema, EntryKind, errorInfoOf, GrantSource, PeriodUnit } from "@burndown/sdk";
+import { type RolloverRuleSchema, EntryKind, errorInfoOf, GrantSource, PeriodUnit } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runSchedulePass } from "../src/jobs/schedule-jobs.js";
 import { invariantViolations } from "../../test-support/invariants.js";
@@ -34,7 +34,7 @@ afterAll(async () => {
 
 const fresh = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
-function monthly(amount: bigint, extra: Partial<MessageInitShape<typeof AllotmentSchema>> = {}) {
+function monthly(amount: bigint, extra: { rollover?: MessageInitShape<typeof RolloverRuleSchema> } = {}) {
   return { creditTypeId, amount, period: { unit: PeriodUnit.MONTH, length: 1 }, lotExpiry: { case: "expireAtPeriodEnd" as const, value: true }, ...extra };
 }
 

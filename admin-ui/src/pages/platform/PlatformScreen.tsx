@@ -8,6 +8,7 @@ import { BundlesPage } from "./BundlesPage.js";
 import { CreditTypesPage } from "./CreditTypesPage.js";
 import { FeaturesPage } from "./FeaturesPage.js";
 import { KillSwitchBanner } from "./KillSwitch.js";
+import { PlansPage } from "./PlansPage.js";
 import { PricingPage } from "./PricingPage.js";
 import { UnratedPage } from "./UnratedPage.js";
 import { WebhooksPage } from "./WebhooksPage.js";
@@ -17,6 +18,7 @@ const pages: [string, string, (isAdmin: boolean) => ReactNode][] = [
   ["credit-types", "Credit types", (isAdmin) => <CreditTypesPage isAdmin={isAdmin} />],
   ["pricing", "Pricing versions", (isAdmin) => <PricingPage isAdmin={isAdmin} />],
   ["bundles", "Bundles", (isAdmin) => <BundlesPage isAdmin={isAdmin} />],
+  ["plans", "Plans", (isAdmin) => <PlansPage isAdmin={isAdmin} />],
   ["keys", "API keys", (isAdmin) => <ApiKeysPage isAdmin={isAdmin} />],
   ["unrated", "Unrated events", (isAdmin) => <UnratedPage isAdmin={isAdmin} />],
   ["webhooks", "Webhooks", (isAdmin) => <WebhooksPage isAdmin={isAdmin} />],
