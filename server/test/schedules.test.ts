@@ -152,6 +152,26 @@ describe("periods", () => {
   });
 });
 
+describe("events and replays", () => {
+  it("each scheduled lot queues grant.created like any grant, and a CreateGrantSchedule replay grants nothing more", async () => {
+    const endpoint = await admin.webhooks.createWebhookEndpoint({ url: "https://example.com/hooks", eventTypes: ["grant.created"], requestId: randomUUID() });
+    const customerId = fresh("events");
+    const request = { requestId: randomUUID(), customerId, allotment: monthly(60n), source: GrantSource.PROMOTION, reasonCode: "promo", periodCount: 0 };
+    const first = (await admin.plans.createGrantSchedule(request)).schedule!;
+    const replay = (await admin.plans.createGrantSchedule(request)).schedule!;
+    expect(replay.scheduleId).toBe(first.scheduleId);
+    toMonthStart(1);
+    await runSchedulePass(t.server.deps);
+    const lots = await t.database.pool.query("select grant_id from grants where customer_id = $1 order by seq", [customerId]);
+    expect(lots.rows).toHaveLength(2);
+    const events = await t.database.pool.query("select payload from webhook_events where type = 'grant.created' and customer_id = $1 order by seq", [customerId]);
+    expect(events.rows.map((row) => [row.payload.data?.grantId ?? row.payload.grantId, row.payload.data?.source ?? row.payload.source])).toEqual(
+      lots.rows.map((row) => [row.grant_id, "promotion"]),
+    );
+    await admin.webhooks.disableWebhookEndpoint({ endpointId: endpoint.endpoint!.endpointId, requestId: randomUUID() });
+  });
+});
+
 describe("rollover", () => {
   it("an amount cap rolls the unused part up to the cap into a rollover lot, linked both ways, and the rest expires as breakage", async () => {
     toMonthStart(1);
