@@ -19,7 +19,10 @@ export type PeriodOutcome = "granted" | "not_due";
 /** rolloverReasonCode is the reason code of a rollover's entries and lot. */
 export const rolloverReasonCode = "rollover";
 
-/** requestIdOf is the request id a period's lot and entries carry: the schedule and the period. */
+/**
+ * requestIdOf is the request id a period's lot records (grants need one): the schedule and
+ * the period. Its entries carry none, as every change a background job makes.
+ */
 function requestIdOf(scheduleId: string, periodIndex: number): string {
   return `schedule:${scheduleId}:${periodIndex}`;
 }
@@ -118,7 +121,7 @@ function planPeriod(ctx: PlanContext, schedule: ScheduleRow, periodIndex: number
       ctx.draft.newLot({ ...base, grantId: toGrantId, source: "rollover", amount: rolled.rolled, remaining: rolled.rolled, reasonCode: rolloverReasonCode });
       newGrantIds.push(toGrantId);
     }
-    ctx.draft.change(key, rolled, { reservationId: null, requestId, actor: "system", reasonCode: rolloverReasonCode, effectiveAt: ctx.now });
+    ctx.draft.change(key, rolled, { reservationId: null, requestId: null, actor: "system", reasonCode: rolloverReasonCode, effectiveAt: ctx.now });
     rollover = { fromGrantId: previousGrantId, toGrantId: rolled.rolled > 0n ? toGrantId : null, amount: rolled.rolled };
   }
   const grantId = randomUUID();
@@ -126,7 +129,7 @@ function planPeriod(ctx: PlanContext, schedule: ScheduleRow, periodIndex: number
   const lot = lotOf({ grantId, amount: schedule.amount, priority: 0, effectiveAt, expiresAt }, ctx.nextLotSeq());
   const granted = planGrant({ ...before, lots: [...before.lots, lot] }, grantId, ctx.now.getTime());
   ctx.draft.newLot({ ...base, grantId, amount: schedule.amount, remaining: schedule.amount, reasonCode: schedule.reasonCode });
-  ctx.draft.change(key, granted, { reservationId: null, requestId, actor: "system", reasonCode: schedule.reasonCode, effectiveAt: ctx.now });
+  ctx.draft.change(key, granted, { reservationId: null, requestId: null, actor: "system", reasonCode: schedule.reasonCode, effectiveAt: ctx.now });
   newGrantIds.push(grantId);
   return { grantId, rollover, expiredNewLots: expiredNewLotsOf(granted.state, newGrantIds) };
 }

@@ -741,6 +741,12 @@ create table schedule_rollovers (
   check ((amount > 0) = (to_grant_id is not null))
 );
 create index schedule_rollovers_by_customer on schedule_rollovers (customer_id, created_at desc);
+create trigger plans_append_only before update or delete on plans
+  for each statement execute function pricing_history_is_append_only();
+create trigger schedule_grants_append_only before update or delete on schedule_grants
+  for each statement execute function pricing_history_is_append_only();
+create trigger schedule_rollovers_append_only before update or delete on schedule_rollovers
+  for each statement execute function pricing_history_is_append_only();
 
 alter table ledger_entries drop constraint ledger_entries_kind_check;
 alter table ledger_entries add constraint ledger_entries_kind_check
