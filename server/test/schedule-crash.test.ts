@@ -1,7 +1,8 @@
-// A server killed with SIGKILL while it catches up a year of missed daily periods of a
-// grant schedule, then a new server that takes over with its scheduler: every period is
-// granted exactly once (no gap, no double), each as one lot with its grant entry, and the
-// ledger's invariants hold.
+// Scheduled grants across processes. A server killed with SIGKILL while it catches up a
+// year of missed daily periods of a grant schedule, then a new server that takes over with
+// its scheduler; and two replicas whose schedulers race the call that creates schedules
+// with months of missed periods. Every period is granted exactly once (no gap, no double),
+// each as one lot with its grant entry, and the ledger's invariants hold.
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -13,6 +14,7 @@ import { newApiKeyToken } from "../src/service/api-keys.js";
 import { bearer } from "../../test-support/bearer.js";
 import { createTestDatabase, type TestDatabase } from "../../test-support/database.js";
 import { invariantViolations } from "../../test-support/invariants.js";
+import { startReplicaProcesses } from "../../test-support/replicas.js";
 import { type ServerProcess, startServerProcess } from "../../test-support/server-process.js";
 
 const dayMs = 86_400_000;
@@ -87,5 +89,40 @@ describe("a server killed while it grants scheduled periods", () => {
     );
     expect(lots.rows[0]).toEqual({ lots: 365, amount: "3650", entries: 365 });
     expect(await invariantViolations(database.pool)).toEqual([]);
+  });
+});
+
+describe("two replicas running the scheduler while schedules are created", () => {
+  it("grant each period once, whichever process gets there first", async () => {
+    const r = await startReplicaProcesses({ jobIntervalMs: 10 });
+    try {
+      await r.admin.createCreditType({ creditType: { creditTypeId: "credits", displayName: "Credits", scale: 0 }, requestId: randomUUID() });
+      const startAt = new Date(Date.now() - 90 * dayMs + 3_600_000);
+      // Each call grants its schedule's missed periods on replica 1 while both schedulers take them too.
+      const created = await Promise.all(
+        Array.from({ length: 6 }, (_, index) =>
+          r.plans.createGrantSchedule({
+            requestId: randomUUID(),
+            customerId: `race-${index}-${randomUUID()}`,
+            allotment: { creditTypeId: "credits", amount: 3n, period: { unit: PeriodUnit.DAY, length: 1 }, lotExpiry: { case: "expireAtPeriodEnd", value: true } },
+            source: GrantSource.PROMOTION,
+            reasonCode: "promo",
+            startTime: timestampFromDate(startAt),
+          }),
+        ),
+      );
+      for (const { schedule } of created) {
+        const result = await r.database.pool.query(
+          `select array_agg(s.period_index order by s.period_index) as periods, count(distinct g.grant_id)::int as lots,
+             (select count(*)::int from grants where customer_id = $2) as all_lots
+           from schedule_grants s join grants g on g.grant_id = s.grant_id where s.schedule_id = $1`,
+          [schedule!.scheduleId, schedule!.customerId],
+        );
+        expect(result.rows[0]).toEqual({ periods: Array.from({ length: 90 }, (_, index) => index + 1), lots: 90, all_lots: 90 });
+      }
+      expect(await invariantViolations(r.database.pool)).toEqual([]);
+    } finally {
+      await r.stop();
+    }
   });
 });
