@@ -11,6 +11,7 @@ const faultTests = [
   "server/test/database-network.test.ts",
   "server/test/conservation.test.ts",
   "server/test/fuzz.test.ts",
+  "server/test/schedule-crash.test.ts",
 ];
 
 // One run covers every package. The global setup provides PostgreSQL: DATABASE_URL when

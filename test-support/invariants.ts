@@ -6,14 +6,14 @@ const checks: Record<string, string> = {
   "an unexpire takes back part of its lot's expiry for a usage event that burned it from that lot, dated at the expiry": `
     select u.entry_id from ledger_entries u
     join grants g on g.customer_id = u.customer_id and g.grant_id = u.grant_id
-    where u.kind = 'unexpire' and (u.usage_id is null or u.effective_at is distinct from g.expires_at or u.amount > (
+    where u.kind = 'unexpire' and u.reason_code <> 'rollover' and (u.usage_id is null or u.effective_at is distinct from g.expires_at or u.amount > (
       select coalesce(sum(b.amount), 0) from ledger_entries b
       where b.customer_id = u.customer_id and b.kind = 'burn' and b.usage_id = u.usage_id and b.grant_id = u.grant_id))`,
   "a stored balance equals the sum of its entries": `
     select b.customer_id, b.credit_type_id from balances b
     left join (
       select customer_id, credit_type_id,
-        coalesce(sum(amount) filter (where kind = 'grant'), 0) as granted,
+        coalesce(sum(amount) filter (where kind in ('grant', 'rollover_in')), 0) - coalesce(sum(amount) filter (where kind = 'rollover_out'), 0) as granted,
         coalesce(sum(amount) filter (where kind = 'hold'), 0) - coalesce(sum(amount) filter (where kind = 'release'), 0) as held,
         coalesce(sum(amount) filter (where kind in ('burn', 'clawback')), 0) - coalesce(sum(amount) filter (where kind = 'refund'), 0) as burned,
         coalesce(sum(amount) filter (where kind = 'expire'), 0) - coalesce(sum(amount) filter (where kind = 'unexpire'), 0) as expired,
@@ -29,11 +29,11 @@ const checks: Record<string, string> = {
     select g.grant_id from grants g
     left join (
       select customer_id, grant_id,
-        coalesce(sum(amount) filter (where kind in ('burn', 'expire', 'settle', 'clawback')), 0)
+        coalesce(sum(amount) filter (where kind in ('burn', 'expire', 'settle', 'clawback', 'rollover_out')), 0)
           - coalesce(sum(amount) filter (where kind in ('refund', 'unexpire')), 0) as used,
         coalesce(sum(amount) filter (where kind = 'expire'), 0) - coalesce(sum(amount) filter (where kind = 'unexpire'), 0) as expired,
         coalesce(sum(amount) filter (where kind = 'hold'), 0) - coalesce(sum(amount) filter (where kind = 'release'), 0) as held,
-        coalesce(sum(amount) filter (where kind = 'grant'), 0) as granted
+        coalesce(sum(amount) filter (where kind in ('grant', 'rollover_in')), 0) as granted
       from ledger_entries where grant_id is not null group by customer_id, grant_id
     ) e using (customer_id, grant_id)
     where g.remaining <> g.amount - coalesce(e.used, 0) or g.held <> coalesce(e.held, 0) or coalesce(e.granted, 0) <> g.amount
@@ -52,6 +52,12 @@ const checks: Record<string, string> = {
   // The database no longer checks this per row (migration 5): the write path writes a
   // balance's entries and reservations only under its row lock.
   // Reservations made in observe or off mode hold nothing, and need no balance.
+  // A rollover moves credits out of one lot into a new one, once per period, both entries
+  // in one transaction: what left equals what arrived, and the link is recorded.
+  "a rollover's out and in entries carry the amount its record says": `
+    select r.schedule_id, r.period_index from schedule_rollovers r
+    where r.amount <> coalesce((select sum(amount) from ledger_entries e where e.customer_id = r.customer_id and e.grant_id = r.from_grant_id and e.kind = 'rollover_out'), 0)
+       or r.amount <> coalesce((select sum(amount) from ledger_entries e where e.customer_id = r.customer_id and e.grant_id = r.to_grant_id and e.kind = 'rollover_in'), 0)`,
   "every entry and reservation belongs to a balance": `
     select customer_id, credit_type_id from (
       select customer_id, credit_type_id from ledger_entries

@@ -4,7 +4,7 @@
 // replica 1 over Connect (HTTP/1.1), and the admin client over Connect on replica 0.
 import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import { AdminService, LedgerService } from "@burndown/sdk";
+import { AdminService, LedgerService, PlanService } from "@burndown/sdk";
 import { newApiKeyToken } from "../server/src/service/api-keys.js";
 import { bearer } from "./bearer.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
@@ -17,6 +17,8 @@ export interface ReplicaProcesses {
   /** one ledger client per replica: [gRPC to replica 0, Connect to replica 1]. */
   ledgers: Client<typeof LedgerService>[];
   admin: Client<typeof AdminService>;
+  /** a PlanService client on replica 1. */
+  plans: Client<typeof PlanService>;
   stop: () => Promise<void>;
 }
 
@@ -41,6 +43,7 @@ export async function startReplicaProcesses(options: { jobIntervalMs: number; en
       createClient(LedgerService, createConnectTransport({ baseUrl: servers[1].httpUrl, httpVersion: "1.1", interceptors: [auth] })),
     ],
     admin: createClient(AdminService, createConnectTransport({ baseUrl: servers[0].httpUrl, httpVersion: "1.1", interceptors: [auth] })),
+    plans: createClient(PlanService, createConnectTransport({ baseUrl: servers[1].httpUrl, httpVersion: "1.1", interceptors: [auth] })),
     stop: async () => {
       await Promise.all(servers.map((server) => server.stop()));
       await database.drop();

@@ -3,7 +3,7 @@ import { type DescService } from "@bufbuild/protobuf";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { bearer } from "./bearer.js";
-import { AdminService, BillingService, LedgerService, PromotionService, Role, WebhookService } from "@burndown/sdk";
+import { AdminService, BillingService, LedgerService, PlanService, PromotionService, Role, WebhookService } from "@burndown/sdk";
 import type { Fanout } from "../server/src/fanout.js";
 import type { AdmissionLimits } from "../server/src/rpc/admission.js";
 import { type RunningServer, type ServerOptions, startServer } from "../server/src/server.js";
@@ -26,6 +26,7 @@ export interface Clients {
   billing: Client<typeof BillingService>;
   webhooks: Client<typeof WebhookService>;
   promotions: Client<typeof PromotionService>;
+  plans: Client<typeof PlanService>;
 }
 
 /** TestServer is a running server with its database and an admin key. */
@@ -97,6 +98,7 @@ export async function startTestServer(
       billing: createClient(BillingService, transport),
       webhooks: createClient(WebhookService, transport),
       promotions: createClient(PromotionService, transport),
+      plans: createClient(PlanService, transport),
     };
   };
   let keyCount = 0;

@@ -11,8 +11,14 @@ export const grantSources: [GrantSource, string][] = [
   [GrantSource.RECHARGE, "Recharge"],
 ];
 
+/** Sources a person never picks but lots may have: made by plans' rollover, or corrections. */
+const otherGrantSources: [GrantSource, string][] = [
+  [GrantSource.ROLLOVER, "Rollover"],
+  [GrantSource.ADJUSTMENT, "Adjustment"],
+];
+
 export function grantSourceName(source: GrantSource): string {
-  return grantSources.find(([value]) => value === source)?.[1] ?? "Unknown";
+  return [...grantSources, ...otherGrantSources].find(([value]) => value === source)?.[1] ?? "Unknown";
 }
 
 export const entryKinds: [EntryKind, string][] = [
@@ -25,6 +31,8 @@ export const entryKinds: [EntryKind, string][] = [
   [EntryKind.REFUND, "Refund"],
   [EntryKind.UNEXPIRE, "Expiry reversed"],
   [EntryKind.CLAWBACK, "Clawback (refund)"],
+  [EntryKind.ROLLOVER_OUT, "Rolled over (out)"],
+  [EntryKind.ROLLOVER_IN, "Rolled over (in)"],
 ];
 
 export function entryKindName(kind: EntryKind): string {

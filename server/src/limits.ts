@@ -155,4 +155,14 @@ export const limits = {
   creditsExpiringNoticeMsDefault: 7 * 86_400_000,
   /** webhooks: the part of an answer body kept as last_error, in characters. */
   webhookErrorLengthMax: 500,
+  /** plans (or plan versions) ListPlans answers at most. */
+  plansListedMax: 1_000,
+  /** allotments in one plan version. */
+  allotmentsPerPlanMax: 20,
+  /** periods a schedule may be given (100 years of months). */
+  periodCountMax: 1_200,
+  /** subscriptions, schedules or rollovers a customer's list answers at most. */
+  customerPlanRowsListedMax: 100,
+  /** scheduled periods one pass of the scheduler grants at most (each is one transaction). */
+  schedulePeriodsPerPassMax: 1_000,
 } as const;

@@ -7,13 +7,15 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { AdminService, BillingService, ErrorInfoSchema, LedgerService, PromotionService, WebhookService } from "@burndown/sdk";
+import { AdminService, BillingService, ErrorInfoSchema, LedgerService, PlanService, PromotionService, WebhookService } from "@burndown/sdk";
 import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
+import { startScheduleJobs } from "./jobs/schedule-jobs.js";
 import { startWebhookDelivery, type WebhookPolicy, webhookPolicyOf } from "./jobs/webhook-delivery.js";
 import { Admission, type AdmissionLimits, admissionInterceptor } from "./rpc/admission.js";
 import { batchHandlers } from "./rpc/batch-handlers.js";
 import { billingHandlers } from "./rpc/billing-handlers.js";
+import { planHandlers } from "./rpc/plan-handlers.js";
 import { deadlineInterceptor } from "./rpc/deadline-interceptor.js";
 import { guardUnaryBodies, malformedInterceptor } from "./rpc/malformed-requests.js";
 import { limits } from "./limits.js";
@@ -119,11 +121,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     router.service(LedgerService, { ...ledgerHandlers(deps), ...usageHandlers(deps), ...batchHandlers(deps, log), ...readHandlers(deps) });
     router.service(AdminService, { ...adminHandlers(deps), ...pricingHandlers(deps), ...usageAdminHandlers(deps), ...explainHandlers(deps), ...shadowPricingHandlers(deps) });
     router.service(BillingService, billingHandlers(deps));
+    router.service(PlanService, planHandlers(deps));
     // Health and reflection answer without an API key (see publicMethods in interceptors.ts).
     router.service(WebhookService, webhookHandlers(deps));
     router.service(PromotionService, promotionHandlers(deps));
-    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService, WebhookService, PromotionService]));
-    registerReflection(router, [LedgerService.file, AdminService.file, BillingService.file, WebhookService.file, PromotionService.file, HealthService.file, ErrorInfoSchema.file]);
+    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService]));
+    registerReflection(router, [LedgerService.file, AdminService.file, BillingService.file, PlanService.file, WebhookService.file, PromotionService.file, HealthService.file, ErrorInfoSchema.file]);
   };
   // The error interceptor is first, so it is outermost and sees every refusal. Malformed
   // bodies and admission come before auth: a flood of bad keys is shed like any other.
@@ -158,6 +161,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw error;
   });
   const jobs = options.jobIntervalMs > 0 ? startExpiryJobs(deps, options.jobIntervalMs, log) : null;
+  const schedules = options.jobIntervalMs > 0 ? startScheduleJobs(deps, options.jobIntervalMs, log) : null;
   const webhooks = options.jobIntervalMs > 0 ? startWebhookDelivery(deps, webhookPolicyOf(options.webhooks), options.jobIntervalMs, log) : null;
   const urlHost = options.host.includes(":") ? `[${options.host}]` : options.host;
   return {
@@ -167,7 +171,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     admission,
     connectHandler: handler,
     close: async () => {
-      await Promise.all([jobs?.stop(), webhooks?.stop()]);
+      await Promise.all([jobs?.stop(), schedules?.stop(), webhooks?.stop()]);
       // In-flight calls get a grace period on both listeners; then they are cut.
       const closed = Promise.all([new Promise((resolve) => httpServer.close(resolve)), closeGrpcJs(grpcServer, limits.shutdownGraceMsMax)]);
       httpServer.closeIdleConnections();

@@ -16,6 +16,8 @@ import {
   FailurePolicy,
   GrantSource,
   LedgerService,
+  PeriodUnit,
+  PlanService,
   PromotionService,
   ReservationStatus,
   Role,
@@ -85,6 +87,17 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "BillingService/RefundTopUp": ["service", "admin"],
   "BillingService/GetTopUp": ["service", "support", "admin"],
   "BillingService/ListTopUps": ["service", "support", "admin"],
+  "PlanService/CreatePlan": ["admin"],
+  "PlanService/ListPlans": ["service", "support", "admin"],
+  "PlanService/GetPlan": ["service", "support", "admin"],
+  "PlanService/SubscribeCustomer": ["admin"],
+  "PlanService/MoveSubscription": ["admin"],
+  "PlanService/CancelSubscription": ["admin"],
+  "PlanService/ListSubscriptions": ["support", "admin"],
+  "PlanService/CreateGrantSchedule": ["admin"],
+  "PlanService/CancelGrantSchedule": ["admin"],
+  "PlanService/ListGrantSchedules": ["support", "admin"],
+  "PlanService/ListRollovers": ["support", "admin"],
   "WebhookService/CreateWebhookEndpoint": ["admin"],
   "WebhookService/ListWebhookEndpoints": ["support", "admin"],
   "WebhookService/DisableWebhookEndpoint": ["admin"],
@@ -236,6 +249,22 @@ function webhookEndpoint(): Promise<{ endpointId: string; eventId: string }> {
 type Send = (c: Clients) => Promise<void>;
 
 /** validCalls prepares, for each RPC, whatever state a valid request needs and returns the call. */
+const monthlyAllotment = { creditTypeId, amount: 10n, period: { unit: PeriodUnit.MONTH, length: 1 }, lotExpiry: { case: "expireAtPeriodEnd" as const, value: true } };
+
+/** freshPlan makes a plan of 10 credits a month. */
+async function freshPlan(): Promise<string> {
+  const planId = fresh("plan");
+  await admin().plans.createPlan({ planId, displayName: "Plan", allotments: [monthlyAllotment], requestId: randomUUID() });
+  return planId;
+}
+
+/** freshSubscription subscribes a new customer to a new plan. */
+async function freshSubscription(): Promise<{ subscriptionId: string; customerId: string }> {
+  const customerId = fresh("sub");
+  const res = await admin().plans.subscribeCustomer({ customerId, planId: await freshPlan(), requestId: randomUUID() });
+  return { subscriptionId: res.subscription!.subscriptionId, customerId };
+}
+
 const validCalls: Record<string, () => Promise<Send>> = {
   "LedgerService/Grant": async () => {
     const customerId = fresh("cust");
@@ -579,6 +608,77 @@ const validCalls: Record<string, () => Promise<Send>> = {
       expect(res.overrides.map((override) => [override.featureKey, override.rate?.credits, override.rate?.perUnits])).toEqual([[featureKey, 1n, 3n]]);
     };
   },
+  "PlanService/CreatePlan": async () => async (c) => {
+    const res = await c.plans.createPlan({ planId: fresh("plan"), displayName: "Plan", allotments: [monthlyAllotment], requestId: randomUUID() });
+    expect(res.plan?.version).toBe(1);
+  },
+  "PlanService/ListPlans": async () => {
+    const planId = await freshPlan();
+    return async (c) => {
+      const res = await c.plans.listPlans({});
+      expect(res.plans.map((plan) => plan.planId)).toContain(planId);
+    };
+  },
+  "PlanService/GetPlan": async () => {
+    const planId = await freshPlan();
+    return async (c) => {
+      const res = await c.plans.getPlan({ planId });
+      expect(res.plan?.allotments[0].amount).toBe(10n);
+    };
+  },
+  "PlanService/SubscribeCustomer": async () => {
+    const planId = await freshPlan();
+    return async (c) => {
+      const res = await c.plans.subscribeCustomer({ customerId: fresh("sub"), planId, requestId: randomUUID() });
+      expect(res.subscription?.schedules[0].periodsGranted).toBe(1);
+    };
+  },
+  "PlanService/MoveSubscription": async () => {
+    const { subscriptionId } = await freshSubscription();
+    return async (c) => {
+      const res = await c.plans.moveSubscription({ subscriptionId, requestId: randomUUID() });
+      expect(res.subscription?.subscriptionId).not.toBe(subscriptionId);
+    };
+  },
+  "PlanService/CancelSubscription": async () => {
+    const { subscriptionId } = await freshSubscription();
+    return async (c) => {
+      const res = await c.plans.cancelSubscription({ subscriptionId, requestId: randomUUID() });
+      expect(res.subscription?.endTime).toBeDefined();
+    };
+  },
+  "PlanService/ListSubscriptions": async () => {
+    const { subscriptionId, customerId } = await freshSubscription();
+    return async (c) => {
+      const res = await c.plans.listSubscriptions({ customerId });
+      expect(res.subscriptions.map((subscription) => subscription.subscriptionId)).toEqual([subscriptionId]);
+    };
+  },
+  "PlanService/CreateGrantSchedule": async () => async (c) => {
+    const res = await c.plans.createGrantSchedule({ customerId: fresh("sched"), allotment: monthlyAllotment, source: GrantSource.PROMOTION, reasonCode: "promo", requestId: randomUUID() });
+    expect(res.schedule?.periodsGranted).toBe(1);
+  },
+  "PlanService/CancelGrantSchedule": async () => {
+    const created = await admin().plans.createGrantSchedule({ customerId: fresh("sched"), allotment: monthlyAllotment, source: GrantSource.PROMOTION, reasonCode: "promo", requestId: randomUUID() });
+    return async (c) => {
+      const res = await c.plans.cancelGrantSchedule({ scheduleId: created.schedule!.scheduleId, requestId: randomUUID() });
+      expect(res.schedule?.endTime).toBeDefined();
+    };
+  },
+  "PlanService/ListGrantSchedules": async () => {
+    const { customerId } = await freshSubscription();
+    return async (c) => {
+      const res = await c.plans.listGrantSchedules({ customerId });
+      expect(res.schedules).toHaveLength(1);
+    };
+  },
+  "PlanService/ListRollovers": async () => {
+    const { customerId } = await freshSubscription();
+    return async (c) => {
+      const res = await c.plans.listRollovers({ customerId });
+      expect(res.rollovers).toEqual([]);
+    };
+  },
   "WebhookService/CreateWebhookEndpoint": async () => async (c) => {
     const res = await c.webhooks.createWebhookEndpoint({ url: "https://example.com/hooks", eventTypes: ["pricing_version.moved"], requestId: randomUUID() });
     expect(res.endpoint?.url).toBe("https://example.com/hooks");
@@ -765,8 +865,8 @@ afterAll(async () => {
 });
 
 describe("the expected table", () => {
-  it("names every RPC of LedgerService, AdminService, BillingService, WebhookService and PromotionService, and has a valid call for each", () => {
-    const rpcs = [LedgerService, AdminService, BillingService, WebhookService, PromotionService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
+  it("names every RPC of LedgerService, AdminService, BillingService, PlanService, WebhookService and PromotionService, and has a valid call for each", () => {
+    const rpcs = [LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
     expect(Object.keys(expectedRoles).sort()).toEqual([...rpcs].sort());
     expect(Object.keys(validCalls).sort()).toEqual([...rpcs].sort());
   });

@@ -10,6 +10,7 @@ import { Amount, ErrorNote, Loading, Section, useScales } from "../ui.js";
 import { GrantForm } from "./GrantForm.js";
 import { LedgerTable } from "./LedgerTable.js";
 import { OverdraftForm } from "./OverdraftForm.js";
+import { Subscriptions } from "./Subscriptions.js";
 import { TopUps } from "./TopUps.js";
 import { useCaller } from "../caller.js";
 import { GrantSource, Role } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
@@ -46,6 +47,7 @@ export function CustomerScreen({ customerId, tab }: { customerId: string; tab?: 
             <Pricing customerId={customerId} pricingVersionId={info.pricingVersionId} />
           </div>
           <Reservations customerId={customerId} />
+          <Subscriptions customerId={customerId} isAdmin={me.role === Role.ADMIN} />
           <TopUps customerId={customerId} />
           {me.role === Role.ADMIN && <OverdraftForm customerId={customerId} limits={info.overdraftLimits} />}
         </>

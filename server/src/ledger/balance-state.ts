@@ -3,7 +3,7 @@
 // the store persists the state it leaves. Nothing here does IO.
 
 /** EntryKind is the kind of a ledger entry; each kind has one fixed effect. */
-export type EntryKind = "grant" | "hold" | "release" | "burn" | "expire" | "settle" | "refund" | "unexpire" | "clawback";
+export type EntryKind = "grant" | "hold" | "release" | "burn" | "expire" | "settle" | "refund" | "unexpire" | "clawback" | "rollover_out" | "rollover_in";
 
 /** PlannedEntry is an entry the core decided to write. grantId null means no lot (overdraft). */
 export interface PlannedEntry {
@@ -167,6 +167,17 @@ export function applyEntry(state: BalanceState, entry: PlannedEntry): void {
       state.burned += entry.amount;
       if (lot) lot.remaining -= entry.amount;
       else state.debt += entry.amount;
+      break;
+    case "rollover_out":
+      // A period's unused credits leave its lot for the next period's rollover lot.
+      assert(lot !== null, "a rollover out names its lot");
+      state.granted -= entry.amount;
+      lot.remaining -= entry.amount;
+      break;
+    case "rollover_in":
+      // The rollover lot is created with remaining = amount, as a grant's is.
+      assert(lot !== null, "a rollover in names its lot");
+      state.granted += entry.amount;
       break;
     case "refund":
       state.burned -= entry.amount;

@@ -81,11 +81,11 @@ class Plan {
       }
       for (const atMs of [...starts].sort((a, b) => a - b)) {
         if (this.state.debt === 0n) break;
-        this.expireDue("at expiry", atMs);
+        this.expireDue("at expiry", atMs, excludeGrantId);
         this.settleAt(atMs, excludeGrantId);
       }
     }
-    this.expireDue("at expiry");
+    this.expireDue("at expiry", this.nowMs, excludeGrantId);
   }
 
   /**
@@ -95,9 +95,9 @@ class Plan {
    * after them, it was freed by this plan's releases and is dated now, so that replaying
    * entries by effective time never expires a credit while it is still held.
    */
-  expireDue(dated: "at expiry" | "now", atMs = this.nowMs): void {
+  expireDue(dated: "at expiry" | "now", atMs = this.nowMs, excludeGrantId?: string): void {
     for (const lot of this.state.lots) {
-      if (!isExpired(lot, atMs)) continue;
+      if (!isExpired(lot, atMs) || lot.grantId === excludeGrantId) continue;
       const effectiveAtMs = dated === "now" ? this.nowMs : (lot.expiresAtMs ?? this.nowMs);
       this.add({ kind: "expire", amount: lot.remaining - lot.held, grantId: lot.grantId, effectiveAtMs });
     }
@@ -193,7 +193,45 @@ export function planGrant(state: BalanceState, grantId: string, nowMs: number): 
   const lot = findLot(plan.state, grantId);
   assert(lot.held === 0n && lot.remaining > 0n, "a new lot is whole");
   plan.add({ kind: "grant", amount: lot.remaining, grantId, effectiveAtMs: lot.effectiveAtMs });
+  // A lot granted after its own expiry (a scheduled period caught up after it ended)
+  // expires at once, dated at its expiry, like any lot the jobs reached late.
+  if (isExpired(lot, nowMs)) plan.expireDue("at expiry");
   return plan.done();
+}
+
+/** Rollover is what a plan of a rollover needs: the lot that ends, the cap, and the new lot (its amount decided here). */
+export interface Rollover {
+  fromGrantId: string;
+  cap: bigint;
+  toLot: Omit<LotState, "remaining" | "held" | "expired">;
+}
+
+/**
+ * planRollover carries the unused part of a lot that reached the end of its period, up to
+ * the cap, into a new lot: a rollover_out entry on the old lot and a rollover_in entry on
+ * the new one, both dated at the old lot's expiry. The rest of the old lot expires as any
+ * lot does. If another change expired the old lot first (its upkeep runs for any change
+ * after the expiry), the part to roll is taken back from that expiry (unexpire, dated at
+ * the expiry) before it rolls. The held part of the old lot never rolls. rolled is 0 when
+ * nothing was left; the new lot is then not in the state.
+ */
+export function planRollover(state: BalanceState, rollover: Rollover, nowMs: number): Planned & { rolled: bigint } {
+  assert(rollover.cap > 0n, "a rollover cap is positive");
+  const plan = new Plan(state, nowMs);
+  const from = findLot(plan.state, rollover.fromGrantId);
+  assert(from.expiresAtMs !== null && from.expiresAtMs <= nowMs, "a lot rolls over once its period has ended");
+  const free = from.remaining - from.held;
+  const rolled = min(rollover.cap, free + from.expired);
+  const atMs = from.expiresAtMs;
+  if (rolled > 0n) {
+    plan.add({ kind: "unexpire", amount: rolled > free ? rolled - free : 0n, grantId: from.grantId, effectiveAtMs: atMs });
+    plan.add({ kind: "rollover_out", amount: rolled, grantId: from.grantId, effectiveAtMs: atMs });
+    plan.state.lots.push({ ...rollover.toLot, remaining: rolled, held: 0n, expired: 0n });
+    plan.state.lots.sort(compareBurnOrder);
+    plan.add({ kind: "rollover_in", amount: rolled, grantId: rollover.toLot.grantId, effectiveAtMs: atMs });
+  }
+  plan.upkeep();
+  return { ...plan.done(), rolled };
 }
 
 /** planHold sets aside amount for a reservation, lots first in burn order, then overdraft. */

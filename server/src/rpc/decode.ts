@@ -136,6 +136,8 @@ const entryKinds: Record<number, DomainEntryKind> = {
   [EntryKind.REFUND]: "refund",
   [EntryKind.UNEXPIRE]: "unexpire",
   [EntryKind.CLAWBACK]: "clawback",
+  [EntryKind.ROLLOVER_OUT]: "rollover_out",
+  [EntryKind.ROLLOVER_IN]: "rollover_in",
 };
 
 const enforcementModes: Record<number, DomainEnforcementMode> = {

@@ -705,6 +705,112 @@ create trigger promo_redemptions_append_only before update or delete on promo_re
   for each statement execute function pricing_history_is_append_only();
 `,
   },
+  {
+    version: 14,
+    name: "plans, subscriptions, grant schedules granted once per period, rollover entries",
+    sql: `
+-- Versioned plans: a version never changes (subscribers keep theirs until moved). Their
+-- allotments are kept as JSON (amounts as strings); each subscription copies them into
+-- its own grant schedules.
+create table plans (
+  plan_id text not null,
+  version int not null check (version > 0),
+  display_name text not null,
+  allotments jsonb not null,
+  bundle_ids text[] not null default '{}',
+  pricing_version_id text references pricing_versions,
+  created_by text not null,
+  created_at timestamptz not null default now(),
+  primary key (plan_id, version)
+);
+
+create table plan_subscriptions (
+  subscription_id uuid primary key,
+  customer_id text not null references customers,
+  plan_id text not null,
+  plan_version int not null,
+  state text not null default 'active' check (state in ('active', 'cancelled', 'moved')),
+  start_at timestamptz not null,
+  period_count int check (period_count > 0),
+  ended_at timestamptz,
+  moved_to uuid,
+  created_by text not null,
+  created_at timestamptz not null default now(),
+  foreign key (plan_id, plan_version) references plans,
+  check ((state = 'active') = (ended_at is null)),
+  check ((state = 'moved') = (moved_to is not null))
+);
+create index plan_subscriptions_by_customer on plan_subscriptions (customer_id, created_at desc);
+
+-- A recurring grant. next_period and next_due_at only say where the job is; the rows of
+-- schedule_grants, unique per (schedule, period) and written in the transaction of the
+-- period's lot, are what makes each period granted once.
+create table grant_schedules (
+  schedule_id uuid primary key,
+  customer_id text not null references customers,
+  subscription_id uuid references plan_subscriptions,
+  credit_type_id text not null references credit_types,
+  amount bigint not null check (amount > 0),
+  period_unit text not null check (period_unit in ('day', 'month', 'year')),
+  period_length int not null check (period_length > 0),
+  lot_expiry text not null check (lot_expiry in ('period_end', 'lifetime', 'never')),
+  lot_lifetime_seconds bigint check (lot_lifetime_seconds > 0),
+  rollover_max_amount bigint check (rollover_max_amount > 0),
+  rollover_max_percent int check (rollover_max_percent between 1 and 100),
+  source text not null,
+  reason_code text not null,
+  start_at timestamptz not null,
+  period_count int check (period_count > 0),
+  ended_at timestamptz,
+  next_period int not null default 1 check (next_period > 0),
+  next_due_at timestamptz,
+  created_by text not null,
+  created_at timestamptz not null default now(),
+  check ((lot_expiry = 'lifetime') = (lot_lifetime_seconds is not null)),
+  check (rollover_max_amount is null or rollover_max_percent is null),
+  check ((rollover_max_amount is null and rollover_max_percent is null) or lot_expiry = 'period_end')
+);
+create index grant_schedules_by_customer on grant_schedules (customer_id, created_at desc);
+create index grant_schedules_due on grant_schedules (next_due_at) where next_due_at is not null;
+
+-- One row per granted period: the guard of exactly once. Append-only.
+create table schedule_grants (
+  schedule_id uuid not null references grant_schedules,
+  period_index int not null check (period_index > 0),
+  customer_id text not null,
+  grant_id uuid not null,
+  period_start timestamptz not null,
+  period_end timestamptz not null,
+  created_at timestamptz not null default now(),
+  primary key (schedule_id, period_index)
+);
+
+-- A period's lot rolled into the next period's rollover lot; written with that period's
+-- grant. Append-only.
+create table schedule_rollovers (
+  schedule_id uuid not null references grant_schedules,
+  period_index int not null check (period_index > 0),
+  customer_id text not null,
+  from_grant_id uuid not null,
+  to_grant_id uuid,
+  amount bigint not null check (amount >= 0),
+  created_at timestamptz not null default now(),
+  primary key (schedule_id, period_index),
+  check ((amount > 0) = (to_grant_id is not null))
+);
+create index schedule_rollovers_by_customer on schedule_rollovers (customer_id, created_at desc);
+create trigger plans_append_only before update or delete on plans
+  for each statement execute function pricing_history_is_append_only();
+create trigger schedule_grants_append_only before update or delete on schedule_grants
+  for each statement execute function pricing_history_is_append_only();
+create trigger schedule_rollovers_append_only before update or delete on schedule_rollovers
+  for each statement execute function pricing_history_is_append_only();
+
+alter table ledger_entries drop constraint ledger_entries_kind_check;
+alter table ledger_entries add constraint ledger_entries_kind_check
+  check (kind in ('grant', 'hold', 'release', 'burn', 'expire', 'settle', 'refund', 'unexpire', 'clawback', 'rollover_out', 'rollover_in'));
+`,
+  },
 ];
 
 const migrationLockKey = 0x6275726e; // "burn"

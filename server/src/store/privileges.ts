@@ -35,6 +35,8 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   webhook_endpoints: "select, insert, update",
   webhook_deliveries: "select, insert, update",
   promo_codes: "select, insert, update",
+  plan_subscriptions: "select, insert, update",
+  grant_schedules: "select, insert, update",
   // Append-only (triggers refuse UPDATE and DELETE too, for the owner's sake).
   ledger_entries: "select, insert",
   shadow_entries: "select, insert",
@@ -49,6 +51,9 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   webhook_events: "select, insert",
   promo_redemptions: "select, insert",
   lot_expiry_notices: "select, insert",
+  plans: "select, insert",
+  schedule_grants: "select, insert",
+  schedule_rollovers: "select, insert",
 };
 
 /**

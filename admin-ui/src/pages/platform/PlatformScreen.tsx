@@ -8,6 +8,7 @@ import { BundlesPage } from "./BundlesPage.js";
 import { CreditTypesPage } from "./CreditTypesPage.js";
 import { FeaturesPage } from "./FeaturesPage.js";
 import { KillSwitchBanner } from "./KillSwitch.js";
+import { PlansPage } from "./PlansPage.js";
 import { PricingPage } from "./PricingPage.js";
 import { PromotionsPage } from "./PromotionsPage.js";
 import { UnratedPage } from "./UnratedPage.js";
@@ -19,6 +20,7 @@ const pages: [string, string, (isAdmin: boolean) => ReactNode][] = [
   ["pricing", "Pricing versions", (isAdmin) => <PricingPage isAdmin={isAdmin} />],
   ["bundles", "Bundles", (isAdmin) => <BundlesPage isAdmin={isAdmin} />],
   ["promotions", "Promotions", (isAdmin) => <PromotionsPage isAdmin={isAdmin} />],
+  ["plans", "Plans", (isAdmin) => <PlansPage isAdmin={isAdmin} />],
   ["keys", "API keys", (isAdmin) => <ApiKeysPage isAdmin={isAdmin} />],
   ["unrated", "Unrated events", (isAdmin) => <UnratedPage isAdmin={isAdmin} />],
   ["webhooks", "Webhooks", (isAdmin) => <WebhooksPage isAdmin={isAdmin} />],
