@@ -34,6 +34,8 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   topup_orders: "select, insert, update",
   webhook_endpoints: "select, insert, update",
   webhook_deliveries: "select, insert, update",
+  recharge_settings: "select, insert, update",
+  recharge_due: "select, insert, update, delete",
   // Append-only (triggers refuse UPDATE and DELETE too, for the owner's sake).
   ledger_entries: "select, insert",
   shadow_entries: "select, insert",
