@@ -10,6 +10,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { AdminService, BillingService, ErrorInfoSchema, LedgerService, WebhookService } from "@burndown/sdk";
 import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
+import { startRechargeJobs } from "./jobs/recharge-jobs.js";
 import { startWebhookDelivery, type WebhookPolicy, webhookPolicyOf } from "./jobs/webhook-delivery.js";
 import { Admission, type AdmissionLimits, admissionInterceptor } from "./rpc/admission.js";
 import { batchHandlers } from "./rpc/batch-handlers.js";
@@ -34,7 +35,7 @@ import { usageHandlers } from "./rpc/usage-handlers.js";
 import { webhookHandlers } from "./rpc/webhook-handlers.js";
 import { KeyVerifier } from "./service/api-keys.js";
 import { type Fanout, LocalFanout } from "./fanout.js";
-import type { Deps, UsagePolicy } from "./service/context.js";
+import type { Deps, RechargePolicy, UsagePolicy } from "./service/context.js";
 import { GroupCommit, type GroupCommitOptions } from "./service/group-commit.js";
 
 /** ServerOptions configure a server over an existing, migrated pool. */
@@ -60,6 +61,8 @@ export interface ServerOptions {
   stripeWebhookSecret?: string | null;
   /** CSP frame-ancestors of the customer view (/customer), for vendors that iframe it; "*" by default. */
   customerViewFrameAncestors?: string;
+  /** auto-recharge's retry delays after failed payments; limits.rechargeRetryDelaysMsDefault by default. */
+  recharge?: Partial<RechargePolicy>;
   /** webhook delivery (jobs/webhook-delivery.ts): timeout, attempts, first retry delay; defaults from limits.ts. Runs with the jobs. */
   webhooks?: Partial<WebhookPolicy>;
 }
@@ -87,6 +90,8 @@ function listen(server: http.Server, host: string, port: number): Promise<number
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const log = options.log ?? ((message: string) => console.error(message));
   const now = options.now ?? (() => new Date());
+  // The write path kicks the recharge job after a group that flagged a balance (set below, once the job exists).
+  let rechargeDue = (): void => {};
   const deps: Deps = {
     pool: options.pool,
     now,
@@ -96,8 +101,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     fanout: options.fanout ?? new LocalFanout(),
     grantReasonCodes: options.grantReasonCodes ?? limits.grantReasonCodesDefault,
+    recharge: { retryDelaysMs: options.recharge?.retryDelaysMs ?? limits.rechargeRetryDelaysMsDefault },
     writes: new GroupCommit(
-      { pool: options.pool, now },
+      { pool: options.pool, now, rechargeDue: () => rechargeDue() },
       {
         lanes: options.writes?.lanes ?? limits.writeLanesDefault,
         partitions: options.writes?.partitions ?? limits.customerPartitionsDefault,
@@ -154,6 +160,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw error;
   });
   const jobs = options.jobIntervalMs > 0 ? startExpiryJobs(deps, options.jobIntervalMs, log) : null;
+  // Kicked by the write path whatever the interval: an order opens as soon as its balance crosses.
+  const recharges = startRechargeJobs(deps, options.jobIntervalMs, log);
+  rechargeDue = recharges.kick;
   const webhooks = options.jobIntervalMs > 0 ? startWebhookDelivery(deps, webhookPolicyOf(options.webhooks), options.jobIntervalMs, log) : null;
   const urlHost = options.host.includes(":") ? `[${options.host}]` : options.host;
   return {
@@ -163,7 +172,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     admission,
     connectHandler: handler,
     close: async () => {
-      await Promise.all([jobs?.stop(), webhooks?.stop()]);
+      await Promise.all([jobs?.stop(), webhooks?.stop(), recharges.stop()]);
       // In-flight calls get a grace period on both listeners; then they are cut.
       const closed = Promise.all([new Promise((resolve) => httpServer.close(resolve)), closeGrpcJs(grpcServer, limits.shutdownGraceMsMax)]);
       httpServer.closeIdleConnections();

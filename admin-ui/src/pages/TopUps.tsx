@@ -19,6 +19,7 @@ const stateNames: Record<TopUpState, string> = {
   [TopUpState.CANCELLED]: "cancelled",
   [TopUpState.PARTIALLY_REFUNDED]: "partially refunded",
   [TopUpState.REFUNDED]: "refunded",
+  [TopUpState.FAILED]: "failed",
 };
 
 /** TopUps lists a customer's orders, newest first, and opens new ones from bundles. */

@@ -35,6 +35,14 @@ export interface Deps {
   writes: GroupCommit;
   /** the reason codes a support key's Grant may use (BURNDOWN_GRANT_REASON_CODES). */
   grantReasonCodes: readonly string[];
+  /** auto-recharge's retry delays; limits.rechargeRetryDelaysMsDefault when unset. */
+  recharge?: RechargePolicy;
+}
+
+/** RechargePolicy is the deployment's schedule for failed recharge payments. */
+export interface RechargePolicy {
+  /** after the nth failed payment, ask again after retryDelaysMs[n-1]; after one more failure than delays, give up. */
+  retryDelaysMs: readonly number[];
 }
 
 /** Idempotency identifies a mutation for replay: who, which id, which method, which payload. */
