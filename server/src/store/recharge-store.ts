@@ -191,17 +191,18 @@ export async function deleteRechargeDue(tx: Tx, key: BalanceKey): Promise<void> 
 /**
  * insertRechargeOrder opens a recharge order unless the balance has an open one (the
  * unique partial index decides, also against a concurrent insert, which waits for the
- * other transaction): null then.
+ * other transaction): null then. Its creation time is the server's clock, the one the
+ * monthly cap counts by.
  */
 export async function insertRechargeOrder(
   tx: Tx,
-  order: Pick<TopUpRow, "orderId" | "customerId" | "bundleId" | "bundleVersion" | "creditTypeId" | "credits" | "currency" | "priceMinor" | "creditExpirySeconds">,
+  order: Pick<TopUpRow, "orderId" | "customerId" | "bundleId" | "bundleVersion" | "creditTypeId" | "credits" | "currency" | "priceMinor" | "creditExpirySeconds" | "createdAt">,
 ): Promise<TopUpRow | null> {
   const result = await tx.query({
     name: "insert_recharge_order",
     text: `insert into topup_orders (order_id, customer_id, state, bundle_id, bundle_version, credit_type_id, credits, currency, price_minor,
-             credit_expiry_seconds, created_by, origin)
-           values ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, 'auto-recharge', 'recharge')
+             credit_expiry_seconds, created_by, origin, created_at)
+           values ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, 'auto-recharge', 'recharge', $10)
            on conflict (customer_id, credit_type_id) where origin = 'recharge' and state = 'pending' do nothing
            returning ${orderColumns}`,
     values: [
@@ -214,6 +215,7 @@ export async function insertRechargeOrder(
       order.currency,
       order.priceMinor.toString(),
       order.creditExpirySeconds?.toString() ?? null,
+      order.createdAt,
     ],
   });
   return result.rows.length === 0 ? null : toTopUpRow(result.rows[0]);
