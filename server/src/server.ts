@@ -102,6 +102,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     fanout: options.fanout ?? new LocalFanout(),
     grantReasonCodes: options.grantReasonCodes ?? limits.grantReasonCodesDefault,
     recharge: { retryDelaysMs: options.recharge?.retryDelaysMs ?? limits.rechargeRetryDelaysMsDefault },
+    // Jobs run groups with these deps (expiry-jobs.ts): their crossings kick it too.
+    rechargeDue: () => rechargeDue(),
     writes: new GroupCommit(
       { pool: options.pool, now, rechargeDue: () => rechargeDue() },
       {
