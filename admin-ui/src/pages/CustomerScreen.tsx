@@ -10,6 +10,7 @@ import { Amount, ErrorNote, Loading, Section, useScales } from "../ui.js";
 import { GrantForm } from "./GrantForm.js";
 import { LedgerTable } from "./LedgerTable.js";
 import { OverdraftForm } from "./OverdraftForm.js";
+import { AutoRecharge } from "./AutoRecharge.js";
 import { TopUps } from "./TopUps.js";
 import { useCaller } from "../caller.js";
 import { Role } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
@@ -47,6 +48,7 @@ export function CustomerScreen({ customerId, tab }: { customerId: string; tab?: 
           </div>
           <Reservations customerId={customerId} />
           <TopUps customerId={customerId} />
+          {(me.role === Role.ADMIN || me.role === Role.SUPPORT) && <AutoRecharge customerId={customerId} />}
           {me.role === Role.ADMIN && <OverdraftForm customerId={customerId} limits={info.overdraftLimits} />}
         </>
       )}

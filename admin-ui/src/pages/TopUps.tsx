@@ -4,7 +4,7 @@
 // or Stripe), never this screen.
 import { useQuery } from "@connectrpc/connect-query";
 import { BillingService } from "@burndown/sdk/gen/burndown/v1/billing_pb.js";
-import { TopUpState } from "@burndown/sdk/gen/burndown/v1/billing_pb.js";
+import { TopUpOrigin, TopUpState } from "@burndown/sdk/gen/burndown/v1/billing_pb.js";
 import { type FormEvent, useState } from "react";
 import { newRequestId } from "../api.js";
 import { dateOf, formatAmount, formatTime } from "../format.js";
@@ -46,6 +46,8 @@ export function TopUps({ customerId }: { customerId: string }) {
               <th scope="col">Payment</th>
               <th scope="col" className="num">Refunded</th>
               <th scope="col" className="num">Clawed back (as debt)</th>
+              <th scope="col">Origin</th>
+              <th scope="col">Failed payments</th>
             </tr>
           </thead>
           <tbody>
@@ -63,6 +65,8 @@ export function TopUps({ customerId }: { customerId: string }) {
                   <td className="num">
                     {order.clawedBackCredits + order.debtCredits === 0n ? "" : `${formatAmount(order.clawedBackCredits + order.debtCredits, scale)} (${formatAmount(order.debtCredits, scale)})`}
                   </td>
+                  <td>{order.origin === TopUpOrigin.RECHARGE ? `auto-recharge, attempt ${order.attempt}` : ""}</td>
+                  <td>{failures(order.paymentFailures, order.failureReason, dateOf(order.retryTime))}</td>
                 </tr>
               );
             })}
@@ -72,6 +76,12 @@ export function TopUps({ customerId }: { customerId: string }) {
       <NewTopUpForm customerId={customerId} />
     </Section>
   );
+}
+
+/** failures says how many payments failed, the last reason, and when the order is asked for again. */
+function failures(count: number, reason: string, retryAt: Date | undefined): string {
+  if (count === 0) return "";
+  return `${count}: ${reason}${retryAt === undefined ? "" : `, retry ${formatTime(retryAt)}`}`;
 }
 
 function NewTopUpForm({ customerId }: { customerId: string }) {
