@@ -82,6 +82,7 @@ async function start(config: Config, running: Running): Promise<void> {
     writes: config.writes,
     customerViewFrameAncestors: config.customerViewFrameAncestors,
     stripeWebhookSecret: config.stripeWebhookSecret,
+    recharge: { retryDelaysMs: config.rechargeRetryDelaysMs },
   }));
   const admin = await bootstrapAdminKey(server.deps, config.adminKey);
   if (admin.token) {
