@@ -253,6 +253,56 @@ describe("failed payments", () => {
   });
 });
 
+describe("credit on creation", () => {
+  const available = async (customerId: string) => (await service.ledger.getBalance({ customerId, creditTypeId })).balances[0].available;
+  const failUntilDone = async (orderId: string) => {
+    for (const delayMs of [hourMs, 6 * hourMs, 24 * hourMs]) {
+      await service.billing.failTopUp({ orderId, reason: "card_declined", requestId: randomUUID() });
+      clock.advance(delayMs);
+      await runRechargePass(t.server.deps);
+    }
+    return (await service.billing.failTopUp({ orderId, reason: "card_declined", requestId: randomUUID() })).topUp!;
+  };
+
+  it("credits the order when it opens; its payment credits nothing more", async () => {
+    const customerId = await configure({ granted: 1000n, settings: { creditOnCreation: true } });
+    await burn(customerId, 600n);
+    await vi.waitFor(async () => expect((await recharges(customerId))[0]?.unpaidCredits).toBe(1000n), { timeout: 10_000, interval: 20 });
+    expect(await available(customerId)).toBe(1400n);
+    const [order] = await recharges(customerId);
+    expect(order.grantId).not.toBe("");
+    await runRechargePass(t.server.deps);
+    expect(await available(customerId)).toBe(1400n);
+    const paid = (await service.billing.confirmTopUp({ orderId: order.orderId, paymentReference: fresh("pi"), amountMinor: 5000n, currency: "USD", requestId: randomUUID() })).topUp!;
+    expect(paid).toMatchObject({ state: TopUpState.PAID, grantId: order.grantId, unpaidCredits: 0n });
+    expect(await available(customerId)).toBe(1400n);
+  });
+
+  it("the last failed payment claws back what is left of the lot and turns what was burned into debt", async () => {
+    const customerId = await configure({ granted: 1000n, settings: { creditOnCreation: true } });
+    await burn(customerId, 600n);
+    await vi.waitFor(async () => expect((await recharges(customerId))[0]?.unpaidCredits).toBe(1000n), { timeout: 10_000, interval: 20 });
+    // 400 from the first lot, then 800 of the recharge's 1,000.
+    await burn(customerId, 1200n);
+    const [order] = await recharges(customerId);
+    const failed = await failUntilDone(order.orderId);
+    expect(failed).toMatchObject({ state: TopUpState.FAILED, paymentFailures: 4, unpaidCredits: 0n, clawedBackCredits: 200n, debtCredits: 800n });
+    expect(await available(customerId)).toBe(-800n);
+    expect((await service.billing.getAutoRecharge({ customerId, creditTypeId })).autoRecharge?.enabled).toBe(false);
+    expect((await events("recharge.failed", customerId)).map((event) => event.disabled)).toEqual([false, false, false, true]);
+  });
+
+  it("cancelling an order credited on creation claws its credits back", async () => {
+    const customerId = await configure({ granted: 1000n, settings: { creditOnCreation: true } });
+    await burn(customerId, 600n);
+    await vi.waitFor(async () => expect((await recharges(customerId))[0]?.unpaidCredits).toBe(1000n), { timeout: 10_000, interval: 20 });
+    const [order] = await recharges(customerId);
+    const cancelled = (await service.billing.cancelTopUp({ orderId: order.orderId, note: "customer asked", requestId: randomUUID() })).topUp!;
+    expect(cancelled).toMatchObject({ state: TopUpState.CANCELLED, unpaidCredits: 0n, clawedBackCredits: 1000n, debtCredits: 0n });
+    expect(await available(customerId)).toBe(400n);
+  });
+});
+
 describe("balance.low", () => {
   it("is sent once per crossing, and again only after the balance went back above its threshold", async () => {
     const customerId = await configure({ granted: 1000n, settings: { enabled: false, threshold: 0n, item: { case: undefined }, balanceLowThreshold: 300n } });

@@ -6,18 +6,22 @@
 // a restart (flags left by a replica that died) and the retries.
 import { limits } from "../limits.js";
 import type { Deps } from "../service/context.js";
+import { creditOnCreationOp } from "../service/credit-recharge.js";
 import { askRetry, type DueOutcome, openDueRecharge } from "../service/open-recharge.js";
+import { mapDriverErrors } from "../store/database.js";
+import { selectUncreditedRecharges } from "../store/recharge-store.js";
 
 /** RechargePass counts what one pass did. */
 export interface RechargePass {
   opened: number;
   capped: number;
   retried: number;
+  credited: number;
 }
 
 /** runRechargePass handles up to jobBatchSizeMax flags and as many due retries. */
 export async function runRechargePass(deps: Deps): Promise<RechargePass> {
-  const pass: RechargePass = { opened: 0, capped: 0, retried: 0 };
+  const pass: RechargePass = { opened: 0, capped: 0, retried: 0, credited: 0 };
   for (let i = 0; i < limits.jobBatchSizeMax; i++) {
     const outcome: DueOutcome = await openDueRecharge(deps);
     if (outcome === "none_due") break;
@@ -27,6 +31,10 @@ export async function runRechargePass(deps: Deps): Promise<RechargePass> {
   for (let i = 0; i < limits.jobBatchSizeMax; i++) {
     if (!(await askRetry(deps))) break;
     pass.retried++;
+  }
+  // Orders to credit on creation: those just opened, and any a killed process opened but never credited.
+  for (const order of await mapDriverErrors(() => selectUncreditedRecharges(deps.pool, limits.jobBatchSizeMax))) {
+    if (await deps.writes.submit(creditOnCreationOp(order))) pass.credited++;
   }
   return pass;
 }

@@ -109,6 +109,7 @@ export function encodeTopUp(order: TopUpRow): MessageInitShape<typeof TopUpSchem
     paymentFailures: order.paymentFailures,
     failureReason: order.failureReason,
     retryTime: order.retryAt === null ? undefined : timestampFromDate(order.retryAt),
+    unpaidCredits: order.unpaidCredits,
   };
 }
 
@@ -131,6 +132,7 @@ export function encodeAutoRecharge(row: RechargeSettingsRow): MessageInitShape<t
     balanceLowThreshold: row.lowThreshold ?? 0n,
     disabledReason: row.disabledReason,
     rechargesThisMonth: row.rechargesThisMonth,
+    creditOnCreation: row.creditOnCreation,
     updateTime: timestampFromDate(row.updatedAt),
   };
 }
@@ -231,6 +233,7 @@ export function billingHandlers(deps: Deps): ServiceImpl<typeof BillingService> 
         item: req.item.case === undefined && req.bundleVersion === 0 ? null : requireItem(req),
         monthlyRechargesMax: req.monthlyRechargesMax,
         lowThreshold: optionalThreshold("balance_low_threshold", req.balanceLowThreshold),
+        creditOnCreation: req.creditOnCreation,
       });
       return { autoRecharge: encodeAutoRecharge(settings) };
     },

@@ -34,6 +34,8 @@ export interface AutoRechargeInput {
   monthlyRechargesMax: number;
   /** null: no alert. */
   lowThreshold: bigint | null;
+  /** credit each recharge order when it opens. */
+  creditOnCreation: boolean;
 }
 
 /**
@@ -53,7 +55,7 @@ export async function setAutoRecharge(deps: Deps, caller: Caller, idempotency: I
     await copyThresholds(tx, key, { recharge: input.enabled ? input.threshold : null, low: input.lowThreshold });
     const now = deps.now();
     const before = await selectRechargeSettings(tx, key, now, "update");
-    const after = await upsertRechargeSettings(tx, { ...key, ...itemColumns(input.item), enabled: input.enabled, threshold: input.threshold, monthlyRechargesMax: input.monthlyRechargesMax, lowThreshold: input.lowThreshold, updatedBy: caller.keyId }, now);
+    const after = await upsertRechargeSettings(tx, { ...key, ...itemColumns(input.item), enabled: input.enabled, threshold: input.threshold, monthlyRechargesMax: input.monthlyRechargesMax, lowThreshold: input.lowThreshold, creditOnCreation: input.creditOnCreation, updatedBy: caller.keyId }, now);
     assert(after.enabled === input.enabled && after.threshold === input.threshold, "the settings are stored as asked");
     if (after.enabled && after.threshold !== null) {
       const available = await selectStoredAvailable(tx, key);
@@ -102,6 +104,7 @@ function auditView(row: RechargeSettingsRow): Record<string, unknown> {
     price_minor: row.priceMinor?.toString() ?? null,
     monthly_recharges_max: row.monthlyRechargesMax,
     low_threshold: row.lowThreshold?.toString() ?? null,
+    credit_on_creation: row.creditOnCreation,
   };
 }
 

@@ -61,7 +61,7 @@ export async function openDueRecharge(deps: Deps): Promise<DueOutcome> {
       if (await updateCapReported(tx, key, now)) await reportCap(tx, settings, due.available);
       return "cap_reached";
     }
-    const order = await insertRechargeOrder(tx, { orderId: randomUUID(), ...key, ...(await termsOf(tx, settings)), createdAt: now });
+    const order = await insertRechargeOrder(tx, { orderId: randomUUID(), ...key, ...(await termsOf(tx, settings)), createdAt: now, creditOnCreation: settings.creditOnCreation });
     if (order === null) return "already_open";
     assert(order.origin === "recharge" && order.state === "pending" && order.attempt === 1, "a recharge order opens pending, at its first attempt");
     await enqueueWebhookEvents(tx, "recharge.requested", [{ customerId: order.customerId, payload: requestedPayload(order) }]);

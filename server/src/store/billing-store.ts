@@ -50,12 +50,16 @@ export interface TopUpRow {
   failureReason: string;
   /** when a failed recharge is asked for again; null: no retry scheduled. */
   retryAt: Date | null;
+  /** its lot is credited when it opens, before its payment. */
+  creditOnCreation: boolean;
+  /** credited on creation and not paid for yet. */
+  unpaidCredits: bigint;
 }
 
 const bundleColumns = "bundle_id, version, display_name, credit_type_id, credits, bonus_credits, currency, price_minor, credit_expiry_seconds, created_at";
 /** orderColumns are the columns toTopUpRow reads. */
 export const orderColumns =
-  "order_id, customer_id, state, bundle_id, bundle_version, credit_type_id, credits, currency, price_minor, credit_expiry_seconds, payment_reference, grant_id, refunded_minor, clawed_back_credits, debt_credits, created_at, paid_at, origin, attempt, payment_failures, failure_reason, retry_at, (extract(epoch from created_at) * 1000000)::bigint as created_at_micros";
+  "order_id, customer_id, state, bundle_id, bundle_version, credit_type_id, credits, currency, price_minor, credit_expiry_seconds, payment_reference, grant_id, refunded_minor, clawed_back_credits, debt_credits, created_at, paid_at, origin, attempt, payment_failures, failure_reason, retry_at, credit_on_creation, unpaid_credits, (extract(epoch from created_at) * 1000000)::bigint as created_at_micros";
 
 const bigintOrNull = (value: unknown): bigint | null => (value === null ? null : BigInt(value as string));
 
@@ -100,6 +104,8 @@ export function toTopUpRow(row: Record<string, unknown>): TopUpRow {
     paymentFailures: row.payment_failures as number,
     failureReason: row.failure_reason as string,
     retryAt: row.retry_at as Date | null,
+    creditOnCreation: row.credit_on_creation as boolean,
+    unpaidCredits: BigInt(row.unpaid_credits as string),
   };
 }
 
@@ -221,7 +227,7 @@ export async function selectTopUps(db: Db, page: { customerId: string; after: { 
 export async function updateTopUpPaid(tx: Tx, paid: { orderId: string; paymentReference: string; grantId: string }): Promise<TopUpRow> {
   const result = await tx.query({
     name: "update_topup_paid",
-    text: `update topup_orders set state = 'paid', payment_reference = $2, grant_id = $3, paid_at = now()
+    text: `update topup_orders set state = 'paid', payment_reference = $2, grant_id = $3, paid_at = now(), unpaid_credits = 0
            where order_id = $1 and state = 'pending'
            returning ${orderColumns}`,
     values: [paid.orderId, paid.paymentReference, paid.grantId],

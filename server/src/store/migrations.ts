@@ -668,6 +668,8 @@ create table recharge_settings (
   price_minor bigint check (price_minor > 0),
   monthly_recharges_max int not null default 0 check (monthly_recharges_max >= 0),
   low_threshold bigint check (low_threshold > 0),
+  -- credit the order's lot when it opens; the payment then credits nothing more.
+  credit_on_creation boolean not null default false,
   -- why auto-recharge was turned off by the server (failed payments), '' otherwise.
   disabled_reason text not null default '',
   -- the month (its first day, UTC) whose cap was reported: once a month, not per crossing.
@@ -705,6 +707,22 @@ alter table topup_orders add column attempt int not null default 1 check (attemp
 alter table topup_orders add column payment_failures int not null default 0 check (payment_failures >= 0);
 alter table topup_orders add column retry_at timestamptz;
 alter table topup_orders add column failure_reason text not null default '';
+-- An order credited when it opened (credit on creation) has its lot before its payment;
+-- unpaid_credits is what it credited and is not paid for yet. A final failure claws back
+-- what is left of the lot and turns what was burned into debt, as a refund does.
+alter table topup_orders add column credit_on_creation boolean not null default false;
+alter table topup_orders add column unpaid_credits bigint not null default 0 check (unpaid_credits >= 0 and unpaid_credits <= credits);
+do $$
+declare name text;
+begin
+  select conname into strict name from pg_constraint
+  where conrelid = 'topup_orders'::regclass and contype = 'c' and pg_get_constraintdef(oid) like '%grant_id IS NULL%paid_at IS NULL%';
+  execute format('alter table topup_orders drop constraint %I', name);
+end $$;
+alter table topup_orders add constraint topup_orders_paid_has_lot
+  check ((payment_reference is null) = (paid_at is null) and (payment_reference is null or grant_id is not null));
+alter table topup_orders add constraint topup_orders_lot_before_payment_only_on_creation
+  check (grant_id is null or payment_reference is not null or credit_on_creation);
 alter table topup_orders drop constraint topup_orders_state_check;
 alter table topup_orders add constraint topup_orders_state_check
   check (state in ('pending', 'paid', 'cancelled', 'partially_refunded', 'refunded', 'failed'));

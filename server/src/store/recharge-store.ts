@@ -25,6 +25,8 @@ export interface RechargeSettingsRow {
   monthlyRechargesMax: number;
   /** null: no balance-low alert. */
   lowThreshold: bigint | null;
+  /** credit a recharge order's lot when it opens. */
+  creditOnCreation: boolean;
   disabledReason: string;
   /** the first day (UTC) of the month whose cap was reported, or null. */
   capReportedMonth: string | null;
@@ -43,7 +45,7 @@ const textOrNull = (value: bigint | null) => (value === null ? null : value.toSt
 const monthStart = (at: string) => `(date_trunc('month', ${at} at time zone 'UTC') at time zone 'UTC')`;
 
 const settingsColumns = `s.customer_id, s.credit_type_id, s.enabled, s.threshold, s.bundle_id, s.bundle_version, s.credits, s.currency, s.price_minor,
-  s.monthly_recharges_max, s.low_threshold, s.disabled_reason, s.cap_reported_month::text, s.updated_at,
+  s.monthly_recharges_max, s.low_threshold, s.credit_on_creation, s.disabled_reason, s.cap_reported_month::text, s.updated_at,
   (select count(*)::int from topup_orders o where o.customer_id = s.customer_id and o.credit_type_id = s.credit_type_id and o.origin = 'recharge'
      and o.created_at >= ${monthStart("$now::timestamptz")}) as recharges_this_month`;
 
@@ -64,6 +66,7 @@ function toSettingsRow(row: Record<string, unknown>): RechargeSettingsRow {
     priceMinor: bigintOrNull(row.price_minor),
     monthlyRechargesMax: row.monthly_recharges_max as number,
     lowThreshold: bigintOrNull(row.low_threshold),
+    creditOnCreation: row.credit_on_creation as boolean,
     disabledReason: row.disabled_reason as string,
     capReportedMonth: row.cap_reported_month as string | null,
     updatedAt: row.updated_at as Date,
@@ -107,12 +110,12 @@ export async function upsertRechargeSettings(tx: Tx, row: RechargeSettingsWrite,
     name: "upsert_recharge_settings",
     text: `with s as (
              insert into recharge_settings as t (customer_id, credit_type_id, enabled, threshold, bundle_id, bundle_version, credits, currency, price_minor,
-               monthly_recharges_max, low_threshold, updated_by)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+               monthly_recharges_max, low_threshold, updated_by, credit_on_creation)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14)
              on conflict (customer_id, credit_type_id) do update set enabled = excluded.enabled, threshold = excluded.threshold,
                bundle_id = excluded.bundle_id, bundle_version = excluded.bundle_version, credits = excluded.credits, currency = excluded.currency,
                price_minor = excluded.price_minor, monthly_recharges_max = excluded.monthly_recharges_max, low_threshold = excluded.low_threshold,
-               disabled_reason = '', updated_by = excluded.updated_by, updated_at = now()
+               credit_on_creation = excluded.credit_on_creation, disabled_reason = '', updated_by = excluded.updated_by, updated_at = now()
              returning *)
            select ${settingsSelect("$13")} from s`,
     values: [
@@ -129,6 +132,7 @@ export async function upsertRechargeSettings(tx: Tx, row: RechargeSettingsWrite,
       textOrNull(row.lowThreshold),
       row.updatedBy,
       now,
+      row.creditOnCreation,
     ],
   });
   return toSettingsRow(result.rows[0]);
@@ -196,13 +200,13 @@ export async function deleteRechargeDue(tx: Tx, key: BalanceKey): Promise<void> 
  */
 export async function insertRechargeOrder(
   tx: Tx,
-  order: Pick<TopUpRow, "orderId" | "customerId" | "bundleId" | "bundleVersion" | "creditTypeId" | "credits" | "currency" | "priceMinor" | "creditExpirySeconds" | "createdAt">,
+  order: Pick<TopUpRow, "orderId" | "customerId" | "bundleId" | "bundleVersion" | "creditTypeId" | "credits" | "currency" | "priceMinor" | "creditExpirySeconds" | "createdAt" | "creditOnCreation">,
 ): Promise<TopUpRow | null> {
   const result = await tx.query({
     name: "insert_recharge_order",
     text: `insert into topup_orders (order_id, customer_id, state, bundle_id, bundle_version, credit_type_id, credits, currency, price_minor,
-             credit_expiry_seconds, created_by, origin, created_at)
-           values ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, 'auto-recharge', 'recharge', $10)
+             credit_expiry_seconds, created_by, origin, created_at, credit_on_creation)
+           values ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, 'auto-recharge', 'recharge', $10, $11)
            on conflict (customer_id, credit_type_id) where origin = 'recharge' and state = 'pending' do nothing
            returning ${orderColumns}`,
     values: [
@@ -216,6 +220,7 @@ export async function insertRechargeOrder(
       order.priceMinor.toString(),
       order.creditExpirySeconds?.toString() ?? null,
       order.createdAt,
+      order.creditOnCreation,
     ],
   });
   return result.rows.length === 0 ? null : toTopUpRow(result.rows[0]);
@@ -280,4 +285,49 @@ export async function disableRecharge(tx: Tx, key: BalanceKey, reason: string): 
     text: "update recharge_settings set enabled = false, disabled_reason = $3, updated_at = now() where customer_id = $1 and credit_type_id = $2",
     values: [key.customerId, key.creditTypeId, reason],
   });
+}
+
+/** selectUncreditedRecharges reads pending orders to credit on creation whose lot is not written yet (the job credits them). No locks. */
+export async function selectUncreditedRecharges(db: Db, limit: number): Promise<TopUpRow[]> {
+  const result = await db.query({
+    name: "select_uncredited_recharges",
+    text: `select ${orderColumns} from topup_orders where credit_on_creation and grant_id is null and state = 'pending' order by created_at limit $1`,
+    values: [limit],
+  });
+  return result.rows.map(toTopUpRow);
+}
+
+/** updateTopUpCreditedOnCreation records the lot of an order credited when it opened. Hold the order's lock. */
+export async function updateTopUpCreditedOnCreation(tx: Tx, credited: { orderId: string; grantId: string }): Promise<TopUpRow> {
+  const result = await tx.query({
+    name: "update_topup_credited_on_creation",
+    text: `update topup_orders set grant_id = $2, unpaid_credits = credits
+           where order_id = $1 and state = 'pending' and credit_on_creation and grant_id is null
+           returning ${orderColumns}`,
+    values: [credited.orderId, credited.grantId],
+  });
+  if (result.rows.length !== 1) throw new Error("assertion failed: an order to credit on creation is credited once");
+  return toTopUpRow(result.rows[0]);
+}
+
+/**
+ * updateTopUpUnwound ends an order credited on creation that will not be paid (its final
+ * failure, or its cancellation): what was clawed back from its lot and charged as debt.
+ * Hold the order's lock.
+ */
+export async function updateTopUpUnwound(
+  tx: Tx,
+  unwound: { orderId: string; state: "failed" | "cancelled"; reason: string; creditsFromLot: bigint; creditsAsDebt: bigint; failed: boolean },
+): Promise<TopUpRow> {
+  const result = await tx.query({
+    name: "update_topup_unwound",
+    text: `update topup_orders set state = $2, failure_reason = case when $6 then $3 else failure_reason end,
+             payment_failures = payment_failures + case when $6 then 1 else 0 end, retry_at = null,
+             clawed_back_credits = clawed_back_credits + $4, debt_credits = debt_credits + $5, unpaid_credits = 0
+           where order_id = $1 and state = 'pending'
+           returning ${orderColumns}`,
+    values: [unwound.orderId, unwound.state, unwound.reason, unwound.creditsFromLot.toString(), unwound.creditsAsDebt.toString(), unwound.failed],
+  });
+  if (result.rows.length !== 1) throw new Error("assertion failed: a pending order is unwound once");
+  return toTopUpRow(result.rows[0]);
 }
