@@ -2,7 +2,9 @@
 // burns that crossed the customers' thresholds flagged their balances in their own
 // transactions, so every crossing still opens its order after the restart (the periodic
 // pass finds the flags the dead process left), and none opens twice (the flag goes in
-// the transaction that opens the order; one open recharge per balance in any case).
+// the transaction that opens the order; one open recharge per balance in any case). Half
+// the customers have their orders credited on creation: each such order gets its lot
+// exactly once, also when the process died between opening the order and crediting it.
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient } from "@connectrpc/connect";
@@ -45,7 +47,7 @@ describe("the server killed while opening recharge orders", () => {
     const ledger = createClient(LedgerService, transport);
     const billing = createClient(BillingService, transport);
     const customers = Array.from({ length: customersCount }, (_, i) => `recharge-crash-${i}`);
-    for (const customerId of customers) {
+    for (const [index, customerId] of customers.entries()) {
       await ledger.grant({ customerId, creditTypeId, amount: 1000n, source: GrantSource.PURCHASE, reasonCode: "seed", requestId: randomUUID() });
       await billing.setAutoRecharge({
         customerId,
@@ -53,6 +55,7 @@ describe("the server killed while opening recharge orders", () => {
         enabled: true,
         threshold: 500n,
         item: { case: "amount", value: { creditTypeId, credits: 1000n, currency: "USD", priceMinor: 1000n } },
+        creditOnCreation: index % 2 === 0,
         requestId: randomUUID(),
       });
     }
@@ -87,6 +90,17 @@ describe("the server killed while opening recharge orders", () => {
     console.log(`recharge crash: ${openedAtKill} of ${customersCount} orders open at the SIGKILL`);
     expect(openedAtKill).toBeLessThan(customersCount);
     expect([...counts.entries()].filter(([, n]) => n !== 1)).toEqual([]);
+    // Every order to credit on creation has its one lot, with its one grant entry.
+    await vi.waitFor(
+      async () => expect((await database.pool.query("select count(*)::int as n from topup_orders where credit_on_creation and grant_id is null")).rows[0].n).toBe(0),
+      { timeout: 30_000, interval: 100 },
+    );
+    const lots = await database.pool.query(
+      `select o.order_id, o.credit_on_creation, o.unpaid_credits::text, (select count(*)::int from grants g where g.note = 'top-up ' || o.order_id) as lots
+       from topup_orders o where o.origin = 'recharge' order by o.customer_id`,
+    );
+    expect(lots.rows.filter((row) => row.lots !== (row.credit_on_creation ? 1 : 0))).toEqual([]);
+    expect(lots.rows.filter((row) => row.credit_on_creation).map((row) => row.unpaid_credits)).toEqual(Array.from({ length: customersCount / 2 }, () => "1000"));
     const flags = await database.pool.query("select count(*)::int as n from recharge_due");
     expect(flags.rows[0].n).toBe(0);
     const events = await database.pool.query(
