@@ -1,6 +1,6 @@
 // Auto-recharge in the admin UI, in headless Chromium against a real server and
 // PostgreSQL: support sets a customer's auto-recharge and balance alert on the customer's
-// page and sees them listed; when the balance falls below the threshold (burned through
+// page (credited on creation) and sees them listed; when the balance falls below the threshold (burned through
 // the API, as a product would) the recharge order shows in the customer's top-ups, and a
 // failed payment shows with its reason and retry time.
 import { randomUUID } from "node:crypto";
@@ -35,6 +35,7 @@ describeWithBrowser("auto-recharge", () => {
     await page.goto(`${test.server.httpUrl}/#/customers/globex`);
     await page.getByRole("heading", { name: /Globex/ }).waitFor();
     const form = page.getByRole("form", { name: "Set auto-recharge" });
+    await form.getByLabel("Credit when the order opens").check();
     await form.getByLabel("Recharge when available falls below").fill("500");
     await form.getByLabel("Bundle to buy").selectOption({ label: "Refill (40.00 USD)" });
     await form.getByLabel("Recharges a month at most").fill("2");
@@ -42,22 +43,22 @@ describeWithBrowser("auto-recharge", () => {
     await form.getByRole("button", { name: "Save auto-recharge" }).click();
     await form.getByRole("status").getByText(/Saved for api_credits/).waitFor();
     const settings = page.getByRole("table", { name: "Auto-recharge" }).locator("tbody tr");
-    await expect.poll(() => settings.allInnerTexts()).toEqual([expect.stringMatching(/^api_credits\s+on\s+500\s+refill \(latest\)\s+0 of 2\s+200/)]);
+    await expect.poll(() => settings.allInnerTexts()).toEqual([expect.stringMatching(/^api_credits\s+on, credited when opened\s+500\s+refill \(latest\)\s+0 of 2\s+200/)]);
     const stored = await admin.billing.getAutoRecharge({ customerId: "globex", creditTypeId });
-    expect(stored.autoRecharge).toMatchObject({ enabled: true, threshold: 500n, item: { case: "bundleId", value: "refill" }, monthlyRechargesMax: 2, balanceLowThreshold: 200n });
+    expect(stored.autoRecharge).toMatchObject({ enabled: true, threshold: 500n, item: { case: "bundleId", value: "refill" }, monthlyRechargesMax: 2, balanceLowThreshold: 200n, creditOnCreation: true });
 
     await admin.ledger.grant({ customerId: "globex", creditTypeId, amount: 1000n, source: GrantSource.PURCHASE, reasonCode: "purchase", requestId: randomUUID() });
     await admin.ledger.burn({ customerId: "globex", cost: { case: "credits", value: { creditTypeId, amount: 600n } }, requestId: randomUUID() });
     await expect.poll(async () => (await admin.billing.listTopUps({ customerId: "globex" })).topUps.map((order) => order.origin)).toEqual([TopUpOrigin.RECHARGE]);
     await page.reload();
     const orders = page.getByRole("table", { name: "Top-ups" }).locator("tbody tr");
-    await expect.poll(() => orders.allInnerTexts()).toEqual([expect.stringMatching(/pending\s+refill v1\s+1,000 api_credits\s+40\.00 USD.*auto-recharge, attempt 1/s)]);
+    await expect.poll(() => orders.allInnerTexts()).toEqual([expect.stringMatching(/pending\s+refill v1\s+1,000 api_credits\s+40\.00 USD.*auto-recharge, attempt 1, 1,000 credited unpaid/s)]);
     await expect.poll(() => settings.allInnerTexts()).toEqual([expect.stringMatching(/1 of 2/)]);
 
     const [order] = (await admin.billing.listTopUps({ customerId: "globex" })).topUps;
     await admin.billing.failTopUp({ orderId: order.orderId, reason: "card_declined", requestId: randomUUID() });
     await page.reload();
-    await expect.poll(() => orders.allInnerTexts()).toEqual([expect.stringMatching(/auto-recharge, attempt 1\s+1: card_declined, retry /)]);
+    await expect.poll(() => orders.allInnerTexts()).toEqual([expect.stringMatching(/auto-recharge, attempt 1, 1,000 credited unpaid\s+1: card_declined, retry /)]);
     expect(await seriousViolations(page)).toEqual([]);
   });
 });

@@ -42,7 +42,7 @@ export function AutoRecharge({ customerId }: { customerId: string }) {
               return (
                 <tr key={row.creditTypeId} data-credit-type={row.creditTypeId}>
                   <td>{row.creditTypeId}</td>
-                  <td>{row.enabled ? "on" : row.disabledReason ? `off: ${row.disabledReason}` : "off"}</td>
+                  <td>{row.enabled ? (row.creditOnCreation ? "on, credited when opened" : "on") : row.disabledReason ? `off: ${row.disabledReason}` : "off"}</td>
                   <td className="num">{row.threshold === 0n ? "" : formatAmount(row.threshold, scale)}</td>
                   <td>{buys(row, scale)}</td>
                   <td className="num">{row.monthlyRechargesMax === 0 ? `${row.rechargesThisMonth} (no cap)` : `${row.rechargesThisMonth} of ${row.monthlyRechargesMax}`}</td>
@@ -70,6 +70,7 @@ function AutoRechargeForm({ customerId }: { customerId: string }) {
   const set = useChange(BillingService.method.setAutoRecharge);
   const [creditTypeId, setCreditTypeId] = useState("");
   const [enabled, setEnabled] = useState(true);
+  const [creditOnCreation, setCreditOnCreation] = useState(false);
   const [threshold, setThreshold] = useState("");
   const [bundleId, setBundleId] = useState("");
   const [cap, setCap] = useState("0");
@@ -101,6 +102,7 @@ function AutoRechargeForm({ customerId }: { customerId: string }) {
         item: chosenBundle === "" ? { case: undefined } : { case: "bundleId", value: chosenBundle },
         monthlyRechargesMax: Number(cap) || 0,
         balanceLowThreshold: amounts.alert,
+        creditOnCreation,
         requestId: newRequestId(),
       },
       { onSuccess: () => setDone(`Saved for ${chosenType}.`) },
@@ -111,6 +113,9 @@ function AutoRechargeForm({ customerId }: { customerId: string }) {
       <CreditTypeSelect types={types} value={chosenType} onChange={setCreditTypeId} />
       <label>
         <input type="checkbox" checked={enabled} onChange={(event) => setEnabled(event.target.checked)} /> Recharge automatically
+      </label>
+      <label>
+        <input type="checkbox" checked={creditOnCreation} onChange={(event) => setCreditOnCreation(event.target.checked)} /> Credit when the order opens, before payment
       </label>
       <label>
         Recharge when available falls below

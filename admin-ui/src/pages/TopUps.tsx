@@ -65,7 +65,10 @@ export function TopUps({ customerId }: { customerId: string }) {
                   <td className="num">
                     {order.clawedBackCredits + order.debtCredits === 0n ? "" : `${formatAmount(order.clawedBackCredits + order.debtCredits, scale)} (${formatAmount(order.debtCredits, scale)})`}
                   </td>
-                  <td>{order.origin === TopUpOrigin.RECHARGE ? `auto-recharge, attempt ${order.attempt}` : ""}</td>
+                  <td>
+                    {order.origin === TopUpOrigin.RECHARGE ? `auto-recharge, attempt ${order.attempt}` : ""}
+                    {order.unpaidCredits > 0n ? `, ${formatAmount(order.unpaidCredits, scale)} credited unpaid` : ""}
+                  </td>
                   <td>{failures(order.paymentFailures, order.failureReason, dateOf(order.retryTime))}</td>
                 </tr>
               );
