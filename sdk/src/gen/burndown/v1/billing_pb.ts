@@ -1475,7 +1475,9 @@ export const BillingService: GenService<{
     output: typeof ConfirmTopUpResponseSchema;
   },
   /**
-   * CancelTopUp cancels a pending order; it can no longer be paid.
+   * CancelTopUp cancels a pending order; it can no longer be paid. An order
+   * credited on creation has what is left of its unpaid credits clawed back,
+   * and what was burned of them becomes debt (as RefundTopUp does).
    *
    * @generated from rpc burndown.v1.BillingService.CancelTopUp
    */
@@ -1519,8 +1521,9 @@ export const BillingService: GenService<{
    * FailTopUp reports that the payment of a pending order failed. A plain
    * order fails (TOP_UP_STATE_FAILED); a recharge order is asked for again
    * after the next retry delay, or fails when its retries are spent, which
-   * turns its customer's auto-recharge off. A report with the same
-   * request_id replays.
+   * turns its customer's auto-recharge off; an order credited on creation
+   * that fails has its unpaid credits clawed back as CancelTopUp does. A
+   * report with the same request_id replays.
    *
    * @generated from rpc burndown.v1.BillingService.FailTopUp
    */
