@@ -11,7 +11,7 @@ import { LedgerError } from "../errors.js";
 import { assert } from "../ledger/balance-state.js";
 import { planClawback } from "../ledger/plan.js";
 import { selectTopUp, type TopUpRow } from "../store/billing-store.js";
-import { updateTopUpCreditedOnCreation, updateTopUpUnwound } from "../store/recharge-store.js";
+import { selectRechargeSettings, updateTopUpCreditedOnCreation, updateTopUpUnwound } from "../store/recharge-store.js";
 import type { Tx } from "../store/database.js";
 import type { Caller, Idempotency } from "./context.js";
 import { creditLot } from "./confirm-top-up.js";
@@ -70,6 +70,8 @@ export function unwindOp(caller: Caller, idempotency: Idempotency, order: TopUpR
     prepare: () => ({ keys: [key], customerIds: [key.customerId], pinnedGrantIds: [grantId] }),
     load: async (tx) => {
       clawed = null;
+      // Balance, settings, order: the order every writer takes these locks in.
+      if (order.origin === "recharge") await selectRechargeSettings(tx, key, order.createdAt, "update");
       locked = await selectTopUp(tx, order.orderId, "update");
     },
     plan: (ctx) => {

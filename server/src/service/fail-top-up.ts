@@ -2,8 +2,8 @@
 // stays open and is asked for again after the next retry delay (the recharge job's
 // askRetry); when a payment fails after the last delay, the order fails and its customer's
 // auto-recharge is turned off, with an audit record and recharge.failed (disabled true).
-// Changes no balance: it takes the order's row lock, then the settings' (no writer takes
-// them the other way round). The last failure of an order credited on creation does: it
+// Changes no balance: it takes the settings' row lock (of a recharge order), then the
+// order's: the order every writer takes them in (balance, settings, order). The last failure of an order credited on creation does: it
 // claws the credits back through the write path (credit-recharge.ts).
 import { LedgerError, notFound } from "../errors.js";
 import { assert } from "../ledger/balance-state.js";
@@ -27,6 +27,8 @@ export async function failTopUp(deps: Deps, caller: Caller, idempotency: Idempot
     return deps.writes.submit(unwindOp(caller, idempotency, read, { state: "failed", reason: input.reason, after }));
   }
   return runIdempotent(deps, caller, idempotency, async (tx) => {
+    // The settings' lock before the order's, as the recharge job takes them (it opens orders under the settings' lock).
+    if (read.origin === "recharge") await selectRechargeSettings(tx, { customerId: read.customerId, creditTypeId: read.creditTypeId }, read.createdAt, "update");
     const order = await selectTopUp(tx, input.orderId, "update");
     if (order === null) throw notFound("TOPUP_NOT_FOUND", "order id", input.orderId);
     if (order.state !== "pending") {
