@@ -7,6 +7,7 @@ import { defineConfig } from "vitest/config";
  */
 const faultTests = [
   "server/test/server-crash.test.ts",
+  "server/test/recharge-crash.test.ts",
   "server/test/database-crash.test.ts",
   "server/test/database-network.test.ts",
   "server/test/conservation.test.ts",

@@ -78,3 +78,21 @@ describe("BURNDOWN_CHECKOUT_URL", () => {
     expect(() => readConfig({ BURNDOWN_CHECKOUT_URL: value })).toThrow(/^BURNDOWN_CHECKOUT_URL must be an http or https URL/);
   });
 });
+
+describe("BURNDOWN_RECHARGE_RETRY_DELAYS_MS", () => {
+  const delaysOf = (value: string | undefined) => readConfig({ BURNDOWN_RECHARGE_RETRY_DELAYS_MS: value }).rechargeRetryDelaysMs;
+
+  it("unset is 1 h, 6 h and 24 h; a list replaces it", () => {
+    expect(delaysOf(undefined)).toEqual([3_600_000, 21_600_000, 86_400_000]);
+    expect(delaysOf("60000, 120000")).toEqual([60_000, 120_000]);
+  });
+
+  it.each([
+    ["a delay under a second", "999"],
+    ["a word", "1h"],
+    ["an empty delay", "60000,,60000"],
+    ["eleven delays", Array.from({ length: 11 }, () => "60000").join(",")],
+  ])("refuses %s, naming the setting", (_name, value) => {
+    expect(() => delaysOf(value)).toThrow(/^BURNDOWN_RECHARGE_RETRY_DELAYS_MS must list 1 to 10 delays/);
+  });
+});

@@ -36,6 +36,18 @@ export interface Config {
   stripeWebhookSecret: string | null;
   /** webhook delivery: each attempt's timeout, attempts before a delivery fails, the credits.expiring window (0: none). */
   webhooks: { timeoutMs: number; attemptsMax: number; expiringNoticeMs: number };
+  /** auto-recharge: the delays before a failed recharge payment is asked for again. */
+  rechargeRetryDelaysMs: readonly number[];
+}
+
+/** retryDelays reads a comma-separated list of delays in milliseconds (1 to 10, each from 1 s to 30 days). */
+function retryDelays(name: string, value: string | undefined, fallback: readonly number[]): readonly number[] {
+  if (value === undefined || value === "") return fallback;
+  const delays = value.split(",").map((part) => Number(part.trim()));
+  if (delays.length > 10 || delays.some((delay) => !Number.isInteger(delay) || delay < 1_000 || delay > 30 * 86_400_000)) {
+    throw new Error(`${name} must list 1 to 10 delays in milliseconds (1 s to 30 days), such as 3600000,21600000,86400000, got ${JSON.stringify(value)}`);
+  }
+  return delays;
 }
 
 /** stripeSecret checks a Stripe webhook signing secret: unset or empty means none. */
@@ -155,6 +167,7 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
       expiringNoticeMs:
         count("BURNDOWN_CREDITS_EXPIRING_DAYS", env.BURNDOWN_CREDITS_EXPIRING_DAYS, limits.creditsExpiringNoticeMsDefault / 86_400_000, 0, 365) * 86_400_000,
     },
+    rechargeRetryDelaysMs: retryDelays("BURNDOWN_RECHARGE_RETRY_DELAYS_MS", env.BURNDOWN_RECHARGE_RETRY_DELAYS_MS, limits.rechargeRetryDelaysMsDefault),
     admission: {
       inFlightMax: count("BURNDOWN_MAX_IN_FLIGHT", env.BURNDOWN_MAX_IN_FLIGHT, limits.inFlightMaxDefault, 1, 100_000),
       queuedMax: count("BURNDOWN_MAX_QUEUED", env.BURNDOWN_MAX_QUEUED, limits.queuedMaxDefault, 0, 1_000_000),

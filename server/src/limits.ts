@@ -72,6 +72,14 @@ export const limits = {
   /** how long a verified API key is trusted before it is read again (bounds revocation delay). */
   apiKeyCacheMsMax: 5_000,
   apiKeyCacheEntriesMax: 10_000,
+  /**
+   * auto-recharge: the delays after a recharge order's failed payments before it is asked
+   * for again (1 h, 6 h, 24 h); when the payment after the last delay fails too, the order
+   * fails and auto-recharge is turned off (BURNDOWN_RECHARGE_RETRY_DELAYS_MS replaces them).
+   */
+  rechargeRetryDelaysMsDefault: [3_600_000, 21_600_000, 86_400_000] as readonly number[],
+  /** the most recharges a month a customer's settings may allow. */
+  monthlyRechargesMax: 1_000,
   /** expiry job: how often it runs and how much one pass handles. */
   jobIntervalMsDefault: 1_000,
   jobBatchSizeMax: 100,

@@ -84,6 +84,7 @@ async function start(config: Config, running: Running): Promise<void> {
     checkoutUrl: config.checkoutUrl,
     stripeWebhookSecret: config.stripeWebhookSecret,
     webhooks: config.webhooks,
+    recharge: { retryDelaysMs: config.rechargeRetryDelaysMs },
   }));
   const admin = await bootstrapAdminKey(server.deps, config.adminKey);
   if (admin.token) {

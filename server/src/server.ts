@@ -11,6 +11,7 @@ import { AdminService, BillingService, ErrorInfoSchema, LedgerService, PlanServi
 import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
 import { startScheduleJobs } from "./jobs/schedule-jobs.js";
+import { startRechargeJobs } from "./jobs/recharge-jobs.js";
 import { startWebhookDelivery, type WebhookPolicy, webhookPolicyOf } from "./jobs/webhook-delivery.js";
 import { Admission, type AdmissionLimits, admissionInterceptor } from "./rpc/admission.js";
 import { batchHandlers } from "./rpc/batch-handlers.js";
@@ -37,7 +38,7 @@ import { promotionHandlers } from "./rpc/promotion-handlers.js";
 import { webhookHandlers } from "./rpc/webhook-handlers.js";
 import { KeyVerifier } from "./service/api-keys.js";
 import { type Fanout, LocalFanout } from "./fanout.js";
-import type { Deps, UsagePolicy } from "./service/context.js";
+import type { Deps, RechargePolicy, UsagePolicy } from "./service/context.js";
 import { GroupCommit, type GroupCommitOptions } from "./service/group-commit.js";
 
 /** ServerOptions configure a server over an existing, migrated pool. */
@@ -65,6 +66,8 @@ export interface ServerOptions {
   customerViewFrameAncestors?: string;
   /** the vendor's checkout page for the customer view's purchases, with {order_id}; unset: none. */
   checkoutUrl?: string | null;
+  /** auto-recharge's retry delays after failed payments; limits.rechargeRetryDelaysMsDefault by default. */
+  recharge?: Partial<RechargePolicy>;
   /** webhook delivery (jobs/webhook-delivery.ts): timeout, attempts, first retry delay; defaults from limits.ts. Runs with the jobs. */
   webhooks?: Partial<WebhookPolicy>;
 }
@@ -92,6 +95,8 @@ function listen(server: http.Server, host: string, port: number): Promise<number
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const log = options.log ?? ((message: string) => console.error(message));
   const now = options.now ?? (() => new Date());
+  // The write path kicks the recharge job after a group that flagged a balance (set below, once the job exists).
+  let rechargeDue = (): void => {};
   const deps: Deps = {
     pool: options.pool,
     now,
@@ -101,8 +106,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     fanout: options.fanout ?? new LocalFanout(),
     grantReasonCodes: options.grantReasonCodes ?? limits.grantReasonCodesDefault,
+    recharge: { retryDelaysMs: options.recharge?.retryDelaysMs ?? limits.rechargeRetryDelaysMsDefault },
+    // Jobs run groups with these deps (expiry-jobs.ts): their crossings kick it too.
+    rechargeDue: () => rechargeDue(),
     writes: new GroupCommit(
-      { pool: options.pool, now },
+      { pool: options.pool, now, rechargeDue: () => rechargeDue() },
       {
         lanes: options.writes?.lanes ?? limits.writeLanesDefault,
         partitions: options.writes?.partitions ?? limits.customerPartitionsDefault,
@@ -162,6 +170,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const jobs = options.jobIntervalMs > 0 ? startExpiryJobs(deps, options.jobIntervalMs, log) : null;
   const schedules = options.jobIntervalMs > 0 ? startScheduleJobs(deps, options.jobIntervalMs, log) : null;
+  // Kicked by the write path whatever the interval: an order opens as soon as its balance crosses.
+  const recharges = startRechargeJobs(deps, options.jobIntervalMs, log);
+  rechargeDue = recharges.kick;
   const webhooks = options.jobIntervalMs > 0 ? startWebhookDelivery(deps, webhookPolicyOf(options.webhooks), options.jobIntervalMs, log) : null;
   const urlHost = options.host.includes(":") ? `[${options.host}]` : options.host;
   return {
@@ -171,7 +182,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     admission,
     connectHandler: handler,
     close: async () => {
-      await Promise.all([jobs?.stop(), schedules?.stop(), webhooks?.stop()]);
+      await Promise.all([jobs?.stop(), schedules?.stop(), webhooks?.stop(), recharges.stop()]);
       // In-flight calls get a grace period on both listeners; then they are cut.
       const closed = Promise.all([new Promise((resolve) => httpServer.close(resolve)), closeGrpcJs(grpcServer, limits.shutdownGraceMsMax)]);
       httpServer.closeIdleConnections();

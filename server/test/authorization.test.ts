@@ -98,6 +98,10 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "PlanService/CancelGrantSchedule": ["admin"],
   "PlanService/ListGrantSchedules": ["support", "admin"],
   "PlanService/ListRollovers": ["support", "admin"],
+  "BillingService/FailTopUp": ["service", "admin"],
+  "BillingService/SetAutoRecharge": ["support", "admin"],
+  "BillingService/GetAutoRecharge": ["service", "support", "admin"],
+  "BillingService/ListAutoRecharges": ["service", "support", "admin"],
   "WebhookService/CreateWebhookEndpoint": ["admin"],
   "WebhookService/ListWebhookEndpoints": ["support", "admin"],
   "WebhookService/DisableWebhookEndpoint": ["admin"],
@@ -144,6 +148,8 @@ const customerReadable: Record<string, string> = {
   "BillingService/ListTopUps": "CUSTOMER_NOT_FOUND",
   // Not a read, but the same rule: redeeming for another customer is as if it did not exist.
   "PromotionService/RedeemPromoCode": "CUSTOMER_NOT_FOUND",
+  "BillingService/GetAutoRecharge": "CUSTOMER_NOT_FOUND",
+  "BillingService/ListAutoRecharges": "CUSTOMER_NOT_FOUND",
 };
 type CallerName = UnauthenticatedCaller | RoleName | typeof customerCaller;
 
@@ -819,6 +825,35 @@ const validCalls: Record<string, () => Promise<Send>> = {
       expect(res.topUps.map((order) => order.orderId)).toEqual([orderId]);
     };
   },
+  "BillingService/FailTopUp": async () => {
+    const orderId = await pendingTopUp();
+    return async (c) => {
+      const res = await c.billing.failTopUp({ orderId, reason: "card_declined", requestId: randomUUID() });
+      expect(res.topUp?.state).toBe(TopUpState.FAILED);
+    };
+  },
+  "BillingService/SetAutoRecharge": async () => {
+    const bundleId = await freshBundle();
+    const customerId = fresh("cust");
+    return async (c) => {
+      const res = await c.billing.setAutoRecharge({ customerId, creditTypeId, enabled: true, threshold: 10n, item: { case: "bundleId", value: bundleId }, requestId: randomUUID() });
+      expect([res.autoRecharge?.enabled, res.autoRecharge?.threshold]).toEqual([true, 10n]);
+    };
+  },
+  "BillingService/GetAutoRecharge": async () => {
+    const customerId = await autoRecharge();
+    return async (c) => {
+      const res = await c.billing.getAutoRecharge({ customerId, creditTypeId });
+      expect(res.autoRecharge?.customerId).toBe(customerId);
+    };
+  },
+  "BillingService/ListAutoRecharges": async () => {
+    const customerId = await autoRecharge();
+    return async (c) => {
+      const res = await c.billing.listAutoRecharges({ customerId });
+      expect(res.autoRecharges.map((settings) => settings.creditTypeId)).toEqual([creditTypeId]);
+    };
+  },
 };
 
 /** freshPromoCodeText makes a code no promo code has. */
@@ -829,6 +864,13 @@ async function freshPromoCode(): Promise<string> {
   const code = freshPromoCodeText();
   await admin().promotions.createPromoCode({ code, creditTypeId, amount: 10n, creditValidity: { seconds: 86_400n }, requestId: randomUUID() });
   return code;
+}
+
+/** autoRecharge sets a fresh customer's auto-recharge (disabled, with a balance-low alert) and returns the customer. */
+async function autoRecharge(): Promise<string> {
+  const customerId = fresh("cust");
+  await admin().billing.setAutoRecharge({ customerId, creditTypeId, balanceLowThreshold: 5n, requestId: randomUUID() });
+  return customerId;
 }
 
 /** freshBundle makes a bundle of 100 credits for 500 minor units of USD. */

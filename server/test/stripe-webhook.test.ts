@@ -130,6 +130,23 @@ describe("payments", () => {
   });
 });
 
+describe("failed payments", () => {
+  it("payment_intent.payment_failed fails the order with the decline code, once however often it is delivered", async () => {
+    const customerId = fresh("cust");
+    const order = await pendingOrder(customerId);
+    const payload = event("payment_intent.payment_failed", {
+      id: fresh("pi"),
+      object: "payment_intent",
+      last_payment_error: { code: "card_declined", decline_code: "insufficient_funds" },
+      metadata: { burndown_order_id: order.orderId },
+    });
+    expect(await post(t, payload)).toMatchObject({ status: 200, body: { outcome: `order ${order.orderId} failed` } });
+    expect(await post(t, payload)).toMatchObject({ status: 200, body: { outcome: `order ${order.orderId} failed` } });
+    const failed = (await api.billing.getTopUp({ orderId: order.orderId })).topUp!;
+    expect(failed).toMatchObject({ state: TopUpState.FAILED, paymentFailures: 1, failureReason: "insufficient_funds", grantId: "" });
+  });
+});
+
 describe("signatures", () => {
   it("a wrong secret, a tampered body, a missing header and a stale timestamp are 400 and change nothing", async () => {
     const order = await pendingOrder(fresh("cust"));

@@ -25,6 +25,7 @@ const stateWords: Record<TopUpState, string> = {
   [TopUpState.CANCELLED]: "cancelled",
   [TopUpState.PARTIALLY_REFUNDED]: "partly refunded",
   [TopUpState.REFUNDED]: "refunded",
+  [TopUpState.FAILED]: "payment failed",
 };
 
 /** BuyCredits lists the bundles on sale; buying one opens an order and links to the checkout. */

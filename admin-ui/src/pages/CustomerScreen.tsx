@@ -11,6 +11,7 @@ import { GrantForm } from "./GrantForm.js";
 import { LedgerTable } from "./LedgerTable.js";
 import { OverdraftForm } from "./OverdraftForm.js";
 import { Subscriptions } from "./Subscriptions.js";
+import { AutoRecharge } from "./AutoRecharge.js";
 import { TopUps } from "./TopUps.js";
 import { useCaller } from "../caller.js";
 import { GrantSource, Role } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
@@ -49,6 +50,7 @@ export function CustomerScreen({ customerId, tab }: { customerId: string; tab?: 
           <Reservations customerId={customerId} />
           <Subscriptions customerId={customerId} isAdmin={me.role === Role.ADMIN} />
           <TopUps customerId={customerId} />
+          {(me.role === Role.ADMIN || me.role === Role.SUPPORT) && <AutoRecharge customerId={customerId} />}
           {me.role === Role.ADMIN && <OverdraftForm customerId={customerId} limits={info.overdraftLimits} />}
         </>
       )}

@@ -4,7 +4,7 @@
 // or Stripe), never this screen.
 import { useQuery } from "@connectrpc/connect-query";
 import { BillingService } from "@burndown/sdk/gen/burndown/v1/billing_pb.js";
-import { type TopUp, TopUpState } from "@burndown/sdk/gen/burndown/v1/billing_pb.js";
+import { type TopUp, TopUpOrigin, TopUpState } from "@burndown/sdk/gen/burndown/v1/billing_pb.js";
 import { Role } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
 import { type FormEvent, useState } from "react";
 import { newRequestId } from "../api.js";
@@ -20,6 +20,7 @@ const stateNames: Record<TopUpState, string> = {
   [TopUpState.CANCELLED]: "cancelled",
   [TopUpState.PARTIALLY_REFUNDED]: "partially refunded",
   [TopUpState.REFUNDED]: "refunded",
+  [TopUpState.FAILED]: "failed",
 };
 
 /** TopUps lists a customer's orders, newest first, and opens new ones from bundles. */
@@ -49,6 +50,8 @@ export function TopUps({ customerId }: { customerId: string }) {
               <th scope="col">Payment</th>
               <th scope="col" className="num">Refunded</th>
               <th scope="col" className="num">Clawed back (as debt)</th>
+              <th scope="col">Origin</th>
+              <th scope="col">Failed payments</th>
               {mayPay && <th scope="col">Actions</th>}
             </tr>
           </thead>
@@ -67,6 +70,11 @@ export function TopUps({ customerId }: { customerId: string }) {
                   <td className="num">
                     {order.clawedBackCredits + order.debtCredits === 0n ? "" : `${formatAmount(order.clawedBackCredits + order.debtCredits, scale)} (${formatAmount(order.debtCredits, scale)})`}
                   </td>
+                  <td>
+                    {order.origin === TopUpOrigin.RECHARGE ? `auto-recharge, attempt ${order.attempt}` : ""}
+                    {order.unpaidCredits > 0n ? `, ${formatAmount(order.unpaidCredits, scale)} credited unpaid` : ""}
+                  </td>
+                  <td>{failures(order.paymentFailures, order.failureReason, dateOf(order.retryTime))}</td>
                   {mayPay && (
                     <td>
                       {order.state === TopUpState.PENDING && (
@@ -178,6 +186,12 @@ function OrderActionForm({ action, onDone }: { action: OrderAction; onDone: () =
       <ErrorNote error={confirm.error ?? cancel.error ?? refund.error} prefix="Not done" />
     </form>
   );
+}
+
+/** failures says how many payments failed, the last reason, and when the order is asked for again. */
+function failures(count: number, reason: string, retryAt: Date | undefined): string {
+  if (count === 0) return "";
+  return `${count}: ${reason}${retryAt === undefined ? "" : `, retry ${formatTime(retryAt)}`}`;
 }
 
 function NewTopUpForm({ customerId }: { customerId: string }) {

@@ -2,13 +2,17 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Duration, durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
+  type AutoRechargeSchema,
   type BillingService,
   type BundleSchema,
   CancelTopUpRequestSchema,
   ConfirmTopUpRequestSchema,
   CreateBundleRequestSchema,
   CreateTopUpRequestSchema,
+  FailTopUpRequestSchema,
   RefundTopUpRequestSchema,
+  SetAutoRechargeRequestSchema,
+  TopUpOrigin,
   type TopUpSchema,
   TopUpState,
 } from "@burndown/sdk";
@@ -16,17 +20,20 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { invalid, LedgerError, notFound } from "../errors.js";
 import { limits } from "../limits.js";
 import { createBundle, listBundles } from "../service/bundles.js";
+import { getAutoRecharge, listAutoRecharges, setAutoRecharge } from "../service/auto-recharge.js";
 import { cancelTopUp } from "../service/cancel-top-up.js";
+import { failTopUp } from "../service/fail-top-up.js";
 import { confirmTopUp } from "../service/confirm-top-up.js";
 import type { Deps } from "../service/context.js";
 import { createTopUp, type TopUpItem } from "../service/create-top-up.js";
 import { getTopUp, listTopUps } from "../service/get-top-ups.js";
 import { refundTopUp } from "../service/refund-top-up.js";
 import type { BundleRow, TopUpRow } from "../store/billing-store.js";
+import type { RechargeSettingsRow } from "../store/recharge-store.js";
 import { requireCode, requireId, requireNonNegative, requirePageSize, requirePositive, requireText, requireUuid } from "./decode.js";
 import { encodeEntry } from "./encode.js";
-import { callerOf } from "./ledger-handlers.js";
 import { ownCustomer } from "./interceptors.js";
+import { callerOf } from "./ledger-handlers.js";
 import { idempotencyOf } from "./request-hash.js";
 
 /** requireCurrency checks an ISO 4217 code: three upper-case letters. */
@@ -56,6 +63,7 @@ const states: Record<TopUpRow["state"], TopUpState> = {
   cancelled: TopUpState.CANCELLED,
   partially_refunded: TopUpState.PARTIALLY_REFUNDED,
   refunded: TopUpState.REFUNDED,
+  failed: TopUpState.FAILED,
 };
 
 const expiryOf = (seconds: bigint | null) => (seconds === null ? undefined : durationFromMs(Number(seconds) * 1000));
@@ -96,7 +104,43 @@ export function encodeTopUp(order: TopUpRow): MessageInitShape<typeof TopUpSchem
     createTime: timestampFromDate(order.createdAt),
     paidTime: order.paidAt === null ? undefined : timestampFromDate(order.paidAt),
     creditExpiry: expiryOf(order.creditExpirySeconds),
+    origin: order.origin === "recharge" ? TopUpOrigin.RECHARGE : TopUpOrigin.API,
+    attempt: order.attempt,
+    paymentFailures: order.paymentFailures,
+    failureReason: order.failureReason,
+    retryTime: order.retryAt === null ? undefined : timestampFromDate(order.retryAt),
+    unpaidCredits: order.unpaidCredits,
   };
+}
+
+/** encodeAutoRecharge converts a customer's settings. */
+export function encodeAutoRecharge(row: RechargeSettingsRow): MessageInitShape<typeof AutoRechargeSchema> {
+  const item =
+    row.bundleId !== null
+      ? { case: "bundleId" as const, value: row.bundleId }
+      : row.credits !== null && row.currency !== null && row.priceMinor !== null
+        ? { case: "amount" as const, value: { creditTypeId: row.creditTypeId, credits: row.credits, currency: row.currency, priceMinor: row.priceMinor } }
+        : { case: undefined };
+  return {
+    customerId: row.customerId,
+    creditTypeId: row.creditTypeId,
+    enabled: row.enabled,
+    threshold: row.threshold ?? 0n,
+    item,
+    bundleVersion: row.bundleVersion ?? 0,
+    monthlyRechargesMax: row.monthlyRechargesMax,
+    balanceLowThreshold: row.lowThreshold ?? 0n,
+    disabledReason: row.disabledReason,
+    rechargesThisMonth: row.rechargesThisMonth,
+    creditOnCreation: row.creditOnCreation,
+    updateTime: timestampFromDate(row.updatedAt),
+  };
+}
+
+/** optionalThreshold checks a threshold: 0 for none, else positive. */
+function optionalThreshold(field: string, value: bigint): bigint | null {
+  if (value < 0n) throw invalid("INVALID_THRESHOLD", field, "must be positive, or 0 for none");
+  return value === 0n ? null : value;
 }
 
 function requireItem(req: { item: { case: "bundleId"; value: string } | { case: "amount"; value: { creditTypeId: string; credits: bigint; currency: string; priceMinor: bigint } } | { case: undefined; value?: undefined }; bundleVersion: number }): TopUpItem {
@@ -182,6 +226,36 @@ export function billingHandlers(deps: Deps): ServiceImpl<typeof BillingService> 
       // Another customer's order is answered as one that does not exist.
       if (caller.role === "customer" && order.customerId !== caller.customerId) throw notFound("TOPUP_NOT_FOUND", "order id", orderId);
       return { topUp: encodeTopUp(order) };
+    },
+    async failTopUp(req, ctx) {
+      const idempotency = idempotencyOf(FailTopUpRequestSchema, "FailTopUp", req);
+      const order = await failTopUp(deps, callerOf(ctx), idempotency, { orderId: requireUuid("order_id", req.orderId), reason: requireText("reason", req.reason, limits.noteLengthMax, true) });
+      return { topUp: encodeTopUp(order) };
+    },
+    async setAutoRecharge(req, ctx) {
+      const idempotency = idempotencyOf(SetAutoRechargeRequestSchema, "SetAutoRecharge", req);
+      if (req.monthlyRechargesMax < 0 || req.monthlyRechargesMax > limits.monthlyRechargesMax) {
+        throw invalid("INVALID_MONTHLY_LIMIT", "monthly_recharges_max", `must be 0 (no cap) to ${limits.monthlyRechargesMax}`);
+      }
+      const settings = await setAutoRecharge(deps, callerOf(ctx), idempotency, {
+        customerId: requireId("customer_id", req.customerId),
+        creditTypeId: requireCode("credit_type_id", req.creditTypeId),
+        enabled: req.enabled,
+        threshold: optionalThreshold("threshold", req.threshold),
+        item: req.item.case === undefined && req.bundleVersion === 0 ? null : requireItem(req),
+        monthlyRechargesMax: req.monthlyRechargesMax,
+        lowThreshold: optionalThreshold("balance_low_threshold", req.balanceLowThreshold),
+        creditOnCreation: req.creditOnCreation,
+      });
+      return { autoRecharge: encodeAutoRecharge(settings) };
+    },
+    async getAutoRecharge(req, ctx) {
+      const customerId = ownCustomer(callerOf(ctx), requireId("customer_id", req.customerId));
+      return { autoRecharge: encodeAutoRecharge(await getAutoRecharge(deps, { customerId, creditTypeId: requireCode("credit_type_id", req.creditTypeId) })) };
+    },
+    async listAutoRecharges(req, ctx) {
+      const customerId = ownCustomer(callerOf(ctx), requireId("customer_id", req.customerId));
+      return { autoRecharges: (await listAutoRecharges(deps, customerId)).map(encodeAutoRecharge) };
     },
     async listTopUps(req, ctx) {
       const customerId = ownCustomer(callerOf(ctx), requireId("customer_id", req.customerId));

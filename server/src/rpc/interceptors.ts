@@ -151,6 +151,12 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.PlanService/CancelGrantSchedule": admin,
   "burndown.v1.PlanService/ListGrantSchedules": staff,
   "burndown.v1.PlanService/ListRollovers": staff,
+  // A failed payment is reported by whoever confirms payments. Auto-recharge spends the
+  // customer's money on its own, so only staff set it; a customer may read its own.
+  "burndown.v1.BillingService/FailTopUp": hotPath,
+  "burndown.v1.BillingService/SetAutoRecharge": staff,
+  "burndown.v1.BillingService/GetAutoRecharge": everyoneAndCustomers,
+  "burndown.v1.BillingService/ListAutoRecharges": everyoneAndCustomers,
   "burndown.v1.WebhookService/CreateWebhookEndpoint": admin,
   "burndown.v1.WebhookService/ListWebhookEndpoints": staff,
   "burndown.v1.WebhookService/DisableWebhookEndpoint": admin,

@@ -9,7 +9,9 @@
 // Events: checkout.session.completed (when paid) and payment_intent.succeeded confirm the
 // order named by metadata.burndown_order_id, for the amount and currency Stripe
 // received; charge.refunded claws back up to the charge's refunded total;
-// charge.dispute.created claws back the disputed amount like a refund. Other events, and
+// charge.dispute.created claws back the disputed amount like a refund;
+// payment_intent.payment_failed reports a failed payment of the order (FailTopUp, with
+// last_payment_error's code as the reason), so that a recharge is retried. Other events, and
 // events about no order of ours, are acknowledged and ignored.
 import { createHash } from "node:crypto";
 import type http from "node:http";
@@ -18,6 +20,7 @@ import { LedgerError } from "../errors.js";
 import { limits } from "../limits.js";
 import { confirmTopUp } from "../service/confirm-top-up.js";
 import type { Caller, Deps, Idempotency } from "../service/context.js";
+import { failTopUp } from "../service/fail-top-up.js";
 import { findTopUpByPaymentReference } from "../service/get-top-ups.js";
 import { refundTopUp, type RefundAmount } from "../service/refund-top-up.js";
 
@@ -87,6 +90,7 @@ async function dispatch(deps: Deps, idempotency: Idempotency, type: string, obje
     return confirm(deps, idempotency, object, { reference: stringOf(object.payment_intent) ?? stringOf(object.id)!, amount: object.amount_total });
   }
   if (type === "payment_intent.succeeded") return confirm(deps, idempotency, object, { reference: stringOf(object.id)!, amount: object.amount_received });
+  if (type === "payment_intent.payment_failed") return fail(deps, idempotency, object);
   if (type === "charge.refunded") {
     return refund(deps, idempotency, object, { reference: `${stringOf(object.id)}:refunded:${String(object.amount_refunded)}`, amount: { kind: "total", minor: minorOf(object.amount_refunded) }, reasonCode: "refund" });
   }
@@ -105,6 +109,16 @@ async function confirm(deps: Deps, idempotency: Idempotency, object: StripeObjec
     amountMinor: minorOf(payment.amount),
     currency: String(object.currency ?? "").toUpperCase(),
   });
+  return `order ${order.orderId} ${order.state}`;
+}
+
+/** fail reports the failed payment of the order a payment intent names. */
+async function fail(deps: Deps, idempotency: Idempotency, object: StripeObject): Promise<string> {
+  const orderId = orderIdOf(object);
+  if (orderId === null) return "ignored: no burndown_order_id";
+  const error = (object.last_payment_error ?? null) as { code?: unknown; decline_code?: unknown } | null;
+  const reason = String(error?.decline_code ?? error?.code ?? "payment_failed").slice(0, limits.noteLengthMax) || "payment_failed";
+  const order = await failTopUp(deps, stripeCaller, idempotency, { orderId, reason });
   return `order ${order.orderId} ${order.state}`;
 }
 

@@ -70,9 +70,11 @@ function confirmOp(caller: Caller, idempotency: Idempotency, input: ConfirmTopUp
           payment_reference: input.paymentReference,
         });
       }
-      const grantId = credit(ctx, caller, idempotency, current);
+      // An order credited when it opened is paid without a second lot.
+      const grantId = current.grantId ?? creditLot(ctx, { actor: caller.keyId, requestId: idempotency.requestId, order: current, action: "confirm_top_up" });
+      if (current.grantId !== null) auditPaidOnCreation(ctx, caller, current);
       paid = { orderId: current.orderId, paymentReference: input.paymentReference, grantId };
-      return { value: { ...current, state: "paid", paymentReference: input.paymentReference, grantId, paidAt: ctx.recordedAt } };
+      return { value: { ...current, state: "paid", paymentReference: input.paymentReference, grantId, paidAt: ctx.recordedAt, unpaidCredits: 0n } };
     },
     store: async (tx) => {
       // A confirmation of an order paid already (same reference) writes nothing.
@@ -128,8 +130,25 @@ export function mismatch(order: TopUpRow, amountMinor: bigint, currency: string)
   });
 }
 
-/** credit plans the order's lot: source purchase, the price as its cost basis, lasting the bundle's expiry from now. */
-function credit(ctx: PlanContext, caller: Caller, idempotency: Idempotency, order: TopUpRow): string {
+/** auditPaidOnCreation records the payment of an order whose lot was credited when it opened. */
+function auditPaidOnCreation(ctx: PlanContext, caller: Caller, order: TopUpRow): void {
+  ctx.draft.audit({
+    actor: caller.keyId,
+    action: "confirm_top_up",
+    target: `customer:${order.customerId}`,
+    reason: topUpReasonCode,
+    details: { old: { order_id: order.orderId, state: order.state, unpaid_credits: order.unpaidCredits.toString() }, new: { state: "paid", grant_id: order.grantId, unpaid_credits: "0" } },
+  });
+}
+
+/**
+ * creditLot plans an order's lot: source purchase, the price as its cost basis, lasting
+ * the bundle's expiry from now, with its audit record (action). Returns the lot's id.
+ */
+export function creditLot(ctx: PlanContext, credit: { actor: string; requestId: string; order: TopUpRow; action: string }): string {
+  const { order } = credit;
+  const caller = { keyId: credit.actor };
+  const idempotency = { requestId: credit.requestId };
   const key = { customerId: order.customerId, creditTypeId: order.creditTypeId };
   const before = loadedState(ctx.balance(key), key);
   const grantId = randomUUID();
@@ -157,12 +176,12 @@ function credit(ctx: PlanContext, caller: Caller, idempotency: Idempotency, orde
   ctx.draft.change(key, planned, { reservationId: null, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: topUpReasonCode, effectiveAt: ctx.now });
   ctx.draft.audit({
     actor: caller.keyId,
-    action: "confirm_top_up",
+    action: credit.action,
     target: `customer:${order.customerId}`,
     reason: topUpReasonCode,
     details: {
       old: { order_id: order.orderId, state: order.state },
-      new: { state: "paid", grant_id: grantId, credits: order.credits.toString(), cost_basis_micros: costBasisMicrosOf(order.priceMinor, order.credits).toString() },
+      new: { state: credit.action === "confirm_top_up" ? "paid" : order.state, grant_id: grantId, credits: order.credits.toString(), cost_basis_micros: costBasisMicrosOf(order.priceMinor, order.credits).toString() },
       price_minor: order.priceMinor.toString(),
       currency: order.currency,
     },

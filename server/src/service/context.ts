@@ -35,6 +35,16 @@ export interface Deps {
   writes: GroupCommit;
   /** the reason codes a support key's Grant may use (BURNDOWN_GRANT_REASON_CODES). */
   grantReasonCodes: readonly string[];
+  /** kicks the recharge job: after a write group that flagged a balance below its recharge threshold (write-group.ts). */
+  rechargeDue?: () => void;
+  /** auto-recharge's retry delays; limits.rechargeRetryDelaysMsDefault when unset. */
+  recharge?: RechargePolicy;
+}
+
+/** RechargePolicy is the deployment's schedule for failed recharge payments. */
+export interface RechargePolicy {
+  /** after the nth failed payment, ask again after retryDelaysMs[n-1]; after one more failure than delays, give up. */
+  retryDelaysMs: readonly number[];
 }
 
 /** Idempotency identifies a mutation for replay: who, which id, which method, which payload. */

@@ -18,6 +18,9 @@ export const webhookEventTypes: readonly string[] = [
   "topup.paid",
   "topup.refunded",
   "credits.expiring",
+  "balance.low",
+  "recharge.requested",
+  "recharge.failed",
 ];
 
 /** newSecret makes a signing secret: "whsec_" and 32 random bytes, base64url. */

@@ -16,7 +16,15 @@
 import { LedgerError } from "../errors.js";
 import { assert, availableOf, type BalanceState, type LotState, overdraftInUseOf } from "../ledger/balance-state.js";
 import { limits } from "../limits.js";
-import { type BalanceKey, balanceKeyOf, type DecisionInputs, type DecisionRequest, lockAndSelectDecisionInputs, selectDecisionInputs } from "../store/balance-store.js";
+import {
+  type BalanceKey,
+  balanceKeyOf,
+  type DecisionInputs,
+  type DecisionRequest,
+  lockAndSelectDecisionInputs,
+  selectDecisionInputs,
+  type Thresholds,
+} from "../store/balance-store.js";
 import {
   type BalanceTotalsWrite,
   ClaimTakenError,
@@ -58,6 +66,8 @@ export const groupTimings = { transactions: 0, ops: 0, reloads: 0, readMs: 0, cr
 export interface GroupDeps {
   pool: pg.Pool;
   now: () => Date;
+  /** called after a group committed that flagged a balance for auto-recharge (the recharge job's kick). */
+  rechargeDue?: () => void;
 }
 
 /** GroupOptions shape one group. */
@@ -146,6 +156,7 @@ class GroupState implements GroupView {
     private readonly events: ClaimedEvents,
     decision: DecisionInputs,
     slots: Map<string, BalanceSlot>,
+    private readonly thresholds: Map<string, Thresholds>,
   ) {
     this.recordedAt = decision.transactionTime;
     this.killSwitch = decision.killSwitch;
@@ -193,6 +204,7 @@ class GroupState implements GroupView {
       assert(before?.kind === "loaded", "an op changes only balances it loaded");
       this.recordLots(key, before.state, state);
       this.recordNegative(key, before.state, state);
+      if (this.thresholds.size > 0) this.recordLow(key, before.state, state);
       this.slots.set(keyOf(key), { kind: "loaded", state });
       const { granted, held, burned, expired, debt, overdraftHeld } = state;
       this.totals.set(keyOf(key), { key, granted, held, burned, expired, debt, overdraftHeld });
@@ -238,6 +250,23 @@ class GroupState implements GroupView {
     const nowMs = this.now.getTime();
     const available = availableOf(after, nowMs);
     if (available < 0n && availableOf(before, nowMs) >= 0n) this.set.balancesNegative.push({ ...key, available });
+  }
+
+  /**
+   * recordLow notes a balance this op took from available at or above a threshold to below
+   * it: for the recharge job, and a balance.low event. Only balances with a threshold are
+   * in the map (copied onto their row), so a group without one skips this altogether.
+   */
+  private recordLow(key: BalanceKey, before: BalanceState, after: BalanceState): void {
+    const thresholds = this.thresholds.get(keyOf(key));
+    if (thresholds === undefined) return;
+    const nowMs = this.now.getTime();
+    const available = availableOf(after, nowMs);
+    const was = availableOf(before, nowMs);
+    const crossed = (threshold: bigint | null) => (threshold !== null && available < threshold && was >= threshold ? threshold : null);
+    const recharge = crossed(thresholds.recharge);
+    const low = crossed(thresholds.low);
+    if (recharge !== null || low !== null) this.set.balancesLow.push({ ...key, available, recharge, low });
   }
 
   /** recordLots keeps the last remaining and held of every lot the change moved (a new lot's go into its insert). */
@@ -326,6 +355,7 @@ async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOpt
     groupTimings[name] += nowMs - stepAtMs;
     stepAtMs = nowMs;
   };
+  let flaggedRecharge = false;
   const outcomes = await withTransaction(deps.pool, async (tx) => {
     const outcomes = new Array<GroupOutcome<unknown> | undefined>(ops.length);
     let inputs = await readInputs(tx, ops);
@@ -349,7 +379,7 @@ async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOpt
       claims: ops.flatMap((op) => (op.claim ? [{ principal: op.claim.caller.keyId, requestId: op.claim.idempotency.requestId }] : [])),
     };
     const loaded = await lockAndSelectDecisionInputs(tx, request, { skipLocked: options.skipLocked ?? false });
-    const { locked } = loaded;
+    const { locked, thresholds } = loaded;
     step("lockMs");
     const now = deps.now();
     // A balance changed after the statement's snapshot: read again, under the locks now held.
@@ -358,7 +388,7 @@ async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOpt
     const missing = options.skipLocked ? [] : keys.filter((key) => !locked.has(keyOf(key)));
     if (missing.length > 0) inputs = await explainMissing(tx, inputs, missing);
     step("loadMs");
-    const group = new GroupState(now, inputs, claimedEvents, decision, slotsOf(keys, locked, decision, options.skipLocked ?? false));
+    const group = new GroupState(now, inputs, claimedEvents, decision, slotsOf(keys, locked, decision, options.skipLocked ?? false), thresholds);
     for (const [index, op] of ops.entries()) {
       if (op.load === undefined || outcomes[index] !== undefined) continue;
       assert(ops.length === 1, "an op that loads runs alone");
@@ -374,12 +404,14 @@ async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOpt
       await op.store(tx);
     }
     step("writeMs");
+    flaggedRecharge = group.set.balancesLow.some((low) => low.recharge !== null);
     return outcomes.map((outcome) => {
       assert(outcome !== undefined, "every op of a group is answered");
       return outcome;
     });
   });
   step("commitMs");
+  if (flaggedRecharge) deps.rechargeDue?.();
   groupTimings.transactions++;
   groupTimings.ops += ops.length;
   groupTimings.totalMs += performance.now() - startedAtMs;

@@ -131,7 +131,8 @@ function decisionText(lock: "none" | "wait" | "skip locked"): string {
     lock === "none"
       ? ""
       : `with locked as (
-           select b.customer_id, b.credit_type_id, ${balanceColumns.split(", ").map((c) => `b.${c}`).join(", ")}, b.xmin::text as version
+           select b.customer_id, b.credit_type_id, ${balanceColumns.split(", ").map((c) => `b.${c}`).join(", ")}, b.xmin::text as version,
+             b.recharge_threshold, b.low_threshold
            from balances b join unnest($1::text[], $2::text[]) as k(customer_id, credit_type_id) using (customer_id, credit_type_id)
            order by b.customer_id, b.credit_type_id for update of b${lock === "skip locked" ? " skip locked" : ""})
          `;
@@ -140,7 +141,8 @@ function decisionText(lock: "none" | "wait" | "skip locked"): string {
       ? ""
       : `'balances', (select coalesce(jsonb_agg(jsonb_build_array(l.customer_id, l.credit_type_id, l.granted::text, l.held::text, l.burned::text,
              l.expired::text, l.debt::text, l.overdraft_held::text, l.overdraft_limit::text, l.version,
-             (select s.xmin::text from balances s where s.customer_id = l.customer_id and s.credit_type_id = l.credit_type_id))), '[]') from locked l),
+             (select s.xmin::text from balances s where s.customer_id = l.customer_id and s.credit_type_id = l.credit_type_id),
+             l.recharge_threshold::text, l.low_threshold::text)), '[]') from locked l),
          `;
   return `${locked}(select 'lot' as part, ${lotSelect}, null::jsonb as extra, null::timestamptz as tx_now
              from unnest($1::text[], $2::text[]) as k(customer_id, credit_type_id)
@@ -176,7 +178,16 @@ function decisionValues(request: DecisionRequest): unknown[] {
   ];
 }
 
-type BalanceJson = [string, string, string, string, string, string, string, string, string, string, string | null];
+type BalanceJson = [string, string, string, string, string, string, string, string, string, string, string | null, string | null, string | null];
+
+/**
+ * Thresholds are a balance's auto-recharge and balance-low thresholds, copied onto its row
+ * from its settings (recharge-store.ts); null when not set.
+ */
+export interface Thresholds {
+  recharge: bigint | null;
+  low: bigint | null;
+}
 
 interface DecisionExtra {
   kill_switch: boolean | null;
@@ -227,13 +238,14 @@ function toDecisionInputs(rows: Record<string, unknown>[]): { inputs: DecisionIn
  * without a row are absent from locked; with skipLocked (background jobs), so are rows
  * another transaction holds. stale says that a locked balance changed after the
  * statement's snapshot: inputs may then be out of date, and the caller reads them again
- * with selectDecisionInputs, under the locks it now holds. Inside a transaction.
+ * with selectDecisionInputs, under the locks it now holds. thresholds lists the locked
+ * balances that have an auto-recharge or balance-low threshold. Inside a transaction.
  */
 export async function lockAndSelectDecisionInputs(
   tx: Tx,
   request: DecisionRequest,
   options: { skipLocked: boolean },
-): Promise<{ locked: Map<string, BalanceRow>; inputs: DecisionInputs; stale: boolean }> {
+): Promise<{ locked: Map<string, BalanceRow>; inputs: DecisionInputs; stale: boolean; thresholds: Map<string, Thresholds> }> {
   const result = await tx.query({
     name: options.skipLocked ? "lock_and_select_decision_inputs_skip_locked" : "lock_and_select_decision_inputs",
     text: options.skipLocked ? decisionTexts["skip locked"] : decisionTexts.wait,
@@ -241,8 +253,13 @@ export async function lockAndSelectDecisionInputs(
   });
   const { inputs, extra } = toDecisionInputs(result.rows);
   const locked = new Map<string, BalanceRow>();
+  // Only balances with a threshold are listed: nearly always none.
+  const thresholds = new Map<string, Thresholds>();
   let stale = false;
-  for (const [customerId, creditTypeId, granted, held, burned, expired, debt, overdraftHeld, overdraftLimit, version, seenVersion] of extra.balances ?? []) {
+  for (const [customerId, creditTypeId, granted, held, burned, expired, debt, overdraftHeld, overdraftLimit, version, seenVersion, recharge, low] of extra.balances ?? []) {
+    if (recharge !== null || low !== null) {
+      thresholds.set(balanceKeyOf(customerId, creditTypeId), { recharge: recharge === null ? null : BigInt(recharge), low: low === null ? null : BigInt(low) });
+    }
     locked.set(balanceKeyOf(customerId, creditTypeId), {
       granted: BigInt(granted),
       held: BigInt(held),
@@ -254,7 +271,7 @@ export async function lockAndSelectDecisionInputs(
     });
     if (version !== seenVersion) stale = true;
   }
-  return { locked, inputs, stale };
+  return { locked, inputs, stale, thresholds };
 }
 
 /**

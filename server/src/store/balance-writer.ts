@@ -149,6 +149,22 @@ export interface WriteSet {
   activatedLots: { customerId: string; grantId: string }[];
   /** balances an op took from available >= 0 to below 0: each a balance.negative webhook event (if an endpoint subscribes). */
   balancesNegative: { customerId: string; creditTypeId: string; available: bigint }[];
+  /**
+   * balances an op took from available >= a threshold to below it: recharge flags the
+   * balance for the recharge job (recharge_due), low queues a balance.low webhook event.
+   */
+  balancesLow: BalanceLowWrite[];
+}
+
+/** BalanceLowWrite is a balance whose available fell below its recharge or balance-low threshold (or both). */
+export interface BalanceLowWrite {
+  customerId: string;
+  creditTypeId: string;
+  available: bigint;
+  /** the recharge threshold crossed; null: not crossed. */
+  recharge: bigint | null;
+  /** the balance-low threshold crossed; null: not crossed. */
+  low: bigint | null;
 }
 
 /** emptyWriteSet is a write set with nothing in it. */
@@ -156,7 +172,7 @@ export function emptyWriteSet(): WriteSet {
   return {
     balances: [], lots: [], newLots: [], entries: [], reservationInserts: [], reservationResolves: [], claims: [],
     usageInserts: [], usageRatings: [], shadows: [], carries: [], corrections: [], audits: [], releasedEventIds: [], usageConflicts: [], activatedLots: [],
-    balancesNegative: [],
+    balancesNegative: [], balancesLow: [],
   };
 }
 
@@ -187,7 +203,8 @@ const rfc3339 = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY
  * webhookEvents queues the group's webhook events in the outbox (store/webhook-store.ts),
  * with their deliveries, in the group's statement and so in its transaction: an event
  * exists exactly when its change committed. grant.created per new lot, balance.negative
- * per balance an op took below zero. Only for types an enabled endpoint subscribes to: a
+ * per balance an op took below zero, balance.low per balance an op took below its
+ * balance-low threshold. Only for types an enabled endpoint subscribes to: a
  * deployment without webhooks writes nothing more.
  */
 const webhookEvents = /* sql */ `
@@ -200,7 +217,11 @@ wg as (
       from g
     union all
     select 'balance.negative', v.customer_id, jsonb_build_object('creditTypeId', v.credit_type_id, 'available', v.available::text), 2, v.position
-      from unnest($135::text[], $136::text[], $137::bigint[]) with ordinality as v(customer_id, credit_type_id, available, position)) x
+      from unnest($135::text[], $136::text[], $137::bigint[]) with ordinality as v(customer_id, credit_type_id, available, position)
+    union all
+    select 'balance.low', v.customer_id, jsonb_build_object('creditTypeId', v.credit_type_id, 'available', v.available::text, 'threshold', v.low::text), 3, v.position
+      from unnest($138::text[], $139::text[], $140::bigint[], $142::bigint[]) with ordinality as v(customer_id, credit_type_id, available, low, position)
+      where v.low is not null) x
   where exists (select 1 from webhook_endpoints ep where ep.disabled_at is null and (cardinality(ep.event_types) = 0 or x.type = any(ep.event_types)))
   order by x.part, x.position
   returning event_id, type),
@@ -328,6 +349,14 @@ y as (
 z as (
   update grants t set activation_due = false from unnest($131::text[], $132::uuid[]) as v(customer_id, grant_id)
   where t.customer_id = v.customer_id and t.grant_id = v.grant_id and t.activation_due
+  returning 1),
+rd as (
+  -- Flags for the recharge job (jobs/recharge-jobs.ts); one per balance (deduplicated by the caller).
+  insert into recharge_due (customer_id, credit_type_id, available)
+  select v.customer_id, v.credit_type_id, v.available from unnest($138::text[], $139::text[], $140::bigint[], $141::bigint[])
+    as v(customer_id, credit_type_id, available, recharge)
+  where v.recharge is not null
+  on conflict (customer_id, credit_type_id) do nothing
   returning 1)
 select (select count(*) from b)::int as balances, (select count(*) from l)::int as lots, (select count(*) from g)::int as new_lots,
   (select count(*) from ur)::int as usage_ratings, (select count(*) from sh)::int as shadows, (select count(*) from c)::int as carries,
@@ -387,6 +416,8 @@ function writeValues(set: WriteSet): unknown[] {
     g.map((x) => x.activationDue),
     l.map((x) => s(x.expired)),
     set.balancesNegative.map((x) => x.customerId), set.balancesNegative.map((x) => x.creditTypeId), set.balancesNegative.map((x) => s(x.available)),
+    set.balancesLow.map((x) => x.customerId), set.balancesLow.map((x) => x.creditTypeId), set.balancesLow.map((x) => s(x.available)),
+    set.balancesLow.map((x) => s(x.recharge)), set.balancesLow.map((x) => s(x.low)),
   ];
 }
 

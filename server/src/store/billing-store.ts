@@ -18,7 +18,7 @@ export interface BundleRow {
 }
 
 /** TopUpState is where an order is in its life. */
-export type TopUpState = "pending" | "paid" | "cancelled" | "partially_refunded" | "refunded";
+export type TopUpState = "pending" | "paid" | "cancelled" | "partially_refunded" | "refunded" | "failed";
 
 /** TopUpRow is a stored order. */
 export interface TopUpRow {
@@ -42,11 +42,24 @@ export interface TopUpRow {
   /** created_at in microseconds since the epoch: PostgreSQL's precision, for page tokens. */
   createdAtMicros: bigint;
   paidAt: Date | null;
+  /** who opened it: CreateTopUp ("api") or auto-recharge ("recharge"). */
+  origin: "api" | "recharge";
+  /** the payment attempt last asked for, from 1. */
+  attempt: number;
+  paymentFailures: number;
+  failureReason: string;
+  /** when a failed recharge is asked for again; null: no retry scheduled. */
+  retryAt: Date | null;
+  /** its lot is credited when it opens, before its payment. */
+  creditOnCreation: boolean;
+  /** credited on creation and not paid for yet. */
+  unpaidCredits: bigint;
 }
 
 const bundleColumns = "bundle_id, version, display_name, credit_type_id, credits, bonus_credits, currency, price_minor, credit_expiry_seconds, created_at";
-const orderColumns =
-  "order_id, customer_id, state, bundle_id, bundle_version, credit_type_id, credits, currency, price_minor, credit_expiry_seconds, payment_reference, grant_id, refunded_minor, clawed_back_credits, debt_credits, created_at, paid_at, (extract(epoch from created_at) * 1000000)::bigint as created_at_micros";
+/** orderColumns are the columns toTopUpRow reads. */
+export const orderColumns =
+  "order_id, customer_id, state, bundle_id, bundle_version, credit_type_id, credits, currency, price_minor, credit_expiry_seconds, payment_reference, grant_id, refunded_minor, clawed_back_credits, debt_credits, created_at, paid_at, origin, attempt, payment_failures, failure_reason, retry_at, credit_on_creation, unpaid_credits, (extract(epoch from created_at) * 1000000)::bigint as created_at_micros";
 
 const bigintOrNull = (value: unknown): bigint | null => (value === null ? null : BigInt(value as string));
 
@@ -65,7 +78,8 @@ function toBundleRow(row: Record<string, unknown>): BundleRow {
   };
 }
 
-function toTopUpRow(row: Record<string, unknown>): TopUpRow {
+/** toTopUpRow converts a driver row of orderColumns to a TopUpRow. */
+export function toTopUpRow(row: Record<string, unknown>): TopUpRow {
   return {
     orderId: row.order_id as string,
     customerId: row.customer_id as string,
@@ -85,6 +99,13 @@ function toTopUpRow(row: Record<string, unknown>): TopUpRow {
     createdAt: row.created_at as Date,
     createdAtMicros: BigInt(row.created_at_micros as string),
     paidAt: row.paid_at as Date | null,
+    origin: row.origin as "api" | "recharge",
+    attempt: row.attempt as number,
+    paymentFailures: row.payment_failures as number,
+    failureReason: row.failure_reason as string,
+    retryAt: row.retry_at as Date | null,
+    creditOnCreation: row.credit_on_creation as boolean,
+    unpaidCredits: BigInt(row.unpaid_credits as string),
   };
 }
 
@@ -206,7 +227,7 @@ export async function selectTopUps(db: Db, page: { customerId: string; after: { 
 export async function updateTopUpPaid(tx: Tx, paid: { orderId: string; paymentReference: string; grantId: string }): Promise<TopUpRow> {
   const result = await tx.query({
     name: "update_topup_paid",
-    text: `update topup_orders set state = 'paid', payment_reference = $2, grant_id = $3, paid_at = now()
+    text: `update topup_orders set state = 'paid', payment_reference = $2, grant_id = $3, paid_at = now(), unpaid_credits = 0
            where order_id = $1 and state = 'pending'
            returning ${orderColumns}`,
     values: [paid.orderId, paid.paymentReference, paid.grantId],

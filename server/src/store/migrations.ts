@@ -811,6 +811,100 @@ alter table ledger_entries add constraint ledger_entries_kind_check
   check (kind in ('grant', 'hold', 'release', 'burn', 'expire', 'settle', 'refund', 'unexpire', 'clawback', 'rollover_out', 'rollover_in'));
 `,
   },
+  {
+    version: 13,
+    name: "auto-recharge and the balance-low alert",
+    sql: `
+-- A customer's auto-recharge and balance-low alert for one credit type. Recharge: when
+-- available falls below threshold, one recharge order is opened for the bundle (its
+-- latest version when bundle_version is null) or the plain amount; at most
+-- monthly_recharges_max orders a calendar month (UTC; 0: no cap). Alert: when available
+-- falls below low_threshold, one balance.low event per crossing.
+create table recharge_settings (
+  customer_id text not null references customers,
+  credit_type_id text not null references credit_types,
+  enabled boolean not null default false,
+  threshold bigint check (threshold > 0),
+  bundle_id text,
+  bundle_version int check (bundle_version > 0),
+  credits bigint check (credits > 0),
+  currency text check (currency ~ '^[A-Z]{3}$'),
+  price_minor bigint check (price_minor > 0),
+  monthly_recharges_max int not null default 0 check (monthly_recharges_max >= 0),
+  low_threshold bigint check (low_threshold > 0),
+  -- credit the order's lot when it opens; the payment then credits nothing more.
+  credit_on_creation boolean not null default false,
+  -- why auto-recharge was turned off by the server (failed payments), '' otherwise.
+  disabled_reason text not null default '',
+  -- the month (its first day, UTC) whose cap was reported: once a month, not per crossing.
+  cap_reported_month date,
+  updated_by text not null,
+  updated_at timestamptz not null default now(),
+  primary key (customer_id, credit_type_id),
+  check (bundle_id is null or credits is null),
+  check ((credits is null) = (currency is null) and (credits is null) = (price_minor is null)),
+  check (bundle_version is null or bundle_id is not null),
+  check (not enabled or (threshold is not null and (bundle_id is not null or credits is not null)))
+);
+
+-- The thresholds, copied onto the balance row the write path locks and reads anyway: a
+-- change compares available with them only when one is set (null on every balance
+-- without auto-recharge or an alert).
+alter table balances add column recharge_threshold bigint, add column low_threshold bigint;
+
+-- Balances whose available fell below their recharge threshold, flagged by the write
+-- path's statement in the transaction of the change; the recharge job opens the order
+-- and deletes the flag in one transaction (claimed with SKIP LOCKED).
+create table recharge_due (
+  customer_id text not null,
+  credit_type_id text not null,
+  available bigint not null,
+  flagged_at timestamptz not null default now(),
+  primary key (customer_id, credit_type_id)
+);
+
+-- Orders opened by auto-recharge are top-up orders with origin 'recharge'. attempt is the
+-- payment attempt asked for (recharge.requested); after a failed payment the order stays
+-- pending until retry_at, then asks again, until the retries run out (state 'failed').
+alter table topup_orders add column origin text not null default 'api' check (origin in ('api', 'recharge'));
+alter table topup_orders add column attempt int not null default 1 check (attempt >= 1);
+alter table topup_orders add column payment_failures int not null default 0 check (payment_failures >= 0);
+alter table topup_orders add column retry_at timestamptz;
+alter table topup_orders add column failure_reason text not null default '';
+-- An order credited when it opened (credit on creation) has its lot before its payment;
+-- unpaid_credits is what it credited and is not paid for yet. A final failure claws back
+-- what is left of the lot and turns what was burned into debt, as a refund does.
+alter table topup_orders add column credit_on_creation boolean not null default false;
+alter table topup_orders add column unpaid_credits bigint not null default 0 check (unpaid_credits >= 0 and unpaid_credits <= credits);
+do $$
+declare name text;
+begin
+  select conname into strict name from pg_constraint
+  where conrelid = 'topup_orders'::regclass and contype = 'c' and pg_get_constraintdef(oid) like '%grant_id IS NULL%paid_at IS NULL%';
+  execute format('alter table topup_orders drop constraint %I', name);
+end $$;
+alter table topup_orders add constraint topup_orders_paid_has_lot
+  check ((payment_reference is null) = (paid_at is null) and (payment_reference is null or grant_id is not null));
+alter table topup_orders add constraint topup_orders_lot_before_payment_only_on_creation
+  check (grant_id is null or payment_reference is not null or credit_on_creation);
+alter table topup_orders drop constraint topup_orders_state_check;
+alter table topup_orders add constraint topup_orders_state_check
+  check (state in ('pending', 'paid', 'cancelled', 'partially_refunded', 'refunded', 'failed'));
+do $$
+declare name text;
+begin
+  select conname into strict name from pg_constraint
+  where conrelid = 'topup_orders'::regclass and contype = 'c' and pg_get_constraintdef(oid) like '%''cancelled''%payment_reference IS NULL%';
+  execute format('alter table topup_orders drop constraint %I', name);
+end $$;
+alter table topup_orders add constraint topup_orders_unpaid_has_no_reference
+  check ((state in ('pending', 'cancelled', 'failed')) = (payment_reference is null));
+-- The database's guard of "one open recharge per balance", whatever the replicas do.
+create unique index topup_orders_one_open_recharge on topup_orders (customer_id, credit_type_id) where origin = 'recharge' and state = 'pending';
+create index topup_orders_recharge_retry on topup_orders (retry_at) where retry_at is not null;
+create index topup_orders_recharges_by_month on topup_orders (customer_id, credit_type_id, created_at) where origin = 'recharge';
+`,
+  },
 ];
 
 const migrationLockKey = 0x6275726e; // "burn"

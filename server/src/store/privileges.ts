@@ -37,6 +37,8 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   promo_codes: "select, insert, update",
   plan_subscriptions: "select, insert, update",
   grant_schedules: "select, insert, update",
+  recharge_settings: "select, insert, update",
+  recharge_due: "select, insert, update, delete",
   // Append-only (triggers refuse UPDATE and DELETE too, for the owner's sake).
   ledger_entries: "select, insert",
   shadow_entries: "select, insert",

@@ -14,7 +14,398 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file burndown/v1/billing.proto.
  */
 export const file_burndown_v1_billing: GenFile = /*@__PURE__*/
-  fileDesc("ChlidXJuZG93bi92MS9iaWxsaW5nLnByb3RvEgtidXJuZG93bi52MSKMAgoGQnVuZGxlEhEKCWJ1bmRsZV9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgFEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIWCg5jcmVkaXRfdHlwZV9pZBgEIAEoCRIPCgdjcmVkaXRzGAUgASgDEhUKDWJvbnVzX2NyZWRpdHMYBiABKAMSEAoIY3VycmVuY3kYByABKAkSEwoLcHJpY2VfbWlub3IYCCABKAMSMAoNY3JlZGl0X2V4cGlyeRgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi6wEKE0NyZWF0ZUJ1bmRsZVJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIRCglidW5kbGVfaWQYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJEhYKDmNyZWRpdF90eXBlX2lkGAQgASgJEg8KB2NyZWRpdHMYBSABKAMSFQoNYm9udXNfY3JlZGl0cxgGIAEoAxIQCghjdXJyZW5jeRgHIAEoCRITCgtwcmljZV9taW5vchgIIAEoAxIwCg1jcmVkaXRfZXhwaXJ5GAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIjsKFENyZWF0ZUJ1bmRsZVJlc3BvbnNlEiMKBmJ1bmRsZRgBIAEoCzITLmJ1cm5kb3duLnYxLkJ1bmRsZSIqChJMaXN0QnVuZGxlc1JlcXVlc3QSFAoMYWxsX3ZlcnNpb25zGAEgASgIIjsKE0xpc3RCdW5kbGVzUmVzcG9uc2USJAoHYnVuZGxlcxgBIAMoCzITLmJ1cm5kb3duLnYxLkJ1bmRsZSLbAwoFVG9wVXASEAoIb3JkZXJfaWQYASABKAkSEwoLY3VzdG9tZXJfaWQYAiABKAkSJgoFc3RhdGUYAyABKA4yFy5idXJuZG93bi52MS5Ub3BVcFN0YXRlEhEKCWJ1bmRsZV9pZBgEIAEoCRIWCg5idW5kbGVfdmVyc2lvbhgFIAEoBRIWCg5jcmVkaXRfdHlwZV9pZBgGIAEoCRIPCgdjcmVkaXRzGAcgASgDEhAKCGN1cnJlbmN5GAggASgJEhMKC3ByaWNlX21pbm9yGAkgASgDEhkKEXBheW1lbnRfcmVmZXJlbmNlGAogASgJEhAKCGdyYW50X2lkGAsgASgJEhYKDnJlZnVuZGVkX21pbm9yGAwgASgDEhsKE2NsYXdlZF9iYWNrX2NyZWRpdHMYDSABKAMSFAoMZGVidF9jcmVkaXRzGA4gASgDEi8KC2NyZWF0ZV90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglwYWlkX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDWNyZWRpdF9leHBpcnkYESABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iXQoLUGxhaW5BbW91bnQSFgoOY3JlZGl0X3R5cGVfaWQYASABKAkSDwoHY3JlZGl0cxgCIAEoAxIQCghjdXJyZW5jeRgDIAEoCRITCgtwcmljZV9taW5vchgEIAEoAyKeAQoSQ3JlYXRlVG9wVXBSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSEwoLY3VzdG9tZXJfaWQYAiABKAkSEwoJYnVuZGxlX2lkGAMgASgJSAASKgoGYW1vdW50GAQgASgLMhguYnVybmRvd24udjEuUGxhaW5BbW91bnRIABIWCg5idW5kbGVfdmVyc2lvbhgFIAEoBUIGCgRpdGVtIjkKE0NyZWF0ZVRvcFVwUmVzcG9uc2USIgoGdG9wX3VwGAEgASgLMhIuYnVybmRvd24udjEuVG9wVXAifgoTQ29uZmlybVRvcFVwUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEhkKEXBheW1lbnRfcmVmZXJlbmNlGAMgASgJEhQKDGFtb3VudF9taW5vchgEIAEoAxIQCghjdXJyZW5jeRgFIAEoCSI6ChRDb25maXJtVG9wVXBSZXNwb25zZRIiCgZ0b3BfdXAYASABKAsyEi5idXJuZG93bi52MS5Ub3BVcCJIChJDYW5jZWxUb3BVcFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIQCghvcmRlcl9pZBgCIAEoCRIMCgRub3RlGAMgASgJIjkKE0NhbmNlbFRvcFVwUmVzcG9uc2USIgoGdG9wX3VwGAEgASgLMhIuYnVybmRvd24udjEuVG9wVXAikgEKElJlZnVuZFRvcFVwUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEhQKDGFtb3VudF9taW5vchgDIAEoAxIQCghjdXJyZW5jeRgEIAEoCRITCgtyZWFzb25fY29kZRgFIAEoCRIZChFwYXltZW50X3JlZmVyZW5jZRgGIAEoCSJkChNSZWZ1bmRUb3BVcFJlc3BvbnNlEiIKBnRvcF91cBgBIAEoCzISLmJ1cm5kb3duLnYxLlRvcFVwEikKB2VudHJpZXMYAiADKAsyGC5idXJuZG93bi52MS5MZWRnZXJFbnRyeSIjCg9HZXRUb3BVcFJlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkiNgoQR2V0VG9wVXBSZXNwb25zZRIiCgZ0b3BfdXAYASABKAsyEi5idXJuZG93bi52MS5Ub3BVcCJPChFMaXN0VG9wVXBzUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJSChJMaXN0VG9wVXBzUmVzcG9uc2USIwoHdG9wX3VwcxgBIAMoCzISLmJ1cm5kb3duLnYxLlRvcFVwEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSq3AQoKVG9wVXBTdGF0ZRIcChhUT1BfVVBfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRUT1BfVVBfU1RBVEVfUEVORElORxABEhUKEVRPUF9VUF9TVEFURV9QQUlEEAISGgoWVE9QX1VQX1NUQVRFX0NBTkNFTExFRBADEiMKH1RPUF9VUF9TVEFURV9QQVJUSUFMTFlfUkVGVU5ERUQQBBIZChVUT1BfVVBfU1RBVEVfUkVGVU5ERUQQBTKaBQoOQmlsbGluZ1NlcnZpY2USUwoMQ3JlYXRlQnVuZGxlEiAuYnVybmRvd24udjEuQ3JlYXRlQnVuZGxlUmVxdWVzdBohLmJ1cm5kb3duLnYxLkNyZWF0ZUJ1bmRsZVJlc3BvbnNlElAKC0xpc3RCdW5kbGVzEh8uYnVybmRvd24udjEuTGlzdEJ1bmRsZXNSZXF1ZXN0GiAuYnVybmRvd24udjEuTGlzdEJ1bmRsZXNSZXNwb25zZRJQCgtDcmVhdGVUb3BVcBIfLmJ1cm5kb3duLnYxLkNyZWF0ZVRvcFVwUmVxdWVzdBogLmJ1cm5kb3duLnYxLkNyZWF0ZVRvcFVwUmVzcG9uc2USUwoMQ29uZmlybVRvcFVwEiAuYnVybmRvd24udjEuQ29uZmlybVRvcFVwUmVxdWVzdBohLmJ1cm5kb3duLnYxLkNvbmZpcm1Ub3BVcFJlc3BvbnNlElAKC0NhbmNlbFRvcFVwEh8uYnVybmRvd24udjEuQ2FuY2VsVG9wVXBSZXF1ZXN0GiAuYnVybmRvd24udjEuQ2FuY2VsVG9wVXBSZXNwb25zZRJQCgtSZWZ1bmRUb3BVcBIfLmJ1cm5kb3duLnYxLlJlZnVuZFRvcFVwUmVxdWVzdBogLmJ1cm5kb3duLnYxLlJlZnVuZFRvcFVwUmVzcG9uc2USRwoIR2V0VG9wVXASHC5idXJuZG93bi52MS5HZXRUb3BVcFJlcXVlc3QaHS5idXJuZG93bi52MS5HZXRUb3BVcFJlc3BvbnNlEk0KCkxpc3RUb3BVcHMSHi5idXJuZG93bi52MS5MaXN0VG9wVXBzUmVxdWVzdBofLmJ1cm5kb3duLnYxLkxpc3RUb3BVcHNSZXNwb25zZWIGcHJvdG8z", [file_burndown_v1_types, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChlidXJuZG93bi92MS9iaWxsaW5nLnByb3RvEgtidXJuZG93bi52MSJIChBGYWlsVG9wVXBSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSEAoIb3JkZXJfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIjcKEUZhaWxUb3BVcFJlc3BvbnNlEiIKBnRvcF91cBgBIAEoCzISLmJ1cm5kb3duLnYxLlRvcFVwIoIDCgxBdXRvUmVjaGFyZ2USEwoLY3VzdG9tZXJfaWQYASABKAkSFgoOY3JlZGl0X3R5cGVfaWQYAiABKAkSDwoHZW5hYmxlZBgDIAEoCBIRCgl0aHJlc2hvbGQYBCABKAMSEwoJYnVuZGxlX2lkGAUgASgJSAASKgoGYW1vdW50GAYgASgLMhguYnVybmRvd24udjEuUGxhaW5BbW91bnRIABIWCg5idW5kbGVfdmVyc2lvbhgHIAEoBRIdChVtb250aGx5X3JlY2hhcmdlc19tYXgYCCABKAUSHQoVYmFsYW5jZV9sb3dfdGhyZXNob2xkGAkgASgDEhcKD2Rpc2FibGVkX3JlYXNvbhgKIAEoCRIcChRyZWNoYXJnZXNfdGhpc19tb250aBgLIAEoBRIvCgt1cGRhdGVfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGgoSY3JlZGl0X29uX2NyZWF0aW9uGA0gASgIQgYKBGl0ZW0iuAIKFlNldEF1dG9SZWNoYXJnZVJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRITCgtjdXN0b21lcl9pZBgCIAEoCRIWCg5jcmVkaXRfdHlwZV9pZBgDIAEoCRIPCgdlbmFibGVkGAQgASgIEhEKCXRocmVzaG9sZBgFIAEoAxITCglidW5kbGVfaWQYBiABKAlIABIqCgZhbW91bnQYByABKAsyGC5idXJuZG93bi52MS5QbGFpbkFtb3VudEgAEhYKDmJ1bmRsZV92ZXJzaW9uGAggASgFEh0KFW1vbnRobHlfcmVjaGFyZ2VzX21heBgJIAEoBRIdChViYWxhbmNlX2xvd190aHJlc2hvbGQYCiABKAMSGgoSY3JlZGl0X29uX2NyZWF0aW9uGAsgASgIQgYKBGl0ZW0iSwoXU2V0QXV0b1JlY2hhcmdlUmVzcG9uc2USMAoNYXV0b19yZWNoYXJnZRgBIAEoCzIZLmJ1cm5kb3duLnYxLkF1dG9SZWNoYXJnZSJFChZHZXRBdXRvUmVjaGFyZ2VSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhYKDmNyZWRpdF90eXBlX2lkGAIgASgJIksKF0dldEF1dG9SZWNoYXJnZVJlc3BvbnNlEjAKDWF1dG9fcmVjaGFyZ2UYASABKAsyGS5idXJuZG93bi52MS5BdXRvUmVjaGFyZ2UiLwoYTGlzdEF1dG9SZWNoYXJnZXNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJIk4KGUxpc3RBdXRvUmVjaGFyZ2VzUmVzcG9uc2USMQoOYXV0b19yZWNoYXJnZXMYASADKAsyGS5idXJuZG93bi52MS5BdXRvUmVjaGFyZ2UijAIKBkJ1bmRsZRIRCglidW5kbGVfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoBRIUCgxkaXNwbGF5X25hbWUYAyABKAkSFgoOY3JlZGl0X3R5cGVfaWQYBCABKAkSDwoHY3JlZGl0cxgFIAEoAxIVCg1ib251c19jcmVkaXRzGAYgASgDEhAKCGN1cnJlbmN5GAcgASgJEhMKC3ByaWNlX21pbm9yGAggASgDEjAKDWNyZWRpdF9leHBpcnkYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLwoLY3JlYXRlX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIusBChNDcmVhdGVCdW5kbGVSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSEQoJYnVuZGxlX2lkGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIWCg5jcmVkaXRfdHlwZV9pZBgEIAEoCRIPCgdjcmVkaXRzGAUgASgDEhUKDWJvbnVzX2NyZWRpdHMYBiABKAMSEAoIY3VycmVuY3kYByABKAkSEwoLcHJpY2VfbWlub3IYCCABKAMSMAoNY3JlZGl0X2V4cGlyeRgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiI7ChRDcmVhdGVCdW5kbGVSZXNwb25zZRIjCgZidW5kbGUYASABKAsyEy5idXJuZG93bi52MS5CdW5kbGUiKgoSTGlzdEJ1bmRsZXNSZXF1ZXN0EhQKDGFsbF92ZXJzaW9ucxgBIAEoCCI7ChNMaXN0QnVuZGxlc1Jlc3BvbnNlEiQKB2J1bmRsZXMYASADKAsyEy5idXJuZG93bi52MS5CdW5kbGUikAUKBVRvcFVwEhAKCG9yZGVyX2lkGAEgASgJEhMKC2N1c3RvbWVyX2lkGAIgASgJEiYKBXN0YXRlGAMgASgOMhcuYnVybmRvd24udjEuVG9wVXBTdGF0ZRIRCglidW5kbGVfaWQYBCABKAkSFgoOYnVuZGxlX3ZlcnNpb24YBSABKAUSFgoOY3JlZGl0X3R5cGVfaWQYBiABKAkSDwoHY3JlZGl0cxgHIAEoAxIQCghjdXJyZW5jeRgIIAEoCRITCgtwcmljZV9taW5vchgJIAEoAxIZChFwYXltZW50X3JlZmVyZW5jZRgKIAEoCRIQCghncmFudF9pZBgLIAEoCRIWCg5yZWZ1bmRlZF9taW5vchgMIAEoAxIbChNjbGF3ZWRfYmFja19jcmVkaXRzGA0gASgDEhQKDGRlYnRfY3JlZGl0cxgOIAEoAxIvCgtjcmVhdGVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcGFpZF90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCg1jcmVkaXRfZXhwaXJ5GBEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEigKBm9yaWdpbhgSIAEoDjIYLmJ1cm5kb3duLnYxLlRvcFVwT3JpZ2luEg8KB2F0dGVtcHQYEyABKAUSGAoQcGF5bWVudF9mYWlsdXJlcxgUIAEoBRIWCg5mYWlsdXJlX3JlYXNvbhgVIAEoCRIuCgpyZXRyeV90aW1lGBYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg51bnBhaWRfY3JlZGl0cxgXIAEoAyJdCgtQbGFpbkFtb3VudBIWCg5jcmVkaXRfdHlwZV9pZBgBIAEoCRIPCgdjcmVkaXRzGAIgASgDEhAKCGN1cnJlbmN5GAMgASgJEhMKC3ByaWNlX21pbm9yGAQgASgDIp4BChJDcmVhdGVUb3BVcFJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRITCgtjdXN0b21lcl9pZBgCIAEoCRITCglidW5kbGVfaWQYAyABKAlIABIqCgZhbW91bnQYBCABKAsyGC5idXJuZG93bi52MS5QbGFpbkFtb3VudEgAEhYKDmJ1bmRsZV92ZXJzaW9uGAUgASgFQgYKBGl0ZW0iOQoTQ3JlYXRlVG9wVXBSZXNwb25zZRIiCgZ0b3BfdXAYASABKAsyEi5idXJuZG93bi52MS5Ub3BVcCJ+ChNDb25maXJtVG9wVXBSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSEAoIb3JkZXJfaWQYAiABKAkSGQoRcGF5bWVudF9yZWZlcmVuY2UYAyABKAkSFAoMYW1vdW50X21pbm9yGAQgASgDEhAKCGN1cnJlbmN5GAUgASgJIjoKFENvbmZpcm1Ub3BVcFJlc3BvbnNlEiIKBnRvcF91cBgBIAEoCzISLmJ1cm5kb3duLnYxLlRvcFVwIkgKEkNhbmNlbFRvcFVwUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEgwKBG5vdGUYAyABKAkiOQoTQ2FuY2VsVG9wVXBSZXNwb25zZRIiCgZ0b3BfdXAYASABKAsyEi5idXJuZG93bi52MS5Ub3BVcCKSAQoSUmVmdW5kVG9wVXBSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSEAoIb3JkZXJfaWQYAiABKAkSFAoMYW1vdW50X21pbm9yGAMgASgDEhAKCGN1cnJlbmN5GAQgASgJEhMKC3JlYXNvbl9jb2RlGAUgASgJEhkKEXBheW1lbnRfcmVmZXJlbmNlGAYgASgJImQKE1JlZnVuZFRvcFVwUmVzcG9uc2USIgoGdG9wX3VwGAEgASgLMhIuYnVybmRvd24udjEuVG9wVXASKQoHZW50cmllcxgCIAMoCzIYLmJ1cm5kb3duLnYxLkxlZGdlckVudHJ5IiMKD0dldFRvcFVwUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCSI2ChBHZXRUb3BVcFJlc3BvbnNlEiIKBnRvcF91cBgBIAEoCzISLmJ1cm5kb3duLnYxLlRvcFVwIk8KEUxpc3RUb3BVcHNSZXF1ZXN0EhMKC2N1c3RvbWVyX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlIKEkxpc3RUb3BVcHNSZXNwb25zZRIjCgd0b3BfdXBzGAEgAygLMhIuYnVybmRvd24udjEuVG9wVXASFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKl8KC1RvcFVwT3JpZ2luEh0KGVRPUF9VUF9PUklHSU5fVU5TUEVDSUZJRUQQABIVChFUT1BfVVBfT1JJR0lOX0FQSRABEhoKFlRPUF9VUF9PUklHSU5fUkVDSEFSR0UQAirQAQoKVG9wVXBTdGF0ZRIcChhUT1BfVVBfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRUT1BfVVBfU1RBVEVfUEVORElORxABEhUKEVRPUF9VUF9TVEFURV9QQUlEEAISGgoWVE9QX1VQX1NUQVRFX0NBTkNFTExFRBADEiMKH1RPUF9VUF9TVEFURV9QQVJUSUFMTFlfUkVGVU5ERUQQBBIZChVUT1BfVVBfU1RBVEVfUkVGVU5ERUQQBRIXChNUT1BfVVBfU1RBVEVfRkFJTEVEEAYyhggKDkJpbGxpbmdTZXJ2aWNlElMKDENyZWF0ZUJ1bmRsZRIgLmJ1cm5kb3duLnYxLkNyZWF0ZUJ1bmRsZVJlcXVlc3QaIS5idXJuZG93bi52MS5DcmVhdGVCdW5kbGVSZXNwb25zZRJQCgtMaXN0QnVuZGxlcxIfLmJ1cm5kb3duLnYxLkxpc3RCdW5kbGVzUmVxdWVzdBogLmJ1cm5kb3duLnYxLkxpc3RCdW5kbGVzUmVzcG9uc2USUAoLQ3JlYXRlVG9wVXASHy5idXJuZG93bi52MS5DcmVhdGVUb3BVcFJlcXVlc3QaIC5idXJuZG93bi52MS5DcmVhdGVUb3BVcFJlc3BvbnNlElMKDENvbmZpcm1Ub3BVcBIgLmJ1cm5kb3duLnYxLkNvbmZpcm1Ub3BVcFJlcXVlc3QaIS5idXJuZG93bi52MS5Db25maXJtVG9wVXBSZXNwb25zZRJQCgtDYW5jZWxUb3BVcBIfLmJ1cm5kb3duLnYxLkNhbmNlbFRvcFVwUmVxdWVzdBogLmJ1cm5kb3duLnYxLkNhbmNlbFRvcFVwUmVzcG9uc2USUAoLUmVmdW5kVG9wVXASHy5idXJuZG93bi52MS5SZWZ1bmRUb3BVcFJlcXVlc3QaIC5idXJuZG93bi52MS5SZWZ1bmRUb3BVcFJlc3BvbnNlEkcKCEdldFRvcFVwEhwuYnVybmRvd24udjEuR2V0VG9wVXBSZXF1ZXN0Gh0uYnVybmRvd24udjEuR2V0VG9wVXBSZXNwb25zZRJNCgpMaXN0VG9wVXBzEh4uYnVybmRvd24udjEuTGlzdFRvcFVwc1JlcXVlc3QaHy5idXJuZG93bi52MS5MaXN0VG9wVXBzUmVzcG9uc2USSgoJRmFpbFRvcFVwEh0uYnVybmRvd24udjEuRmFpbFRvcFVwUmVxdWVzdBoeLmJ1cm5kb3duLnYxLkZhaWxUb3BVcFJlc3BvbnNlElwKD1NldEF1dG9SZWNoYXJnZRIjLmJ1cm5kb3duLnYxLlNldEF1dG9SZWNoYXJnZVJlcXVlc3QaJC5idXJuZG93bi52MS5TZXRBdXRvUmVjaGFyZ2VSZXNwb25zZRJcCg9HZXRBdXRvUmVjaGFyZ2USIy5idXJuZG93bi52MS5HZXRBdXRvUmVjaGFyZ2VSZXF1ZXN0GiQuYnVybmRvd24udjEuR2V0QXV0b1JlY2hhcmdlUmVzcG9uc2USYgoRTGlzdEF1dG9SZWNoYXJnZXMSJS5idXJuZG93bi52MS5MaXN0QXV0b1JlY2hhcmdlc1JlcXVlc3QaJi5idXJuZG93bi52MS5MaXN0QXV0b1JlY2hhcmdlc1Jlc3BvbnNlYgZwcm90bzM", [file_burndown_v1_types, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+
+/**
+ * FailTopUpRequest reports a failed payment of a pending order.
+ *
+ * @generated from message burndown.v1.FailTopUpRequest
+ */
+export type FailTopUpRequest = Message<"burndown.v1.FailTopUpRequest"> & {
+  /**
+   * Idempotency key (AIP-155).
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The order whose payment failed.
+   *
+   * @generated from field: string order_id = 2;
+   */
+  orderId: string;
+
+  /**
+   * Why it failed, as the payment system says (such as "card_declined"); 1
+   * to 1,000 characters.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message burndown.v1.FailTopUpRequest.
+ * Use `create(FailTopUpRequestSchema)` to create a new message.
+ */
+export const FailTopUpRequestSchema: GenMessage<FailTopUpRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_billing, 0);
+
+/**
+ * FailTopUpResponse is the order after the failure.
+ *
+ * @generated from message burndown.v1.FailTopUpResponse
+ */
+export type FailTopUpResponse = Message<"burndown.v1.FailTopUpResponse"> & {
+  /**
+   * The order: failed, or pending with a retry_time.
+   *
+   * @generated from field: burndown.v1.TopUp top_up = 1;
+   */
+  topUp?: TopUp | undefined;
+};
+
+/**
+ * Describes the message burndown.v1.FailTopUpResponse.
+ * Use `create(FailTopUpResponseSchema)` to create a new message.
+ */
+export const FailTopUpResponseSchema: GenMessage<FailTopUpResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_billing, 1);
+
+/**
+ * AutoRecharge is a customer's auto-recharge and balance-low alert for one
+ * credit type.
+ *
+ * @generated from message burndown.v1.AutoRecharge
+ */
+export type AutoRecharge = Message<"burndown.v1.AutoRecharge"> & {
+  /**
+   * The customer.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * The credit type watched and bought.
+   *
+   * @generated from field: string credit_type_id = 2;
+   */
+  creditTypeId: string;
+
+  /**
+   * Whether a fall below threshold opens a recharge order.
+   *
+   * @generated from field: bool enabled = 3;
+   */
+  enabled: boolean;
+
+  /**
+   * Recharge when available falls below this; 0 when none is set.
+   *
+   * @generated from field: int64 threshold = 4;
+   */
+  threshold: bigint;
+
+  /**
+   * What a recharge buys: a bundle or a plain amount; neither when none set.
+   *
+   * @generated from oneof burndown.v1.AutoRecharge.item
+   */
+  item: {
+    /**
+     * A bundle's id; its latest version at each recharge unless
+     * bundle_version is set.
+     *
+     * @generated from field: string bundle_id = 5;
+     */
+    value: string;
+    case: "bundleId";
+  } | {
+    /**
+     * A plain amount of credits at a price.
+     *
+     * @generated from field: burndown.v1.PlainAmount amount = 6;
+     */
+    value: PlainAmount;
+    case: "amount";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * The bundle's version; 0 means the latest. Only with bundle_id.
+   *
+   * @generated from field: int32 bundle_version = 7;
+   */
+  bundleVersion: number;
+
+  /**
+   * At most this many recharge orders per calendar month (UTC); 0: no cap.
+   *
+   * @generated from field: int32 monthly_recharges_max = 8;
+   */
+  monthlyRechargesMax: number;
+
+  /**
+   * balance.low when available falls below this; 0: no alert.
+   *
+   * @generated from field: int64 balance_low_threshold = 9;
+   */
+  balanceLowThreshold: bigint;
+
+  /**
+   * Why the server turned auto-recharge off (its payments kept failing);
+   * empty otherwise.
+   *
+   * @generated from field: string disabled_reason = 10;
+   */
+  disabledReason: string;
+
+  /**
+   * Recharge orders opened this calendar month (UTC).
+   *
+   * @generated from field: int32 recharges_this_month = 11;
+   */
+  rechargesThisMonth: number;
+
+  /**
+   * When the settings last changed.
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 12;
+   */
+  updateTime?: Timestamp | undefined;
+
+  /**
+   * Credit a recharge order's credits when it opens, before its payment.
+   *
+   * @generated from field: bool credit_on_creation = 13;
+   */
+  creditOnCreation: boolean;
+};
+
+/**
+ * Describes the message burndown.v1.AutoRecharge.
+ * Use `create(AutoRechargeSchema)` to create a new message.
+ */
+export const AutoRechargeSchema: GenMessage<AutoRecharge> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_billing, 2);
+
+/**
+ * SetAutoRechargeRequest replaces a customer's settings for a credit type.
+ *
+ * @generated from message burndown.v1.SetAutoRechargeRequest
+ */
+export type SetAutoRechargeRequest = Message<"burndown.v1.SetAutoRechargeRequest"> & {
+  /**
+   * Idempotency key (AIP-155).
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The customer; created if it does not exist yet.
+   *
+   * @generated from field: string customer_id = 2;
+   */
+  customerId: string;
+
+  /**
+   * The credit type; must exist.
+   *
+   * @generated from field: string credit_type_id = 3;
+   */
+  creditTypeId: string;
+
+  /**
+   * Turn auto-recharge on (threshold and item required) or off.
+   *
+   * @generated from field: bool enabled = 4;
+   */
+  enabled: boolean;
+
+  /**
+   * Recharge when available falls below this; positive when enabled, 0
+   * for none.
+   *
+   * @generated from field: int64 threshold = 5;
+   */
+  threshold: bigint;
+
+  /**
+   * What a recharge buys, in the settings' credit type.
+   *
+   * @generated from oneof burndown.v1.SetAutoRechargeRequest.item
+   */
+  item: {
+    /**
+     * A bundle's id; must exist.
+     *
+     * @generated from field: string bundle_id = 6;
+     */
+    value: string;
+    case: "bundleId";
+  } | {
+    /**
+     * A plain amount: credits and price positive, currency ISO 4217.
+     *
+     * @generated from field: burndown.v1.PlainAmount amount = 7;
+     */
+    value: PlainAmount;
+    case: "amount";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * The bundle's version; 0 means the latest at each recharge.
+   *
+   * @generated from field: int32 bundle_version = 8;
+   */
+  bundleVersion: number;
+
+  /**
+   * At most this many recharges per calendar month (UTC), 0 to 1,000; 0: no
+   * cap.
+   *
+   * @generated from field: int32 monthly_recharges_max = 9;
+   */
+  monthlyRechargesMax: number;
+
+  /**
+   * balance.low below this; 0: no alert.
+   *
+   * @generated from field: int64 balance_low_threshold = 10;
+   */
+  balanceLowThreshold: bigint;
+
+  /**
+   * Credit each recharge order's lot when it opens (the order tracks the
+   * unpaid credits); its payment then credits nothing more, and its final
+   * failure (or cancellation) claws back what is left of the lot and turns
+   * what was burned into debt, as a refund does.
+   *
+   * @generated from field: bool credit_on_creation = 11;
+   */
+  creditOnCreation: boolean;
+};
+
+/**
+ * Describes the message burndown.v1.SetAutoRechargeRequest.
+ * Use `create(SetAutoRechargeRequestSchema)` to create a new message.
+ */
+export const SetAutoRechargeRequestSchema: GenMessage<SetAutoRechargeRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_billing, 3);
+
+/**
+ * SetAutoRechargeResponse is the settings as stored.
+ *
+ * @generated from message burndown.v1.SetAutoRechargeResponse
+ */
+export type SetAutoRechargeResponse = Message<"burndown.v1.SetAutoRechargeResponse"> & {
+  /**
+   * The settings.
+   *
+   * @generated from field: burndown.v1.AutoRecharge auto_recharge = 1;
+   */
+  autoRecharge?: AutoRecharge | undefined;
+};
+
+/**
+ * Describes the message burndown.v1.SetAutoRechargeResponse.
+ * Use `create(SetAutoRechargeResponseSchema)` to create a new message.
+ */
+export const SetAutoRechargeResponseSchema: GenMessage<SetAutoRechargeResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_billing, 4);
+
+/**
+ * GetAutoRechargeRequest names a customer's settings.
+ *
+ * @generated from message burndown.v1.GetAutoRechargeRequest
+ */
+export type GetAutoRechargeRequest = Message<"burndown.v1.GetAutoRechargeRequest"> & {
+  /**
+   * The customer.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+
+  /**
+   * The credit type.
+   *
+   * @generated from field: string credit_type_id = 2;
+   */
+  creditTypeId: string;
+};
+
+/**
+ * Describes the message burndown.v1.GetAutoRechargeRequest.
+ * Use `create(GetAutoRechargeRequestSchema)` to create a new message.
+ */
+export const GetAutoRechargeRequestSchema: GenMessage<GetAutoRechargeRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_billing, 5);
+
+/**
+ * GetAutoRechargeResponse is one customer's settings.
+ *
+ * @generated from message burndown.v1.GetAutoRechargeResponse
+ */
+export type GetAutoRechargeResponse = Message<"burndown.v1.GetAutoRechargeResponse"> & {
+  /**
+   * The settings.
+   *
+   * @generated from field: burndown.v1.AutoRecharge auto_recharge = 1;
+   */
+  autoRecharge?: AutoRecharge | undefined;
+};
+
+/**
+ * Describes the message burndown.v1.GetAutoRechargeResponse.
+ * Use `create(GetAutoRechargeResponseSchema)` to create a new message.
+ */
+export const GetAutoRechargeResponseSchema: GenMessage<GetAutoRechargeResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_billing, 6);
+
+/**
+ * ListAutoRechargesRequest names a customer.
+ *
+ * @generated from message burndown.v1.ListAutoRechargesRequest
+ */
+export type ListAutoRechargesRequest = Message<"burndown.v1.ListAutoRechargesRequest"> & {
+  /**
+   * The customer.
+   *
+   * @generated from field: string customer_id = 1;
+   */
+  customerId: string;
+};
+
+/**
+ * Describes the message burndown.v1.ListAutoRechargesRequest.
+ * Use `create(ListAutoRechargesRequestSchema)` to create a new message.
+ */
+export const ListAutoRechargesRequestSchema: GenMessage<ListAutoRechargesRequest> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_billing, 7);
+
+/**
+ * ListAutoRechargesResponse is a customer's settings, by credit type.
+ *
+ * @generated from message burndown.v1.ListAutoRechargesResponse
+ */
+export type ListAutoRechargesResponse = Message<"burndown.v1.ListAutoRechargesResponse"> & {
+  /**
+   * One per credit type with settings.
+   *
+   * @generated from field: repeated burndown.v1.AutoRecharge auto_recharges = 1;
+   */
+  autoRecharges: AutoRecharge[];
+};
+
+/**
+ * Describes the message burndown.v1.ListAutoRechargesResponse.
+ * Use `create(ListAutoRechargesResponseSchema)` to create a new message.
+ */
+export const ListAutoRechargesResponseSchema: GenMessage<ListAutoRechargesResponse> = /*@__PURE__*/
+  messageDesc(file_burndown_v1_billing, 8);
 
 /**
  * Bundle is one version of a bundle of credits on sale.
@@ -98,7 +489,7 @@ export type Bundle = Message<"burndown.v1.Bundle"> & {
  * Use `create(BundleSchema)` to create a new message.
  */
 export const BundleSchema: GenMessage<Bundle> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 0);
+  messageDesc(file_burndown_v1_billing, 9);
 
 /**
  * CreateBundleRequest adds a bundle or a version of one.
@@ -176,7 +567,7 @@ export type CreateBundleRequest = Message<"burndown.v1.CreateBundleRequest"> & {
  * Use `create(CreateBundleRequestSchema)` to create a new message.
  */
 export const CreateBundleRequestSchema: GenMessage<CreateBundleRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 1);
+  messageDesc(file_burndown_v1_billing, 10);
 
 /**
  * CreateBundleResponse is the version created.
@@ -197,7 +588,7 @@ export type CreateBundleResponse = Message<"burndown.v1.CreateBundleResponse"> &
  * Use `create(CreateBundleResponseSchema)` to create a new message.
  */
 export const CreateBundleResponseSchema: GenMessage<CreateBundleResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 2);
+  messageDesc(file_burndown_v1_billing, 11);
 
 /**
  * ListBundlesRequest says which versions to list.
@@ -218,7 +609,7 @@ export type ListBundlesRequest = Message<"burndown.v1.ListBundlesRequest"> & {
  * Use `create(ListBundlesRequestSchema)` to create a new message.
  */
 export const ListBundlesRequestSchema: GenMessage<ListBundlesRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 3);
+  messageDesc(file_burndown_v1_billing, 12);
 
 /**
  * ListBundlesResponse is the catalog.
@@ -239,7 +630,7 @@ export type ListBundlesResponse = Message<"burndown.v1.ListBundlesResponse"> & {
  * Use `create(ListBundlesResponseSchema)` to create a new message.
  */
 export const ListBundlesResponseSchema: GenMessage<ListBundlesResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 4);
+  messageDesc(file_burndown_v1_billing, 13);
 
 /**
  * TopUp is an order of credits.
@@ -365,6 +756,50 @@ export type TopUp = Message<"burndown.v1.TopUp"> & {
    * @generated from field: google.protobuf.Duration credit_expiry = 17;
    */
   creditExpiry?: Duration | undefined;
+
+  /**
+   * Who opened it: CreateTopUp or auto-recharge.
+   *
+   * @generated from field: burndown.v1.TopUpOrigin origin = 18;
+   */
+  origin: TopUpOrigin;
+
+  /**
+   * The payment attempt last asked for (recharge.requested), from 1.
+   *
+   * @generated from field: int32 attempt = 19;
+   */
+  attempt: number;
+
+  /**
+   * Failed payments reported so far (FailTopUp).
+   *
+   * @generated from field: int32 payment_failures = 20;
+   */
+  paymentFailures: number;
+
+  /**
+   * The last failed payment's reason; empty before one.
+   *
+   * @generated from field: string failure_reason = 21;
+   */
+  failureReason: string;
+
+  /**
+   * When a recharge order whose payment failed is asked for again; unset
+   * when no retry is scheduled.
+   *
+   * @generated from field: google.protobuf.Timestamp retry_time = 22;
+   */
+  retryTime?: Timestamp | undefined;
+
+  /**
+   * Credits credited when the order opened (credit on creation) and not paid
+   * for yet; 0 once paid, failed or cancelled.
+   *
+   * @generated from field: int64 unpaid_credits = 23;
+   */
+  unpaidCredits: bigint;
 };
 
 /**
@@ -372,7 +807,7 @@ export type TopUp = Message<"burndown.v1.TopUp"> & {
  * Use `create(TopUpSchema)` to create a new message.
  */
 export const TopUpSchema: GenMessage<TopUp> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 5);
+  messageDesc(file_burndown_v1_billing, 14);
 
 /**
  * PlainAmount is a top-up of an amount of credits at a price, without a bundle.
@@ -414,7 +849,7 @@ export type PlainAmount = Message<"burndown.v1.PlainAmount"> & {
  * Use `create(PlainAmountSchema)` to create a new message.
  */
 export const PlainAmountSchema: GenMessage<PlainAmount> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 6);
+  messageDesc(file_burndown_v1_billing, 15);
 
 /**
  * CreateTopUpRequest opens an order.
@@ -472,7 +907,7 @@ export type CreateTopUpRequest = Message<"burndown.v1.CreateTopUpRequest"> & {
  * Use `create(CreateTopUpRequestSchema)` to create a new message.
  */
 export const CreateTopUpRequestSchema: GenMessage<CreateTopUpRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 7);
+  messageDesc(file_burndown_v1_billing, 16);
 
 /**
  * CreateTopUpResponse is the pending order.
@@ -493,7 +928,7 @@ export type CreateTopUpResponse = Message<"burndown.v1.CreateTopUpResponse"> & {
  * Use `create(CreateTopUpResponseSchema)` to create a new message.
  */
 export const CreateTopUpResponseSchema: GenMessage<CreateTopUpResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 8);
+  messageDesc(file_burndown_v1_billing, 17);
 
 /**
  * ConfirmTopUpRequest reports an order's payment.
@@ -543,7 +978,7 @@ export type ConfirmTopUpRequest = Message<"burndown.v1.ConfirmTopUpRequest"> & {
  * Use `create(ConfirmTopUpRequestSchema)` to create a new message.
  */
 export const ConfirmTopUpRequestSchema: GenMessage<ConfirmTopUpRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 9);
+  messageDesc(file_burndown_v1_billing, 18);
 
 /**
  * ConfirmTopUpResponse is the paid order and its lot.
@@ -564,7 +999,7 @@ export type ConfirmTopUpResponse = Message<"burndown.v1.ConfirmTopUpResponse"> &
  * Use `create(ConfirmTopUpResponseSchema)` to create a new message.
  */
 export const ConfirmTopUpResponseSchema: GenMessage<ConfirmTopUpResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 10);
+  messageDesc(file_burndown_v1_billing, 19);
 
 /**
  * CancelTopUpRequest cancels a pending order.
@@ -599,7 +1034,7 @@ export type CancelTopUpRequest = Message<"burndown.v1.CancelTopUpRequest"> & {
  * Use `create(CancelTopUpRequestSchema)` to create a new message.
  */
 export const CancelTopUpRequestSchema: GenMessage<CancelTopUpRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 11);
+  messageDesc(file_burndown_v1_billing, 20);
 
 /**
  * CancelTopUpResponse is the cancelled order.
@@ -620,7 +1055,7 @@ export type CancelTopUpResponse = Message<"burndown.v1.CancelTopUpResponse"> & {
  * Use `create(CancelTopUpResponseSchema)` to create a new message.
  */
 export const CancelTopUpResponseSchema: GenMessage<CancelTopUpResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 12);
+  messageDesc(file_burndown_v1_billing, 21);
 
 /**
  * RefundTopUpRequest records a refund or chargeback of a paid order.
@@ -680,7 +1115,7 @@ export type RefundTopUpRequest = Message<"burndown.v1.RefundTopUpRequest"> & {
  * Use `create(RefundTopUpRequestSchema)` to create a new message.
  */
 export const RefundTopUpRequestSchema: GenMessage<RefundTopUpRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 13);
+  messageDesc(file_burndown_v1_billing, 22);
 
 /**
  * RefundTopUpResponse is the order after the refund.
@@ -708,7 +1143,7 @@ export type RefundTopUpResponse = Message<"burndown.v1.RefundTopUpResponse"> & {
  * Use `create(RefundTopUpResponseSchema)` to create a new message.
  */
 export const RefundTopUpResponseSchema: GenMessage<RefundTopUpResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 14);
+  messageDesc(file_burndown_v1_billing, 23);
 
 /**
  * GetTopUpRequest names an order.
@@ -729,7 +1164,7 @@ export type GetTopUpRequest = Message<"burndown.v1.GetTopUpRequest"> & {
  * Use `create(GetTopUpRequestSchema)` to create a new message.
  */
 export const GetTopUpRequestSchema: GenMessage<GetTopUpRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 15);
+  messageDesc(file_burndown_v1_billing, 24);
 
 /**
  * GetTopUpResponse is one order.
@@ -750,7 +1185,7 @@ export type GetTopUpResponse = Message<"burndown.v1.GetTopUpResponse"> & {
  * Use `create(GetTopUpResponseSchema)` to create a new message.
  */
 export const GetTopUpResponseSchema: GenMessage<GetTopUpResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 16);
+  messageDesc(file_burndown_v1_billing, 25);
 
 /**
  * ListTopUpsRequest asks for a page of a customer's orders.
@@ -785,7 +1220,7 @@ export type ListTopUpsRequest = Message<"burndown.v1.ListTopUpsRequest"> & {
  * Use `create(ListTopUpsRequestSchema)` to create a new message.
  */
 export const ListTopUpsRequestSchema: GenMessage<ListTopUpsRequest> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 17);
+  messageDesc(file_burndown_v1_billing, 26);
 
 /**
  * ListTopUpsResponse is a page of orders.
@@ -813,7 +1248,41 @@ export type ListTopUpsResponse = Message<"burndown.v1.ListTopUpsResponse"> & {
  * Use `create(ListTopUpsResponseSchema)` to create a new message.
  */
 export const ListTopUpsResponseSchema: GenMessage<ListTopUpsResponse> = /*@__PURE__*/
-  messageDesc(file_burndown_v1_billing, 18);
+  messageDesc(file_burndown_v1_billing, 27);
+
+/**
+ * TopUpOrigin says who opened an order.
+ *
+ * @generated from enum burndown.v1.TopUpOrigin
+ */
+export enum TopUpOrigin {
+  /**
+   * Not set; never returned.
+   *
+   * @generated from enum value: TOP_UP_ORIGIN_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * CreateTopUp.
+   *
+   * @generated from enum value: TOP_UP_ORIGIN_API = 1;
+   */
+  API = 1,
+
+  /**
+   * Auto-recharge, when the balance fell below its threshold.
+   *
+   * @generated from enum value: TOP_UP_ORIGIN_RECHARGE = 2;
+   */
+  RECHARGE = 2,
+}
+
+/**
+ * Describes the enum burndown.v1.TopUpOrigin.
+ */
+export const TopUpOriginSchema: GenEnum<TopUpOrigin> = /*@__PURE__*/
+  enumDesc(file_burndown_v1_billing, 0);
 
 /**
  * TopUpState is where an order is in its life: PENDING, then PAID or
@@ -864,13 +1333,21 @@ export enum TopUpState {
    * @generated from enum value: TOP_UP_STATE_REFUNDED = 5;
    */
   REFUNDED = 5,
+
+  /**
+   * Its payment failed (for a recharge order: every retry failed). Nothing
+   * credited; it can no longer be paid.
+   *
+   * @generated from enum value: TOP_UP_STATE_FAILED = 6;
+   */
+  FAILED = 6,
 }
 
 /**
  * Describes the enum burndown.v1.TopUpState.
  */
 export const TopUpStateSchema: GenEnum<TopUpState> = /*@__PURE__*/
-  enumDesc(file_burndown_v1_billing, 0);
+  enumDesc(file_burndown_v1_billing, 1);
 
 /**
  * BillingService sells credits: a catalog of credit bundles and top-up orders
@@ -924,6 +1401,40 @@ export const TopUpStateSchema: GenEnum<TopUpState> = /*@__PURE__*/
  *   paid.
  * - REFUND_EXCEEDS_PAYMENT (FAILED_PRECONDITION): the refunds of an order
  *   would exceed what was paid for it.
+ * - INVALID_THRESHOLD (INVALID_ARGUMENT): a threshold is negative, or zero
+ *   where auto-recharge is enabled.
+ * - INVALID_MONTHLY_LIMIT (INVALID_ARGUMENT): monthly_recharges_max is
+ *   negative or above 1,000.
+ * - RECHARGE_ITEM_MISSING (INVALID_ARGUMENT): auto-recharge is enabled without
+ *   a bundle or an amount to buy.
+ * - CREDIT_TYPE_MISMATCH (INVALID_ARGUMENT): the bundle (or the amount) to
+ *   buy credits another credit type than the settings'.
+ * - AUTO_RECHARGE_NOT_FOUND (NOT_FOUND): the customer has no settings for this
+ *   credit type.
+ *
+ * Auto-recharge: a customer's settings for a credit type (SetAutoRecharge) name
+ * a threshold and what to buy. When the available balance falls below the
+ * threshold by any change (a burn, a commit, usage, an expiry, a clawback), the
+ * change's own transaction flags the balance, and a job (any number of
+ * replicas share it) opens one recharge order (a top-up order with origin
+ * TOP_UP_ORIGIN_RECHARGE) and queues the webhook event recharge.requested
+ * (payload: orderId, customerId, creditTypeId, bundleId, bundleVersion,
+ * credits, currency, priceMinor, attempt) in one transaction. A customer has
+ * at most one open (pending) recharge order per credit type, whatever the
+ * concurrency: the database refuses a second one. The vendor charges the
+ * customer and confirms the order with ConfirmTopUp, or reports a failed
+ * payment with FailTopUp (or Stripe's payment_intent.payment_failed); a failed
+ * recharge asks again (recharge.requested with the next attempt) after the
+ * deployment's retry delays (1 h, 6 h and 24 h by default), and after the last
+ * one fails auto-recharge is turned off: the order fails, an audit record and
+ * recharge.failed with disabled true. With a monthly cap reached no order is
+ * opened: an audit record and recharge.failed (reason "monthly_cap_reached"),
+ * once a calendar month (UTC).
+ *
+ * Balance low: with balance_low_threshold set, each time available falls
+ * below it (from at or above it) the webhook event balance.low is queued in
+ * the change's transaction (payload: creditTypeId, available, threshold). It
+ * is emitted again only after the balance went back to the threshold or above.
  *
  * @generated from service burndown.v1.BillingService
  */
@@ -978,7 +1489,9 @@ export const BillingService: GenService<{
     output: typeof ConfirmTopUpResponseSchema;
   },
   /**
-   * CancelTopUp cancels a pending order; it can no longer be paid.
+   * CancelTopUp cancels a pending order; it can no longer be paid. An order
+   * credited on creation has what is left of its unpaid credits clawed back,
+   * and what was burned of them becomes debt (as RefundTopUp does).
    *
    * @generated from rpc burndown.v1.BillingService.CancelTopUp
    */
@@ -1019,6 +1532,55 @@ export const BillingService: GenService<{
     methodKind: "unary";
     input: typeof ListTopUpsRequestSchema;
     output: typeof ListTopUpsResponseSchema;
+  },
+  /**
+   * FailTopUp reports that the payment of a pending order failed. A plain
+   * order fails (TOP_UP_STATE_FAILED); a recharge order is asked for again
+   * after the next retry delay, or fails when its retries are spent, which
+   * turns its customer's auto-recharge off; an order credited on creation
+   * that fails has its unpaid credits clawed back as CancelTopUp does. A
+   * report with the same request_id replays.
+   *
+   * @generated from rpc burndown.v1.BillingService.FailTopUp
+   */
+  failTopUp: {
+    methodKind: "unary";
+    input: typeof FailTopUpRequestSchema;
+    output: typeof FailTopUpResponseSchema;
+  },
+  /**
+   * SetAutoRecharge creates or replaces a customer's auto-recharge and
+   * balance-low alert for a credit type, audited. Enabling it on a balance
+   * already below the threshold opens a recharge order at once. Admin and
+   * support keys.
+   *
+   * @generated from rpc burndown.v1.BillingService.SetAutoRecharge
+   */
+  setAutoRecharge: {
+    methodKind: "unary";
+    input: typeof SetAutoRechargeRequestSchema;
+    output: typeof SetAutoRechargeResponseSchema;
+  },
+  /**
+   * GetAutoRecharge reads a customer's settings for a credit type, with the
+   * recharges opened this month. A customer key reads its own customer's.
+   *
+   * @generated from rpc burndown.v1.BillingService.GetAutoRecharge
+   */
+  getAutoRecharge: {
+    methodKind: "unary";
+    input: typeof GetAutoRechargeRequestSchema;
+    output: typeof GetAutoRechargeResponseSchema;
+  },
+  /**
+   * ListAutoRecharges lists a customer's settings, by credit type.
+   *
+   * @generated from rpc burndown.v1.BillingService.ListAutoRecharges
+   */
+  listAutoRecharges: {
+    methodKind: "unary";
+    input: typeof ListAutoRechargesRequestSchema;
+    output: typeof ListAutoRechargesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_burndown_v1_billing, 0);

@@ -622,6 +622,19 @@ export const WebhookDeliveryStatusSchema: GenEnum<WebhookDeliveryStatus> = /*@__
  *     the customer's available balance of a credit type from zero or more to
  *     below zero, into its overdraft; sent again only after it has been back
  *     at zero or more. data: creditTypeId, available (after the change).
+ *   balance.low: a change took available from its balance-low threshold
+ *     (BillingService.SetAutoRecharge) or more to below it; sent again only
+ *     after it has been back at the threshold or more. data: creditTypeId,
+ *     available (after the change), threshold.
+ *   recharge.requested: auto-recharge opened a recharge order, or asks
+ *     again for the payment of one whose payment failed. data: orderId,
+ *     customerId, creditTypeId, bundleId ("" for a plain amount),
+ *     bundleVersion, credits, currency, priceMinor, attempt (from 1).
+ *   recharge.failed: a recharge did not happen. data: customerId,
+ *     creditTypeId, reason ("monthly_cap_reached", once a calendar month;
+ *     or the payment system's reason of a failed payment), disabled (true
+ *     when auto-recharge was turned off after the last retry failed), and
+ *     orderId, attempt and retryTime (null when none) for a failed payment.
  *   pricing_version.moved: the customer was re-pinned
  *     (MoveCustomersToPricingVersion). data: fromPricingVersionId ("": base
  *     rates), toPricingVersionId, reason.
