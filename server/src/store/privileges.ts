@@ -34,6 +34,9 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   topup_orders: "select, insert, update",
   webhook_endpoints: "select, insert, update",
   webhook_deliveries: "select, insert, update",
+  pool_members: "select, insert, update, delete",
+  pool_member_limits: "select, insert, update, delete",
+  pool_usage: "select, insert, update",
   // Append-only (triggers refuse UPDATE and DELETE too, for the owner's sake).
   ledger_entries: "select, insert",
   shadow_entries: "select, insert",
