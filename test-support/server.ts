@@ -3,7 +3,7 @@ import { type DescService } from "@bufbuild/protobuf";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { bearer } from "./bearer.js";
-import { AdminService, BillingService, LedgerService, Role, WebhookService } from "@burndown/sdk";
+import { AdminService, BillingService, LedgerService, PoolService, Role, WebhookService } from "@burndown/sdk";
 import type { Fanout } from "../server/src/fanout.js";
 import type { AdmissionLimits } from "../server/src/rpc/admission.js";
 import { type RunningServer, type ServerOptions, startServer } from "../server/src/server.js";
@@ -25,6 +25,7 @@ export interface Clients {
   admin: Client<typeof AdminService>;
   billing: Client<typeof BillingService>;
   webhooks: Client<typeof WebhookService>;
+  pools: Client<typeof PoolService>;
 }
 
 /** TestServer is a running server with its database and an admin key. */
@@ -93,6 +94,7 @@ export async function startTestServer(
       admin: createClient(AdminService, transport),
       billing: createClient(BillingService, transport),
       webhooks: createClient(WebhookService, transport),
+      pools: createClient(PoolService, transport),
     };
   };
   let keyCount = 0;

@@ -145,4 +145,8 @@ export const limits = {
   webhookInFlightMax: 32,
   /** webhooks: the part of an answer body kept as last_error, in characters. */
   webhookErrorLengthMax: 500,
+  /** pools: members one process remembers as pooled (write path, service/pool-cache.ts); a forgotten one costs one retry. */
+  poolMembersCachedMax: 100_000,
+  /** pools: members one pool may have (ListPoolMembers answers them all). */
+  poolMembersMax: 1_000,
 } as const;

@@ -7,7 +7,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { AdminService, BillingService, ErrorInfoSchema, LedgerService, WebhookService } from "@burndown/sdk";
+import { AdminService, BillingService, ErrorInfoSchema, LedgerService, PoolService, WebhookService } from "@burndown/sdk";
 import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
 import { startWebhookDelivery, type WebhookPolicy, webhookPolicyOf } from "./jobs/webhook-delivery.js";
@@ -32,6 +32,8 @@ import { handleStripeWebhook, stripeWebhookPath } from "./rpc/stripe-webhook.js"
 import { usageAdminHandlers } from "./rpc/usage-admin-handlers.js";
 import { usageHandlers } from "./rpc/usage-handlers.js";
 import { webhookHandlers } from "./rpc/webhook-handlers.js";
+import { poolHandlers } from "./rpc/pool-handlers.js";
+import { PoolCache } from "./service/pool-cache.js";
 import { KeyVerifier } from "./service/api-keys.js";
 import { type Fanout, LocalFanout } from "./fanout.js";
 import type { Deps, UsagePolicy } from "./service/context.js";
@@ -97,7 +99,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     fanout: options.fanout ?? new LocalFanout(),
     grantReasonCodes: options.grantReasonCodes ?? limits.grantReasonCodesDefault,
     writes: new GroupCommit(
-      { pool: options.pool, now },
+      { pool: options.pool, now, pools: new PoolCache() },
       {
         lanes: options.writes?.lanes ?? limits.writeLanesDefault,
         partitions: options.writes?.partitions ?? limits.customerPartitionsDefault,
@@ -118,8 +120,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     router.service(BillingService, billingHandlers(deps));
     // Health and reflection answer without an API key (see publicMethods in interceptors.ts).
     router.service(WebhookService, webhookHandlers(deps));
-    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService, WebhookService]));
-    registerReflection(router, [LedgerService.file, AdminService.file, BillingService.file, WebhookService.file, HealthService.file, ErrorInfoSchema.file]);
+    router.service(PoolService, poolHandlers(deps));
+    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService, WebhookService, PoolService]));
+    registerReflection(router, [
+      LedgerService.file, AdminService.file, BillingService.file, WebhookService.file, PoolService.file, HealthService.file, ErrorInfoSchema.file,
+    ]);
   };
   // The error interceptor is first, so it is outermost and sees every refusal. Malformed
   // bodies and admission come before auth: a flood of bad keys is shed like any other.

@@ -142,6 +142,11 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.WebhookService/RotateWebhookSecret": admin,
   "burndown.v1.WebhookService/ListWebhookEvents": staff,
   "burndown.v1.WebhookService/ReplayWebhookEvents": admin,
+  // Who shares whose credits is the admin's to change; support may look.
+  "burndown.v1.PoolService/AttachPoolMember": admin,
+  "burndown.v1.PoolService/DetachPoolMember": admin,
+  "burndown.v1.PoolService/SetPoolMemberLimit": admin,
+  "burndown.v1.PoolService/ListPoolMembers": staff,
 };
 
 /**
