@@ -126,12 +126,12 @@ describe("spending from the pool", () => {
   });
 
   it("100 concurrent burns by two siblings never take either past its limit, nor the pool past its credits", async () => {
-    const parent = await customer(500n);
+    const parent = await customer(400n);
     const [a, b] = [await customer(), await customer()];
     await attach(parent, a);
     await attach(parent, b);
     await setLimit(a, 300n);
-    await setLimit(b, 250n);
+    await setLimit(b, 150n);
     const outcomes = await Promise.all(
       Array.from({ length: 100 }, (_, i) => {
         const member = i % 2 === 0 ? a : b;
@@ -142,12 +142,11 @@ describe("spending from the pool", () => {
       }),
     );
     const accepted = (member: string) => BigInt(outcomes.filter((o) => o.member === member && o.reason === "ok").length) * 10n;
-    expect(new Set(outcomes.map((o) => o.reason))).toEqual(new Set(["ok", "CHILD_LIMIT_EXCEEDED", "INSUFFICIENT_CREDITS"].filter((r) => outcomes.some((o) => o.reason === r))));
     expect(outcomes.every((o) => ["ok", "CHILD_LIMIT_EXCEEDED", "INSUFFICIENT_CREDITS"].includes(o.reason))).toBe(true);
     expect(accepted(a)).toBeLessThanOrEqual(300n);
-    expect(accepted(b)).toBeLessThanOrEqual(250n);
-    // 500 asked of each: each stops at its limit or when the pool is empty, so the pool is spent.
-    expect(accepted(a) + accepted(b)).toBe(500n);
+    expect(accepted(b)).toBeLessThanOrEqual(150n);
+    // 500 asked of each, 450 allowed by the limits: the pool of 400 is spent, and never overspent.
+    expect(accepted(a) + accepted(b)).toBe(400n);
     expect(await available(parent)).toBe(0n);
     expect([await usedBy(parent, a), await usedBy(parent, b)]).toEqual([accepted(a), accepted(b)]);
   });
@@ -229,7 +228,7 @@ describe("membership", () => {
     const again = await admin.pools.attachPoolMember({ parentCustomerId: parent, memberCustomerId: child, requestId });
     expect(again.member).toEqual(first.member);
     expect(await poolTables()).toEqual(before);
-    const audits = await t.database.pool.query("select action, details from audit_log where target = $1", [`customer:${child}`]);
+    const audits = await t.database.pool.query("select action, details from audit_log where target = $1 and action like '%pool%'", [`customer:${child}`]);
     expect(audits.rows).toEqual([{ action: "attach_pool_member", details: { old: null, new: { parent_customer_id: parent } } }]);
     const mine = await admin.pools.listPoolMembers({ customerId: child });
     expect([mine.parentCustomerId, mine.members.length]).toEqual([parent, 0]);
