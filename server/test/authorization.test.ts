@@ -16,11 +16,13 @@ import {
   FailurePolicy,
   GrantSource,
   LedgerService,
+  PoolPeriod,
   ReservationStatus,
   Role,
   TopUpState,
   UsageGranularity,
   UsageOutcome,
+  PoolService,
   WebhookService,
 } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -90,6 +92,10 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "WebhookService/RotateWebhookSecret": ["admin"],
   "WebhookService/ListWebhookEvents": ["support", "admin"],
   "WebhookService/ReplayWebhookEvents": ["admin"],
+  "PoolService/AttachPoolMember": ["admin"],
+  "PoolService/DetachPoolMember": ["admin"],
+  "PoolService/SetPoolMemberLimit": ["admin"],
+  "PoolService/ListPoolMembers": ["support", "admin"],
 };
 
 /** The callers without a working key, and the reason each must be refused with. */
@@ -611,6 +617,34 @@ const validCalls: Record<string, () => Promise<Send>> = {
       expect(res.replayedCount).toBe(1n);
     };
   },
+  "PoolService/AttachPoolMember": async () => {
+    const [parentCustomerId, memberCustomerId] = [await freshCustomer(), await freshCustomer()];
+    return async (c) => {
+      const res = await c.pools.attachPoolMember({ parentCustomerId, memberCustomerId, requestId: randomUUID() });
+      expect(res.member?.parentCustomerId).toBe(parentCustomerId);
+    };
+  },
+  "PoolService/DetachPoolMember": async () => {
+    const { parentCustomerId, memberCustomerId } = await freshPoolMember();
+    return async (c) => {
+      const res = await c.pools.detachPoolMember({ memberCustomerId, requestId: randomUUID() });
+      expect(res.parentCustomerId).toBe(parentCustomerId);
+    };
+  },
+  "PoolService/SetPoolMemberLimit": async () => {
+    const { memberCustomerId } = await freshPoolMember();
+    return async (c) => {
+      const res = await c.pools.setPoolMemberLimit({ memberCustomerId, creditTypeId, limit: 10n, period: PoolPeriod.DAY, requestId: randomUUID() });
+      expect(res.member?.limits.map((limit) => limit.limit)).toEqual([10n]);
+    };
+  },
+  "PoolService/ListPoolMembers": async () => {
+    const { parentCustomerId, memberCustomerId } = await freshPoolMember();
+    return async (c) => {
+      const res = await c.pools.listPoolMembers({ customerId: parentCustomerId });
+      expect(res.members.map((member) => member.memberCustomerId)).toEqual([memberCustomerId]);
+    };
+  },
   "AdminService/CorrectUsageEvent": async () => {
     const eventId = await burnedEvent();
     return async (c) => {
@@ -682,6 +716,18 @@ const validCalls: Record<string, () => Promise<Send>> = {
 };
 
 /** freshBundle makes a bundle of 100 credits for 500 minor units of USD. */
+async function freshCustomer(): Promise<string> {
+  const customerId = fresh("cust");
+  await admin().admin.createCustomer({ customer: { customerId }, requestId: randomUUID() });
+  return customerId;
+}
+
+async function freshPoolMember(): Promise<{ parentCustomerId: string; memberCustomerId: string }> {
+  const [parentCustomerId, memberCustomerId] = [await freshCustomer(), await freshCustomer()];
+  await admin().pools.attachPoolMember({ parentCustomerId, memberCustomerId, requestId: randomUUID() });
+  return { parentCustomerId, memberCustomerId };
+}
+
 async function freshBundle(): Promise<string> {
   const bundleId = fresh("bundle");
   await admin().billing.createBundle({ bundleId, displayName: "Matrix", creditTypeId, credits: 100n, currency: "USD", priceMinor: 500n, requestId: randomUUID() });
@@ -715,8 +761,8 @@ afterAll(async () => {
 });
 
 describe("the expected table", () => {
-  it("names every RPC of LedgerService, AdminService, BillingService and WebhookService, and has a valid call for each", () => {
-    const rpcs = [LedgerService, AdminService, BillingService, WebhookService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
+  it("names every RPC of LedgerService, AdminService, BillingService, WebhookService and PoolService, and has a valid call for each", () => {
+    const rpcs = [LedgerService, AdminService, BillingService, WebhookService, PoolService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
     expect(Object.keys(expectedRoles).sort()).toEqual([...rpcs].sort());
     expect(Object.keys(validCalls).sort()).toEqual([...rpcs].sort());
   });
