@@ -55,6 +55,14 @@ const words: Record<string, (m: Metadata) => string> = {
   DATABASE_UNAVAILABLE: () => "The ledger's database is not answering. Try again in a moment; nothing was changed.",
   OVERLOADED: () => "The server is busy. Try again in a moment; nothing was changed.",
   TOO_MANY_LOTS: () => "This balance has too many lots for that operation.",
+  CHILD_LIMIT_EXCEEDED: (m) => `That would take this pool member past its limit${m.limit ? ` of ${m.limit}` : ""} this period${m.used ? ` (${m.used} used)` : ""}.`,
+  SELF_POOL: () => "A customer cannot be a member of its own pool.",
+  ALREADY_POOLED: (m) => `That customer is already a member of ${m.parent_customer_id ?? "another"}'s pool; detach it first.`,
+  POOL_NESTING: () => "Pools are one level deep: a pool's owner cannot be a member, and a member cannot own a pool.",
+  POOL_MEMBER_NOT_FOUND: () => "That customer is not a member of a pool.",
+  NEGATIVE_LIMIT: () => "The limit must be zero or more.",
+  INVALID_POOL_PERIOD: () => "Choose a period: month or day.",
+  TOO_MANY_POOL_MEMBERS: () => "This pool has as many members as it may.",
   INTERNAL: () => "Something went wrong on the server. It has been logged.",
 };
 

@@ -10,6 +10,7 @@ import { Amount, ErrorNote, Loading, Section, useScales } from "../ui.js";
 import { GrantForm } from "./GrantForm.js";
 import { LedgerTable } from "./LedgerTable.js";
 import { OverdraftForm } from "./OverdraftForm.js";
+import { PoolSection } from "./PoolSection.js";
 import { TopUps } from "./TopUps.js";
 import { useCaller } from "../caller.js";
 import { Role } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
@@ -45,6 +46,7 @@ export function CustomerScreen({ customerId, tab }: { customerId: string; tab?: 
             <GrantForm customerId={customerId} />
             <Pricing customerId={customerId} pricingVersionId={info.pricingVersionId} />
           </div>
+          <PoolSection customerId={customerId} />
           <Reservations customerId={customerId} />
           <TopUps customerId={customerId} />
           {me.role === Role.ADMIN && <OverdraftForm customerId={customerId} limits={info.overdraftLimits} />}
