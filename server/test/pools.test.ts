@@ -4,7 +4,8 @@
 // membership change changes nothing.
 import { randomUUID } from "node:crypto";
 import { Code } from "@connectrpc/connect";
-import { CheckReason, EntryKind, errorInfoOf, GrantSource, PoolPeriod, UsageOutcome } from "@burndown/sdk";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { CheckReason, EntryKind, errorInfoOf, GrantSource, PoolPeriod, UsageGranularity, UsageOutcome } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { invariantViolations } from "../../test-support/invariants.js";
 import { errorOf } from "../../test-support/snapshot.js";
@@ -93,6 +94,13 @@ describe("spending from the pool", () => {
     const all = await service.ledger.listLedgerEntries({ customerId: parent, kinds: [EntryKind.BURN] });
     expect(all.entries.map((entry) => [entry.amount, entry.memberCustomerId])).toEqual([[30n, ""], [120n, child]]);
     expect(await usedBy(parent, child)).toBe(120n);
+
+    const summary = await service.ledger.getUsageSummary({
+      customerId: parent, startTime: timestampFromMs(Date.now() - 86_400_000), granularity: UsageGranularity.DAY, byMember: true,
+    });
+    const byMember = new Map<string, bigint>();
+    for (const bucket of summary.buckets) byMember.set(bucket.memberCustomerId, (byMember.get(bucket.memberCustomerId) ?? 0n) + bucket.credits);
+    expect(Object.fromEntries(byMember)).toEqual({ "": 30n, [child]: 120n });
   });
 
   it("a burn past the member's limit is refused with CHILD_LIMIT_EXCEEDED and changes nothing; Check says so", async () => {

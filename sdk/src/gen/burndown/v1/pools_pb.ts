@@ -425,8 +425,13 @@ export const PoolPeriodSchema: GenEnum<PoolPeriod> = /*@__PURE__*/
  *
  * A member's own balances. Credits granted to a member stay on its own
  * balances, unused while it is a member, and are spent again once it is
- * detached. Reservations a member made before it was attached (or detached)
- * are committed and released on the balance they hold on.
+ * detached: GetBalance of a member answers those; Check answers the pool's
+ * available (balance) and what the member may still use this period
+ * (member_limit_remaining). A member's reservations are held on its pool
+ * owner's balance (their customer_id is the owner's, and ListReservations of
+ * the owner lists them); one made before it was attached (or detached) is
+ * committed and released on the balance it holds on. GetUsageSummary of the
+ * owner with by_member shows what each member burned.
  *
  * Errors are as LedgerService describes, with these of PoolService's own
  * (REASON (status code): when):
@@ -441,6 +446,10 @@ export const PoolPeriodSchema: GenEnum<PoolPeriod> = /*@__PURE__*/
  *   a pool; detach it first. Metadata parent_customer_id.
  * - POOL_NESTING (FAILED_PRECONDITION): the parent is itself a member of a
  *   pool, or the member is the parent of a pool: pools are one level deep.
+ * - TOO_MANY_POOL_MEMBERS (FAILED_PRECONDITION): the pool has 1,000 members
+ *   already.
+ * - CREDIT_TYPE_NOT_FOUND (NOT_FOUND): SetPoolMemberLimit names a credit type
+ *   that does not exist.
  *
  * @generated from service burndown.v1.PoolService
  */
