@@ -3,9 +3,11 @@
 // siblings, detaching stops pooling, usage and reservations of members, and every refused
 // membership change changes nothing.
 import { randomUUID } from "node:crypto";
-import { Code } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { CheckReason, EntryKind, errorInfoOf, GrantSource, PoolPeriod, UsageGranularity, UsageOutcome } from "@burndown/sdk";
+import { CheckReason, EntryKind, errorInfoOf, GrantSource, LedgerService, PoolPeriod, UsageGranularity, UsageOutcome } from "@burndown/sdk";
+import { bearer } from "../../test-support/bearer.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { invariantViolations } from "../../test-support/invariants.js";
 import { errorOf } from "../../test-support/snapshot.js";
@@ -223,6 +225,24 @@ describe("spending from the pool", () => {
     const entries = await service.ledger.listLedgerEntries({ customerId: parent, memberCustomerId: child });
     expect(entries.entries.every((entry) => entry.memberCustomerId === child)).toBe(true);
     expect(entries.entries.map((entry) => entry.kind)).toContain(EntryKind.BURN);
+  });
+});
+
+describe("two replicas", () => {
+  it("a membership changed through one replica is what the other's next burn spends from", async () => {
+    const replica = await t.startReplica();
+    const token = await t.createKey("service");
+    const other = createClient(LedgerService, createConnectTransport({ baseUrl: replica.httpUrl, httpVersion: "1.1", interceptors: [bearer(token)] }));
+    const otherBurn = (customerId: string, amount: bigint) => other.burn({ customerId, cost: { case: "credits", value: { creditTypeId, amount } }, requestId: randomUUID() });
+    const parent = await customer(1_000n);
+    const child = await customer(100n);
+    // The other replica learns that child spends its own credits, then that it spends the pool's.
+    await otherBurn(child, 10n);
+    await attach(parent, child);
+    expect((await otherBurn(child, 20n)).entries.map((entry) => [entry.customerId, entry.memberCustomerId])).toEqual([[parent, child]]);
+    await admin.pools.detachPoolMember({ memberCustomerId: child, requestId: randomUUID() });
+    expect((await otherBurn(child, 30n)).entries.map((entry) => [entry.customerId, entry.memberCustomerId])).toEqual([[child, ""]]);
+    expect([await available(parent), await available(child)]).toEqual([980n, 60n]);
   });
 });
 
