@@ -177,6 +177,23 @@ describe("spending from the pool", () => {
     expect(pooled.entries.map((entry) => entry.amount)).toEqual([100n]);
   });
 
+  it("burns racing a detach each land once, on the pool or on the customer's own balance, and the pool's counter counts exactly the pooled ones", async () => {
+    const parent = await customer(1_000n);
+    const child = await customer(1_000n);
+    await attach(parent, child);
+    const burns = Array.from({ length: 40 }, () => burn(child, 5n));
+    const detached = admin.pools.detachPoolMember({ memberCustomerId: child, requestId: randomUUID() });
+    const entries = (await Promise.all(burns)).flatMap((burned) => burned.entries);
+    await detached;
+    const pooled = entries.filter((entry) => entry.customerId === parent);
+    const own = entries.filter((entry) => entry.customerId === child);
+    expect(pooled.every((entry) => entry.memberCustomerId === child) && own.every((entry) => entry.memberCustomerId === "")).toBe(true);
+    expect(pooled.length + own.length).toBe(40);
+    expect([await available(parent), await available(child)]).toEqual([1_000n - 5n * BigInt(pooled.length), 1_000n - 5n * BigInt(own.length)]);
+    const counter = await t.database.pool.query("select used::text from pool_usage where parent_customer_id = $1 and member_customer_id = $2", [parent, child]);
+    expect(counter.rows.map((row) => BigInt(row.used))).toEqual(pooled.length === 0 ? [] : [5n * BigInt(pooled.length)]);
+  });
+
   it("a member's usage events burn the pool, each entry linked to its event and member; past the limit they are flagged, not refused", async () => {
     const parent = await customer(1_000n);
     const child = await customer();
