@@ -123,8 +123,8 @@ describe("spending from the pool", () => {
     expect(await usedBy(parent, child)).toBe(60n);
 
     const check = await service.ledger.check({ customerId: child, featureKey: "seat_chat", quantity: 14n });
-    expect([check.allowed, check.reason, check.poolCustomerId, check.memberLimitRemaining, check.balance?.available]).toEqual([
-      false, CheckReason.CHILD_LIMIT_EXCEEDED, parent, 40n, 940n,
+    expect([check.allowed, check.reason, check.poolCustomerId, check.memberLimited, check.memberLimitRemaining, check.balance?.available]).toEqual([
+      false, CheckReason.CHILD_LIMIT_EXCEEDED, parent, true, 40n, 940n,
     ]);
     const fits = await service.ledger.check({ customerId: child, featureKey: "seat_chat", quantity: 13n });
     expect([fits.allowed, fits.reason]).toEqual([true, CheckReason.SUFFICIENT_CREDITS]);

@@ -31,8 +31,9 @@ export interface CheckResult {
   balance: BalanceView;
   /** for a pool member: its pool owner, whose balance balance is; "" otherwise. */
   poolCustomerId: string;
-  /** for a pool member with a limit on the credit type: what it may still use this period. */
-  memberLimitRemaining: bigint | undefined;
+  /** for a pool member: whether it has a limit on the credit type, and what it may still use this period. */
+  memberLimited: boolean;
+  memberLimitRemaining: bigint;
 }
 
 const maxOf = (a: bigint, b: bigint) => (a > b ? a : b);
@@ -57,7 +58,8 @@ export async function check(deps: Deps, input: { customerId: string; featureKey:
     const killSwitch = (await selectSetting(tx, "kill_switch")) === "on";
     const { mode, rule } = enforcementOf({ featureKey: rate.featureKey, customerId: input.customerId, featureMode: rate.enforcementMode, rollout: rate.rollout });
     const answer = (allowed: boolean, reason: CheckReason): CheckResult => ({
-      allowed, reason, wouldAllow, credits, mode, rule, balance, poolCustomerId: member?.parentCustomerId ?? "", memberLimitRemaining,
+      allowed, reason, wouldAllow, credits, mode, rule, balance, poolCustomerId: member?.parentCustomerId ?? "",
+      memberLimited: memberLimitRemaining !== undefined, memberLimitRemaining: memberLimitRemaining ?? 0n,
     });
     if (killSwitch) return answer(true, "kill_switch");
     if (mode === "observe") return answer(true, "observe_only");

@@ -427,7 +427,7 @@ export const PoolPeriodSchema: GenEnum<PoolPeriod> = /*@__PURE__*/
  * balances, unused while it is a member, and are spent again once it is
  * detached: GetBalance of a member answers those; Check answers the pool's
  * available (balance) and what the member may still use this period
- * (member_limit_remaining). A member's reservations are held on its pool
+ * (member_limited, member_limit_remaining). A member's reservations are held on its pool
  * owner's balance (their customer_id is the owner's, and ListReservations of
  * the owner lists them); one made before it was attached (or detached) is
  * committed and released on the balance it holds on. GetUsageSummary of the
