@@ -3,7 +3,7 @@ import { type DescService } from "@bufbuild/protobuf";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { bearer } from "./bearer.js";
-import { AdminService, BillingService, LedgerService, PoolService, Role, WebhookService } from "@burndown/sdk";
+import { AdminService, BillingService, LedgerService, PoolService, PromotionService, Role, WebhookService } from "@burndown/sdk";
 import type { Fanout } from "../server/src/fanout.js";
 import type { AdmissionLimits } from "../server/src/rpc/admission.js";
 import { type RunningServer, type ServerOptions, startServer } from "../server/src/server.js";
@@ -25,6 +25,7 @@ export interface Clients {
   admin: Client<typeof AdminService>;
   billing: Client<typeof BillingService>;
   webhooks: Client<typeof WebhookService>;
+  promotions: Client<typeof PromotionService>;
   pools: Client<typeof PoolService>;
 }
 
@@ -57,6 +58,7 @@ export async function startTestServer(
     grantReasonCodes?: ServerOptions["grantReasonCodes"];
     stripeWebhookSecret?: ServerOptions["stripeWebhookSecret"];
     webhooks?: ServerOptions["webhooks"];
+    checkoutUrl?: ServerOptions["checkoutUrl"];
   } = {},
 ): Promise<TestServer> {
   const database = await createTestDatabase();
@@ -74,6 +76,7 @@ export async function startTestServer(
     grantReasonCodes: options.grantReasonCodes,
     stripeWebhookSecret: options.stripeWebhookSecret,
     webhooks: options.webhooks,
+    checkoutUrl: options.checkoutUrl,
     // BURNDOWN_TEST_LOG=1 shows server logs (internal errors with stacks) while debugging.
     log: process.env.BURNDOWN_TEST_LOG ? (message) => console.error(message) : () => {},
   });
@@ -94,6 +97,7 @@ export async function startTestServer(
       admin: createClient(AdminService, transport),
       billing: createClient(BillingService, transport),
       webhooks: createClient(WebhookService, transport),
+      promotions: createClient(PromotionService, transport),
       pools: createClient(PoolService, transport),
     };
   };

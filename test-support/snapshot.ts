@@ -10,7 +10,8 @@ export async function databaseSnapshot(pool: pg.Pool): Promise<Record<string, un
     (select count(*) from customers)::int as customers, (select count(*) from credit_types)::int as credit_types,
     (select count(*) from features)::int as features, (select count(*) from api_keys)::int as api_keys,
     (select count(*) from bundles)::int as bundles, (select count(*) from topup_refunds)::int as topup_refunds,
-    (select count(*) from webhook_events)::int as webhook_events`);
+    (select count(*) from webhook_events)::int as webhook_events, (select count(*) from promo_codes)::int as promo_codes,
+    (select count(*) from promo_redemptions)::int as promo_redemptions`);
   const balances = await pool.query("select customer_id, credit_type_id, granted, held, burned, expired, debt, overdraft_limit from balances order by 1, 2");
   const lots = await pool.query("select grant_id, remaining, held from grants order by 1");
   const reservations = await pool.query("select reservation_id, status, committed_amount from reservations order by 1");
@@ -18,6 +19,7 @@ export async function databaseSnapshot(pool: pg.Pool): Promise<Record<string, un
   const topUps = await pool.query("select order_id, state, refunded_minor from topup_orders order by 1");
   const endpoints = await pool.query("select endpoint_id, secret, disabled_at from webhook_endpoints order by 1");
   const deliveries = await pool.query("select event_id, endpoint_id, status, attempts, next_attempt_at from webhook_deliveries order by 1, 2");
+  const promoCodes = await pool.query("select promo_code_id, redemption_count, disabled_at from promo_codes order by 1");
   return {
     counts: counts.rows[0],
     balances: balances.rows,
@@ -27,6 +29,7 @@ export async function databaseSnapshot(pool: pg.Pool): Promise<Record<string, un
     topUps: topUps.rows,
     webhookEndpoints: endpoints.rows,
     webhookDeliveries: deliveries.rows,
+    promoCodes: promoCodes.rows,
   };
 }
 

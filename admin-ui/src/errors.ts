@@ -64,6 +64,16 @@ const words: Record<string, (m: Metadata) => string> = {
   INVALID_POOL_PERIOD: () => "Choose a period: month or day.",
   TOO_MANY_POOL_MEMBERS: () => "This pool has as many members as it may.",
   INTERNAL: () => "Something went wrong on the server. It has been logged.",
+  INVALID_PROMO_CODE: () => "A promo code is 3 to 64 letters, digits, '-' or '_'.",
+  INVALID_PROMO_EXPIRY: () => "Say when the credits expire: a date in the future, or a number of days from redemption (1 day to 100 years).",
+  INVALID_VALID_UNTIL: () => "The last day to redeem must be in the future.",
+  INVALID_MAX_REDEMPTIONS: () => "The number of redemptions must be 0 (no limit) or more.",
+  PROMO_CODE_EXISTS: () => "A promo code with these letters exists already (codes match in any case).",
+  PROMO_CODE_NOT_FOUND: () => "That promo code does not exist. Check its spelling.",
+  PROMO_CODE_DISABLED: () => "That promo code is no longer valid.",
+  PROMO_CODE_EXPIRED: () => "That promo code has expired.",
+  PROMO_CODE_EXHAUSTED: () => "That promo code has been used as many times as it may be.",
+  PROMO_CODE_ALREADY_REDEEMED: () => "You have already redeemed this promo code.",
 };
 
 /** Refusal is an error as the screens show it. */

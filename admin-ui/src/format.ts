@@ -74,3 +74,9 @@ export function dateOf(timestamp: { seconds: bigint; nanos: number } | undefined
   if (timestamp === undefined) return undefined;
   return new Date(Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / 1_000_000));
 }
+
+/** formatPrice shows an amount of money in minor units in its currency: "25.00 USD", "500 JPY". */
+export function formatPrice(minor: bigint, currency: string): string {
+  const zeroDecimal = new Set(["JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF", "PYG", "RWF"]);
+  return `${formatAmount(minor, zeroDecimal.has(currency) ? 0 : 2)} ${currency}`;
+}

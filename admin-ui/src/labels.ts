@@ -1,6 +1,7 @@
 // Enum values as people say them.
 import { GrantSource, EntryKind, ReservationStatus, Role } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
 import { EnforcementMode, FailurePolicy, UsageOutcome } from "@burndown/sdk/gen/burndown/v1/usage_pb.js";
+import { dateOf, formatAmount, formatDate } from "./format.js";
 
 export const grantSources: [GrantSource, string][] = [
   [GrantSource.SUPPORT, "Support"],
@@ -75,4 +76,36 @@ const usageOutcomes: [UsageOutcome, string][] = [
 
 export function usageOutcomeName(outcome: UsageOutcome): string {
   return usageOutcomes.find(([value]) => value === outcome)?.[1] ?? "unknown";
+}
+
+/** SourceLike: what sourceSummary needs of a balance's source (SourceBalance). */
+export interface SourceLike {
+  source: GrantSource;
+  remaining: bigint;
+  nextExpireTime?: { seconds: bigint; nanos: number };
+  nextExpireAmount: bigint;
+}
+
+const sourceWords: Partial<Record<GrantSource, string>> = { [GrantSource.PROMOTION]: "promotional", [GrantSource.PURCHASE]: "purchased" };
+
+/**
+ * sourceSummary tells credits apart by where they came from, in the server's order
+ * (promotional first): "20 promotional credits, expiring Mar 31, 2030" (or "55
+ * promotional credits, 25 expiring Mar 31, 2030" when only some expire that soon),
+ * "100 purchased credits".
+ */
+export function sourceSummary(sources: SourceLike[], scale: number): { source: GrantSource; label: string }[] {
+  return sources
+    .filter((source) => source.remaining > 0n)
+    .map((source) => {
+      const word = sourceWords[source.source] ?? grantSourceName(source.source).toLowerCase();
+      const when = formatDate(dateOf(source.nextExpireTime));
+      const expiry =
+        source.nextExpireTime === undefined
+          ? ""
+          : source.nextExpireAmount === source.remaining
+            ? `, expiring ${when}`
+            : `, ${formatAmount(source.nextExpireAmount, scale)} expiring ${when}`;
+      return { source: source.source, label: `${formatAmount(source.remaining, scale)} ${word} credits${expiry}` };
+    });
 }

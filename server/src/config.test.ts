@@ -33,3 +33,48 @@ describe("BURNDOWN_GRANT_REASON_CODES", () => {
     expect(codesOf(many.slice(0, many.lastIndexOf(",")))).toHaveLength(limits.grantReasonCodesMax);
   });
 });
+
+describe("webhook settings", () => {
+  it("default to a 10 s attempt, 20 attempts and a 7-day credits.expiring window", () => {
+    expect(readConfig({}).webhooks).toEqual({ timeoutMs: 10_000, attemptsMax: 20, expiringNoticeMs: 7 * 86_400_000 });
+  });
+
+  it("read each setting; 0 days turns credits.expiring off", () => {
+    const env = { BURNDOWN_WEBHOOK_TIMEOUT_MS: "2500", BURNDOWN_WEBHOOK_ATTEMPTS: "5", BURNDOWN_CREDITS_EXPIRING_DAYS: "0" };
+    expect(readConfig(env).webhooks).toEqual({ timeoutMs: 2_500, attemptsMax: 5, expiringNoticeMs: 0 });
+    expect(readConfig({ BURNDOWN_CREDITS_EXPIRING_DAYS: "30" }).webhooks.expiringNoticeMs).toBe(30 * 86_400_000);
+  });
+
+  it.each([
+    ["BURNDOWN_WEBHOOK_TIMEOUT_MS", "50"],
+    ["BURNDOWN_WEBHOOK_TIMEOUT_MS", "1e4"],
+    ["BURNDOWN_WEBHOOK_ATTEMPTS", "0"],
+    ["BURNDOWN_WEBHOOK_ATTEMPTS", "51"],
+    ["BURNDOWN_CREDITS_EXPIRING_DAYS", "-1"],
+    ["BURNDOWN_CREDITS_EXPIRING_DAYS", "1.5"],
+    ["BURNDOWN_CREDITS_EXPIRING_DAYS", "366"],
+  ])("refuses %s=%s, naming the setting and what it allows", (name, value) => {
+    expect(() => readConfig({ [name]: value })).toThrow(new RegExp(`^${name} must be an integer from \\d+ to \\d+, got "${value.replace(".", "\\.")}"`));
+  });
+});
+
+describe("BURNDOWN_CHECKOUT_URL", () => {
+  it("is unset by default: the customer view sells nothing itself", () => {
+    expect(readConfig({}).checkoutUrl).toBeNull();
+    expect(readConfig({ BURNDOWN_CHECKOUT_URL: " " }).checkoutUrl).toBeNull();
+  });
+
+  it("is an http(s) URL with {order_id} in it", () => {
+    const url = "https://shop.example/pay?order={order_id}&who={customer_id}";
+    expect(readConfig({ BURNDOWN_CHECKOUT_URL: url }).checkoutUrl).toBe(url);
+  });
+
+  it.each([
+    ["no {order_id}", "https://shop.example/pay"],
+    ["not http", "javascript:alert(1)//{order_id}"],
+    ["not a URL", "shop.example/pay/{order_id}"],
+    ["too long", `https://shop.example/${"a".repeat(2_000)}{order_id}`],
+  ])("refuses %s, naming the setting", (_name, value) => {
+    expect(() => readConfig({ BURNDOWN_CHECKOUT_URL: value })).toThrow(/^BURNDOWN_CHECKOUT_URL must be an http or https URL/);
+  });
+});

@@ -26,12 +26,16 @@ export interface Config {
   admission: { inFlightMax: number; queuedMax: number; queueWaitMs: number };
   /** who may frame the customer view (CSP frame-ancestors sources). */
   customerViewFrameAncestors: string;
+  /** the vendor's checkout page, with {order_id}, where the customer view sends a customer to pay an order; null: none. */
+  checkoutUrl: string | null;
   /** group commit: see service/group-commit.ts. */
   writes: { lanes: number; partitions: number };
   /** the reason codes a support key's Grant may use. */
   grantReasonCodes: string[];
   /** Stripe's webhook signing secret; null: no Stripe webhook route. */
   stripeWebhookSecret: string | null;
+  /** webhook delivery: each attempt's timeout, attempts before a delivery fails, the credits.expiring window (0: none). */
+  webhooks: { timeoutMs: number; attemptsMax: number; expiringNoticeMs: number };
 }
 
 /** stripeSecret checks a Stripe webhook signing secret: unset or empty means none. */
@@ -43,7 +47,7 @@ function stripeSecret(value: string | undefined): string | null {
 
 function count(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
   if (value === undefined || value === "") return fallback;
-  const parsed = Number(value);
+  const parsed = /^[0-9]{1,16}$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isInteger(parsed) || parsed < min || parsed > max) throw new Error(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
   return parsed;
 }
@@ -60,6 +64,26 @@ function port(name: string, value: string | undefined, fallback: number): number
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) throw new Error(`${name} must be a port number (0-65535), got ${JSON.stringify(value)}`);
   return parsed;
+}
+
+/**
+ * checkoutUrl checks the vendor's checkout page: an absolute http(s) URL, at most 2,000
+ * characters, with {order_id} where the customer view puts the order's id (and optionally
+ * {customer_id}). Unset or empty: the customer view sells nothing itself.
+ */
+function checkoutUrl(value: string | undefined): string | null {
+  if (value === undefined || value.trim() === "") return null;
+  const url = value.trim();
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(url.replaceAll("{order_id}", "order").replaceAll("{customer_id}", "customer"));
+  } catch {
+    parsed = null;
+  }
+  if (parsed === null || (parsed.protocol !== "https:" && parsed.protocol !== "http:") || url.length > 2_000 || !url.includes("{order_id}")) {
+    throw new Error(`BURNDOWN_CHECKOUT_URL must be an http or https URL of at most 2000 characters with {order_id} in it (https://shop.example/pay?order={order_id}), got ${JSON.stringify(value)}`);
+  }
+  return url;
 }
 
 /** frameAncestors checks a CSP source list (origins, 'self', 'none' or *), space separated. */
@@ -117,6 +141,7 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
     grpcPort: port("GRPC_PORT", env.GRPC_PORT, 7071),
     adminKey: env.BURNDOWN_ADMIN_KEY || undefined,
     customerViewFrameAncestors: frameAncestors(env.BURNDOWN_CUSTOMER_VIEW_FRAME_ANCESTORS),
+    checkoutUrl: checkoutUrl(env.BURNDOWN_CHECKOUT_URL),
     jobIntervalMs: interval,
     allowUnsafeDurability: env.BURNDOWN_TEST_ONLY_ALLOW_UNSAFE_DURABILITY === "1",
     usageLateCutoffMs: days("BURNDOWN_USAGE_LATE_CUTOFF_DAYS", env.BURNDOWN_USAGE_LATE_CUTOFF_DAYS, limits.usageLateCutoffMsDefault),
@@ -124,6 +149,12 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
     writes,
     grantReasonCodes: reasonCodes("BURNDOWN_GRANT_REASON_CODES", env.BURNDOWN_GRANT_REASON_CODES, limits.grantReasonCodesDefault),
     stripeWebhookSecret: stripeSecret(env.BURNDOWN_STRIPE_WEBHOOK_SECRET),
+    webhooks: {
+      timeoutMs: count("BURNDOWN_WEBHOOK_TIMEOUT_MS", env.BURNDOWN_WEBHOOK_TIMEOUT_MS, limits.webhookTimeoutMsDefault, 100, 60_000),
+      attemptsMax: count("BURNDOWN_WEBHOOK_ATTEMPTS", env.BURNDOWN_WEBHOOK_ATTEMPTS, limits.webhookAttemptsMaxDefault, 1, 50),
+      expiringNoticeMs:
+        count("BURNDOWN_CREDITS_EXPIRING_DAYS", env.BURNDOWN_CREDITS_EXPIRING_DAYS, limits.creditsExpiringNoticeMsDefault / 86_400_000, 0, 365) * 86_400_000,
+    },
     admission: {
       inFlightMax: count("BURNDOWN_MAX_IN_FLIGHT", env.BURNDOWN_MAX_IN_FLIGHT, limits.inFlightMaxDefault, 1, 100_000),
       queuedMax: count("BURNDOWN_MAX_QUEUED", env.BURNDOWN_MAX_QUEUED, limits.queuedMaxDefault, 0, 1_000_000),

@@ -21,6 +21,9 @@ export const limits = {
   creditExpirySecondsMax: 100n * 366n * 86_400n,
   /** a Stripe event signed longer ago than this is refused (Stripe's own default tolerance). */
   stripeToleranceSecondsMax: 300,
+  /** a promo code's length bounds, as customers type it (the database checks the same). */
+  promoCodeLengthMin: 3,
+  promoCodeLengthMax: 64,
   /** the longest payment or refund reference, as sent by a payment system. */
   paymentReferenceLengthMax: 128,
   /** lots loaded for one decision; a balance with more free lots is refused, not misread. */
@@ -143,6 +146,8 @@ export const limits = {
   webhookRetryDelayMsMax: 6 * 3_600_000,
   /** webhooks: deliveries one worker has in flight at once (and claims per pass). */
   webhookInFlightMax: 32,
+  /** credits.expiring: how long before its expiry a lot with free credits is announced, by default (7 days). */
+  creditsExpiringNoticeMsDefault: 7 * 86_400_000,
   /** webhooks: the part of an answer body kept as last_error, in characters. */
   webhookErrorLengthMax: 500,
   /** pools: members one process remembers as pooled (write path, service/pool-cache.ts); a forgotten one costs one retry. */

@@ -81,7 +81,9 @@ async function start(config: Config, running: Running): Promise<void> {
     admission: config.admission,
     writes: config.writes,
     customerViewFrameAncestors: config.customerViewFrameAncestors,
+    checkoutUrl: config.checkoutUrl,
     stripeWebhookSecret: config.stripeWebhookSecret,
+    webhooks: config.webhooks,
   }));
   const admin = await bootstrapAdminKey(server.deps, config.adminKey);
   if (admin.token) {

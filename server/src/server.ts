@@ -7,7 +7,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { AdminService, BillingService, ErrorInfoSchema, LedgerService, PoolService, WebhookService } from "@burndown/sdk";
+import { AdminService, BillingService, ErrorInfoSchema, LedgerService, PoolService, PromotionService, WebhookService } from "@burndown/sdk";
 import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
 import { startWebhookDelivery, type WebhookPolicy, webhookPolicyOf } from "./jobs/webhook-delivery.js";
@@ -31,6 +31,7 @@ import { shadowPricingHandlers } from "./rpc/shadow-pricing-handlers.js";
 import { handleStripeWebhook, stripeWebhookPath } from "./rpc/stripe-webhook.js";
 import { usageAdminHandlers } from "./rpc/usage-admin-handlers.js";
 import { usageHandlers } from "./rpc/usage-handlers.js";
+import { promotionHandlers } from "./rpc/promotion-handlers.js";
 import { webhookHandlers } from "./rpc/webhook-handlers.js";
 import { poolHandlers } from "./rpc/pool-handlers.js";
 import { PoolCache } from "./service/pool-cache.js";
@@ -62,6 +63,8 @@ export interface ServerOptions {
   stripeWebhookSecret?: string | null;
   /** CSP frame-ancestors of the customer view (/customer), for vendors that iframe it; "*" by default. */
   customerViewFrameAncestors?: string;
+  /** the vendor's checkout page for the customer view's purchases, with {order_id}; unset: none. */
+  checkoutUrl?: string | null;
   /** webhook delivery (jobs/webhook-delivery.ts): timeout, attempts, first retry delay; defaults from limits.ts. Runs with the jobs. */
   webhooks?: Partial<WebhookPolicy>;
 }
@@ -120,10 +123,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     router.service(BillingService, billingHandlers(deps));
     // Health and reflection answer without an API key (see publicMethods in interceptors.ts).
     router.service(WebhookService, webhookHandlers(deps));
+    router.service(PromotionService, promotionHandlers(deps));
     router.service(PoolService, poolHandlers(deps));
-    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService, WebhookService, PoolService]));
+    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService, WebhookService, PromotionService, PoolService]));
     registerReflection(router, [
-      LedgerService.file, AdminService.file, BillingService.file, WebhookService.file, PoolService.file, HealthService.file, ErrorInfoSchema.file,
+      LedgerService.file, AdminService.file, BillingService.file, WebhookService.file, PromotionService.file, PoolService.file, HealthService.file,
+      ErrorInfoSchema.file,
     ]);
   };
   // The error interceptor is first, so it is outermost and sees every refusal. Malformed
@@ -144,7 +149,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         void handleStripeWebhook(deps, { secret: options.stripeWebhookSecret ?? null, log }, req as http.IncomingMessage, res as http.ServerResponse);
         return;
       }
-      serveUi(req as http.IncomingMessage, res as http.ServerResponse, { customerViewFrameAncestors: options.customerViewFrameAncestors ?? "*" }).catch((error: unknown) => {
+      serveUi(req as http.IncomingMessage, res as http.ServerResponse, { customerViewFrameAncestors: options.customerViewFrameAncestors ?? "*", checkoutUrl: options.checkoutUrl ?? null }).catch((error: unknown) => {
         log(`admin UI: ${String(error)}`);
         (res as http.ServerResponse).writeHead(500).end();
       });

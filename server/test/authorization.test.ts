@@ -17,6 +17,7 @@ import {
   GrantSource,
   LedgerService,
   PoolPeriod,
+  PromotionService,
   ReservationStatus,
   Role,
   TopUpState,
@@ -92,6 +93,10 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "WebhookService/RotateWebhookSecret": ["admin"],
   "WebhookService/ListWebhookEvents": ["support", "admin"],
   "WebhookService/ReplayWebhookEvents": ["admin"],
+  "PromotionService/CreatePromoCode": ["admin"],
+  "PromotionService/ListPromoCodes": ["support", "admin"],
+  "PromotionService/DisablePromoCode": ["admin"],
+  "PromotionService/RedeemPromoCode": ["service", "support", "admin"],
   "PoolService/AttachPoolMember": ["admin"],
   "PoolService/DetachPoolMember": ["admin"],
   "PoolService/SetPoolMemberLimit": ["admin"],
@@ -111,9 +116,10 @@ type UnauthenticatedCaller = keyof typeof unauthenticatedCallers;
 const customerCaller = "a customer key of another customer";
 /**
  * What a customer key may ask with success whoever the matrix names: about itself
- * (GetCaller), and the credit types' names and scales, which its own view shows amounts in.
+ * (GetCaller), the credit types' names and scales, which its own view shows amounts in,
+ * and the catalog of bundles its view sells.
  */
-const customerAllowed = new Set(["LedgerService/GetCaller", "AdminService/ListCreditTypes"]);
+const customerAllowed = new Set(["LedgerService/GetCaller", "AdminService/ListCreditTypes", "BillingService/ListBundles"]);
 /**
  * The reads a customer key may make (of its own customer), with the reason they answer
  * about anything else: NotFound, as if the other customer or its event did not exist.
@@ -126,6 +132,11 @@ const customerReadable: Record<string, string> = {
   "LedgerService/GetUsageSummary": "CUSTOMER_NOT_FOUND",
   "LedgerService/GetBalanceForecast": "CUSTOMER_NOT_FOUND",
   "AdminService/ExplainUsageEvent": "USAGE_EVENT_NOT_FOUND",
+  "BillingService/CreateTopUp": "CUSTOMER_NOT_FOUND",
+  "BillingService/GetTopUp": "TOPUP_NOT_FOUND",
+  "BillingService/ListTopUps": "CUSTOMER_NOT_FOUND",
+  // Not a read, but the same rule: redeeming for another customer is as if it did not exist.
+  "PromotionService/RedeemPromoCode": "CUSTOMER_NOT_FOUND",
 };
 type CallerName = UnauthenticatedCaller | RoleName | typeof customerCaller;
 
@@ -705,6 +716,35 @@ const validCalls: Record<string, () => Promise<Send>> = {
       expect(res.topUp?.orderId).toBe(orderId);
     };
   },
+  "PromotionService/CreatePromoCode": async () => {
+    const code = freshPromoCodeText();
+    return async (c) => {
+      const res = await c.promotions.createPromoCode({ code, creditTypeId, amount: 10n, creditValidity: { seconds: 86_400n }, requestId: randomUUID() });
+      expect(res.promoCode?.code).toBe(code);
+    };
+  },
+  "PromotionService/ListPromoCodes": async () => {
+    const code = await freshPromoCode();
+    return async (c) => {
+      const res = await c.promotions.listPromoCodes({ pageSize: 1_000 });
+      expect(res.promoCodes.map((promoCode) => promoCode.code)).toContain(code);
+    };
+  },
+  "PromotionService/DisablePromoCode": async () => {
+    const code = await freshPromoCode();
+    return async (c) => {
+      const res = await c.promotions.disablePromoCode({ code, requestId: randomUUID() });
+      expect(res.promoCode?.disableTime).toBeDefined();
+    };
+  },
+  "PromotionService/RedeemPromoCode": async () => {
+    const code = await freshPromoCode();
+    const customerId = fresh("cust");
+    return async (c) => {
+      const res = await c.promotions.redeemPromoCode({ customerId, code, requestId: randomUUID() });
+      expect([res.lot?.source, res.lot?.amount]).toEqual([GrantSource.PROMOTION, 10n]);
+    };
+  },
   "BillingService/ListTopUps": async () => {
     const orderId = await pendingTopUp();
     const customerId = (await admin().billing.getTopUp({ orderId })).topUp!.customerId;
@@ -714,6 +754,16 @@ const validCalls: Record<string, () => Promise<Send>> = {
     };
   },
 };
+
+/** freshPromoCodeText makes a code no promo code has. */
+const freshPromoCodeText = () => `MATRIX-${randomBytes(6).toString("hex")}`;
+
+/** freshPromoCode makes a code of 10 credits lasting a day, created by the admin key. */
+async function freshPromoCode(): Promise<string> {
+  const code = freshPromoCodeText();
+  await admin().promotions.createPromoCode({ code, creditTypeId, amount: 10n, creditValidity: { seconds: 86_400n }, requestId: randomUUID() });
+  return code;
+}
 
 /** freshBundle makes a bundle of 100 credits for 500 minor units of USD. */
 async function freshCustomer(): Promise<string> {
@@ -761,8 +811,8 @@ afterAll(async () => {
 });
 
 describe("the expected table", () => {
-  it("names every RPC of LedgerService, AdminService, BillingService, WebhookService and PoolService, and has a valid call for each", () => {
-    const rpcs = [LedgerService, AdminService, BillingService, WebhookService, PoolService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
+  it("names every RPC of LedgerService, AdminService, BillingService, WebhookService, PromotionService and PoolService, and has a valid call for each", () => {
+    const rpcs = [LedgerService, AdminService, BillingService, WebhookService, PromotionService, PoolService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
     expect(Object.keys(expectedRoles).sort()).toEqual([...rpcs].sort());
     expect(Object.keys(validCalls).sort()).toEqual([...rpcs].sort());
   });

@@ -76,3 +76,38 @@ describe("a customer key", () => {
     expect(record!.reason).toBe("customer portal");
   });
 });
+
+describe("a customer key buying credits", () => {
+  it("opens an order for its own customer from a bundle's latest version, and reads its own orders only", async () => {
+    const bundleId = `pack_${randomUUID().slice(0, 8)}`;
+    const sell = (priceMinor: bigint) =>
+      admin.billing.createBundle({ bundleId, displayName: "Pack", creditTypeId, credits: 100n, currency: "USD", priceMinor, requestId: randomUUID() });
+    await sell(500n);
+    await sell(450n); // version 2: what a customer buys now
+    expect((await mine.billing.listBundles({})).bundles.find((bundle) => bundle.bundleId === bundleId)).toMatchObject({ version: 2, priceMinor: 450n });
+
+    const order = (await mine.billing.createTopUp({ customerId: "alice", item: { case: "bundleId", value: bundleId }, requestId: randomUUID() })).topUp!;
+    expect(order).toMatchObject({ customerId: "alice", bundleVersion: 2, priceMinor: 450n, credits: 100n });
+    expect((await mine.billing.getTopUp({ orderId: order.orderId })).topUp?.orderId).toBe(order.orderId);
+    expect((await mine.billing.listTopUps({ customerId: "alice" })).topUps.map((topUp) => topUp.orderId)).toContain(order.orderId);
+
+    const before = (await admin.billing.listTopUps({ customerId: "alice", pageSize: 100 })).topUps.length;
+    for (const [call, code, reason] of [
+      [() => mine.billing.createTopUp({ customerId: "alice", item: { case: "amount", value: { creditTypeId, credits: 1_000_000n, currency: "USD", priceMinor: 1n } }, requestId: randomUUID() }), Code.PermissionDenied, "CUSTOMER_BUYS_BUNDLES_ONLY"],
+      [() => mine.billing.createTopUp({ customerId: "alice", item: { case: "bundleId", value: bundleId }, bundleVersion: 1, requestId: randomUUID() }), Code.PermissionDenied, "CUSTOMER_BUYS_BUNDLES_ONLY"],
+      [() => mine.billing.createTopUp({ customerId: "bob", item: { case: "bundleId", value: bundleId }, requestId: randomUUID() }), Code.NotFound, "CUSTOMER_NOT_FOUND"],
+      [() => mine.billing.listTopUps({ customerId: "bob" }), Code.NotFound, "CUSTOMER_NOT_FOUND"],
+    ] as const) {
+      const error = await errorOf(call());
+      expect([error.code, errorInfoOf(error)?.reason]).toEqual([code, reason]);
+    }
+    expect((await admin.billing.listTopUps({ customerId: "alice", pageSize: 100 })).topUps).toHaveLength(before);
+
+    const bobs = (await admin.billing.createTopUp({ customerId: "bob", item: { case: "bundleId", value: bundleId }, requestId: randomUUID() })).topUp!;
+    const error = await errorOf(mine.billing.getTopUp({ orderId: bobs.orderId }));
+    expect([error.code, errorInfoOf(error)?.reason, error.rawMessage]).toEqual([Code.NotFound, "TOPUP_NOT_FOUND", `order id "${bobs.orderId}" not found`]);
+    // A customer may not pay its own order either.
+    const paying = await errorOf(mine.billing.confirmTopUp({ orderId: order.orderId, paymentReference: "pi_self", amountMinor: 450n, currency: "USD", requestId: randomUUID() }));
+    expect([paying.code, errorInfoOf(paying)?.reason]).toEqual([Code.PermissionDenied, "ROLE_NOT_ALLOWED"]);
+  });
+});

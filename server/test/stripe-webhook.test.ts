@@ -84,6 +84,19 @@ describe("payments", () => {
     expect(await available(customerId)).toBe(1000n);
   });
 
+  it("a delayed payment: the session completes unpaid (nothing credited), then async_payment_succeeded pays it, once", async () => {
+    const customerId = fresh("cust");
+    const order = await pendingOrder(customerId);
+    const session = { id: fresh("cs"), object: "checkout.session", payment_intent: fresh("pi"), amount_total: 5000, currency: "usd", metadata: { burndown_order_id: order.orderId } };
+    expect(await post(t, event("checkout.session.completed", { ...session, payment_status: "unpaid" }))).toMatchObject({ status: 200, body: { outcome: "ignored: not paid yet" } });
+    expect((await api.billing.getTopUp({ orderId: order.orderId })).topUp?.state).toBe(TopUpState.PENDING);
+    const succeeded = event("checkout.session.async_payment_succeeded", { ...session, payment_status: "paid" });
+    expect(await post(t, succeeded)).toMatchObject({ status: 200, body: { outcome: `order ${order.orderId} paid` } });
+    expect(await post(t, succeeded)).toMatchObject({ status: 200, body: { outcome: `order ${order.orderId} paid` } });
+    expect(await available(customerId)).toBe(1000n);
+    expect((await api.billing.getTopUp({ orderId: order.orderId })).topUp).toMatchObject({ state: TopUpState.PAID, paymentReference: session.payment_intent });
+  });
+
   it("ten concurrent deliveries of one event credit once", async () => {
     const customerId = fresh("cust");
     const order = await pendingOrder(customerId);

@@ -484,3 +484,86 @@ describe("after every test", () => {
     expect(await invariantViolations(t.database.pool)).toEqual([]);
   });
 });
+
+describe("top-up and expiry events", () => {
+  async function paidOrder(customerId: string, reference: string) {
+    const bundleId = `bundle-${randomUUID().slice(0, 8)}`;
+    await c.billing.createBundle({ requestId: randomUUID(), bundleId, displayName: "500 API credits", creditTypeId, credits: 500n, currency: "USD", priceMinor: 2500n });
+    const order = (await c.billing.createTopUp({ requestId: randomUUID(), customerId, item: { case: "bundleId", value: bundleId } })).topUp!;
+    const confirm = () => c.billing.confirmTopUp({ requestId: randomUUID(), orderId: order.orderId, paymentReference: reference, amountMinor: 2500n, currency: "USD" });
+    const paid = (await confirm()).topUp!;
+    return { order: paid, bundleId, confirm };
+  }
+
+  it("a confirmed top-up sends topup.paid once, however often it is confirmed; a refund sends topup.refunded once", async () => {
+    const receiver = await receiverFor();
+    const { endpointId } = await endpointFor(receiver, ["topup.paid", "topup.refunded"]);
+    const customerId = `cust-${randomUUID()}`;
+    const reference = `pi_${randomUUID()}`;
+    const { order, bundleId, confirm } = await paidOrder(customerId, reference);
+    await Promise.all([confirm(), confirm(), confirm()]);
+    const [paid] = await settled(endpointId, 1);
+    expect([paid.type, paid.customerId]).toEqual(["topup.paid", customerId]);
+    expect(JSON.parse(paid.payloadJson)).toEqual({
+      orderId: order.orderId, creditTypeId, credits: "500", currency: "USD", priceMinor: "2500", bundleId, bundleVersion: 1,
+      paymentReference: reference, grantId: order.grantId, state: "paid", refundedMinor: "0", clawedBackCredits: "0", debtCredits: "0",
+    });
+
+    const refund = { orderId: order.orderId, amountMinor: 500n, currency: "USD", reasonCode: "refund", paymentReference: `re_${randomUUID()}` };
+    await c.billing.refundTopUp({ ...refund, requestId: randomUUID() });
+    await c.billing.refundTopUp({ ...refund, requestId: randomUUID() }); // the same refund again: recorded once
+    const events = await settled(endpointId, 2);
+    const refunded = events.find((event) => event.type === "topup.refunded")!;
+    expect(JSON.parse(refunded.payloadJson)).toMatchObject({
+      orderId: order.orderId, state: "partially_refunded", refundedMinor: "500", clawedBackCredits: "100",
+      refund: { paymentReference: refund.paymentReference, amountMinor: "500", reasonCode: "refund", creditsFromLot: "100", creditsAsDebt: "0" },
+    });
+    expect(receiver.received.map((request) => JSON.parse(request.body).type).sort()).toEqual(["topup.paid", "topup.refunded"]);
+  });
+
+  it("credits.expiring announces each lot with unused credits once, within the notice window, whichever pass finds it", async () => {
+    const customerId = `cust-${randomUUID()}`;
+    const day = 86_400_000;
+    const lot = async (amount: bigint, expiresInMs: number) =>
+      (await c.ledger.grant({ customerId, creditTypeId, amount, source: GrantSource.PROMOTION, reasonCode: "promo", expireTime: timestampFromMs(Date.now() + expiresInMs), requestId: randomUUID() })).lot!.grantId;
+    const soon = await lot(100n, 2 * day);
+    await lot(70n, 30 * day); // outside the 7-day window
+    const usedUp = await lot(20n, 1 * day);
+    // Spent in burn order, the earliest expiry first: usedUp's 20, then 30 of soon's 100.
+    await c.ledger.burn({ customerId, cost: { case: "credits", value: { creditTypeId, amount: 50n } }, requestId: randomUUID() });
+
+    const receiver = await receiverFor();
+    const { endpointId } = await endpointFor(receiver, ["credits.expiring"]);
+    const [event] = await settled(endpointId, 1);
+    expect([event.type, event.customerId]).toEqual(["credits.expiring", customerId]);
+    const data = JSON.parse(event.payloadJson);
+    expect(data).toMatchObject({ grantId: soon, creditTypeId, amount: "70", source: "promotion" });
+    expect(data.grantId).not.toBe(usedUp);
+    expect(Date.parse(data.expireTime)).toBeGreaterThan(Date.now() + day);
+
+    // Passes running at once on several replicas (and the server's own job) announce nothing more.
+    const { noticeExpiringCredits } = await import("../src/jobs/expiry-notices.js");
+    const counts = await Promise.all(Array.from({ length: 4 }, () => noticeExpiringCredits(t.server.deps, 7 * day)));
+    expect(counts.reduce((sum, n) => sum + n, 0)).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await eventsOf(endpointId)).toHaveLength(1);
+    expect(receiver.received).toHaveLength(1);
+  });
+
+  it("two passes racing over the same due lots announce each exactly once", async () => {
+    const receiver = await receiverFor();
+    // Subscribed before the lots exist: the server's own job (every 20 ms) races the passes below too.
+    const { endpointId } = await endpointFor(receiver, ["credits.expiring"]);
+    const customerIds = Array.from({ length: 40 }, () => `cust-${randomUUID()}`);
+    await Promise.all(
+      customerIds.map((customerId) =>
+        c.ledger.grant({ customerId, creditTypeId, amount: 5n, source: GrantSource.SUPPORT, reasonCode: "goodwill", expireTime: timestampFromMs(Date.now() + 3_600_000), requestId: randomUUID() }),
+      ),
+    );
+    const { noticeExpiringCredits } = await import("../src/jobs/expiry-notices.js");
+    await Promise.all(Array.from({ length: 6 }, () => noticeExpiringCredits(t.server.deps, 86_400_000)));
+    const events = await settled(endpointId, 40);
+    expect(events.map((event) => event.customerId).sort()).toEqual([...customerIds].sort());
+    expect(new Set(events.map((event) => JSON.parse(event.payloadJson).grantId)).size).toBe(40);
+  });
+});

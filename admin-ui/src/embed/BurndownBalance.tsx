@@ -7,13 +7,17 @@ import { TransportProvider, useQuery } from "@connectrpc/connect-query";
 import { QueryClientProvider } from "@tanstack/react-query";
 import { AdminService } from "@burndown/sdk/gen/burndown/v1/admin_service_pb.js";
 import { LedgerService, UsageGranularity } from "@burndown/sdk/gen/burndown/v1/ledger_service_pb.js";
-import { EntryKind } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
-import { type ReactNode, useMemo, useState } from "react";
+import { PromotionService } from "@burndown/sdk/gen/burndown/v1/promotions_pb.js";
+import { EntryKind, GrantSource } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
+import { type FormEvent, type ReactNode, useMemo, useState } from "react";
 import { newQueryClient, transportFor } from "../api.js";
 import { dateOf, expirySummary, formatAmount, formatDate, formatTime } from "../format.js";
-import { entryKindName } from "../labels.js";
+import { entryKindName, sourceSummary } from "../labels.js";
+import { useChange } from "../mutations.js";
+import { useForm } from "../pages/platform/forms.js";
 import { EventStory } from "../pages/ExplainScreen.js";
 import { Amount, ErrorNote, Loading, Section, useScales } from "../ui.js";
+import { BuyCredits, Purchases } from "./Purchase.js";
 import { UsageChart } from "./UsageChart.js";
 
 export interface BurndownBalanceProps {
@@ -21,25 +25,31 @@ export interface BurndownBalanceProps {
   customerKey: string;
   /** the Burndown server; the page's own origin by default. */
   baseUrl?: string;
-  /** the vendor's purchase flow (a top-up button), shown under the balance. */
+  /** the vendor's own purchase flow, shown under the balance instead of Burndown's. */
   purchase?: ReactNode;
+  /**
+   * the vendor's checkout page, with {order_id} (and optionally {customer_id}) where the
+   * order goes: with it, the view sells the catalog's bundles, opening an order and
+   * linking to this page to pay it. Without it (and without `purchase`), nothing is sold.
+   */
+  checkoutUrl?: string;
 }
 
-export function BurndownBalance({ customerKey, baseUrl, purchase }: BurndownBalanceProps) {
+export function BurndownBalance({ customerKey, baseUrl, purchase, checkoutUrl }: BurndownBalanceProps) {
   const transport = useMemo(() => transportFor(customerKey, baseUrl), [customerKey, baseUrl]);
   const queryClient = useMemo(newQueryClient, []);
   return (
     <TransportProvider transport={transport}>
       <QueryClientProvider client={queryClient}>
         <div className="burndown-customer">
-          <CustomerView purchase={purchase} />
+          <CustomerView purchase={purchase} checkoutUrl={checkoutUrl} />
         </div>
       </QueryClientProvider>
     </TransportProvider>
   );
 }
 
-function CustomerView({ purchase }: { purchase?: ReactNode }) {
+function CustomerView({ purchase, checkoutUrl }: { purchase?: ReactNode; checkoutUrl?: string }) {
   const caller = useQuery(LedgerService.method.getCaller, {});
   if (caller.isPending) return <Loading what="your account" />;
   if (caller.error) return <ErrorNote error={caller.error} />;
@@ -47,7 +57,9 @@ function CustomerView({ purchase }: { purchase?: ReactNode }) {
   if (customerId === "") return <p className="error">This view needs a customer key.</p>;
   return (
     <>
-      <Balance customerId={customerId} purchase={purchase} />
+      <Balance customerId={customerId} purchase={purchase ?? (checkoutUrl ? <BuyCredits customerId={customerId} checkoutUrl={checkoutUrl} /> : undefined)} />
+      <RedeemCode customerId={customerId} />
+      <Purchases customerId={customerId} />
       <Usage customerId={customerId} />
       <History customerId={customerId} />
     </>
@@ -77,6 +89,13 @@ function Balance({ customerId, purchase }: { customerId: string; purchase?: Reac
                 <li key={line.label}>{line.label}</li>
               ))}
             </ul>
+            {credit.sources.some((source) => source.source === GrantSource.PROMOTION) && (
+              <ul className="source-lines" aria-label={`Your ${credit.creditTypeId} by source`}>
+                {sourceSummary(credit.sources, scale).map((line) => (
+                  <li key={line.source}>{line.label}</li>
+                ))}
+              </ul>
+            )}
             {outlook && (
               <p className="forecast" data-testid={`forecast-${credit.creditTypeId}`}>
                 {outlook.daysUntilEmpty < 0
@@ -93,6 +112,41 @@ function Balance({ customerId, purchase }: { customerId: string; purchase?: Reac
         );
       })}
       <div className="purchase">{purchase ?? <p className="muted">Need more credits? Ask your account manager.</p>}</div>
+    </Section>
+  );
+}
+
+/** RedeemCode lets the customer redeem a promo code; the credits join the balance above, shown apart as promotional. */
+function RedeemCode({ customerId }: { customerId: string }) {
+  const redeem = useChange(PromotionService.method.redeemPromoCode);
+  const form = useForm({ code: "" });
+  const [done, setDone] = useState<string | null>(null);
+  const scaleOf = useScales();
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    setDone(null);
+    redeem.mutate(form.submission({ customerId, code: form.values.code.trim() }), {
+      onSuccess: (response) => {
+        const lot = response.lot;
+        const credits = lot === undefined ? "" : `${formatAmount(lot.amount, scaleOf(response.balance?.creditTypeId ?? ""))} promotional ${response.balance?.creditTypeId ?? "credits"}`;
+        setDone(`Code ${response.code} redeemed: ${credits}${lot?.expireTime ? `, expiring ${formatDate(dateOf(lot.expireTime))}` : ""}.`);
+        form.sent({ code: "" });
+      },
+    });
+  };
+  return (
+    <Section title="Redeem a promo code">
+      <form className="row" aria-label="Redeem a promo code" onSubmit={submit}>
+        <label>
+          Promo code
+          <input {...form.text("code")} required maxLength={64} autoComplete="off" />
+        </label>
+        <button type="submit" className="primary" disabled={redeem.isPending}>
+          Redeem
+        </button>
+      </form>
+      {done && <p className="success" role="status">{done}</p>}
+      <ErrorNote error={redeem.error} prefix="Code not redeemed" />
     </Section>
   );
 }

@@ -3,6 +3,7 @@
 // Referer; it is moved to this tab's storage and wiped from the address bar at once.
 import { type FormEvent, useState } from "react";
 import { storedKey, storeKey } from "../api.js";
+import { checkoutUrlSetting } from "../settings.js";
 import { BurndownBalance } from "./BurndownBalance.js";
 
 function keyFromFragment(): string | null {
@@ -40,7 +41,7 @@ export function CustomerPage() {
   }
   return (
     <main className="customer-page">
-      <BurndownBalance customerKey={key} />
+      <BurndownBalance customerKey={key} checkoutUrl={checkoutUrlSetting() ?? undefined} />
     </main>
   );
 }

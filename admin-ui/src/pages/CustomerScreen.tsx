@@ -4,7 +4,7 @@ import { useQuery } from "@connectrpc/connect-query";
 import { AdminService } from "@burndown/sdk/gen/burndown/v1/admin_service_pb.js";
 import { LedgerService } from "@burndown/sdk/gen/burndown/v1/ledger_service_pb.js";
 import { dateOf, expirySummary, formatDate, formatTime } from "../format.js";
-import { grantSourceName, reservationStatusName } from "../labels.js";
+import { grantSourceName, reservationStatusName, sourceSummary } from "../labels.js";
 import { href } from "../router.js";
 import { Amount, ErrorNote, Loading, Section, useScales } from "../ui.js";
 import { GrantForm } from "./GrantForm.js";
@@ -13,7 +13,7 @@ import { OverdraftForm } from "./OverdraftForm.js";
 import { PoolSection } from "./PoolSection.js";
 import { TopUps } from "./TopUps.js";
 import { useCaller } from "../caller.js";
-import { Role } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
+import { GrantSource, Role } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
 
 export function CustomerScreen({ customerId, tab }: { customerId: string; tab?: string }) {
   const customer = useQuery(AdminService.method.getCustomer, { customerId });
@@ -101,6 +101,11 @@ function Balances({ customerId }: { customerId: string }) {
             {expiring.length > 0 && (
               <p className="expiry-summary" data-testid={`expiry-${credit.creditTypeId}`}>
                 {expiring.map((line) => line.label).join(" · ")}
+              </p>
+            )}
+            {credit.sources.some((source) => source.source === GrantSource.PROMOTION) && (
+              <p className="expiry-summary" data-testid={`sources-${credit.creditTypeId}`}>
+                {sourceSummary(credit.sources, scale).map((line) => line.label).join(" · ")}
               </p>
             )}
             {credit.overdraftLimit > 0n && (

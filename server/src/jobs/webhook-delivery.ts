@@ -5,17 +5,21 @@
 // timeout, and records the result, fenced by the attempt's number. A failure is retried
 // with exponential backoff and jitter, up to attemptsMax, then the delivery is failed.
 // At least once: a crash between sending and recording sends again when the lease ends.
+// Each pass first announces lots coming due (credits.expiring, jobs/expiry-notices.ts).
 import { limits } from "../limits.js";
 import type { Deps } from "../service/context.js";
 import { signWebhook, webhookBodyOf } from "../service/webhook-signature.js";
 import { mapDriverErrors } from "../store/database.js";
+import { noticeExpiringCredits } from "./expiry-notices.js";
 import { type ClaimedDelivery, claimDueDeliveries, recordAttempt } from "../store/webhook-store.js";
 
-/** WebhookPolicy shapes delivery: each attempt's timeout, the attempts, the first retry's delay. */
+/** WebhookPolicy shapes delivery: each attempt's timeout, the attempts, the first retry's delay; and the credits.expiring window. */
 export interface WebhookPolicy {
   timeoutMs: number;
   attemptsMax: number;
   retryBaseMs: number;
+  /** a lot is announced by credits.expiring this long before it expires (0: never). */
+  expiringNoticeMs: number;
 }
 
 /** webhookPolicyOf fills a partial policy with the defaults of limits.ts. */
@@ -24,6 +28,7 @@ export function webhookPolicyOf(policy: Partial<WebhookPolicy> = {}): WebhookPol
     timeoutMs: policy.timeoutMs ?? limits.webhookTimeoutMsDefault,
     attemptsMax: policy.attemptsMax ?? limits.webhookAttemptsMaxDefault,
     retryBaseMs: policy.retryBaseMs ?? limits.webhookRetryBaseMsDefault,
+    expiringNoticeMs: policy.expiringNoticeMs ?? limits.creditsExpiringNoticeMsDefault,
   };
 }
 
@@ -86,6 +91,12 @@ export function startWebhookDelivery(deps: Deps, policy: WebhookPolicy, interval
   const stopping = new AbortController();
   let claiming = false;
   const pass = async () => {
+    // Lots coming due are announced first, so their events go out in this same pass.
+    if (policy.expiringNoticeMs > 0) {
+      await noticeExpiringCredits(deps, policy.expiringNoticeMs).catch((error: unknown) =>
+        log(`credits.expiring pass failed, retrying next tick: ${error instanceof Error ? error.message : String(error)}`),
+      );
+    }
     const now = deps.now();
     const claimed = await mapDriverErrors(() =>
       claimDueDeliveries(deps.pool, { now, leaseUntil: new Date(now.getTime() + policy.timeoutMs + intervalMs + 1_000), limit: limits.webhookInFlightMax - inFlight.size }),

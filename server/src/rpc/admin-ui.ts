@@ -29,6 +29,17 @@ const notBuilt = `<!doctype html>
 export interface UiOptions {
   /** who may put the customer view in a frame (CSP frame-ancestors); the admin UI may never be framed. */
   customerViewFrameAncestors: string;
+  /** the vendor's checkout page, with {order_id} where the order's id goes; null: the customer view sells nothing itself. */
+  checkoutUrl: string | null;
+}
+
+const htmlAttribute = (value: string) => value.replaceAll("&", "&amp;").replaceAll('"', "&quot;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+
+/** withSettings puts the deployment's settings for the page in meta tags (read by admin-ui/src/settings.ts). */
+function withSettings(page: Buffer, options: UiOptions): Buffer | string {
+  if (options.checkoutUrl === null) return page;
+  const meta = `<meta name="burndown-checkout-url" content="${htmlAttribute(options.checkoutUrl)}">`;
+  return page.toString("utf8").replace("</head>", `${meta}</head>`);
 }
 
 function securityHeaders(pathname: string, options: UiOptions): Record<string, string> {
@@ -59,7 +70,7 @@ export async function serveUi(req: http.IncomingMessage, res: http.ServerRespons
   if (pages.has(pathname)) {
     const page = await readFile(path.join(distDirectory, "index.html")).catch(() => null);
     // The page names its hashed assets: it must never be cached past a rebuild.
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache", ...securityHeaders(pathname, options) }).end(page ?? notBuilt);
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache", ...securityHeaders(pathname, options) }).end(page === null ? notBuilt : withSettings(page, options));
     return;
   }
   const asset = assetPattern.exec(pathname);

@@ -13,7 +13,7 @@ import {
   TopUpState,
 } from "@burndown/sdk";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { invalid } from "../errors.js";
+import { invalid, LedgerError, notFound } from "../errors.js";
 import { limits } from "../limits.js";
 import { createBundle, listBundles } from "../service/bundles.js";
 import { cancelTopUp } from "../service/cancel-top-up.js";
@@ -26,6 +26,7 @@ import type { BundleRow, TopUpRow } from "../store/billing-store.js";
 import { requireCode, requireId, requireNonNegative, requirePageSize, requirePositive, requireText, requireUuid } from "./decode.js";
 import { encodeEntry } from "./encode.js";
 import { callerOf } from "./ledger-handlers.js";
+import { ownCustomer } from "./interceptors.js";
 import { idempotencyOf } from "./request-hash.js";
 
 /** requireCurrency checks an ISO 4217 code: three upper-case letters. */
@@ -138,7 +139,14 @@ export function billingHandlers(deps: Deps): ServiceImpl<typeof BillingService> 
     },
     async createTopUp(req, ctx) {
       const idempotency = idempotencyOf(CreateTopUpRequestSchema, "CreateTopUp", req);
-      const order = await createTopUp(deps, callerOf(ctx), idempotency, { customerId: requireId("customer_id", req.customerId), item: requireItem(req) });
+      const caller = callerOf(ctx);
+      const customerId = ownCustomer(caller, requireId("customer_id", req.customerId));
+      const item = requireItem(req);
+      // A customer buys what the catalog sells, at its current terms: never a price of its own choosing.
+      if (caller.role === "customer" && (item.kind !== "bundle" || item.version !== null)) {
+        throw new LedgerError("forbidden", "CUSTOMER_BUYS_BUNDLES_ONLY", "a customer key may order the latest version of a bundle only, not an amount or an older version", {});
+      }
+      const order = await createTopUp(deps, caller, idempotency, { customerId, item });
       return { topUp: encodeTopUp(order) };
     },
     async confirmTopUp(req, ctx) {
@@ -167,11 +175,17 @@ export function billingHandlers(deps: Deps): ServiceImpl<typeof BillingService> 
       });
       return { topUp: encodeTopUp(result.topUp), entries: result.entries.map(encodeEntry) };
     },
-    async getTopUp(req) {
-      return { topUp: encodeTopUp(await getTopUp(deps, requireUuid("order_id", req.orderId))) };
+    async getTopUp(req, ctx) {
+      const caller = callerOf(ctx);
+      const orderId = requireUuid("order_id", req.orderId);
+      const order = await getTopUp(deps, orderId);
+      // Another customer's order is answered as one that does not exist.
+      if (caller.role === "customer" && order.customerId !== caller.customerId) throw notFound("TOPUP_NOT_FOUND", "order id", orderId);
+      return { topUp: encodeTopUp(order) };
     },
-    async listTopUps(req) {
-      const page = await listTopUps(deps, { customerId: requireId("customer_id", req.customerId), pageSize: requirePageSize(req.pageSize), pageToken: req.pageToken });
+    async listTopUps(req, ctx) {
+      const customerId = ownCustomer(callerOf(ctx), requireId("customer_id", req.customerId));
+      const page = await listTopUps(deps, { customerId, pageSize: requirePageSize(req.pageSize), pageToken: req.pageToken });
       return { topUps: page.topUps.map(encodeTopUp), nextPageToken: page.nextPageToken };
     },
   };

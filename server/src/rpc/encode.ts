@@ -11,8 +11,9 @@ import {
   type LotSchema,
   ReservationSchema,
   ReservationStatus,
+  type SourceBalanceSchema,
 } from "@burndown/sdk";
-import type { BalanceView, LotView } from "../service/balance-view.js";
+import type { BalanceView, LotView, SourceView } from "../service/balance-view.js";
 import type { ApiKeyRow } from "../store/api-key-store.js";
 import type { CreditTypeRow, CustomerRow, FeatureRow } from "../store/catalog-store.js";
 import type { EntryRow } from "../store/entry-store.js";
@@ -39,9 +40,20 @@ export function encodeLot(lot: LotView): Init<typeof LotSchema> {
   };
 }
 
+/** encodeSource converts what is left of a balance's lots of one source. */
+export function encodeSource(source: SourceView): Init<typeof SourceBalanceSchema> {
+  return {
+    source: grantSourceOf(source.source),
+    remaining: source.remaining,
+    held: source.held,
+    nextExpireTime: optionalTimestamp(source.nextExpiresAt),
+    nextExpireAmount: source.nextExpireAmount,
+  };
+}
+
 /** encodeBalance converts a balance view. */
 export function encodeBalance(balance: BalanceView): Init<typeof CreditBalanceSchema> {
-  return { ...balance, lots: balance.lots.map(encodeLot) };
+  return { ...balance, lots: balance.lots.map(encodeLot), sources: balance.sources === undefined ? [] : balance.sources.map(encodeSource) };
 }
 
 const reservationStatuses: Record<ReservationRow["status"], ReservationStatus> = {

@@ -129,19 +129,27 @@ export const methodRoles: Record<string, Role[]> = {
   // backend (service) or by support on a customer's behalf; paying and refunding them
   // moves money, so support may not.
   "burndown.v1.BillingService/CreateBundle": admin,
-  "burndown.v1.BillingService/ListBundles": everyone,
-  "burndown.v1.BillingService/CreateTopUp": everyone,
+  // A customer key may read the catalog and buy a bundle for its own customer (the
+  // customer view's purchase flow), and see its own orders.
+  "burndown.v1.BillingService/ListBundles": everyoneAndCustomers,
+  "burndown.v1.BillingService/CreateTopUp": everyoneAndCustomers,
   "burndown.v1.BillingService/ConfirmTopUp": hotPath,
   "burndown.v1.BillingService/CancelTopUp": hotPath,
   "burndown.v1.BillingService/RefundTopUp": hotPath,
-  "burndown.v1.BillingService/GetTopUp": everyone,
-  "burndown.v1.BillingService/ListTopUps": everyone,
+  "burndown.v1.BillingService/GetTopUp": everyoneAndCustomers,
+  "burndown.v1.BillingService/ListTopUps": everyoneAndCustomers,
   "burndown.v1.WebhookService/CreateWebhookEndpoint": admin,
   "burndown.v1.WebhookService/ListWebhookEndpoints": staff,
   "burndown.v1.WebhookService/DisableWebhookEndpoint": admin,
   "burndown.v1.WebhookService/RotateWebhookSecret": admin,
   "burndown.v1.WebhookService/ListWebhookEvents": staff,
   "burndown.v1.WebhookService/ReplayWebhookEvents": admin,
+  // Codes give credits away, so only admins make and stop them; a customer redeems one
+  // with its own key, the vendor's backend or staff for a customer.
+  "burndown.v1.PromotionService/CreatePromoCode": admin,
+  "burndown.v1.PromotionService/ListPromoCodes": staff,
+  "burndown.v1.PromotionService/DisablePromoCode": admin,
+  "burndown.v1.PromotionService/RedeemPromoCode": everyoneAndCustomers,
   // Who shares whose credits is the admin's to change; support may look.
   "burndown.v1.PoolService/AttachPoolMember": admin,
   "burndown.v1.PoolService/DetachPoolMember": admin,

@@ -81,7 +81,8 @@ async function answerOf(deps: Deps, options: { secret: string | null }, req: htt
 
 /** dispatch acts on one verified event; returns what it did, for the answer. */
 async function dispatch(deps: Deps, idempotency: Idempotency, type: string, object: StripeObject): Promise<string> {
-  if (type === "checkout.session.completed") {
+  // A delayed payment method (a bank debit) completes the session unpaid, then succeeds later.
+  if (type === "checkout.session.completed" || type === "checkout.session.async_payment_succeeded") {
     if (object.payment_status !== "paid") return "ignored: not paid yet";
     return confirm(deps, idempotency, object, { reference: stringOf(object.payment_intent) ?? stringOf(object.id)!, amount: object.amount_total });
   }

@@ -1,7 +1,7 @@
 // The read model of a balance: totals as of now, as the expiry job will leave them (lots
 // past their expiry expired, debt settled from lots that became effective, lots not yet
 // effective pending), even before the job has run.
-import { availableOf, isExpired, pendingOf, type BalanceState } from "../ledger/balance-state.js";
+import { assert, availableOf, isExpired, pendingOf, type BalanceState } from "../ledger/balance-state.js";
 import { planUpkeep } from "../ledger/plan.js";
 import type { BalanceRow, LotRow } from "../store/balance-store.js";
 
@@ -16,6 +16,17 @@ export interface BalanceView {
   pending: bigint;
   overdraftLimit: bigint;
   lots: LotView[];
+  /** what is left of the effective lots per source; only GetBalance fills it, as it does lots. */
+  sources?: SourceView[];
+}
+
+/** SourceView is what is left of a balance's effective lots of one source. */
+export interface SourceView {
+  source: string;
+  remaining: bigint;
+  held: bigint;
+  nextExpiresAt: Date | null;
+  nextExpireAmount: bigint;
 }
 
 /** LotView is a lot as a caller sees it. */
@@ -76,6 +87,34 @@ export function toBalanceView(creditTypeId: string, row: BalanceRow, lots: LotRo
     overdraftLimit: row.overdraftLimit,
     lots: views,
   };
+}
+
+/** sourceOrder puts promotional credits first, then purchased ones, then the rest by name. */
+const sourceOrder = (source: string) => (source === "promotion" ? "0" : source === "purchase" ? "1" : `2${source}`);
+
+/**
+ * sourcesOf sums what is left of the effective lots per source (lots not yet effective
+ * count nowhere yet), with the soonest expiry of each source and what expires then.
+ */
+export function sourcesOf(lots: readonly LotView[], nowMs: number): SourceView[] {
+  const bySource = new Map<string, SourceView>();
+  for (const lot of lots) {
+    if (lot.effectiveAt.getTime() > nowMs || lot.remaining === 0n) continue;
+    const view = bySource.get(lot.source) ?? { source: lot.source, remaining: 0n, held: 0n, nextExpiresAt: null, nextExpireAmount: 0n };
+    view.remaining += lot.remaining;
+    view.held += lot.held;
+    const expiresAt = lot.expiresAt;
+    if (expiresAt !== null && (view.nextExpiresAt === null || expiresAt < view.nextExpiresAt)) {
+      view.nextExpiresAt = expiresAt;
+      view.nextExpireAmount = lot.remaining;
+    } else if (expiresAt !== null && expiresAt.getTime() === view.nextExpiresAt?.getTime()) {
+      view.nextExpireAmount += lot.remaining;
+    }
+    bySource.set(lot.source, view);
+  }
+  const sources = [...bySource.values()].sort((a, b) => sourceOrder(a.source).localeCompare(sourceOrder(b.source)));
+  assert(sources.every((view) => view.held <= view.remaining && view.nextExpireAmount <= view.remaining), "a source's parts are within what is left of it");
+  return sources;
 }
 
 /** totalsView shows a balance's totals after a change (mutation responses carry no lots). */

@@ -9,6 +9,7 @@ import { assert } from "../ledger/balance-state.js";
 import { planGrant } from "../ledger/plan.js";
 import { selectTopUp, selectTopUpByPaymentReference, type TopUpRow, updateTopUpPaid } from "../store/billing-store.js";
 import { isUniqueViolation, mapDriverErrors } from "../store/database.js";
+import { enqueueWebhookEvents } from "../store/webhook-store.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { loadedState, lotOf, type PlanContext, type WriteOp } from "./write-op.js";
 
@@ -84,7 +85,27 @@ function confirmOp(caller: Caller, idempotency: Idempotency, input: ConfirmTopUp
         throw error;
       });
       assert(row.grantId === paid.grantId, "the order names its lot");
+      await enqueueWebhookEvents(tx, "topup.paid", [{ customerId: row.customerId, payload: topUpEventData(row) }]);
     },
+  };
+}
+
+/** topUpEventData is an order as the topup.* webhook events carry it: amounts as decimal strings. */
+export function topUpEventData(order: TopUpRow): Record<string, unknown> {
+  return {
+    orderId: order.orderId,
+    creditTypeId: order.creditTypeId,
+    credits: order.credits.toString(),
+    currency: order.currency,
+    priceMinor: order.priceMinor.toString(),
+    bundleId: order.bundleId ?? "",
+    bundleVersion: order.bundleVersion ?? 0,
+    paymentReference: order.paymentReference ?? "",
+    grantId: order.grantId ?? "",
+    state: order.state,
+    refundedMinor: order.refundedMinor.toString(),
+    clawedBackCredits: order.clawedBackCredits.toString(),
+    debtCredits: order.debtCredits.toString(),
   };
 }
 

@@ -10,8 +10,9 @@ import { planClawback } from "../ledger/plan.js";
 import { insertTopUpRefund, selectTopUp, selectTopUpRefundExists, type TopUpRow, type TopUpState } from "../store/billing-store.js";
 import { mapDriverErrors } from "../store/database.js";
 import type { EntryRow } from "../store/entry-store.js";
+import { enqueueWebhookEvents } from "../store/webhook-store.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
-import { mismatch } from "./confirm-top-up.js";
+import { mismatch, topUpEventData } from "./confirm-top-up.js";
 import type { PlanContext, WriteOp } from "./write-op.js";
 
 /**
@@ -93,6 +94,21 @@ function refundOp(caller: Caller, idempotency: Idempotency, input: RefundTopUpIn
       if (refund === null) return;
       const row = await insertTopUpRefund(tx, refund);
       assert(row.refundedMinor <= row.priceMinor, "refunds never exceed the payment");
+      await enqueueWebhookEvents(tx, "topup.refunded", [
+        {
+          customerId: row.customerId,
+          payload: {
+            ...topUpEventData(row),
+            refund: {
+              paymentReference: refund.paymentReference,
+              amountMinor: refund.amountMinor.toString(),
+              reasonCode: refund.reasonCode,
+              creditsFromLot: refund.creditsFromLot.toString(),
+              creditsAsDebt: refund.creditsAsDebt.toString(),
+            },
+          },
+        },
+      ]);
     },
   };
 }

@@ -11,7 +11,14 @@ import type { Caller, Deps, Idempotency } from "./context.js";
 import { runIdempotent } from "./run-idempotent.js";
 
 /** webhookEventTypes are the event types endpoints may subscribe to (see webhooks.proto). */
-export const webhookEventTypes: readonly string[] = ["grant.created", "balance.negative", "pricing_version.moved"];
+export const webhookEventTypes: readonly string[] = [
+  "grant.created",
+  "balance.negative",
+  "pricing_version.moved",
+  "topup.paid",
+  "topup.refunded",
+  "credits.expiring",
+];
 
 /** newSecret makes a signing secret: "whsec_" and 32 random bytes, base64url. */
 function newSecret(): string {

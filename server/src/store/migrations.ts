@@ -648,6 +648,64 @@ create index webhook_deliveries_by_endpoint on webhook_deliveries (endpoint_id, 
 `,
   },
   {
+    version: 17,
+    name: "credits.expiring notices: each lot announced once",
+    sql: `
+-- A lot announced by a credits.expiring webhook event: the primary key makes the
+-- announcement once per lot, whichever replica's job sends it first. Append-only.
+create table lot_expiry_notices (
+  grant_id uuid primary key,
+  customer_id text not null,
+  expires_at timestamptz not null,
+  noticed_at timestamptz not null default now()
+);
+`,
+  },
+  {
+    version: 15,
+    name: "promo codes",
+    sql: `
+-- Promo codes: each gives a lot of promotional credits to a customer who redeems it, once
+-- per customer, at most max_redemptions times in all. Codes are matched in any case.
+create table promo_codes (
+  promo_code_id uuid primary key,
+  code text not null check (code ~ '^[A-Za-z0-9_-]{3,64}$'),
+  credit_type_id text not null references credit_types,
+  amount bigint not null check (amount > 0),
+  -- the lot's expiry: a fixed time, or a lifetime from redemption; exactly one.
+  credit_expires_at timestamptz,
+  credit_validity_seconds bigint check (credit_validity_seconds > 0),
+  priority int not null default 0,
+  valid_until timestamptz,
+  -- null: no limit. redemption_count rises with each redemption, in its transaction.
+  max_redemptions bigint check (max_redemptions > 0),
+  redemption_count bigint not null default 0 check (redemption_count >= 0 and (max_redemptions is null or redemption_count <= max_redemptions)),
+  description text not null default '',
+  created_by text not null,
+  created_at timestamptz not null default now(),
+  disabled_at timestamptz,
+  check ((credit_expires_at is null) <> (credit_validity_seconds is null))
+);
+create unique index promo_codes_code_key on promo_codes (lower(code));
+create index promo_codes_by_time on promo_codes (created_at desc, promo_code_id desc);
+
+-- One row per customer that redeemed a code: the primary key is what makes a redemption
+-- happen once per customer. Written with the lot it names, in one transaction. Append-only.
+create table promo_redemptions (
+  promo_code_id uuid not null references promo_codes,
+  customer_id text not null,
+  grant_id uuid not null,
+  request_id text not null,
+  actor text not null,
+  created_at timestamptz not null default now(),
+  primary key (promo_code_id, customer_id),
+  foreign key (customer_id, grant_id) references grants (customer_id, grant_id)
+);
+create trigger promo_redemptions_append_only before update or delete on promo_redemptions
+  for each statement execute function pricing_history_is_append_only();
+`,
+  },
+  {
     version: 16,
     name: "pooled credits: members burn from their pool owner's balance",
     sql: `

@@ -37,6 +37,7 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   pool_members: "select, insert, update, delete",
   pool_member_limits: "select, insert, update, delete",
   pool_usage: "select, insert, update",
+  promo_codes: "select, insert, update",
   // Append-only (triggers refuse UPDATE and DELETE too, for the owner's sake).
   ledger_entries: "select, insert",
   shadow_entries: "select, insert",
@@ -49,6 +50,8 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   bundles: "select, insert",
   topup_refunds: "select, insert",
   webhook_events: "select, insert",
+  promo_redemptions: "select, insert",
+  lot_expiry_notices: "select, insert",
 };
 
 /**

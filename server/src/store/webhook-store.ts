@@ -252,3 +252,48 @@ export async function recordAttempt(
   });
   return updated.rowCount === 1;
 }
+
+/** ExpiringLot is a lot announced by a credits.expiring event: its free credits and when they expire. */
+export interface ExpiringLot {
+  customerId: string;
+  grantId: string;
+  creditTypeId: string;
+  source: string;
+  /** remaining - held: what expires unless used first. */
+  amount: bigint;
+  /** RFC 3339 with microseconds, as grant.created's expireTime. */
+  expireTime: string;
+}
+
+/**
+ * claimExpiringLots takes up to `limit` lots with free credits that expire after `now` and
+ * no later than `until`, and not announced before, and records their announcement (the
+ * notice's primary key makes it once per lot: a replica's transaction that loses the race
+ * waits for the other's and claims nothing). Call in the transaction that queues their
+ * events. Nothing is claimed when no enabled endpoint subscribes to credits.expiring, so
+ * lots are announced to the endpoints that exist when they come due.
+ */
+export async function claimExpiringLots(tx: Tx, window: { now: Date; until: Date; limit: number }): Promise<ExpiringLot[]> {
+  const result = await tx.query<{ customerId: string; grantId: string; creditTypeId: string; source: string; amount: string; expireTime: string }>({
+    name: "claim_expiring_lots",
+    text: `with due as (
+             select g.customer_id, g.grant_id, g.credit_type_id, g.source, g.remaining - g.held as amount, g.expires_at
+             from grants g
+             where not g.exhausted and g.expires_at > $1 and g.expires_at <= $2 and g.remaining > g.held
+               and not exists (select 1 from lot_expiry_notices n where n.grant_id = g.grant_id)
+               and exists (select 1 from webhook_endpoints ep where ${subscribes("'credits.expiring'")})
+             order by g.expires_at, g.grant_id
+             limit $3),
+           claimed as (
+             insert into lot_expiry_notices (grant_id, customer_id, expires_at)
+             select grant_id, customer_id, expires_at from due
+             on conflict do nothing
+             returning grant_id)
+           select due.customer_id as "customerId", due.grant_id as "grantId", due.credit_type_id as "creditTypeId", due.source,
+             due.amount::text as amount, to_char(due.expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "expireTime"
+           from due join claimed using (grant_id)
+           order by due.expires_at, due.grant_id`,
+    values: [window.now, window.until, window.limit],
+  });
+  return result.rows.map((row) => ({ ...row, amount: BigInt(row.amount) }));
+}

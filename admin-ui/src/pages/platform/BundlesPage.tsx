@@ -5,16 +5,14 @@ import { useQuery } from "@connectrpc/connect-query";
 import { AdminService } from "@burndown/sdk/gen/burndown/v1/admin_service_pb.js";
 import { BillingService } from "@burndown/sdk/gen/burndown/v1/billing_pb.js";
 import { type FormEvent, useState } from "react";
-import { formatAmount, formatDate, dateOf } from "../../format.js";
+import { dateOf, formatAmount, formatDate, formatPrice } from "../../format.js";
 import { useChange } from "../../mutations.js";
 import { CreditTypeSelect, ErrorNote, Loading, Section, useScales } from "../../ui.js";
 import { AdminOnly, Done, parseWhole, useForm } from "./forms.js";
 
 /** formatPrice shows minor units of a currency in its major unit (two decimals; none for zero-decimal currencies). */
-export function formatPrice(minor: bigint, currency: string): string {
-  const zeroDecimal = new Set(["JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF", "PYG", "RWF"]);
-  return `${formatAmount(minor, zeroDecimal.has(currency) ? 0 : 2)} ${currency}`;
-}
+// formatPrice lives in format.ts, where the customer view finds it too.
+export { formatPrice };
 
 /** BundlesPage lists the catalog's bundles (latest versions, or all) and, for admins, adds one or a version. */
 export function BundlesPage({ isAdmin }: { isAdmin: boolean }) {

@@ -1,4 +1,4 @@
-// The platform team's screens: the catalog, pricing, enforcement, keys, unrated events,
+// The platform team's screens: the catalog, pricing, promotions, enforcement, keys, unrated events,
 // webhooks and the audit trail. Support keys see them read-only; changes need an admin key.
 import type { ReactNode } from "react";
 import { href } from "../../router.js";
@@ -9,6 +9,7 @@ import { CreditTypesPage } from "./CreditTypesPage.js";
 import { FeaturesPage } from "./FeaturesPage.js";
 import { KillSwitchBanner } from "./KillSwitch.js";
 import { PricingPage } from "./PricingPage.js";
+import { PromotionsPage } from "./PromotionsPage.js";
 import { UnratedPage } from "./UnratedPage.js";
 import { WebhooksPage } from "./WebhooksPage.js";
 
@@ -17,6 +18,7 @@ const pages: [string, string, (isAdmin: boolean) => ReactNode][] = [
   ["credit-types", "Credit types", (isAdmin) => <CreditTypesPage isAdmin={isAdmin} />],
   ["pricing", "Pricing versions", (isAdmin) => <PricingPage isAdmin={isAdmin} />],
   ["bundles", "Bundles", (isAdmin) => <BundlesPage isAdmin={isAdmin} />],
+  ["promotions", "Promotions", (isAdmin) => <PromotionsPage isAdmin={isAdmin} />],
   ["keys", "API keys", (isAdmin) => <ApiKeysPage isAdmin={isAdmin} />],
   ["unrated", "Unrated events", (isAdmin) => <UnratedPage isAdmin={isAdmin} />],
   ["webhooks", "Webhooks", (isAdmin) => <WebhooksPage isAdmin={isAdmin} />],

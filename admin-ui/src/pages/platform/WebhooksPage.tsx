@@ -13,7 +13,7 @@ import { Confirm, ErrorNote, Loading, Section } from "../../ui.js";
 import { AdminOnly, Done, Pager, useForm, usePages } from "./forms.js";
 
 /** The event types an endpoint may subscribe to (WebhookService in webhooks.proto). */
-const eventTypes = ["grant.created", "balance.negative", "pricing_version.moved"];
+const eventTypes = ["grant.created", "balance.negative", "pricing_version.moved", "topup.paid", "topup.refunded", "credits.expiring"];
 
 const statusNames: Record<WebhookDeliveryStatus, string> = {
   [WebhookDeliveryStatus.UNSPECIFIED]: "—",

@@ -877,7 +877,14 @@ export const TopUpStateSchema: GenEnum<TopUpState> = /*@__PURE__*/
  * that credit a customer once their payment is confirmed, by the vendor's
  * backend (ConfirmTopUp) or by Stripe webhooks (POST /webhooks/stripe on the
  * HTTP port, when the deployment configures a Stripe webhook signing secret).
- * Burndown holds no card data: a payment is known by its reference.
+ * Burndown holds no card data: a payment is known by its reference. Stripe's
+ * events read: checkout.session.completed (when paid) and
+ * checkout.session.async_payment_succeeded (a delayed method that succeeded)
+ * pay the order named by the session's metadata.burndown_order_id, with the
+ * payment intent as reference; payment_intent.succeeded pays the order named
+ * by its own metadata; charge.refunded (the refunded total) and
+ * charge.dispute.created (the disputed amount) claw back. Other events are
+ * acknowledged and ignored.
  *
  * A paid order's credits are one lot (source GRANT_SOURCE_PURCHASE, reason
  * code "topup") written in the same transaction that marks the order paid, so
@@ -904,6 +911,8 @@ export const TopUpStateSchema: GenEnum<TopUpState> = /*@__PURE__*/
  *   this id.
  * - CREDIT_TYPE_NOT_FOUND (NOT_FOUND): no credit type has this id.
  * - TOPUP_NOT_FOUND (NOT_FOUND): no top-up order has this id.
+ * - CUSTOMER_BUYS_BUNDLES_ONLY (PERMISSION_DENIED): a customer key's
+ *   CreateTopUp names an amount or an older version of a bundle.
  * - PAYMENT_MISMATCH (FAILED_PRECONDITION): the amount or currency paid (or
  *   refunded) is not the order's.
  * - TOPUP_ALREADY_PAID (FAILED_PRECONDITION): the order was paid with another
@@ -932,6 +941,7 @@ export const BillingService: GenService<{
   },
   /**
    * ListBundles lists the latest version of each bundle, or every version.
+   * Customer keys may list them too: the catalog is what their view sells.
    *
    * @generated from rpc burndown.v1.BillingService.ListBundles
    */
@@ -942,7 +952,10 @@ export const BillingService: GenService<{
   },
   /**
    * CreateTopUp opens a pending order for a customer, from a bundle or for a
-   * plain amount of credits at a price. Nothing is credited yet.
+   * plain amount of credits at a price. Nothing is credited yet. A customer
+   * key may open one for its own customer, from the latest version of a
+   * bundle only (CUSTOMER_BUYS_BUNDLES_ONLY otherwise): a customer never sets
+   * its own price.
    *
    * @generated from rpc burndown.v1.BillingService.CreateTopUp
    */
@@ -985,7 +998,8 @@ export const BillingService: GenService<{
     output: typeof RefundTopUpResponseSchema;
   },
   /**
-   * GetTopUp reads one order.
+   * GetTopUp reads one order. A customer key reads its own customer's orders
+   * only (another's is TOPUP_NOT_FOUND).
    *
    * @generated from rpc burndown.v1.BillingService.GetTopUp
    */
@@ -995,7 +1009,8 @@ export const BillingService: GenService<{
     output: typeof GetTopUpResponseSchema;
   },
   /**
-   * ListTopUps lists a customer's orders, newest first.
+   * ListTopUps lists a customer's orders, newest first. A customer key lists
+   * its own customer's only (CUSTOMER_NOT_FOUND for another).
    *
    * @generated from rpc burndown.v1.BillingService.ListTopUps
    */

@@ -625,6 +625,21 @@ export const WebhookDeliveryStatusSchema: GenEnum<WebhookDeliveryStatus> = /*@__
  *   pricing_version.moved: the customer was re-pinned
  *     (MoveCustomersToPricingVersion). data: fromPricingVersionId ("": base
  *     rates), toPricingVersionId, reason.
+ *   topup.paid: a top-up order's payment was confirmed and its lot credited
+ *     (BillingService.ConfirmTopUp or Stripe), once per order. data: orderId,
+ *     creditTypeId, credits, currency, priceMinor, bundleId ("": an amount),
+ *     bundleVersion, paymentReference, grantId, state, refundedMinor,
+ *     clawedBackCredits, debtCredits.
+ *   topup.refunded: a refund or chargeback of a paid order was recorded and
+ *     its credits clawed back (RefundTopUp or Stripe), once per refund. data:
+ *     the order as in topup.paid, after the refund, and refund:
+ *     {paymentReference, amountMinor, reasonCode ("refund", "chargeback"...),
+ *     creditsFromLot, creditsAsDebt}.
+ *   credits.expiring: a lot's unused credits expire within the deployment's
+ *     notice window (7 days unless the deployment sets another); sent
+ *     once per lot, by whichever replica's job finds it first. data: grantId,
+ *     creditTypeId, amount (the lot's free credits when announced), source,
+ *     expireTime.
  *
  * Errors are as LedgerService describes, with these of WebhookService's own
  * (REASON (status code): when):
