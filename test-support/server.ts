@@ -3,7 +3,7 @@ import { type DescService } from "@bufbuild/protobuf";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { bearer } from "./bearer.js";
-import { AdminService, BillingService, LedgerService, PlanService, PromotionService, Role, WebhookService } from "@burndown/sdk";
+import { AdminService, BillingService, LedgerService, PlanService, PoolService, PromotionService, Role, WebhookService } from "@burndown/sdk";
 import type { Fanout } from "../server/src/fanout.js";
 import type { AdmissionLimits } from "../server/src/rpc/admission.js";
 import { type RunningServer, type ServerOptions, startServer } from "../server/src/server.js";
@@ -27,6 +27,7 @@ export interface Clients {
   webhooks: Client<typeof WebhookService>;
   promotions: Client<typeof PromotionService>;
   plans: Client<typeof PlanService>;
+  pools: Client<typeof PoolService>;
 }
 
 /** TestServer is a running server with its database and an admin key. */
@@ -99,6 +100,7 @@ export async function startTestServer(
       webhooks: createClient(WebhookService, transport),
       promotions: createClient(PromotionService, transport),
       plans: createClient(PlanService, transport),
+      pools: createClient(PoolService, transport),
     };
   };
   let keyCount = 0;

@@ -91,7 +91,8 @@ describeWithBrowser("support in the admin UI", () => {
     const before = await available();
     const page = await signIn(supportToken);
     await openAcme(page);
-    expect(await page.getByTestId("grant-limit").innerText()).toBe("Your key may grant up to 100.00 usd per grant.");
+    // The limit is shown at the credit type's scale once the credit types have loaded, which may be after the heading.
+    await expect.poll(() => page.getByTestId("grant-limit").innerText()).toBe("Your key may grant up to 100.00 usd per grant.");
     const form = page.getByRole("form", { name: "Grant credits" });
     await form.getByLabel("Amount").fill("25.50");
     await form.getByLabel("Reason").selectOption("goodwill");

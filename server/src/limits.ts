@@ -173,4 +173,8 @@ export const limits = {
   customerPlanRowsListedMax: 100,
   /** scheduled periods one pass of the scheduler grants at most (each is one transaction). */
   schedulePeriodsPerPassMax: 1_000,
+  /** pools: members one process remembers as pooled (write path, service/pool-cache.ts); a forgotten one costs one retry. */
+  poolMembersCachedMax: 100_000,
+  /** pools: members one pool may have (ListPoolMembers answers them all). */
+  poolMembersMax: 1_000,
 } as const;

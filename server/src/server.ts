@@ -7,7 +7,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { AdminService, BillingService, ErrorInfoSchema, LedgerService, PlanService, PromotionService, WebhookService } from "@burndown/sdk";
+import { AdminService, BillingService, ErrorInfoSchema, LedgerService, PlanService, PoolService, PromotionService, WebhookService } from "@burndown/sdk";
 import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
 import { startScheduleJobs } from "./jobs/schedule-jobs.js";
@@ -36,6 +36,8 @@ import { usageAdminHandlers } from "./rpc/usage-admin-handlers.js";
 import { usageHandlers } from "./rpc/usage-handlers.js";
 import { promotionHandlers } from "./rpc/promotion-handlers.js";
 import { webhookHandlers } from "./rpc/webhook-handlers.js";
+import { poolHandlers } from "./rpc/pool-handlers.js";
+import { PoolCache } from "./service/pool-cache.js";
 import { KeyVerifier } from "./service/api-keys.js";
 import { type Fanout, LocalFanout } from "./fanout.js";
 import type { Deps, RechargePolicy, UsagePolicy } from "./service/context.js";
@@ -110,7 +112,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // Jobs run groups with these deps (expiry-jobs.ts): their crossings kick it too.
     rechargeDue: () => rechargeDue(),
     writes: new GroupCommit(
-      { pool: options.pool, now, rechargeDue: () => rechargeDue() },
+      { pool: options.pool, now, rechargeDue: () => rechargeDue(), pools: new PoolCache() },
       {
         lanes: options.writes?.lanes ?? limits.writeLanesDefault,
         partitions: options.writes?.partitions ?? limits.customerPartitionsDefault,
@@ -133,8 +135,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // Health and reflection answer without an API key (see publicMethods in interceptors.ts).
     router.service(WebhookService, webhookHandlers(deps));
     router.service(PromotionService, promotionHandlers(deps));
-    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService]));
-    registerReflection(router, [LedgerService.file, AdminService.file, BillingService.file, PlanService.file, WebhookService.file, PromotionService.file, HealthService.file, ErrorInfoSchema.file]);
+    router.service(PoolService, poolHandlers(deps));
+    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService, PoolService]));
+    registerReflection(router, [
+      LedgerService.file, AdminService.file, BillingService.file, PlanService.file, WebhookService.file, PromotionService.file, PoolService.file,
+      HealthService.file, ErrorInfoSchema.file,
+    ]);
   };
   // The error interceptor is first, so it is outermost and sees every refusal. Malformed
   // bodies and admission come before auth: a flood of bad keys is shed like any other.

@@ -18,12 +18,14 @@ import {
   LedgerService,
   PeriodUnit,
   PlanService,
+  PoolPeriod,
   PromotionService,
   ReservationStatus,
   Role,
   TopUpState,
   UsageGranularity,
   UsageOutcome,
+  PoolService,
   WebhookService,
 } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -112,6 +114,10 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "PromotionService/ListPromoCodes": ["support", "admin"],
   "PromotionService/DisablePromoCode": ["admin"],
   "PromotionService/RedeemPromoCode": ["service", "support", "admin"],
+  "PoolService/AttachPoolMember": ["admin"],
+  "PoolService/DetachPoolMember": ["admin"],
+  "PoolService/SetPoolMemberLimit": ["admin"],
+  "PoolService/ListPoolMembers": ["support", "admin"],
 };
 
 /** The callers without a working key, and the reason each must be refused with. */
@@ -728,6 +734,34 @@ const validCalls: Record<string, () => Promise<Send>> = {
       expect(res.replayedCount).toBe(1n);
     };
   },
+  "PoolService/AttachPoolMember": async () => {
+    const [parentCustomerId, memberCustomerId] = [await freshCustomer(), await freshCustomer()];
+    return async (c) => {
+      const res = await c.pools.attachPoolMember({ parentCustomerId, memberCustomerId, requestId: randomUUID() });
+      expect(res.member?.parentCustomerId).toBe(parentCustomerId);
+    };
+  },
+  "PoolService/DetachPoolMember": async () => {
+    const { parentCustomerId, memberCustomerId } = await freshPoolMember();
+    return async (c) => {
+      const res = await c.pools.detachPoolMember({ memberCustomerId, requestId: randomUUID() });
+      expect(res.parentCustomerId).toBe(parentCustomerId);
+    };
+  },
+  "PoolService/SetPoolMemberLimit": async () => {
+    const { memberCustomerId } = await freshPoolMember();
+    return async (c) => {
+      const res = await c.pools.setPoolMemberLimit({ memberCustomerId, creditTypeId, limit: 10n, period: PoolPeriod.DAY, requestId: randomUUID() });
+      expect(res.member?.limits.map((limit) => limit.limit)).toEqual([10n]);
+    };
+  },
+  "PoolService/ListPoolMembers": async () => {
+    const { parentCustomerId, memberCustomerId } = await freshPoolMember();
+    return async (c) => {
+      const res = await c.pools.listPoolMembers({ customerId: parentCustomerId });
+      expect(res.members.map((member) => member.memberCustomerId)).toEqual([memberCustomerId]);
+    };
+  },
   "AdminService/CorrectUsageEvent": async () => {
     const eventId = await burnedEvent();
     return async (c) => {
@@ -874,6 +908,18 @@ async function autoRecharge(): Promise<string> {
 }
 
 /** freshBundle makes a bundle of 100 credits for 500 minor units of USD. */
+async function freshCustomer(): Promise<string> {
+  const customerId = fresh("cust");
+  await admin().admin.createCustomer({ customer: { customerId }, requestId: randomUUID() });
+  return customerId;
+}
+
+async function freshPoolMember(): Promise<{ parentCustomerId: string; memberCustomerId: string }> {
+  const [parentCustomerId, memberCustomerId] = [await freshCustomer(), await freshCustomer()];
+  await admin().pools.attachPoolMember({ parentCustomerId, memberCustomerId, requestId: randomUUID() });
+  return { parentCustomerId, memberCustomerId };
+}
+
 async function freshBundle(): Promise<string> {
   const bundleId = fresh("bundle");
   await admin().billing.createBundle({ bundleId, displayName: "Matrix", creditTypeId, credits: 100n, currency: "USD", priceMinor: 500n, requestId: randomUUID() });
@@ -907,8 +953,8 @@ afterAll(async () => {
 });
 
 describe("the expected table", () => {
-  it("names every RPC of LedgerService, AdminService, BillingService, PlanService, WebhookService and PromotionService, and has a valid call for each", () => {
-    const rpcs = [LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
+  it("names every RPC of LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService and PoolService, and has a valid call for each", () => {
+    const rpcs = [LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService, PoolService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
     expect(Object.keys(expectedRoles).sort()).toEqual([...rpcs].sort());
     expect(Object.keys(validCalls).sort()).toEqual([...rpcs].sort());
   });

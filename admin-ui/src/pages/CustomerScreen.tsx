@@ -12,6 +12,7 @@ import { LedgerTable } from "./LedgerTable.js";
 import { OverdraftForm } from "./OverdraftForm.js";
 import { Subscriptions } from "./Subscriptions.js";
 import { AutoRecharge } from "./AutoRecharge.js";
+import { PoolSection } from "./PoolSection.js";
 import { TopUps } from "./TopUps.js";
 import { useCaller } from "../caller.js";
 import { GrantSource, Role } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
@@ -47,6 +48,7 @@ export function CustomerScreen({ customerId, tab }: { customerId: string; tab?: 
             <GrantForm customerId={customerId} />
             <Pricing customerId={customerId} pricingVersionId={info.pricingVersionId} />
           </div>
+          <PoolSection customerId={customerId} />
           <Reservations customerId={customerId} />
           <Subscriptions customerId={customerId} isAdmin={me.role === Role.ADMIN} />
           <TopUps customerId={customerId} />

@@ -79,6 +79,7 @@ export function LedgerTable({ customerId, eventLink = (usageId: string) => href(
               <th scope="col" className="num">Amount</th>
               <th scope="col">Credit type</th>
               <th scope="col">Reason</th>
+              <th scope="col">Member</th>
               <th scope="col">Actor</th>
               <th scope="col">Request id</th>
               <th scope="col">Lot</th>
@@ -96,6 +97,7 @@ export function LedgerTable({ customerId, eventLink = (usageId: string) => href(
                 <td className="num"><Amount value={entry.amount} scale={scaleOf(entry.creditTypeId)} /></td>
                 <td>{entry.creditTypeId}</td>
                 <td>{entry.reasonCode}</td>
+                <td>{entry.memberCustomerId ? <a href={href("customers", entry.memberCustomerId)}>{entry.memberCustomerId}</a> : ""}</td>
                 <td><code>{entry.actor}</code></td>
                 <td><code title={entry.requestId}>{entry.requestId.slice(0, 12)}</code></td>
                 <td>{entry.grantId ? <code title={entry.grantId}>{entry.grantId.slice(0, 8)}</code> : "—"}</td>

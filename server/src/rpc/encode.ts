@@ -96,6 +96,7 @@ export function encodeEntry(entry: EntryRow): Init<typeof LedgerEntrySchema> {
     reasonCode: entry.reasonCode,
     usageId: entry.usageId ?? "",
     overLimit: entry.overLimit,
+    memberCustomerId: entry.memberCustomerId ?? "",
   };
 }
 

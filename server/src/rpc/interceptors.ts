@@ -169,6 +169,11 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.PromotionService/ListPromoCodes": staff,
   "burndown.v1.PromotionService/DisablePromoCode": admin,
   "burndown.v1.PromotionService/RedeemPromoCode": everyoneAndCustomers,
+  // Who shares whose credits is the admin's to change; support may look.
+  "burndown.v1.PoolService/AttachPoolMember": admin,
+  "burndown.v1.PoolService/DetachPoolMember": admin,
+  "burndown.v1.PoolService/SetPoolMemberLimit": admin,
+  "burndown.v1.PoolService/ListPoolMembers": staff,
 };
 
 /**

@@ -22,6 +22,7 @@ import { type ReserveInput, reserve } from "../service/reserve.js";
 import {
   enforcementModeOf,
   optionalCode,
+  optionalId,
   optionalTime,
   requireCode,
   requireCost,
@@ -120,6 +121,7 @@ export function ledgerHandlers(deps: Deps): Partial<ServiceImpl<typeof LedgerSer
         endAt: optionalTime("end_time", req.endTime),
         pageSize: requirePageSize(req.pageSize),
         pageToken: requireText("page_token", req.pageToken, 512),
+        memberCustomerId: optionalId("member_customer_id", req.memberCustomerId),
       });
       return { entries: page.entries.map(encodeEntry), nextPageToken: page.nextPageToken };
     },

@@ -72,6 +72,7 @@ export function readHandlers(deps: Deps): Partial<ServiceImpl<typeof LedgerServi
         startAt,
         endAt: optionalTime("end_time", req.endTime),
         granularity: requireGranularity(req.granularity),
+        byMember: req.byMember,
       });
       return {
         buckets: summary.buckets.map((bucket) => ({
@@ -80,6 +81,7 @@ export function readHandlers(deps: Deps): Partial<ServiceImpl<typeof LedgerServi
           creditTypeId: bucket.creditTypeId,
           credits: bucket.credits,
           count: bucket.count,
+          memberCustomerId: bucket.memberCustomerId,
         })),
         startTime: timestampFromDate(summary.startAt),
         endTime: timestampFromDate(summary.endAt),

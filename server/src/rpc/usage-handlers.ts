@@ -34,6 +34,7 @@ const checkReasons: Record<DomainCheckReason, CheckReason> = {
   observe_only: CheckReason.OBSERVE_ONLY,
   enforcement_off: CheckReason.ENFORCEMENT_OFF,
   kill_switch: CheckReason.KILL_SWITCH,
+  child_limit_exceeded: CheckReason.CHILD_LIMIT_EXCEEDED,
 };
 
 /** encodeUsageResult converts one event's result. */

@@ -35,6 +35,8 @@ export interface UsageSummaryInput {
   /** null: now. */
   endAt: Date | null;
   granularity: Granularity;
+  /** one bucket per pool member too. */
+  byMember: boolean;
 }
 
 /** UsageSummary is the buckets with usage, and the period as bucketed. */
@@ -68,7 +70,7 @@ export async function getUsageSummary(deps: Deps, input: UsageSummaryInput): Pro
   const endAt = new Date(endMs);
   return withSnapshot(deps.pool, async (tx) => {
     if (!(await customerExists(tx, input.customerId))) throw notFound("CUSTOMER_NOT_FOUND", "customer id", input.customerId);
-    const buckets = await selectBurnBuckets(tx, { customerId: input.customerId, creditTypeId: input.creditTypeId, startAt, endAt, bucketDays: bucketDays[input.granularity] });
+    const buckets = await selectBurnBuckets(tx, { customerId: input.customerId, creditTypeId: input.creditTypeId, startAt, endAt, bucketDays: bucketDays[input.granularity], byMember: input.byMember });
     assert(buckets.every((bucket) => bucket.startAt >= startAt && bucket.startAt < endAt && bucket.count > 0n), "buckets lie in the period and hold burns");
     assert(buckets.every((bucket) => bucket.credits <= limits.amountMax), "a bucket is part of a balance's burned total");
     return { buckets, startAt, endAt };

@@ -17,10 +17,12 @@ export interface ListEntriesInput {
   endAt: Date | null;
   pageSize: number;
   pageToken: string;
+  /** only entries this pool member caused; empty: all. */
+  memberCustomerId: string;
 }
 
 function filterHash(input: ListEntriesInput): string {
-  const filter = [input.customerId, input.creditTypeId, [...input.kinds].sort().join(","), input.startAt?.toISOString() ?? "", input.endAt?.toISOString() ?? ""];
+  const filter = [input.customerId, input.creditTypeId, [...input.kinds].sort().join(","), input.startAt?.toISOString() ?? "", input.endAt?.toISOString() ?? "", input.memberCustomerId];
   return createHash("sha256").update(JSON.stringify(filter)).digest("base64url").slice(0, 16);
 }
 

@@ -20,7 +20,8 @@ import type { RateRow } from "../store/rate-store.js";
 import type { SentUsage, UsageRow } from "../store/usage-store.js";
 import { eventHashLength, rateAt, type WriteInputs } from "../store/write-inputs-store.js";
 import type { Caller, Deps } from "./context.js";
-import { GroupAbort, loadedState, type PlanContext, type Prepared, type WriteOp } from "./write-op.js";
+import { type PoolSpend, spendAsMember } from "./pool-spend.js";
+import { GroupAbort, loadedState, type PlanContext, type Prepared, spenderOf, type WriteOp } from "./write-op.js";
 
 /** UsageInput is a well-formed usage event of a batch. */
 export type UsageInput = SentUsage;
@@ -131,16 +132,34 @@ async function rateAndRecord(deps: Deps, caller: Caller, pending: Pending[], res
   );
 }
 
-/** BalanceEvents are one balance's events of an op, each with its rate. */
+/** BalanceEvents are one balance's events of an op, each with its rate (a pool owner's balance holds its members' events). */
 interface BalanceEvents {
   key: BalanceKey;
   events: { p: Pending; rate: RateRow }[];
+}
+
+/** MemberPools are the pool memberships of an op's customers that spend a pool owner's balance, by customer id. */
+type MemberPools = Map<string, PoolSpend>;
+
+/**
+ * memberPoolsOf checks the guessed spender of every customer of an op against the
+ * memberships read under the locks (PoolMoved when one is wrong: the group runs again)
+ * and returns those that are pool members.
+ */
+function memberPoolsOf(ctx: PlanContext, guesses: ReadonlyMap<string, string>): MemberPools {
+  const pools: MemberPools = new Map();
+  for (const [customerId, guessed] of guesses) {
+    const { membership } = spenderOf(ctx, customerId, guessed);
+    if (membership !== null) pools.set(customerId, { memberCustomerId: customerId, membership });
+  }
+  return pools;
 }
 
 /** usageOp rates and records events (one lane's, or one replay's) as one op; its answer maps batch positions to results. */
 export function usageOp(caller: Caller, events: readonly Pending[], audit: AuditOf | null, late: LateUsage): WriteOp<Map<number, UsageResult>> {
   let balances: BalanceEvents[] = [];
   let unrated: Pending[] = [];
+  let guesses = new Map<string, string>();
   const first = events[0];
   assert(first !== undefined, "a usage op has events");
   const reusedInBatch = events.filter((p) => p.reusedInBatch === true);
@@ -163,9 +182,10 @@ export function usageOp(caller: Caller, events: readonly Pending[], audit: Audit
       reads.expiredLots.push(...earliest.values());
     },
     prepare: (inputs) => {
-      ({ balances, unrated } = sortByBalance(inputs, rateable));
-      const keys = balances.map((balance) => balance.key);
       const customerIds = [...new Set(events.map((p) => p.event.customerId))];
+      guesses = new Map(customerIds.map((id) => [id, inputs.poolParents.parentOf(id) ?? id]));
+      ({ balances, unrated } = sortByBalance(inputs, rateable, guesses));
+      const keys = balances.map((balance) => balance.key);
       const prepared: Prepared = {
         keys,
         customerIds,
@@ -173,12 +193,14 @@ export function usageOp(caller: Caller, events: readonly Pending[], audit: Audit
         createBalances: keys,
         claimEventIds: rateable.flatMap((p) => (p.sent === null ? [] : [{ principal: p.principal, eventId: p.event.eventId, hash: p.sent.hash }])),
         carries: balances.flatMap((balance) => balance.events.map(({ p }) => ({ customerId: p.event.customerId, featureKey: p.event.featureKey }))),
+        poolMembers: customerIds,
       };
       return prepared;
     },
     plan: (ctx) => {
       try {
         const rated = new Map<number, UsageResult>();
+        const pools = memberPoolsOf(ctx, guesses);
         // A stored event (a replay) is its own claim; a sent one is fresh only if this group claimed its id.
         const fresh = (p: Pending) => {
           const claim = p.sent === null ? "fresh" : ctx.eventClaim({ principal: p.principal, eventId: p.event.eventId, hash: p.sent.hash });
@@ -190,7 +212,7 @@ export function usageOp(caller: Caller, events: readonly Pending[], audit: Audit
         for (const p of unrated) if (fresh(p)) recordUnrated(ctx, p, rated);
         for (const balance of balances) {
           const kept = balance.events.filter(({ p }) => fresh(p));
-          if (kept.length > 0) burnEvents(ctx, caller, { ...balance, events: kept }, rated, late);
+          if (kept.length > 0) burnEvents(ctx, caller, { ...balance, events: kept }, rated, late, pools);
         }
         const record = audit?.(rated) ?? null;
         if (record !== null) ctx.draft.audit(record);
@@ -216,7 +238,7 @@ function recordReused(ctx: PlanContext, p: Pending, rated: Map<number, UsageResu
 }
 
 /** sortByBalance splits events into those with a rate, by balance, and those without. */
-function sortByBalance(inputs: WriteInputs, events: readonly Pending[]): { balances: BalanceEvents[]; unrated: Pending[] } {
+function sortByBalance(inputs: WriteInputs, events: readonly Pending[], spenders: ReadonlyMap<string, string>): { balances: BalanceEvents[]; unrated: Pending[] } {
   const byKey = new Map<string, BalanceEvents>();
   const unrated: Pending[] = [];
   for (const p of events) {
@@ -225,7 +247,7 @@ function sortByBalance(inputs: WriteInputs, events: readonly Pending[]): { balan
       unrated.push(p);
       continue;
     }
-    const key = { customerId: p.event.customerId, creditTypeId: rate.creditTypeId };
+    const key = { customerId: spenders.get(p.event.customerId) ?? p.event.customerId, creditTypeId: rate.creditTypeId };
     const mapKey = balanceKeyOf(key.customerId, key.creditTypeId);
     const balance = byKey.get(mapKey) ?? { key, events: [] };
     balance.events.push({ p, rate });
@@ -268,7 +290,7 @@ function rejectEvent(ctx: PlanContext, p: Pending, reason: string, rated: Map<nu
  * whose credits, or whose burn, would leave the int64 range is rejected alone, and the
  * others are rated again without it (its carry never happened).
  */
-function burnEvents(ctx: PlanContext, caller: Caller, balance: BalanceEvents, rated: Map<number, UsageResult>, late: LateUsage): void {
+function burnEvents(ctx: PlanContext, caller: Caller, balance: BalanceEvents, rated: Map<number, UsageResult>, late: LateUsage, pools: MemberPools): void {
   const { key } = balance;
   let before: BalanceState;
   try {
@@ -291,9 +313,23 @@ function burnEvents(ctx: PlanContext, caller: Caller, balance: BalanceEvents, ra
     }
     for (const carry of rating.carries.values()) ctx.draft.setCarry(carry);
     planned.overLimit.forEach((over, burnIndex) => (rating.rows[rating.burnRowIndex[burnIndex]].overLimit = over));
-    recordBurns(ctx, caller, key, ordered, rating, planned, rated);
+    countMemberUsage(ctx, key, ordered, rating, pools);
+    recordBurns(ctx, caller, key, ordered, rating, planned, rated, pools);
     return;
   }
+}
+
+/**
+ * countMemberUsage counts each pool member's burned events against its limit. Usage has
+ * already happened: past the limit it is burned all the same, and its event flagged.
+ */
+function countMemberUsage(ctx: PlanContext, key: BalanceKey, ordered: readonly { p: Pending }[], rating: Rating, pools: MemberPools): void {
+  ordered.forEach(({ p }, index) => {
+    const pool = pools.get(p.event.customerId);
+    const row = rating.rows[index];
+    if (pool === undefined || row.status !== "burned") return;
+    if (spendAsMember(ctx, pool, key, row.credits ?? 0n, { enforce: false }).overLimit) row.overLimit = true;
+  });
 }
 
 /** Rating is one balance's events rated in order: their rows, their burns and the carries they leave. */
@@ -339,6 +375,7 @@ function recordBurns(
   rating: Rating,
   planned: PlannedUsage,
   rated: Map<number, UsageResult>,
+  pools: MemberPools,
 ): void {
   const { rows, burnRowIndex } = rating;
   // Each event's row: stored now, or (a replayed dead letter) rated in place.
@@ -357,7 +394,8 @@ function recordBurns(
     const row = rowOf(entry);
     if (row === null) return {};
     // A late event that took back part of a lot's expiry says so on that entry.
-    return { ...refs[row], reasonCode: entry.kind === "unexpire" ? "late_usage" : rows[row].offline ? "usage_offline" : "usage" };
+    const memberCustomerId = pools.has(rows[row].customerId) ? rows[row].customerId : null;
+    return { ...refs[row], memberCustomerId, reasonCode: entry.kind === "unexpire" ? "late_usage" : rows[row].offline ? "usage_offline" : "usage" };
   });
   ordered.forEach(({ p }, index) => {
     const row = rows[index];

@@ -7,6 +7,7 @@ import { type BalanceView, emptyView, totalsView } from "./balance-view.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { reservationIdFor } from "./customer-hash.js";
 import { insufficientCredits } from "./missing-balance.js";
+import { spendAsMember } from "./pool-spend.js";
 import { type Cost, costOp } from "./resolve-cost.js";
 import type { Outcome, WriteOp } from "./write-op.js";
 
@@ -32,8 +33,10 @@ export interface ReservationResult {
  * nothing, and its commit is recorded in the shadow ledger.
  */
 export function reserveOp(caller: Caller, idempotency: Idempotency, input: ReserveInput): WriteOp<ReservationResult> {
-  return costOp({ caller, idempotency }, input.customerId, input.cost, (ctx, key, before, cost) => {
+  return costOp({ caller, idempotency }, input.customerId, input.cost, (ctx, key, before, cost, pool) => {
     const nowMs = ctx.now.getTime();
+    // A pool member's hold counts against its limit until it is committed or released.
+    if (pool !== null && cost.mode === "enforce") spendAsMember(ctx, pool, key, cost.amount, { enforce: true });
     const planned = before === null || cost.mode !== "enforce" ? null : planHold(before, cost.amount, nowMs);
     if (planned?.kind === "insufficient" && !ctx.killSwitch) throw insufficientCredits(key.customerId, key.creditTypeId, planned.available, planned.required);
     const held = planned?.kind === "planned" ? planned : null;
@@ -47,12 +50,16 @@ export function reserveOp(caller: Caller, idempotency: Idempotency, input: Reser
       committedAmount: 0n,
       expiresAt: new Date(nowMs + input.ttlMs),
       mode: cost.mode !== "enforce" ? cost.mode : held === null ? "forced" : "enforce",
+      memberCustomerId: pool?.memberCustomerId ?? null,
     };
     if (held !== null) {
-      const cause = { reservationId: reservation.reservationId, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: "reserve", effectiveAt: ctx.now };
+      const cause = {
+        reservationId: reservation.reservationId, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: "reserve", effectiveAt: ctx.now,
+        memberCustomerId: pool?.memberCustomerId ?? null,
+      };
       ctx.draft.change(key, held, cause);
     }
-    ctx.draft.reserve({ ...reservation, requestId: idempotency.requestId, actor: caller.keyId });
+    ctx.draft.reserve({ ...reservation, requestId: idempotency.requestId, actor: caller.keyId, memberCustomerId: pool?.memberCustomerId ?? null });
     const after = held?.state ?? before;
     return { value: { reservation, balance: after === null ? emptyView(key.creditTypeId) : totalsView(key.creditTypeId, after, nowMs), overLimit: false } };
   });

@@ -14,7 +14,8 @@ import type { BalanceKey } from "../store/balance-store.js";
 import type { Caller, Idempotency } from "./context.js";
 import { missingBalanceError } from "./missing-balance.js";
 import { type Mode, type Rule, enforcementOf } from "../ledger/enforcement.js";
-import { BalanceNeeded, loadedState, type PlanContext, type PlanResult, type ReadRequest, type WriteOp } from "./write-op.js";
+import type { PoolSpend } from "./pool-spend.js";
+import { BalanceNeeded, loadedState, type PlanContext, type PlanResult, type ReadRequest, spenderOf, type WriteOp } from "./write-op.js";
 
 /** Cost is what a Reserve or Burn asks for. */
 export type Cost =
@@ -72,7 +73,10 @@ export function priceCost(inputs: WriteInputs, customerId: string, cost: Cost): 
 /**
  * costOp is the op of a request that spends a cost from one customer's balance (Reserve,
  * Burn): it prices the cost from the group's read, with the enforcement mode that applies,
- * and plans on the balance of the cost's credit type once it is locked. A balance that
+ * and plans on the balance of the cost's credit type once it is locked. A pool member
+ * spends its pool owner's balance (pool names the member): prepare locks the balance of
+ * the owner this process guesses, and plan checks the guess against the membership read
+ * under the locks (spenderOf: a wrong guess runs again in the next group). A balance that
  * does not exist is refused as missingBalanceError says; in observe and off modes no
  * balance is touched (before is null); under the kill switch a customer who never had
  * credits of the type gets the balance created, to go into debt.
@@ -81,9 +85,10 @@ export function costOp<T>(
   claim: { caller: Caller; idempotency: Idempotency },
   customerId: string,
   cost: Cost,
-  plan: (ctx: PlanContext, key: BalanceKey, before: BalanceState | null, cost: ResolvedCost) => PlanResult<T>,
+  plan: (ctx: PlanContext, key: BalanceKey, before: BalanceState | null, cost: ResolvedCost, pool: PoolSpend | null) => PlanResult<T>,
 ): WriteOp<T> {
   let resolved: ResolvedCost;
+  let guessed = customerId;
   let createBalance = false;
   return {
     lane: { customerId },
@@ -92,15 +97,18 @@ export function costOp<T>(
     request: (reads) => requestCost(reads, customerId, cost),
     prepare: (inputs) => {
       resolved = priceCost(inputs, customerId, cost);
-      const key = { customerId, creditTypeId: resolved.creditTypeId };
-      return { keys: [key], customerIds: [customerId], createBalances: createBalance ? [key] : undefined };
+      guessed = inputs.poolParents.parentOf(customerId) ?? customerId;
+      const key = { customerId: guessed, creditTypeId: resolved.creditTypeId };
+      return { keys: [key], customerIds: [customerId], createBalances: createBalance ? [key] : undefined, poolMembers: [customerId] };
     },
     plan: (ctx) => {
-      const key = { customerId, creditTypeId: resolved.creditTypeId };
+      const { spender, membership } = spenderOf(ctx, customerId, guessed);
+      const pool = membership === null ? null : { memberCustomerId: customerId, membership };
+      const key = { customerId: spender, creditTypeId: resolved.creditTypeId };
       const slot = ctx.balance(key);
-      if (slot.kind !== "missing") return plan(ctx, key, resolved.mode === "enforce" ? loadedState(slot, key) : (slot.kind === "loaded" ? slot.state : null), resolved);
-      if (resolved.mode !== "enforce") return plan(ctx, key, null, resolved);
-      if (ctx.killSwitch && ctx.inputs.customers.has(customerId) && ctx.inputs.creditTypes.has(key.creditTypeId) && !createBalance) {
+      if (slot.kind !== "missing") return plan(ctx, key, resolved.mode === "enforce" ? loadedState(slot, key) : (slot.kind === "loaded" ? slot.state : null), resolved, pool);
+      if (resolved.mode !== "enforce") return plan(ctx, key, null, resolved, pool);
+      if (ctx.killSwitch && ctx.inputs.customers.has(spender) && ctx.inputs.creditTypes.has(key.creditTypeId) && !createBalance) {
         createBalance = true;
         throw new BalanceNeeded(key);
       }

@@ -10,6 +10,7 @@ import { emptyView, totalsView } from "./balance-view.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { customerHashOfReservation } from "./customer-hash.js";
 import { insufficientCredits } from "./missing-balance.js";
+import { returnAsMember, spendAsMember } from "./pool-spend.js";
 import type { ReservationResult } from "./reserve.js";
 import { loadedState, type Outcome, type PlanContext, type WriteOp } from "./write-op.js";
 
@@ -58,7 +59,8 @@ function resolutionOp(resolution: Resolution, actor: { caller: Caller; idempoten
       // A status only moves away from held: one read before the lock already settles a resolved one.
       if (found.status !== "held" && actor !== null) throw notHeld(found);
       const key = { customerId: found.customerId, creditTypeId: found.creditTypeId };
-      return { keys: [key], customerIds: [key.customerId], pinnedGrantIds: pinnedOf(found), reservationIds: [reservationId] };
+      const poolMembers = found.memberCustomerId === null ? undefined : [found.memberCustomerId];
+      return { keys: [key], customerIds: [key.customerId], pinnedGrantIds: pinnedOf(found), reservationIds: [reservationId], poolMembers };
     },
     plan: (ctx) => {
       const current = ctx.reservationStatus(reservationId) ?? found.status;
@@ -79,6 +81,22 @@ function causeOf(ctx: PlanContext, found: ReservationRow, status: Resolution["st
   return actor === null
     ? { reservationId: found.reservationId, requestId: null, actor: "system", reasonCode: "reservation_expired", effectiveAt: ctx.now }
     : { reservationId: found.reservationId, requestId: actor.idempotency.requestId, actor: actor.caller.keyId, reasonCode: found.featureKey ?? status, effectiveAt: ctx.now };
+}
+
+/**
+ * settleMember moves a pool member's counter as its reservation resolves: the hold was
+ * counted when it was placed, so a commit counts what it burned past the hold (within the
+ * limit) or gives back what it did not burn, and a release or expiry gives back the hold.
+ * A member detached since (or moved to another pool) is no longer counted on this pool.
+ */
+function settleMember(ctx: PlanContext, found: ReservationRow, committedAmount: bigint): void {
+  const memberCustomerId = found.memberCustomerId;
+  if (memberCustomerId === null) return;
+  const membership = ctx.poolOf(memberCustomerId);
+  if (membership === null || membership.parentCustomerId !== found.customerId) return;
+  const key = { customerId: found.customerId, creditTypeId: found.creditTypeId };
+  if (committedAmount > found.amount) spendAsMember(ctx, { memberCustomerId, membership }, key, committedAmount - found.amount, { enforce: true });
+  else returnAsMember(ctx, memberCustomerId, key, found.amount - committedAmount);
 }
 
 /**
@@ -103,7 +121,7 @@ function resolve(
     throw new LedgerError("rejected", "RESERVATION_EXPIRED", "the reservation's time to live ran out; its credits are being returned", { reservation_id: found.reservationId });
   }
   const committedAmount = status === "committed" ? amount : 0n;
-  const cause = causeOf(ctx, found, status, actor);
+  const cause = { ...causeOf(ctx, found, status, actor), memberCustomerId: found.memberCustomerId };
   let after = before;
   let overLimit = false;
   if (found.mode === "observe" || found.mode === "off") {
@@ -115,6 +133,7 @@ function resolve(
     if (before !== null) ctx.draft.change(key, { kind: "planned", entries: [], state: before }, cause);
   } else {
     assert(before !== null, "a reservation that held or burns has its balance");
+    settleMember(ctx, found, committedAmount);
     const forced = found.mode === "forced";
     const planned: Forced | Insufficient | Planned =
       status !== "committed"

@@ -54,7 +54,11 @@ import { customerHash } from "./customer-hash.js";
 import type { Caller, Idempotency } from "./context.js";
 import { decodeResult } from "./result-codec.js";
 import { claimRowOf } from "./run-idempotent.js";
-import { BalanceNeeded, type BalanceSlot, Draft, GroupAbort, type GroupView, type Outcome, type PlanContext, type PlanResult, type Prepared, type ReadRequest, type WriteOp } from "./write-op.js";
+import type { MemberUsage } from "../ledger/pool-limit.js";
+import type { PoolMembership } from "../store/balance-store.js";
+import type { PoolUsageWrite } from "../store/balance-writer.js";
+import { type PoolCache, sharedPoolCache } from "./pool-cache.js";
+import { BalanceNeeded, type BalanceSlot, Draft, GroupAbort, PoolMoved, type GroupView, type Outcome, type PlanContext, type PlanResult, type Prepared, type ReadRequest, type WriteOp } from "./write-op.js";
 
 /** groupStats counts group transactions of two or more ops that committed, and those that failed and ran op by op (process-wide, for metrics and tests). */
 export const groupStats = { committed: 0, fellBack: 0 };
@@ -68,6 +72,8 @@ export interface GroupDeps {
   now: () => Date;
   /** called after a group committed that flagged a balance for auto-recharge (the recharge job's kick). */
   rechargeDue?: () => void;
+  /** this process's guesses of pool membership (sharedPoolCache when absent). */
+  pools?: PoolCache;
 }
 
 /** GroupOptions shape one group. */
@@ -148,6 +154,8 @@ class GroupState implements GroupView {
   private readonly lots = new Map<string, LotWrite>();
   private readonly newLots = new Map<string, NewLotWrite>();
   private readonly carryWrites = new Map<string, CarryWrite>();
+  private readonly pools: Map<string, PoolMembership>;
+  private readonly poolUsageWrites = new Map<string, PoolUsageWrite>();
   private readonly takenEventIds = new Set<string>();
 
   constructor(
@@ -162,6 +170,7 @@ class GroupState implements GroupView {
     this.killSwitch = decision.killSwitch;
     this.statuses = decision.reservationStatuses;
     this.carries = decision.carries;
+    this.pools = decision.pools;
     this.slots = slots;
   }
 
@@ -182,6 +191,16 @@ class GroupState implements GroupView {
 
   nextLotSeq(): bigint {
     return this.lotSeq++;
+  }
+
+  poolOf(customerId: string): PoolMembership | null {
+    return this.pools.get(customerId) ?? null;
+  }
+
+  memberUsage(memberCustomerId: string, creditTypeId: string): MemberUsage | null {
+    const written = this.poolUsageWrites.get(balanceKeyOf(memberCustomerId, creditTypeId));
+    if (written !== undefined) return { periodStartMs: written.periodStart.getTime(), used: written.used };
+    return this.pools.get(memberCustomerId)?.usage.get(creditTypeId) ?? null;
   }
 
   eventClaim(claim: EventClaim): "fresh" | "duplicate" | "reused" {
@@ -225,6 +244,7 @@ class GroupState implements GroupView {
       this.carries.set(pair, { perUnits: carry.perUnits, carry: carry.carry });
       this.carryWrites.set(pair, carry);
     }
+    for (const [pair, usage] of draft.poolUsage) this.poolUsageWrites.set(pair, usage);
     this.set.audits.push(...draft.audits);
     this.set.corrections.push(...draft.corrections);
     this.set.releasedEventIds.push(...draft.releasedEventIds);
@@ -294,6 +314,7 @@ class GroupState implements GroupView {
       lots: [...this.lots.values()],
       newLots: [...this.newLots.values()],
       carries: [...this.carryWrites.values()],
+      poolUsage: [...this.poolUsageWrites.values()],
       claims,
     };
   }
@@ -335,6 +356,8 @@ function planContextOf(group: GroupState, draft: Draft): PlanContext {
     balance: (key) => draft.state(key),
     reservationStatus: (reservationId) => group.reservationStatus(reservationId),
     carry: (customerId, featureKey) => draft.carry(customerId, featureKey),
+    poolOf: (customerId) => group.poolOf(customerId),
+    memberUsage: (memberCustomerId, creditTypeId) => draft.memberUsage(memberCustomerId, creditTypeId),
     nextLotSeq: () => group.nextLotSeq(),
     draft,
   };
@@ -358,7 +381,8 @@ async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOpt
   let flaggedRecharge = false;
   const outcomes = await withTransaction(deps.pool, async (tx) => {
     const outcomes = new Array<GroupOutcome<unknown> | undefined>(ops.length);
-    let inputs = await readInputs(tx, ops);
+    const pools = deps.pools ?? sharedPoolCache;
+    let inputs: WriteInputs = { ...(await readInputs(tx, ops)), poolParents: pools };
     step("readMs");
     const prepared = prepareAll(ops, inputs, options, outcomes);
     const live = prepared.filter((p): p is Prepared => p !== null);
@@ -377,6 +401,7 @@ async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOpt
       reservationIds: unique(live.flatMap((p) => p.reservationIds ?? [])),
       carries: unique(live.flatMap((p) => p.carries ?? []), pairKey),
       claims: ops.flatMap((op) => (op.claim ? [{ principal: op.claim.caller.keyId, requestId: op.claim.idempotency.requestId }] : [])),
+      poolMembers: unique(live.flatMap((p) => p.poolMembers ?? [])),
     };
     const loaded = await lockAndSelectDecisionInputs(tx, request, { skipLocked: options.skipLocked ?? false });
     const { locked, thresholds } = loaded;
@@ -385,6 +410,7 @@ async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOpt
     // A balance changed after the statement's snapshot: read again, under the locks now held.
     const decision = loaded.stale ? await selectDecisionInputs(tx, request) : loaded.inputs;
     if (loaded.stale) groupTimings.reloads++;
+    if (request.poolMembers.length > 0) pools.learn(request.poolMembers, decision.pools);
     const missing = options.skipLocked ? [] : keys.filter((key) => !locked.has(keyOf(key)));
     if (missing.length > 0) inputs = await explainMissing(tx, inputs, missing);
     step("loadMs");
@@ -460,7 +486,7 @@ function planAll(ops: readonly AnyOp[], group: GroupState, decision: DecisionInp
       group.merge(draft);
       finished.push({ index, result });
     } catch (error) {
-      if (error instanceof BalanceNeeded) return void (outcomes[index] = { deferred: true });
+      if (error instanceof BalanceNeeded || error instanceof PoolMoved) return void (outcomes[index] = { deferred: true });
       if (!(error instanceof LedgerError)) throw error;
       outcomes[index] = { ok: false, error };
     }
@@ -497,6 +523,8 @@ async function write(tx: Tx, ops: readonly AnyOp[], group: GroupState, finished:
 
 /** isRaceLost says whether a group failed only because a concurrent transaction won a race worth rerunning. */
 function isRaceLost(error: unknown): boolean {
+  // An op that claimed usage event ids found its pool membership changed: the group learned it, and runs again.
+  if (error instanceof GroupAbort && error.failure instanceof PoolMoved) return true;
   return error instanceof ClaimTakenError || (error instanceof LedgerError && error.kind === "conflict");
 }
 

@@ -8,13 +8,15 @@ import { LedgerError } from "../errors.js";
 import { assert, type BalanceState, type LotState, type PlannedEntry } from "../ledger/balance-state.js";
 import type { Planned } from "../ledger/plan.js";
 import { limits } from "../limits.js";
-import { type BalanceKey, balanceKeyOf } from "../store/balance-store.js";
+import { type BalanceKey, balanceKeyOf, type PoolMembership } from "../store/balance-store.js";
+import type { MemberUsage } from "../ledger/pool-limit.js";
 import type {
   AuditWrite,
   CarryWrite,
   CorrectionWrite,
   EntryWrite,
   NewLotWrite,
+  PoolUsageWrite,
   ReservationInsert,
   ReservationResolve,
   ShadowWrite,
@@ -47,6 +49,8 @@ export interface Prepared {
   createBalances?: BalanceKey[];
   /** usage event ids to claim for deduplication, before the locks, with their events' fingerprints. */
   claimEventIds?: EventClaim[];
+  /** customers whose pool membership the plan checks (those that spend), read with the locks. */
+  poolMembers?: string[];
 }
 
 /** Outcome is an op's answer: its result, or the error it failed with. */
@@ -106,6 +110,8 @@ export interface EntryCause {
   actor: string;
   reasonCode: string;
   effectiveAt: Date;
+  /** the pool member on whose behalf a pool owner's balance changes. */
+  memberCustomerId?: string | null;
 }
 
 /** BalanceSlot is a balance as a plan sees it: its state, or why there is none. */
@@ -130,6 +136,10 @@ export interface GroupView {
   balance(key: BalanceKey): BalanceSlot;
   reservationStatus(reservationId: string): string | undefined;
   carry(customerId: string, featureKey: string): { perUnits: bigint; carry: bigint } | null;
+  /** poolOf is a customer's pool membership as read under the locks (null: it spends its own balances); it must have been asked (Prepared.poolMembers). */
+  poolOf(customerId: string): PoolMembership | null;
+  /** memberUsage is a member's counter on a credit type as the ops before left it (null: none yet). */
+  memberUsage(memberCustomerId: string, creditTypeId: string): MemberUsage | null;
   /** a seq for a lot granted in this group: after every stored lot, in grant order. */
   nextLotSeq(): bigint;
 }
@@ -160,6 +170,7 @@ export class Draft {
   readonly usageRatings: UsageRatingWrite[] = [];
   readonly shadows: ShadowWrite[] = [];
   readonly carries = new Map<string, CarryWrite>();
+  readonly poolUsage = new Map<string, PoolUsageWrite>();
   readonly audits: AuditWrite[] = [];
   readonly corrections: CorrectionWrite[] = [];
   readonly releasedEventIds: { principal: string; eventId: string }[] = [];
@@ -187,7 +198,7 @@ export class Draft {
     key: BalanceKey,
     planned: Planned & { overLimit?: boolean },
     cause: EntryCause,
-    link?: (entry: PlannedEntry) => Partial<Pick<EntryWrite, "usageId" | "usageIndex" | "reasonCode">>,
+    link?: (entry: PlannedEntry) => Partial<Pick<EntryWrite, "usageId" | "usageIndex" | "reasonCode" | "memberCustomerId">>,
   ): EntryWrite[] {
     if (overflowed(planned.state)) {
       throw new LedgerError("invalid", "AMOUNT_OUT_OF_RANGE", "the amount would take a balance total beyond the int64 range", {
@@ -214,6 +225,7 @@ export class Draft {
         // A forced plan (the kill switch) that went past the overdraft limit flags its burns.
         // A clawback's debt (no lot) past the limit is flagged too (ledger/plan.ts planClawback).
         overLimit: planned.overLimit === true && (entry.kind === "burn" || (entry.kind === "clawback" && entry.grantId === null)),
+        memberCustomerId: expiry ? null : (linked.memberCustomerId ?? cause.memberCustomerId ?? null),
       };
     });
     this.entries.push(...written);
@@ -262,6 +274,18 @@ export class Draft {
     return this.carries.get(balanceKeyOf(customerId, featureKey)) ?? this.group.carry(customerId, featureKey);
   }
 
+  /** setMemberUsage records a pool member's counter on a credit type; written under its pool owner's balance lock. */
+  setMemberUsage(write: PoolUsageWrite): void {
+    this.poolUsage.set(balanceKeyOf(write.memberCustomerId, write.creditTypeId), write);
+  }
+
+  /** memberUsage is a member's counter as this op has left it, or as the group has. */
+  memberUsage(memberCustomerId: string, creditTypeId: string): MemberUsage | null {
+    const changed = this.poolUsage.get(balanceKeyOf(memberCustomerId, creditTypeId));
+    if (changed !== undefined) return { periodStartMs: changed.periodStart.getTime(), used: changed.used };
+    return this.group.memberUsage(memberCustomerId, creditTypeId);
+  }
+
   /** correct records the correction of a usage event. */
   correct(correction: CorrectionWrite): void {
     this.corrections.push(correction);
@@ -308,6 +332,29 @@ export class BalanceNeeded extends Error {
   constructor(readonly key: BalanceKey) {
     super(`balance ${key.customerId}/${key.creditTypeId} must be created first`);
   }
+}
+
+/**
+ * PoolMoved asks for the op to run again in the next group: the customer's pool
+ * membership read under the locks is not the one its prepare guessed (attached or
+ * detached meanwhile, or unknown to this process), so it locked the wrong balance. The
+ * group has learned the membership, and the next prepare locks the right one.
+ */
+export class PoolMoved extends Error {
+  constructor(readonly customerId: string) {
+    super(`the pool membership of ${customerId} changed; run again`);
+  }
+}
+
+/**
+ * spenderOf is whose balance a customer spends: its pool owner's while it is a member.
+ * Throws PoolMoved when that is not the balance prepare locked (guessed).
+ */
+export function spenderOf(ctx: GroupView, customerId: string, guessed: string): { spender: string; membership: PoolMembership | null } {
+  const membership = ctx.poolOf(customerId);
+  const spender = membership?.parentCustomerId ?? customerId;
+  if (spender !== guessed) throw new PoolMoved(customerId);
+  return { spender, membership };
 }
 
 /** loadedState returns a balance's state, or throws the refusal for a balance a plan cannot use. */

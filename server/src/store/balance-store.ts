@@ -4,6 +4,7 @@
 // deadlocks impossible between ledger operations and is what keeps available >=
 // -overdraft under any concurrency. Changes are written by balance-writer.ts.
 import type { LotState } from "../ledger/balance-state.js";
+import type { MemberLimit, MemberUsage, PoolPeriod } from "../ledger/pool-limit.js";
 import { limits } from "../limits.js";
 import type { Db, Tx } from "./database.js";
 
@@ -105,6 +106,15 @@ export interface DecisionInputs {
   transactionTime: Date;
   /** whether the kill switch is on (no refusals for lack of credits). */
   killSwitch: boolean;
+  /** the pool memberships of the customers asked about (DecisionRequest.poolMembers); absent: not a member. */
+  pools: Map<string, PoolMembership>;
+}
+
+/** PoolMembership is a member's pool as a decision sees it: its owner, its limits and its counters, by credit type. */
+export interface PoolMembership {
+  parentCustomerId: string;
+  limits: Map<string, MemberLimit>;
+  usage: Map<string, MemberUsage>;
 }
 
 /** DecisionRequest names what decisions on a set of balances need read. */
@@ -114,6 +124,8 @@ export interface DecisionRequest {
   reservationIds: readonly string[];
   carries: readonly { customerId: string; featureKey: string }[];
   claims: readonly { principal: string; requestId: string }[];
+  /** customers whose pool membership decisions need (every customer that spends). */
+  poolMembers: readonly string[];
 }
 
 /**
@@ -160,6 +172,12 @@ function decisionText(lock: "none" | "wait" | "skip locked"): string {
              'claims', (select coalesce(jsonb_agg(jsonb_build_array(i.principal, i.request_id, i.method, encode(i.payload_hash, 'base64'),
                  encode(i.response, 'base64'))), '[]')
                from idempotency_keys i join unnest($8::text[], $9::text[]) as r(principal, request_id) using (principal, request_id)),
+             'pools', (select coalesce(jsonb_agg(jsonb_build_array(m.member_customer_id, m.parent_customer_id,
+                 (select coalesce(jsonb_agg(jsonb_build_array(pl.credit_type_id, pl.limit_amount::text, pl.period)), '[]')
+                  from pool_member_limits pl where pl.member_customer_id = m.member_customer_id),
+                 (select coalesce(jsonb_agg(jsonb_build_array(pu.credit_type_id, (extract(epoch from pu.period_start) * 1000)::bigint::text, pu.used::text)), '[]')
+                  from pool_usage pu where pu.parent_customer_id = m.parent_customer_id and pu.member_customer_id = m.member_customer_id))), '[]')
+               from pool_members m where m.member_customer_id = any($10::text[])),
              'kill_switch', (select value = 'on' from settings where key = 'kill_switch')), now()`;
 }
 
@@ -175,6 +193,7 @@ function decisionValues(request: DecisionRequest): unknown[] {
     request.carries.map((pair) => pair.featureKey),
     request.claims.map((claim) => claim.principal),
     request.claims.map((claim) => claim.requestId),
+    request.poolMembers,
   ];
 }
 
@@ -195,6 +214,7 @@ interface DecisionExtra {
   statuses: Record<string, string>;
   carries: [string, string, string, string][];
   claims: [string, string, string, string, string][];
+  pools: [string, string, [string, string, string][], [string, string, string][]][];
 }
 
 function toDecisionInputs(rows: Record<string, unknown>[]): { inputs: DecisionInputs; extra: DecisionExtra } {
@@ -226,6 +246,16 @@ function toDecisionInputs(rows: Record<string, unknown>[]): { inputs: DecisionIn
     ),
     transactionTime,
     killSwitch: extra.kill_switch === true,
+    pools: new Map(
+      extra.pools.map(([member, parentCustomerId, limits, usage]) => [
+        member,
+        {
+          parentCustomerId,
+          limits: new Map(limits.map(([creditTypeId, amount, period]) => [creditTypeId, { amount: BigInt(amount), period: period as PoolPeriod }])),
+          usage: new Map(usage.map(([creditTypeId, startMs, used]) => [creditTypeId, { periodStartMs: Number(startMs), used: BigInt(used) }])),
+        },
+      ]),
+    ),
   };
   return { inputs, extra };
 }

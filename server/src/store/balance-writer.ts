@@ -67,6 +67,17 @@ export interface ReservationInsert {
   expiresAt: Date;
   requestId: string;
   actor: string;
+  /** the pool member that placed it on its pool owner's balance; null for the customer's own. */
+  memberCustomerId?: string | null;
+}
+
+/** PoolUsageWrite is a pool member's counter on one credit type after the group (pool-limit.ts). */
+export interface PoolUsageWrite {
+  parentCustomerId: string;
+  memberCustomerId: string;
+  creditTypeId: string;
+  periodStart: Date;
+  used: bigint;
 }
 
 /** ReservationResolve moves a reservation that must still be held to its final status. */
@@ -140,6 +151,8 @@ export interface WriteSet {
   usageRatings: UsageRatingWrite[];
   shadows: ShadowWrite[];
   carries: CarryWrite[];
+  /** pool members' counters, written under the lock of their pool owner's balance. */
+  poolUsage: PoolUsageWrite[];
   corrections: CorrectionWrite[];
   audits: AuditWrite[];
   /** usage event ids claimed before the locks whose events were rejected: claimable again. */
@@ -171,7 +184,7 @@ export interface BalanceLowWrite {
 export function emptyWriteSet(): WriteSet {
   return {
     balances: [], lots: [], newLots: [], entries: [], reservationInserts: [], reservationResolves: [], claims: [],
-    usageInserts: [], usageRatings: [], shadows: [], carries: [], corrections: [], audits: [], releasedEventIds: [], usageConflicts: [], activatedLots: [],
+    usageInserts: [], usageRatings: [], shadows: [], carries: [], poolUsage: [], corrections: [], audits: [], releasedEventIds: [], usageConflicts: [], activatedLots: [],
     balancesNegative: [], balancesLow: [],
   };
 }
@@ -288,13 +301,13 @@ ur as (
   returning 1),
 e as (
   insert into ledger_entries (customer_id, credit_type_id, kind, amount, grant_id, reservation_id, request_id, actor, reason_code, effective_at, usage_id,
-    over_limit)
+    over_limit, member_customer_id)
   select v.customer_id, v.credit_type_id, v.kind, v.amount, v.grant_id, v.reservation_id, v.request_id, v.actor, v.reason_code, v.effective_at,
-    coalesce(v.usage_id, un.usage_id), v.over_limit
+    coalesce(v.usage_id, un.usage_id), v.over_limit, v.member_customer_id
   from unnest($59::text[], $60::text[], $61::text[], $62::bigint[], $63::uuid[], $64::uuid[], $65::text[], $66::text[], $67::text[],
-    $68::timestamptz[], $69::bigint[], $70::int[], $115::boolean[])
+    $68::timestamptz[], $69::bigint[], $70::int[], $115::boolean[], $143::text[])
     with ordinality as v(customer_id, credit_type_id, kind, amount, grant_id, reservation_id, request_id, actor, reason_code, effective_at,
-      usage_id, usage_index, over_limit, position)
+      usage_id, usage_index, over_limit, member_customer_id, position)
   left join un on un.position = v.usage_index + 1
   order by v.position
   returning entry_id),
@@ -310,11 +323,20 @@ c as (
   select * from unnest($78::text[], $79::text[], $80::bigint[], $81::bigint[])
   on conflict (customer_id, feature_key) do update set per_units = excluded.per_units, carry = excluded.carry
   returning 1),
+pu as (
+  insert into pool_usage (parent_customer_id, member_customer_id, credit_type_id, period_start, used)
+  select * from unnest($144::text[], $145::text[], $146::text[], $147::timestamptz[], $148::bigint[])
+  on conflict (parent_customer_id, member_customer_id, credit_type_id) do update set period_start = excluded.period_start, used = excluded.used
+  returning 1),
 ri as (
-  insert into reservations (customer_id, reservation_id, credit_type_id, feature_key, amount, holds, status, expires_at, request_id, actor, mode)
-  select v.customer_id, v.reservation_id, v.credit_type_id, v.feature_key, v.amount, v.holds, 'held', v.expires_at, v.request_id, v.actor, v.mode
-  from unnest($82::text[], $83::uuid[], $84::text[], $85::text[], $86::bigint[], $87::jsonb[], $88::timestamptz[], $89::text[], $90::text[], $119::text[])
-    with ordinality as v(customer_id, reservation_id, credit_type_id, feature_key, amount, holds, expires_at, request_id, actor, mode, position)
+  insert into reservations (customer_id, reservation_id, credit_type_id, feature_key, amount, holds, status, expires_at, request_id, actor, mode,
+    member_customer_id)
+  select v.customer_id, v.reservation_id, v.credit_type_id, v.feature_key, v.amount, v.holds, 'held', v.expires_at, v.request_id, v.actor, v.mode,
+    v.member_customer_id
+  from unnest($82::text[], $83::uuid[], $84::text[], $85::text[], $86::bigint[], $87::jsonb[], $88::timestamptz[], $89::text[], $90::text[], $119::text[],
+    $149::text[])
+    with ordinality as v(customer_id, reservation_id, credit_type_id, feature_key, amount, holds, expires_at, request_id, actor, mode, member_customer_id,
+      position)
   order by v.position
   returning 1),
 rr as (
@@ -360,6 +382,7 @@ rd as (
   returning 1)
 select (select count(*) from b)::int as balances, (select count(*) from l)::int as lots, (select count(*) from g)::int as new_lots,
   (select count(*) from ur)::int as usage_ratings, (select count(*) from sh)::int as shadows, (select count(*) from c)::int as carries,
+  (select count(*) from pu)::int as pool_usage,
   (select count(*) from ri)::int as reservation_inserts, (select count(*) from rr)::int as reservation_resolves,
   (select count(*) from k)::int as claims, (select count(*) from uc)::int as corrections, (select count(*) from a)::int as audits,
   (select count(*) from x)::int as released_event_ids, (select count(*) from y)::int as usage_conflicts,
@@ -372,6 +395,10 @@ function usageConflictValues(y: UsageConflictWrite[]): unknown[] {
     y.map((x) => x.principal), y.map((x) => x.eventId), y.map((x) => x.customerId), y.map((x) => x.featureKey), y.map((x) => s(x.quantity)),
     y.map((x) => x.eventAt), y.map((x) => JSON.stringify(x.properties)), y.map((x) => x.offline), y.map((x) => x.receivedAt),
   ];
+}
+
+function poolUsageValues(pu: PoolUsageWrite[]): unknown[] {
+  return [pu.map((x) => x.parentCustomerId), pu.map((x) => x.memberCustomerId), pu.map((x) => x.creditTypeId), pu.map((x) => x.periodStart), pu.map((x) => s(x.used))];
 }
 
 function writeValues(set: WriteSet): unknown[] {
@@ -418,6 +445,9 @@ function writeValues(set: WriteSet): unknown[] {
     set.balancesNegative.map((x) => x.customerId), set.balancesNegative.map((x) => x.creditTypeId), set.balancesNegative.map((x) => s(x.available)),
     set.balancesLow.map((x) => x.customerId), set.balancesLow.map((x) => x.creditTypeId), set.balancesLow.map((x) => s(x.available)),
     set.balancesLow.map((x) => s(x.recharge)), set.balancesLow.map((x) => s(x.low)),
+    e.map((x) => x.memberCustomerId),
+    ...poolUsageValues(set.poolUsage),
+    ri.map((x) => x.memberCustomerId ?? null),
   ];
 }
 
@@ -440,7 +470,7 @@ export async function writeBalanceChanges(tx: Tx, set: WriteSet): Promise<Writte
   if (row.claims !== set.claims.length) throw new ClaimTakenError(set.claims.length - row.claims);
   const expected: Record<string, number> = {
     balances: set.balances.length, lots: set.lots.length, new_lots: set.newLots.length, usage_ratings: set.usageRatings.length,
-    shadows: set.shadows.length, carries: set.carries.length, reservation_inserts: set.reservationInserts.length,
+    shadows: set.shadows.length, carries: set.carries.length, pool_usage: set.poolUsage.length, reservation_inserts: set.reservationInserts.length,
     reservation_resolves: set.reservationResolves.length, corrections: set.corrections.length, audits: set.audits.length,
     released_event_ids: set.releasedEventIds.length, usage_conflicts: set.usageConflicts.length,
   };

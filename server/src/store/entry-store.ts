@@ -19,11 +19,13 @@ export interface EntryRow {
   usageId: string | null;
   /** written under the kill switch past the balance's overdraft limit. */
   overLimit: boolean;
+  /** the pool member on whose behalf a pool owner's balance changed; null for the customer's own changes. */
+  memberCustomerId: string | null;
 }
 
 /** entryColumns are the columns toEntryRow reads. */
 export const entryColumns =
-  "entry_id, customer_id, credit_type_id, kind, amount, grant_id, reservation_id, request_id, actor, reason_code, effective_at, recorded_at, usage_id, over_limit";
+  "entry_id, customer_id, credit_type_id, kind, amount, grant_id, reservation_id, request_id, actor, reason_code, effective_at, recorded_at, usage_id, over_limit, member_customer_id";
 
 /** toEntryRow converts a driver row read with entryColumns. */
 export function toEntryRow(row: Record<string, unknown>): EntryRow {
@@ -42,6 +44,7 @@ export function toEntryRow(row: Record<string, unknown>): EntryRow {
     recordedAt: row.recorded_at as Date,
     usageId: row.usage_id === null ? null : String(row.usage_id),
     overLimit: row.over_limit === true,
+    memberCustomerId: (row.member_customer_id as string | null) ?? null,
   };
 }
 
@@ -54,6 +57,8 @@ export interface EntryFilter {
   endAt: Date | null;
   beforeEntryId: bigint | null;
   limit: number;
+  /** only entries this pool member caused; empty: all. */
+  memberCustomerId: string;
 }
 
 /** selectEntries reads entries newest first. No locks. */
@@ -67,9 +72,13 @@ export async function selectEntries(tx: Db, filter: EntryFilter): Promise<EntryR
              and ($4::timestamptz is null or effective_at >= $4)
              and ($5::timestamptz is null or effective_at < $5)
              and ($6::bigint is null or entry_id < $6)
+             and ($8 = '' or member_customer_id = $8)
            order by entry_id desc
            limit $7`,
-    values: [filter.customerId, filter.creditTypeId, filter.kinds, filter.startAt, filter.endAt, filter.beforeEntryId?.toString() ?? null, filter.limit],
+    values: [
+      filter.customerId, filter.creditTypeId, filter.kinds, filter.startAt, filter.endAt, filter.beforeEntryId?.toString() ?? null, filter.limit,
+      filter.memberCustomerId,
+    ],
   });
   return result.rows.map(toEntryRow);
 }

@@ -905,6 +905,52 @@ create index topup_orders_recharge_retry on topup_orders (retry_at) where retry_
 create index topup_orders_recharges_by_month on topup_orders (customer_id, credit_type_id, created_at) where origin = 'recharge';
 `,
   },
+  {
+    version: 16,
+    name: "pooled credits: members burn from their pool owner's balance",
+    sql: `
+-- A pool member (a child customer) spends its pool owner's (the parent's) balances. One
+-- pool per member, one level deep: a parent is never itself a member. Changing a
+-- membership or a limit also writes the balance rows of both customers, under their
+-- locks, so that a write group that read the old membership sees its balances changed
+-- and reads it again.
+create table pool_members (
+  member_customer_id text primary key references customers,
+  parent_customer_id text not null references customers,
+  created_by text not null,
+  created_at timestamptz not null default now(),
+  check (member_customer_id <> parent_customer_id)
+);
+create index pool_members_by_parent on pool_members (parent_customer_id);
+
+-- A member's optional limit per credit type, per calendar period (UTC).
+create table pool_member_limits (
+  member_customer_id text not null references pool_members on delete cascade,
+  credit_type_id text not null references credit_types,
+  limit_amount bigint not null check (limit_amount >= 0),
+  period text not null check (period in ('month', 'day')),
+  primary key (member_customer_id, credit_type_id)
+);
+
+-- What a member used of its pool in the current period (burned, plus held by its open
+-- reservations): one row per (parent, member, credit type), written only under the lock
+-- of the parent's balance of that credit type, so siblings never overrun a limit. A row
+-- of an earlier period counts as zero; the next change starts the period over.
+create table pool_usage (
+  parent_customer_id text not null,
+  member_customer_id text not null,
+  credit_type_id text not null,
+  period_start timestamptz not null,
+  used bigint not null check (used >= 0),
+  primary key (parent_customer_id, member_customer_id, credit_type_id)
+);
+
+-- The member on whose behalf a pool owner's balance changed; null for the owner's own.
+alter table ledger_entries add column member_customer_id text;
+create index ledger_entries_by_member on ledger_entries (customer_id, member_customer_id, entry_id) where member_customer_id is not null;
+alter table reservations add column member_customer_id text;
+`,
+  },
 ];
 
 const migrationLockKey = 0x6275726e; // "burn"

@@ -27,11 +27,13 @@ export interface ReservationRow {
   committedAmount: bigint;
   expiresAt: Date;
   mode: ReservationMode;
+  /** the pool member that placed it on its pool owner's balance (customerId); null for the customer's own. */
+  memberCustomerId: string | null;
 }
 
 /** reservationColumns are the columns toReservationRow reads. */
 export const reservationColumns =
-  "reservation_id, customer_id, credit_type_id, feature_key, amount, holds, status, committed_amount, expires_at, mode";
+  "reservation_id, customer_id, credit_type_id, feature_key, amount, holds, status, committed_amount, expires_at, mode, member_customer_id";
 
 /** toReservationRow reads a row selected with reservationColumns. */
 export function toReservationRow(row: Record<string, unknown>): ReservationRow {
@@ -47,6 +49,7 @@ export function toReservationRow(row: Record<string, unknown>): ReservationRow {
     committedAmount: BigInt(row.committed_amount as string),
     expiresAt: row.expires_at as Date,
     mode: row.mode as ReservationMode,
+    memberCustomerId: (row.member_customer_id as string | null | undefined) ?? null,
   };
 }
 

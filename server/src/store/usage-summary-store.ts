@@ -12,6 +12,8 @@ export interface BurnBucketRow {
   credits: bigint;
   /** distinct burns: usage events, reservations committed, Burn calls. */
   count: bigint;
+  /** the pool member whose burns these are ("" for the customer's own, and when not asked by member). */
+  memberCustomerId: string;
 }
 
 /** BurnBucketFilter names a customer, optionally one credit type, and buckets of bucketDays from startAt (the first bucket's start) to endAt (exclusive). */
@@ -22,6 +24,8 @@ export interface BurnBucketFilter {
   startAt: Date;
   endAt: Date;
   bucketDays: number;
+  /** one bucket per pool member too. */
+  byMember?: boolean;
 }
 
 /**
@@ -37,13 +41,14 @@ export async function selectBurnBuckets(db: Db, filter: BurnBucketFilter): Promi
   const result = await db.query({
     name: "select_burn_buckets",
     text: `with entries as (
-             select e.credit_type_id, e.kind, e.amount, e.effective_at, e.usage_id, e.reservation_id, e.actor, e.request_id, e.reason_code
+             select e.credit_type_id, e.kind, e.amount, e.effective_at, e.usage_id, e.reservation_id, e.actor, e.request_id, e.reason_code,
+               case when $6 then coalesce(e.member_customer_id, '') else '' end as member_customer_id
              from ledger_entries e
              where e.customer_id = $1 and ($2 = '' or e.credit_type_id = $2)
                and ((e.kind = 'burn' and e.effective_at >= $3 and e.effective_at < $4)
                  or (e.kind = 'refund' and e.usage_id is not null and e.effective_at >= $3))
            ), attributed as (
-             select e.credit_type_id,
+             select e.credit_type_id, e.member_customer_id,
                case when e.kind = 'burn' then e.amount else -e.amount end as credits,
                case when e.kind = 'burn' then e.effective_at
                  else (select min(b.effective_at) from ledger_entries b where b.customer_id = $1 and b.usage_id = e.usage_id and b.kind = 'burn') end as burned_at,
@@ -57,13 +62,13 @@ export async function selectBurnBuckets(db: Db, filter: BurnBucketFilter): Promi
              left join usage_events u on u.usage_id = e.usage_id
              left join reservations r on r.customer_id = $1 and r.reservation_id = e.reservation_id
            )
-           select date_bin(make_interval(days => $5), burned_at, $3) as start_at, credit_type_id, feature_key,
+           select date_bin(make_interval(days => $5), burned_at, $3) as start_at, credit_type_id, feature_key, member_customer_id,
              sum(credits)::text as credits, count(distinct burn_key)::text as count
            from attributed
            where burned_at >= $3 and burned_at < $4
-           group by 1, 2, 3
-           order by start_at, credit_type_id collate "C", feature_key collate "C"`,
-    values: [filter.customerId, filter.creditTypeId, filter.startAt, filter.endAt, filter.bucketDays],
+           group by 1, 2, 3, 4
+           order by start_at, credit_type_id collate "C", feature_key collate "C", member_customer_id collate "C"`,
+    values: [filter.customerId, filter.creditTypeId, filter.startAt, filter.endAt, filter.bucketDays, filter.byMember === true],
   });
   return result.rows.map((row) => ({
     startAt: row.start_at as Date,
@@ -71,5 +76,6 @@ export async function selectBurnBuckets(db: Db, filter: BurnBucketFilter): Promi
     featureKey: row.feature_key as string,
     credits: BigInt(row.credits as string),
     count: BigInt(row.count as string),
+    memberCustomerId: row.member_customer_id as string,
   }));
 }

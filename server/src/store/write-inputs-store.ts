@@ -33,11 +33,20 @@ export interface WriteInputs {
   features: Set<string>;
   /** the lots expiredLots asked for. */
   expiredLots: { customerId: string; grantId: string }[];
+  /** the group's guess of which customers spend a pool owner's balance (service/pool-cache.ts); checked under the locks. */
+  poolParents: PoolParents;
 }
+
+/** PoolParents is a guess of each pool member's owner (undefined: not a member). */
+export interface PoolParents {
+  parentOf(customerId: string): string | undefined;
+}
+
+const noPoolGuess: PoolParents = { parentOf: () => undefined };
 
 /** emptyWriteInputs is the answer when nothing needs reading. */
 export function emptyWriteInputs(): WriteInputs {
-  return { reservations: new Map(), rates: new Map(), ratesAt: new Map(), customers: new Set(), creditTypes: new Set(), features: new Set(), expiredLots: [] };
+  return { reservations: new Map(), rates: new Map(), ratesAt: new Map(), customers: new Set(), creditTypes: new Set(), features: new Set(), expiredLots: [], poolParents: noPoolGuess };
 }
 
 const rateAtKey = (customerId: string, featureKey: string, atMs: number) => `${balanceKeyOf(customerId, featureKey)}@${atMs}`;
@@ -68,7 +77,8 @@ export async function selectWriteInputs(db: Db, request: WriteInputsRequest): Pr
     text: `select
              (select coalesce(jsonb_agg(jsonb_build_object('reservation_id', reservation_id, 'customer_id', customer_id,
                 'credit_type_id', credit_type_id, 'feature_key', feature_key, 'amount', amount::text, 'holds', holds, 'status', status,
-                'committed_amount', committed_amount::text, 'expires_at_ms', (extract(epoch from expires_at) * 1000)::bigint::text, 'mode', mode)), '[]')
+                'committed_amount', committed_amount::text, 'expires_at_ms', (extract(epoch from expires_at) * 1000)::bigint::text, 'mode', mode,
+                'member_customer_id', member_customer_id)), '[]')
               from (select ${reservationColumns} from reservations where reservation_id = any($1::uuid[])) r) as reservations,
              (select coalesce(jsonb_agg(to_jsonb(x)), '[]') from (${rateQuery("$2", "$3")}) x) as rates,
              (select coalesce(jsonb_agg(customer_id), '[]') from customers where customer_id = any($4::text[])) as customers,
@@ -104,6 +114,7 @@ export async function selectWriteInputs(db: Db, request: WriteInputsRequest): Pr
     creditTypes: new Set(row.credit_types as string[]),
     features: new Set(row.features as string[]),
     expiredLots: (row.expired_lots as [string, string][]).map(([customerId, grantId]) => ({ customerId, grantId })),
+    poolParents: noPoolGuess,
   };
 }
 
