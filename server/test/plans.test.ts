@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import { errorInfoOf, GrantSource, PeriodUnit, SubscriptionState } from "@burndown/sdk";
+import { errorInfoOf, GrantSource, PeriodUnit, Role, SubscriptionState } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runSchedulePass } from "../src/jobs/schedule-jobs.js";
 import { invariantViolations } from "../../test-support/invariants.js";
@@ -225,5 +225,41 @@ describe("bad input", () => {
     }
     expect(await refusal(service.plans.listSubscriptions({ customerId: fresh("x") }))).toEqual(["PermissionDenied", "ROLE_NOT_ALLOWED"]);
     expect(GrantSource.PLAN).toBe(3);
+  });
+});
+
+describe("bundles on offer", () => {
+  it("a customer whose plan offers bundles sees and buys only those; a customer without such a plan sees the whole catalog; staff sell anything", async () => {
+    const bundle = async (bundleId: string) =>
+      (await admin.billing.createBundle({ requestId: randomUUID(), bundleId, displayName: bundleId, creditTypeId, credits: 100n, currency: "USD", priceMinor: 900n })).bundle!;
+    const [offered, other] = [await bundle(fresh("plan_pack")), await bundle(fresh("retail_pack"))];
+    const planId = fresh("team");
+    await createPlan(planId, [10n], { bundleIds: [offered.bundleId] });
+    const [subscriber, walkIn] = [fresh("cust"), fresh("cust")];
+    for (const customerId of [subscriber, walkIn]) await admin.admin.createCustomer({ customer: { customerId }, requestId: randomUUID() });
+    await subscribe(subscriber, planId);
+    const keyOf = async (customerId: string) => t.clients((await admin.admin.createApiKey({ name: customerId, role: Role.CUSTOMER, customerId, requestId: randomUUID() })).token);
+    const [mine, theirs] = [await keyOf(subscriber), await keyOf(walkIn)];
+
+    const ids = async (c: Clients, customerId: string) => (await c.billing.listBundles({ customerId })).bundles.map((b) => b.bundleId);
+    expect(await ids(mine, subscriber)).toEqual([offered.bundleId]);
+    expect(await ids(theirs, walkIn)).toEqual(expect.arrayContaining([offered.bundleId, other.bundleId]));
+    expect(await refusal(mine.billing.listBundles({ customerId: walkIn }))).toEqual(["NotFound", "CUSTOMER_NOT_FOUND"]);
+
+    const order = (await mine.billing.createTopUp({ requestId: randomUUID(), customerId: subscriber, item: { case: "bundleId", value: offered.bundleId } })).topUp!;
+    expect(order.bundleId).toBe(offered.bundleId);
+    const before = (await admin.billing.listTopUps({ customerId: subscriber })).topUps.length;
+    expect(await refusal(mine.billing.createTopUp({ requestId: randomUUID(), customerId: subscriber, item: { case: "bundleId", value: other.bundleId } }))).toEqual([
+      "FailedPrecondition",
+      "BUNDLE_NOT_OFFERED",
+    ]);
+    expect((await admin.billing.listTopUps({ customerId: subscriber })).topUps).toHaveLength(before);
+    // Sales may still sell the subscriber anything.
+    await admin.billing.createTopUp({ requestId: randomUUID(), customerId: subscriber, item: { case: "bundleId", value: other.bundleId } });
+
+    // Once the subscription ends, the whole catalog is on offer again.
+    const [subscription] = (await admin.plans.listSubscriptions({ customerId: subscriber })).subscriptions;
+    await admin.plans.cancelSubscription({ requestId: randomUUID(), subscriptionId: subscription.subscriptionId });
+    expect(await ids(mine, subscriber)).toEqual(expect.arrayContaining([offered.bundleId, other.bundleId]));
   });
 });

@@ -30,7 +30,8 @@ const stateWords: Record<TopUpState, string> = {
 
 /** BuyCredits lists the bundles on sale; buying one opens an order and links to the checkout. */
 export function BuyCredits({ customerId, checkoutUrl }: { customerId: string; checkoutUrl: string }) {
-  const bundles = useQuery(BillingService.method.listBundles, {});
+  // What the customer's plan offers (the whole catalog when it offers nothing in particular).
+  const bundles = useQuery(BillingService.method.listBundles, { customerId });
   const create = useChange(BillingService.method.createTopUp);
   const scaleOf = useScales();
   const [opened, setOpened] = useState<TopUp | null>(null);

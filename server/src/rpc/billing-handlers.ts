@@ -29,6 +29,8 @@ import { createTopUp, type TopUpItem } from "../service/create-top-up.js";
 import { getTopUp, listTopUps } from "../service/get-top-ups.js";
 import { refundTopUp } from "../service/refund-top-up.js";
 import type { BundleRow, TopUpRow } from "../store/billing-store.js";
+import { mapDriverErrors } from "../store/database.js";
+import { selectOfferedBundleIds } from "../store/plan-store.js";
 import type { RechargeSettingsRow } from "../store/recharge-store.js";
 import { requireCode, requireId, requireNonNegative, requirePageSize, requirePositive, requireText, requireUuid } from "./decode.js";
 import { encodeEntry } from "./encode.js";
@@ -161,6 +163,11 @@ function requireItem(req: { item: { case: "bundleId"; value: string } | { case: 
   throw invalid("MISSING_FIELD", "item", "is required: bundle_id or amount");
 }
 
+/** offeredBundleIds is what a customer's plans offer, or null for the whole catalog (store/plan-store.ts). */
+async function offeredBundleIds(deps: Deps, customerId: string): Promise<string[] | null> {
+  return mapDriverErrors(() => selectOfferedBundleIds(deps.pool, customerId));
+}
+
 /** billingHandlers implements BillingService. */
 export function billingHandlers(deps: Deps): ServiceImpl<typeof BillingService> {
   return {
@@ -178,8 +185,11 @@ export function billingHandlers(deps: Deps): ServiceImpl<typeof BillingService> 
       });
       return { bundle: encodeBundle(bundle) };
     },
-    async listBundles(req) {
-      return { bundles: (await listBundles(deps, { allVersions: req.allVersions })).map(encodeBundle) };
+    async listBundles(req, ctx) {
+      const bundles = await listBundles(deps, { allVersions: req.allVersions });
+      if (req.customerId === "") return { bundles: bundles.map(encodeBundle) };
+      const offered = await offeredBundleIds(deps, ownCustomer(callerOf(ctx), requireId("customer_id", req.customerId)));
+      return { bundles: bundles.filter((bundle) => offered === null || offered.includes(bundle.bundleId)).map(encodeBundle) };
     },
     async createTopUp(req, ctx) {
       const idempotency = idempotencyOf(CreateTopUpRequestSchema, "CreateTopUp", req);
@@ -189,6 +199,12 @@ export function billingHandlers(deps: Deps): ServiceImpl<typeof BillingService> 
       // A customer buys what the catalog sells, at its current terms: never a price of its own choosing.
       if (caller.role === "customer" && (item.kind !== "bundle" || item.version !== null)) {
         throw new LedgerError("forbidden", "CUSTOMER_BUYS_BUNDLES_ONLY", "a customer key may order the latest version of a bundle only, not an amount or an older version", {});
+      }
+      if (caller.role === "customer" && item.kind === "bundle") {
+        const offered = await offeredBundleIds(deps, customerId);
+        if (offered !== null && !offered.includes(item.bundleId)) {
+          throw new LedgerError("rejected", "BUNDLE_NOT_OFFERED", `bundle ${JSON.stringify(item.bundleId)} is not on offer to this customer's plan`, { bundle_id: item.bundleId });
+        }
       }
       const order = await createTopUp(deps, caller, idempotency, { customerId, item });
       return { topUp: encodeTopUp(order) };

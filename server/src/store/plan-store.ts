@@ -383,3 +383,19 @@ export async function updateLotExpired(tx: Tx, lot: { customerId: string; grantI
   });
   if (result.rowCount !== 1) throw new Error(`assertion failed: lot ${lot.grantId} was written`);
 }
+
+/**
+ * selectOfferedBundleIds is what a customer's active plan subscriptions offer: the union
+ * of their plans' bundle ids, or null when none of them names a bundle (then the whole
+ * catalog is on offer). No locks.
+ */
+export async function selectOfferedBundleIds(db: Db, customerId: string): Promise<string[] | null> {
+  const result = await db.query<{ bundleIds: string[] | null }>({
+    name: "select_offered_bundle_ids",
+    text: `select array_agg(distinct b.bundle_id order by b.bundle_id) as "bundleIds"
+           from plan_subscriptions s join plans p on p.plan_id = s.plan_id and p.version = s.plan_version, unnest(p.bundle_ids) as b(bundle_id)
+           where s.customer_id = $1 and s.state = 'active'`,
+    values: [customerId],
+  });
+  return result.rows[0]?.bundleIds ?? null;
+}
