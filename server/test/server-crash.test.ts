@@ -64,8 +64,10 @@ describe("the server killed mid-stream", () => {
       baseUrl: server.grpcUrl,
       apiKey: token,
       timeoutMs: 2_000,
-      // Long enough to outlast a restart (a cold start of the server process takes seconds here).
-      retry: { attemptsMax: 20, deadlineMs: 90_000, backoffMsInitial: 50, backoffMsMax: 1_000 },
+      // Long enough to outlast a restart: a cold start of the server process takes seconds here, more
+      // under CI's load, and 20 attempts (the SDK's most) at full-jitter backoff capped at 1 s slept as
+      // little as ~5 s in all; capped at 3 s they cover ~20 s.
+      retry: { attemptsMax: 20, deadlineMs: 90_000, backoffMsInitial: 50, backoffMsMax: 3_000 },
       onError: () => undefined,
     });
     const records: OpRecord[] = [];
