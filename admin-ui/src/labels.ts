@@ -33,6 +33,7 @@ export const entryKinds: [EntryKind, string][] = [
   [EntryKind.CLAWBACK, "Clawback (refund)"],
   [EntryKind.ROLLOVER_OUT, "Rolled over (out)"],
   [EntryKind.ROLLOVER_IN, "Rolled over (in)"],
+  [EntryKind.VOID, "Voided"],
 ];
 
 export function entryKindName(kind: EntryKind): string {

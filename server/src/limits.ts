@@ -33,6 +33,13 @@ export const limits = {
   paymentReferenceLengthMax: 128,
   /** lots loaded for one decision; a balance with more free lots is refused, not misread. */
   lotsPerDecisionMax: 10_000,
+  /** burn entries one charge may have for a refund (a burn draws from at most this many lots). */
+  chargeBurnsMax: 10_000,
+  /** ledger entries one dispute may name. */
+  disputeEntriesMax: 100,
+  /** how long staff have to first act on a dispute, and to resolve it, unless configured. */
+  disputeFirstResponseMsDefault: 24 * 60 * 60 * 1_000,
+  disputeResolutionMsDefault: 5 * 24 * 60 * 60 * 1_000,
   /** support keys without their own limit may grant at most this much per call. */
   supportGrantLimitDefault: 100_000n,
   /**

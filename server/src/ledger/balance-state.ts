@@ -3,7 +3,7 @@
 // the store persists the state it leaves. Nothing here does IO.
 
 /** EntryKind is the kind of a ledger entry; each kind has one fixed effect. */
-export type EntryKind = "grant" | "hold" | "release" | "burn" | "expire" | "settle" | "refund" | "unexpire" | "clawback" | "rollover_out" | "rollover_in";
+export type EntryKind = "grant" | "hold" | "release" | "burn" | "expire" | "settle" | "refund" | "unexpire" | "clawback" | "rollover_out" | "rollover_in" | "void";
 
 /** PlannedEntry is an entry the core decided to write. grantId null means no lot (overdraft). */
 export interface PlannedEntry {
@@ -178,6 +178,13 @@ export function applyEntry(state: BalanceState, entry: PlannedEntry): void {
       // The rollover lot is created with remaining = amount, as a grant's is.
       assert(lot !== null, "a rollover in names its lot");
       state.granted += entry.amount;
+      break;
+    case "void":
+      // Unused credits of a lot taken back (a grant made by mistake): they were never granted.
+      assert(lot !== null, "a void names its lot");
+      assert(entry.amount <= lot.remaining - lot.held, "a void takes only free credits");
+      state.granted -= entry.amount;
+      lot.remaining -= entry.amount;
       break;
     case "refund":
       state.burned -= entry.amount;

@@ -414,3 +414,39 @@ export function planClawback(state: BalanceState, clawback: Clawback, nowMs: num
   const overLimit = asDebt > 0n && availableOf(plan.state, nowMs) < -plan.state.overdraftLimit;
   return { ...plan.done(), fromLot, asDebt, overLimit };
 }
+
+/** VoidRefused is why a void cannot run: the lot has nothing free, or less than asked. */
+export interface VoidRefused {
+  kind: "nothing_to_void" | "exceeds_unused";
+  unused: bigint;
+  held: bigint;
+}
+
+/** PlannedVoid is an accepted void: what it took, and what of the lot stays held. */
+export interface PlannedVoid extends Planned {
+  voided: bigint;
+  held: bigint;
+  remaining: bigint;
+}
+
+/**
+ * planVoid takes back the free credits of a lot (amount null: all of them) with a void
+ * entry: granted falls, and so does the lot's remaining. Upkeep runs first, so a lot past
+ * its expiry has nothing free to void; what reservations hold is never voided, and what
+ * was burned or expired never is either, so voiding twice never takes more than the lot had.
+ */
+export function planVoid(state: BalanceState, grantId: string, amount: bigint | null, nowMs: number): PlannedVoid | VoidRefused {
+  assert(amount === null || amount > 0n, "a void amount is positive or all");
+  const plan = new Plan(state, nowMs);
+  plan.upkeep();
+  const lot = findLot(plan.state, grantId);
+  const unused = isExpired(lot, nowMs) ? 0n : lot.remaining - lot.held;
+  assert(unused >= 0n, "free credits are never negative");
+  if (unused === 0n) return { kind: "nothing_to_void", unused, held: lot.held };
+  if (amount !== null && amount > unused) return { kind: "exceeds_unused", unused, held: lot.held };
+  const voided = amount ?? unused;
+  plan.add({ kind: "void", amount: voided, grantId });
+  const after = plan.done();
+  const left = findLot(after.state, grantId);
+  return { ...after, voided, held: left.held, remaining: left.remaining };
+}

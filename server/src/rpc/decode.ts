@@ -138,6 +138,7 @@ const entryKinds: Record<number, DomainEntryKind> = {
   [EntryKind.CLAWBACK]: "clawback",
   [EntryKind.ROLLOVER_OUT]: "rollover_out",
   [EntryKind.ROLLOVER_IN]: "rollover_in",
+  [EntryKind.VOID]: "void",
 };
 
 const enforcementModes: Record<number, DomainEnforcementMode> = {

@@ -10,6 +10,7 @@ import { planRefund, planUpkeep } from "../ledger/plan.js";
 import { limits } from "../limits.js";
 import type { BalanceKey } from "../store/balance-store.js";
 import type { EntryWrite } from "../store/balance-writer.js";
+import { selectChargeRefunds } from "../store/charge-refund-store.js";
 import { type CorrectionRow, selectCorrection, selectLotsByIds, selectUnreturnedSettles, type UnreturnedSettle } from "../store/correction-store.js";
 import { mapDriverErrors, type Tx } from "../store/database.js";
 import { type EntryRow, selectEntriesOfUsage } from "../store/entry-store.js";
@@ -58,6 +59,7 @@ function correctionOp(caller: Caller, idempotency: Idempotency, input: CorrectUs
   assert(usage.creditTypeId !== null && usage.credits !== null, "a burned event is rated");
   const key = { customerId: usage.customerId, creditTypeId: usage.creditTypeId };
   let corrected = false;
+  let refunded = false;
   let settles: UnreturnedSettle[] = [];
   let roomOf = new Map<string, bigint>();
   return {
@@ -69,10 +71,18 @@ function correctionOp(caller: Caller, idempotency: Idempotency, input: CorrectUs
     load: async (tx, view) => {
       corrected = (await selectCorrection(tx, usage.usageId)) !== null;
       if (corrected) return;
+      // A usage event refunded in part (CorrectionService.RefundCharge) is refunded the rest of the way there, never here.
+      refunded = (await selectChargeRefunds(tx, { customerId: usage.customerId, kind: "usage", ref: usage.usageId })).length > 0;
+      if (refunded) return;
       ({ settles, roomOf } = await loadSettlements(tx, view, key, burns, view.now.getTime()));
     },
     plan: (ctx) => {
       if (corrected) throw alreadyCorrected(usage);
+      if (refunded) {
+        throw new LedgerError("rejected", "ALREADY_REFUNDED", `usage event ${JSON.stringify(usage.eventId)} was refunded in part; refund the rest with RefundCharge`, {
+          usage_id: usage.usageId,
+        });
+      }
       const state = loadedState(ctx.balance(key), key);
       const refunds = distributeRefund(burns.map((burn) => ({ grantId: burn.grantId, amount: burn.amount })), planUpkeep(state, ctx.now.getTime()).state, settles, roomOf);
       const planned = planRefund(state, refunds, ctx.now.getTime());

@@ -951,6 +951,73 @@ create index ledger_entries_by_member on ledger_entries (customer_id, member_cus
 alter table reservations add column member_customer_id text;
 `,
   },
+  {
+    version: 19,
+    name: "voids, refunds of charges and disputes",
+    sql: `
+-- A void takes back the unused credits of a lot: granted -= amount, the lot's remaining too.
+alter table ledger_entries drop constraint ledger_entries_kind_check;
+alter table ledger_entries add constraint ledger_entries_kind_check
+  check (kind in ('grant', 'hold', 'release', 'burn', 'expire', 'settle', 'refund', 'unexpire', 'clawback', 'rollover_out', 'rollover_in', 'void'));
+
+-- One refund of a charge (a Burn by request id, a committed reservation, a usage event).
+-- Written only under the lock of the charge's balance, so the refunds of one charge are
+-- read and added one at a time: their sum never exceeds what the charge burned. parts
+-- says where each part went: [{"fromGrantId": uuid|null, "toGrantId": uuid|null, "amount": "12"}],
+-- toGrantId the lot it burned from, a new lot, or null (off the debt). Append-only.
+create table charge_refunds (
+  customer_id text not null references customers,
+  refund_id uuid not null unique,
+  credit_type_id text not null,
+  charge_kind text not null check (charge_kind in ('burn', 'commit', 'usage')),
+  charge_ref text not null,
+  amount bigint not null check (amount > 0),
+  charged bigint not null check (charged > 0),
+  refunded_total bigint not null check (refunded_total <= charged),
+  parts jsonb not null,
+  reason_code text not null,
+  note text not null default '',
+  actor text not null,
+  request_id text not null,
+  dispute_id uuid,
+  created_at timestamptz not null default now(),
+  primary key (customer_id, refund_id),
+  unique (customer_id, charge_kind, charge_ref, refunded_total)
+);
+
+-- A customer's claim about its ledger lines, and its handling by support.
+create table disputes (
+  customer_id text not null references customers,
+  dispute_id uuid not null unique,
+  seq bigint generated always as identity,
+  status text not null check (status in ('open', 'investigating', 'resolved_refunded', 'rejected')),
+  entry_ids bigint[] not null,
+  description text not null,
+  opened_by text not null,
+  owner text,
+  opened_at timestamptz not null,
+  first_response_due_at timestamptz not null,
+  first_response_at timestamptz,
+  resolution_due_at timestamptz not null,
+  resolved_at timestamptz,
+  resolved_by text,
+  reject_reason text not null default '',
+  primary key (customer_id, dispute_id),
+  check ((status in ('resolved_refunded', 'rejected')) = (resolved_at is not null))
+);
+create index disputes_queue on disputes (seq) where resolved_at is null;
+
+-- A dispute's notes: append-only.
+create table dispute_notes (
+  dispute_id uuid not null references disputes (dispute_id),
+  note_id bigint generated always as identity primary key,
+  author text not null,
+  text text not null,
+  created_at timestamptz not null default now()
+);
+create index dispute_notes_by_dispute on dispute_notes (dispute_id, note_id);
+`,
+  },
 ];
 
 const migrationLockKey = 0x6275726e; // "burn"

@@ -42,6 +42,7 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   grant_schedules: "select, insert, update",
   recharge_settings: "select, insert, update",
   recharge_due: "select, insert, update, delete",
+  disputes: "select, insert, update",
   // Append-only (triggers refuse UPDATE and DELETE too, for the owner's sake).
   ledger_entries: "select, insert",
   shadow_entries: "select, insert",
@@ -49,6 +50,8 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   pricing_versions: "select, insert",
   pricing_rates: "select, insert",
   usage_corrections: "select, insert",
+  charge_refunds: "select, insert",
+  dispute_notes: "select, insert",
   customer_pricing_changes: "select, insert",
   rate_override_changes: "select, insert",
   bundles: "select, insert",
