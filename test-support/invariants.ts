@@ -13,7 +13,7 @@ const checks: Record<string, string> = {
     select b.customer_id, b.credit_type_id from balances b
     left join (
       select customer_id, credit_type_id,
-        coalesce(sum(amount) filter (where kind in ('grant', 'rollover_in')), 0) - coalesce(sum(amount) filter (where kind = 'rollover_out'), 0) as granted,
+        coalesce(sum(amount) filter (where kind in ('grant', 'rollover_in')), 0) - coalesce(sum(amount) filter (where kind in ('rollover_out', 'void')), 0) as granted,
         coalesce(sum(amount) filter (where kind = 'hold'), 0) - coalesce(sum(amount) filter (where kind = 'release'), 0) as held,
         coalesce(sum(amount) filter (where kind in ('burn', 'clawback')), 0) - coalesce(sum(amount) filter (where kind = 'refund'), 0) as burned,
         coalesce(sum(amount) filter (where kind = 'expire'), 0) - coalesce(sum(amount) filter (where kind = 'unexpire'), 0) as expired,
@@ -29,7 +29,7 @@ const checks: Record<string, string> = {
     select g.grant_id from grants g
     left join (
       select customer_id, grant_id,
-        coalesce(sum(amount) filter (where kind in ('burn', 'expire', 'settle', 'clawback', 'rollover_out')), 0)
+        coalesce(sum(amount) filter (where kind in ('burn', 'expire', 'settle', 'clawback', 'rollover_out', 'void')), 0)
           - coalesce(sum(amount) filter (where kind in ('refund', 'unexpire')), 0) as used,
         coalesce(sum(amount) filter (where kind = 'expire'), 0) - coalesce(sum(amount) filter (where kind = 'unexpire'), 0) as expired,
         coalesce(sum(amount) filter (where kind = 'hold'), 0) - coalesce(sum(amount) filter (where kind = 'release'), 0) as held,
@@ -58,6 +58,16 @@ const checks: Record<string, string> = {
     select r.schedule_id, r.period_index from schedule_rollovers r
     where r.amount <> coalesce((select sum(amount) from ledger_entries e where e.customer_id = r.customer_id and e.grant_id = r.from_grant_id and e.kind = 'rollover_out'), 0)
        or r.amount <> coalesce((select sum(amount) from ledger_entries e where e.customer_id = r.customer_id and e.grant_id = r.to_grant_id and e.kind = 'rollover_in'), 0)`,
+  // The refunds of one charge add up, one after another, to at most what it burned.
+  "a charge's refunds never give back more than it burned, and each counts the ones before": `
+    select r.customer_id, r.charge_kind, r.charge_ref from charge_refunds r
+    group by r.customer_id, r.charge_kind, r.charge_ref
+    having sum(r.amount) <> max(r.refunded_total) or max(r.refunded_total) > min(r.charged) or sum(r.amount) > (
+      select coalesce(sum(b.amount), 0) from ledger_entries b
+      where b.customer_id = r.customer_id and b.kind = 'burn' and case r.charge_kind
+        when 'burn' then b.request_id = r.charge_ref and b.reservation_id is null and b.usage_id is null
+        when 'commit' then b.reservation_id::text = r.charge_ref
+        else b.usage_id::text = r.charge_ref end)`,
   "every entry and reservation belongs to a balance": `
     select customer_id, credit_type_id from (
       select customer_id, credit_type_id from ledger_entries

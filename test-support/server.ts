@@ -3,7 +3,7 @@ import { type DescService } from "@bufbuild/protobuf";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { bearer } from "./bearer.js";
-import { AdminService, BillingService, LedgerService, PlanService, PoolService, PromotionService, Role, WebhookService } from "@burndown/sdk";
+import { AdminService, BillingService, CorrectionService, LedgerService, PlanService, PoolService, PromotionService, Role, WebhookService } from "@burndown/sdk";
 import type { Fanout } from "../server/src/fanout.js";
 import type { AdmissionLimits } from "../server/src/rpc/admission.js";
 import { type RunningServer, type ServerOptions, startServer } from "../server/src/server.js";
@@ -28,6 +28,7 @@ export interface Clients {
   promotions: Client<typeof PromotionService>;
   plans: Client<typeof PlanService>;
   pools: Client<typeof PoolService>;
+  corrections: Client<typeof CorrectionService>;
 }
 
 /** TestServer is a running server with its database and an admin key. */
@@ -60,6 +61,7 @@ export async function startTestServer(
     stripeWebhookSecret?: ServerOptions["stripeWebhookSecret"];
     webhooks?: ServerOptions["webhooks"];
     checkoutUrl?: ServerOptions["checkoutUrl"];
+    disputeSla?: ServerOptions["disputeSla"];
   } = {},
 ): Promise<TestServer> {
   const database = await createTestDatabase();
@@ -78,6 +80,7 @@ export async function startTestServer(
     stripeWebhookSecret: options.stripeWebhookSecret,
     webhooks: options.webhooks,
     checkoutUrl: options.checkoutUrl,
+    disputeSla: options.disputeSla,
     // BURNDOWN_TEST_LOG=1 shows server logs (internal errors with stacks) while debugging.
     log: process.env.BURNDOWN_TEST_LOG ? (message) => console.error(message) : () => {},
   });
@@ -101,6 +104,7 @@ export async function startTestServer(
       promotions: createClient(PromotionService, transport),
       plans: createClient(PlanService, transport),
       pools: createClient(PoolService, transport),
+      corrections: createClient(CorrectionService, transport),
     };
   };
   let keyCount = 0;

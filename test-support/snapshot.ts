@@ -11,7 +11,8 @@ export async function databaseSnapshot(pool: pg.Pool): Promise<Record<string, un
     (select count(*) from features)::int as features, (select count(*) from api_keys)::int as api_keys,
     (select count(*) from bundles)::int as bundles, (select count(*) from topup_refunds)::int as topup_refunds,
     (select count(*) from webhook_events)::int as webhook_events, (select count(*) from promo_codes)::int as promo_codes,
-    (select count(*) from promo_redemptions)::int as promo_redemptions`);
+    (select count(*) from promo_redemptions)::int as promo_redemptions, (select count(*) from charge_refunds)::int as charge_refunds,
+    (select count(*) from dispute_notes)::int as dispute_notes`);
   const balances = await pool.query("select customer_id, credit_type_id, granted, held, burned, expired, debt, overdraft_limit from balances order by 1, 2");
   const lots = await pool.query("select grant_id, remaining, held from grants order by 1");
   const reservations = await pool.query("select reservation_id, status, committed_amount from reservations order by 1");
@@ -20,6 +21,7 @@ export async function databaseSnapshot(pool: pg.Pool): Promise<Record<string, un
   const endpoints = await pool.query("select endpoint_id, secret, disabled_at from webhook_endpoints order by 1");
   const deliveries = await pool.query("select event_id, endpoint_id, status, attempts, next_attempt_at from webhook_deliveries order by 1, 2");
   const promoCodes = await pool.query("select promo_code_id, redemption_count, disabled_at from promo_codes order by 1");
+  const disputes = await pool.query("select dispute_id, status, owner, first_response_at, resolved_at from disputes order by 1");
   return {
     counts: counts.rows[0],
     balances: balances.rows,
@@ -30,6 +32,7 @@ export async function databaseSnapshot(pool: pg.Pool): Promise<Record<string, un
     webhookEndpoints: endpoints.rows,
     webhookDeliveries: deliveries.rows,
     promoCodes: promoCodes.rows,
+    disputes: disputes.rows,
   };
 }
 

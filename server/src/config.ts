@@ -38,6 +38,8 @@ export interface Config {
   webhooks: { timeoutMs: number; attemptsMax: number; expiringNoticeMs: number };
   /** auto-recharge: the delays before a failed recharge payment is asked for again. */
   rechargeRetryDelaysMs: readonly number[];
+  /** disputes: how long staff have to first act on one, and to resolve it. */
+  disputeSla: { firstResponseMs: number; resolutionMs: number };
 }
 
 /** retryDelays reads a comma-separated list of delays in milliseconds (1 to 10, each from 1 s to 30 days). */
@@ -168,6 +170,10 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
         count("BURNDOWN_CREDITS_EXPIRING_DAYS", env.BURNDOWN_CREDITS_EXPIRING_DAYS, limits.creditsExpiringNoticeMsDefault / 86_400_000, 0, 365) * 86_400_000,
     },
     rechargeRetryDelaysMs: retryDelays("BURNDOWN_RECHARGE_RETRY_DELAYS_MS", env.BURNDOWN_RECHARGE_RETRY_DELAYS_MS, limits.rechargeRetryDelaysMsDefault),
+    disputeSla: {
+      firstResponseMs: count("BURNDOWN_DISPUTE_FIRST_RESPONSE_HOURS", env.BURNDOWN_DISPUTE_FIRST_RESPONSE_HOURS, limits.disputeFirstResponseMsDefault / 3_600_000, 1, 24 * 90) * 3_600_000,
+      resolutionMs: count("BURNDOWN_DISPUTE_RESOLUTION_HOURS", env.BURNDOWN_DISPUTE_RESOLUTION_HOURS, limits.disputeResolutionMsDefault / 3_600_000, 1, 24 * 365) * 3_600_000,
+    },
     admission: {
       inFlightMax: count("BURNDOWN_MAX_IN_FLIGHT", env.BURNDOWN_MAX_IN_FLIGHT, limits.inFlightMaxDefault, 1, 100_000),
       queuedMax: count("BURNDOWN_MAX_QUEUED", env.BURNDOWN_MAX_QUEUED, limits.queuedMaxDefault, 0, 1_000_000),

@@ -85,6 +85,7 @@ async function start(config: Config, running: Running): Promise<void> {
     stripeWebhookSecret: config.stripeWebhookSecret,
     webhooks: config.webhooks,
     recharge: { retryDelaysMs: config.rechargeRetryDelaysMs },
+    disputeSla: config.disputeSla,
   }));
   const admin = await bootstrapAdminKey(server.deps, config.adminKey);
   if (admin.token) {

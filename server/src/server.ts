@@ -7,7 +7,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { AdminService, BillingService, ErrorInfoSchema, LedgerService, PlanService, PoolService, PromotionService, WebhookService } from "@burndown/sdk";
+import { AdminService, BillingService, CorrectionService, ErrorInfoSchema, LedgerService, PlanService, PoolService, PromotionService, WebhookService } from "@burndown/sdk";
 import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
 import { startScheduleJobs } from "./jobs/schedule-jobs.js";
@@ -36,11 +36,12 @@ import { usageAdminHandlers } from "./rpc/usage-admin-handlers.js";
 import { usageHandlers } from "./rpc/usage-handlers.js";
 import { promotionHandlers } from "./rpc/promotion-handlers.js";
 import { webhookHandlers } from "./rpc/webhook-handlers.js";
+import { correctionHandlers } from "./rpc/correction-handlers.js";
 import { poolHandlers } from "./rpc/pool-handlers.js";
 import { PoolCache } from "./service/pool-cache.js";
 import { KeyVerifier } from "./service/api-keys.js";
 import { type Fanout, LocalFanout } from "./fanout.js";
-import type { Deps, RechargePolicy, UsagePolicy } from "./service/context.js";
+import type { Deps, DisputeSla, RechargePolicy, UsagePolicy } from "./service/context.js";
 import { GroupCommit, type GroupCommitOptions } from "./service/group-commit.js";
 
 /** ServerOptions configure a server over an existing, migrated pool. */
@@ -70,6 +71,8 @@ export interface ServerOptions {
   checkoutUrl?: string | null;
   /** auto-recharge's retry delays after failed payments; limits.rechargeRetryDelaysMsDefault by default. */
   recharge?: Partial<RechargePolicy>;
+  /** how long staff have to first act on a dispute and to resolve it; limits' defaults when unset. */
+  disputeSla?: Partial<DisputeSla>;
   /** webhook delivery (jobs/webhook-delivery.ts): timeout, attempts, first retry delay; defaults from limits.ts. Runs with the jobs. */
   webhooks?: Partial<WebhookPolicy>;
 }
@@ -109,6 +112,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     fanout: options.fanout ?? new LocalFanout(),
     grantReasonCodes: options.grantReasonCodes ?? limits.grantReasonCodesDefault,
     recharge: { retryDelaysMs: options.recharge?.retryDelaysMs ?? limits.rechargeRetryDelaysMsDefault },
+    disputeSla: {
+      firstResponseMs: options.disputeSla?.firstResponseMs ?? limits.disputeFirstResponseMsDefault,
+      resolutionMs: options.disputeSla?.resolutionMs ?? limits.disputeResolutionMsDefault,
+    },
     // Jobs run groups with these deps (expiry-jobs.ts): their crossings kick it too.
     rechargeDue: () => rechargeDue(),
     writes: new GroupCommit(
@@ -136,9 +143,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     router.service(WebhookService, webhookHandlers(deps));
     router.service(PromotionService, promotionHandlers(deps));
     router.service(PoolService, poolHandlers(deps));
-    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService, PoolService]));
+    router.service(CorrectionService, correctionHandlers(deps));
+    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService, PoolService, CorrectionService]));
     registerReflection(router, [
-      LedgerService.file, AdminService.file, BillingService.file, PlanService.file, WebhookService.file, PromotionService.file, PoolService.file,
+      LedgerService.file, AdminService.file, BillingService.file, PlanService.file, WebhookService.file, PromotionService.file, PoolService.file, CorrectionService.file,
       HealthService.file, ErrorInfoSchema.file,
     ]);
   };

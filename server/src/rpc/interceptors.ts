@@ -174,6 +174,17 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.PoolService/DetachPoolMember": admin,
   "burndown.v1.PoolService/SetPoolMemberLimit": admin,
   "burndown.v1.PoolService/ListPoolMembers": staff,
+  // Voids and refunds give credits back or take them away: staff (support's own limits
+  // on them are its role's to add). A customer key may open a dispute of its own ledger
+  // lines and read its own disputes; working the queue is staff's.
+  "burndown.v1.CorrectionService/VoidGrant": staff,
+  "burndown.v1.CorrectionService/RefundCharge": staff,
+  "burndown.v1.CorrectionService/OpenDispute": staffAndCustomers,
+  "burndown.v1.CorrectionService/GetDispute": staffAndCustomers,
+  "burndown.v1.CorrectionService/ListDisputes": staffAndCustomers,
+  "burndown.v1.CorrectionService/AssignDispute": staff,
+  "burndown.v1.CorrectionService/AddDisputeNote": staff,
+  "burndown.v1.CorrectionService/ResolveDispute": staff,
 };
 
 /**

@@ -37,6 +37,8 @@ export interface Deps {
   grantReasonCodes: readonly string[];
   /** kicks the recharge job: after a write group that flagged a balance below its recharge threshold (write-group.ts). */
   rechargeDue?: () => void;
+  /** how long staff have to first act on a dispute and to resolve it; limits' defaults when unset. */
+  disputeSla?: DisputeSla;
   /** auto-recharge's retry delays; limits.rechargeRetryDelaysMsDefault when unset. */
   recharge?: RechargePolicy;
 }
@@ -53,4 +55,10 @@ export interface Idempotency {
   method: string;
   /** SHA-256 of the request without its request id. */
   payloadHash: Buffer;
+}
+
+/** DisputeSla is the deployment's service levels for disputes. */
+export interface DisputeSla {
+  firstResponseMs: number;
+  resolutionMs: number;
 }
