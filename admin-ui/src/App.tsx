@@ -9,6 +9,7 @@ import { newQueryClient, storedKey, storeKey, transportFor } from "./api.js";
 import { CallerContext } from "./caller.js";
 import { CustomerScreen } from "./pages/CustomerScreen.js";
 import { CustomersScreen } from "./pages/CustomersScreen.js";
+import { DisputesScreen } from "./pages/DisputesScreen.js";
 import { ExplainScreen } from "./pages/ExplainScreen.js";
 import { PlatformScreen } from "./pages/platform/PlatformScreen.js";
 import { href, useRoute } from "./router.js";
@@ -110,6 +111,9 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
           <a href={href()} aria-current={section === undefined || section === "customers" ? "page" : undefined}>
             Customers
           </a>
+          <a href={href("disputes")} aria-current={section === "disputes" ? "page" : undefined}>
+            Disputes
+          </a>
           <a href={href("platform")} aria-current={section === "platform" ? "page" : undefined}>
             Platform
           </a>
@@ -126,6 +130,8 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
             <CustomerScreen customerId={route[1]} tab={route[2]} />
           ) : section === "events" && route[1] ? (
             <ExplainScreen usageId={route[1]} />
+          ) : section === "disputes" ? (
+            <DisputesScreen disputeId={route[1]} />
           ) : section === "platform" ? (
             <PlatformScreen page={route[1]} isAdmin={isAdmin} />
           ) : (

@@ -20,6 +20,8 @@ import {
   PlanService,
   PoolPeriod,
   PromotionService,
+  CorrectionService,
+  DisputeStatus,
   ReservationStatus,
   Role,
   TopUpState,
@@ -118,6 +120,14 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "PoolService/DetachPoolMember": ["admin"],
   "PoolService/SetPoolMemberLimit": ["admin"],
   "PoolService/ListPoolMembers": ["support", "admin"],
+  "CorrectionService/VoidGrant": ["support", "admin"],
+  "CorrectionService/RefundCharge": ["support", "admin"],
+  "CorrectionService/OpenDispute": ["support", "admin"],
+  "CorrectionService/GetDispute": ["support", "admin"],
+  "CorrectionService/ListDisputes": ["support", "admin"],
+  "CorrectionService/AssignDispute": ["support", "admin"],
+  "CorrectionService/AddDisputeNote": ["support", "admin"],
+  "CorrectionService/ResolveDispute": ["support", "admin"],
 };
 
 /** The callers without a working key, and the reason each must be refused with. */
@@ -156,6 +166,9 @@ const customerReadable: Record<string, string> = {
   "PromotionService/RedeemPromoCode": "CUSTOMER_NOT_FOUND",
   "BillingService/GetAutoRecharge": "CUSTOMER_NOT_FOUND",
   "BillingService/ListAutoRecharges": "CUSTOMER_NOT_FOUND",
+  "CorrectionService/OpenDispute": "CUSTOMER_NOT_FOUND",
+  "CorrectionService/GetDispute": "DISPUTE_NOT_FOUND",
+  "CorrectionService/ListDisputes": "CUSTOMER_NOT_FOUND",
 };
 type CallerName = UnauthenticatedCaller | RoleName | typeof customerCaller;
 
@@ -890,6 +903,81 @@ const validCalls: Record<string, () => Promise<Send>> = {
   },
 };
 
+/** burnedEntry makes a funded customer with a burn of 100 and returns the customer and the burn's entry id. */
+async function burnedEntry(): Promise<{ customerId: string; entryId: string }> {
+  const customerId = await fundedCustomer();
+  const res = await admin().ledger.burn({ customerId, cost: { case: "credits", value: { creditTypeId, amount: 100n } }, requestId: randomUUID() });
+  return { customerId, entryId: res.entries[0].entryId };
+}
+
+/** openDispute makes a dispute of a fresh burn, opened by the admin key. */
+async function openDispute(): Promise<{ customerId: string; entryId: string; disputeId: string }> {
+  const burned = await burnedEntry();
+  const res = await admin().corrections.openDispute({ ...burned, entryIds: [burned.entryId], description: "not mine", requestId: randomUUID() });
+  return { ...burned, disputeId: res.dispute!.disputeId };
+}
+
+const correctionCalls: Record<string, () => Promise<Send>> = {
+  "CorrectionService/VoidGrant": async () => {
+    const customerId = fresh("cust");
+    const granted = await admin().ledger.grant({ customerId, creditTypeId, amount: 100n, source: GrantSource.SUPPORT, reasonCode: "goodwill", requestId: randomUUID() });
+    return async (c) => {
+      const res = await c.corrections.voidGrant({ customerId, grantId: granted.lot!.grantId, reasonCode: "mistake", requestId: randomUUID() });
+      expect([res.voided, res.remaining]).toEqual([100n, 0n]);
+    };
+  },
+  "CorrectionService/RefundCharge": async () => {
+    const { customerId, entryId } = await burnedEntry();
+    return async (c) => {
+      const res = await c.corrections.refundCharge({ customerId, charge: { charge: { case: "entryId", value: entryId } }, amount: 40n, reasonCode: "goodwill", requestId: randomUUID() });
+      expect([res.refund?.amount, res.refund?.charged]).toEqual([40n, 100n]);
+    };
+  },
+  "CorrectionService/OpenDispute": async () => {
+    const { customerId, entryId } = await burnedEntry();
+    return async (c) => {
+      const res = await c.corrections.openDispute({ customerId, entryIds: [entryId], description: "not mine", requestId: randomUUID() });
+      expect(res.dispute?.status).toBe(DisputeStatus.OPEN);
+    };
+  },
+  "CorrectionService/GetDispute": async () => {
+    const { disputeId } = await openDispute();
+    return async (c) => {
+      const res = await c.corrections.getDispute({ disputeId });
+      expect(res.dispute?.disputeId).toBe(disputeId);
+    };
+  },
+  "CorrectionService/ListDisputes": async () => {
+    const { customerId, disputeId } = await openDispute();
+    return async (c) => {
+      const res = await c.corrections.listDisputes({ customerId });
+      expect(res.disputes.map((dispute) => dispute.disputeId)).toEqual([disputeId]);
+    };
+  },
+  "CorrectionService/AssignDispute": async () => {
+    const { disputeId } = await openDispute();
+    return async (c) => {
+      const res = await c.corrections.assignDispute({ disputeId, owner: "dana", requestId: randomUUID() });
+      expect([res.dispute?.status, res.dispute?.owner]).toEqual([DisputeStatus.INVESTIGATING, "dana"]);
+    };
+  },
+  "CorrectionService/AddDisputeNote": async () => {
+    const { disputeId } = await openDispute();
+    return async (c) => {
+      const res = await c.corrections.addDisputeNote({ disputeId, text: "looking", requestId: randomUUID() });
+      expect(res.dispute?.notes.map((note) => note.text)).toEqual(["looking"]);
+    };
+  },
+  "CorrectionService/ResolveDispute": async () => {
+    const { disputeId, entryId } = await openDispute();
+    return async (c) => {
+      const res = await c.corrections.resolveDispute({ disputeId, resolution: { case: "refund", value: { entryId, amount: 0n, reasonCode: "upheld" } }, requestId: randomUUID() });
+      expect([res.dispute?.status, res.dispute?.refunds[0]?.amount]).toEqual([DisputeStatus.RESOLVED_REFUNDED, 100n]);
+    };
+  },
+};
+Object.assign(validCalls, correctionCalls);
+
 /** freshPromoCodeText makes a code no promo code has. */
 const freshPromoCodeText = () => `MATRIX-${randomBytes(6).toString("hex")}`;
 
@@ -953,8 +1041,8 @@ afterAll(async () => {
 });
 
 describe("the expected table", () => {
-  it("names every RPC of LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService and PoolService, and has a valid call for each", () => {
-    const rpcs = [LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService, PoolService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
+  it("names every RPC of LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService, PoolService and CorrectionService, and has a valid call for each", () => {
+    const rpcs = [LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService, PoolService, CorrectionService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
     expect(Object.keys(expectedRoles).sort()).toEqual([...rpcs].sort());
     expect(Object.keys(validCalls).sort()).toEqual([...rpcs].sort());
   });

@@ -309,7 +309,8 @@ describe("disputes", () => {
     ]);
     const theirDispute = (await admin.corrections.openDispute({ customerId: theirs, entryIds: [theirEntry], description: "x", requestId: randomUUID() })).dispute!;
     expect(await refusal(own.corrections.getDispute({ disputeId: theirDispute.disputeId }))).toEqual(["NotFound", "DISPUTE_NOT_FOUND"]);
-    expect((await own.corrections.listDisputes({ customerId: theirs })).disputes).toEqual([]);
+    expect(await refusal(own.corrections.listDisputes({ customerId: theirs }))).toEqual(["NotFound", "CUSTOMER_NOT_FOUND"]);
+    expect((await own.corrections.listDisputes({})).disputes).toEqual([]);
     expect(await refusal(own.corrections.addDisputeNote({ disputeId: theirDispute.disputeId, text: "x", requestId: randomUUID() }))).toEqual([
       "PermissionDenied", "ROLE_NOT_ALLOWED",
     ]);

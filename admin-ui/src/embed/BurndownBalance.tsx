@@ -19,6 +19,7 @@ import { EventStory } from "../pages/ExplainScreen.js";
 import { Amount, ErrorNote, Loading, Section, useScales } from "../ui.js";
 import { BuyCredits, Purchases } from "./Purchase.js";
 import { UsageChart } from "./UsageChart.js";
+import { DisputeLine, YourDisputes } from "./Disputes.js";
 
 export interface BurndownBalanceProps {
   /** a customer-scoped API key. */
@@ -62,6 +63,7 @@ function CustomerView({ purchase, checkoutUrl }: { purchase?: ReactNode; checkou
       <Purchases customerId={customerId} />
       <Usage customerId={customerId} />
       <History customerId={customerId} />
+      <YourDisputes />
     </>
   );
 }
@@ -211,9 +213,10 @@ function Usage({ customerId }: { customerId: string }) {
 function History({ customerId }: { customerId: string }) {
   const [token, setToken] = useState<string[]>([""]);
   const [open, setOpen] = useState<string | null>(null);
+  const [disputing, setDisputing] = useState<string | null>(null);
   const entries = useQuery(LedgerService.method.listLedgerEntries, {
     customerId,
-    kinds: [EntryKind.GRANT, EntryKind.BURN, EntryKind.EXPIRE, EntryKind.REFUND, EntryKind.SETTLE, EntryKind.UNEXPIRE, EntryKind.CLAWBACK],
+    kinds: [EntryKind.GRANT, EntryKind.BURN, EntryKind.EXPIRE, EntryKind.REFUND, EntryKind.SETTLE, EntryKind.UNEXPIRE, EntryKind.CLAWBACK, EntryKind.VOID],
     pageSize: 20,
     pageToken: token[token.length - 1],
   });
@@ -253,6 +256,12 @@ function History({ customerId }: { customerId: string }) {
                       entry.reasonCode
                     )}
                     {open === entry.usageId && entry.usageId && <Why usageId={entry.usageId} />}
+                    {entry.kind === EntryKind.BURN && disputing !== entry.entryId && (
+                      <button type="button" className="link" onClick={() => setDisputing(entry.entryId)}>
+                        Dispute
+                      </button>
+                    )}
+                    {disputing === entry.entryId && <DisputeLine customerId={customerId} entryId={entry.entryId} onDone={() => setDisputing(null)} />}
                   </td>
                 </tr>
               );

@@ -40,7 +40,7 @@ export function CustomerScreen({ customerId, tab }: { customerId: string; tab?: 
         </a>
       </div>
       {tab === "ledger" ? (
-        <LedgerTable customerId={customerId} />
+        <LedgerTable customerId={customerId} corrections />
       ) : (
         <>
           <Balances customerId={customerId} />

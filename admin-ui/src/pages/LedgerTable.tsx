@@ -1,6 +1,7 @@
 // A customer's ledger: every entry, newest first, paged, filtered by kind, credit type
 // and time, each with its reason, actor, request id and the lot it touched. An entry of a
-// usage event opens that event's story.
+// usage event opens that event's story. With corrections, a grant line can be voided (its
+// lot's unused credits shown) and a burn line refunded.
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { useQuery } from "@connectrpc/connect-query";
 import { LedgerService } from "@burndown/sdk/gen/burndown/v1/ledger_service_pb.js";
@@ -10,10 +11,16 @@ import { dateOf, formatTime } from "../format.js";
 import { entryKindName, entryKinds } from "../labels.js";
 import { href } from "../router.js";
 import { Amount, ErrorNote, Loading, Section, useScales } from "../ui.js";
+import { RefundForm, VoidForm } from "./CorrectionForms.js";
 
 const pageSize = 25;
 
-export function LedgerTable({ customerId, eventLink = (usageId: string) => href("events", usageId) }: { customerId: string; eventLink?: (usageId: string) => string }) {
+export function LedgerTable({ customerId, eventLink = (usageId: string) => href("events", usageId), corrections = false }: {
+  customerId: string;
+  eventLink?: (usageId: string) => string;
+  corrections?: boolean;
+}) {
+  const [correcting, setCorrecting] = useState<{ kind: "void" | "refund"; entryId: string } | null>(null);
   const [kind, setKind] = useState<EntryKind | 0>(0);
   const [creditTypeId, setCreditTypeId] = useState("");
   const [from, setFrom] = useState("");
@@ -30,6 +37,13 @@ export function LedgerTable({ customerId, eventLink = (usageId: string) => href(
     pageSize,
     pageToken: tokens[tokens.length - 1],
   });
+  // A lot's unused credits: its free part, as GetBalance lists the lots that have some.
+  const unusedOf = (grantId: string): bigint => {
+    const lot = (balance.data?.balances ?? []).flatMap((credit) => credit.lots).find((candidate) => candidate.grantId === grantId);
+    return lot === undefined ? 0n : lot.remaining - lot.held;
+  };
+  const chosenEntry = correcting === null ? undefined : entries.data?.entries.find((entry) => entry.entryId === correcting.entryId);
+  const chosen = correcting === null || chosenEntry === undefined ? null : { kind: correcting.kind, entry: chosenEntry };
   const resetPaging = <T,>(set: (value: T) => void) => (value: T) => {
     set(value);
     setTokens([""]);
@@ -84,6 +98,7 @@ export function LedgerTable({ customerId, eventLink = (usageId: string) => href(
               <th scope="col">Request id</th>
               <th scope="col">Lot</th>
               <th scope="col">Why</th>
+              {corrections && <th scope="col">Correct</th>}
             </tr>
           </thead>
           <tbody>
@@ -102,11 +117,29 @@ export function LedgerTable({ customerId, eventLink = (usageId: string) => href(
                 <td><code title={entry.requestId}>{entry.requestId.slice(0, 12)}</code></td>
                 <td>{entry.grantId ? <code title={entry.grantId}>{entry.grantId.slice(0, 8)}</code> : "—"}</td>
                 <td>{entry.usageId ? <a href={eventLink(entry.usageId)}>usage event {entry.usageId}</a> : entry.reservationId ? <span title={entry.reservationId}>reservation</span> : ""}</td>
+                {corrections && (
+                  <td>
+                    {entry.kind === EntryKind.GRANT && unusedOf(entry.grantId) > 0n && (
+                      <button type="button" onClick={() => setCorrecting({ kind: "void", entryId: entry.entryId })}>
+                        Void <Amount value={unusedOf(entry.grantId)} scale={scaleOf(entry.creditTypeId)} /> unused
+                      </button>
+                    )}
+                    {entry.kind === EntryKind.BURN && (
+                      <button type="button" onClick={() => setCorrecting({ kind: "refund", entryId: entry.entryId })}>
+                        Refund
+                      </button>
+                    )}
+                  </td>
+                )}
               </tr>
             ))}
           </tbody>
         </table>
       )}
+      {chosen && chosen.kind === "void" && (
+        <VoidForm key={chosen.entry.entryId} customerId={customerId} grantId={chosen.entry.grantId} unused={unusedOf(chosen.entry.grantId)} scale={scaleOf(chosen.entry.creditTypeId)} />
+      )}
+      {chosen && chosen.kind === "refund" && <RefundForm key={chosen.entry.entryId} customerId={customerId} entry={chosen.entry} scale={scaleOf(chosen.entry.creditTypeId)} />}
       <div className="pager">
         <button type="button" disabled={tokens.length <= 1} onClick={() => setTokens(tokens.slice(0, -1))}>
           Newer

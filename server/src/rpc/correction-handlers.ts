@@ -183,7 +183,8 @@ export function correctionHandlers(deps: Deps): ServiceImpl<typeof CorrectionSer
       const page = await listDisputes(deps, callerOf(ctx), {
         status: requireDisputeStatus(req.status),
         owner: requireText("owner", req.owner, limits.idLengthMax),
-        customerId: req.customerId === "" ? "" : requireId("customer_id", req.customerId),
+        // A customer key lists its own customer's; naming another is as if it did not exist.
+        customerId: req.customerId === "" ? "" : ownCustomer(callerOf(ctx), requireId("customer_id", req.customerId)),
         overdueOnly: req.overdueOnly,
         pageSize: requirePageSize(req.pageSize),
         pageToken: requireText("page_token", req.pageToken, limits.pageTokenLengthMax),
