@@ -218,4 +218,24 @@ describe("refunds and disputes", () => {
       ].sort(),
     );
   });
+
+  it("charge.dispute.closed won gives the clawed-back credits back as a new lot, once; a lost dispute gives nothing", async () => {
+    const customerId = fresh("cust");
+    const { order, paymentIntent } = await paidByStripe(customerId);
+    await api.ledger.burn({ customerId, cost: { case: "credits", value: { creditTypeId, amount: 300n } }, requestId: randomUUID() });
+    const disputeId = fresh("dp");
+    const dispute = (type: string, status: string) => event(type, { id: disputeId, object: "dispute", charge: fresh("ch"), payment_intent: paymentIntent, amount: 5000, currency: "usd", status });
+    await post(t, dispute("charge.dispute.created", "needs_response"));
+    expect(await available(customerId)).toBe(-300n);
+    expect(await post(t, dispute("charge.dispute.closed", "lost"))).toMatchObject({ status: 200, body: { outcome: "ignored: dispute lost" } });
+    expect(await available(customerId)).toBe(-300n);
+    const won = dispute("charge.dispute.closed", "won");
+    expect(await post(t, won)).toMatchObject({ status: 200, body: { outcome: `order ${order.orderId} dispute won: 1000 credits restored` } });
+    // Another delivery, and another event about the same dispute, restore nothing more.
+    expect(await post(t, won)).toMatchObject({ status: 200 });
+    expect(await post(t, dispute("charge.dispute.closed", "won"))).toMatchObject({ status: 200 });
+    expect(await available(customerId)).toBe(700n);
+    const grants = await api.ledger.listLedgerEntries({ customerId, creditTypeId, kinds: [EntryKind.GRANT] });
+    expect(grants.entries.filter((entry) => entry.reasonCode === "chargeback_won").map((entry) => entry.amount)).toEqual([1000n]);
+  });
 });

@@ -10,6 +10,8 @@
 // order named by metadata.burndown_order_id, for the amount and currency Stripe
 // received; charge.refunded claws back up to the charge's refunded total;
 // charge.dispute.created claws back the disputed amount like a refund;
+// charge.dispute.closed with status won gives back what that clawback took, as a new lot
+// (restore-won-dispute.ts);
 // payment_intent.payment_failed reports a failed payment of the order (FailTopUp, with
 // last_payment_error's code as the reason), so that a recharge is retried. Other events, and
 // events about no order of ours, are acknowledged and ignored.
@@ -23,6 +25,7 @@ import type { Caller, Deps, Idempotency } from "../service/context.js";
 import { failTopUp } from "../service/fail-top-up.js";
 import { findTopUpByPaymentReference } from "../service/get-top-ups.js";
 import { refundTopUp, type RefundAmount } from "../service/refund-top-up.js";
+import { restoreWonDispute } from "../service/restore-won-dispute.js";
 
 /** stripeWebhookPath is where Stripe posts events. */
 export const stripeWebhookPath = "/webhooks/stripe";
@@ -97,7 +100,22 @@ async function dispatch(deps: Deps, idempotency: Idempotency, type: string, obje
   if (type === "charge.dispute.created") {
     return refund(deps, idempotency, object, { reference: stringOf(object.id)!, amount: { kind: "at_most", minor: minorOf(object.amount) }, reasonCode: "chargeback" });
   }
+  if (type === "charge.dispute.closed") {
+    if (object.status !== "won") return `ignored: dispute ${String(object.status)}`;
+    return restore(deps, object);
+  }
   return "ignored: event type";
+}
+
+/** restore gives back the credits a won dispute's clawback took, as a new lot. */
+async function restore(deps: Deps, object: StripeObject): Promise<string> {
+  let orderId = orderIdOf(object);
+  const paymentIntent = stringOf(object.payment_intent);
+  if (orderId === null && paymentIntent !== null) orderId = (await findTopUpByPaymentReference(deps, paymentIntent))?.orderId ?? null;
+  const disputeId = stringOf(object.id);
+  if (orderId === null || disputeId === null) return "ignored: no order of ours";
+  const restored = await restoreWonDispute(deps, stripeCaller, { orderId, disputeReference: disputeId.slice(0, limits.paymentReferenceLengthMax) });
+  return restored === null ? "ignored: nothing was clawed back" : `order ${orderId} dispute won: ${restored.credits} credits restored`;
 }
 
 async function confirm(deps: Deps, idempotency: Idempotency, object: StripeObject, payment: { reference: string; amount: unknown }): Promise<string> {

@@ -293,3 +293,14 @@ export async function selectTopUpRefundExists(db: Db, orderId: string, paymentRe
   });
   return result.rows.length > 0;
 }
+
+/** selectTopUpRefundCredits reads what one refund of an order clawed back (from its lot, as debt), or null. No locks: a refund record never changes. */
+export async function selectTopUpRefundCredits(db: Db, orderId: string, paymentReference: string): Promise<{ fromLot: bigint; asDebt: bigint } | null> {
+  const result = await db.query({
+    name: "select_topup_refund_credits",
+    text: "select credits_from_lot::text, credits_as_debt::text from topup_refunds where order_id = $1 and payment_reference = $2",
+    values: [orderId, paymentReference],
+  });
+  if (result.rows.length === 0) return null;
+  return { fromLot: BigInt(result.rows[0].credits_from_lot as string), asDebt: BigInt(result.rows[0].credits_as_debt as string) };
+}
