@@ -54,7 +54,9 @@ export interface RefundChargeResult {
  */
 export async function refundCharge(deps: Deps, caller: Caller, idempotency: Idempotency, input: RefundChargeInput): Promise<RefundChargeResult> {
   assert(input.reasonCode.length > 0, "refunds have a reason");
-  assert(caller.role === "admin" || caller.role === "support", "the role check lets only staff refund");
+  if (caller.role !== "admin" && caller.role !== "support") {
+    throw new LedgerError("forbidden", "ROLE_NOT_ALLOWED", `the ${caller.role} role may not refund charges`, { role: caller.role, method: "RefundCharge" });
+  }
   const charge = await mapDriverErrors(() => resolveCharge(deps, input.customerId, input.charge));
   // A charge's burns are immutable entries: they may be read before the lock.
   const burns = await mapDriverErrors(() => selectChargeBurns(deps.pool, charge, limits.chargeBurnsMax));

@@ -37,7 +37,9 @@ export interface VoidGrantResult {
  */
 export async function voidGrant(deps: Deps, caller: Caller, idempotency: Idempotency, input: VoidGrantInput): Promise<VoidGrantResult> {
   assert(input.reasonCode.length > 0, "voids have a reason");
-  assert(caller.role === "admin" || caller.role === "support", "the role check lets only staff void");
+  if (caller.role !== "admin" && caller.role !== "support") {
+    throw new LedgerError("forbidden", "ROLE_NOT_ALLOWED", `the ${caller.role} role may not void grants`, { role: caller.role, method: "VoidGrant" });
+  }
   const [lot] = await mapDriverErrors(() => selectLotsByIds(deps.pool, input.customerId, [input.grantId]));
   if (lot === undefined) throw notFound("GRANT_NOT_FOUND", "grant id", input.grantId);
   return deps.writes.submit(voidOp(caller, idempotency, input, lot.creditTypeId));
