@@ -490,7 +490,8 @@ export type Dispute = Message<"burndown.v1.Dispute"> & {
   resolveTime?: Timestamp | undefined;
 
   /**
-   * Whether a due time passed before what it is due for happened.
+   * Whether a due time has passed with what it is due for still not done
+   * (no first response yet, or not resolved yet).
    *
    * @generated from field: bool overdue = 13;
    */
@@ -1084,10 +1085,13 @@ export const DisputeStatusSchema: GenEnum<DisputeStatus> = /*@__PURE__*/
  * - REFUND_EXCEEDS_CHARGE (FAILED_PRECONDITION): amount is more than what the
  *   charge burned less what was refunded of it already; metadata refundable.
  * - NOTHING_TO_REFUND (FAILED_PRECONDITION): the charge was refunded in full.
+ * - ALREADY_REFUNDED (FAILED_PRECONDITION): AdminService.CorrectUsageEvent of
+ *   a usage event that RefundCharge refunded in part; refund the rest here.
  * - DISPUTE_NOT_FOUND (NOT_FOUND): no dispute with this id (or not the
  *   customer key's own).
  * - ENTRY_NOT_FOUND (NOT_FOUND): a dispute names a ledger entry that is not
  *   the customer's.
+ * - TOO_MANY_ENTRIES (INVALID_ARGUMENT): a dispute names more than 100 entries.
  * - DISPUTE_CLOSED (FAILED_PRECONDITION): the dispute was resolved already.
  * - INVALID_RESOLUTION (INVALID_ARGUMENT): a resolution is neither a refund
  *   of one of the dispute's entries nor a rejection with a reason.
