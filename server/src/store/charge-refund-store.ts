@@ -75,17 +75,25 @@ export async function selectBurnEntry(db: Db, customerId: string, entryId: strin
   return result.rows.length === 0 ? null : toEntryRow(result.rows[0]);
 }
 
-/** selectChargeBurns reads a charge's burn entries, oldest first. No locks: entries never change. */
+const chargeFilters: Record<ChargeKind, string> = {
+  burn: "request_id = $2 and reservation_id is null and usage_id is null",
+  commit: "reservation_id = $2::uuid",
+  usage: "usage_id = $2::bigint",
+};
+
+/**
+ * selectChargeBurns reads a charge's burn entries, oldest first. No locks: entries never
+ * change. A usage event's are found by the usage index; a Burn's and a commit's among the
+ * customer's entries (no index on request or reservation ids, which would cost every write
+ * on the hot path for the sake of an occasional refund).
+ */
 export async function selectChargeBurns(db: Db, charge: Charge, limit: number): Promise<EntryRow[]> {
   const result = await db.query({
-    name: "select_charge_burns",
+    name: `select_charge_burns_${charge.kind}`,
     text: `select ${entryColumns} from ledger_entries
-           where customer_id = $1 and kind = 'burn' and case $2
-             when 'burn' then request_id = $3 and reservation_id is null and usage_id is null
-             when 'commit' then reservation_id::text = $3
-             else usage_id::text = $3 end
-           order by entry_id limit $4`,
-    values: [charge.customerId, charge.kind, charge.ref, limit],
+           where customer_id = $1 and kind = 'burn' and ${chargeFilters[charge.kind]}
+           order by entry_id limit $3`,
+    values: [charge.customerId, charge.ref, limit],
   });
   return result.rows.map(toEntryRow);
 }
