@@ -110,6 +110,7 @@ describeWithBrowser("voids, refunds and disputes", () => {
     await resolve.getByLabel("Reason code").fill("dispute_upheld");
     await resolve.getByRole("button", { name: "Refund and resolve" }).click();
     await expect.poll(() => page.getByTestId("dispute-status").innerText()).toBe("resolved, refunded");
+    await expect.poll(() => page.getByText("Refunded 12.00 of 12.00 usd.").count()).toBe(1);
     expect(await seriousViolations(page)).toEqual([]);
     expect(await balanceOf("pied-piper")).toMatchObject({ burned: 0n, available: 5_000n });
     const disputes = (await test.clients(test.adminToken).corrections.listDisputes({ customerId: "pied-piper" })).disputes;

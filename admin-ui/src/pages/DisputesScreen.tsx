@@ -10,7 +10,7 @@ import { useCaller } from "../caller.js";
 import { dateOf, formatAmount, formatTime, parseAmount } from "../format.js";
 import { useChange } from "../mutations.js";
 import { href } from "../router.js";
-import { ErrorNote, Loading, Section } from "../ui.js";
+import { ErrorNote, Loading, Section, useScales } from "../ui.js";
 
 /** disputeStatusName is a status in words. */
 export function disputeStatusName(status: DisputeStatus): string {
@@ -91,6 +91,7 @@ function DisputeDetail({ disputeId }: { disputeId: string }) {
   const me = useCaller();
   const dispute = useQuery(CorrectionService.method.getDispute, { disputeId });
   const assign = useChange(CorrectionService.method.assignDispute);
+  const scaleOf = useScales();
   if (dispute.isPending) return <Loading what="the dispute" />;
   if (dispute.error) return <ErrorNote error={dispute.error} />;
   const d = dispute.data.dispute!;
@@ -110,7 +111,9 @@ function DisputeDetail({ disputeId }: { disputeId: string }) {
       <p>{d.description}</p>
       {d.rejectReason && <p>Rejected: {d.rejectReason}</p>}
       {d.refunds.map((refund) => (
-        <p key={refund.refundId}>Refunded {formatAmount(refund.amount)} of {formatAmount(refund.charged)} {refund.creditTypeId}.</p>
+        <p key={refund.refundId}>
+          Refunded {formatAmount(refund.amount, scaleOf(refund.creditTypeId))} of {formatAmount(refund.charged, scaleOf(refund.creditTypeId))} {refund.creditTypeId}.
+        </p>
       ))}
       <h3>Notes</h3>
       {d.notes.length === 0 ? <p className="muted">No notes yet.</p> : (
