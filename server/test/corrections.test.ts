@@ -94,6 +94,8 @@ describe("VoidGrant", () => {
     expect((await lotOf(grantId)).remaining).toBe("0");
     const audit = await t.database.pool.query("select action, actor from audit_log where action = 'void_grant' and details->'new'->>'grant_id' = $1", [grantId]);
     expect(audit.rows).toEqual([{ action: "void_grant", actor: supportKeyId }]);
+    const listed = await admin.ledger.listLedgerEntries({ customerId, creditTypeId, kinds: [EntryKind.VOID] });
+    expect(listed.entries.map((entry) => [entry.kind, entry.amount])).toEqual([[EntryKind.VOID, 100n]]);
   });
 
   it("voids part of a lot, and refuses more than what is unused with VOID_EXCEEDS_UNUSED, changing nothing", async () => {
@@ -149,6 +151,8 @@ describe("RefundCharge", () => {
     expect(rest.refund).toMatchObject({ amount: 40n, refundedTotal: 50n });
     expect(rest.entries.map((entry) => [entry.grantId, entry.amount]).sort()).toEqual([[first, 30n], [second, 10n]].sort());
     expect(await balanceOf(customerId)).toMatchObject({ burned: 0n, available: 130n });
+    const audits = await t.database.pool.query("select actor, details->'new'->>'amount' as amount from audit_log where action = 'refund_charge' and details->>'charge_ref' = $1 order by audit_id", [requestId]);
+    expect(audits.rows).toEqual([{ actor: supportKeyId, amount: "10" }, { actor: (await admin.ledger.getCaller({})).keyId, amount: "40" }]);
     expect(await refusedUnchanged(() => refundBurn(admin, customerId, requestId))).toEqual(["FailedPrecondition", "NOTHING_TO_REFUND"]);
   });
 
