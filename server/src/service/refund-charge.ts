@@ -78,7 +78,8 @@ async function resolveCharge(deps: Deps, customerId: string, name: ChargeName): 
 
 interface Loaded {
   refundedFrom: Map<string | null, bigint>;
-  refundedBefore: bigint;
+  /** what the charge's refunds gave back in all, as recorded; null for a corrected usage event. */
+  refundedBefore: bigint | null;
   costBasisOf: Map<string, bigint>;
 }
 
@@ -103,12 +104,13 @@ function refundOp(caller: Caller, idempotency: Idempotency, input: RefundChargeI
       const given = corrected ? parts.map((part) => ({ fromGrantId: part.grantId, amount: part.amount })) : refunds.flatMap((refund) => refund.parts);
       for (const part of given) refundedFrom.set(part.fromGrantId, (refundedFrom.get(part.fromGrantId) ?? 0n) + part.amount);
       view.addLots(key, await selectLotsByIds(tx, key.customerId, grantIds));
-      loaded = { refundedFrom, refundedBefore: refunds.at(-1)?.refundedTotal ?? 0n, costBasisOf: await selectCostBases(tx, key.customerId, grantIds) };
+      loaded = { refundedFrom, refundedBefore: corrected ? null : (refunds.at(-1)?.refundedTotal ?? 0n), costBasisOf: await selectCostBases(tx, key.customerId, grantIds) };
     },
     plan: (ctx) => {
       assert(loaded !== null, "load runs before plan");
       const charged = parts.reduce((sum, part) => sum + part.amount, 0n);
       const refundable = refundableOf(parts, loaded.refundedFrom);
+      assert(loaded.refundedBefore === null || charged - refundable === loaded.refundedBefore, "the refunds' parts add up to their recorded total");
       const details = { charge_kind: charge.kind, charge_ref: charge.ref, charged: charged.toString(), refundable: refundable.toString() };
       if (refundable === 0n) throw new LedgerError("rejected", "NOTHING_TO_REFUND", `${charge.kind} ${charge.ref} was refunded in full already`, details);
       const amount = input.amount ?? refundable;
