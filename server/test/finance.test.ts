@@ -131,6 +131,9 @@ describe("the worked example (README: Finance)", () => {
     });
     expect(linesOf(feb.credits)).toMatchObject({ opening: 5_500n, purchased: 0n, recognized: 0n, breakage: 0n, closing: 5_500n });
     expect(linesOf(feb.currencyMicros)).toMatchObject({ opening: 5_000_000_000n, closing: 5_000_000_000n });
+    // February alone opens with everything before it.
+    const februaryAlone = await finance.finance.getRevenueRollForward({ query: query(creditTypeId, Date.parse("2030-02-01T00:00:00Z"), Date.parse("2030-03-01T00:00:00Z")) });
+    expect(februaryAlone.creditTypes[0].periods.map((period) => [period.credits?.opening, period.currencyMicros?.opening])).toEqual([[5_500n, 5_000_000_000n]]);
 
     // The late expiry changed January; the report as recorded before it did not.
     const frozen = await finance.finance.getRevenueRollForward({ query: query(creditTypeId, january, Date.parse("2030-03-01T00:00:00Z"), ReportGranularity.MONTH, recordedBeforeJob) });
@@ -503,6 +506,8 @@ async function runHistory(steps: Step[]): Promise<void> {
   const entries = await entriesOf(history);
   for (const entry of entries) kindsSeen.add(`${EntryKind[entry.kind]}${entry.grantId === "" ? " beyond lots" : ""}`);
   checkReport(history, report, entries);
+  // A report that starts in the middle of the history opens with all of it before.
+  checkReport(history, await finance.finance.getRevenueRollForward({ query: query(creditTypeId, startMs + dayMs, endMs, ReportGranularity.DAY) }), entries);
   // The last closing is what GetBalance says is left of the lots, at their cost bases.
   const lots = (await Promise.all(customers.map((customerId) => admin.ledger.getBalance({ customerId, creditTypeId })))).flatMap((res) => res.balances.flatMap((balance) => balance.lots));
   const last = report.creditTypes[0].periods.at(-1)!;
