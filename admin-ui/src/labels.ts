@@ -67,6 +67,7 @@ export const roles: [Role, string][] = [
   [Role.SUPPORT, "Support"],
   [Role.ADMIN, "Admin"],
   [Role.CUSTOMER, "Customer"],
+  [Role.FINANCE, "Finance"],
 ];
 
 export function roleName(role: Role): string {
