@@ -408,6 +408,9 @@ export const ReportGranularitySchema: GenEnum<ReportGranularity> = /*@__PURE__*/
  * - CREDIT_TYPE_NOT_FOUND (NOT_FOUND): credit_type_id names no credit type.
  * - REPORT_AMOUNT_OUT_OF_RANGE (FAILED_PRECONDITION): a currency total does not
  *   fit in int64.
+ * - REPORT_TOO_LARGE (FAILED_PRECONDITION): credit_type_id is empty and there
+ *   are more credit types than one report covers (metadata credit_types_max);
+ *   name one.
  *
  * @generated from service burndown.v1.FinanceService
  */
