@@ -11,7 +11,7 @@ import {
   type RevenueReportQuerySchema,
 } from "@burndown/sdk/gen/burndown/v1/finance_pb.js";
 import { type FormEvent, useState } from "react";
-import { dateOf, formatAmount, formatDate, formatMicros } from "../format.js";
+import { dateOf, formatAmount, formatDate, formatMicros, formatTime } from "../format.js";
 import { ErrorNote, Loading, Section } from "../ui.js";
 
 type Granularity = "month" | "day";
@@ -129,7 +129,7 @@ function Report({ query }: { query: QueryInit }) {
   return (
     <>
       <p className="muted">
-        As recorded at {formatDate(dateOf(report.data.asRecordedTime))}. Credits are in each credit type's smallest unit; money is in minor units
+        As recorded at {formatTime(dateOf(report.data.asRecordedTime))}. Credits are in each credit type's smallest unit; money is in minor units
         of the price (cents), exact to a millionth.
       </p>
       <CsvDownload query={query} />
@@ -183,6 +183,7 @@ function CreditTypeTables({ type }: { type: CreditTypeRollForward }) {
       <h3>{type.creditTypeId}</h3>
       {tables.map(([title, unit, format]) => (
         <table key={unit} aria-label={`${type.creditTypeId} in ${title}`}>
+          <caption>In {title}</caption>
           <thead>
             <tr>
               <th scope="col">Period</th>
