@@ -25,7 +25,8 @@ import { invariantViolations } from "../../test-support/invariants.js";
 import { databaseSnapshot, errorOf } from "../../test-support/snapshot.js";
 import { type Clients, FakeClock, startTestServer, type TestServer } from "../../test-support/server.js";
 
-const SEED = Number(process.env.FINANCE_SEED ?? 20261206);
+const defaultSeed = 20261206;
+const SEED = Number(process.env.FINANCE_SEED ?? defaultSeed);
 const RUNS = Number(process.env.FINANCE_RUNS ?? 20);
 
 const hourMs = 3_600_000;
@@ -257,10 +258,10 @@ describe("bad input", () => {
 // ---- random histories ----
 
 type Step =
-  | { kind: "grant"; who: number; source: GrantSource; amount: bigint; costBasisMicros: bigint; ttlHours: number | null }
+  | { kind: "grant"; who: number; source: GrantSource; amount: bigint; costBasisMicros: bigint; ttlHours: number | null; reasonCode: "history" | "refund" }
   | { kind: "burn"; who: number; amount: bigint }
   | { kind: "reserveCommit"; who: number; amount: bigint; percent: number }
-  | { kind: "usage"; who: number; quantity: bigint }
+  | { kind: "usage"; who: number; quantity: bigint; hoursLate: number }
   | { kind: "correct"; pick: number }
   | { kind: "topUp"; who: number; credits: bigint; priceMinor: bigint }
   | { kind: "refundTopUp"; pick: number; percent: number }
@@ -278,11 +279,14 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       amount,
       costBasisMicros: fc.constantFrom(0n, 7n, 12_345n, centPerCredit, 9_999_999_999n),
       ttlHours: fc.option(fc.integer({ min: 1, max: 72 })),
+      // An adjustment with reason code "refund" is how a refund into a new lot looks (its burn's lot had expired).
+      reasonCode: fc.constantFrom("history" as const, "refund" as const),
     }),
   },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("burn" as const), who, amount }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("reserveCommit" as const), who, amount, percent: fc.integer({ min: 0, max: 150 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("usage" as const), who, quantity: fc.bigInt({ min: 1n, max: 200n }) }) },
+  // Usage reported late burns from lots live when it happened, taking back part of their expiry (unexpire).
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("usage" as const), who, quantity: fc.bigInt({ min: 1n, max: 200n }), hoursLate: fc.constantFrom(0, 0, 6, 30) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("correct" as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("topUp" as const), who, credits: amount, priceMinor: fc.bigInt({ min: 1n, max: 50_000n }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("refundTopUp" as const), pick: fc.nat(), percent: fc.integer({ min: 1, max: 100 }) }) },
@@ -360,11 +364,12 @@ async function play(history: History, step: Step): Promise<void> {
   switch (step.kind) {
     case "grant": {
       const res = await admin.ledger.grant({
-        customerId, creditTypeId, amount: step.amount, source: step.source, costBasisMicros: step.costBasisMicros, reasonCode: "history", requestId: randomUUID(),
+        customerId, creditTypeId, amount: step.amount, source: step.source, costBasisMicros: step.costBasisMicros, reasonCode: step.reasonCode, requestId: randomUUID(),
         expireTime: step.ttlHours === null ? undefined : timestampFromMs(clock.ms + step.ttlHours * hourMs),
       });
       expect(res.lot?.costBasisMicros).toBe(step.costBasisMicros);
-      history.lots.set(res.lot!.grantId, { source: step.source, reasonCode: "history", costBasisMicros: step.costBasisMicros });
+      if (step.source === GrantSource.ADJUSTMENT && step.reasonCode === "refund") refundLots++;
+      history.lots.set(res.lot!.grantId, { source: step.source, reasonCode: step.reasonCode, costBasisMicros: step.costBasisMicros });
       return;
     }
     case "burn":
@@ -377,7 +382,8 @@ async function play(history: History, step: Step): Promise<void> {
       });
     case "usage": {
       const eventId = randomUUID();
-      const res = await admin.ledger.reportUsage({ events: [{ eventId, customerId, featureKey: history.featureKey, quantity: step.quantity }] });
+      const eventTime = timestampFromMs(clock.ms - step.hoursLate * hourMs);
+      const res = await admin.ledger.reportUsage({ events: [{ eventId, customerId, featureKey: history.featureKey, quantity: step.quantity, eventTime }] });
       if (res.results[0].credits > 0n) history.burnedEvents.push(eventId);
       return;
     }
@@ -391,7 +397,9 @@ async function play(history: History, step: Step): Promise<void> {
       const bundleId = `b_${randomBytes(6).toString("hex")}`;
       await admin.billing.createBundle({ bundleId, displayName: "Pack", creditTypeId, credits: step.credits, currency: "USD", priceMinor: step.priceMinor, requestId: randomUUID() });
       const order = (await admin.billing.createTopUp({ customerId, item: { case: "bundleId", value: bundleId }, requestId: randomUUID() })).topUp!;
-      await admin.billing.confirmTopUp({ orderId: order.orderId, paymentReference: `pi_${randomUUID()}`, amountMinor: order.priceMinor, currency: "USD", requestId: randomUUID() });
+      const paid = (await admin.billing.confirmTopUp({ orderId: order.orderId, paymentReference: `pi_${randomUUID()}`, amountMinor: order.priceMinor, currency: "USD", requestId: randomUUID() })).topUp!;
+      // Its lot may settle debt whole at once and be gone from GetBalance: its cost basis is the price per credit, rounded down.
+      history.lots.set(paid.grantId, { source: GrantSource.PURCHASE, reasonCode: "topup", costBasisMicros: (step.priceMinor * 1_000_000n) / step.credits });
       history.paidOrders.push({ orderId: order.orderId, priceMinor: order.priceMinor });
       return learnLots(history, customerId);
     }
@@ -436,11 +444,13 @@ function checkReport(history: History, report: GetRevenueRollForwardResponse, en
     const startMs = Number(period.startTime!.seconds) * 1000;
     const endMs = Number(period.endTime!.seconds) * 1000;
     const context = `period ${index} from ${new Date(startMs).toISOString()}`;
-    // Replay: what is left of every lot at the boundaries, from the entries alone; never negative.
+    // Replay: what is left of every lot at the boundaries, from the entries alone. Usage reported late is dated
+    // when it happened, which may be before the lot it burned from was granted: a lot may then be below zero
+    // in between (used before it was paid for), never once every entry is in.
     const leftAt = (ms: number) => {
       const perLot = new Map<string, bigint>();
       for (const item of classified) if (item.ms < ms && item.line !== "memo" && item.line !== "none") perLot.set(item.entry.grantId, (perLot.get(item.entry.grantId) ?? 0n) + item.deferred);
-      expect([...perLot.values()].every((left) => left >= 0n), `${context}: no lot is left below zero`).toBe(true);
+      if (classified.every((item) => item.ms < ms)) expect([...perLot.values()].every((left) => left >= 0n), `${context}: no lot is left below zero`).toBe(true);
       return {
         credits: [...perLot.values()].reduce((sum, left) => sum + left, 0n),
         micros: [...perLot.entries()].reduce((sum, [grantId, left]) => sum + left * history.lots.get(grantId)!.costBasisMicros, 0n),
@@ -484,6 +494,8 @@ function checkReport(history: History, report: GetRevenueRollForwardResponse, en
 
 /** kindsSeen are the entry kinds the histories made, to show they exercise every line. */
 const kindsSeen = new Set<string>();
+/** refundLots counts the lots like a refund into a new lot the histories made. */
+let refundLots = 0;
 
 /** runHistory plays one random history on a fresh credit type and checks its daily report. */
 async function runHistory(steps: Step[]): Promise<void> {
@@ -521,8 +533,10 @@ async function runHistory(steps: Step[]): Promise<void> {
 describe("random histories reconcile with their entries", () => {
   it(`on ${RUNS} seeded histories (seed ${SEED}): the identity, opening = previous closing, closing = lots left by replay, lines = an independent sum`, async () => {
     await fc.assert(fc.asyncProperty(fc.array(step, { minLength: 10, maxLength: 40 }), (steps) => runHistory(steps)), { seed: SEED, numRuns: RUNS, endOnFailure: true });
-    if (RUNS >= 20) {
-      const lines = ["GRANT", "BURN", "SETTLE", "REFUND", "EXPIRE", "CLAWBACK", "BURN beyond lots", "HOLD", "RELEASE"];
+    // The default seed's histories make every kind of entry (another seed may not: the property still holds).
+    if (SEED === defaultSeed && RUNS >= 20) {
+      expect(refundLots, "the histories made adjustment lots of reason code refund").toBeGreaterThan(0);
+      const lines = ["GRANT", "BURN", "SETTLE", "REFUND", "EXPIRE", "UNEXPIRE", "CLAWBACK", "BURN beyond lots", "HOLD", "RELEASE"];
       expect([...kindsSeen].filter((kind) => lines.includes(kind)).sort(), "the histories exercise every line").toEqual([...lines].sort());
     }
     expect(await invariantViolations(t.database.pool)).toEqual([]);

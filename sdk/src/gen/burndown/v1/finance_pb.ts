@@ -398,7 +398,8 @@ export const ReportGranularitySchema: GenEnum<ReportGranularity> = /*@__PURE__*/
  * expiry time even when the expiry job wrote it later, and usage reported late
  * counts when it happened. So a period already reported can still change; set
  * as_recorded_time to read the ledger as it was recorded at that time, which
- * freezes a closed period.
+ * freezes a closed period. Late usage may burn from a lot bought after the
+ * usage happened; deferred revenue then counts that lot below zero in between.
  *
  * Reasons of this service's own:
  * - INVALID_REPORT_PERIOD (INVALID_ARGUMENT): start_time or end_time is
