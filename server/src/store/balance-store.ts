@@ -78,8 +78,12 @@ export function toLotRow(row: Record<string, unknown>): LotRow {
     seq: BigInt(row.seq as string),
     reasonCode: row.reason_code as string,
     createdAt: row.created_at as Date,
-    ...(row.cost_basis_micros === undefined ? {} : { costBasisMicros: BigInt(row.cost_basis_micros as string) }),
   };
+}
+
+/** toShownLotRow converts a driver row read with lotViewColumns: a LotRow with its cost basis. */
+export function toShownLotRow(row: Record<string, unknown>): LotRow {
+  return { ...toLotRow(row), costBasisMicros: BigInt(row.cost_basis_micros as string) };
 }
 
 /** keyArrays splits keys into the two arrays the multi-balance statements unnest. */
@@ -362,7 +366,7 @@ export async function selectOpenLots(tx: Db, customerId: string, creditTypeId: s
            order by credit_type_id, priority, expires_at, effective_at, seq limit $3`,
     values: [customerId, creditTypeId, limits.lotsPerDecisionMax],
   });
-  return result.rows.map(toLotRow);
+  return result.rows.map(toShownLotRow);
 }
 
 /** DueBalance is a balance the expiry job must visit, and the lots that became effective since it last did. */
