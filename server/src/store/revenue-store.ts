@@ -56,10 +56,10 @@ const classified = `
     and ($4 = '' or e.credit_type_id = $4) and ($5::timestamptz is null or e.recorded_at <= $5)`;
 
 /** lotLines are the lines that change what is left of lots: the deferred balance. */
-const lotLines = "('purchased', 'granted_free', 'recognized', 'burn_refunded', 'breakage', 'clawed_back', 'adjusted')";
+const lotLines = `(${revenueLineNames.map((line) => `'${line}'`).join(", ")})`;
 
 /** lineSums sums each line twice (credits, then currency), signed as its effect on deferred revenue. */
-const lineSums = ["purchased", "granted_free", "recognized", "burn_refunded", "breakage", "clawed_back", "adjusted"]
+const lineSums = revenueLineNames
   .flatMap((line) => [
     `coalesce(sum(l.direction * l.amount) filter (where l.line = '${line}'), 0) as ${line}_credits`,
     `coalesce(sum(l.direction * l.amount * l.cost) filter (where l.line = '${line}'), 0) as ${line}_micros`,
