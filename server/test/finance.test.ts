@@ -542,3 +542,18 @@ describe("random histories reconcile with their entries", () => {
     expect(await invariantViolations(t.database.pool)).toEqual([]);
   }, 240_000);
 });
+
+describe("a report of every credit type", () => {
+  it(`past ${limits.revenueReportCreditTypesMax} credit types is FailedPrecondition REPORT_TOO_LARGE; naming one still answers`, async () => {
+    const { creditTypes } = await admin.admin.listCreditTypes({});
+    let last = "";
+    for (let count = creditTypes.length; count <= limits.revenueReportCreditTypesMax; count++) last = await freshCreditType();
+    const jan = Date.parse("2030-01-01T00:00:00Z");
+    const error = await errorOf(finance.finance.getRevenueRollForward({ query: query("", jan, jan + dayMs, ReportGranularity.DAY) }));
+    expect([error.code, errorInfoOf(error)?.reason, errorInfoOf(error)?.metadata.credit_types_max]).toEqual([
+      Code.FailedPrecondition, "REPORT_TOO_LARGE", String(limits.revenueReportCreditTypesMax),
+    ]);
+    const one = await finance.finance.getRevenueRollForward({ query: query(last, jan, jan + dayMs, ReportGranularity.DAY) });
+    expect(one.creditTypes.map((type) => type.creditTypeId)).toEqual([last]);
+  });
+});

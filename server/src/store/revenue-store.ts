@@ -36,7 +36,7 @@ const classified = `
   select e.credit_type_id, e.effective_at, e.amount::numeric as amount, coalesce(g.cost_basis_micros, 0)::numeric as cost,
     case when e.kind in ('grant', 'rollover_in', 'refund', 'unexpire') then 1 else -1 end as direction,
     case
-      when e.kind = 'grant' and g.source = 'adjustment' and g.reason_code = 'refund' then 'burn_refunded'
+      when e.kind = 'grant' and g.source = 'adjustment' and (g.reason_code = 'refund' or e.reason_code = 'refund') then 'burn_refunded'
       when e.kind = 'grant' and g.source = 'adjustment' then 'adjusted'
       when e.kind = 'grant' and (g.source in ('purchase', 'recharge') or g.cost_basis_micros > 0) then 'purchased'
       when e.kind = 'grant' then 'granted_free'
