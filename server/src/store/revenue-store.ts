@@ -58,14 +58,25 @@ const classified = `
 /** lotLines are the lines that change what is left of lots: the deferred balance. */
 const lotLines = `(${revenueLineNames.map((line) => `'${line}'`).join(", ")})`;
 
-/** lineSums sums each line twice (credits, then currency), signed as its effect on deferred revenue. */
-const lineSums = revenueLineNames
-  .flatMap((line) => [
-    `coalesce(sum(l.direction * l.amount) filter (where l.line = '${line}'), 0) as ${line}_credits`,
-    `coalesce(sum(l.direction * l.amount * l.cost) filter (where l.line = '${line}'), 0) as ${line}_micros`,
-  ])
-  .join(",\n      ");
+/** sums are what each bucket sums: each line twice (credits, then currency) signed as its effect on deferred revenue, the net, the memo lines. */
+const sums = [
+  ...revenueLineNames.flatMap((line) => [
+    [`${line}_credits`, `sum(direction * amount) filter (where line = '${line}')`],
+    [`${line}_micros`, `sum(direction * amount * cost) filter (where line = '${line}')`],
+  ]),
+  ["net_credits", `sum(direction * amount) filter (where line in ${lotLines})`],
+  ["net_micros", `sum(direction * amount * cost) filter (where line in ${lotLines})`],
+  ["overdraft_burned_credits", "-sum(direction * amount) filter (where line = 'overdraft_burned')"],
+  ["clawed_back_as_debt_credits", "-sum(direction * amount) filter (where line = 'clawed_back_as_debt')"],
+  ["unclassified", "count(*) filter (where line = 'unclassified')"],
+];
 
+/**
+ * rollForwardText buckets the entries by credit type and period (a hash join on the
+ * period's start, whatever the number of periods; entries before the range make the
+ * opening bucket), lists every period of every credit type, and opens each period with
+ * the opening bucket plus the nets of the periods before it.
+ */
 const rollForwardText = `
 with classified as (${classified}),
 periods as (
@@ -73,30 +84,23 @@ periods as (
   from generate_series($1::timestamptz at time zone 'UTC', ($2::timestamptz at time zone 'UTC') - $3::interval, $3::interval) p
 ),
 types as (select credit_type_id from credit_types where $4 = '' or credit_type_id = $4 order by credit_type_id limit $6),
-opening as (
+buckets as (
   select credit_type_id,
-    coalesce(sum(direction * amount) filter (where line in ${lotLines}), 0) as credits,
-    coalesce(sum(direction * amount * cost) filter (where line in ${lotLines}), 0) as micros,
-    count(*) filter (where line = 'unclassified') as unclassified
-  from classified where effective_at < $1 group by credit_type_id
+    case when effective_at < $1 then null else date_trunc($7, effective_at at time zone 'UTC') at time zone 'UTC' end as period_start,
+    ${sums.map(([name, sum]) => `${sum} as ${name}`).join(",\n    ")}
+  from classified group by 1, 2
 ),
 per_period as (
   select t.credit_type_id, p.period_index, p.period_start, p.period_end,
-      ${lineSums},
-      coalesce(sum(l.direction * l.amount) filter (where l.line in ${lotLines}), 0) as net_credits,
-      coalesce(sum(l.direction * l.amount * l.cost) filter (where l.line in ${lotLines}), 0) as net_micros,
-      coalesce(-sum(l.direction * l.amount) filter (where l.line = 'overdraft_burned'), 0) as overdraft_burned_credits,
-      coalesce(-sum(l.direction * l.amount) filter (where l.line = 'clawed_back_as_debt'), 0) as clawed_back_as_debt_credits,
-      count(l.line) filter (where l.line = 'unclassified') as unclassified
+    ${sums.map(([name]) => `coalesce(b.${name}, 0) as ${name}`).join(",\n    ")}
   from types t cross join periods p
-  left join classified l on l.credit_type_id = t.credit_type_id and l.effective_at >= p.period_start and l.effective_at < p.period_end
-  group by t.credit_type_id, p.period_index, p.period_start, p.period_end
+  left join buckets b on b.credit_type_id = t.credit_type_id and b.period_start = p.period_start
 )
 select pp.*,
-  coalesce(o.credits, 0) + coalesce(sum(pp.net_credits) over earlier, 0) as opening_credits,
-  coalesce(o.micros, 0) + coalesce(sum(pp.net_micros) over earlier, 0) as opening_micros,
+  coalesce(o.net_credits, 0) + coalesce(sum(pp.net_credits) over earlier, 0) as opening_credits,
+  coalesce(o.net_micros, 0) + coalesce(sum(pp.net_micros) over earlier, 0) as opening_micros,
   pp.unclassified + case when pp.period_index = 1 then coalesce(o.unclassified, 0) else 0 end as unclassified_total
-from per_period pp left join opening o using (credit_type_id)
+from per_period pp left join buckets o on o.credit_type_id = pp.credit_type_id and o.period_start is null
 window earlier as (partition by pp.credit_type_id order by pp.period_index rows between unbounded preceding and 1 preceding)
 order by pp.credit_type_id, pp.period_index`;
 
@@ -129,7 +133,7 @@ export async function selectRevenueRollForward(db: Db, query: RevenueQuery): Pro
   const result = await db.query({
     name: "select_revenue_roll_forward",
     text: rollForwardText,
-    values: [query.startAt, query.endAt, query.granularity === "day" ? "1 day" : "1 month", query.creditTypeId, query.recordedBy, query.creditTypesMax],
+    values: [query.startAt, query.endAt, `1 ${query.granularity}`, query.creditTypeId, query.recordedBy, query.creditTypesMax, query.granularity],
   });
   return result.rows.map((row) => ({
     creditTypeId: row.credit_type_id,
