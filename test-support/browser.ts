@@ -64,14 +64,15 @@ export async function seriousViolations(page: Page): Promise<AxeViolation[]> {
 
 /**
  * signIn opens the admin UI in a context of its own (its own sessionStorage) and signs in
- * with the key, as a person pastes it; it returns once the Customers screen is up.
+ * with the key, as a person pastes it; it returns once the first screen (Customers, or
+ * Finance for a finance key) is up.
  */
-export async function signIn(browser: Browser, baseUrl: string, token: string): Promise<Page> {
+export async function signIn(browser: Browser, baseUrl: string, token: string, firstScreen = "Customers"): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
   await page.goto(`${baseUrl}/`);
   await page.getByLabel("API key").fill(token);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "Customers" }).waitFor();
+  await page.getByRole("heading", { name: firstScreen, exact: true }).waitFor();
   return page;
 }
 

@@ -3,7 +3,7 @@ import { type DescService } from "@bufbuild/protobuf";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { bearer } from "./bearer.js";
-import { AdminService, BillingService, CorrectionService, LedgerService, PlanService, PoolService, PromotionService, Role, WebhookService } from "@burndown/sdk";
+import { AdminService, BillingService, CorrectionService, FinanceService, LedgerService, PlanService, PoolService, PromotionService, Role, WebhookService } from "@burndown/sdk";
 import type { Fanout } from "../server/src/fanout.js";
 import type { AdmissionLimits } from "../server/src/rpc/admission.js";
 import { type RunningServer, type ServerOptions, startServer } from "../server/src/server.js";
@@ -29,6 +29,7 @@ export interface Clients {
   plans: Client<typeof PlanService>;
   pools: Client<typeof PoolService>;
   corrections: Client<typeof CorrectionService>;
+  finance: Client<typeof FinanceService>;
 }
 
 /** TestServer is a running server with its database and an admin key. */
@@ -40,14 +41,14 @@ export interface TestServer {
   /** clients for a token (or none), over Connect (HTTP/1.1) by default or gRPC (h2c). */
   clients: (token: string | null, protocol?: "connect" | "grpc") => Clients;
   /** createKey makes an API key of a role and returns its token. */
-  createKey: (role: "service" | "support" | "admin", grantLimit?: bigint) => Promise<string>;
+  createKey: (role: "service" | "support" | "admin" | "finance", grantLimit?: bigint) => Promise<string>;
   /** startReplica starts another server on the same database (another replica), closed with this one. */
   startReplica: () => Promise<RunningServer>;
   close: () => Promise<void>;
 }
 
 
-const roles = { service: Role.SERVICE, support: Role.SUPPORT, admin: Role.ADMIN };
+const roles = { service: Role.SERVICE, support: Role.SUPPORT, admin: Role.ADMIN, finance: Role.FINANCE };
 
 /** startTestServer starts a server on a fresh database; with a clock, time is fake and jobs are off. */
 export async function startTestServer(
@@ -105,10 +106,11 @@ export async function startTestServer(
       plans: createClient(PlanService, transport),
       pools: createClient(PoolService, transport),
       corrections: createClient(CorrectionService, transport),
+      finance: createClient(FinanceService, transport),
     };
   };
   let keyCount = 0;
-  const createKey = async (role: "service" | "support" | "admin", grantLimit = 0n) => {
+  const createKey = async (role: "service" | "support" | "admin" | "finance", grantLimit = 0n) => {
     const response = await clients(adminToken).admin.createApiKey({ name: `${role} key`, role: roles[role], grantLimit, requestId: `test-key-${++keyCount}-${Date.now()}` });
     return response.token;
   };

@@ -1,8 +1,9 @@
-// The admin UI's shell: sign in with an API key (support or admin), then find a customer
-// or, for admins, run the platform. Every call carries the person's own key.
+// The admin UI's shell: sign in with an API key (support, admin or finance), then find a
+// customer or, for admins, run the platform; a finance key sees the finance report only.
+// Every call carries the person's own key.
 import { TransportProvider, useQuery } from "@connectrpc/connect-query";
 import { QueryClientProvider } from "@tanstack/react-query";
-import { LedgerService } from "@burndown/sdk/gen/burndown/v1/ledger_service_pb.js";
+import { type GetCallerResponse, LedgerService } from "@burndown/sdk/gen/burndown/v1/ledger_service_pb.js";
 import { Role } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
 import { type FormEvent, useMemo, useState } from "react";
 import { newQueryClient, storedKey, storeKey, transportFor } from "./api.js";
@@ -11,6 +12,7 @@ import { CustomerScreen } from "./pages/CustomerScreen.js";
 import { CustomersScreen } from "./pages/CustomersScreen.js";
 import { DisputesScreen } from "./pages/DisputesScreen.js";
 import { ExplainScreen } from "./pages/ExplainScreen.js";
+import { FinanceScreen } from "./pages/FinanceScreen.js";
 import { PlatformScreen } from "./pages/platform/PlatformScreen.js";
 import { href, useRoute } from "./router.js";
 import { ErrorNote, Loading } from "./ui.js";
@@ -45,7 +47,7 @@ function SignIn({ onKey }: { onKey: (key: string) => void }) {
       <h1>Burndown</h1>
       <form onSubmit={submit} className="card">
         <h2>Sign in</h2>
-        <p className="muted">Paste an API key of role support or admin. It stays in this tab only.</p>
+        <p className="muted">Paste an API key of role support, admin or finance. It stays in this tab only.</p>
         <label>
           API key
           <input type="password" autoComplete="off" value={key} onChange={(event) => setKey(event.target.value)} placeholder="bd_…" />
@@ -70,7 +72,7 @@ function SignedIn({ apiKey, onSignOut }: { apiKey: string; onSignOut: () => void
   );
 }
 
-const roleNames: Record<number, string> = { [Role.SERVICE]: "service", [Role.SUPPORT]: "support", [Role.ADMIN]: "admin", [Role.CUSTOMER]: "customer" };
+const roleNames: Record<number, string> = { [Role.SERVICE]: "service", [Role.SUPPORT]: "support", [Role.ADMIN]: "admin", [Role.CUSTOMER]: "customer", [Role.FINANCE]: "finance" };
 
 function Shell({ onSignOut }: { onSignOut: () => void }) {
   const caller = useQuery(LedgerService.method.getCaller, {});
@@ -91,7 +93,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
     return (
       <main className="sign-in">
         <p>
-          This is a customer key: it opens the customer's own view, at <a href="/customer">/customer</a>. The admin UI needs a key of role support or admin.
+          This is a customer key: it opens the customer's own view, at <a href="/customer">/customer</a>. The admin UI needs a key of role support, admin or finance.
         </p>
         <button type="button" onClick={onSignOut}>
           Use another key
@@ -101,6 +103,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
   }
   const isAdmin = me.role === Role.ADMIN;
   const [section] = route;
+  if (me.role === Role.FINANCE) return <FinanceShell me={me} onSignOut={onSignOut} />;
   return (
     <CallerContext.Provider value={me}>
       <div className="layout">
@@ -117,6 +120,11 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
           <a href={href("platform")} aria-current={section === "platform" ? "page" : undefined}>
             Platform
           </a>
+          {isAdmin && (
+            <a href={href("finance")} aria-current={section === "finance" ? "page" : undefined}>
+              Finance
+            </a>
+          )}
           <div className="who">
             <span>{me.name || me.keyId}</span>
             <span className="badge">{roleNames[me.role] ?? "?"}</span>
@@ -134,9 +142,42 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
             <DisputesScreen disputeId={route[1]} />
           ) : section === "platform" ? (
             <PlatformScreen page={route[1]} isAdmin={isAdmin} />
+          ) : section === "finance" && isAdmin ? (
+            <FinanceScreen />
           ) : (
             <CustomersScreen />
           )}
+        </main>
+      </div>
+    </CallerContext.Provider>
+  );
+}
+
+/**
+ * FinanceShell is all a finance key sees: the finance report, whatever the address says.
+ * Its key may call nothing else, so no other screen could load.
+ */
+function FinanceShell({ me, onSignOut }: { me: GetCallerResponse; onSignOut: () => void }) {
+  return (
+    <CallerContext.Provider value={me}>
+      <div className="layout">
+        <nav aria-label="Main" className="sidebar">
+          <a className="brand" href={href("finance")}>
+            Burndown
+          </a>
+          <a href={href("finance")} aria-current="page">
+            Finance
+          </a>
+          <div className="who">
+            <span>{me.name || me.keyId}</span>
+            <span className="badge">{roleNames[me.role] ?? "?"}</span>
+            <button type="button" className="link" onClick={onSignOut}>
+              Sign out
+            </button>
+          </div>
+        </nav>
+        <main className="content">
+          <FinanceScreen />
         </main>
       </div>
     </CallerContext.Provider>

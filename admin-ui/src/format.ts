@@ -80,3 +80,13 @@ export function formatPrice(minor: bigint, currency: string): string {
   const zeroDecimal = new Set(["JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF", "PYG", "RWF"]);
   return `${formatAmount(minor, zeroDecimal.has(currency) ? 0 : 2)} ${currency}`;
 }
+
+/**
+ * formatMicros writes micro-units exactly as a decimal of whole units, without trailing
+ * zeros: 10_000_000_000n is "10,000" and 1_234_500n is "1.2345". Never a float.
+ */
+export function formatMicros(micros: bigint): string {
+  const [whole, fraction] = formatAmount(micros, 6).split(".");
+  const kept = fraction.replace(/0+$/, "");
+  return kept === "" ? whole : `${whole}.${kept}`;
+}

@@ -68,6 +68,7 @@ export const roles: [Role, string][] = [
   [Role.SUPPORT, "Support"],
   [Role.ADMIN, "Admin"],
   [Role.CUSTOMER, "Customer"],
+  [Role.FINANCE, "Finance"],
 ];
 
 export function roleName(role: Role): string {

@@ -9,6 +9,7 @@ export * from "./gen/burndown/v1/pools_pb.js";
 export * from "./gen/burndown/v1/promotions_pb.js";
 export * from "./gen/burndown/v1/corrections_pb.js";
 export * from "./gen/burndown/v1/plans_pb.js";
+export * from "./gen/burndown/v1/finance_pb.js";
 export { ErrorInfoSchema, errorDomain, type ErrorInfo } from "./error-info.js";
 export { errorInfoOf } from "./error-reason.js";
 export { createBurndownClient, type BurndownClient, type BurndownClientOptions, type UsageOptions } from "./client.js";

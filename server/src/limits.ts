@@ -184,4 +184,8 @@ export const limits = {
   poolMembersCachedMax: 100_000,
   /** pools: members one pool may have (ListPoolMembers answers them all). */
   poolMembersMax: 1_000,
+  /** finance reports: periods one roll-forward covers at most (a leap year of days; 30 years of months). */
+  revenueReportPeriodsMax: 366,
+  /** finance reports: credit types one roll-forward covers at most; with more, a report names one. */
+  revenueReportCreditTypesMax: 100,
 } as const;

@@ -7,7 +7,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { AdminService, BillingService, CorrectionService, ErrorInfoSchema, LedgerService, PlanService, PoolService, PromotionService, WebhookService } from "@burndown/sdk";
+import { AdminService, BillingService, CorrectionService, ErrorInfoSchema, FinanceService, LedgerService, PlanService, PoolService, PromotionService, WebhookService } from "@burndown/sdk";
 import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
 import { startScheduleJobs } from "./jobs/schedule-jobs.js";
@@ -34,6 +34,7 @@ import { shadowPricingHandlers } from "./rpc/shadow-pricing-handlers.js";
 import { handleStripeWebhook, stripeWebhookPath } from "./rpc/stripe-webhook.js";
 import { usageAdminHandlers } from "./rpc/usage-admin-handlers.js";
 import { usageHandlers } from "./rpc/usage-handlers.js";
+import { financeHandlers } from "./rpc/finance-handlers.js";
 import { promotionHandlers } from "./rpc/promotion-handlers.js";
 import { webhookHandlers } from "./rpc/webhook-handlers.js";
 import { correctionHandlers } from "./rpc/correction-handlers.js";
@@ -144,9 +145,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     router.service(PromotionService, promotionHandlers(deps));
     router.service(PoolService, poolHandlers(deps));
     router.service(CorrectionService, correctionHandlers(deps));
-    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService, PoolService, CorrectionService]));
+    router.service(FinanceService, financeHandlers(deps));
+    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService, PoolService, CorrectionService, FinanceService]));
     registerReflection(router, [
-      LedgerService.file, AdminService.file, BillingService.file, PlanService.file, WebhookService.file, PromotionService.file, PoolService.file, CorrectionService.file,
+      LedgerService.file, AdminService.file, BillingService.file, PlanService.file, WebhookService.file, PromotionService.file, PoolService.file, CorrectionService.file, FinanceService.file,
       HealthService.file, ErrorInfoSchema.file,
     ]);
   };

@@ -14,9 +14,11 @@ import {
   EntryKind,
   errorInfoOf,
   FailurePolicy,
+  FinanceService,
   GrantSource,
   LedgerService,
   PeriodUnit,
+  ReportGranularity,
   PlanService,
   PoolPeriod,
   PromotionService,
@@ -36,7 +38,7 @@ import { invariantViolations } from "../../test-support/invariants.js";
 import { databaseSnapshot, errorOf } from "../../test-support/snapshot.js";
 import { type Clients, FakeClock, startTestServer, type TestServer } from "../../test-support/server.js";
 
-type RoleName = "service" | "support" | "admin";
+type RoleName = "service" | "support" | "admin" | "finance";
 
 /** expectedRoles is the access policy this test holds the server to, one row per RPC. */
 const expectedRoles: Record<string, readonly RoleName[]> = {
@@ -51,7 +53,7 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "LedgerService/Check": ["service", "support", "admin"],
   "LedgerService/ReserveBatch": ["service", "admin"],
   "LedgerService/CommitBatch": ["service", "admin"],
-  "LedgerService/GetCaller": ["service", "support", "admin"],
+  "LedgerService/GetCaller": ["service", "support", "admin", "finance"],
   "LedgerService/ListReservations": ["service", "support", "admin"],
   "LedgerService/GetUsageSummary": ["service", "support", "admin"],
   "LedgerService/GetBalanceForecast": ["service", "support", "admin"],
@@ -128,6 +130,8 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "CorrectionService/AssignDispute": ["support", "admin"],
   "CorrectionService/AddDisputeNote": ["support", "admin"],
   "CorrectionService/ResolveDispute": ["support", "admin"],
+  "FinanceService/GetRevenueRollForward": ["finance", "admin"],
+  "FinanceService/ExportRevenueRollForward": ["finance", "admin"],
 };
 
 /** The callers without a working key, and the reason each must be refused with. */
@@ -173,7 +177,7 @@ const customerReadable: Record<string, string> = {
 type CallerName = UnauthenticatedCaller | RoleName | typeof customerCaller;
 
 const creditTypeId = "api_credits";
-const roleNames: RoleName[] = ["service", "support", "admin"];
+const roleNames: RoleName[] = ["service", "support", "admin", "finance"];
 
 let t: TestServer;
 const tokens = new Map<CallerName, string | null>();
@@ -290,6 +294,14 @@ async function freshSubscription(): Promise<{ subscriptionId: string; customerId
   return { subscriptionId: res.subscription!.subscriptionId, customerId };
 }
 
+/** reportQuery asks for a month before any of the matrix's entries: every month opens and closes at 0. */
+const reportQuery = {
+  creditTypeId,
+  startTime: { seconds: BigInt(Date.parse("2020-01-01T00:00:00Z") / 1000) },
+  endTime: { seconds: BigInt(Date.parse("2020-02-01T00:00:00Z") / 1000) },
+  granularity: ReportGranularity.MONTH,
+};
+
 const validCalls: Record<string, () => Promise<Send>> = {
   "LedgerService/Grant": async () => {
     const customerId = fresh("cust");
@@ -382,6 +394,15 @@ const validCalls: Record<string, () => Promise<Send>> = {
     expect(res.keyId).toMatch(/^[0-9a-f]{20}$/);
     expect(res.role).not.toBe(Role.UNSPECIFIED);
     expect(res.grantReasonCodes).toEqual(limits.grantReasonCodesDefault);
+  },
+  "FinanceService/GetRevenueRollForward": async () => async (c) => {
+    const res = await c.finance.getRevenueRollForward({ query: reportQuery });
+    expect(res.creditTypes.map((type) => [type.creditTypeId, type.periods.length])).toEqual([[creditTypeId, 1]]);
+    expect(res.creditTypes[0].periods[0].credits?.closing).toBe(res.creditTypes[0].periods[0].credits?.opening);
+  },
+  "FinanceService/ExportRevenueRollForward": async () => async (c) => {
+    const res = await c.finance.exportRevenueRollForward({ query: reportQuery });
+    expect(res.csv.split("\r\n")[1]).toMatch(new RegExp(`^${creditTypeId},2020-01-01T00:00:00.000Z,2020-02-01T00:00:00.000Z,0,`));
   },
   "LedgerService/ListReservations": async () => {
     const reservationId = await heldReservation();
@@ -1041,8 +1062,8 @@ afterAll(async () => {
 });
 
 describe("the expected table", () => {
-  it("names every RPC of LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService, PoolService and CorrectionService, and has a valid call for each", () => {
-    const rpcs = [LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService, PoolService, CorrectionService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
+  it("names every RPC of LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService, PoolService, CorrectionService and FinanceService, and has a valid call for each", () => {
+    const rpcs = [LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService, PoolService, CorrectionService, FinanceService].flatMap((service) => service.methods.map((method) => `${service.name}/${method.name}`));
     expect(Object.keys(expectedRoles).sort()).toEqual([...rpcs].sort());
     expect(Object.keys(validCalls).sort()).toEqual([...rpcs].sort());
   });
@@ -1257,13 +1278,14 @@ describe("expiry", () => {
 });
 
 describe("the actor", () => {
-  const writesBy: Record<RoleName, ("grant" | "reserve" | "commit" | "release" | "burn")[]> = {
+  // A finance key writes nothing (the matrix shows it refused every write).
+  const writesBy: Record<Exclude<RoleName, "finance">, ("grant" | "reserve" | "commit" | "release" | "burn")[]> = {
     service: ["grant", "reserve", "commit", "release", "burn"],
     support: ["grant"],
     admin: ["grant", "reserve", "commit", "release", "burn"],
   };
 
-  it.each(roleNames)("every entry a %s key writes records that key's id as its actor", async (role) => {
+  it.each(["service", "support", "admin"] as const)("every entry a %s key writes records that key's id as its actor", async (role) => {
     const token = tokens.get(role)!;
     const keyId = keyIdOf(token);
     const { ledger } = t.clients(token);

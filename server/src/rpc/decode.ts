@@ -200,18 +200,18 @@ export function entryKindOf(kind: DomainEntryKind): EntryKind {
   return entry ? (Number(entry[0]) as EntryKind) : EntryKind.UNSPECIFIED;
 }
 
-const roles: Record<number, Role> = { [ProtoRole.SERVICE]: "service", [ProtoRole.SUPPORT]: "support", [ProtoRole.ADMIN]: "admin", [ProtoRole.CUSTOMER]: "customer" };
+const roles: Record<number, Role> = { [ProtoRole.SERVICE]: "service", [ProtoRole.SUPPORT]: "support", [ProtoRole.ADMIN]: "admin", [ProtoRole.CUSTOMER]: "customer", [ProtoRole.FINANCE]: "finance" };
 
 /** requireRole converts a Role; unspecified or unknown values are refused. */
 export function requireRole(value: ProtoRole): Role {
   const role = roles[value];
-  if (role === undefined) throw invalid("INVALID_ENUM", "role", "must be SERVICE, SUPPORT, ADMIN or CUSTOMER");
+  if (role === undefined) throw invalid("INVALID_ENUM", "role", "must be SERVICE, SUPPORT, ADMIN, CUSTOMER or FINANCE");
   return role;
 }
 
 /** roleOf converts a stored role back to the enum. */
 export function roleOf(role: Role): ProtoRole {
-  return { service: ProtoRole.SERVICE, support: ProtoRole.SUPPORT, admin: ProtoRole.ADMIN, customer: ProtoRole.CUSTOMER }[role];
+  return { service: ProtoRole.SERVICE, support: ProtoRole.SUPPORT, admin: ProtoRole.ADMIN, customer: ProtoRole.CUSTOMER, finance: ProtoRole.FINANCE }[role];
 }
 
 /** requirePageSize applies the default and the bound: the general ones, or a method's own. */

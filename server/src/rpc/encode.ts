@@ -37,6 +37,7 @@ export function encodeLot(lot: LotView): Init<typeof LotSchema> {
     expireTime: optionalTimestamp(lot.expiresAt),
     createTime: timestampFromDate(lot.createdAt),
     reasonCode: lot.reasonCode,
+    costBasisMicros: lot.costBasisMicros,
   };
 }
 

@@ -78,6 +78,11 @@ const staff: Role[] = ["support", "admin"];
 /** Staff, and a customer key about its own customer only (the service checks it, answering NotFound otherwise). */
 const staffAndCustomers: Role[] = [...staff, "customer"];
 const admin: Role[] = ["admin"];
+/**
+ * The finance reports: finance keys, which may call nothing else (but GetCaller), and
+ * admins. They read totals across customers, so support and service keys may not.
+ */
+const finance: Role[] = ["finance", "admin"];
 
 /** methodRoles says which roles may call each method; a method not listed is refused. */
 export const methodRoles: Record<string, Role[]> = {
@@ -92,7 +97,8 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.LedgerService/Check": everyoneAndCustomers,
   "burndown.v1.LedgerService/ReserveBatch": hotPath,
   "burndown.v1.LedgerService/CommitBatch": hotPath,
-  "burndown.v1.LedgerService/GetCaller": everyoneAndCustomers,
+  // Every key may ask who it is: a screen asks before it shows anything.
+  "burndown.v1.LedgerService/GetCaller": [...everyoneAndCustomers, "finance"],
   "burndown.v1.LedgerService/ListReservations": everyoneAndCustomers,
   "burndown.v1.LedgerService/GetUsageSummary": everyoneAndCustomers,
   "burndown.v1.LedgerService/GetBalanceForecast": everyoneAndCustomers,
@@ -185,6 +191,8 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.CorrectionService/AssignDispute": staff,
   "burndown.v1.CorrectionService/AddDisputeNote": staff,
   "burndown.v1.CorrectionService/ResolveDispute": staff,
+  "burndown.v1.FinanceService/GetRevenueRollForward": finance,
+  "burndown.v1.FinanceService/ExportRevenueRollForward": finance,
 };
 
 /**

@@ -41,10 +41,14 @@ export interface LotView {
   expiresAt: Date | null;
   createdAt: Date;
   reasonCode: string;
+  /** what one credit cost, in micro minor units; 0 for free credits. */
+  costBasisMicros: bigint;
 }
 
 /** toLotView shows a lot, with the free part of an expired lot shown as gone. */
 export function toLotView(lot: LotRow, nowMs: number): LotView {
+  assert(lot.costBasisMicros !== undefined, "a lot shown to a caller was read with its cost basis (lotViewColumns)");
+  assert(lot.remaining >= lot.held && lot.held >= 0n, "a lot's held part is within what is left of it");
   const remaining = isExpired(lot, nowMs) ? lot.held : lot.remaining;
   return {
     grantId: lot.grantId,
@@ -57,6 +61,7 @@ export function toLotView(lot: LotRow, nowMs: number): LotView {
     expiresAt: lot.expiresAtMs === null ? null : new Date(lot.expiresAtMs),
     createdAt: lot.createdAt,
     reasonCode: lot.reasonCode,
+    costBasisMicros: lot.costBasisMicros,
   };
 }
 

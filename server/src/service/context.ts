@@ -4,7 +4,7 @@ import type { Fanout } from "../fanout.js";
 import type { GroupCommit } from "./group-commit.js";
 
 /** Role is what an API key may do. */
-export type Role = "service" | "support" | "admin" | "customer";
+export type Role = "service" | "support" | "admin" | "customer" | "finance";
 
 /** Caller is the authenticated principal of a request. */
 export interface Caller {

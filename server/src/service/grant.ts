@@ -70,6 +70,7 @@ export function grantOp(caller: Caller, idempotency: Idempotency, input: GrantIn
         expiresAt: input.expiresAt,
         createdAt: ctx.recordedAt,
         reasonCode: input.reasonCode,
+        costBasisMicros: input.costBasisMicros,
       };
       return { value: { lot: lotView, balance: totalsView(input.creditTypeId, planned.state, nowMs) } };
     },

@@ -169,6 +169,7 @@ function credit(ctx: PlanContext, caller: Caller, idempotency: Idempotency, cust
     expiresAt,
     createdAt: ctx.recordedAt,
     reasonCode: promoCodeReasonCode,
+    costBasisMicros: 0n,
   };
   return { lot: lotView, balance: totalsView(code.creditTypeId, planned.state, ctx.now.getTime()), code: code.code };
 }

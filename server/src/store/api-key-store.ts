@@ -5,7 +5,7 @@ import type { Db, Tx } from "./database.js";
 export interface ApiKeyRow {
   keyId: string;
   name: string;
-  role: "service" | "support" | "admin" | "customer";
+  role: "service" | "support" | "admin" | "customer" | "finance";
   grantLimit: bigint;
   createdAt: Date;
   expiresAt: Date | null;

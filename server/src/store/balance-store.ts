@@ -33,12 +33,20 @@ export interface LotRow extends LotState {
   amount: bigint;
   reasonCode: string;
   createdAt: Date;
+  /**
+   * what one credit of the lot cost, in micro minor units; read by the statements that
+   * show lots (lotViewColumns), not by the decisions of the write path, which never need it.
+   */
+  costBasisMicros?: bigint;
 }
 
 const balanceColumns = "granted, held, burned, expired, debt, overdraft_held, overdraft_limit";
 /** lotColumns are the columns toLotRow reads. */
 export const lotColumns =
   "customer_id, credit_type_id, grant_id, source, amount, remaining, held, expired, priority, effective_at, expires_at, seq, reason_code, created_at";
+
+/** lotViewColumns are lotColumns and the cost basis: what a lot shown to a caller needs. */
+export const lotViewColumns = `${lotColumns}, cost_basis_micros`;
 
 /** toBalanceRow converts a driver row (int8 as strings) to a BalanceRow. */
 export function toBalanceRow(row: Record<string, string>): BalanceRow {
@@ -71,6 +79,11 @@ export function toLotRow(row: Record<string, unknown>): LotRow {
     reasonCode: row.reason_code as string,
     createdAt: row.created_at as Date,
   };
+}
+
+/** toShownLotRow converts a driver row read with lotViewColumns: a LotRow with its cost basis. */
+export function toShownLotRow(row: Record<string, unknown>): LotRow {
+  return { ...toLotRow(row), costBasisMicros: BigInt(row.cost_basis_micros as string) };
 }
 
 /** keyArrays splits keys into the two arrays the multi-balance statements unnest. */
@@ -348,12 +361,12 @@ export async function selectBalances(tx: Db, customerId: string, creditTypeId: s
 export async function selectOpenLots(tx: Db, customerId: string, creditTypeId: string): Promise<LotRow[]> {
   const result = await tx.query({
     name: "select_open_lots",
-    text: `select ${lotColumns} from grants
+    text: `select ${lotViewColumns} from grants
            where customer_id = $1 and ($2 = '' or credit_type_id = $2) and not exhausted
            order by credit_type_id, priority, expires_at, effective_at, seq limit $3`,
     values: [customerId, creditTypeId, limits.lotsPerDecisionMax],
   });
-  return result.rows.map(toLotRow);
+  return result.rows.map(toShownLotRow);
 }
 
 /** DueBalance is a balance the expiry job must visit, and the lots that became effective since it last did. */

@@ -1,7 +1,7 @@
 // Usage corrections: the record of a refunded usage event, and the reads a correction and
 // an explanation need (any lot by id; the debt each lot repaid that no correction has
 // given back yet).
-import { type BalanceKey, lotColumns, type LotRow, toLotRow } from "./balance-store.js";
+import { type BalanceKey, type LotRow, lotViewColumns, toShownLotRow } from "./balance-store.js";
 import type { Db, Tx } from "./database.js";
 
 /** CorrectionRow is a stored correction of one usage event. */
@@ -54,10 +54,10 @@ export async function selectLotsByIds(db: Db, customerId: string, grantIds: stri
   if (grantIds.length === 0) return [];
   const result = await db.query({
     name: "select_lots_by_ids",
-    text: `select ${lotColumns} from grants where customer_id = $1 and grant_id = any($2::uuid[]) order by seq`,
+    text: `select ${lotViewColumns} from grants where customer_id = $1 and grant_id = any($2::uuid[]) order by seq`,
     values: [customerId, grantIds],
   });
-  return result.rows.map(toLotRow);
+  return result.rows.map(toShownLotRow);
 }
 
 /**

@@ -1018,6 +1018,16 @@ create table dispute_notes (
 create index dispute_notes_by_dispute on dispute_notes (dispute_id, note_id);
 `,
   },
+  {
+    version: 21,
+    name: "finance keys: the finance reports and nothing else",
+    sql: `
+-- A finance key reads the revenue reports (FinanceService) and nothing else; like every
+-- role but customer, it is bound to no customer.
+alter table api_keys drop constraint api_keys_role_check;
+alter table api_keys add constraint api_keys_role_check check (role in ('service', 'support', 'admin', 'customer', 'finance'));
+`,
+  },
 ];
 
 const migrationLockKey = 0x6275726e; // "burn"
