@@ -177,4 +177,8 @@ export const limits = {
   poolMembersCachedMax: 100_000,
   /** pools: members one pool may have (ListPoolMembers answers them all). */
   poolMembersMax: 1_000,
+  /** VerifyLedger: differences one verification lists at most (it counts them all). */
+  verifyDifferencesListedMax: 1_000,
+  /** GetBalance as of a time: lots of one customer rebuilt at most; a customer with more is refused, not misread. */
+  asOfLotsMax: 10_000,
 } as const;

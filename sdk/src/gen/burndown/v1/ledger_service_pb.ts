@@ -1900,6 +1900,10 @@ export const CheckReasonSchema: GenEnum<CheckReason> = /*@__PURE__*/
  * - INVALID_PAGE_SIZE (INVALID_ARGUMENT): page_size is outside 0 to 1,000.
  * - INVALID_PAGE_TOKEN (INVALID_ARGUMENT): page_token is not from a previous
  *   page of the same query.
+ * - AS_OF_IN_FUTURE (INVALID_ARGUMENT): GetBalance's as_of_time or
+ *   as_recorded_time is in the future.
+ * - TOO_MANY_LOTS (FAILED_PRECONDITION): GetBalance as of a time would rebuild
+ *   more than 10,000 lots of the customer.
  * - INVALID_BATCH_SIZE (INVALID_ARGUMENT): a batch (ReportUsage,
  *   ReserveBatch, CommitBatch) has no item or more than 1,000.
  * - INVALID_TTL (INVALID_ARGUMENT): Reserve's ttl is outside 1 second to 24
