@@ -14,7 +14,8 @@ export interface AsOfBalance {
 
 /**
  * asOfSql sums a customer's entries by kind per lot (grant_id null: the overdraft), counting
- * an entry recorded by $4 when it is effective by $3, and a lot's grant entry (grant,
+ * an entry recorded by $4 when it is effective by $3 (a record time counts to the end of its
+ * millisecond: entries show record times to the millisecond, PostgreSQL keeps microseconds), and a lot's grant entry (grant,
  * rollover_in) also when the lot was granted by $3 but becomes effective later: that lot is
  * pending then, as in GetBalance now. Lot attributes that never change (source, priority,
  * times, seq) come from grants. The overdraft limit is today's: its history is not kept.
@@ -22,8 +23,8 @@ export interface AsOfBalance {
 const asOfSql = `
 with counted as (
   select credit_type_id, grant_id, kind, amount from ledger_entries
-  where customer_id = $1 and ($2 = '' or credit_type_id = $2) and recorded_at <= $4
-    and (effective_at <= $3 or (kind in ('grant', 'rollover_in') and recorded_at <= $3))
+  where customer_id = $1 and ($2 = '' or credit_type_id = $2) and recorded_at < $4::timestamptz + interval '1 millisecond'
+    and (effective_at <= $3 or (kind in ('grant', 'rollover_in') and recorded_at < $3::timestamptz + interval '1 millisecond'))
 ),
 per_lot as (
   select credit_type_id, grant_id,
