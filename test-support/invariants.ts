@@ -3,7 +3,7 @@
 // and reservation equals what its entries give is the server's own verification
 // (AdminService.VerifyLedger, `npm run verify`), run here with the other checks.
 import type pg from "pg";
-import { verifyLedger } from "../server/src/service/verify-ledger.js";
+import { verifyLedgerIn } from "../server/src/service/verify-ledger.js";
 
 const checks: Record<string, string> = {
   "an unexpire takes back part of its lot's expiry for a usage event that burned it from that lot, dated at the expiry": `
@@ -50,7 +50,7 @@ export async function invariantViolations(pool: pg.Pool): Promise<string[]> {
     const result = await pool.query(`${sql} limit 5`);
     if (result.rows.length > 0) violations.push(`${name}: ${JSON.stringify(result.rows)}`);
   }
-  const verification = await verifyLedger(pool, { customerId: "" });
+  const verification = await verifyLedgerIn(pool, { customerId: "" });
   if (verification.counts.differences > 0n) {
     violations.push(`every balance, lot and reservation equals its entries (VerifyLedger): ${JSON.stringify(verification.differences.slice(0, 5))}`);
   }

@@ -7,7 +7,7 @@ import { assert } from "../ledger/balance-state.js";
 import { limits } from "../limits.js";
 import { notFound } from "../errors.js";
 import { customerExists } from "../store/catalog-store.js";
-import { withSnapshot } from "../store/database.js";
+import { type Db, withSnapshot } from "../store/database.js";
 import { type LedgerDifference, selectLedgerDifferences, type VerifyCounts } from "../store/verify-store.js";
 
 /** LedgerVerification is the outcome of one verification. */
@@ -18,13 +18,21 @@ export interface LedgerVerification {
   durationMs: number;
 }
 
-/** verifyLedger compares the projections of every customer (customerId '') or one with the entries. */
+/** verifyLedger compares the projections of every customer (customerId '') or one with the entries, in one snapshot. */
 export async function verifyLedger(pool: pg.Pool, input: { customerId: string }): Promise<LedgerVerification> {
-  const startedMs = performance.now();
-  const { counts, differences } = await withSnapshot(pool, async (tx) => {
+  return withSnapshot(pool, async (tx) => {
     if (input.customerId !== "" && !(await customerExists(tx, input.customerId))) throw notFound("CUSTOMER_NOT_FOUND", "customer id", input.customerId);
-    return selectLedgerDifferences(tx, { customerId: input.customerId, listedMax: limits.verifyDifferencesListedMax });
+    return verifyLedgerIn(tx, input);
   });
+}
+
+/**
+ * verifyLedgerIn runs the verification on a caller's own connection: inside a snapshot
+ * the caller opened (the test suite's consistent reads under load), or the pool.
+ */
+export async function verifyLedgerIn(db: Db, input: { customerId: string }): Promise<LedgerVerification> {
+  const startedMs = performance.now();
+  const { counts, differences } = await selectLedgerDifferences(db, { customerId: input.customerId, listedMax: limits.verifyDifferencesListedMax });
   assert(BigInt(differences.length) <= counts.differences, "the listed differences are among those counted");
   assert(differences.length <= limits.verifyDifferencesListedMax, "the list of differences is bounded");
   return { counts, differences, durationMs: performance.now() - startedMs };
