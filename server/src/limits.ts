@@ -179,6 +179,8 @@ export const limits = {
   poolMembersMax: 1_000,
   /** VerifyLedger: differences one verification lists at most (it counts them all). */
   verifyDifferencesListedMax: 1_000,
+  /** VerifyLedger: the longest its one statement may run (a whole large ledger), in its own transaction only. */
+  verifyStatementMsMax: 15 * 60_000,
   /** GetBalance as of a time: lots of one customer rebuilt at most; a customer with more is refused, not misread. */
   asOfLotsMax: 10_000,
 } as const;

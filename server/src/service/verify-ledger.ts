@@ -8,7 +8,7 @@ import { limits } from "../limits.js";
 import { notFound } from "../errors.js";
 import { customerExists } from "../store/catalog-store.js";
 import { type Db, withSnapshot } from "../store/database.js";
-import { type LedgerDifference, selectLedgerDifferences, type VerifyCounts } from "../store/verify-store.js";
+import { allowLongStatements, type LedgerDifference, selectLedgerDifferences, type VerifyCounts } from "../store/verify-store.js";
 
 /** LedgerVerification is the outcome of one verification. */
 export interface LedgerVerification {
@@ -22,6 +22,7 @@ export interface LedgerVerification {
 export async function verifyLedger(pool: pg.Pool, input: { customerId: string }): Promise<LedgerVerification> {
   return withSnapshot(pool, async (tx) => {
     if (input.customerId !== "" && !(await customerExists(tx, input.customerId))) throw notFound("CUSTOMER_NOT_FOUND", "customer id", input.customerId);
+    await allowLongStatements(tx, limits.verifyStatementMsMax);
     return verifyLedgerIn(tx, input);
   });
 }
@@ -32,7 +33,11 @@ export async function verifyLedger(pool: pg.Pool, input: { customerId: string })
  */
 export async function verifyLedgerIn(db: Db, input: { customerId: string }): Promise<LedgerVerification> {
   const startedMs = performance.now();
-  const { counts, differences } = await selectLedgerDifferences(db, { customerId: input.customerId, listedMax: limits.verifyDifferencesListedMax });
+  const { counts, differences } = await selectLedgerDifferences(db, {
+    customerId: input.customerId,
+    listedMax: limits.verifyDifferencesListedMax,
+    timeoutMs: limits.verifyStatementMsMax,
+  });
   assert(BigInt(differences.length) <= counts.differences, "the listed differences are among those counted");
   assert(differences.length <= limits.verifyDifferencesListedMax, "the list of differences is bounded");
   return { counts, differences, durationMs: performance.now() - startedMs };

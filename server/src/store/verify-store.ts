@@ -1,6 +1,6 @@
 // Verification of the stored projections (balances, grants, reservations) against the
 // append-only ledger entries, in one set-based statement: the entries are read once,
-// summed per lot by kind, and every projection column is compared with its rebuilt value.
+// summed by kind per lot and reservation, and every projection column is compared with its rebuilt value.
 // The formulas are the effect of each entry kind (ledger/balance-state.ts applyEntry,
 // EntryKind in types.proto), so an entry counts by its kind and its lot, whatever caused it.
 import type { Db } from "./database.js";
@@ -29,16 +29,22 @@ export interface VerifyCounts {
  * $1: a customer id or '' for all; $2: the most differences listed.
  */
 const verifySql = `
-with per_lot as materialized (
-  select customer_id, credit_type_id, grant_id, count(*) as entries,
+with per_group as materialized (
+  select customer_id, credit_type_id, grant_id, reservation_id, count(*) as entries,
     coalesce(sum(amount) filter (where kind in ('grant', 'rollover_in')), 0) as granted_in,
     coalesce(sum(amount) filter (where kind in ('rollover_out', 'void')), 0) as granted_out,
-    coalesce(sum(amount) filter (where kind = 'hold'), 0) - coalesce(sum(amount) filter (where kind = 'release'), 0) as held,
+    coalesce(sum(amount) filter (where kind = 'hold'), 0) as hold_in,
+    coalesce(sum(amount) filter (where kind = 'release'), 0) as released,
     coalesce(sum(amount) filter (where kind in ('burn', 'clawback')), 0) - coalesce(sum(amount) filter (where kind = 'refund'), 0) as burned,
     coalesce(sum(amount) filter (where kind = 'expire'), 0) - coalesce(sum(amount) filter (where kind = 'unexpire'), 0) as expired,
     coalesce(sum(amount) filter (where kind = 'settle'), 0) as settled
   from ledger_entries where ($1 = '' or customer_id = $1)
-  group by customer_id, credit_type_id, grant_id
+  group by customer_id, credit_type_id, grant_id, reservation_id
+),
+per_lot as materialized (
+  select customer_id, credit_type_id, grant_id, sum(entries) as entries, sum(granted_in) as granted_in, sum(granted_out) as granted_out,
+    sum(hold_in - released) as held, sum(burned) as burned, sum(expired) as expired, sum(settled) as settled
+  from per_group group by customer_id, credit_type_id, grant_id
 ),
 rebuilt_balances as (
   select customer_id, credit_type_id,
@@ -65,16 +71,12 @@ lot_pairs as (
   full join (select * from per_lot where grant_id is not null) l using (customer_id, grant_id)
 ),
 reservation_entries as (
-  select customer_id, reservation_id,
-    coalesce(sum(amount) filter (where kind = 'hold'), 0) as held_in,
-    coalesce(sum(amount) filter (where kind = 'release'), 0) as released
-  from ledger_entries where reservation_id is not null and kind in ('hold', 'release') and ($1 = '' or customer_id = $1)
-  group by customer_id, reservation_id
+  select customer_id, reservation_id, sum(hold_in) as held_in, sum(released) as released
+  from per_group where reservation_id is not null group by customer_id, reservation_id
 ),
 reservation_lot_holds as (
-  select customer_id, reservation_id, string_agg(coalesce(grant_id::text, 'overdraft') || '=' || amount, ',' order by coalesce(grant_id::text, 'overdraft')) as holds
-  from (select customer_id, reservation_id, grant_id, sum(amount) as amount from ledger_entries
-        where reservation_id is not null and kind = 'hold' and ($1 = '' or customer_id = $1) group by customer_id, reservation_id, grant_id) h
+  select customer_id, reservation_id, string_agg(coalesce(grant_id::text, 'overdraft') || '=' || hold_in, ',' order by coalesce(grant_id::text, 'overdraft')) as holds
+  from per_group where reservation_id is not null and hold_in > 0
   group by customer_id, reservation_id
 ),
 stored_lot_holds as (
@@ -131,8 +133,14 @@ select
  * One statement; run it in one snapshot (REPEATABLE READ) so that entries and projections
  * are read as of the same moment. No locks: writers carry on.
  */
-export async function selectLedgerDifferences(tx: Db, filter: { customerId: string; listedMax: number }): Promise<{ counts: VerifyCounts; differences: LedgerDifference[] }> {
-  const result = await tx.query({ name: "select_ledger_differences", text: verifySql, values: [filter.customerId, filter.listedMax] });
+export async function selectLedgerDifferences(
+  tx: Db,
+  filter: { customerId: string; listedMax: number; timeoutMs: number },
+): Promise<{ counts: VerifyCounts; differences: LedgerDifference[] }> {
+  // A whole ledger takes longer than a request's statement: the caller raised the
+  // statement timeout for its transaction (allowLongStatements); the driver waits as long.
+  const query = { name: "select_ledger_differences", text: verifySql, values: [filter.customerId, filter.listedMax], query_timeout: filter.timeoutMs + 1_000 };
+  const result = await tx.query(query);
   const row = result.rows[0] as Record<string, string> & { listed: { tbl: LedgerDifference["table"]; row_name: string; col: string; stored: string | null; rebuilt: string | null }[] };
   const differences = row.listed.map((d) => ({ table: d.tbl, row: d.row_name, column: d.col, stored: d.stored ?? "null", rebuilt: d.rebuilt ?? "null" }));
   return {
@@ -145,4 +153,9 @@ export async function selectLedgerDifferences(tx: Db, filter: { customerId: stri
     },
     differences,
   };
+}
+
+/** allowLongStatements raises the statement timeout for the rest of the caller's transaction (SET LOCAL). */
+export async function allowLongStatements(tx: Db, timeoutMs: number): Promise<void> {
+  await tx.query(`set local statement_timeout = ${Math.trunc(timeoutMs)}`);
 }
