@@ -22,7 +22,7 @@ export interface LedgerVerification {
 export async function verifyLedger(pool: pg.Pool, input: { customerId: string }): Promise<LedgerVerification> {
   return withSnapshot(pool, async (tx) => {
     if (input.customerId !== "" && !(await customerExists(tx, input.customerId))) throw notFound("CUSTOMER_NOT_FOUND", "customer id", input.customerId);
-    await allowLongStatements(tx, limits.verifyStatementMsMax);
+    await allowLongStatements(tx, { timeoutMs: limits.verifyStatementMsMax, workMemMb: limits.verifyWorkMemMbMax });
     return verifyLedgerIn(tx, input);
   });
 }

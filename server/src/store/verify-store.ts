@@ -155,7 +155,11 @@ export async function selectLedgerDifferences(
   };
 }
 
-/** allowLongStatements raises the statement timeout for the rest of the caller's transaction (SET LOCAL). */
-export async function allowLongStatements(tx: Db, timeoutMs: number): Promise<void> {
-  await tx.query(`set local statement_timeout = ${Math.trunc(timeoutMs)}`);
+/**
+ * allowLongStatements raises the statement timeout and the memory of each sort or hash
+ * for the rest of the caller's transaction (SET LOCAL): the verification's aggregates
+ * over a whole ledger then stay in memory instead of spilling to disk.
+ */
+export async function allowLongStatements(tx: Db, settings: { timeoutMs: number; workMemMb: number }): Promise<void> {
+  await tx.query(`set local statement_timeout = ${Math.trunc(settings.timeoutMs)}; set local work_mem = '${Math.trunc(settings.workMemMb)}MB'`);
 }
