@@ -440,3 +440,29 @@ describe("bad input and who may ask", () => {
     await refused(() => asOf(customerId, clock.ms, undefined, t.clients(null)), Code.Unauthenticated, "MISSING_API_KEY");
   });
 });
+
+describe("a settlement dated before the debt it repaid", () => {
+  it("counts it only as far as there was debt then: the rest stays in its lot", async () => {
+    // A lot becoming effective settles the debt standing then, dated at its effective time;
+    // an overdraft burn reported later but effective after that time is that debt. Written
+    // here directly, as the database's owner, with the projections kept equal to the entries.
+    const customerId = await newCustomer("settle");
+    const lot = await grant(customerId, 50n);
+    const lotMs = ms(lot.effectiveTime)!;
+    const owner = t.database.pool;
+    const entry = `insert into ledger_entries (customer_id, credit_type_id, kind, amount, grant_id, actor, effective_at) values ($1, $2, $3, 20, $4, 'test', $5)`;
+    await owner.query(entry, [customerId, creditTypeId, "burn", null, new Date(lotMs + 2 * minuteMs)]);
+    await owner.query(entry, [customerId, creditTypeId, "settle", lot.grantId, new Date(lotMs)]);
+    await owner.query("update balances set burned = burned + 20 where customer_id = $1", [customerId]);
+    await owner.query("update grants set remaining = remaining - 20 where grant_id = $1", [lot.grantId]);
+    expect((await admin.admin.verifyLedger({ customerId })).differenceCount).toBe(0n);
+    clock.advance(5 * minuteMs);
+
+    const between = await asOf(customerId, lotMs + minuteMs);
+    expect(between.balances.map((b) => [b.available, b.burned])).toEqual([[50n, 0n]]);
+    expect(between.asOfLots.map((l) => l.lot!.remaining)).toEqual([50n]);
+    const after = await asOf(customerId, lotMs + 3 * minuteMs);
+    expect(after.balances.map((b) => [b.available, b.burned])).toEqual([[30n, 20n]]);
+    expect(after.asOfLots.map((l) => l.lot!.remaining)).toEqual([30n]);
+  });
+});

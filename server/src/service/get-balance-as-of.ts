@@ -4,9 +4,9 @@
 // a lot past its expiry then counts as expired even when its EXPIRE entry was recorded
 // later or not yet, and lots granted by then but not yet effective are pending.
 import { invalid, LedgerError, notFound } from "../errors.js";
-import { assert, isExpired } from "../ledger/balance-state.js";
+import { assert, compareBurnOrder, isExpired } from "../ledger/balance-state.js";
 import { limits } from "../limits.js";
-import { selectBalancesAsOf } from "../store/as-of-store.js";
+import { type AsOfBalance, selectBalancesAsOf } from "../store/as-of-store.js";
 import type { LotRow } from "../store/balance-store.js";
 import { customerExists } from "../store/catalog-store.js";
 import { withSnapshot } from "../store/database.js";
@@ -50,6 +50,29 @@ function lotsAt(creditTypeId: string, row: Parameters<typeof balanceStateAt>[0],
   }));
 }
 
+/**
+ * settleNoEarlierThanDebt keeps a rebuilt balance's debt from going negative. A settlement
+ * is dated when the lot it drew from became effective (catching up), which can be before
+ * a late-reported overdraft burn it repaid; as of a time between the two, the settlement
+ * counts only as far as there was debt to repay, and the rest stays in its lots (the
+ * latest lots in burn order give back first).
+ */
+export function settleNoEarlierThanDebt(rebuilt: AsOfBalance): AsOfBalance {
+  if (rebuilt.row.debt >= 0n) return rebuilt;
+  let excess = -rebuilt.row.debt;
+  const lots = rebuilt.lots.map((lot) => ({ ...lot }));
+  for (const lot of [...lots].sort(compareBurnOrder).reverse()) {
+    const back = min(excess, rebuilt.settled.get(lot.grantId) ?? 0n);
+    lot.remaining += back;
+    excess -= back;
+  }
+  assert(excess === 0n, "what was settled beyond the debt came from the lots' settlements");
+  assert(lots.every((lot) => lot.remaining <= lot.amount), "a lot given back its settlement stays within its amount");
+  return { ...rebuilt, row: { ...rebuilt.row, debt: 0n }, lots };
+}
+
+const min = (a: bigint, b: bigint) => (a < b ? a : b);
+
 /** getBalanceAsOf rebuilds a customer's balances (or one credit type's) as of asOf, as known at asRecorded (default now). */
 export async function getBalanceAsOf(
   deps: Deps,
@@ -62,8 +85,9 @@ export async function getBalanceAsOf(
   const asRecorded = input.asRecorded ?? new Date(Math.max(now.getTime(), Date.now()));
   return withSnapshot(deps.pool, async (tx) => {
     if (!(await customerExists(tx, input.customerId))) throw notFound("CUSTOMER_NOT_FOUND", "customer id", input.customerId);
-    const rebuilt = await selectBalancesAsOf(tx, { customerId: input.customerId, creditTypeId: input.creditTypeId, asOf: input.asOf, asRecorded });
-    if (rebuilt === null) throw new LedgerError("rejected", "TOO_MANY_LOTS", `more than ${limits.asOfLotsMax} lots to rebuild`);
+    const found = await selectBalancesAsOf(tx, { customerId: input.customerId, creditTypeId: input.creditTypeId, asOf: input.asOf, asRecorded });
+    if (found === null) throw new LedgerError("rejected", "TOO_MANY_LOTS", `more than ${limits.asOfLotsMax} lots to rebuild`);
+    const rebuilt = found.map(settleNoEarlierThanDebt);
     const atMs = input.asOf.getTime();
     const balances = rebuilt.map(({ creditTypeId, row, lots }) => {
       const view = toBalanceView(creditTypeId, row, lots, atMs);

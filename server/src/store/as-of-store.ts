@@ -10,6 +10,8 @@ export interface AsOfBalance {
   creditTypeId: string;
   row: BalanceRow;
   lots: LotRow[];
+  /** what was settled from each lot by then (settle entries), by grant id. */
+  settled: Map<string, bigint>;
 }
 
 /**
@@ -85,7 +87,7 @@ export async function selectBalancesAsOf(tx: Db, query: { customerId: string; cr
     let balance = balances.get(creditTypeId);
     if (!balance) {
       const zero = { granted: 0n, held: 0n, burned: 0n, expired: 0n, debt: 0n, overdraftHeld: 0n, overdraftLimit: BigInt(row.overdraft_limit as string) };
-      balance = { creditTypeId, row: zero, lots: [] };
+      balance = { creditTypeId, row: zero, lots: [], settled: new Map() };
       balances.set(creditTypeId, balance);
     }
     const sums = balance.row;
@@ -99,6 +101,7 @@ export async function selectBalancesAsOf(tx: Db, query: { customerId: string; cr
       sums.overdraftHeld += BigInt(row.held);
     } else if (BigInt(row.granted_in) > 0n) {
       balance.lots.push(lotOf(query.customerId, row));
+      if (BigInt(row.settled) > 0n) balance.settled.set(row.grant_id as string, BigInt(row.settled));
     }
   }
   return [...balances.values()];
