@@ -313,7 +313,7 @@ describe("GetBalance as of a time", () => {
       { seed: 20261206, numRuns: 10, endOnFailure: true },
     );
     // The histories were rich enough to mean something.
-    expect([...kindsSeen].sort()).toEqual(expect.arrayContaining(["BURN", "EXPIRE", "GRANT", "HOLD", "RELEASE"]));
+    expect([...kindsSeen].sort()).toEqual(expect.arrayContaining(["BURN", "EXPIRE", "GRANT", "HOLD", "RELEASE", "UNEXPIRE"]));
     expect(pendingSeen).toBeGreaterThan(0);
     expect(await invariantViolations(t.database.pool)).toEqual([]);
   }, 240_000);
