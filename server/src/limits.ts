@@ -188,4 +188,12 @@ export const limits = {
   revenueReportPeriodsMax: 366,
   /** finance reports: credit types one roll-forward covers at most; with more, a report names one. */
   revenueReportCreditTypesMax: 100,
+  /** VerifyLedger: differences one verification lists at most (it counts them all). */
+  verifyDifferencesListedMax: 1_000,
+  /** VerifyLedger: the longest its one statement may run (a whole large ledger), in its own transaction only. */
+  verifyStatementMsMax: 15 * 60_000,
+  /** VerifyLedger: memory for each of its hash aggregates, in MB (PostgreSQL work_mem, its transaction only). */
+  verifyWorkMemMbMax: 64,
+  /** GetBalance as of a time: lots of one customer rebuilt at most; a customer with more is refused, not misread. */
+  asOfLotsMax: 10_000,
 } as const;

@@ -31,6 +31,7 @@ import { pricingHandlers } from "./rpc/pricing-handlers.js";
 import { readHandlers } from "./rpc/read-handlers.js";
 import { registerReflection } from "./rpc/reflection.js";
 import { shadowPricingHandlers } from "./rpc/shadow-pricing-handlers.js";
+import { verifyHandlers } from "./rpc/verify-handlers.js";
 import { handleStripeWebhook, stripeWebhookPath } from "./rpc/stripe-webhook.js";
 import { usageAdminHandlers } from "./rpc/usage-admin-handlers.js";
 import { usageHandlers } from "./rpc/usage-handlers.js";
@@ -137,7 +138,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const routes = (router: ConnectRouter) => {
     router.service(LedgerService, { ...ledgerHandlers(deps), ...usageHandlers(deps), ...batchHandlers(deps, log), ...readHandlers(deps) });
-    router.service(AdminService, { ...adminHandlers(deps), ...pricingHandlers(deps), ...usageAdminHandlers(deps), ...explainHandlers(deps), ...shadowPricingHandlers(deps) });
+    router.service(AdminService, {
+      ...adminHandlers(deps), ...pricingHandlers(deps), ...usageAdminHandlers(deps), ...explainHandlers(deps), ...shadowPricingHandlers(deps), ...verifyHandlers(deps),
+    });
     router.service(BillingService, billingHandlers(deps));
     router.service(PlanService, planHandlers(deps));
     // Health and reflection answer without an API key (see publicMethods in interceptors.ts).

@@ -81,6 +81,7 @@ const expectedRoles: Record<string, readonly RoleName[]> = {
   "AdminService/SetKillSwitch": ["admin"],
   "AdminService/SetFailurePolicy": ["admin"],
   "AdminService/ListAuditRecords": ["support", "admin"],
+  "AdminService/VerifyLedger": ["admin"],
   "AdminService/ExplainUsageEvent": ["support", "admin"],
   "AdminService/CorrectUsageEvent": ["admin"],
   "AdminService/SearchCustomers": ["support", "admin"],
@@ -625,6 +626,14 @@ const validCalls: Record<string, () => Promise<Send>> = {
     return async (c) => {
       const res = await c.admin.listAuditRecords({ pageSize: 1 });
       expect(res.auditRecords.map((record) => [record.action, record.target, record.reason])).toEqual([["set_kill_switch", "kill_switch", reason]]);
+    };
+  },
+  "AdminService/VerifyLedger": async () => {
+    const customerId = fresh("cust");
+    await admin().admin.createCustomer({ customer: { customerId }, requestId: randomUUID() });
+    return async (c) => {
+      const res = await c.admin.verifyLedger({ customerId });
+      expect([res.balancesChecked, res.differenceCount]).toEqual([0n, 0n]);
     };
   },
   "AdminService/ExplainUsageEvent": async () => {

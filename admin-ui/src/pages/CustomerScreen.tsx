@@ -12,6 +12,7 @@ import { LedgerTable } from "./LedgerTable.js";
 import { OverdraftForm } from "./OverdraftForm.js";
 import { Subscriptions } from "./Subscriptions.js";
 import { AutoRecharge } from "./AutoRecharge.js";
+import { BalanceAsOf } from "./BalanceAsOf.js";
 import { PoolSection } from "./PoolSection.js";
 import { TopUps } from "./TopUps.js";
 import { useCaller } from "../caller.js";
@@ -44,6 +45,7 @@ export function CustomerScreen({ customerId, tab }: { customerId: string; tab?: 
       ) : (
         <>
           <Balances customerId={customerId} />
+          <BalanceAsOf customerId={customerId} />
           <div className="columns">
             <GrantForm customerId={customerId} />
             <Pricing customerId={customerId} pricingVersionId={info.pricingVersionId} />

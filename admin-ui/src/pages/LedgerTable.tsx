@@ -1,7 +1,9 @@
-// A customer's ledger: every entry, newest first, paged, filtered by kind, credit type
-// and time, each with its reason, actor, request id and the lot it touched. An entry of a
-// usage event opens that event's story. With corrections, a grant line can be voided (its
-// lot's unused credits shown) and a burn line refunded.
+// A customer's ledger: every entry, newest first, paged, filtered by kind, credit type,
+// effective day and record time, each with both its times (when it took effect, when it
+// was recorded: they differ for usage reported late and for expiry recorded by the job),
+// its reason, actor, request id and the lot it touched. An entry of a usage event opens
+// that event's story. With corrections, a grant line can be voided (its lot's unused
+// credits shown) and a burn line refunded.
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { useQuery } from "@connectrpc/connect-query";
 import { LedgerService } from "@burndown/sdk/gen/burndown/v1/ledger_service_pb.js";
@@ -15,6 +17,13 @@ import { RefundForm, VoidForm } from "./CorrectionForms.js";
 
 const pageSize = 25;
 
+/** momentOf reads a datetime-local value as a UTC moment, or undefined when empty. */
+function momentOf(value: string) {
+  if (!value) return undefined;
+  const date = new Date(`${value.length === 16 ? `${value}:00` : value}Z`);
+  return Number.isNaN(date.getTime()) ? undefined : timestampFromDate(date);
+}
+
 export function LedgerTable({ customerId, eventLink = (usageId: string) => href("events", usageId), corrections = false }: {
   customerId: string;
   eventLink?: (usageId: string) => string;
@@ -25,6 +34,8 @@ export function LedgerTable({ customerId, eventLink = (usageId: string) => href(
   const [creditTypeId, setCreditTypeId] = useState("");
   const [from, setFrom] = useState("");
   const [to, setTo] = useState("");
+  const [recordedFrom, setRecordedFrom] = useState("");
+  const [recordedTo, setRecordedTo] = useState("");
   const [tokens, setTokens] = useState<string[]>([""]);
   const scaleOf = useScales();
   const balance = useQuery(LedgerService.method.getBalance, { customerId });
@@ -34,6 +45,8 @@ export function LedgerTable({ customerId, eventLink = (usageId: string) => href(
     kinds: kind === 0 ? [] : [kind],
     startTime: from ? timestampFromDate(new Date(`${from}T00:00:00Z`)) : undefined,
     endTime: to ? timestampFromDate(new Date(`${to}T23:59:59.999Z`)) : undefined,
+    recordStartTime: momentOf(recordedFrom),
+    recordEndTime: momentOf(recordedTo),
     pageSize,
     pageToken: tokens[tokens.length - 1],
   });
@@ -77,6 +90,14 @@ export function LedgerTable({ customerId, eventLink = (usageId: string) => href(
           To
           <input type="date" value={to} onChange={(event) => resetPaging(setTo)(event.target.value)} />
         </label>
+        <label>
+          Recorded from (UTC)
+          <input type="datetime-local" step={1} value={recordedFrom} onChange={(event) => resetPaging(setRecordedFrom)(event.target.value)} />
+        </label>
+        <label>
+          Recorded before (UTC)
+          <input type="datetime-local" step={1} value={recordedTo} onChange={(event) => resetPaging(setRecordedTo)(event.target.value)} />
+        </label>
       </form>
       {entries.isPending ? (
         <Loading what="ledger entries" />
@@ -88,7 +109,8 @@ export function LedgerTable({ customerId, eventLink = (usageId: string) => href(
         <table aria-label="Ledger entries">
           <thead>
             <tr>
-              <th scope="col">When</th>
+              <th scope="col">Effective</th>
+              <th scope="col">Recorded</th>
               <th scope="col">Kind</th>
               <th scope="col" className="num">Amount</th>
               <th scope="col">Credit type</th>
@@ -105,6 +127,7 @@ export function LedgerTable({ customerId, eventLink = (usageId: string) => href(
             {entries.data.entries.map((entry) => (
               <tr key={entry.entryId} data-entry-kind={entryKindName(entry.kind)}>
                 <td>{formatTime(dateOf(entry.effectiveTime))}</td>
+                <td>{formatTime(dateOf(entry.recordTime))}</td>
                 <td>
                   {entryKindName(entry.kind)}
                   {entry.overLimit && <span className="badge warn" title="burned past the overdraft limit under the kill switch">over limit</span>}

@@ -2,6 +2,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
+  type AsOfLotSchema,
   type ApiKeySchema,
   type CreditBalanceSchema,
   type CreditTypeSchema,
@@ -14,6 +15,7 @@ import {
   type SourceBalanceSchema,
 } from "@burndown/sdk";
 import type { BalanceView, LotView, SourceView } from "../service/balance-view.js";
+import type { AsOfLotView } from "../service/get-balance-as-of.js";
 import type { ApiKeyRow } from "../store/api-key-store.js";
 import type { CreditTypeRow, CustomerRow, FeatureRow } from "../store/catalog-store.js";
 import type { EntryRow } from "../store/entry-store.js";
@@ -39,6 +41,11 @@ export function encodeLot(lot: LotView): Init<typeof LotSchema> {
     reasonCode: lot.reasonCode,
     costBasisMicros: lot.costBasisMicros,
   };
+}
+
+/** encodeAsOfLot converts a lot as it stood at a past time (GetBalance as_of_time). */
+export function encodeAsOfLot(lot: AsOfLotView): Init<typeof AsOfLotSchema> {
+  return { creditTypeId: lot.creditTypeId, lot: encodeLot(lot.lot), expired: lot.expired, effective: lot.effective, pastExpiry: lot.pastExpiry };
 }
 
 /** encodeSource converts what is left of a balance's lots of one source. */

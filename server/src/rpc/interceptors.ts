@@ -127,6 +127,7 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.AdminService/SetEnforcementRollout": admin,
   "burndown.v1.AdminService/SetKillSwitch": admin,
   "burndown.v1.AdminService/ListAuditRecords": staff,
+  "burndown.v1.AdminService/VerifyLedger": admin,
   "burndown.v1.AdminService/ExplainUsageEvent": staffAndCustomers,
   "burndown.v1.AdminService/CorrectUsageEvent": admin,
   "burndown.v1.AdminService/SearchCustomers": staff,

@@ -10,11 +10,14 @@ import {
   type ReserveRequest,
   ReserveRequestSchema,
 } from "@burndown/sdk";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { invalid } from "../errors.js";
 import { assert } from "../ledger/balance-state.js";
 import { limits } from "../limits.js";
 import { burn } from "../service/burn.js";
 import type { Caller, Deps, Idempotency } from "../service/context.js";
 import { getBalance } from "../service/get-balance.js";
+import { getBalanceAsOf } from "../service/get-balance-as-of.js";
 import { grant } from "../service/grant.js";
 import { listLedgerEntries } from "../service/list-ledger-entries.js";
 import { commit, release } from "../service/resolve-reservation.js";
@@ -37,7 +40,7 @@ import {
   requireUuid,
   ttlMs,
 } from "./decode.js";
-import { encodeBalance, encodeEntry, encodeLot, encodeReservationResult } from "./encode.js";
+import { encodeAsOfLot, encodeBalance, encodeEntry, encodeLot, encodeReservationResult } from "./encode.js";
 import { callerKey, ownCustomer } from "./interceptors.js";
 import { idempotencyOf } from "./request-hash.js";
 
@@ -109,8 +112,20 @@ export function ledgerHandlers(deps: Deps): Partial<ServiceImpl<typeof LedgerSer
     },
     async getBalance(req, ctx) {
       const customerId = ownCustomer(callerOf(ctx), requireId("customer_id", req.customerId));
-      const balances = await getBalance(deps, { customerId, creditTypeId: optionalCode("credit_type_id", req.creditTypeId) });
-      return { balances: balances.map(encodeBalance) };
+      const creditTypeId = optionalCode("credit_type_id", req.creditTypeId);
+      const asOf = optionalTime("as_of_time", req.asOfTime);
+      const asRecorded = optionalTime("as_recorded_time", req.asRecordedTime);
+      if (asOf === null) {
+        if (asRecorded !== null) throw invalid("MISSING_FIELD", "as_of_time", "is required with as_recorded_time");
+        return { balances: (await getBalance(deps, { customerId, creditTypeId })).map(encodeBalance) };
+      }
+      const then = await getBalanceAsOf(deps, { customerId, creditTypeId, asOf, asRecorded });
+      return {
+        balances: then.balances.map(encodeBalance),
+        asOfTime: timestampFromDate(then.asOf),
+        asRecordedTime: timestampFromDate(then.asRecorded),
+        asOfLots: then.lots.map(encodeAsOfLot),
+      };
     },
     async listLedgerEntries(req, ctx) {
       const page = await listLedgerEntries(deps, {
@@ -119,6 +134,8 @@ export function ledgerHandlers(deps: Deps): Partial<ServiceImpl<typeof LedgerSer
         kinds: requireEntryKinds(req.kinds),
         startAt: optionalTime("start_time", req.startTime),
         endAt: optionalTime("end_time", req.endTime),
+        recordStartAt: optionalTime("record_start_time", req.recordStartTime),
+        recordEndAt: optionalTime("record_end_time", req.recordEndTime),
         pageSize: requirePageSize(req.pageSize),
         pageToken: requireText("page_token", req.pageToken, 512),
         memberCustomerId: optionalId("member_customer_id", req.memberCustomerId),

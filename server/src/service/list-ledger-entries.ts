@@ -1,4 +1,5 @@
-// ListLedgerEntries: a customer's entries, newest first, in pages. A page token is bound
+// ListLedgerEntries: a customer's entries, newest first (by entry id, the order they were
+// recorded), in pages, filtered by effective time and by record time. A page token is bound
 // to the filters it was made with (AIP-158), so it cannot silently page another query.
 import { createHash } from "node:crypto";
 import { invalid, notFound } from "../errors.js";
@@ -15,6 +16,10 @@ export interface ListEntriesInput {
   kinds: string[];
   startAt: Date | null;
   endAt: Date | null;
+  /** only entries recorded at or after this time. */
+  recordStartAt: Date | null;
+  /** only entries recorded before this time. */
+  recordEndAt: Date | null;
   pageSize: number;
   pageToken: string;
   /** only entries this pool member caused; empty: all. */
@@ -22,7 +27,8 @@ export interface ListEntriesInput {
 }
 
 function filterHash(input: ListEntriesInput): string {
-  const filter = [input.customerId, input.creditTypeId, [...input.kinds].sort().join(","), input.startAt?.toISOString() ?? "", input.endAt?.toISOString() ?? "", input.memberCustomerId];
+  const filter = [input.customerId, input.creditTypeId, [...input.kinds].sort().join(","), input.startAt?.toISOString() ?? "", input.endAt?.toISOString() ?? "", input.memberCustomerId,
+    input.recordStartAt?.toISOString() ?? "", input.recordEndAt?.toISOString() ?? ""];
   return createHash("sha256").update(JSON.stringify(filter)).digest("base64url").slice(0, 16);
 }
 

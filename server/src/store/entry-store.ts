@@ -48,13 +48,15 @@ export function toEntryRow(row: Record<string, unknown>): EntryRow {
   };
 }
 
-/** EntryFilter narrows a listing. Times are effective times; the cursor is exclusive. */
+/** EntryFilter narrows a listing: by effective time (startAt, endAt) and record time; the cursor is exclusive. */
 export interface EntryFilter {
   customerId: string;
   creditTypeId: string;
   kinds: string[];
   startAt: Date | null;
   endAt: Date | null;
+  recordStartAt: Date | null;
+  recordEndAt: Date | null;
   beforeEntryId: bigint | null;
   limit: number;
   /** only entries this pool member caused; empty: all. */
@@ -73,11 +75,13 @@ export async function selectEntries(tx: Db, filter: EntryFilter): Promise<EntryR
              and ($5::timestamptz is null or effective_at < $5)
              and ($6::bigint is null or entry_id < $6)
              and ($8 = '' or member_customer_id = $8)
+             and ($9::timestamptz is null or recorded_at >= $9)
+             and ($10::timestamptz is null or recorded_at < $10)
            order by entry_id desc
            limit $7`,
     values: [
       filter.customerId, filter.creditTypeId, filter.kinds, filter.startAt, filter.endAt, filter.beforeEntryId?.toString() ?? null, filter.limit,
-      filter.memberCustomerId,
+      filter.memberCustomerId, filter.recordStartAt, filter.recordEndAt,
     ],
   });
   return result.rows.map(toEntryRow);

@@ -1,5 +1,5 @@
 // The platform team's screens: the catalog, pricing, promotions, enforcement, keys, unrated events,
-// webhooks and the audit trail. Support keys see them read-only; changes need an admin key.
+// webhooks, the audit trail and the ledger's verification. Support keys see them read-only; changes need an admin key.
 import type { ReactNode } from "react";
 import { href } from "../../router.js";
 import { ApiKeysPage } from "./ApiKeysPage.js";
@@ -12,6 +12,7 @@ import { PlansPage } from "./PlansPage.js";
 import { PricingPage } from "./PricingPage.js";
 import { PromotionsPage } from "./PromotionsPage.js";
 import { UnratedPage } from "./UnratedPage.js";
+import { VerifyPage } from "./VerifyPage.js";
 import { WebhooksPage } from "./WebhooksPage.js";
 
 const pages: [string, string, (isAdmin: boolean) => ReactNode][] = [
@@ -25,6 +26,7 @@ const pages: [string, string, (isAdmin: boolean) => ReactNode][] = [
   ["unrated", "Unrated events", (isAdmin) => <UnratedPage isAdmin={isAdmin} />],
   ["webhooks", "Webhooks", (isAdmin) => <WebhooksPage isAdmin={isAdmin} />],
   ["audit", "Audit trail", () => <AuditPage />],
+  ["verify", "Verify the ledger", (isAdmin) => <VerifyPage isAdmin={isAdmin} />],
 ];
 
 /** PlatformScreen is the tab bar of the platform pages and the page asked for. */
