@@ -39,7 +39,7 @@ per_lot as (
   from counted group by credit_type_id, grant_id
 )
 select l.credit_type_id, l.grant_id, l.granted_in, l.granted_out, l.held, l.burned, l.expired, l.settled,
-  b.overdraft_limit, g.source, g.priority, g.effective_at, g.expires_at, g.seq, g.reason_code, g.created_at
+  b.overdraft_limit, g.source, g.priority, g.effective_at, g.expires_at, g.seq, g.reason_code, g.created_at, g.cost_basis_micros
 from per_lot l
 join balances b on b.customer_id = $1 and b.credit_type_id = l.credit_type_id
 left join grants g on g.customer_id = $1 and g.grant_id = l.grant_id
@@ -66,6 +66,7 @@ function lotOf(customerId: string, row: Sums & Record<string, unknown>): LotRow 
     seq: BigInt(row.seq as string),
     reasonCode: row.reason_code as string,
     createdAt: row.created_at as Date,
+    costBasisMicros: row.cost_basis_micros === null ? 0n : BigInt(row.cost_basis_micros as string),
   };
 }
 
