@@ -3,7 +3,7 @@ import { type DescService } from "@bufbuild/protobuf";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { bearer } from "./bearer.js";
-import { AdminService, BillingService, LedgerService, PlanService, PoolService, PromotionService, Role, WebhookService } from "@burndown/sdk";
+import { AdminService, BillingService, LedgerService, PlanService, PoolService, PromotionService, Role, SupportService, WebhookService } from "@burndown/sdk";
 import type { Fanout } from "../server/src/fanout.js";
 import type { AdmissionLimits } from "../server/src/rpc/admission.js";
 import { type RunningServer, type ServerOptions, startServer } from "../server/src/server.js";
@@ -28,6 +28,7 @@ export interface Clients {
   promotions: Client<typeof PromotionService>;
   plans: Client<typeof PlanService>;
   pools: Client<typeof PoolService>;
+  support: Client<typeof SupportService>;
 }
 
 /** TestServer is a running server with its database and an admin key. */
@@ -57,6 +58,7 @@ export async function startTestServer(
     fanout?: Fanout;
     writes?: ServerOptions["writes"];
     grantReasonCodes?: ServerOptions["grantReasonCodes"];
+    grantRequestTtlMs?: ServerOptions["grantRequestTtlMs"];
     stripeWebhookSecret?: ServerOptions["stripeWebhookSecret"];
     webhooks?: ServerOptions["webhooks"];
     checkoutUrl?: ServerOptions["checkoutUrl"];
@@ -75,6 +77,7 @@ export async function startTestServer(
     fanout: options.fanout,
     writes: options.writes,
     grantReasonCodes: options.grantReasonCodes,
+    grantRequestTtlMs: options.grantRequestTtlMs,
     stripeWebhookSecret: options.stripeWebhookSecret,
     webhooks: options.webhooks,
     checkoutUrl: options.checkoutUrl,
@@ -101,6 +104,7 @@ export async function startTestServer(
       promotions: createClient(PromotionService, transport),
       plans: createClient(PlanService, transport),
       pools: createClient(PoolService, transport),
+      support: createClient(SupportService, transport),
     };
   };
   let keyCount = 0;

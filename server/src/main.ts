@@ -78,6 +78,7 @@ async function start(config: Config, running: Running): Promise<void> {
     log,
     usage: { lateCutoffMs: config.usageLateCutoffMs, dedupRetentionMs: config.usageDedupRetentionMs },
     grantReasonCodes: config.grantReasonCodes,
+    grantRequestTtlMs: config.grantRequestTtlMs,
     admission: config.admission,
     writes: config.writes,
     customerViewFrameAncestors: config.customerViewFrameAncestors,

@@ -7,7 +7,9 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { AdminService, BillingService, ErrorInfoSchema, LedgerService, PlanService, PoolService, PromotionService, WebhookService } from "@burndown/sdk";
+import { AdminService, BillingService, ErrorInfoSchema, LedgerService, PlanService, PoolService, PromotionService, SupportService, WebhookService } from "@burndown/sdk";
+import { supportHandlers } from "./rpc/support-handlers.js";
+import { seedReasonCodeList } from "./service/reason-codes.js";
 import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
 import { startScheduleJobs } from "./jobs/schedule-jobs.js";
@@ -56,6 +58,8 @@ export interface ServerOptions {
   usage?: Partial<UsagePolicy>;
   /** the reason codes a support key's Grant may use; limits.grantReasonCodesDefault by default. */
   grantReasonCodes?: readonly string[];
+  /** how long a grant request waits for a decision; limits.grantRequestTtlMsDefault by default. */
+  grantRequestTtlMs?: number;
   /** admission control (rpc/admission.ts); defaults from limits.ts. */
   admission?: Partial<AdmissionLimits>;
   /** cross-replica fan-out (Redis when configured); this replica alone by default. The caller closes it. */
@@ -108,6 +112,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     fanout: options.fanout ?? new LocalFanout(),
     grantReasonCodes: options.grantReasonCodes ?? limits.grantReasonCodesDefault,
+    grantRequestTtlMs: options.grantRequestTtlMs ?? limits.grantRequestTtlMsDefault,
     recharge: { retryDelaysMs: options.recharge?.retryDelaysMs ?? limits.rechargeRetryDelaysMsDefault },
     // Jobs run groups with these deps (expiry-jobs.ts): their crossings kick it too.
     rechargeDue: () => rechargeDue(),
@@ -120,6 +125,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       },
     ),
   };
+  // A deployment's first start keeps the reason codes it was configured with.
+  await seedReasonCodeList(deps.pool, deps.grantReasonCodes);
   const verifier = new KeyVerifier(deps);
   deps.fanout.subscribe({ keyRevoked: (keyId) => verifier.forget(keyId), resync: () => verifier.forgetAll() });
   const admission = new Admission({
@@ -136,9 +143,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     router.service(WebhookService, webhookHandlers(deps));
     router.service(PromotionService, promotionHandlers(deps));
     router.service(PoolService, poolHandlers(deps));
-    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService, PoolService]));
+    router.service(SupportService, supportHandlers(deps));
+    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService, PoolService, SupportService]));
     registerReflection(router, [
-      LedgerService.file, AdminService.file, BillingService.file, PlanService.file, WebhookService.file, PromotionService.file, PoolService.file,
+      LedgerService.file, AdminService.file, BillingService.file, PlanService.file, WebhookService.file, PromotionService.file, PoolService.file, SupportService.file,
       HealthService.file, ErrorInfoSchema.file,
     ]);
   };

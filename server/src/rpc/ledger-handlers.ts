@@ -37,6 +37,7 @@ import {
   requireUuid,
   ttlMs,
 } from "./decode.js";
+import { decodeGrant } from "./decode-grant.js";
 import { encodeBalance, encodeEntry, encodeLot, encodeReservationResult } from "./encode.js";
 import { callerKey, ownCustomer } from "./interceptors.js";
 import { idempotencyOf } from "./request-hash.js";
@@ -69,18 +70,7 @@ export function ledgerHandlers(deps: Deps): Partial<ServiceImpl<typeof LedgerSer
   return {
     async grant(req, ctx) {
       const idempotency = idempotencyOf(GrantRequestSchema, "Grant", req);
-      const result = await grant(deps, callerOf(ctx), idempotency, {
-        customerId: requireId("customer_id", req.customerId),
-        creditTypeId: requireCode("credit_type_id", req.creditTypeId),
-        amount: requirePositive("amount", req.amount),
-        source: requireGrantSource(req.source),
-        reasonCode: requireCode("reason_code", req.reasonCode),
-        note: requireText("note", req.note, limits.noteLengthMax),
-        priority: requirePriority(req.priority),
-        effectiveAt: optionalTime("effective_time", req.effectiveTime),
-        expiresAt: optionalTime("expire_time", req.expireTime),
-        costBasisMicros: requireNonNegative("cost_basis_micros", req.costBasisMicros),
-      });
+      const result = await grant(deps, callerOf(ctx), idempotency, decodeGrant(req));
       return { lot: encodeLot(result.lot), balance: encodeBalance(result.balance) };
     },
     async reserve(req, ctx) {

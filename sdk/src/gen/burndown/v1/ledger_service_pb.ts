@@ -1833,7 +1833,8 @@ export const CheckReasonSchema: GenEnum<CheckReason> = /*@__PURE__*/
  * - ZERO_COST (INVALID_ARGUMENT): Reserve or Burn of a feature's usage that
  *   costs nothing at the customer's rate.
  * - INVALID_REASON_CODE (INVALID_ARGUMENT): a support key's Grant names a
- *   reason_code that is not on the deployment's list (GetCaller lists them).
+ *   reason_code that is not an enabled code of SupportService's list
+ *   (GetCaller lists them); RequestGrant too, for any key.
  * - INVALID_GRANULARITY (INVALID_ARGUMENT): GetUsageSummary's granularity is
  *   unspecified or unknown.
  * - INVALID_PERIOD (INVALID_ARGUMENT): GetUsageSummary's end_time is not after
@@ -1841,7 +1842,7 @@ export const CheckReasonSchema: GenEnum<CheckReason> = /*@__PURE__*/
  * - INVALID_LOOKBACK (INVALID_ARGUMENT): GetBalanceForecast's lookback_days is
  *   outside 0 to 90.
  * - GRANT_LIMIT_EXCEEDED (PERMISSION_DENIED): a support key's Grant is above
- *   the key's grant_limit.
+ *   the key's limit per call or per period (see SupportService).
  *
  * The standard services served beside these:
  * - SERVICE_NOT_FOUND (NOT_FOUND): grpc.health.v1.Health asked about a

@@ -1030,8 +1030,9 @@ export const GrantRequestStatusSchema: GenEnum<GrantRequestStatus> = /*@__PURE__
  * PURCHASE and RECHARGE are never allowed to support keys.
  *
  * Reason codes. A support key's grant, and every grant request, must name an
- * enabled reason code. On its first start a deployment's list is seeded from
- * BURNDOWN_GRANT_REASON_CODES; then admins manage it here.
+ * enabled reason code (else INVALID_REASON_CODE). On its first start a
+ * deployment's list is seeded from the reason codes the server was configured with; then admins
+ * manage it here.
  *
  * Approvals. RequestGrant grants at once within the caller's limit, and files
  * a pending request above it. An admin, or a support key whose own limit
@@ -1039,7 +1040,7 @@ export const GrantRequestStatusSchema: GenEnum<GrantRequestStatus> = /*@__PURE__
  * counts against the approver's own limit) or rejects it, never the key that
  * filed it. The decision and the grant commit in one transaction, so an
  * approved request is granted exactly once. Pending requests expire after the
- * deployment's TTL (BURNDOWN_GRANT_REQUEST_TTL, default 7 days).
+ * deployment's TTL (a server setting, 7 days by default).
  *
  * Mutating methods take a request_id and behave as LedgerService describes
  * (AIP-155). Reasons of this service's own:
@@ -1048,16 +1049,20 @@ export const GrantRequestStatusSchema: GenEnum<GrantRequestStatus> = /*@__PURE__
  *   period_used and approval_possible ("true": RequestGrant files a request).
  * - GRANT_SOURCE_NOT_ALLOWED (PERMISSION_DENIED): the source is not one the
  *   caller's role may grant with.
- * - REASON_CODE_NOT_FOUND (INVALID_ARGUMENT): no enabled reason code matches.
- * - REASON_CODE_EXISTS (ALREADY_EXISTS), REASON_CODE_UNKNOWN (NOT_FOUND):
- *   CreateReasonCode of a code that exists; UpdateReasonCode of one that does
- *   not.
+ * - REASON_CODE_EXISTS (ALREADY_EXISTS): CreateReasonCode of a code that
+ *   exists already.
+ * - REASON_CODE_UNKNOWN (NOT_FOUND): UpdateReasonCode of a code that does not
+ *   exist.
+ * - TOO_MANY_REASON_CODES (FAILED_PRECONDITION): the list holds 100 codes
+ *   already.
  * - INVALID_TICKET_URL (INVALID_ARGUMENT): ticket_url is not an http or https
  *   URL of at most 2,000 characters.
  * - INVALID_GRANT_LIMIT (INVALID_ARGUMENT): a limit without a positive
  *   per-call and period maximum, a period outside 1 hour to 365 days, or both
  *   or neither of role and key_id.
  * - GRANT_LIMIT_NOT_FOUND (NOT_FOUND): DeleteGrantLimit of no limit.
+ * - INVALID_GRANT_SOURCES (INVALID_ARGUMENT): SetGrantSources for a role other
+ *   than ROLE_SUPPORT, with no source, or with PURCHASE or RECHARGE.
  * - GRANT_REQUEST_NOT_FOUND (NOT_FOUND): no request with that id.
  * - ALREADY_DECIDED (FAILED_PRECONDITION): the request was approved or
  *   rejected already; metadata status.
