@@ -8,6 +8,7 @@ import type { Fanout } from "../server/src/fanout.js";
 import type { AdmissionLimits } from "../server/src/rpc/admission.js";
 import { type RunningServer, type ServerOptions, startServer } from "../server/src/server.js";
 import { bootstrapAdminKey, newApiKeyToken } from "../server/src/service/api-keys.js";
+import { seedReasonCodeList } from "../server/src/service/reason-codes.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 
 /** FakeClock is a clock tests move by hand. */
@@ -88,6 +89,7 @@ export async function startTestServer(
   const replicas: RunningServer[] = [];
   const adminToken = newApiKeyToken();
   await bootstrapAdminKey(server.deps, adminToken);
+  await seedReasonCodeList(server.deps.pool, server.deps.grantReasonCodes);
   const transports = new Map<string, Transport>();
   const clients = (token: string | null, protocol: "connect" | "grpc" = "connect"): Clients => {
     const interceptors = token === null ? [] : [bearer(token)];

@@ -9,7 +9,6 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { AdminService, BillingService, ErrorInfoSchema, LedgerService, PlanService, PoolService, PromotionService, SupportService, WebhookService } from "@burndown/sdk";
 import { supportHandlers } from "./rpc/support-handlers.js";
-import { seedReasonCodeList } from "./service/reason-codes.js";
 import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
 import { startScheduleJobs } from "./jobs/schedule-jobs.js";
@@ -125,8 +124,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       },
     ),
   };
-  // A deployment's first start keeps the reason codes it was configured with.
-  await seedReasonCodeList(deps.pool, deps.grantReasonCodes);
   const verifier = new KeyVerifier(deps);
   deps.fanout.subscribe({ keyRevoked: (keyId) => verifier.forget(keyId), resync: () => verifier.forgetAll() });
   const admission = new Admission({

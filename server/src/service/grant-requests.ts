@@ -10,12 +10,13 @@ import { type GrantRequestFilter, type GrantRequestRow, selectGrantRequest, sele
 import type { Caller, Deps, Idempotency } from "./context.js";
 import type { GrantInput } from "./grant.js";
 import { runIdempotent } from "./run-idempotent.js";
-import { auditOfDecision, checkApprovable, type SupportGrantOutcome, supportGrantOp } from "./support-grant-op.js";
+import { auditOfDecision, checkApprovable, precheckSupportGrant, type SupportGrantOutcome, supportGrantOp } from "./support-grant-op.js";
 
 /** requestGrant grants within the caller's limit, and files a pending request above it. */
 export async function requestGrant(deps: Deps, caller: Caller, idempotency: Idempotency, input: GrantInput): Promise<SupportGrantOutcome> {
   const ttlMs = deps.grantRequestTtlMs ?? limits.grantRequestTtlMsDefault;
   assert(ttlMs >= limits.grantRequestTtlMsMin && ttlMs <= limits.grantRequestTtlMsMax, "the request TTL is within its bounds");
+  await precheckSupportGrant(deps, caller, idempotency, input, { kind: "request", ttlMs });
   return deps.writes.submit(supportGrantOp(caller, idempotency, input, { kind: "request", ttlMs }));
 }
 

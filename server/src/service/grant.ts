@@ -7,7 +7,7 @@ import { assert } from "../ledger/balance-state.js";
 import { planGrant } from "../ledger/plan.js";
 import { type BalanceView, type LotView, totalsView } from "./balance-view.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
-import { supportGrantOp } from "./support-grant-op.js";
+import { precheckSupportGrant, supportGrantOp } from "./support-grant-op.js";
 import { loadedState, lotOf, type WriteOp } from "./write-op.js";
 
 /** GrantInput is a validated Grant request. */
@@ -111,6 +111,7 @@ function auditOf(caller: Caller, input: GrantInput, grantId: string, effectiveAt
  */
 export async function grant(deps: Deps, caller: Caller, idempotency: Idempotency, input: GrantInput): Promise<GrantResult> {
   if (caller.role !== "support") return deps.writes.submit(grantOp(caller, idempotency, input));
+  await precheckSupportGrant(deps, caller, idempotency, input, { kind: "grant" });
   const outcome = await deps.writes.submit(supportGrantOp(caller, idempotency, input, { kind: "grant" }));
   // A replay of a grant made before support rules existed answers its result as stored.
   if ("lot" in outcome) return outcome as unknown as GrantResult;

@@ -11,11 +11,12 @@ import { LedgerError } from "../errors.js";
 import { assert } from "../ledger/balance-state.js";
 import { checkGrantLimit, type EffectiveGrantLimit, resolveGrantLimit } from "../ledger/grant-limit.js";
 import { limits } from "../limits.js";
-import type { Tx } from "../store/database.js";
+import { mapDriverErrors, type Tx } from "../store/database.js";
 import { insertSupportGrant, lockSupportTally, selectGrantLimits, selectGrantSources, selectSupportGrantSum } from "../store/grant-limit-store.js";
 import { type GrantRequestRow, insertGrantRequest, selectGrantRequest, updateGrantRequestDecided } from "../store/grant-request-store.js";
+import { selectIdempotencyKey } from "../store/idempotency-store.js";
 import { selectReasonCode } from "../store/reason-code-store.js";
-import type { Caller, Idempotency } from "./context.js";
+import type { Caller, Deps, Idempotency } from "./context.js";
 import { type GrantInput, type GrantResult, grantOp } from "./grant.js";
 import type { PlanContext, WriteOp } from "./write-op.js";
 
@@ -47,9 +48,9 @@ interface Loaded {
   request: GrantRequestRow | null;
 }
 
-async function loadLimited(tx: Tx, caller: Caller, creditTypeId: string, now: Date): Promise<NonNullable<Loaded["limited"]>> {
+async function loadLimited(tx: Tx, caller: Caller, creditTypeId: string, now: Date, lock: boolean): Promise<NonNullable<Loaded["limited"]>> {
   const sources = (await selectGrantSources(tx, caller.role))[0]?.sources ?? supportSourcesDefault;
-  await lockSupportTally(tx, { keyId: caller.keyId, creditTypeId });
+  if (lock) await lockSupportTally(tx, { keyId: caller.keyId, creditTypeId });
   const rules = await selectGrantLimits(tx, { keyId: caller.keyId, role: caller.role });
   const limit = resolveGrantLimit(rules, { keyId: caller.keyId, role: caller.role, creditTypeId, keyPerCallMax: caller.grantLimit }, fallbackLimit);
   const used = await selectSupportGrantSum(tx, { keyId: caller.keyId, creditTypeId, after: new Date(now.getTime() - limit.periodSeconds * 1000) });
@@ -111,6 +112,50 @@ function pendingRequestOf(caller: Caller, input: GrantInput, ctx: PlanContext, t
   };
 }
 
+/**
+ * withinRules checks a grant against the rules read: an enabled reason code, a source the
+ * role may use, and its limit. It throws the refusal, or answers false when a request may
+ * be filed instead.
+ */
+function withinRules(state: Loaded, caller: Caller, input: GrantInput, mode: SupportGrantMode): boolean {
+  // An approval grants what was asked under the code it was asked with, even if disabled since.
+  if (mode.kind !== "approve" && !state.reasonEnabled) {
+    throw new LedgerError("invalid", "INVALID_REASON_CODE", `reason_code: ${JSON.stringify(input.reasonCode)} is not an enabled reason code (ListReasonCodes)`, {
+      field: "reason_code",
+    });
+  }
+  const limited = state.limited;
+  if (limited === null) return true;
+  if (!limited.sources.includes(input.source)) {
+    throw new LedgerError("forbidden", "GRANT_SOURCE_NOT_ALLOWED", `the ${caller.role} role grants with the sources ${limited.sources.join(", ")} only`, {
+      source: input.source,
+      allowed_sources: limited.sources.join(","),
+    });
+  }
+  if (checkGrantLimit(limited.limit, input.amount, limited.used).kind === "within") return true;
+  if (mode.kind !== "request") throw overLimit(limited.limit, limited.used, mode.kind === "grant");
+  return false;
+}
+
+/**
+ * precheckSupportGrant refuses, before the write path, what the rules as they stand
+ * refuse: a refusal then writes nothing at all (not even the customer a grant would
+ * create). Nothing is locked: the op checks again under its locks, and only its answer
+ * counts.
+ */
+export async function precheckSupportGrant(deps: Deps, caller: Caller, idempotency: Idempotency, input: GrantInput, mode: SupportGrantMode): Promise<void> {
+  assert(mode.kind !== "approve", "an approval is checked under its request's lock");
+  const reason = await mapDriverErrors(() => selectReasonCode(deps.pool, input.reasonCode, "none"));
+  const limited = caller.role === "support" ? await mapDriverErrors(() => loadLimited(deps.pool, caller, input.creditTypeId, deps.now(), false)) : null;
+  try {
+    withinRules({ reasonEnabled: reason !== null && reason.disabledAt === null, limited, request: null }, caller, input, mode);
+  } catch (error) {
+    // A replay is answered as the first time (by the write path), whatever the rules say now.
+    const claimed = await mapDriverErrors(() => selectIdempotencyKey(deps.pool, caller.keyId, idempotency.requestId));
+    if (claimed === null) throw error;
+  }
+}
+
 /** supportGrantOp is a grant under the support rules (see the file comment). */
 export function supportGrantOp(caller: Caller, idempotency: Idempotency, input: GrantInput, mode: SupportGrantMode): WriteOp<SupportGrantOutcome> {
   const inner = grantOp(caller, idempotency, input);
@@ -126,30 +171,16 @@ export function supportGrantOp(caller: Caller, idempotency: Idempotency, input: 
       stored = null;
       const reason = await selectReasonCode(tx, input.reasonCode, "none");
       const request = mode.kind === "approve" ? await selectGrantRequest(tx, mode.grantRequestId, "update") : null;
-      const limited = caller.role === "support" ? await loadLimited(tx, caller, input.creditTypeId, view.now) : null;
+      const limited = caller.role === "support" ? await loadLimited(tx, caller, input.creditTypeId, view.now, true) : null;
       loaded = { reasonEnabled: reason !== null && reason.disabledAt === null, limited, request };
     },
     plan: (ctx) => {
       assert(loaded !== null, "the op loaded before it plans");
       const state: Loaded = loaded;
       const approved = mode.kind === "approve" ? checkApprovable(state.request, caller, ctx.now, mode.grantRequestId) : null;
-      // An approval grants what was asked under the code it was asked with, even if disabled since.
-      if (mode.kind !== "approve" && !state.reasonEnabled) {
-        throw new LedgerError("invalid", "INVALID_REASON_CODE", `reason_code: ${JSON.stringify(input.reasonCode)} is not an enabled reason code (ListReasonCodes)`, {
-          field: "reason_code",
-        });
-      }
       const limited = state.limited;
-      if (limited !== null && !limited.sources.includes(input.source)) {
-        throw new LedgerError("forbidden", "GRANT_SOURCE_NOT_ALLOWED", `the ${caller.role} role grants with the sources ${limited.sources.join(", ")} only`, {
-          source: input.source,
-          allowed_sources: limited.sources.join(","),
-        });
-      }
-      const check = limited === null ? { kind: "within" as const } : checkGrantLimit(limited.limit, input.amount, limited.used);
-      if (check.kind !== "within") {
-        assert(limited !== null, "only a limited key is over a limit");
-        if (mode.kind !== "request") throw overLimit(limited.limit, limited.used, mode.kind === "grant");
+      if (!withinRules(state, caller, input, mode)) {
+        assert(limited !== null && mode.kind === "request", "only a limited key's request is filed");
         const request = pendingRequestOf(caller, input, ctx, mode.ttlMs);
         ctx.draft.audit(auditOfRequest(caller, request));
         stored = (tx) => insertGrantRequest(tx, request);
