@@ -7,6 +7,7 @@ import { Role } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
 import { type FormEvent, useMemo, useState } from "react";
 import { newQueryClient, storedKey, storeKey, transportFor } from "./api.js";
 import { CallerContext } from "./caller.js";
+import { ApprovalsScreen } from "./pages/ApprovalsScreen.js";
 import { CustomerScreen } from "./pages/CustomerScreen.js";
 import { CustomersScreen } from "./pages/CustomersScreen.js";
 import { ExplainScreen } from "./pages/ExplainScreen.js";
@@ -110,6 +111,9 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
           <a href={href()} aria-current={section === undefined || section === "customers" ? "page" : undefined}>
             Customers
           </a>
+          <a href={href("approvals")} aria-current={section === "approvals" ? "page" : undefined}>
+            Approvals
+          </a>
           <a href={href("platform")} aria-current={section === "platform" ? "page" : undefined}>
             Platform
           </a>
@@ -126,6 +130,8 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
             <CustomerScreen customerId={route[1]} tab={route[2]} />
           ) : section === "events" && route[1] ? (
             <ExplainScreen usageId={route[1]} />
+          ) : section === "approvals" ? (
+            <ApprovalsScreen />
           ) : section === "platform" ? (
             <PlatformScreen page={route[1]} isAdmin={isAdmin} />
           ) : (
