@@ -130,7 +130,7 @@ function SetLimitForm() {
           <input {...form.text("keyId")} maxLength={128} />
         </label>
         <label>
-          Credit type
+          Applies to
           <select {...form.text("creditTypeId")}>
             <option value={everyType}>Every credit type</option>
             {typeList.map((type) => (
