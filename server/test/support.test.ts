@@ -58,7 +58,8 @@ async function grantEntriesOf(customerId: string, creditTypeId: string) {
 }
 
 beforeAll(async () => {
-  t = await startTestServer({ clock });
+  // Many lanes, so that concurrent grants of different customers really run at once.
+  t = await startTestServer({ clock, writes: { lanes: 16, partitions: 1 } });
   admin = t.clients(t.adminToken);
 });
 
