@@ -294,8 +294,11 @@ describe("approvals", () => {
     expect(res.pending).toBeUndefined();
   });
 
-  it("above the limit it files a pending request and grants nothing; a replay answers the same request", async () => {
+  it("above the limit it files a pending request, grants nothing and queues grant_request.created; a replay answers the same request", async () => {
+    const endpoint = await admin.webhooks.createWebhookEndpoint({ url: "https://hooks.example/burndown", eventTypes: ["grant_request.created"], requestId: randomUUID() });
     const { asker, grant, res } = await fileRequest(500n);
+    const events = (await admin.webhooks.listWebhookEvents({ endpointId: endpoint.endpoint!.endpointId, pageSize: 10 })).events;
+    expect(events.map((event) => [event.type, JSON.parse(event.payloadJson).grantRequestId])).toEqual([["grant_request.created", res.pending?.grantRequestId]]);
     expect(res.pending).toMatchObject({ status: GrantRequestStatus.PENDING, amount: 500n, requesterKeyId: asker.keyId, ticketUrl: "https://tickets.example/42" });
     expect(await grantEntriesOf(grant.customerId, grant.creditTypeId)).toEqual([]);
     const replay = await asker.c.support.requestGrant({ grant });

@@ -16,6 +16,7 @@ import { insertSupportGrant, lockSupportTally, selectGrantLimits, selectGrantSou
 import { type GrantRequestRow, insertGrantRequest, selectGrantRequest, updateGrantRequestDecided } from "../store/grant-request-store.js";
 import { selectIdempotencyKey } from "../store/idempotency-store.js";
 import { selectReasonCode } from "../store/reason-code-store.js";
+import { enqueueWebhookEvents } from "../store/webhook-store.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
 import { type GrantInput, type GrantResult, grantOp } from "./grant.js";
 import type { PlanContext, WriteOp } from "./write-op.js";
@@ -183,7 +184,10 @@ export function supportGrantOp(caller: Caller, idempotency: Idempotency, input: 
         assert(limited !== null && mode.kind === "request", "only a limited key's request is filed");
         const request = pendingRequestOf(caller, input, ctx, mode.ttlMs);
         ctx.draft.audit(auditOfRequest(caller, request));
-        stored = (tx) => insertGrantRequest(tx, request);
+        stored = async (tx) => {
+          await insertGrantRequest(tx, request);
+          await enqueueWebhookEvents(tx, "grant_request.created", [{ customerId: request.customerId, payload: grantRequestEventData(request) }]);
+        };
         return { value: { kind: "pending", request } };
       }
       const planned = inner.plan(ctx);
@@ -208,6 +212,20 @@ export function supportGrantOp(caller: Caller, idempotency: Idempotency, input: 
     store: async (tx) => {
       if (stored !== null) await stored(tx);
     },
+  };
+}
+
+/** grantRequestEventData is a request as the grant_request.created webhook event carries it. */
+function grantRequestEventData(request: GrantRequestRow): Record<string, unknown> {
+  return {
+    grantRequestId: request.grantRequestId,
+    requesterKeyId: request.requesterKeyId,
+    creditTypeId: request.creditTypeId,
+    amount: request.amount.toString(),
+    source: request.source,
+    reasonCode: request.reasonCode,
+    ticketUrl: request.ticketUrl,
+    expireTime: request.expiresAt.toISOString(),
   };
 }
 
