@@ -11,7 +11,6 @@ import {
   ReserveRequestSchema,
 } from "@burndown/sdk";
 import { assert } from "../ledger/balance-state.js";
-import { limits } from "../limits.js";
 import { burn } from "../service/burn.js";
 import type { Caller, Deps, Idempotency } from "../service/context.js";
 import { getBalance } from "../service/get-balance.js";
@@ -24,15 +23,11 @@ import {
   optionalCode,
   optionalId,
   optionalTime,
-  requireCode,
   requireCost,
   requireEntryKinds,
-  requireGrantSource,
   requireId,
   requireNonNegative,
   requirePageSize,
-  requirePositive,
-  requirePriority,
   requireText,
   requireUuid,
   ttlMs,
