@@ -3,7 +3,7 @@
 // and a replay never counts twice; the sources support may grant with; the reason-code
 // list; and maker-checker approvals, granted exactly once however many approve at once.
 import { randomUUID } from "node:crypto";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { EntryKind, errorInfoOf, GrantRequestStatus, GrantSource, Role } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -359,6 +359,23 @@ describe("approvals", () => {
     await admin.support.setGrantLimit({ requestId: randomUUID(), limit: { keyId: peer.keyId, creditTypeId, perCallMax: 1_000n, periodMax: 1_000n, period: durationFromMs(dayMs) } });
     const approved = await peer.c.support.approveGrantRequest({ requestId: randomUUID(), grantRequestId });
     expect(approved.grantRequest?.deciderKeyId).toBe(peer.keyId);
+  });
+
+  it("an approval whose grant is refused leaves the request pending and grants nothing: the decision and the grant commit together", async () => {
+    const creditTypeId = await freshCreditType();
+    await setRoleLimit(creditTypeId, 100n, 1_000n);
+    const asker = await supportKey();
+    const lotExpiry = timestampFromMs(clock.ms + dayMs);
+    const pastExpiry = timestampFromMs(clock.ms - 1);
+    expect(await refusal(asker.c.support.requestGrant({ grant: grantOf(creditTypeId, 500n, { expireTime: pastExpiry }) }))).toMatchObject({ reason: "INVALID_EXPIRE_TIME" });
+    const grant = grantOf(creditTypeId, 500n, { expireTime: lotExpiry });
+    const res = await asker.c.support.requestGrant({ grant });
+    const grantRequestId = res.pending!.grantRequestId;
+    clock.advance(2 * dayMs);
+    expect(await refusal(admin.support.approveGrantRequest({ requestId: randomUUID(), grantRequestId }))).toMatchObject({ code: "InvalidArgument", reason: "INVALID_EXPIRE_TIME" });
+    const listed = await admin.support.listGrantRequests({ requesterKeyId: asker.keyId });
+    expect(listed.grantRequests.map((request) => [request.grantRequestId, request.status])).toEqual([[grantRequestId, GrantRequestStatus.PENDING]]);
+    expect(await grantEntriesOf(grant.customerId, creditTypeId)).toEqual([]);
   });
 
   it("a rejection says why and grants nothing; a rejected request cannot be approved", async () => {
