@@ -4,8 +4,10 @@
 // list; and maker-checker approvals, granted exactly once however many approve at once.
 import { randomUUID } from "node:crypto";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Code } from "@connectrpc/connect";
-import { EntryKind, errorInfoOf, GrantRequestStatus, GrantSource, Role } from "@burndown/sdk";
+import { Code, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { EntryKind, errorInfoOf, GrantRequestStatus, GrantSource, LedgerService, Role, SupportService } from "@burndown/sdk";
+import { bearer } from "../../test-support/bearer.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { invariantViolations } from "../../test-support/invariants.js";
 import { databaseSnapshot, errorOf } from "../../test-support/snapshot.js";
@@ -339,7 +341,10 @@ describe("approvals", () => {
   it("two approvers at once: exactly one grant, the other ALREADY_DECIDED", async () => {
     const { grant, res } = await fileRequest(700n);
     const grantRequestId = res.pending!.grantRequestId;
-    const approvers = [admin, t.clients(await t.createKey("admin")), (await supportKey()).c];
+    // A support approver whose own limit covers the amount races the two admins.
+    const peer = await supportKey();
+    await admin.support.setGrantLimit({ requestId: randomUUID(), limit: { keyId: peer.keyId, perCallMax: 1_000n, periodMax: 1_000n, period: durationFromMs(dayMs) } });
+    const approvers = [admin, t.clients(await t.createKey("admin")), peer.c];
     const results = await Promise.allSettled(approvers.map((c) => c.support.approveGrantRequest({ requestId: randomUUID(), grantRequestId, reason: "ok" })));
     expect(results.filter((result) => result.status === "fulfilled")).toHaveLength(1);
     for (const result of results) {
@@ -411,6 +416,34 @@ describe("approvals", () => {
     expect(await refusal(admin.support.approveGrantRequest({ requestId: randomUUID(), grantRequestId: "not-a-uuid" }))).toMatchObject({ code: "InvalidArgument", reason: "INVALID_ID" });
     expect(await refusal(admin.support.approveGrantRequest({ requestId: randomUUID(), grantRequestId: randomUUID() }))).toMatchObject({ code: "NotFound", reason: "GRANT_REQUEST_NOT_FOUND" });
     expect(await refusal(admin.support.requestGrant({}))).toMatchObject({ code: "InvalidArgument", reason: "MISSING_FIELD" });
+  });
+});
+
+describe("two replicas", () => {
+  it("concurrent grants of one key through two replicas never pass its period limit together, and two approvers on them grant once", async () => {
+    const replica = await t.startReplica();
+    const onReplica = (token: string) => {
+      const transport = createConnectTransport({ baseUrl: replica.httpUrl, httpVersion: "1.1", interceptors: [bearer(token)] });
+      return { ledger: createClient(LedgerService, transport), support: createClient(SupportService, transport) };
+    };
+    const creditTypeId = await freshCreditType();
+    await setRoleLimit(creditTypeId, 100n, 1_000n);
+    const token = await t.createKey("support");
+    const [here, there] = [t.clients(token), onReplica(token)];
+    const customers = Array.from({ length: 20 }, () => fresh("repl"));
+    const results = await Promise.allSettled(customers.map((customerId, i) => (i % 2 === 0 ? here : there).ledger.grant(grantOf(creditTypeId, 100n, { customerId }))));
+    expect(results.filter((result) => result.status === "fulfilled")).toHaveLength(10);
+    let total = 0n;
+    for (const customerId of customers) for (const entry of await grantEntriesOf(customerId, creditTypeId)) total += entry.amount;
+    expect(total).toBe(1_000n);
+
+    const asker = t.clients(await t.createKey("support", 5n));
+    const grant = grantOf(creditTypeId, 50n);
+    const grantRequestId = (await asker.support.requestGrant({ grant })).pending!.grantRequestId;
+    const otherAdmin = onReplica(await t.createKey("admin"));
+    const approvals = await Promise.allSettled([admin, otherAdmin].map((c) => c.support.approveGrantRequest({ requestId: randomUUID(), grantRequestId })));
+    expect(approvals.filter((result) => result.status === "fulfilled")).toHaveLength(1);
+    expect((await grantEntriesOf(grant.customerId, creditTypeId)).map((entry) => entry.amount)).toEqual([50n]);
   });
 });
 

@@ -7,7 +7,7 @@
 // from its claim before any of that, so it is never counted twice. Service and admin
 // keys' plain Grants never come here (grant.ts): they pay nothing for it.
 import { randomUUID } from "node:crypto";
-import { LedgerError } from "../errors.js";
+import { invalid, LedgerError } from "../errors.js";
 import { assert } from "../ledger/balance-state.js";
 import { checkGrantLimit, type EffectiveGrantLimit, resolveGrantLimit } from "../ledger/grant-limit.js";
 import { limits } from "../limits.js";
@@ -182,6 +182,10 @@ export function supportGrantOp(caller: Caller, idempotency: Idempotency, input: 
       const limited = state.limited;
       if (!withinRules(state, caller, input, mode)) {
         assert(limited !== null && mode.kind === "request", "only a limited key's request is filed");
+        // Refused now what its grant would refuse: an expiry that has passed or comes before its start.
+        if (input.expiresAt !== null && (input.expiresAt <= ctx.now || (input.effectiveAt !== null && input.expiresAt <= input.effectiveAt))) {
+          throw invalid("INVALID_EXPIRE_TIME", "expire_time", "must be in the future and after the effective time");
+        }
         const request = pendingRequestOf(caller, input, ctx, mode.ttlMs);
         ctx.draft.audit(auditOfRequest(caller, request));
         stored = async (tx) => {
