@@ -447,6 +447,32 @@ describe("two replicas", () => {
   });
 });
 
+describe("bad input", () => {
+  it("each SupportService RPC that takes input refuses a bad one with InvalidArgument and its reason, and changes nothing", async () => {
+    const s = admin.support;
+    const grant = grantOf("api_credits", 10n);
+    const cases: [string, () => Promise<unknown>, string][] = [
+      ["SetGrantLimit without a role or key", () => s.setGrantLimit({ requestId: randomUUID(), limit: { perCallMax: 1n, periodMax: 1n, period: durationFromMs(dayMs) } }), "INVALID_GRANT_LIMIT"],
+      ["SetGrantLimit without a request id", () => s.setGrantLimit({ limit: { role: Role.SUPPORT, perCallMax: 1n, periodMax: 1n, period: durationFromMs(dayMs) } }), "MISSING_FIELD"],
+      ["ListGrantLimits of a malformed key id", () => s.listGrantLimits({ keyId: "has space" }), "INVALID_ID"],
+      ["DeleteGrantLimit of both a role and a key", () => s.deleteGrantLimit({ requestId: randomUUID(), role: Role.SUPPORT, keyId: "k" }), "INVALID_GRANT_LIMIT"],
+      ["SetGrantSources with none", () => s.setGrantSources({ requestId: randomUUID(), grantSources: { role: Role.SUPPORT, sources: [] } }), "INVALID_GRANT_SOURCES"],
+      ["SetGrantSources for the service role", () => s.setGrantSources({ requestId: randomUUID(), grantSources: { role: Role.SERVICE, sources: [GrantSource.SUPPORT] } }), "INVALID_GRANT_SOURCES"],
+      ["CreateReasonCode of an uppercase code", () => s.createReasonCode({ requestId: randomUUID(), code: "BAD CODE", label: "x" }), "INVALID_CODE"],
+      ["UpdateReasonCode without a label", () => s.updateReasonCode({ requestId: randomUUID(), code: "goodwill", label: "" }), "MISSING_FIELD"],
+      ["RequestGrant of a negative amount", () => s.requestGrant({ grant: { ...grant, amount: -1n } }), "INVALID_AMOUNT"],
+      ["RequestGrant with an ftp ticket link", () => s.requestGrant({ grant: { ...grant, ticketUrl: "ftp://x.example/1" } }), "INVALID_TICKET_URL"],
+      ["ApproveGrantRequest of a malformed id", () => s.approveGrantRequest({ requestId: randomUUID(), grantRequestId: "42" }), "INVALID_ID"],
+      ["RejectGrantRequest without a reason", () => s.rejectGrantRequest({ requestId: randomUUID(), grantRequestId: randomUUID() }), "MISSING_FIELD"],
+      ["ListGrantRequests of an unknown status", () => s.listGrantRequests({ status: 99 as GrantRequestStatus }), "INVALID_ENUM"],
+      ["ListGrantRequests of a page too large", () => s.listGrantRequests({ pageSize: 1_001 }), "INVALID_PAGE_SIZE"],
+    ];
+    const before = await databaseSnapshot(t.database.pool);
+    for (const [name, call, reason] of cases) expect(await refusal(call()), name).toMatchObject({ code: "InvalidArgument", reason });
+    expect(await databaseSnapshot(t.database.pool)).toEqual(before);
+  });
+});
+
 describe("without a key", () => {
   it("every SupportService RPC is Unauthenticated MISSING_API_KEY", async () => {
     const anonymous = t.clients(null).support;
