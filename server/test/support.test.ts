@@ -307,6 +307,9 @@ describe("approvals", () => {
     expect(replay.pending?.grantRequestId).toBe(res.pending?.grantRequestId);
     const listed = await asker.c.support.listGrantRequests({ status: GrantRequestStatus.PENDING, requesterKeyId: asker.keyId });
     expect(listed.grantRequests.map((request) => request.grantRequestId)).toEqual([res.pending?.grantRequestId]);
+    const forCustomer = await asker.c.support.listGrantRequests({ customerId: grant.customerId });
+    expect(forCustomer.grantRequests.map((request) => request.grantRequestId)).toEqual([res.pending?.grantRequestId]);
+    expect((await asker.c.support.listGrantRequests({ customerId: fresh("nobody") })).grantRequests).toEqual([]);
   });
 
   it("the requester may not approve or reject its own request", async () => {

@@ -210,6 +210,7 @@ export function supportHandlers(deps: Deps): ServiceImpl<typeof SupportService> 
       const page = await listGrantRequests(deps, {
         status: requireStatus(req.status),
         requesterKeyId: req.requesterKeyId === "" ? null : requireId("requester_key_id", req.requesterKeyId),
+        customerId: req.customerId === "" ? null : requireId("customer_id", req.customerId),
         pageSize: requirePageSize(req.pageSize),
         pageToken: requireText("page_token", req.pageToken, limits.pageTokenLengthMax),
       });

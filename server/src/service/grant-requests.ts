@@ -80,11 +80,11 @@ function decodeToken(pageToken: string): GrantRequestFilter["after"] {
 /** listGrantRequests reads a page of requests, newest first, and the token of the next. */
 export async function listGrantRequests(
   deps: Deps,
-  input: { status: GrantRequestFilter["status"]; requesterKeyId: string | null; pageSize: number; pageToken: string },
+  input: { status: GrantRequestFilter["status"]; requesterKeyId: string | null; customerId: string | null; pageSize: number; pageToken: string },
 ): Promise<{ requests: GrantRequestRow[]; nextPageToken: string; now: Date }> {
   const now = deps.now();
   const rows = await mapDriverErrors(() =>
-    selectGrantRequests(deps.pool, { status: input.status, requesterKeyId: input.requesterKeyId, now, after: decodeToken(input.pageToken), limit: input.pageSize + 1 }),
+    selectGrantRequests(deps.pool, { status: input.status, requesterKeyId: input.requesterKeyId, customerId: input.customerId, now, after: decodeToken(input.pageToken), limit: input.pageSize + 1 }),
   );
   const requests = rows.slice(0, input.pageSize);
   const last = requests.at(-1);

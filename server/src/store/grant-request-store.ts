@@ -103,6 +103,7 @@ export async function updateGrantRequestDecided(
 export interface GrantRequestFilter {
   status: "pending" | "approved" | "rejected" | "expired" | null;
   requesterKeyId: string | null;
+  customerId: string | null;
   now: Date;
   /** the last row of the previous page (newest first). */
   after: { createdAt: Date; grantRequestId: string } | null;
@@ -120,9 +121,10 @@ export async function selectGrantRequests(db: Db, filter: GrantRequestFilter): P
                   or ($1 in ('approved', 'rejected') and status = $1))
              and ($2::text is null or requester_key_id = $2)
              and ($4::timestamptz is null or (created_at, grant_request_id) < ($4, $5::uuid))
+             and ($7::text is null or customer_id = $7)
            order by created_at desc, grant_request_id desc
            limit $6`,
-    values: [filter.status, filter.requesterKeyId, filter.now, filter.after?.createdAt ?? null, filter.after?.grantRequestId ?? null, filter.limit],
+    values: [filter.status, filter.requesterKeyId, filter.now, filter.after?.createdAt ?? null, filter.after?.grantRequestId ?? null, filter.limit, filter.customerId],
   });
   return result.rows.map(toGrantRequestRow);
 }

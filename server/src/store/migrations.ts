@@ -1039,6 +1039,7 @@ create table grant_requests (
 );
 create index grant_requests_newest on grant_requests (created_at desc, grant_request_id);
 create index grant_requests_by_requester on grant_requests (requester_key_id, created_at desc);
+create index grant_requests_by_customer on grant_requests (customer_id, created_at desc);
 `,
   },
 ];
