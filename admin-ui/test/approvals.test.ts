@@ -48,6 +48,8 @@ describeWithBrowser("support limits and approvals in the admin UI", () => {
     await form.getByRole("button", { name: "Request approval" }).click();
     await form.getByRole("status").filter({ hasText: "Above your limit: 250.00 usd filed for approval by another person." }).waitFor();
     expect(await available()).toBe(before);
+    const waiting = requester.getByRole("table", { name: "Grant requests waiting for approval" }).getByRole("row");
+    await expect.poll(() => waiting.allInnerTexts()).toEqual([expect.stringContaining("Filed"), expect.stringMatching(/250\.00 usd\s+Support\s+goodwill/)]);
     expect(await seriousViolations(requester)).toEqual([]);
     // The requester sees its own request without approve or reject.
     await requester.getByRole("link", { name: "Approvals" }).click();
