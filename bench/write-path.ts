@@ -55,7 +55,7 @@ try {
   const grants = customers.map((customerId) =>
     grantOp(caller, idempotencyOf("Grant"), {
       customerId, creditTypeId: "credits", amount: 1_000_000_000n, source: "purchase", reasonCode: "bench", note: "", priority: 0,
-      effectiveAt: null, expiresAt: null, costBasisMicros: 0n,
+      effectiveAt: null, expiresAt: null, costBasisMicros: 0n, ticketUrl: "",
     }),
   );
   for (const outcome of await deps.writes.submitAll(grants)) if (!outcome.ok) throw outcome.error;

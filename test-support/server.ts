@@ -3,11 +3,12 @@ import { type DescService } from "@bufbuild/protobuf";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { bearer } from "./bearer.js";
-import { AdminService, BillingService, CorrectionService, FinanceService, LedgerService, PlanService, PoolService, PromotionService, Role, WebhookService } from "@burndown/sdk";
+import { AdminService, BillingService, CorrectionService, FinanceService, LedgerService, PlanService, PoolService, PromotionService, Role, SupportService, WebhookService } from "@burndown/sdk";
 import type { Fanout } from "../server/src/fanout.js";
 import type { AdmissionLimits } from "../server/src/rpc/admission.js";
 import { type RunningServer, type ServerOptions, startServer } from "../server/src/server.js";
 import { bootstrapAdminKey, newApiKeyToken } from "../server/src/service/api-keys.js";
+import { seedReasonCodeList } from "../server/src/service/reason-codes.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 
 /** FakeClock is a clock tests move by hand. */
@@ -30,6 +31,7 @@ export interface Clients {
   pools: Client<typeof PoolService>;
   corrections: Client<typeof CorrectionService>;
   finance: Client<typeof FinanceService>;
+  support: Client<typeof SupportService>;
 }
 
 /** TestServer is a running server with its database and an admin key. */
@@ -59,6 +61,7 @@ export async function startTestServer(
     fanout?: Fanout;
     writes?: ServerOptions["writes"];
     grantReasonCodes?: ServerOptions["grantReasonCodes"];
+    grantRequestTtlMs?: ServerOptions["grantRequestTtlMs"];
     stripeWebhookSecret?: ServerOptions["stripeWebhookSecret"];
     webhooks?: ServerOptions["webhooks"];
     checkoutUrl?: ServerOptions["checkoutUrl"];
@@ -78,6 +81,7 @@ export async function startTestServer(
     fanout: options.fanout,
     writes: options.writes,
     grantReasonCodes: options.grantReasonCodes,
+    grantRequestTtlMs: options.grantRequestTtlMs,
     stripeWebhookSecret: options.stripeWebhookSecret,
     webhooks: options.webhooks,
     checkoutUrl: options.checkoutUrl,
@@ -89,6 +93,7 @@ export async function startTestServer(
   const replicas: RunningServer[] = [];
   const adminToken = newApiKeyToken();
   await bootstrapAdminKey(server.deps, adminToken);
+  await seedReasonCodeList(server.deps.pool, server.deps.grantReasonCodes);
   const transports = new Map<string, Transport>();
   const clients = (token: string | null, protocol: "connect" | "grpc" = "connect"): Clients => {
     const interceptors = token === null ? [] : [bearer(token)];
@@ -107,6 +112,7 @@ export async function startTestServer(
       pools: createClient(PoolService, transport),
       corrections: createClient(CorrectionService, transport),
       finance: createClient(FinanceService, transport),
+      support: createClient(SupportService, transport),
     };
   };
   let keyCount = 0;

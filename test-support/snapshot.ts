@@ -12,7 +12,9 @@ export async function databaseSnapshot(pool: pg.Pool): Promise<Record<string, un
     (select count(*) from bundles)::int as bundles, (select count(*) from topup_refunds)::int as topup_refunds,
     (select count(*) from webhook_events)::int as webhook_events, (select count(*) from promo_codes)::int as promo_codes,
     (select count(*) from promo_redemptions)::int as promo_redemptions, (select count(*) from charge_refunds)::int as charge_refunds,
-    (select count(*) from dispute_notes)::int as dispute_notes`);
+    (select count(*) from dispute_notes)::int as dispute_notes,
+    (select count(*) from support_grants)::int as support_grants, (select count(*) from grant_limits)::int as grant_limits,
+    (select count(*) from reason_codes)::int as reason_codes, (select count(*) from audit_log)::int as audit_log`);
   const balances = await pool.query("select customer_id, credit_type_id, granted, held, burned, expired, debt, overdraft_limit from balances order by 1, 2");
   const lots = await pool.query("select grant_id, remaining, held from grants order by 1");
   const reservations = await pool.query("select reservation_id, status, committed_amount from reservations order by 1");
@@ -22,6 +24,10 @@ export async function databaseSnapshot(pool: pg.Pool): Promise<Record<string, un
   const deliveries = await pool.query("select event_id, endpoint_id, status, attempts, next_attempt_at from webhook_deliveries order by 1, 2");
   const promoCodes = await pool.query("select promo_code_id, redemption_count, disabled_at from promo_codes order by 1");
   const disputes = await pool.query("select dispute_id, status, owner, first_response_at, resolved_at from disputes order by 1");
+  const grantRequests = await pool.query("select grant_request_id, status, grant_id from grant_requests order by 1");
+  const supportRules = await pool.query(
+    "select (select json_agg(l order by l.subject_kind, l.subject, l.credit_type_id) from grant_limits l) as limits, (select json_agg(s order by s.role) from grant_sources s) as sources, (select json_agg(r order by r.code) from reason_codes r) as codes",
+  );
   return {
     counts: counts.rows[0],
     balances: balances.rows,
@@ -33,6 +39,8 @@ export async function databaseSnapshot(pool: pg.Pool): Promise<Record<string, un
     webhookDeliveries: deliveries.rows,
     promoCodes: promoCodes.rows,
     disputes: disputes.rows,
+    grantRequests: grantRequests.rows,
+    supportRules: supportRules.rows[0],
   };
 }
 

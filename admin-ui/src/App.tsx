@@ -8,6 +8,7 @@ import { Role } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
 import { type FormEvent, useMemo, useState } from "react";
 import { newQueryClient, storedKey, storeKey, transportFor } from "./api.js";
 import { CallerContext } from "./caller.js";
+import { ApprovalsScreen } from "./pages/ApprovalsScreen.js";
 import { CustomerScreen } from "./pages/CustomerScreen.js";
 import { CustomersScreen } from "./pages/CustomersScreen.js";
 import { DisputesScreen } from "./pages/DisputesScreen.js";
@@ -117,6 +118,9 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
           <a href={href("disputes")} aria-current={section === "disputes" ? "page" : undefined}>
             Disputes
           </a>
+          <a href={href("approvals")} aria-current={section === "approvals" ? "page" : undefined}>
+            Approvals
+          </a>
           <a href={href("platform")} aria-current={section === "platform" ? "page" : undefined}>
             Platform
           </a>
@@ -140,6 +144,8 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
             <ExplainScreen usageId={route[1]} />
           ) : section === "disputes" ? (
             <DisputesScreen disputeId={route[1]} />
+          ) : section === "approvals" ? (
+            <ApprovalsScreen />
           ) : section === "platform" ? (
             <PlatformScreen page={route[1]} isAdmin={isAdmin} />
           ) : section === "finance" && isAdmin ? (

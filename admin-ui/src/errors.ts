@@ -9,7 +9,22 @@ const words: Record<string, (m: Metadata) => string> = {
   MISSING_API_KEY: () => "Sign in with an API key.",
   INVALID_API_KEY: () => "This API key is unknown, revoked or expired. Sign in with another key.",
   ROLE_NOT_ALLOWED: (m) => `Your key's role (${m.role ?? "?"}) may not do this${m.method ? ` (${m.method})` : ""}. Ask an admin.`,
-  GRANT_LIMIT_EXCEEDED: () => "That is more than your key may grant at once (its limit is shown above the form). Grant less, or ask an admin.",
+  GRANT_LIMIT_EXCEEDED: (m) =>
+    m.approval_possible === "true"
+      ? "That is more than your key may grant (per grant or in its period). File it for approval, or grant less."
+      : `That is more than your key may grant${m.per_call_max ? ` (at most ${m.per_call_max} per grant, ${m.period_max ?? "?"} per period, ${m.period_used ?? "0"} used)` : ""}.`,
+  GRANT_SOURCE_NOT_ALLOWED: (m) => `Your role may not grant credits of that source${m.allowed_sources ? ` (allowed: ${m.allowed_sources.replaceAll(",", ", ")})` : ""}.`,
+  INVALID_TICKET_URL: () => "The ticket link must be an http or https address.",
+  SELF_APPROVAL_NOT_ALLOWED: () => "You filed this request: another person must decide it.",
+  ALREADY_DECIDED: (m) => `This request was ${m.status ?? "decided"} already.`,
+  GRANT_REQUEST_EXPIRED: () => "This request expired before anyone decided it.",
+  GRANT_REQUEST_NOT_FOUND: () => "No such grant request.",
+  REASON_CODE_EXISTS: () => "That reason code exists already.",
+  INVALID_GRANT_LIMIT: (m) =>
+    m.field === "grant_limit" || m.field === "key_id"
+      ? "Only support keys have a grant limit."
+      : `That limit is not valid${m.field ? ` (${m.field.replaceAll("_", " ")})` : ""}: maxima must be positive and the period from 1 hour to 365 days.`,
+  INVALID_GRANT_SOURCES: () => "Choose at least one source; Purchase and Recharge are never allowed.",
   INSUFFICIENT_CREDITS: (m) => `Not enough credits${m.available ? `: ${m.available} available` : ""}${m.required ? `, ${m.required} needed` : ""}.`,
   INVALID_AMOUNT: () => "The amount must be a whole number of units greater than zero.",
   INVALID_QUANTITY: () => "The quantity must be greater than zero.",
@@ -51,7 +66,6 @@ const words: Record<string, (m: Metadata) => string> = {
   INVALID_PERCENT: () => "The percentage must be a whole number from 0 to 100.",
   INVALID_PRIORITY: () => "The priority is out of range.",
   INVALID_PERIOD: () => "Choose a shorter period, with its end after its start.",
-  INVALID_GRANT_LIMIT: () => "Only support keys have a grant limit.",
   INVALID_CUSTOMER_ID: () => "Only customer keys name a customer.",
   INVALID_DURATION: () => "The offline time must be from 0 to 30 days.",
   INVALID_LIMIT: () => "The number of events must be from 0 to 1,000.",

@@ -1,7 +1,7 @@
 // The admin UI as support uses it, in headless Chromium against a real server and
 // PostgreSQL: sign in with a support key, find a customer, read balances, lots and what
 // expires when, grant within the key's limit and see the ledger update, see a grant above
-// the limit refused in words (and nothing change), and open a usage event's story.
+// the limit filed for approval (and nothing granted), and open a usage event's story.
 import { randomUUID } from "node:crypto";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { EntryKind, GrantSource } from "@burndown/sdk";
@@ -108,17 +108,15 @@ describeWithBrowser("support in the admin UI", () => {
     await page.close();
   });
 
-  it("a grant above the key's limit is refused in words, and nothing changes", async () => {
+  it("a grant above the key's limit is filed for approval, said in words, and nothing is granted", async () => {
     const before = await available();
     const page = await signIn(supportToken);
     await openAcme(page);
     const form = page.getByRole("form", { name: "Grant credits" });
     await form.getByLabel("Amount").fill("150");
-    await form.getByText("That is above your limit; the ledger will refuse it.").waitFor();
-    await form.getByRole("button", { name: "Grant" }).click();
-    const alert = form.getByRole("alert");
-    await alert.waitFor();
-    expect(await alert.innerText()).toBe("Not granted: That is more than your key may grant at once (its limit is shown above the form). Grant less, or ask an admin. GRANT_LIMIT_EXCEEDED");
+    await form.getByText("That is above your limit: it will be filed for approval by another person.").waitFor();
+    await form.getByRole("button", { name: "Request approval" }).click();
+    await form.getByRole("status").filter({ hasText: "Above your limit: 150.00 usd filed for approval by another person." }).waitFor();
     expect(await available()).toBe(before);
     expect(await seriousViolations(page)).toEqual([]);
     await page.close();

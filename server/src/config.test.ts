@@ -96,3 +96,16 @@ describe("BURNDOWN_RECHARGE_RETRY_DELAYS_MS", () => {
     expect(() => delaysOf(value)).toThrow(/^BURNDOWN_RECHARGE_RETRY_DELAYS_MS must list 1 to 10 delays/);
   });
 });
+
+describe("BURNDOWN_GRANT_REQUEST_TTL_MINUTES", () => {
+  const ttlOf = (value: string | undefined) => readConfig({ BURNDOWN_GRANT_REQUEST_TTL_MINUTES: value }).grantRequestTtlMs;
+
+  it("is 7 days by default; a number of minutes replaces it", () => {
+    expect(ttlOf(undefined)).toBe(7 * 86_400_000);
+    expect(ttlOf("60")).toBe(3_600_000);
+  });
+
+  it.each(["0", "-5", "abc", String(91 * 24 * 60)])("refuses %s", (value) => {
+    expect(() => ttlOf(value)).toThrow(/^BURNDOWN_GRANT_REQUEST_TTL_MINUTES must be an integer from 1 to 129600/);
+  });
+});

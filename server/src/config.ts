@@ -32,6 +32,8 @@ export interface Config {
   writes: { lanes: number; partitions: number };
   /** the reason codes a support key's Grant may use. */
   grantReasonCodes: string[];
+  /** how long a grant request waits for a decision before it expires. */
+  grantRequestTtlMs: number;
   /** Stripe's webhook signing secret; null: no Stripe webhook route. */
   stripeWebhookSecret: string | null;
   /** webhook delivery: each attempt's timeout, attempts before a delivery fails, the credits.expiring window (0: none). */
@@ -162,6 +164,9 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
     usageDedupRetentionMs: days("BURNDOWN_USAGE_DEDUP_DAYS", env.BURNDOWN_USAGE_DEDUP_DAYS, limits.usageDedupRetentionMsDefault),
     writes,
     grantReasonCodes: reasonCodes("BURNDOWN_GRANT_REASON_CODES", env.BURNDOWN_GRANT_REASON_CODES, limits.grantReasonCodesDefault),
+    grantRequestTtlMs:
+      count("BURNDOWN_GRANT_REQUEST_TTL_MINUTES", env.BURNDOWN_GRANT_REQUEST_TTL_MINUTES, limits.grantRequestTtlMsDefault / 60_000, limits.grantRequestTtlMsMin / 60_000, limits.grantRequestTtlMsMax / 60_000) *
+      60_000,
     stripeWebhookSecret: stripeSecret(env.BURNDOWN_STRIPE_WEBHOOK_SECRET),
     webhooks: {
       timeoutMs: count("BURNDOWN_WEBHOOK_TIMEOUT_MS", env.BURNDOWN_WEBHOOK_TIMEOUT_MS, limits.webhookTimeoutMsDefault, 100, 60_000),

@@ -196,4 +196,25 @@ export const limits = {
   verifyWorkMemMbMax: 64,
   /** GetBalance as of a time: lots of one customer rebuilt at most; a customer with more is refused, not misread. */
   asOfLotsMax: 10_000,
+  /**
+   * support grants: the limit that applies when no role or key limit does, the same as the
+   * role limit migration 18 gives a fresh deployment, so that a support key is never unlimited.
+   */
+  supportGrantPerCallMaxDefault: 100_000n,
+  supportGrantPeriodMaxDefault: 1_000_000n,
+  supportGrantPeriodSecondsDefault: 86_400,
+  /** a grant limit's rolling period: 1 hour to 365 days. */
+  grantLimitPeriodSecondsMin: 3_600,
+  grantLimitPeriodSecondsMax: 31_536_000,
+  /** grant requests expire, undecided, after this long unless BURNDOWN_GRANT_REQUEST_TTL says otherwise. */
+  grantRequestTtlMsDefault: 7 * 86_400_000,
+  /** BURNDOWN_GRANT_REQUEST_TTL's bounds: 1 minute to 90 days. */
+  grantRequestTtlMsMin: 60_000,
+  grantRequestTtlMsMax: 90 * 86_400_000,
+  /** a ticket link's longest form. */
+  ticketUrlLengthMax: 2_000,
+  /** a reason code's label. */
+  reasonCodeLabelLengthMax: 200,
+  /** reason codes a deployment keeps (ListReasonCodes answers them all). */
+  reasonCodesMax: 100,
 } as const;

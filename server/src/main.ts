@@ -4,6 +4,7 @@ import { type Config, readConfig } from "./config.js";
 import { RedisFanout } from "./fanout.js";
 import { type RunningServer, startServer } from "./server.js";
 import { bootstrapAdminKey } from "./service/api-keys.js";
+import { seedReasonCodeList } from "./service/reason-codes.js";
 import { createPool, endPool } from "./store/database.js";
 import { type EmbeddedDatabase, startEmbeddedDatabase } from "./store/embedded-database.js";
 import { migrate } from "./store/migrations.js";
@@ -78,6 +79,7 @@ async function start(config: Config, running: Running): Promise<void> {
     log,
     usage: { lateCutoffMs: config.usageLateCutoffMs, dedupRetentionMs: config.usageDedupRetentionMs },
     grantReasonCodes: config.grantReasonCodes,
+    grantRequestTtlMs: config.grantRequestTtlMs,
     admission: config.admission,
     writes: config.writes,
     customerViewFrameAncestors: config.customerViewFrameAncestors,
@@ -87,6 +89,8 @@ async function start(config: Config, running: Running): Promise<void> {
     recharge: { retryDelaysMs: config.rechargeRetryDelaysMs },
     disputeSla: config.disputeSla,
   }));
+  // A deployment's first start keeps the reason codes it was configured with.
+  await seedReasonCodeList(pool, config.grantReasonCodes);
   const admin = await bootstrapAdminKey(server.deps, config.adminKey);
   if (admin.token) {
     log("created the first admin API key. It is shown once; keep it safe:");

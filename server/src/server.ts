@@ -7,7 +7,8 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { AdminService, BillingService, CorrectionService, ErrorInfoSchema, FinanceService, LedgerService, PlanService, PoolService, PromotionService, WebhookService } from "@burndown/sdk";
+import { AdminService, BillingService, CorrectionService, ErrorInfoSchema, FinanceService, LedgerService, PlanService, PoolService, PromotionService, SupportService, WebhookService } from "@burndown/sdk";
+import { supportHandlers } from "./rpc/support-handlers.js";
 import type pg from "pg";
 import { startExpiryJobs } from "./jobs/expiry-jobs.js";
 import { startScheduleJobs } from "./jobs/schedule-jobs.js";
@@ -59,6 +60,8 @@ export interface ServerOptions {
   usage?: Partial<UsagePolicy>;
   /** the reason codes a support key's Grant may use; limits.grantReasonCodesDefault by default. */
   grantReasonCodes?: readonly string[];
+  /** how long a grant request waits for a decision; limits.grantRequestTtlMsDefault by default. */
+  grantRequestTtlMs?: number;
   /** admission control (rpc/admission.ts); defaults from limits.ts. */
   admission?: Partial<AdmissionLimits>;
   /** cross-replica fan-out (Redis when configured); this replica alone by default. The caller closes it. */
@@ -113,6 +116,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     fanout: options.fanout ?? new LocalFanout(),
     grantReasonCodes: options.grantReasonCodes ?? limits.grantReasonCodesDefault,
+    grantRequestTtlMs: options.grantRequestTtlMs ?? limits.grantRequestTtlMsDefault,
     recharge: { retryDelaysMs: options.recharge?.retryDelaysMs ?? limits.rechargeRetryDelaysMsDefault },
     disputeSla: {
       firstResponseMs: options.disputeSla?.firstResponseMs ?? limits.disputeFirstResponseMsDefault,
@@ -149,9 +153,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     router.service(PoolService, poolHandlers(deps));
     router.service(CorrectionService, correctionHandlers(deps));
     router.service(FinanceService, financeHandlers(deps));
-    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService, PoolService, CorrectionService, FinanceService]));
+    router.service(SupportService, supportHandlers(deps));
+    router.service(HealthService, healthService(deps.pool, [LedgerService, AdminService, BillingService, PlanService, WebhookService, PromotionService, PoolService, CorrectionService, FinanceService, SupportService]));
     registerReflection(router, [
-      LedgerService.file, AdminService.file, BillingService.file, PlanService.file, WebhookService.file, PromotionService.file, PoolService.file, CorrectionService.file, FinanceService.file,
+      LedgerService.file, AdminService.file, BillingService.file, PlanService.file, WebhookService.file, PromotionService.file, PoolService.file, CorrectionService.file, FinanceService.file, SupportService.file,
       HealthService.file, ErrorInfoSchema.file,
     ]);
   };

@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import { create, fromBinary, type DescField, type DescMessage, type DescService, ScalarType } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { AdminService, CorrectionService, ErrorInfoSchema, errorInfoOf, FinanceService, GrantSource, LedgerService, PlanService, PromotionService, Role, UsageOutcome, WebhookService } from "@burndown/sdk";
+import { AdminService, CorrectionService, ErrorInfoSchema, errorInfoOf, FinanceService, GrantSource, LedgerService, PlanService, PromotionService, Role, SupportService, UsageOutcome, WebhookService } from "@burndown/sdk";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
@@ -26,7 +26,7 @@ let t: TestServer;
 const fixture = { customerId: "", creditTypeId: "credits", featureKey: "chat", reservationId: "", keyId: "", pricingVersionId: "pv_base", eventId: "" };
 const figures = { requests: 0, succeeded: 0, refused: 0, byCode: {} as Record<string, number>, internal: 0, withoutReason: 0, refusedButChanged: 0, bodies: 0, bodiesMalformed: 0 };
 
-const services: DescService[] = [LedgerService, AdminService, WebhookService, PromotionService, PlanService, CorrectionService, FinanceService];
+const services: DescService[] = [LedgerService, AdminService, WebhookService, PromotionService, PlanService, CorrectionService, FinanceService, SupportService];
 
 // --- generators from descriptors ---------------------------------------------------------
 

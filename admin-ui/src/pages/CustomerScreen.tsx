@@ -1,5 +1,6 @@
 // One customer, as support sees it: balances per credit type, the lots behind them and
-// what expires when, open reservations, pricing, a grant form, and the ledger.
+// what expires when, open reservations, pricing, a grant form and the grants waiting for
+// approval, and the ledger.
 import { useQuery } from "@connectrpc/connect-query";
 import { AdminService } from "@burndown/sdk/gen/burndown/v1/admin_service_pb.js";
 import { LedgerService } from "@burndown/sdk/gen/burndown/v1/ledger_service_pb.js";
@@ -10,6 +11,7 @@ import { Amount, ErrorNote, Loading, Section, useScales } from "../ui.js";
 import { GrantForm } from "./GrantForm.js";
 import { LedgerTable } from "./LedgerTable.js";
 import { OverdraftForm } from "./OverdraftForm.js";
+import { PendingGrants } from "./PendingGrants.js";
 import { Subscriptions } from "./Subscriptions.js";
 import { AutoRecharge } from "./AutoRecharge.js";
 import { BalanceAsOf } from "./BalanceAsOf.js";
@@ -50,6 +52,7 @@ export function CustomerScreen({ customerId, tab }: { customerId: string; tab?: 
             <GrantForm customerId={customerId} />
             <Pricing customerId={customerId} pricingVersionId={info.pricingVersionId} />
           </div>
+          <PendingGrants customerId={customerId} />
           <PoolSection customerId={customerId} />
           <Reservations customerId={customerId} />
           <Subscriptions customerId={customerId} isAdmin={me.role === Role.ADMIN} />

@@ -1,10 +1,12 @@
-// Grant credits as support does: amount at the credit type's scale, source, a reason
-// code from the deployment's list, a note and an optional expiry. The key's own limit is
-// shown before submitting; a refusal is shown in words and changes nothing.
+// Grant credits as support does: amount at the credit type's scale, source (those the
+// key's role may use), a reason code from the list, a ticket link, a note and an optional
+// expiry. The key's own limit is shown before submitting. The form sends RequestGrant: a
+// grant within the limit is made at once, one above it is filed for another person to
+// approve (Approvals), and the form says which; a refusal is shown in words.
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { useQuery } from "@connectrpc/connect-query";
 import { AdminService } from "@burndown/sdk/gen/burndown/v1/admin_service_pb.js";
-import { LedgerService } from "@burndown/sdk/gen/burndown/v1/ledger_service_pb.js";
+import { SupportService } from "@burndown/sdk/gen/burndown/v1/support_pb.js";
 import { GrantSource, Role } from "@burndown/sdk/gen/burndown/v1/types_pb.js";
 import { type FormEvent, useState } from "react";
 import { newRequestId } from "../api.js";
@@ -17,12 +19,13 @@ import { CreditTypeSelect, ErrorNote, Section } from "../ui.js";
 export function GrantForm({ customerId }: { customerId: string }) {
   const me = useCaller();
   const creditTypes = useQuery(AdminService.method.listCreditTypes, {});
-  const grant = useChange(LedgerService.method.grant);
+  const grant = useChange(SupportService.method.requestGrant);
   const [creditTypeId, setCreditTypeId] = useState("");
   const [amountText, setAmountText] = useState("");
   const [source, setSource] = useState<GrantSource>(GrantSource.SUPPORT);
   const [reasonCode, setReasonCode] = useState("");
   const [note, setNote] = useState("");
+  const [ticketUrl, setTicketUrl] = useState("");
   const [expiry, setExpiry] = useState("");
   const [requestId, setRequestId] = useState(newRequestId);
   const [done, setDone] = useState<string | null>(null);
@@ -42,19 +45,27 @@ export function GrantForm({ customerId }: { customerId: string }) {
   const isSupport = me.role === Role.SUPPORT;
   const overLimit = isSupport && amount !== null && amount > me.grantLimit;
   const codes = me.grantReasonCodes;
+  // A restricted role (support) is offered only the sources it may use.
+  const sources = me.grantSources.length === 0 ? grantSources : grantSources.filter(([value]) => me.grantSources.includes(value));
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
     setDone(null);
     if (amount === null || amountProblem !== null) return;
     const expireTime = expiry ? timestampFromDate(new Date(`${expiry}T23:59:59Z`)) : undefined;
+    const chosenSource = sources.some(([value]) => value === source) ? source : (sources[0]?.[0] ?? source);
     grant.mutate(
-      { customerId, creditTypeId: chosenType, amount, source, reasonCode: reasonCode || codes[0] || "support", note, expireTime, requestId },
+      { grant: { customerId, creditTypeId: chosenType, amount, source: chosenSource, reasonCode: reasonCode || codes[0] || "support", note, ticketUrl: ticketUrl.trim(), expireTime, requestId } },
       {
-        onSuccess: () => {
-          setDone(`Granted ${formatAmount(amount!, scale)} ${chosenType}.`);
+        onSuccess: (response) => {
+          setDone(
+            response.pending
+              ? `Above your limit: ${formatAmount(amount!, scale)} ${chosenType} filed for approval by another person.`
+              : `Granted ${formatAmount(amount!, scale)} ${chosenType}.`,
+          );
           setAmountText("");
           setNote("");
+          setTicketUrl("");
           setExpiry("");
           setRequestId(newRequestId());
         },
@@ -81,11 +92,11 @@ export function GrantForm({ customerId }: { customerId: string }) {
           <input inputMode="decimal" value={amountText} onChange={(event) => edited(setAmountText)(event.target.value)} aria-invalid={amountProblem !== null || overLimit} required />
         </label>
         {amountProblem && <p className="error">{amountProblem}</p>}
-        {overLimit && <p className="warning">That is above your limit; the ledger will refuse it.</p>}
+        {overLimit && <p className="warning">That is above your limit: it will be filed for approval by another person.</p>}
         <label>
           Source
           <select value={source} onChange={(event) => edited(setSource)(Number(event.target.value) as GrantSource)}>
-            {grantSources.map(([value, name]) => (
+            {sources.map(([value, name]) => (
               <option key={value} value={value}>
                 {name}
               </option>
@@ -107,11 +118,15 @@ export function GrantForm({ customerId }: { customerId: string }) {
           <textarea value={note} onChange={(event) => edited(setNote)(event.target.value)} maxLength={1000} rows={2} />
         </label>
         <label>
+          Ticket link (optional)
+          <input type="url" value={ticketUrl} onChange={(event) => edited(setTicketUrl)(event.target.value)} maxLength={2000} placeholder="https://…" />
+        </label>
+        <label>
           Expires (end of day, UTC; empty: never)
           <input type="date" value={expiry} onChange={(event) => edited(setExpiry)(event.target.value)} />
         </label>
         <button type="submit" className="primary" disabled={grant.isPending || amount === null || amountProblem !== null}>
-          {grant.isPending ? "Granting…" : "Grant"}
+          {grant.isPending ? "Sending…" : overLimit ? "Request approval" : "Grant"}
         </button>
         <ErrorNote error={grant.error} prefix="Not granted" />
         {done && (

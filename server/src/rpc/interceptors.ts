@@ -194,6 +194,21 @@ export const methodRoles: Record<string, Role[]> = {
   "burndown.v1.CorrectionService/ResolveDispute": staff,
   "burndown.v1.FinanceService/GetRevenueRollForward": finance,
   "burndown.v1.FinanceService/ExportRevenueRollForward": finance,
+  // Limits, sources and reason codes are the admin's to set and staff's to read. A grant
+  // request is filed by whoever may Grant; it is decided by staff (a support approver
+  // only within its own limit, support-grant-op.ts), never by the key that filed it.
+  "burndown.v1.SupportService/SetGrantLimit": admin,
+  "burndown.v1.SupportService/ListGrantLimits": staff,
+  "burndown.v1.SupportService/DeleteGrantLimit": admin,
+  "burndown.v1.SupportService/SetGrantSources": admin,
+  "burndown.v1.SupportService/ListGrantSources": staff,
+  "burndown.v1.SupportService/CreateReasonCode": admin,
+  "burndown.v1.SupportService/UpdateReasonCode": admin,
+  "burndown.v1.SupportService/ListReasonCodes": staff,
+  "burndown.v1.SupportService/RequestGrant": everyone,
+  "burndown.v1.SupportService/ApproveGrantRequest": staff,
+  "burndown.v1.SupportService/RejectGrantRequest": staff,
+  "burndown.v1.SupportService/ListGrantRequests": staff,
 };
 
 /**

@@ -13,7 +13,6 @@ import {
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { invalid } from "../errors.js";
 import { assert } from "../ledger/balance-state.js";
-import { limits } from "../limits.js";
 import { burn } from "../service/burn.js";
 import type { Caller, Deps, Idempotency } from "../service/context.js";
 import { getBalance } from "../service/get-balance.js";
@@ -27,19 +26,16 @@ import {
   optionalCode,
   optionalId,
   optionalTime,
-  requireCode,
   requireCost,
   requireEntryKinds,
-  requireGrantSource,
   requireId,
   requireNonNegative,
   requirePageSize,
-  requirePositive,
-  requirePriority,
   requireText,
   requireUuid,
   ttlMs,
 } from "./decode.js";
+import { decodeGrant } from "./decode-grant.js";
 import { encodeAsOfLot, encodeBalance, encodeEntry, encodeLot, encodeReservationResult } from "./encode.js";
 import { callerKey, ownCustomer } from "./interceptors.js";
 import { idempotencyOf } from "./request-hash.js";
@@ -72,18 +68,7 @@ export function ledgerHandlers(deps: Deps): Partial<ServiceImpl<typeof LedgerSer
   return {
     async grant(req, ctx) {
       const idempotency = idempotencyOf(GrantRequestSchema, "Grant", req);
-      const result = await grant(deps, callerOf(ctx), idempotency, {
-        customerId: requireId("customer_id", req.customerId),
-        creditTypeId: requireCode("credit_type_id", req.creditTypeId),
-        amount: requirePositive("amount", req.amount),
-        source: requireGrantSource(req.source),
-        reasonCode: requireCode("reason_code", req.reasonCode),
-        note: requireText("note", req.note, limits.noteLengthMax),
-        priority: requirePriority(req.priority),
-        effectiveAt: optionalTime("effective_time", req.effectiveTime),
-        expiresAt: optionalTime("expire_time", req.expireTime),
-        costBasisMicros: requireNonNegative("cost_basis_micros", req.costBasisMicros),
-      });
+      const result = await grant(deps, callerOf(ctx), idempotency, decodeGrant(req));
       return { lot: encodeLot(result.lot), balance: encodeBalance(result.balance) };
     },
     async reserve(req, ctx) {

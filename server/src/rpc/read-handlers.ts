@@ -13,7 +13,7 @@ import { type BalanceForecastView, getBalanceForecast } from "../service/get-bal
 import { getCaller } from "../service/get-caller.js";
 import { type Granularity, getUsageSummary } from "../service/get-usage-summary.js";
 import { listReservations } from "../service/list-reservations.js";
-import { optionalCode, optionalTime, requireId, requirePageSize, requireText, roleOf } from "./decode.js";
+import { grantSourceOf, optionalCode, optionalTime, requireId, requirePageSize, requireText, roleOf } from "./decode.js";
 import { encodeReservation } from "./encode.js";
 import { ownCustomer } from "./interceptors.js";
 import { callerOf } from "./ledger-handlers.js";
@@ -50,8 +50,14 @@ function encodeForecast(forecast: BalanceForecastView): MessageInitShape<typeof 
 export function readHandlers(deps: Deps): Partial<ServiceImpl<typeof LedgerService>> {
   return {
     async getCaller(_req, ctx) {
-      const caller = getCaller(deps, callerOf(ctx));
-      return { ...caller, role: roleOf(caller.role), customerId: caller.customerId ?? "", grantReasonCodes: [...caller.grantReasonCodes] };
+      const caller = await getCaller(deps, callerOf(ctx));
+      return {
+        ...caller,
+        role: roleOf(caller.role),
+        customerId: caller.customerId ?? "",
+        grantReasonCodes: [...caller.grantReasonCodes],
+        grantSources: caller.grantSources.map(grantSourceOf),
+      };
     },
     async listReservations(req, ctx) {
       const page = await listReservations(deps, {

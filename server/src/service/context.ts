@@ -35,6 +35,8 @@ export interface Deps {
   writes: GroupCommit;
   /** the reason codes a support key's Grant may use (BURNDOWN_GRANT_REASON_CODES). */
   grantReasonCodes: readonly string[];
+  /** how long a grant request waits for a decision; limits.grantRequestTtlMsDefault when unset. */
+  grantRequestTtlMs?: number;
   /** kicks the recharge job: after a write group that flagged a balance below its recharge threshold (write-group.ts). */
   rechargeDue?: () => void;
   /** how long staff have to first act on a dispute and to resolve it; limits' defaults when unset. */

@@ -2,11 +2,12 @@
 // op of the write path (write-op.ts): the lot, its grant entry, the balance and the audit
 // record are written with the rest of its group, in its transaction.
 import { randomUUID } from "node:crypto";
-import { invalid, LedgerError, notFound } from "../errors.js";
+import { invalid, notFound } from "../errors.js";
 import { assert } from "../ledger/balance-state.js";
 import { planGrant } from "../ledger/plan.js";
 import { type BalanceView, type LotView, totalsView } from "./balance-view.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
+import { precheckSupportGrant, supportGrantOp } from "./support-grant-op.js";
 import { loadedState, lotOf, type WriteOp } from "./write-op.js";
 
 /** GrantInput is a validated Grant request. */
@@ -21,6 +22,8 @@ export interface GrantInput {
   effectiveAt: Date | null;
   expiresAt: Date | null;
   costBasisMicros: bigint;
+  /** a link to the support ticket behind it ("" for none), kept in its audit record. */
+  ticketUrl: string;
 }
 
 /** GrantResult is the new lot and the balance after it. */
@@ -96,23 +99,23 @@ function auditOf(caller: Caller, input: GrantInput, grantId: string, effectiveAt
         cost_basis_micros: input.costBasisMicros.toString(),
       },
       reason_code: input.reasonCode,
+      ...(input.ticketUrl === "" ? {} : { ticket_url: input.ticketUrl }),
     },
   };
 }
 
 /**
- * grant adds a lot. Support keys may grant at most their grant limit per call, and only
- * with a reason code on the deployment's list (deps.grantReasonCodes), so that what
- * support gives away can be reported by reason; service and admin keys may use any code.
+ * grant adds a lot. A support key's grant runs under the support rules
+ * (support-grant-op.ts): an enabled reason code, a source its role may use, and its limit
+ * per call and per period; above the limit it is refused, and RequestGrant files it for
+ * approval instead. Service and admin keys may use any code and source, with no limit.
  */
 export async function grant(deps: Deps, caller: Caller, idempotency: Idempotency, input: GrantInput): Promise<GrantResult> {
-  if (caller.role === "support" && !deps.grantReasonCodes.includes(input.reasonCode)) {
-    throw invalid("INVALID_REASON_CODE", "reason_code", `support keys grant with one of the reason codes ${deps.grantReasonCodes.join(", ")}`);
-  }
-  if (caller.role === "support" && input.amount > caller.grantLimit) {
-    throw new LedgerError("forbidden", "GRANT_LIMIT_EXCEEDED", `support keys may grant at most ${caller.grantLimit} per call`, {
-      grant_limit: caller.grantLimit.toString(),
-    });
-  }
-  return deps.writes.submit(grantOp(caller, idempotency, input));
+  if (caller.role !== "support") return deps.writes.submit(grantOp(caller, idempotency, input));
+  await precheckSupportGrant(deps, caller, idempotency, input, { kind: "grant" });
+  const outcome = await deps.writes.submit(supportGrantOp(caller, idempotency, input, { kind: "grant" }));
+  // A replay of a grant made before support rules existed answers its result as stored.
+  if ("lot" in outcome) return outcome as unknown as GrantResult;
+  assert(outcome.kind === "granted", "a plain grant is granted or refused, never filed");
+  return outcome.granted;
 }

@@ -30,7 +30,7 @@ export async function restoreWonDispute(deps: Deps, caller: Caller, input: { ord
     grantOp(caller, idempotency, {
       customerId: order.customerId, creditTypeId: order.creditTypeId, amount: credits, source: "adjustment", reasonCode: "chargeback_won",
       note: `dispute ${input.disputeReference} won: credits clawed back for order ${order.orderId} restored`, priority: limits.purchasedLotPriority,
-      effectiveAt: null, expiresAt: null, costBasisMicros,
+      effectiveAt: null, expiresAt: null, costBasisMicros, ticketUrl: "",
     }),
   );
   return { grantId: result.lot.grantId, credits };

@@ -21,6 +21,7 @@ export const webhookEventTypes: readonly string[] = [
   "balance.low",
   "recharge.requested",
   "recharge.failed",
+  "grant_request.created",
 ];
 
 /** newSecret makes a signing secret: "whsec_" and 32 random bytes, base64url. */

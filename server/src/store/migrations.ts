@@ -952,6 +952,97 @@ alter table reservations add column member_customer_id text;
 `,
   },
   {
+    version: 18,
+    name: "support: grant limits per role and key, sources per role, reason codes, grant requests",
+    sql: `
+-- The most a role's keys, or one key, may grant of a credit type ('' for every credit
+-- type, each apart): per call, and in all over a rolling period. Only support keys are
+-- limited; the most specific limit applies (support/resolve-grant-limit.ts).
+create table grant_limits (
+  subject_kind text not null check (subject_kind in ('role', 'key')),
+  subject text not null,
+  credit_type_id text not null default '',
+  per_call_max bigint not null check (per_call_max > 0),
+  period_max bigint not null check (period_max > 0),
+  period_seconds integer not null check (period_seconds between 3600 and 31536000),
+  updated_at timestamptz not null default now(),
+  primary key (subject_kind, subject, credit_type_id)
+);
+-- A fresh deployment's support keys are limited, never unlimited.
+insert into grant_limits (subject_kind, subject, credit_type_id, per_call_max, period_max, period_seconds)
+  values ('role', 'support', '', 100000, 1000000, 86400);
+
+-- The sources a restricted role may grant with (support only, for now).
+create table grant_sources (
+  role text primary key,
+  sources text[] not null check (cardinality(sources) > 0 and not (sources && array['purchase', 'recharge'])),
+  updated_at timestamptz not null default now()
+);
+insert into grant_sources (role, sources) values ('support', array['support', 'promotion']);
+
+-- The reason codes support grants and grant requests are filed under. Seeded from
+-- BURNDOWN_GRANT_REASON_CODES by the first server start that finds it empty.
+create table reason_codes (
+  code text primary key,
+  label text not null,
+  description text not null default '',
+  disabled_at timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+
+-- One row per (limited key, credit type): locked by each of its grants, so that the
+-- period sum is read and added to by one grant at a time.
+create table support_grant_tallies (
+  key_id text not null,
+  credit_type_id text not null,
+  primary key (key_id, credit_type_id)
+);
+-- What limited keys granted, for the period sums: written in the grant's transaction.
+create table support_grants (
+  key_id text not null,
+  credit_type_id text not null,
+  granted_at timestamptz not null,
+  amount bigint not null check (amount > 0),
+  grant_id uuid not null unique,
+  customer_id text not null,
+  reason_code text not null,
+  ticket_url text not null default '',
+  primary key (key_id, credit_type_id, granted_at, grant_id)
+);
+
+-- Grants asked for above the asker's limit, waiting for another person's decision. A
+-- pending request past expires_at is expired (computed, never written).
+create table grant_requests (
+  grant_request_id uuid primary key,
+  requester_key_id text not null,
+  customer_id text not null,
+  credit_type_id text not null,
+  amount bigint not null check (amount > 0),
+  source text not null,
+  reason_code text not null,
+  note text not null default '',
+  ticket_url text not null default '',
+  priority integer not null default 0,
+  effective_at timestamptz,
+  lot_expires_at timestamptz,
+  cost_basis_micros bigint not null default 0,
+  status text not null check (status in ('pending', 'approved', 'rejected')),
+  created_at timestamptz not null,
+  expires_at timestamptz not null,
+  decider_key_id text,
+  decided_at timestamptz,
+  decision_reason text not null default '',
+  grant_id uuid,
+  check ((status = 'pending') = (decided_at is null)),
+  check ((status = 'approved') = (grant_id is not null))
+);
+create index grant_requests_newest on grant_requests (created_at desc, grant_request_id);
+create index grant_requests_by_requester on grant_requests (requester_key_id, created_at desc);
+create index grant_requests_by_customer on grant_requests (customer_id, created_at desc);
+`,
+  },
+  {
     version: 19,
     name: "voids, refunds of charges and disputes",
     sql: `

@@ -43,6 +43,12 @@ export const appPrivileges: Readonly<Record<string, string>> = {
   recharge_settings: "select, insert, update",
   recharge_due: "select, insert, update, delete",
   disputes: "select, insert, update",
+  grant_limits: "select, insert, update, delete",
+  grant_sources: "select, insert, update",
+  reason_codes: "select, insert, update",
+  support_grant_tallies: "select, insert, update",
+  support_grants: "select, insert",
+  grant_requests: "select, insert, update",
   // Append-only (triggers refuse UPDATE and DELETE too, for the owner's sake).
   ledger_entries: "select, insert",
   shadow_entries: "select, insert",

@@ -1,5 +1,6 @@
-// The platform team's screens: the catalog, pricing, promotions, enforcement, keys, unrated events,
-// webhooks, the audit trail and the ledger's verification. Support keys see them read-only; changes need an admin key.
+// The platform team's screens: the catalog, pricing, promotions, enforcement, keys, grant
+// limits and reason codes, unrated events, webhooks, the audit trail and the ledger's verification.
+// Support keys see them read-only; changes need an admin key.
 import type { ReactNode } from "react";
 import { href } from "../../router.js";
 import { ApiKeysPage } from "./ApiKeysPage.js";
@@ -7,10 +8,12 @@ import { AuditPage } from "./AuditPage.js";
 import { BundlesPage } from "./BundlesPage.js";
 import { CreditTypesPage } from "./CreditTypesPage.js";
 import { FeaturesPage } from "./FeaturesPage.js";
+import { GrantLimitsPage } from "./GrantLimitsPage.js";
 import { KillSwitchBanner } from "./KillSwitch.js";
 import { PlansPage } from "./PlansPage.js";
 import { PricingPage } from "./PricingPage.js";
 import { PromotionsPage } from "./PromotionsPage.js";
+import { ReasonCodesPage } from "./ReasonCodesPage.js";
 import { UnratedPage } from "./UnratedPage.js";
 import { VerifyPage } from "./VerifyPage.js";
 import { WebhooksPage } from "./WebhooksPage.js";
@@ -23,6 +26,8 @@ const pages: [string, string, (isAdmin: boolean) => ReactNode][] = [
   ["promotions", "Promotions", (isAdmin) => <PromotionsPage isAdmin={isAdmin} />],
   ["plans", "Plans", (isAdmin) => <PlansPage isAdmin={isAdmin} />],
   ["keys", "API keys", (isAdmin) => <ApiKeysPage isAdmin={isAdmin} />],
+  ["grant-limits", "Grant limits", (isAdmin) => <GrantLimitsPage isAdmin={isAdmin} />],
+  ["reason-codes", "Reason codes", (isAdmin) => <ReasonCodesPage isAdmin={isAdmin} />],
   ["unrated", "Unrated events", (isAdmin) => <UnratedPage isAdmin={isAdmin} />],
   ["webhooks", "Webhooks", (isAdmin) => <WebhooksPage isAdmin={isAdmin} />],
   ["audit", "Audit trail", () => <AuditPage />],

@@ -618,6 +618,10 @@ export const WebhookDeliveryStatusSchema: GenEnum<WebhookDeliveryStatus> = /*@__
  * types and their data:
  *   grant.created: a lot was granted (Grant). data: grantId, creditTypeId,
  *     amount, source, reasonCode, effectiveTime, expireTime (null: never).
+ *   grant_request.created: a grant above its asker's limit was filed for
+ *     approval (SupportService.RequestGrant). data: grantRequestId,
+ *     requesterKeyId, creditTypeId, amount, source, reasonCode, ticketUrl,
+ *     expireTime (when the request expires undecided).
  *   balance.negative: a change (a burn, a hold, usage, an expiry...) took
  *     the customer's available balance of a credit type from zero or more to
  *     below zero, into its overdraft; sent again only after it has been back
