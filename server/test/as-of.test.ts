@@ -156,6 +156,15 @@ function replay(entries: LedgerEntry[], lots: Map<string, LotMeta>, asOfMs: numb
         lotOf(entry.grantId).remaining += entry.amount;
         lotOf(entry.grantId).expired -= entry.amount;
         break;
+      case EntryKind.VOID:
+        state.granted -= entry.amount;
+        lotOf(entry.grantId).remaining -= entry.amount;
+        break;
+      case EntryKind.REFUND:
+        state.burned -= entry.amount;
+        if (lot) lot.remaining += entry.amount;
+        else state.debt -= entry.amount;
+        break;
       default:
         throw new Error(`the history made an entry of kind ${EntryKind[entry.kind]} the replay does not expect`);
     }
@@ -195,7 +204,9 @@ type Step =
   | { kind: "reserve"; amount: bigint }
   | { kind: "resolve"; index: number; commitPercent: number | null }
   | { kind: "late usage"; quantity: bigint; lateMs: number }
-  | { kind: "expiry job" };
+  | { kind: "expiry job" }
+  | { kind: "void"; index: number; percent: number }
+  | { kind: "refund"; index: number; percent: number };
 
 const grantArbitrary: fc.Arbitrary<Step> = fc.record({
   kind: fc.constant("grant" as const),
@@ -214,12 +225,17 @@ const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
   },
   { arbitrary: fc.record({ kind: fc.constant("late usage" as const), quantity: fc.bigInt(1n, 5n), lateMs: fc.integer({ min: 0, max: 2 * hourMs }) }), weight: 2 },
   { arbitrary: fc.constant({ kind: "expiry job" as const }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant("void" as const), index: fc.nat(), percent: fc.integer({ min: 0, max: 100 }) }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant("refund" as const), index: fc.nat(), percent: fc.integer({ min: 1, max: 100 }) }), weight: 1 },
 );
 
 /** runStep applies one step of a history at the clock's time; refusals (too few credits) are part of the history. */
 async function runStep(customerId: string, step: Step, lots: Map<string, LotMeta>, open: { id: string; amount: bigint }[], startMs: number): Promise<void> {
   const now = clock.ms;
   const cost = (amount: bigint) => ({ case: "credits" as const, value: { creditTypeId, amount } });
+  const refusedAsUsed = (error: unknown) => {
+    if (Code[(error as { code?: Code }).code ?? Code.Unknown] !== "FailedPrecondition") throw error;
+  };
   const refusedForCredits = (error: unknown) => {
     if (errorInfoOf(error)?.reason !== "INSUFFICIENT_CREDITS") throw error;
   };
@@ -259,6 +275,29 @@ async function runStep(customerId: string, step: Step, lots: Map<string, LotMeta
     }
     case "expiry job":
       await runExpiry();
+      return;
+    case "void": {
+      // All (0) or part of a lot's free credits; a lot with none free refuses, as a history may.
+      const lotsNow = (await admin.ledger.getBalance({ customerId, creditTypeId })).balances.flatMap((balance) => balance.lots);
+      if (lotsNow.length === 0) return;
+      const lot = lotsNow[step.index % lotsNow.length];
+      const amount = step.percent === 0 ? 0n : ((lot.remaining - lot.held) * BigInt(step.percent)) / 100n;
+      if (amount === 0n && step.percent !== 0) return;
+      await admin.corrections.voidGrant({ customerId, grantId: lot.grantId, amount, reasonCode: "history", requestId: randomUUID() }).catch(refusedAsUsed);
+      return;
+    }
+    case "refund": {
+      // Part of a charge, named by one of its burn entries: back to its lot, or as a new lot when that lot expired.
+      const burns = (await admin.ledger.listLedgerEntries({ customerId, creditTypeId, kinds: [EntryKind.BURN], pageSize: 100 })).entries;
+      if (burns.length === 0) return;
+      const entry = burns[step.index % burns.length];
+      const amount = (entry.amount * BigInt(step.percent) + 99n) / 100n;
+      await admin.corrections.refundCharge({ customerId, charge: { charge: { case: "entryId", value: entry.entryId } }, amount, reasonCode: "history", requestId: randomUUID() }).catch(refusedAsUsed);
+      for (const lot of (await admin.ledger.getBalance({ customerId, creditTypeId })).balances.flatMap((balance) => balance.lots)) {
+        if (!lots.has(lot.grantId)) lots.set(lot.grantId, { grantId: lot.grantId, effectiveAtMs: ms(lot.effectiveTime)!, expiresAtMs: ms(lot.expireTime) });
+      }
+      return;
+    }
   }
 }
 
@@ -310,10 +349,10 @@ describe("GetBalance as of a time", () => {
           );
         },
       ),
-      { seed: 20261206, numRuns: 10, endOnFailure: true },
+      { seed: 20261207, numRuns: 10, endOnFailure: true },
     );
     // The histories were rich enough to mean something.
-    expect([...kindsSeen].sort()).toEqual(expect.arrayContaining(["BURN", "EXPIRE", "GRANT", "HOLD", "RELEASE", "UNEXPIRE"]));
+    expect(["BURN", "EXPIRE", "GRANT", "HOLD", "RELEASE", "UNEXPIRE", "VOID", "REFUND"].filter((kind) => !kindsSeen.has(kind)), "kinds the histories never made").toEqual([]);
     expect(pendingSeen).toBeGreaterThan(0);
     expect(await invariantViolations(t.database.pool)).toEqual([]);
   }, 240_000);
