@@ -14,6 +14,11 @@ export interface PlannedEntry {
   effectiveAtMs?: number;
   /** which of a plan's usage events caused the entry (an index into the plan's events). */
   eventIndex?: number;
+  /**
+   * a void of what a voided lot got back (a release, a commit of less than held, a
+   * refund): upkeep's doing, as an expiry is, not the void's or the caller's.
+   */
+  leftover?: boolean;
 }
 
 /** LotState is one grant's lot as the core sees it. Times are epoch milliseconds. */
@@ -31,6 +36,12 @@ export interface LotState {
   expiresAtMs: number | null;
   /** insertion order, the last tie-breaker of the burn order. */
   seq: bigint;
+  /**
+   * when the whole lot was voided (VoidGrant of all of it); absent or null: never. From
+   * then on the lot is not live, as if past its expiry, and what its reservations give
+   * back is voided rather than expired (the held part was pending its void).
+   */
+  voidedAtMs?: number | null;
 }
 
 /** BalanceState is the projection of one balance plus the lots that matter for a decision. */
@@ -73,9 +84,14 @@ export function compareBurnOrder(a: LotState, b: LotState): number {
   return a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0;
 }
 
-/** isLive says whether a lot may be drawn from at nowMs: effective and not expired. */
+/** isLive says whether a lot may be drawn from at nowMs: effective, not expired and not voided. */
 export function isLive(lot: LotState, nowMs: number): boolean {
-  return lot.effectiveAtMs <= nowMs && (lot.expiresAtMs === null || lot.expiresAtMs > nowMs);
+  return lot.effectiveAtMs <= nowMs && (lot.expiresAtMs === null || lot.expiresAtMs > nowMs) && !isVoided(lot, nowMs);
+}
+
+/** isVoided says whether the whole lot had been voided at nowMs (its held part pending its void). */
+export function isVoided(lot: LotState, nowMs: number): boolean {
+  return lot.voidedAtMs != null && lot.voidedAtMs <= nowMs;
 }
 
 /** isExpired says whether a lot's expiry time has come at nowMs. */

@@ -13,6 +13,7 @@ import {
   findLot,
   isExpired,
   isLive,
+  isVoided,
   type LotState,
   type PlannedEntry,
   totalMax,
@@ -97,7 +98,14 @@ class Plan {
    */
   expireDue(dated: "at expiry" | "now", atMs = this.nowMs, excludeGrantId?: string): void {
     for (const lot of this.state.lots) {
-      if (!isExpired(lot, atMs) || lot.grantId === excludeGrantId) continue;
+      if (lot.grantId === excludeGrantId) continue;
+      // A voided lot's free part was voided with it; what came back to it since (a release,
+      // a commit of less than held, a refund) is voided now, not expired, even past its expiry.
+      if (isVoided(lot, atMs)) {
+        this.add({ kind: "void", amount: lot.remaining - lot.held, grantId: lot.grantId, effectiveAtMs: this.nowMs, leftover: true });
+        continue;
+      }
+      if (!isExpired(lot, atMs)) continue;
       const effectiveAtMs = dated === "now" ? this.nowMs : (lot.expiresAtMs ?? this.nowMs);
       this.add({ kind: "expire", amount: lot.remaining - lot.held, grantId: lot.grantId, effectiveAtMs });
     }
@@ -415,38 +423,51 @@ export function planClawback(state: BalanceState, clawback: Clawback, nowMs: num
   return { ...plan.done(), fromLot, asDebt, overLimit };
 }
 
-/** VoidRefused is why a void cannot run: the lot has nothing free, or less than asked. */
+/** VoidRefused is why a void cannot run: the lot has nothing free or held, or less free than asked. */
 export interface VoidRefused {
   kind: "nothing_to_void" | "exceeds_unused";
   unused: bigint;
   held: bigint;
 }
 
-/** PlannedVoid is an accepted void: what it took, and what of the lot stays held. */
+/**
+ * PlannedVoid is an accepted void: what it took now, what of the lot stays held, and of
+ * that what is pending its void (all of it when the whole lot was voided, else nothing).
+ */
 export interface PlannedVoid extends Planned {
   voided: bigint;
   held: bigint;
+  pending: bigint;
   remaining: bigint;
+  /** whether the whole lot was voided: the caller stores its void time (voidedAtMs). */
+  lotVoided: boolean;
 }
 
 /**
- * planVoid takes back the free credits of a lot (amount null: all of them) with a void
- * entry: granted falls, and so does the lot's remaining. Upkeep runs first, so a lot past
- * its expiry has nothing free to void; what reservations hold is never voided, and what
- * was burned or expired never is either, so voiding twice never takes more than the lot had.
+ * planVoid takes back the free credits of a lot with a void entry: granted falls, and so
+ * does the lot's remaining. With amount null the whole lot is voided: its free credits now,
+ * and its held part as its reservations give it back (the lot is marked voided, so it is
+ * no longer live and upkeep voids whatever comes back to it; what they commit still burns
+ * from it). With an amount, only that many free credits, and the lot stays live. Upkeep
+ * runs first, so a lot past its expiry has nothing to void (its leftovers expire); what was
+ * burned or expired is never voided, so voiding twice never takes more than the lot had.
  */
 export function planVoid(state: BalanceState, grantId: string, amount: bigint | null, nowMs: number): PlannedVoid | VoidRefused {
   assert(amount === null || amount > 0n, "a void amount is positive or all");
   const plan = new Plan(state, nowMs);
   plan.upkeep();
   const lot = findLot(plan.state, grantId);
-  const unused = isExpired(lot, nowMs) ? 0n : lot.remaining - lot.held;
+  const over = isExpired(lot, nowMs) || isVoided(lot, nowMs);
+  const unused = over ? 0n : lot.remaining - lot.held;
   assert(unused >= 0n, "free credits are never negative");
-  if (unused === 0n) return { kind: "nothing_to_void", unused, held: lot.held };
+  const lotVoided = amount === null && !over;
+  if (unused === 0n && (!lotVoided || lot.held === 0n)) return { kind: "nothing_to_void", unused, held: lot.held };
   if (amount !== null && amount > unused) return { kind: "exceeds_unused", unused, held: lot.held };
   const voided = amount ?? unused;
   plan.add({ kind: "void", amount: voided, grantId });
+  if (lotVoided) lot.voidedAtMs = nowMs;
   const after = plan.done();
   const left = findLot(after.state, grantId);
-  return { ...after, voided, held: left.held, remaining: left.remaining };
+  assert(left.remaining >= left.held && (!lotVoided || left.remaining === left.held), "a voided lot keeps only its held part");
+  return { ...after, voided, held: left.held, pending: lotVoided ? left.held : 0n, remaining: left.remaining, lotVoided };
 }

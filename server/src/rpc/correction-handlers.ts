@@ -151,7 +151,8 @@ export function correctionHandlers(deps: Deps): ServiceImpl<typeof CorrectionSer
         reasonCode: requireCode("reason_code", req.reasonCode),
         note: requireText("note", req.note, limits.noteLengthMax),
       });
-      return { grantId: result.grantId, voided: result.voided, held: result.held, remaining: result.remaining, entries: result.entries.map(encodeEntry) };
+      const { grantId, voided, held, pending, remaining } = result;
+      return { grantId, voided, held, pending, remaining, entries: result.entries.map(encodeEntry) };
     },
     async refundCharge(req, ctx) {
       const idempotency = idempotencyOf(RefundChargeRequestSchema, "RefundCharge", req);

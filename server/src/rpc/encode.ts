@@ -40,6 +40,8 @@ export function encodeLot(lot: LotView): Init<typeof LotSchema> {
     createTime: timestampFromDate(lot.createdAt),
     reasonCode: lot.reasonCode,
     costBasisMicros: lot.costBasisMicros,
+    voidPending: lot.voidPending,
+    voidTime: optionalTimestamp(lot.voidedAt),
   };
 }
 

@@ -1,7 +1,7 @@
 // The read model of a balance: totals as of now, as the expiry job will leave them (lots
 // past their expiry expired, debt settled from lots that became effective, lots not yet
 // effective pending), even before the job has run.
-import { assert, availableOf, isExpired, pendingOf, type BalanceState } from "../ledger/balance-state.js";
+import { assert, availableOf, isExpired, isVoided, pendingOf, type BalanceState } from "../ledger/balance-state.js";
 import { planUpkeep } from "../ledger/plan.js";
 import type { BalanceRow, LotRow } from "../store/balance-store.js";
 
@@ -43,13 +43,18 @@ export interface LotView {
   reasonCode: string;
   /** what one credit cost, in micro minor units; 0 for free credits. */
   costBasisMicros: bigint;
+  /** of held, what is pending its void (the lot was voided whole); 0 for a lot not voided. */
+  voidPending: bigint;
+  /** when the whole lot was voided; null: never. */
+  voidedAt: Date | null;
 }
 
-/** toLotView shows a lot, with the free part of an expired lot shown as gone. */
+/** toLotView shows a lot, with the free part of an expired lot shown as gone, and a voided lot's held part as pending its void. */
 export function toLotView(lot: LotRow, nowMs: number): LotView {
   assert(lot.costBasisMicros !== undefined, "a lot shown to a caller was read with its cost basis (lotViewColumns)");
   assert(lot.remaining >= lot.held && lot.held >= 0n, "a lot's held part is within what is left of it");
-  const remaining = isExpired(lot, nowMs) ? lot.held : lot.remaining;
+  const voided = isVoided(lot, nowMs);
+  const remaining = isExpired(lot, nowMs) || voided ? lot.held : lot.remaining;
   return {
     grantId: lot.grantId,
     source: lot.source,
@@ -62,6 +67,8 @@ export function toLotView(lot: LotRow, nowMs: number): LotView {
     createdAt: lot.createdAt,
     reasonCode: lot.reasonCode,
     costBasisMicros: lot.costBasisMicros,
+    voidPending: voided ? lot.held : 0n,
+    voidedAt: voided ? new Date(lot.voidedAtMs as number) : null,
   };
 }
 

@@ -74,6 +74,8 @@ export function grantOp(caller: Caller, idempotency: Idempotency, input: GrantIn
         createdAt: ctx.recordedAt,
         reasonCode: input.reasonCode,
         costBasisMicros: input.costBasisMicros,
+        voidPending: 0n,
+        voidedAt: null,
       };
       return { value: { lot: lotView, balance: totalsView(input.creditTypeId, planned.state, nowMs) } };
     },

@@ -170,6 +170,8 @@ function credit(ctx: PlanContext, caller: Caller, idempotency: Idempotency, cust
     createdAt: ctx.recordedAt,
     reasonCode: promoCodeReasonCode,
     costBasisMicros: 0n,
+    voidPending: 0n,
+    voidedAt: null,
   };
   return { lot: lotView, balance: totalsView(code.creditTypeId, planned.state, ctx.now.getTime()), code: code.code };
 }

@@ -190,8 +190,9 @@ export class Draft {
    * cause. link ties an entry to the usage event that caused it (and may name its own
    * reason code). A forced plan that went over the overdraft limit flags its burns. With
    * no entries it still writes the balance row: everything that changes under a balance's
-   * lock writes its row (see lockAndSelectDecisionInputs). Expiry entries are the
-   * clock's doing, whatever caused the plan: actor "system", no request id. Returns the
+   * lock writes its row (see lockAndSelectDecisionInputs). Expiry entries, and the void
+   * of what a voided lot got back, are upkeep's doing, whatever caused the plan: actor
+   * "system", no request id, reason code lot_expired or lot_voided. Returns the
    * entries as written, in order.
    */
   change(
@@ -208,7 +209,7 @@ export class Draft {
     }
     this.balances.set(balanceKeyOf(key.customerId, key.creditTypeId), { key, state: planned.state });
     const written = planned.entries.map((entry): EntryWrite => {
-      const expiry = entry.kind === "expire";
+      const expiry = entry.kind === "expire" || entry.leftover === true;
       const linked = link?.(entry) ?? {};
       return {
         ...key,
@@ -218,7 +219,7 @@ export class Draft {
         reservationId: cause.reservationId,
         requestId: expiry ? null : cause.requestId,
         actor: expiry ? "system" : cause.actor,
-        reasonCode: expiry ? "lot_expired" : (linked.reasonCode ?? cause.reasonCode),
+        reasonCode: expiry ? (entry.kind === "expire" ? "lot_expired" : "lot_voided") : (linked.reasonCode ?? cause.reasonCode),
         effectiveAt: entry.effectiveAtMs === undefined ? cause.effectiveAt : new Date(entry.effectiveAtMs),
         usageId: linked.usageId ?? null,
         usageIndex: linked.usageIndex ?? null,

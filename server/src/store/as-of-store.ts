@@ -20,7 +20,9 @@ export interface AsOfBalance {
  * millisecond: entries show record times to the millisecond, PostgreSQL keeps microseconds), and a lot's grant entry (grant,
  * rollover_in) also when the lot was granted by $3 but becomes effective later: that lot is
  * pending then, as in GetBalance now. Lot attributes that never change (source, priority,
- * times, seq) come from grants. The overdraft limit is today's: its history is not kept.
+ * times, seq) come from grants, and so does a whole lot's void time, when it was recorded
+ * by $4 (it is both the void's effective and record time; the core counts the lot voided
+ * only from then). The overdraft limit is today's: its history is not kept.
  */
 const asOfSql = `
 with counted as (
@@ -39,7 +41,8 @@ per_lot as (
   from counted group by credit_type_id, grant_id
 )
 select l.credit_type_id, l.grant_id, l.granted_in, l.granted_out, l.held, l.burned, l.expired, l.settled,
-  b.overdraft_limit, g.source, g.priority, g.effective_at, g.expires_at, g.seq, g.reason_code, g.created_at, g.cost_basis_micros
+  b.overdraft_limit, g.source, g.priority, g.effective_at, g.expires_at, g.seq, g.reason_code, g.created_at, g.cost_basis_micros,
+  case when g.voided_at < $4::timestamptz + interval '1 millisecond' then g.voided_at end as voided_at
 from per_lot l
 join balances b on b.customer_id = $1 and b.credit_type_id = l.credit_type_id
 left join grants g on g.customer_id = $1 and g.grant_id = l.grant_id
@@ -66,6 +69,7 @@ function lotOf(customerId: string, row: Sums & Record<string, unknown>): LotRow 
     seq: BigInt(row.seq as string),
     reasonCode: row.reason_code as string,
     createdAt: row.created_at as Date,
+    voidedAtMs: row.voided_at === null ? null : (row.voided_at as Date).getTime(),
     costBasisMicros: row.cost_basis_micros === null ? 0n : BigInt(row.cost_basis_micros as string),
   };
 }

@@ -43,7 +43,7 @@ export interface LotRow extends LotState {
 const balanceColumns = "granted, held, burned, expired, debt, overdraft_held, overdraft_limit";
 /** lotColumns are the columns toLotRow reads. */
 export const lotColumns =
-  "customer_id, credit_type_id, grant_id, source, amount, remaining, held, expired, priority, effective_at, expires_at, seq, reason_code, created_at";
+  "customer_id, credit_type_id, grant_id, source, amount, remaining, held, expired, priority, effective_at, expires_at, seq, reason_code, created_at, voided_at";
 
 /** lotViewColumns are lotColumns and the cost basis: what a lot shown to a caller needs. */
 export const lotViewColumns = `${lotColumns}, cost_basis_micros`;
@@ -78,6 +78,7 @@ export function toLotRow(row: Record<string, unknown>): LotRow {
     seq: BigInt(row.seq as string),
     reasonCode: row.reason_code as string,
     createdAt: row.created_at as Date,
+    voidedAtMs: row.voided_at === null ? null : (row.voided_at as Date).getTime(),
   };
 }
 

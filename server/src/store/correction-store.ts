@@ -1,6 +1,6 @@
 // Usage corrections: the record of a refunded usage event, and the reads a correction and
 // an explanation need (any lot by id; the debt each lot repaid that no correction has
-// given back yet).
+// given back yet); and the mark of a lot voided whole.
 import { type BalanceKey, type LotRow, lotViewColumns, toShownLotRow } from "./balance-store.js";
 import type { Db, Tx } from "./database.js";
 
@@ -58,6 +58,20 @@ export async function selectLotsByIds(db: Db, customerId: string, grantIds: stri
     values: [customerId, grantIds],
   });
   return result.rows.map(toShownLotRow);
+}
+
+/**
+ * updateLotVoided marks a whole lot voided at voidedAt (the void's decision time), once;
+ * returns whether it did. Expects its balance row locked in the transaction that writes
+ * the void (the write path's solo op), so that no change to the lot decides meanwhile.
+ */
+export async function updateLotVoided(tx: Tx, lot: { customerId: string; grantId: string; voidedAt: Date }): Promise<boolean> {
+  const result = await tx.query({
+    name: "update_lot_voided",
+    text: "update grants set voided_at = $3 where customer_id = $1 and grant_id = $2 and voided_at is null",
+    values: [lot.customerId, lot.grantId, lot.voidedAt],
+  });
+  return result.rowCount === 1;
 }
 
 /**

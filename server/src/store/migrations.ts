@@ -1110,6 +1110,17 @@ create index dispute_notes_by_dispute on dispute_notes (dispute_id, note_id);
 `,
   },
   {
+    version: 20,
+    name: "pending voids: a voided lot's held part waits for its reservations",
+    sql: `
+-- When the whole lot was voided (VoidGrant of all of it); null: never. From then on the lot
+-- is not live (nothing new burns or holds from it) and what its reservations give back is
+-- voided in the transaction that gives it back. Set once, never cleared; read with the lot
+-- by the write path (one more column of the lot read, null for nearly every lot).
+alter table grants add column voided_at timestamptz;
+`,
+  },
+  {
     version: 21,
     name: "finance keys: the finance reports and nothing else",
     sql: `
