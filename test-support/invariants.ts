@@ -42,6 +42,13 @@ const checks: Record<string, string> = {
         when 'burn' then b.request_id = r.charge_ref and b.reservation_id is null and b.usage_id is null
         when 'commit' then b.reservation_id::text = r.charge_ref
         else b.usage_id::text = r.charge_ref end)`,
+  // A void of a whole lot voids its free part, and upkeep voids (never expires) whatever
+  // comes back to it in the change that gives it back: between changes it has only what
+  // reservations hold. A lot past its expiry is never voided whole, so none has expired.
+  "a lot voided whole keeps no free credits, and never expires any": `
+    select g.grant_id from grants g
+    where g.voided_at is not null and (g.remaining > g.held or exists (
+      select 1 from ledger_entries e where e.customer_id = g.customer_id and e.grant_id = g.grant_id and e.kind = 'expire'))`,
   "every entry and reservation belongs to a balance": `
     select customer_id, credit_type_id from (
       select customer_id, credit_type_id from ledger_entries

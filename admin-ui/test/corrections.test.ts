@@ -19,7 +19,7 @@ beforeAll(async () => {
   ({ test, browser } = await startUi());
   const { admin, ledger } = test.clients(test.adminToken);
   await admin.createCreditType({ creditType: { creditTypeId, displayName: "USD credits", scale: 2 }, requestId: randomUUID() });
-  for (const customerId of ["hooli", "pied-piper"]) await admin.createCustomer({ customer: { customerId }, requestId: randomUUID() });
+  for (const customerId of ["hooli", "pied-piper", "initech"]) await admin.createCustomer({ customer: { customerId }, requestId: randomUUID() });
   // hooli: a purchase of 100.00 and a mistaken grant of 300.00; a burn of 40.00.
   await ledger.grant({ customerId: "hooli", creditTypeId, amount: 10_000n, source: GrantSource.PURCHASE, reasonCode: "purchase", priority: 0, requestId: randomUUID() });
   await ledger.grant({ customerId: "hooli", creditTypeId, amount: 30_000n, source: GrantSource.SUPPORT, reasonCode: "goodwill", priority: 5, requestId: randomUUID() });
@@ -28,6 +28,9 @@ beforeAll(async () => {
   // pied-piper: 50.00, of which 12.00 burned.
   await ledger.grant({ customerId: "pied-piper", creditTypeId, amount: 5_000n, source: GrantSource.PURCHASE, reasonCode: "purchase", requestId: randomUUID() });
   await service.ledger.burn({ customerId: "pied-piper", cost: { case: "credits", value: { creditTypeId, amount: 1_200n } }, requestId: randomUUID() });
+  // initech: a mistaken grant of 100.00, of which 30.00 is held by an open reservation.
+  await ledger.grant({ customerId: "initech", creditTypeId, amount: 10_000n, source: GrantSource.SUPPORT, reasonCode: "goodwill", requestId: randomUUID() });
+  await service.ledger.reserve({ customerId: "initech", cost: { case: "credits", value: { creditTypeId, amount: 3_000n } }, requestId: randomUUID() });
   supportToken = await test.createKey("support");
   customerKey = (await admin.createApiKey({ name: "pied-piper portal", role: Role.CUSTOMER, customerId: "pied-piper", requestId: randomUUID() })).token;
 }, 180_000);
@@ -62,6 +65,21 @@ describeWithBrowser("voids, refunds and disputes", () => {
     await expect.poll(() => form.getByRole("status").innerText()).toBe("Voided 300.00.");
     expect(await balanceOf("hooli")).toMatchObject({ granted: 10_000n, burned: 4_000n, available: 6_000n });
     await expect.poll(() => page.locator('tr[data-entry-kind="Voided"]').count()).toBe(1);
+    await page.close();
+  });
+
+  it("support voids a grant line whose lot a reservation holds part of: the unused part now, the held part shown pending", async () => {
+    const page = await signIn(supportToken);
+    await openLedger(page, "initech");
+    await page.getByRole("button", { name: "Void 70.00 unused" }).click();
+    const form = page.getByRole("form", { name: "Void unused credits" });
+    await expect.poll(() => form.innerText()).toContain("30.00 more are held by open reservations");
+    await form.getByLabel("Reason code").fill("granted_by_mistake");
+    await form.getByRole("button", { name: "Void" }).click();
+    await expect.poll(() => form.getByRole("status").innerText()).toBe("Voided 70.00; 30.00 pending until its reservations resolve.");
+    await expect.poll(() => page.locator('tr[data-entry-kind="Grant"]').getByText("void pending").innerText()).toMatch(/^void pending\s*30\.00$/);
+    expect(await seriousViolations(page)).toEqual([]);
+    expect(await balanceOf("initech")).toMatchObject({ granted: 3_000n, held: 3_000n, available: 0n });
     await page.close();
   });
 

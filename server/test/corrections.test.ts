@@ -107,13 +107,18 @@ describe("VoidGrant", () => {
     expect(await refusedUnchanged(() => voidGrant(admin, customerId, grantId, 51n))).toEqual(["FailedPrecondition", "VOID_EXCEEDS_UNUSED"]);
   });
 
-  it("voids only the free part of a lot with a reservation on it and says what stays held; the held part stays the reservation's", async () => {
+  it("voids the free part of a lot with a reservation on it now and leaves the held part pending: committed, it burns; given back, it is voided", async () => {
     const customerId = await customer();
     const grantId = await grant(customerId, 100n);
-    const reservation = (await service.ledger.reserve({ customerId, cost: { case: "credits", value: { creditTypeId, amount: 30n } }, requestId: randomUUID() })).reservation!;
-    expect(await voidGrant(admin, customerId, grantId)).toMatchObject({ voided: 70n, held: 30n, remaining: 30n });
-    await service.ledger.commit({ reservationId: reservation.reservationId, amount: 30n, requestId: randomUUID() });
+    const reserve = async (amount: bigint) => (await service.ledger.reserve({ customerId, cost: { case: "credits", value: { creditTypeId, amount } }, requestId: randomUUID() })).reservation!;
+    const committed = await reserve(30n);
+    const released = await reserve(20n);
+    expect(await voidGrant(admin, customerId, grantId)).toMatchObject({ voided: 50n, held: 50n, pending: 50n, remaining: 50n });
+    await service.ledger.commit({ reservationId: committed.reservationId, amount: 30n, requestId: randomUUID() });
+    await service.ledger.release({ reservationId: released.reservationId, requestId: randomUUID() });
     expect(await balanceOf(customerId)).toMatchObject({ granted: 30n, burned: 30n, held: 0n, available: 0n });
+    const voids = await admin.ledger.listLedgerEntries({ customerId, creditTypeId, kinds: [EntryKind.VOID] });
+    expect(voids.entries.map((entry) => [entry.amount, entry.reasonCode]).sort()).toEqual([[20n, "lot_voided"], [50n, "granted_by_mistake"]]);
   });
 
   it("never takes more than the lot had: a second void finds NOTHING_TO_VOID, and a replay answers the first void without a second entry", async () => {

@@ -68,14 +68,21 @@ function CorrectionForm({ label, intro, submitLabel, scale, pending, error, done
   );
 }
 
-/** VoidForm voids a lot's unused credits. */
-export function VoidForm({ customerId, grantId, unused, scale }: { customerId: string; grantId: string; unused: bigint; scale: number }) {
+/**
+ * VoidForm voids a lot's unused credits; with no amount, the whole lot: what open
+ * reservations hold then waits for them (voided as they give it back, burned as they commit it).
+ */
+export function VoidForm({ customerId, grantId, unused, held, scale }: { customerId: string; grantId: string; unused: bigint; held: bigint; scale: number }) {
   const voidGrant = useChange(CorrectionService.method.voidGrant);
   const [done, setDone] = useState<string | null>(null);
+  const heldNote =
+    held > 0n
+      ? ` ${formatAmount(held, scale)} more are held by open reservations: voiding all of it (empty amount) voids them as the reservations give them back; what they use still burns.`
+      : "";
   return (
     <CorrectionForm
       label="Void unused credits"
-      intro={`Lot ${grantId.slice(0, 8)} has ${formatAmount(unused, scale)} unused credits. Credits held by open reservations are not voided.`}
+      intro={`Lot ${grantId.slice(0, 8)} has ${formatAmount(unused, scale)} unused credits.${heldNote}`}
       submitLabel="Void"
       scale={scale}
       pending={voidGrant.isPending}
@@ -84,7 +91,14 @@ export function VoidForm({ customerId, grantId, unused, scale }: { customerId: s
       onSubmit={(amount, reasonCode, requestId) =>
         voidGrant.mutate(
           { customerId, grantId, amount, reasonCode, requestId },
-          { onSuccess: (res) => setDone(`Voided ${formatAmount(res.voided, scale)}${res.held > 0n ? `; ${formatAmount(res.held, scale)} stay held` : ""}.`) },
+          {
+            onSuccess: (res) =>
+              setDone(
+                `Voided ${formatAmount(res.voided, scale)}` +
+                  (res.pending > 0n ? `; ${formatAmount(res.pending, scale)} pending until its reservations resolve` : res.held > 0n ? `; ${formatAmount(res.held, scale)} stay held` : "") +
+                  ".",
+              ),
+          },
         )
       }
     />

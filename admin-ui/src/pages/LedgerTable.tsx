@@ -50,11 +50,18 @@ export function LedgerTable({ customerId, eventLink = (usageId: string) => href(
     pageSize,
     pageToken: tokens[tokens.length - 1],
   });
-  // A lot's unused credits: its free part, as GetBalance lists the lots that have some.
+  // A lot as GetBalance lists it (lots with credits left); its unused credits are its free part.
+  const lotOf = (grantId: string) => (balance.data?.balances ?? []).flatMap((credit) => credit.lots).find((candidate) => candidate.grantId === grantId);
   const unusedOf = (grantId: string): bigint => {
-    const lot = (balance.data?.balances ?? []).flatMap((credit) => credit.lots).find((candidate) => candidate.grantId === grantId);
+    const lot = lotOf(grantId);
     return lot === undefined ? 0n : lot.remaining - lot.held;
   };
+  // What of a lot not voided yet open reservations hold: a void of the whole lot leaves it pending.
+  const voidableHeldOf = (grantId: string): bigint => {
+    const lot = lotOf(grantId);
+    return lot === undefined || lot.voidTime !== undefined ? 0n : lot.held;
+  };
+  const voidPendingOf = (grantId: string): bigint => lotOf(grantId)?.voidPending ?? 0n;
   const chosenEntry = correcting === null ? undefined : entries.data?.entries.find((entry) => entry.entryId === correcting.entryId);
   const chosen = correcting === null || chosenEntry === undefined ? null : { kind: correcting.kind, entry: chosenEntry };
   const resetPaging = <T,>(set: (value: T) => void) => (value: T) => {
@@ -131,6 +138,11 @@ export function LedgerTable({ customerId, eventLink = (usageId: string) => href(
                 <td>
                   {entryKindName(entry.kind)}
                   {entry.overLimit && <span className="badge warn" title="burned past the overdraft limit under the kill switch">over limit</span>}
+                  {entry.kind === EntryKind.GRANT && voidPendingOf(entry.grantId) > 0n && (
+                    <span className="badge warn" title="the lot was voided; what its open reservations hold is voided as they give it back">
+                      void pending <Amount value={voidPendingOf(entry.grantId)} scale={scaleOf(entry.creditTypeId)} />
+                    </span>
+                  )}
                 </td>
                 <td className="num"><Amount value={entry.amount} scale={scaleOf(entry.creditTypeId)} /></td>
                 <td>{entry.creditTypeId}</td>
@@ -142,7 +154,7 @@ export function LedgerTable({ customerId, eventLink = (usageId: string) => href(
                 <td>{entry.usageId ? <a href={eventLink(entry.usageId)}>usage event {entry.usageId}</a> : entry.reservationId ? <span title={entry.reservationId}>reservation</span> : ""}</td>
                 {corrections && (
                   <td>
-                    {entry.kind === EntryKind.GRANT && unusedOf(entry.grantId) > 0n && (
+                    {entry.kind === EntryKind.GRANT && (unusedOf(entry.grantId) > 0n || voidableHeldOf(entry.grantId) > 0n) && (
                       <button type="button" onClick={() => setCorrecting({ kind: "void", entryId: entry.entryId })}>
                         Void <Amount value={unusedOf(entry.grantId)} scale={scaleOf(entry.creditTypeId)} /> unused
                       </button>
@@ -160,7 +172,14 @@ export function LedgerTable({ customerId, eventLink = (usageId: string) => href(
         </table>
       )}
       {chosen && chosen.kind === "void" && (
-        <VoidForm key={chosen.entry.entryId} customerId={customerId} grantId={chosen.entry.grantId} unused={unusedOf(chosen.entry.grantId)} scale={scaleOf(chosen.entry.creditTypeId)} />
+        <VoidForm
+          key={chosen.entry.entryId}
+          customerId={customerId}
+          grantId={chosen.entry.grantId}
+          unused={unusedOf(chosen.entry.grantId)}
+          held={voidableHeldOf(chosen.entry.grantId)}
+          scale={scaleOf(chosen.entry.creditTypeId)}
+        />
       )}
       {chosen && chosen.kind === "refund" && <RefundForm key={chosen.entry.entryId} customerId={customerId} entry={chosen.entry} scale={scaleOf(chosen.entry.creditTypeId)} />}
       <div className="pager">
