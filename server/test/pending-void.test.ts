@@ -91,16 +91,19 @@ describe("a void of a lot with a reservation on it", () => {
     expect(lots.get(b)?.voidTime).toBeUndefined();
   });
 
-  it("leaves the lot out of new burns and holds: they take other lots, or are refused when they would need it", async () => {
-    const { customerId, a, b } = await voidedWithHold();
+  it("leaves the lot out of new burns and holds, even once its reservation gave credits back: they take other lots, or are refused when they would need it", async () => {
+    const { customerId, a, b, reservationId } = await voidedWithHold();
+    await service.ledger.release({ reservationId, requestId: randomUUID() });
     const refused = await errorOf(burn(customerId, 21n));
     expect(errorInfoOf(refused)?.reason).toBe("INSUFFICIENT_CREDITS");
     expect(errorInfoOf(await errorOf(reserve(customerId, 21n)))?.reason).toBe("INSUFFICIENT_CREDITS");
     const burned = await burn(customerId, 20n);
     expect(burned.entries.map((entry) => [entry.kind, entry.grantId, entry.amount])).toEqual([[EntryKind.BURN, b, 20n]]);
     expect(await entriesOf(a)).toEqual([
-      ["hold", "30", expect.any(String), expect.any(String), expect.any(String)],
+      ["hold", "30", expect.any(String), expect.any(String), reservationId],
       ["void", "70", expect.any(String), "granted_by_mistake", null],
+      ["release", "30", expect.any(String), expect.any(String), reservationId],
+      ["void", "30", "system", "lot_voided", reservationId],
     ]);
   });
 

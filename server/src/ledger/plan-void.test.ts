@@ -132,8 +132,10 @@ describe("a lot voided whole, its held part pending", () => {
     { name: "a burn that would need the voided lot is refused", plan: (state: BalanceState) => planBurn(state, 51n, later), insufficient: { available: 50n, required: 51n } },
     { name: "a hold takes the live lot only", plan: (state: BalanceState) => planHold(state, 20n, later), entries: [["hold", "b", 20n, false]] },
     { name: "upkeep finds nothing to do", plan: (state: BalanceState) => planUpkeep(state, later), entries: [] },
-  ])("takes nothing new from the lot: $name", ({ plan, entries, insufficient }) => {
-    const planned = plan(voidedWithHold().state);
+  ])("takes nothing new from the lot, even after its reservation gave credits back: $name", ({ plan, entries, insufficient }) => {
+    const { state, hold } = voidedWithHold();
+    const released = planRelease(state, [hold], later);
+    const planned = plan(released.state);
     if (insufficient) return void expect(planned).toMatchObject({ kind: "insufficient", ...insufficient });
     if (planned.kind !== "planned") throw new Error("the change is planned");
     expect(kindsOf(planned)).toEqual(entries);
