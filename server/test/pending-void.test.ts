@@ -4,7 +4,7 @@
 // commit of less than held, expiry of the reservation) is voided in the change that gives
 // it back, and what they commit still burns from it, even with many callers at once.
 import { randomUUID } from "node:crypto";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { EntryKind, errorInfoOf, GrantSource } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runExpiryPass } from "../src/jobs/expiry-jobs.js";
@@ -144,6 +144,27 @@ describe("a void of a lot with a reservation on it", () => {
       ["void", "30", "system", "lot_voided", reservationId],
     ]);
     expect(await balanceOf(customerId)).toMatchObject({ granted: 20n, expired: 0n, held: 0n, available: 20n });
+  });
+});
+
+describe("a voided lot as of a past time", () => {
+  it("is live with all its credits before its void, and shows its held part pending after it, until the release voids it", async () => {
+    const customerId = await customer();
+    const a = await grant(customerId, 100n);
+    const reservationId = await reserve(customerId, 30n);
+    clock.advance(minuteMs);
+    const voidedAtMs = clock.ms;
+    await voidLot(customerId, a);
+    clock.advance(minuteMs);
+    await service.ledger.release({ reservationId, requestId: randomUUID() });
+    const asOf = async (atMs: number) => {
+      const res = await admin.ledger.getBalance({ customerId, creditTypeId, asOfTime: timestampFromMs(atMs) });
+      const lot = res.asOfLots.find((candidate) => candidate.lot?.grantId === a)?.lot;
+      return { available: res.balances[0].available, granted: res.balances[0].granted, remaining: lot?.remaining, held: lot?.held, voidPending: lot?.voidPending };
+    };
+    expect(await asOf(voidedAtMs - 1)).toEqual({ available: 70n, granted: 100n, remaining: 100n, held: 30n, voidPending: 0n });
+    expect(await asOf(voidedAtMs)).toEqual({ available: 0n, granted: 30n, remaining: 30n, held: 30n, voidPending: 30n });
+    expect(await asOf(clock.ms)).toEqual({ available: 0n, granted: 0n, remaining: 0n, held: 0n, voidPending: 0n });
   });
 });
 
