@@ -147,6 +147,26 @@ describe("a void of a lot with a reservation on it", () => {
   });
 });
 
+describe("a refund of a charge that burned from a voided lot", () => {
+  it("goes back to the lot and is voided at once: burned falls, available does not move", async () => {
+    const customerId = await customer();
+    const a = await grant(customerId, 100n);
+    const burnRequestId = randomUUID();
+    await service.ledger.burn({ customerId, cost: { case: "credits", value: { creditTypeId, amount: 10n } }, requestId: burnRequestId });
+    const reservationId = await reserve(customerId, 30n);
+    expect(await voidLot(customerId, a)).toMatchObject({ voided: 60n, pending: 30n });
+    const before = await balanceOf(customerId);
+    await admin.corrections.refundCharge({ customerId, charge: { charge: { case: "burnRequestId", value: burnRequestId } }, amount: 0n, reasonCode: "goodwill", requestId: randomUUID() });
+    expect(await balanceOf(customerId)).toMatchObject({ available: before.available, burned: 0n, granted: 30n, held: 30n });
+    expect((await entriesOf(a)).slice(-2).map(([kind, amount, actor, reasonCode]) => [kind, amount, actor === "system", reasonCode])).toEqual([
+      ["refund", "10", false, "goodwill"],
+      ["void", "10", true, "lot_voided"],
+    ]);
+    await service.ledger.release({ reservationId, requestId: randomUUID() });
+    expect(await lotRow(a)).toEqual({ remaining: "0", held: "0", voided: true });
+  });
+});
+
 describe("a voided lot as of a past time", () => {
   it("is live with all its credits before its void, and shows its held part pending after it, until the release voids it", async () => {
     const customerId = await customer();
