@@ -1091,8 +1091,10 @@ export const DisputeStatusSchema: GenEnum<DisputeStatus> = /*@__PURE__*/
  * (AIP-155), with the same reasons for any method and for a field that fails
  * its check. Reasons of this service's own:
  * - GRANT_NOT_FOUND (NOT_FOUND): no lot with this id for this customer.
- * - NOTHING_TO_VOID (FAILED_PRECONDITION): the lot has no free credits left;
- *   metadata held says how many are held by reservations.
+ * - NOTHING_TO_VOID (FAILED_PRECONDITION): the lot has no free credits left
+ *   and, for a void of the whole lot, none held either, or it was voided whole
+ *   already, or it is past its expiry; metadata held says how many are held by
+ *   reservations.
  * - VOID_EXCEEDS_UNUSED (FAILED_PRECONDITION): amount is more than the lot's
  *   free credits; metadata unused and held.
  * - CHARGE_NOT_FOUND (NOT_FOUND): no burn of this customer matches the charge.
@@ -1114,8 +1116,9 @@ export const DisputeStatusSchema: GenEnum<DisputeStatus> = /*@__PURE__*/
  */
 export const CorrectionService: GenService<{
   /**
-   * VoidGrant takes back the unused credits of a lot: all of its free part, or
-   * amount of it. Admin and support keys.
+   * VoidGrant takes back the unused credits of a lot: the whole lot (its free
+   * part now, the part reservations hold as they give it back), or amount of
+   * its free part. Admin and support keys.
    *
    * @generated from rpc burndown.v1.CorrectionService.VoidGrant
    */
