@@ -53,6 +53,7 @@ const words: Record<string, (m: Metadata) => string> = {
   ALREADY_REFUNDED: () => "This event was refunded in part already; refund the rest from its ledger line.",
   NOTHING_TO_VOID: (m) => `This lot has no unused credits left to void${m.held && m.held !== "0" ? ` (${m.held} are held by open reservations)` : ""}.`,
   VOID_EXCEEDS_UNUSED: (m) => `That is more than the lot's unused credits (${m.unused ?? "?"} in the smallest unit).`,
+  LOT_OF_TOP_UP: (m) => `These credits were bought with top-up ${m.order_id ?? "?"}: refund the top-up to take them back, with its money.`,
   GRANT_NOT_FOUND: () => "No such lot for this customer.",
   CHARGE_NOT_FOUND: () => "No such charge for this customer.",
   NOTHING_TO_REFUND: () => "This charge was refunded in full already.",

@@ -141,6 +141,20 @@ describe("VoidGrant", () => {
     const stranger = await customer();
     expect(await refusedUnchanged(() => voidGrant(admin, stranger, grantId))).toEqual(["NotFound", "GRANT_NOT_FOUND"]);
   });
+
+  it("refuses to void a lot bought with a top-up (LOT_OF_TOP_UP): its credits go back with its money, so a refund cannot take them twice", async () => {
+    const customerId = await customer();
+    const bundleId = `b-${randomUUID().slice(0, 8)}`;
+    await admin.billing.createBundle({ requestId: randomUUID(), bundleId, displayName: "Pack", creditTypeId, credits: 100n, currency: "USD", priceMinor: 1000n });
+    const order = (await service.billing.createTopUp({ requestId: randomUUID(), customerId, item: { case: "bundleId", value: bundleId } })).topUp!;
+    const paid = (await service.billing.confirmTopUp({ requestId: randomUUID(), orderId: order.orderId, paymentReference: `pi_${randomUUID()}`, amountMinor: order.priceMinor, currency: "USD" })).topUp!;
+    expect(await refusedUnchanged(() => voidGrant(admin, customerId, paid.grantId))).toEqual(["FailedPrecondition", "LOT_OF_TOP_UP"]);
+    // Refunded in full, the purchase takes back exactly its credits, none as debt.
+    await burn(customerId, 30n);
+    const refunded = (await admin.billing.refundTopUp({ orderId: order.orderId, amountMinor: order.priceMinor, currency: "USD", reasonCode: "refund", paymentReference: `re_${randomUUID()}`, requestId: randomUUID() })).topUp!;
+    expect([refunded.clawedBackCredits, refunded.debtCredits]).toEqual([70n, 30n]);
+    expect(await invariantViolations(t.database.pool)).toEqual([]);
+  });
 });
 
 describe("RefundCharge", () => {

@@ -9,6 +9,7 @@ import { LedgerError, notFound } from "../errors.js";
 import { assert } from "../ledger/balance-state.js";
 import { planVoid } from "../ledger/plan.js";
 import { selectLotsByIds, updateLotVoided } from "../store/correction-store.js";
+import { selectTopUpIdOfLot } from "../store/billing-store.js";
 import { mapDriverErrors } from "../store/database.js";
 import type { EntryRow } from "../store/entry-store.js";
 import type { Caller, Deps, Idempotency } from "./context.js";
@@ -46,6 +47,12 @@ export async function voidGrant(deps: Deps, caller: Caller, idempotency: Idempot
   }
   const [lot] = await mapDriverErrors(() => selectLotsByIds(deps.pool, input.customerId, [input.grantId]));
   if (lot === undefined) throw notFound("GRANT_NOT_FOUND", "grant id", input.grantId);
+  // A top-up's credits go back with its money (BillingService.RefundTopUp), whose clawback
+  // counts what the lot used: a void beside it would be taken a second time, as debt.
+  const orderId = await mapDriverErrors(() => selectTopUpIdOfLot(deps.pool, input.customerId, input.grantId));
+  if (orderId !== null) {
+    throw new LedgerError("rejected", "LOT_OF_TOP_UP", `lot ${input.grantId} was bought with top-up ${orderId}: refund the top-up to take its credits back`, { order_id: orderId });
+  }
   return deps.writes.submit(voidOp(caller, idempotency, input, lot.creditTypeId));
 }
 

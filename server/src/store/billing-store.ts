@@ -186,6 +186,19 @@ export async function insertTopUp(
 }
 
 /**
+ * selectTopUpIdOfLot names the top-up order a lot was bought with, or null for a lot no
+ * order paid for. No lock: an order's lot is set once, with the lot, and never changes.
+ */
+export async function selectTopUpIdOfLot(db: Db, customerId: string, grantId: string): Promise<string | null> {
+  const result = await db.query({
+    name: "select_topup_id_of_lot",
+    text: "select order_id from topup_orders where customer_id = $1 and grant_id = $2",
+    values: [customerId, grantId],
+  });
+  return result.rows.length === 0 ? null : (result.rows[0].order_id as string);
+}
+
+/**
  * selectTopUp reads an order, or null; with lock "update" it takes the order's row lock
  * (FOR UPDATE), which its state changes hold until they commit. A change that also
  * changes a balance takes the balance's lock first (the write path's order).

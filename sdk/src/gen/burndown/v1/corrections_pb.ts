@@ -1097,6 +1097,9 @@ export const DisputeStatusSchema: GenEnum<DisputeStatus> = /*@__PURE__*/
  *   reservations.
  * - VOID_EXCEEDS_UNUSED (FAILED_PRECONDITION): amount is more than the lot's
  *   free credits; metadata unused and held.
+ * - LOT_OF_TOP_UP (FAILED_PRECONDITION): the lot was bought with a top-up
+ *   order (metadata order_id); its credits go back with the money, by
+ *   BillingService.RefundTopUp, never by a void.
  * - CHARGE_NOT_FOUND (NOT_FOUND): no burn of this customer matches the charge.
  * - REFUND_EXCEEDS_CHARGE (FAILED_PRECONDITION): amount is more than what the
  *   charge burned less what was refunded of it already; metadata refundable.
