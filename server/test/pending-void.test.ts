@@ -148,7 +148,7 @@ describe("a void of a lot with a reservation on it", () => {
 });
 
 describe("a refund of a charge that burned from a voided lot", () => {
-  it("goes back to the lot and is voided at once: burned falls, available does not move", async () => {
+  it("comes back as a new lot (source adjustment, reason refund), not to the voided lot: the customer gets the credits", async () => {
     const customerId = await customer();
     const a = await grant(customerId, 100n);
     const burnRequestId = randomUUID();
@@ -157,11 +157,11 @@ describe("a refund of a charge that burned from a voided lot", () => {
     expect(await voidLot(customerId, a)).toMatchObject({ voided: 60n, pending: 30n });
     const before = await balanceOf(customerId);
     await admin.corrections.refundCharge({ customerId, charge: { charge: { case: "burnRequestId", value: burnRequestId } }, amount: 0n, reasonCode: "goodwill", requestId: randomUUID() });
-    expect(await balanceOf(customerId)).toMatchObject({ available: before.available, burned: 0n, granted: 30n, held: 30n });
-    expect((await entriesOf(a)).slice(-2).map(([kind, amount, actor, reasonCode]) => [kind, amount, actor === "system", reasonCode])).toEqual([
-      ["refund", "10", false, "goodwill"],
-      ["void", "10", true, "lot_voided"],
-    ]);
+    // The burn stays burned; the voided lot takes nothing back.
+    expect(await balanceOf(customerId)).toMatchObject({ available: before.available + 10n, burned: 10n, granted: 50n, held: 30n });
+    expect((await entriesOf(a)).map(([kind]) => kind)).not.toContain("refund");
+    const lots = (await service.ledger.getBalance({ customerId, creditTypeId })).balances[0].lots;
+    expect(lots.filter((lot) => lot.grantId !== a).map((lot) => [lot.amount, lot.source, lot.reasonCode])).toEqual([[10n, GrantSource.ADJUSTMENT, "refund"]]);
     await service.ledger.release({ reservationId, requestId: randomUUID() });
     expect(await lotRow(a)).toEqual({ remaining: "0", held: "0", voided: true });
   });

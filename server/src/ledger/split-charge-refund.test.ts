@@ -13,7 +13,7 @@ function lot(grantId: string, options: Partial<LotState> = {}): LotState {
 }
 
 const state = (debt: bigint, lots: LotState[]): BalanceState => ({ granted: 0n, held: 0n, burned: 0n, expired: 0n, debt, overdraftHeld: 0n, overdraftLimit: 0n, lots });
-const live = [lot("a"), lot("b"), lot("old", { expiresAtMs: nowMs - 1 })];
+const live = [lot("a"), lot("b"), lot("old", { expiresAtMs: nowMs - 1 }), lot("voided", { voidedAtMs: nowMs - 1 })];
 
 describe("splitChargeRefund", () => {
   it.each([
@@ -31,6 +31,11 @@ describe("splitChargeRefund", () => {
       name: "a part of an expired lot comes back as a new lot",
       burns: [{ grantId: "old", amount: 40n }], refunded: {}, amount: 40n, debt: 0n,
       refunds: [], newLots: [{ fromGrantId: "old", amount: 40n }],
+    },
+    {
+      name: "a part of a lot voided whole since comes back as a new lot, not to the lot that would void it",
+      burns: [{ grantId: "a", amount: 5n }, { grantId: "voided", amount: 15n }], refunded: {}, amount: 20n, debt: 0n,
+      refunds: [{ grantId: "a", amount: 5n }], newLots: [{ fromGrantId: "voided", amount: 15n }],
     },
     {
       name: "an overdraft part comes off the debt, and what later lots repaid as a new lot",

@@ -1,10 +1,10 @@
 // Where a refund of a charge (a Burn, a commit or a usage event) goes: the credits it
 // burned last come back first, each part to where it was burned from. A part of a lot
 // still live (or not yet effective) goes back to that lot; a part of a lot that has
-// expired since comes back as a new lot (the burn stays burned, so revenue already
+// expired or been voided whole since comes back as a new lot (the burn stays burned, so revenue already
 // recognised stays recognised); an overdraft part comes off the debt while there is
 // debt, and the rest (debt later lots repaid) as a new lot too.
-import { assert, type BalanceState, isExpired } from "./balance-state.js";
+import { assert, type BalanceState, isExpired, isVoided } from "./balance-state.js";
 import type { Refund } from "./plan.js";
 
 /** BurnPart is one burn entry of a charge, in the order it was written; grantId null: overdraft. */
@@ -75,7 +75,9 @@ export function splitChargeRefund(burns: BurnPart[], refundedFrom: Map<string | 
     }
     const lot = afterUpkeep.lots.find((candidate) => candidate.grantId === burn.grantId);
     assert(lot !== undefined, "every lot a charge burned from is loaded");
-    if (isExpired(lot, nowMs)) newLots.push({ fromGrantId: burn.grantId, amount: take });
+    // A lot voided whole takes nothing back (what comes back to it is voided): as for an
+    // expired one, the credits come back as a new lot.
+    if (isExpired(lot, nowMs) || isVoided(lot, nowMs)) newLots.push({ fromGrantId: burn.grantId, amount: take });
     else refunds.push({ grantId: burn.grantId, amount: take });
   }
   assert(rest === 0n, "what is refundable is found in the charge's burns");

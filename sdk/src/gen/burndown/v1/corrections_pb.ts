@@ -1079,7 +1079,7 @@ export const DisputeStatusSchema: GenEnum<DisputeStatus> = /*@__PURE__*/
  *
  * A refund gives back credits a charge burned, last burned first: a
  * lot-backed part to its lot (ENTRY_KIND_REFUND with the lot's grant_id); a
- * part whose lot has expired since as a new lot (an ENTRY_KIND_GRANT entry,
+ * part whose lot has expired or been voided whole since as a new lot (an ENTRY_KIND_GRANT entry,
  * source GRANT_SOURCE_ADJUSTMENT, reason code "refund", the cost basis of the
  * lot it burned from); an overdraft part (a burn without a lot) off the debt,
  * or, for debt that later lots repaid already, as a new lot with no cost
