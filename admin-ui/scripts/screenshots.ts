@@ -8,7 +8,7 @@ import path from "node:path";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { AdminService, EntryKind, GrantSource, LedgerService, Role } from "@burndown/sdk";
+import { AdminService, CorrectionService, EntryKind, GrantSource, LedgerService, Role, SupportService } from "@burndown/sdk";
 import pg from "pg";
 import { newApiKeyToken } from "../../server/src/service/api-keys.js";
 import { migrate } from "../../server/src/store/migrations.js";
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     const now = Date.now();
     const since = timestampFromDate(new Date(now - 7 * dayMs));
     await ledger.grant({ customerId: "acme", creditTypeId, amount: 50_000n, source: GrantSource.PROMOTION, reasonCode: "launch_promo", effectiveTime: since, expireTime: timestampFromDate(new Date(now + 40 * dayMs)), requestId: requestId() });
-    await ledger.grant({ customerId: "acme", creditTypeId, amount: 200_000n, source: GrantSource.PURCHASE, reasonCode: "purchase", effectiveTime: since, requestId: requestId() });
+    await ledger.grant({ customerId: "acme", creditTypeId, amount: 200_000n, source: GrantSource.PURCHASE, reasonCode: "purchase", costBasisMicros: 1_000_000n, effectiveTime: since, requestId: requestId() });
     const serviceKey = (await admin.createApiKey({ name: "checkout service", role: Role.SERVICE, requestId: requestId() })).token;
     const service = createClient(LedgerService, createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors: [bearer(serviceKey)] }));
     const events = Array.from({ length: 24 }, (_, i) => ({
@@ -62,6 +62,12 @@ async function main(): Promise<void> {
     const supportKey = (await admin.createApiKey({ name: "Dana (support)", role: Role.SUPPORT, grantLimit: 10_000n, requestId: requestId() })).token;
     const customerKey = (await admin.createApiKey({ name: "acme portal", role: Role.CUSTOMER, customerId: "acme", requestId: requestId() })).token;
     const burn = (await ledger.listLedgerEntries({ customerId: "acme", kinds: [EntryKind.BURN] })).entries[0];
+    // A dispute on that burn, and a support grant above the key's limit waiting for approval.
+    await createClient(CorrectionService, transport).openDispute({ customerId: "acme", entryIds: [burn.entryId], description: "We never ran that job", requestId: requestId() });
+    const supportTransport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors: [bearer(supportKey)] });
+    await createClient(SupportService, supportTransport).requestGrant({
+      grant: { customerId: "acme", creditTypeId, amount: 25_000n, source: GrantSource.SUPPORT, reasonCode: "goodwill", note: "outage on 3 March", requestId: requestId() },
+    });
 
     await mkdir(outDir, { recursive: true });
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -93,6 +99,21 @@ async function main(): Promise<void> {
     await page.goto(`${server.httpUrl}/#/platform/features`);
     await page.getByRole("heading", { name: "Platform" }).waitFor();
     await shoot("platform-features");
+    await page.goto(`${server.httpUrl}/#/approvals`);
+    await page.getByRole("heading", { name: "Approvals" }).waitFor();
+    await shoot("approvals");
+    await page.goto(`${server.httpUrl}/#/disputes`);
+    await page.getByRole("heading", { name: "Disputes" }).waitFor();
+    await shoot("disputes");
+    await page.goto(`${server.httpUrl}/#/finance`);
+    await page.getByRole("heading", { name: "Finance" }).waitFor();
+    await page.getByRole("button", { name: "Run report" }).click();
+    await page.getByRole("table").first().waitFor();
+    await shoot("finance");
+    await page.goto(`${server.httpUrl}/#/platform/verify`);
+    await page.getByRole("button", { name: "Verify now" }).click();
+    await page.getByRole("button", { name: "Verify now" }).waitFor();
+    await shoot("platform-verify");
     await page.goto(`${server.httpUrl}/customer#key=${encodeURIComponent(customerKey)}`);
     await page.locator("svg g[data-bucket]").first().waitFor({ state: "attached" });
     await shoot("customer-view");
