@@ -129,13 +129,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
               Finance
             </a>
           )}
-          <div className="who">
-            <span>{me.name || me.keyId}</span>
-            <span className="badge">{roleNames[me.role] ?? "?"}</span>
-            <button type="button" className="link" onClick={onSignOut}>
-              Sign out
-            </button>
-          </div>
+          <SignedInAs me={me} onSignOut={onSignOut} />
         </nav>
         <main className="content">
           {section === "customers" && route[1] ? (
@@ -159,6 +153,19 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
   );
 }
 
+/** SignedInAs shows the key signed in, its role, and the way out: the foot of every sidebar. */
+function SignedInAs({ me, onSignOut }: { me: GetCallerResponse; onSignOut: () => void }) {
+  return (
+    <div className="who">
+      <span>{me.name || me.keyId}</span>
+      <span className="badge">{roleNames[me.role] ?? "?"}</span>
+      <button type="button" className="link" onClick={onSignOut}>
+        Sign out
+      </button>
+    </div>
+  );
+}
+
 /**
  * FinanceShell is all a finance key sees: the finance report, whatever the address says.
  * Its key may call nothing else, so no other screen could load.
@@ -174,13 +181,7 @@ function FinanceShell({ me, onSignOut }: { me: GetCallerResponse; onSignOut: () 
           <a href={href("finance")} aria-current="page">
             Finance
           </a>
-          <div className="who">
-            <span>{me.name || me.keyId}</span>
-            <span className="badge">{roleNames[me.role] ?? "?"}</span>
-            <button type="button" className="link" onClick={onSignOut}>
-              Sign out
-            </button>
-          </div>
+          <SignedInAs me={me} onSignOut={onSignOut} />
         </nav>
         <main className="content">
           <FinanceScreen />
