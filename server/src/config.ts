@@ -42,6 +42,10 @@ export interface Config {
   rechargeRetryDelaysMs: readonly number[];
   /** disputes: how long staff have to first act on one, and to resolve it. */
   disputeSla: { firstResponseMs: number; resolutionMs: number };
+  /** GET /metrics wants this bearer token; null: open (a private port). */
+  metricsToken: string | null;
+  /** the ledger self-check: every intervalMs (0: off), sampleSize customers per run. */
+  selfCheck: { intervalMs: number; sampleSize: number };
 }
 
 /** retryDelays reads a comma-separated list of delays in milliseconds (1 to 10, each from 1 s to 30 days). */
@@ -102,6 +106,13 @@ function checkoutUrl(value: string | undefined): string | null {
   return url;
 }
 
+/** metricsToken checks the /metrics bearer token: unset or empty means none; else 16-200 visible characters. */
+function metricsToken(value: string | undefined): string | null {
+  if (value === undefined || value === "") return null;
+  if (!/^[\x21-\x7e]{16,200}$/.test(value)) throw new Error(`BURNDOWN_METRICS_TOKEN must be 16 to 200 visible ASCII characters without spaces (a bearer token), got one of ${value.length} characters`);
+  return value;
+}
+
 /** frameAncestors checks a CSP source list (origins, 'self', 'none' or *), space separated. */
 function frameAncestors(value: string | undefined): string {
   if (value === undefined || value.trim() === "") return "*";
@@ -143,6 +154,8 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
     lanes: count("BURNDOWN_WRITE_LANES", env.BURNDOWN_WRITE_LANES, limits.writeLanesDefault, 1, limits.poolSizeMax - 1),
     partitions: count("BURNDOWN_CUSTOMER_PARTITIONS", env.BURNDOWN_CUSTOMER_PARTITIONS, limits.customerPartitionsDefault, 1, 1_024),
   };
+  const selfCheckMs = count("BURNDOWN_SELF_CHECK_INTERVAL_MS", env.BURNDOWN_SELF_CHECK_INTERVAL_MS, limits.selfCheckIntervalMsDefault, 0, 7 * 86_400_000);
+  if (selfCheckMs > 0 && selfCheckMs < 1_000) throw new Error(`BURNDOWN_SELF_CHECK_INTERVAL_MS must be 0 (off) or from 1000 to ${7 * 86_400_000} milliseconds, got ${JSON.stringify(env.BURNDOWN_SELF_CHECK_INTERVAL_MS)}`);
   if (writes.lanes % writes.partitions !== 0) {
     throw new Error(`BURNDOWN_WRITE_LANES (${writes.lanes}) must be a multiple of BURNDOWN_CUSTOMER_PARTITIONS (${writes.partitions})`);
   }
@@ -178,6 +191,11 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
     disputeSla: {
       firstResponseMs: count("BURNDOWN_DISPUTE_FIRST_RESPONSE_HOURS", env.BURNDOWN_DISPUTE_FIRST_RESPONSE_HOURS, limits.disputeFirstResponseMsDefault / 3_600_000, 1, 24 * 90) * 3_600_000,
       resolutionMs: count("BURNDOWN_DISPUTE_RESOLUTION_HOURS", env.BURNDOWN_DISPUTE_RESOLUTION_HOURS, limits.disputeResolutionMsDefault / 3_600_000, 1, 24 * 365) * 3_600_000,
+    },
+    metricsToken: metricsToken(env.BURNDOWN_METRICS_TOKEN),
+    selfCheck: {
+      intervalMs: selfCheckMs,
+      sampleSize: count("BURNDOWN_SELF_CHECK_SAMPLE", env.BURNDOWN_SELF_CHECK_SAMPLE, limits.selfCheckSampleDefault, 1, limits.selfCheckSampleMax),
     },
     admission: {
       inFlightMax: count("BURNDOWN_MAX_IN_FLIGHT", env.BURNDOWN_MAX_IN_FLIGHT, limits.inFlightMaxDefault, 1, 100_000),
