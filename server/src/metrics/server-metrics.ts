@@ -186,10 +186,13 @@ export class ServerMetrics implements WriteObserver {
     gauge("burndown_webhook_delivery_lag_seconds", "Seconds since the oldest pending webhook delivery was due; 0 when none is due.", (b) => b.webhookLagSeconds);
   }
 
-  /** readBacklogs reads the backlogs at most once per limits.metricsQueryCacheMs; concurrent scrapes share one read; null if it failed. */
+  /**
+   * readBacklogs reads the backlogs at most once per limits.metricsQueryCacheMs of the
+   * server's clock (a test's fake clock moves it); concurrent scrapes share one read; null if it failed.
+   */
   private readBacklogs(): Promise<Backlogs | null> {
-    const nowMs = Date.now();
-    if (this.backlogs !== null && nowMs - this.backlogs.atMs < limits.metricsQueryCacheMs) return this.backlogs.read;
+    const nowMs = this.sources.now().getTime();
+    if (this.backlogs !== null && nowMs >= this.backlogs.atMs && nowMs - this.backlogs.atMs < limits.metricsQueryCacheMs) return this.backlogs.read;
     const read = withTransaction(this.sources.pool, async (tx) => {
       await limitStatements(tx, limits.metricsStatementMsMax);
       return selectBacklogs(tx, this.sources.now(), limits.metricsWebhookPendingCountMax);
