@@ -5,8 +5,9 @@
 // row as it found it. The sample starts with the customers this replica wrote last.
 import { randomUUID } from "node:crypto";
 import { GrantSource } from "@burndown/sdk";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { runSelfCheck, sampleCustomers } from "../src/jobs/self-check.js";
+import { startServer } from "../src/server.js";
 import { type Clients, startTestServer, type TestServer } from "../../test-support/server.js";
 
 const creditTypeId = "checked_credits";
@@ -83,6 +84,26 @@ describe("the ledger self-check", () => {
       expect(await rowOf()).toEqual(corrupted);
     } finally {
       await owner.query("update balances set burned = burned - 1 where customer_id = $1", [customerId]);
+    }
+  });
+
+  it("runs by itself every interval when the server is given one, and not otherwise", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    const lines: string[] = [];
+    const start = (selfCheck?: { intervalMs: number; sampleSize: number }) =>
+      startServer({ pool: t.database.serverPool, host: "127.0.0.1", httpPort: 0, grpcPort: 0, jobIntervalMs: 0, log: (line) => lines.push(line), selfCheck });
+    const [off, on] = [await start(), await start({ intervalMs: 60_000, sampleSize: 5 })];
+    try {
+      const runs = async (server: typeof on) => (await server.metrics.registry.getSingleMetric("burndown_self_check_runs_total")!.get()).values.reduce((total, v) => total + v.value, 0);
+      vi.advanceTimersByTime(59_999);
+      expect(lines.filter((line) => line.startsWith("self-check:"))).toEqual([]);
+      vi.advanceTimersByTime(1);
+      await vi.waitFor(() => expect(lines.filter((line) => line.startsWith("self-check:"))).toHaveLength(1), { timeout: 10_000 });
+      expect(lines.find((line) => line.startsWith("self-check:"))).toMatch(/^self-check: verified [1-5] customers .*: no differences$/);
+      expect([await runs(off), await runs(on)]).toEqual([0, 1]);
+    } finally {
+      vi.useRealTimers();
+      await Promise.all([off.close(), on.close()]);
     }
   });
 });

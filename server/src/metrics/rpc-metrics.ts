@@ -43,7 +43,7 @@ type MethodSeries = (RpcSeries | undefined)[];
 export class RpcMetrics {
   private readonly methods = new Map<DescMethod, MethodSeries>();
 
-  /** seriesOf is a method's series by code (a map lookup: the interceptor keeps its own per listener). */
+  /** seriesOf is a method's series by code, made on its first call. */
   seriesOf(method: DescMethod): MethodSeries {
     let series = this.methods.get(method);
     if (series === undefined) {
@@ -84,7 +84,8 @@ export class RpcMetrics {
 /** rpcInterceptor counts every call it sees; put it first (outermost), so errors arrive as ConnectErrors with their final code. */
 export function rpcInterceptor(metrics: RpcMetrics): Interceptor {
   return (next) => {
-    // The chain is built per method and listener; its series are found on the first call.
+    // grpc-js builds the chain once per method, so its series are found on the first call;
+    // connect-node builds it per call, so there it is one map lookup by the method's descriptor.
     let cachedMethod: DescMethod | undefined;
     let cachedSeries: MethodSeries = [];
     return async (req) => {

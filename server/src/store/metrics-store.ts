@@ -16,9 +16,10 @@ export interface Backlogs {
 
 /**
  * selectBacklogs reads the expiry lag and the webhook backlog in one statement, as of now.
- * The oldest due lot is the first row of grants_due (expires_at, partial on remaining > held)
- * in order, the job's own predicate (selectDueBalances); the deliveries' count and oldest
- * read webhook_deliveries_due (partial on pending). The count stops at pendingCountMax.
+ * The oldest due lot is the first row of grants_open_due (expires_at, partial on not
+ * exhausted) with free credits, the expiry job's own predicate (selectDueBalances); the
+ * deliveries' count and oldest read webhook_deliveries_due (partial on pending). The count
+ * stops at pendingCountMax.
  * Expects the caller's statement_timeout to bound it (readBacklogs).
  */
 export async function selectBacklogs(db: Db, now: Date, pendingCountMax: number): Promise<Backlogs> {
