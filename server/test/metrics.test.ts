@@ -10,7 +10,9 @@ import { Code } from "@connectrpc/connect";
 import { GrantSource, UsageOutcome } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runExpiryPass } from "../src/jobs/expiry-jobs.js";
+import { ServerMetrics } from "../src/metrics/server-metrics.js";
 import { startServer } from "../src/server.js";
+import { createPool, endPool } from "../src/store/database.js";
 import { type Clients, FakeClock, startTestServer, type TestServer } from "../../test-support/server.js";
 import { errorOf } from "../../test-support/snapshot.js";
 
@@ -216,6 +218,24 @@ describe("GET /metrics", () => {
       expect((await fetch(`${other.httpUrl}/metrics`, { method: "POST" })).status).toBe(405);
     } finally {
       await other.close();
+    }
+  });
+
+  it("leaves the database-backed gauges out and counts the failure when the database cannot be read, and the scrape still answers", async () => {
+    const url = new URL(t.database.serverUrl);
+    url.pathname = `/no_such_database_${randomUUID().replaceAll("-", "")}`;
+    const pool = createPool(url.toString());
+    const lines: string[] = [];
+    try {
+      const metrics = new ServerMetrics({ pool, now: () => new Date(), log: (line) => lines.push(line) });
+      const scraped = parseScrape(await metrics.registry.metrics());
+      expect(has(scraped, "burndown_expiry_lag_seconds")).toBe(false);
+      expect(has(scraped, "burndown_webhook_deliveries_pending")).toBe(false);
+      expect(sum(scraped, "burndown_metrics_query_failures_total")).toBe(1);
+      expect(has(scraped, "burndown_db_pool_max")).toBe(true);
+      expect(lines).toEqual([expect.stringMatching(/^metrics: reading the backlogs failed: /)]);
+    } finally {
+      await endPool(pool);
     }
   });
 });

@@ -8,6 +8,7 @@ import { GrantSource } from "@burndown/sdk";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { runSelfCheck, sampleCustomers } from "../src/jobs/self-check.js";
 import { startServer } from "../src/server.js";
+import { createPool, endPool } from "../src/store/database.js";
 import { type Clients, startTestServer, type TestServer } from "../../test-support/server.js";
 
 const creditTypeId = "checked_credits";
@@ -105,5 +106,20 @@ describe("the ledger self-check", () => {
       vi.useRealTimers();
       await Promise.all([off.close(), on.close()]);
     }
+  });
+
+  it("counts a run the database could not finish as failed and logs it, without throwing", async () => {
+    const url = new URL(t.database.serverUrl);
+    url.pathname = `/no_such_database_${randomUUID().replaceAll("-", "")}`;
+    const pool = createPool(url.toString());
+    const failedBefore = await scrapeValue("burndown_self_check_runs_total", '{result="failed"}');
+    const lines: string[] = [];
+    try {
+      expect(await runSelfCheck(pool, t.server.metrics, 10, (line) => lines.push(line))).toBeNull();
+    } finally {
+      await endPool(pool);
+    }
+    expect(lines).toEqual([expect.stringMatching(/^self-check: failed, trying again next interval: /)]);
+    expect(await scrapeValue("burndown_self_check_runs_total", '{result="failed"}')).toBe(failedBefore + 1);
   });
 });

@@ -14,7 +14,7 @@ import type { DescMethod } from "@bufbuild/protobuf";
 import type { Metric, Registry } from "prom-client";
 
 /** CollectedValue is one sample line of a collected metric, as prom-client's registry prints it. */
-interface CollectedValue {
+export interface CollectedValue {
   metricName: string;
   labels: Record<string, string | number>;
   value: number;
@@ -107,10 +107,10 @@ export function rpcInterceptor(metrics: RpcMetrics): Interceptor {
   };
 }
 
-/** collector is a prom-client metric whose values are computed when scraped. */
-function collector(name: string, help: string, type: "counter" | "histogram", values: () => CollectedValue[]): Metric {
+/** collector is a prom-client metric whose values are computed when scraped; no values: the family has no samples. */
+export function collector(name: string, help: string, type: "counter" | "gauge" | "histogram", values: () => CollectedValue[] | Promise<CollectedValue[]>): Metric {
   // The registry asks a metric only for its name and get() (registry.js); the cast is to its class type.
-  const metric = { name, help, type, aggregator: "sum", get: async () => ({ name, help, type, aggregator: "sum", values: values() }) };
+  const metric = { name, help, type, aggregator: "sum", get: async () => ({ name, help, type, aggregator: "sum", values: await values() }) };
   return metric as unknown as Metric;
 }
 

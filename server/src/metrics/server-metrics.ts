@@ -23,7 +23,7 @@ import type { CommittedGroup, WriteObserver } from "../service/write-observer.js
 import { withTransaction } from "../store/database.js";
 import { type Backlogs, limitStatements, selectBacklogs } from "../store/metrics-store.js";
 import { instrumentPoolWaits } from "./pool-metrics.js";
-import { registerRpcCollectors, RpcMetrics, rpcInterceptor } from "./rpc-metrics.js";
+import { collector, registerRpcCollectors, RpcMetrics, rpcInterceptor } from "./rpc-metrics.js";
 
 /** MetricsSources are what the metrics read: the pool, the clock and the log (admission joins with watchAdmission). */
 export interface MetricsSources {
@@ -85,8 +85,17 @@ export class ServerMetrics implements WriteObserver {
       labelNames: ["credit_type", "kind"],
       registers,
     });
-    this.registerBacklogs(registers);
-    this.queryFailures = new Counter({ name: "burndown_metrics_query_failures_total", help: "Reads of the database-backed gauges that failed (the gauges are then absent from the scrape).", registers });
+    this.registerBacklogs();
+    const readBacklogs = () => this.readBacklogs();
+    this.queryFailures = new Counter({
+      name: "burndown_metrics_query_failures_total",
+      help: "Reads of the database-backed gauges that failed (the gauges are then absent from the scrape).",
+      registers,
+      // The registry collects families at once: this one waits for the scrape's read, so a failure shows in the same scrape.
+      async collect() {
+        await readBacklogs();
+      },
+    });
     this.selfCheckRuns = new Counter({ name: "burndown_self_check_runs_total", help: "Runs of the ledger self-check, by result: clean, differences or failed.", labelNames: ["result"], registers });
     for (const result of ["clean", "differences", "failed"]) this.selfCheckRuns.inc({ result }, 0);
     this.selfCheckDifferences = new Counter({ name: "burndown_self_check_differences_total", help: "Differences between stored balances and their entries found by the self-check, over every run. Any is an alert.", registers });
@@ -168,19 +177,15 @@ export class ServerMetrics implements WriteObserver {
     new Counter({ name: "burndown_admission_refused_total", help: "Calls refused with ResourceExhausted (OVERLOADED): the queue was full or the wait too long.", registers, collect() { this.reset(); this.inc(admission.stats().shed); } });
   }
 
-  private registerBacklogs(registers: Registry[]): void {
-    const metrics = this;
+  /** registerBacklogs adds the database-backed gauges: absent from a scrape whose read failed, never a reassuring 0. */
+  private registerBacklogs(): void {
     const gauge = (name: string, help: string, value: (backlogs: Backlogs) => number) =>
-      new Gauge({
-        name,
-        help,
-        registers,
-        async collect() {
-          const backlogs = await metrics.readBacklogs();
-          if (backlogs === null) this.reset();
-          else this.set(value(backlogs));
-        },
-      });
+      this.registry.registerMetric(
+        collector(name, help, "gauge", async () => {
+          const backlogs = await this.readBacklogs();
+          return backlogs === null ? [] : [{ metricName: name, labels: {}, value: value(backlogs) }];
+        }),
+      );
     gauge("burndown_expiry_lag_seconds", "Seconds since the oldest lot due to expire (with free credits left) should have expired; 0 when none is due. Grows when the expiry job does not run or falls behind.", (b) => b.expiryLagSeconds);
     gauge("burndown_webhook_deliveries_pending", `Webhook deliveries waiting to be made or retried (counted up to ${limits.metricsWebhookPendingCountMax}).`, (b) => b.webhookPending);
     gauge("burndown_webhook_delivery_lag_seconds", "Seconds since the oldest pending webhook delivery was due; 0 when none is due.", (b) => b.webhookLagSeconds);
