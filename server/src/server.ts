@@ -174,7 +174,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // The error interceptor is first, so it is outermost and sees every refusal. Malformed
   // bodies and admission come before auth: a flood of bad keys is shed like any other.
   // The caller's deadline is set before admission, so it bounds every wait after it.
-  // The metrics' interceptor is outside it, so it counts each call with its final code.
+  // The metrics' interceptor goes before even that one: it only counts, and sees each call's final code.
   const interceptors = [metrics.interceptor(), errorInterceptor(log), malformedInterceptor(), deadlineInterceptor(), admissionInterceptor(admission), authInterceptor(verifier)];
   const handler = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
