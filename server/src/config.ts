@@ -42,6 +42,10 @@ export interface Config {
   rechargeRetryDelaysMs: readonly number[];
   /** disputes: how long staff have to first act on one, and to resolve it. */
   disputeSla: { firstResponseMs: number; resolutionMs: number };
+  /** GET /metrics wants this bearer token; null: open (a private port). */
+  metricsToken: string | null;
+  /** the ledger self-check: every intervalMs (0: off), sampleSize customers per run. */
+  selfCheck: { intervalMs: number; sampleSize: number };
 }
 
 /** retryDelays reads a comma-separated list of delays in milliseconds (1 to 10, each from 1 s to 30 days). */
@@ -100,6 +104,20 @@ function checkoutUrl(value: string | undefined): string | null {
     throw new Error(`BURNDOWN_CHECKOUT_URL must be an http or https URL of at most 2000 characters with {order_id} in it (https://shop.example/pay?order={order_id}), got ${JSON.stringify(value)}`);
   }
   return url;
+}
+
+/** metricsToken checks the /metrics bearer token: unset or empty means none; else 16-200 visible characters. */
+function metricsToken(value: string | undefined): string | null {
+  if (value === undefined || value === "") return null;
+  if (!/^[\x21-\x7e]{16,200}$/.test(value)) throw new Error(`BURNDOWN_METRICS_TOKEN must be 16 to 200 visible ASCII characters without spaces (a bearer token), got one of ${value.length} characters`);
+  return value;
+}
+
+/** selfCheckInterval is 0 (off) or 1 s to 7 days. */
+function selfCheckInterval(value: string | undefined): number {
+  const ms = count("BURNDOWN_SELF_CHECK_INTERVAL_MS", value, limits.selfCheckIntervalMsDefault, 0, 7 * 86_400_000);
+  if (ms > 0 && ms < 1_000) throw new Error(`BURNDOWN_SELF_CHECK_INTERVAL_MS must be 0 (off) or from 1000 to ${7 * 86_400_000} milliseconds, got ${JSON.stringify(value)}`);
+  return ms;
 }
 
 /** frameAncestors checks a CSP source list (origins, 'self', 'none' or *), space separated. */
@@ -176,6 +194,9 @@ export const settings: readonly Setting[] = [
   { name: "BURNDOWN_QUEUE_WAIT_MS", default: "`5000`", allowed: "0-60000", meaning: "how long a call may wait for a slot before it is refused with `OVERLOADED`; set lower (say `100`) to prefer fast refusals to slow answers. A caller's deadline ends its wait sooner" },
   { name: "BURNDOWN_WRITE_LANES", default: "`2`", allowed: `1-${limits.poolSizeMax - 1}, a multiple of \`BURNDOWN_CUSTOMER_PARTITIONS\``, meaning: "write lanes per server process: customers are spread over them by hash, each runs one group transaction at a time, and balance changes that arrive meanwhile join its next one (group commit). Fewer lanes make bigger groups: on a 2-core machine 1 lane did about 30% more than 2 and 2 about 30% more than 4 (`npm run bench`); more lanes keep one slow group from holding up the rest" },
   { name: "BURNDOWN_CUSTOMER_PARTITIONS", default: "`1`", allowed: "1-1024", meaning: "customer-hash partitions no group transaction ever spans (lanes must be a multiple); set it to the shard count when the database is distributed by customer, so that every transaction stays on one shard" },
+  { name: "BURNDOWN_METRICS_TOKEN", default: "unset: `/metrics` open", allowed: "16-200 visible ASCII characters", meaning: "`GET /metrics` on `PORT` then wants `Authorization: Bearer <token>` (Prometheus' `authorization` scrape setting); leave it unset when the port is private" },
+  { name: "BURNDOWN_SELF_CHECK_INTERVAL_MS", default: "`900000` (15 min)", allowed: "`0` (off) or 1000-604800000", meaning: "how often each replica rebuilds a sample of customers' balances, lots and reservations from their entries and compares (`burndown_self_check_*` metrics and a log line; it never fixes anything)" },
+  { name: "BURNDOWN_SELF_CHECK_SAMPLE", default: "`100`", allowed: `1-${limits.selfCheckSampleMax}`, meaning: "customers verified per self-check run: up to half written recently by this replica, the rest at random" },
   { name: "BURNDOWN_TEST_ONLY_ALLOW_UNSAFE_DURABILITY", default: "unset", allowed: "`1` or unset", meaning: "`1` lets the server start on a database with `synchronous_commit` or `fsync` off. Never in production." },
 ];
 
@@ -355,6 +376,11 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
       resolutionMs:
         r.read("BURNDOWN_DISPUTE_RESOLUTION_HOURS", (v) => count("BURNDOWN_DISPUTE_RESOLUTION_HOURS", v, limits.disputeResolutionMsDefault / 3_600_000, 1, 24 * 365), limits.disputeResolutionMsDefault / 3_600_000) *
         3_600_000,
+    },
+    metricsToken: r.read("BURNDOWN_METRICS_TOKEN", metricsToken, null),
+    selfCheck: {
+      intervalMs: r.read("BURNDOWN_SELF_CHECK_INTERVAL_MS", selfCheckInterval, limits.selfCheckIntervalMsDefault),
+      sampleSize: r.read("BURNDOWN_SELF_CHECK_SAMPLE", (v) => count("BURNDOWN_SELF_CHECK_SAMPLE", v, limits.selfCheckSampleDefault, 1, limits.selfCheckSampleMax), limits.selfCheckSampleDefault),
     },
     admission: {
       inFlightMax: r.read("BURNDOWN_MAX_IN_FLIGHT", (v) => count("BURNDOWN_MAX_IN_FLIGHT", v, limits.inFlightMaxDefault, 1, 100_000), limits.inFlightMaxDefault),

@@ -217,4 +217,19 @@ export const limits = {
   reasonCodeLabelLengthMax: 200,
   /** reason codes a deployment keeps (ListReasonCodes answers them all). */
   reasonCodesMax: 100,
+  /** /metrics: how long the figures read from the database are reused, so a scrape storm reads them once per this. */
+  metricsQueryCacheMs: 10_000,
+  /** /metrics: the longest its database statement may run (its own transaction only). */
+  metricsStatementMsMax: 2_000,
+  /** /metrics: pending webhook deliveries counted at most (the gauge stops there). */
+  metricsWebhookPendingCountMax: 1_000_000,
+  /** the customers recently written that a replica remembers for the self-check's sample. */
+  selfCheckRecentCustomersMax: 1_024,
+  /** the ledger self-check: every this long unless BURNDOWN_SELF_CHECK_INTERVAL_MS says otherwise (0 turns it off). */
+  selfCheckIntervalMsDefault: 15 * 60_000,
+  /** the self-check's customers per run unless BURNDOWN_SELF_CHECK_SAMPLE says otherwise, and its bounds. */
+  selfCheckSampleDefault: 100,
+  selfCheckSampleMax: 10_000,
+  /** the self-check: the longest one customer's verification may run. */
+  selfCheckStatementMsMax: 30_000,
 } as const;

@@ -88,6 +88,8 @@ async function start(config: Config, running: Running): Promise<void> {
     webhooks: config.webhooks,
     recharge: { retryDelaysMs: config.rechargeRetryDelaysMs },
     disputeSla: config.disputeSla,
+    metricsToken: config.metricsToken,
+    selfCheck: config.selfCheck,
   }));
   // A deployment's first start keeps the reason codes it was configured with.
   await seedReasonCodeList(pool, config.grantReasonCodes);

@@ -46,6 +46,8 @@ import { KeyVerifier } from "./service/api-keys.js";
 import { type Fanout, LocalFanout } from "./fanout.js";
 import type { Deps, DisputeSla, RechargePolicy, UsagePolicy } from "./service/context.js";
 import { GroupCommit, type GroupCommitOptions } from "./service/group-commit.js";
+import { ServerMetrics } from "./metrics/server-metrics.js";
+import { type SelfCheckPolicy, startSelfCheck } from "./jobs/self-check.js";
 
 /** ServerOptions configure a server over an existing, migrated pool. */
 export interface ServerOptions {
@@ -80,6 +82,10 @@ export interface ServerOptions {
   disputeSla?: Partial<DisputeSla>;
   /** webhook delivery (jobs/webhook-delivery.ts): timeout, attempts, first retry delay; defaults from limits.ts. Runs with the jobs. */
   webhooks?: Partial<WebhookPolicy>;
+  /** GET /metrics answers only 'Authorization: Bearer <token>' when set; open when unset (docs/operations-metrics.md). */
+  metricsToken?: string | null;
+  /** the ledger self-check (jobs/self-check.ts); off unless an interval is given. */
+  selfCheck?: Partial<SelfCheckPolicy>;
 }
 
 /** RunningServer is a started server. */
@@ -89,6 +95,8 @@ export interface RunningServer {
   deps: Deps;
   /** admission control, for its counters. */
   admission: Admission;
+  /** this server's Prometheus metrics (its own registry), served on GET /metrics. */
+  metrics: ServerMetrics;
   /** the HTTP/1.1 listener's Connect handler, for other listeners (bench/grpc-transport.ts mounts it on h2c). */
   connectHandler: ReturnType<typeof connectNodeAdapter>;
   close: () => Promise<void>;
@@ -105,6 +113,7 @@ function listen(server: http.Server, host: string, port: number): Promise<number
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const log = options.log ?? ((message: string) => console.error(message));
   const now = options.now ?? (() => new Date());
+  const metrics = new ServerMetrics({ pool: options.pool, now, log });
   // The write path kicks the recharge job after a group that flagged a balance (set below, once the job exists).
   let rechargeDue = (): void => {};
   const deps: Deps = {
@@ -124,8 +133,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     // Jobs run groups with these deps (expiry-jobs.ts): their crossings kick it too.
     rechargeDue: () => rechargeDue(),
+    observer: metrics,
     writes: new GroupCommit(
-      { pool: options.pool, now, rechargeDue: () => rechargeDue(), pools: new PoolCache() },
+      { pool: options.pool, now, rechargeDue: () => rechargeDue(), pools: new PoolCache(), observer: metrics },
       {
         lanes: options.writes?.lanes ?? limits.writeLanesDefault,
         partitions: options.writes?.partitions ?? limits.customerPartitionsDefault,
@@ -140,6 +150,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     queuedMax: options.admission?.queuedMax ?? limits.queuedMaxDefault,
     queueWaitMs: options.admission?.queueWaitMs ?? limits.queueWaitMsDefault,
   });
+  metrics.watchAdmission(admission);
   const routes = (router: ConnectRouter) => {
     router.service(LedgerService, { ...ledgerHandlers(deps), ...usageHandlers(deps), ...batchHandlers(deps, log), ...readHandlers(deps) });
     router.service(AdminService, {
@@ -163,7 +174,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // The error interceptor is first, so it is outermost and sees every refusal. Malformed
   // bodies and admission come before auth: a flood of bad keys is shed like any other.
   // The caller's deadline is set before admission, so it bounds every wait after it.
-  const interceptors = [errorInterceptor(log), malformedInterceptor(), deadlineInterceptor(), admissionInterceptor(admission), authInterceptor(verifier)];
+  // The metrics' interceptor goes before even that one: it only counts, and sees each call's final code.
+  const interceptors = [metrics.interceptor(), errorInterceptor(log), malformedInterceptor(), deadlineInterceptor(), admissionInterceptor(admission), authInterceptor(verifier)];
   const handler = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       routes(router);
@@ -173,6 +185,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     interceptors,
     readMaxBytes: limits.requestBodyBytesMax,
     fallback: (req, res) => {
+      if ((req as http.IncomingMessage).url?.split("?")[0] === "/metrics") {
+        void metrics.serve(req as http.IncomingMessage, res as http.ServerResponse, options.metricsToken ?? null).catch((error: unknown) => {
+          log(`metrics: ${String(error)}`);
+          (res as http.ServerResponse).writeHead(500).end();
+        });
+        return;
+      }
       // Stripe's events, before the admin UI takes every other path.
       if ((req as http.IncomingMessage).url?.split("?")[0] === stripeWebhookPath) {
         void handleStripeWebhook(deps, { secret: options.stripeWebhookSecret ?? null, log }, req as http.IncomingMessage, res as http.ServerResponse);
@@ -197,6 +216,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Kicked by the write path whatever the interval: an order opens as soon as its balance crosses.
   const recharges = startRechargeJobs(deps, options.jobIntervalMs, log);
   rechargeDue = recharges.kick;
+  const selfCheckMs = options.selfCheck?.intervalMs ?? 0;
+  const selfCheck = selfCheckMs > 0 ? startSelfCheck(options.pool, metrics, { intervalMs: selfCheckMs, sampleSize: options.selfCheck?.sampleSize ?? limits.selfCheckSampleDefault }, log) : null;
   const webhooks = options.jobIntervalMs > 0 ? startWebhookDelivery(deps, webhookPolicyOf(options.webhooks), options.jobIntervalMs, log) : null;
   const urlHost = options.host.includes(":") ? `[${options.host}]` : options.host;
   return {
@@ -204,9 +225,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     grpcUrl: `http://${urlHost}:${grpcPort}`,
     deps,
     admission,
+    metrics,
     connectHandler: handler,
     close: async () => {
-      await Promise.all([jobs?.stop(), schedules?.stop(), webhooks?.stop(), recharges.stop()]);
+      await Promise.all([jobs?.stop(), schedules?.stop(), webhooks?.stop(), recharges.stop(), selfCheck?.stop()]);
       // In-flight calls get a grace period on both listeners; then they are cut.
       const closed = Promise.all([new Promise((resolve) => httpServer.close(resolve)), closeGrpcJs(grpcServer, limits.shutdownGraceMsMax)]);
       httpServer.closeIdleConnections();

@@ -2,6 +2,7 @@
 import type pg from "pg";
 import type { Fanout } from "../fanout.js";
 import type { GroupCommit } from "./group-commit.js";
+import type { WriteObserver } from "./write-observer.js";
 
 /** Role is what an API key may do. */
 export type Role = "service" | "support" | "admin" | "customer" | "finance";
@@ -43,6 +44,8 @@ export interface Deps {
   disputeSla?: DisputeSla;
   /** auto-recharge's retry delays; limits.rechargeRetryDelaysMsDefault when unset. */
   recharge?: RechargePolicy;
+  /** told what the write path committed and what became of usage (metrics); none when absent. Jobs' groups pass it on. */
+  observer?: WriteObserver;
 }
 
 /** RechargePolicy is the deployment's schedule for failed recharge payments. */

@@ -100,6 +100,7 @@ export async function reportUsage(deps: Deps, caller: Caller, batch: (UsageInput
     accepted.push(pending);
   });
   await rateAndRecord(deps, caller, accepted, results, null);
+  deps.observer?.usageReported(results);
   return results;
 }
 

@@ -58,6 +58,7 @@ import type { MemberUsage } from "../ledger/pool-limit.js";
 import type { PoolMembership } from "../store/balance-store.js";
 import type { PoolUsageWrite } from "../store/balance-writer.js";
 import { type PoolCache, sharedPoolCache } from "./pool-cache.js";
+import type { WriteObserver } from "./write-observer.js";
 import { BalanceNeeded, type BalanceSlot, Draft, GroupAbort, PoolMoved, type GroupView, type Outcome, type PlanContext, type PlanResult, type Prepared, type ReadRequest, type WriteOp } from "./write-op.js";
 
 /** groupStats counts group transactions of two or more ops that committed, and those that failed and ran op by op (process-wide, for metrics and tests). */
@@ -74,6 +75,8 @@ export interface GroupDeps {
   rechargeDue?: () => void;
   /** this process's guesses of pool membership (sharedPoolCache when absent). */
   pools?: PoolCache;
+  /** told after each committed group transaction (metrics); none when absent. */
+  observer?: WriteObserver;
 }
 
 /** GroupOptions shape one group. */
@@ -379,6 +382,7 @@ async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOpt
     stepAtMs = nowMs;
   };
   let flaggedRecharge = false;
+  let entries: readonly EntryWrite[] = [];
   const outcomes = await withTransaction(deps.pool, async (tx) => {
     const outcomes = new Array<GroupOutcome<unknown> | undefined>(ops.length);
     const pools = deps.pools ?? sharedPoolCache;
@@ -431,6 +435,7 @@ async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOpt
     }
     step("writeMs");
     flaggedRecharge = group.set.balancesLow.some((low) => low.recharge !== null);
+    entries = group.set.entries;
     return outcomes.map((outcome) => {
       assert(outcome !== undefined, "every op of a group is answered");
       return outcome;
@@ -441,6 +446,7 @@ async function runOnce(deps: GroupDeps, ops: readonly AnyOp[], options: GroupOpt
   groupTimings.transactions++;
   groupTimings.ops += ops.length;
   groupTimings.totalMs += performance.now() - startedAtMs;
+  deps.observer?.groupCommitted({ ops: ops.length, seconds: (performance.now() - startedAtMs) / 1_000, entries });
   return outcomes;
 }
 
