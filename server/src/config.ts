@@ -42,6 +42,25 @@ export interface Config {
   rechargeRetryDelaysMs: readonly number[];
   /** disputes: how long staff have to first act on one, and to resolve it. */
   disputeSla: { firstResponseMs: number; resolutionMs: number };
+  /** usage from a NATS JetStream queue (queue/usage-consumer.ts); null: no consumer. */
+  usageQueue: UsageQueueConfig | null;
+}
+
+/** UsageQueueConfig names the JetStream stream, consumer and dead-letter subject of usage from a queue. */
+export interface UsageQueueConfig {
+  /** NATS servers, comma-separated (nats://host:port or host:port). */
+  natsUrl: string;
+  stream: string;
+  /** the consumer's subject filter; null: every subject of the stream. */
+  subject: string | null;
+  durable: string;
+  deadLetterSubject: string;
+  batchSize: number;
+  ackWaitMs: number;
+  /** the API key the consumer acts as: its events share that key's event-id dedup with its RPC calls. */
+  apiKeyId: string;
+  /** create the stream (on subject) when it is missing; never alters an existing one. */
+  createStream: boolean;
 }
 
 /** retryDelays reads a comma-separated list of delays in milliseconds (1 to 10, each from 1 s to 30 days). */
@@ -132,6 +151,72 @@ function reasonCodes(name: string, value: string | undefined, fallback: readonly
   return unique;
 }
 
+/** natsName checks a stream or consumer name: JetStream forbids spaces, dots, wildcards and path separators. */
+function natsName(name: string, value: string | undefined, fallback: string | null): string {
+  if (value === undefined || value === "") {
+    if (fallback === null) throw new Error(`${name} must be set when BURNDOWN_NATS_URL is`);
+    return fallback;
+  }
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(value)) throw new Error(`${name} must be 1-64 characters of [A-Za-z0-9_-], got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** natsSubject checks a subject (dot-separated tokens; a filter may use * and a final >). */
+function natsSubject(name: string, value: string, wildcards: boolean): string {
+  const tokens = value.split(".");
+  const ok = value.length <= 255 && tokens.every((token, index) => /^[A-Za-z0-9_-]+$/.test(token) || (wildcards && (token === "*" || (token === ">" && index === tokens.length - 1))));
+  if (!ok) throw new Error(`${name} must be a NATS subject of dot-separated [A-Za-z0-9_-] tokens${wildcards ? " (* and a final > allowed)" : ""}, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** subjectMatches says whether a subject filter (with * and >) takes a literal subject. */
+export function subjectMatches(filter: string, subject: string): boolean {
+  const f = filter.split(".");
+  const s = subject.split(".");
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === ">") return s.length > i;
+    if (i >= s.length || (f[i] !== "*" && f[i] !== s[i])) return false;
+  }
+  return f.length === s.length;
+}
+
+/** usageQueue reads the queue's settings; without BURNDOWN_NATS_URL there is no consumer and the others must be unset. */
+function usageQueue(env: NodeJS.ProcessEnv): UsageQueueConfig | null {
+  const url = env.BURNDOWN_NATS_URL?.trim() ?? "";
+  if (url === "") {
+    const stray = Object.keys(env).filter((key) => key.startsWith("BURNDOWN_NATS_") && key !== "BURNDOWN_NATS_URL" && env[key] !== "");
+    if (stray.length > 0) throw new Error(`${stray.join(", ")} configure usage from a queue, which needs BURNDOWN_NATS_URL`);
+    return null;
+  }
+  if (!url.split(",").every((server) => /^(nats:\/\/|tls:\/\/)?[^\s,/]+(:\d{1,5})?$/.test(server.trim()))) {
+    throw new Error(`BURNDOWN_NATS_URL must be NATS servers, comma-separated (nats://host:4222 or host:4222), got ${JSON.stringify(url)}`);
+  }
+  const subject = env.BURNDOWN_NATS_SUBJECT ? natsSubject("BURNDOWN_NATS_SUBJECT", env.BURNDOWN_NATS_SUBJECT, true) : null;
+  const deadLetterSubject = natsSubject("BURNDOWN_NATS_DEAD_LETTER_SUBJECT", env.BURNDOWN_NATS_DEAD_LETTER_SUBJECT ?? "", false);
+  // Dead letters read back as usage would be rejected again, for ever.
+  if (subject !== null && subjectMatches(subject, deadLetterSubject)) {
+    throw new Error(`BURNDOWN_NATS_DEAD_LETTER_SUBJECT (${deadLetterSubject}) must not match BURNDOWN_NATS_SUBJECT (${subject}): dead letters would be consumed as usage`);
+  }
+  const apiKeyId = env.BURNDOWN_NATS_API_KEY_ID ?? "";
+  if (!/^[0-9a-f]{20}$/.test(apiKeyId)) {
+    throw new Error(`BURNDOWN_NATS_API_KEY_ID must be the id of a service API key (20 hex digits, the part after bd_ of its token), got ${JSON.stringify(apiKeyId)}`);
+  }
+  const createStream = env.BURNDOWN_NATS_CREATE_STREAM ?? "";
+  if (!["", "0", "1"].includes(createStream)) throw new Error(`BURNDOWN_NATS_CREATE_STREAM must be 1 (create a missing stream) or 0, got ${JSON.stringify(createStream)}`);
+  if (createStream === "1" && subject === null) throw new Error("BURNDOWN_NATS_CREATE_STREAM=1 needs BURNDOWN_NATS_SUBJECT: the subjects of the stream it creates");
+  return {
+    natsUrl: url,
+    stream: natsName("BURNDOWN_NATS_STREAM", env.BURNDOWN_NATS_STREAM, null),
+    subject,
+    durable: natsName("BURNDOWN_NATS_DURABLE", env.BURNDOWN_NATS_DURABLE, "burndown-usage"),
+    deadLetterSubject,
+    batchSize: count("BURNDOWN_NATS_BATCH_SIZE", env.BURNDOWN_NATS_BATCH_SIZE, limits.queueBatchSizeDefault, 1, limits.usageBatchSizeMax),
+    ackWaitMs: count("BURNDOWN_NATS_ACK_WAIT_MS", env.BURNDOWN_NATS_ACK_WAIT_MS, limits.queueAckWaitMsDefault, limits.queueAckWaitMsMin, limits.queueAckWaitMsMax),
+    apiKeyId,
+    createStream: createStream === "1",
+  };
+}
+
 /** readConfig reads and checks the environment. */
 export function readConfig(env: NodeJS.ProcessEnv): Config {
   const interval = Number(env.BURNDOWN_JOB_INTERVAL_MS ?? 1000);
@@ -184,5 +269,6 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
       queuedMax: count("BURNDOWN_MAX_QUEUED", env.BURNDOWN_MAX_QUEUED, limits.queuedMaxDefault, 0, 1_000_000),
       queueWaitMs: count("BURNDOWN_QUEUE_WAIT_MS", env.BURNDOWN_QUEUE_WAIT_MS, limits.queueWaitMsDefault, 0, 60_000),
     },
+    usageQueue: usageQueue(env),
   };
 }

@@ -217,4 +217,16 @@ export const limits = {
   reasonCodeLabelLengthMax: 200,
   /** reason codes a deployment keeps (ListReasonCodes answers them all). */
   reasonCodesMax: 100,
+  /** usage from a queue (queue/usage-consumer.ts): events per batch, by default (at most usageBatchSizeMax). */
+  queueBatchSizeDefault: 256,
+  /** how long JetStream waits for a consumed message's ack before it delivers the message again, by default. */
+  queueAckWaitMsDefault: 30_000,
+  queueAckWaitMsMin: 1_000,
+  queueAckWaitMsMax: 3_600_000,
+  /** a batch the ledger could not record comes back after this long (nak with delay). */
+  queueNakDelayMs: 1_000,
+  /** a queued usage message's largest payload: one event is far smaller. */
+  queueMessageBytesMax: 64 * 1_024,
+  /** how often the consumer reads its API key again (revoked or expired: it stops taking messages). */
+  queueKeyCheckMs: 5_000,
 } as const;

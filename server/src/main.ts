@@ -88,6 +88,7 @@ async function start(config: Config, running: Running): Promise<void> {
     webhooks: config.webhooks,
     recharge: { retryDelaysMs: config.rechargeRetryDelaysMs },
     disputeSla: config.disputeSla,
+    usageQueue: config.usageQueue,
   }));
   // A deployment's first start keeps the reason codes it was configured with.
   await seedReasonCodeList(pool, config.grantReasonCodes);

@@ -46,6 +46,7 @@ import { KeyVerifier } from "./service/api-keys.js";
 import { type Fanout, LocalFanout } from "./fanout.js";
 import type { Deps, DisputeSla, RechargePolicy, UsagePolicy } from "./service/context.js";
 import { GroupCommit, type GroupCommitOptions } from "./service/group-commit.js";
+import { startUsageConsumer, type UsageConsumer, type UsageConsumerOptions } from "./queue/usage-consumer.js";
 
 /** ServerOptions configure a server over an existing, migrated pool. */
 export interface ServerOptions {
@@ -80,6 +81,8 @@ export interface ServerOptions {
   disputeSla?: Partial<DisputeSla>;
   /** webhook delivery (jobs/webhook-delivery.ts): timeout, attempts, first retry delay; defaults from limits.ts. Runs with the jobs. */
   webhooks?: Partial<WebhookPolicy>;
+  /** usage from a NATS JetStream queue (queue/usage-consumer.ts); unset: none. */
+  usageQueue?: UsageConsumerOptions | null;
 }
 
 /** RunningServer is a started server. */
@@ -91,6 +94,8 @@ export interface RunningServer {
   admission: Admission;
   /** the HTTP/1.1 listener's Connect handler, for other listeners (bench/grpc-transport.ts mounts it on h2c). */
   connectHandler: ReturnType<typeof connectNodeAdapter>;
+  /** the queue consumer, when configured. */
+  usageQueue: UsageConsumer | null;
   close: () => Promise<void>;
 }
 
@@ -198,6 +203,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const recharges = startRechargeJobs(deps, options.jobIntervalMs, log);
   rechargeDue = recharges.kick;
   const webhooks = options.jobIntervalMs > 0 ? startWebhookDelivery(deps, webhookPolicyOf(options.webhooks), options.jobIntervalMs, log) : null;
+  const usageQueue = options.usageQueue ? startUsageConsumer(deps, admission, options.usageQueue, log) : null;
   const urlHost = options.host.includes(":") ? `[${options.host}]` : options.host;
   return {
     httpUrl: `http://${urlHost}:${httpPort}`,
@@ -205,8 +211,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     deps,
     admission,
     connectHandler: handler,
+    usageQueue,
     close: async () => {
-      await Promise.all([jobs?.stop(), schedules?.stop(), webhooks?.stop(), recharges.stop()]);
+      // The queue's batch in hand is recorded and acknowledged while the pool is still open.
+      await Promise.all([jobs?.stop(), schedules?.stop(), webhooks?.stop(), recharges.stop(), usageQueue?.stop()]);
       // In-flight calls get a grace period on both listeners; then they are cut.
       const closed = Promise.all([new Promise((resolve) => httpServer.close(resolve)), closeGrpcJs(grpcServer, limits.shutdownGraceMsMax)]);
       httpServer.closeIdleConnections();
