@@ -81,7 +81,7 @@ describe.skipIf(!reachable && !process.env.CI)("usage from the queue across a se
       const info = await queue!.jsm.consumers.info(queue!.stream, "burndown-usage");
       expect(info.num_pending + info.num_ack_pending).toBe(0);
       expect(await usageRows()).toBe(events);
-    }, { timeout: 120_000, interval: 200 });
+    }, { timeout: 90_000, interval: 200 });
 
     const rows = await database.pool.query("select count(*)::int as n, count(distinct event_id)::int as ids, count(*) filter (where status = 'burned')::int as burned from usage_events");
     expect(rows.rows[0]).toEqual({ n: events, ids: events, burned: events });
@@ -96,5 +96,5 @@ describe.skipIf(!reachable && !process.env.CI)("usage from the queue across a se
     // No dead letters: every event was good.
     expect((await queue.jsm.streams.info(queue.deadLetterStream)).state.messages).toBe(0);
     console.log(`queue crash test: ${atKill} of ${events} events recorded when the first server was killed`);
-  });
+  }, 240_000);
 });

@@ -56,6 +56,19 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * closeConnection drains the connection (the acks still buffered are sent) for at most
+ * shutdownGraceMsMax: NATS away must not hold up the server's stop. Whatever was not
+ * acknowledged is delivered again, and deduplicated.
+ */
+async function closeConnection(nc: NatsConnection, log: (message: string) => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const drained = nc.drain().then(() => true, (error: unknown) => (log(`usage queue: draining the connection: ${describe(error)}`), false));
+  const inTime = await Promise.race([drained, new Promise<false>((resolve) => (timer = setTimeout(resolve, limits.shutdownGraceMsMax, false)))]);
+  clearTimeout(timer);
+  if (!inTime && !nc.isClosed()) await nc.close();
+}
+
 function describe(error: unknown): string {
   return error instanceof Error ? error.message || error.name : String(error);
 }
@@ -79,7 +92,8 @@ export function startUsageConsumer(deps: Deps, admission: Admission, options: Us
     while (!stopping.signal.aborted) {
       let nc: NatsConnection | null = null;
       try {
-        nc = await connect({ servers: options.natsUrl.split(",").map((server) => server.trim()), name: `burndown-usage-${options.durable}`, maxReconnectAttempts: -1 });
+        // Reconnects by itself once connected; a first connection that fails is retried here, with a backoff.
+        nc = await connect({ servers: options.natsUrl.split(",").map((server) => server.trim()), name: `burndown-usage-${options.durable}`, maxReconnectAttempts: -1, timeout: 5_000 });
         const consumer = await session.setUp(nc);
         if (stopping.signal.aborted) break;
         messages = await consumer.consume({ max_messages: options.batchSize });
@@ -93,8 +107,7 @@ export function startUsageConsumer(deps: Deps, admission: Admission, options: Us
       } finally {
         stats.consuming = false;
         messages = null;
-        // Drain sends the acks still buffered before the connection closes.
-        await nc?.drain().catch((error: unknown) => log(`usage queue: closing the connection: ${describe(error)}`));
+        if (nc !== null) await closeConnection(nc, log);
       }
       if (!stopping.signal.aborted) await delay(Math.min(limits.queueNakDelayMs * 2 ** Math.min(failures, 5), 30_000), stopping.signal);
     }
