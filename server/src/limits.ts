@@ -223,6 +223,8 @@ export const limits = {
   queueAckWaitMsDefault: 30_000,
   queueAckWaitMsMin: 1_000,
   queueAckWaitMsMax: 3_600_000,
+  /** batches one consumer records at once (each an admission slot), and so fetches ahead. */
+  queueBatchesInFlightMax: 4,
   /** a batch the ledger could not record comes back after this long (nak with delay). */
   queueNakDelayMs: 1_000,
   /** a queued usage message's largest payload: one event is far smaller. */

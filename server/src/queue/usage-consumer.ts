@@ -96,7 +96,7 @@ export function startUsageConsumer(deps: Deps, admission: Admission, options: Us
         nc = await connect({ servers: options.natsUrl.split(",").map((server) => server.trim()), name: `burndown-usage-${options.durable}`, maxReconnectAttempts: -1, timeout: 5_000 });
         const consumer = await session.setUp(nc);
         if (stopping.signal.aborted) break;
-        messages = await consumer.consume({ max_messages: options.batchSize });
+        messages = await consumer.consume({ max_messages: options.batchSize * limits.queueBatchesInFlightMax });
         log(`usage queue: consuming ${options.stream}/${options.durable} from ${options.natsUrl}, batches of ${options.batchSize}`);
         failures = 0;
         stats.consuming = true;
@@ -186,16 +186,18 @@ class ConsumerSession {
 
   /**
    * consumeBatches takes what has arrived, up to a batch, records it, and acknowledges it,
-   * until the pull ends. A batch is only what is already here: a lone event does not wait
-   * for company. Fetched messages not taken when it stops are handed back at once.
+   * until the pull ends, with at most queueBatchesInFlightMax batches in hand. A batch is
+   * only what is already here: a lone event does not wait for company. Fetched messages
+   * not taken when it stops are handed back at once; batches in hand are finished.
    */
   async consumeBatches(messages: ConsumerMessages, stop: AbortSignal): Promise<void> {
     const iterator = messages[Symbol.asyncIterator]();
+    const inFlight = new Set<Promise<void>>();
     let next: Promise<IteratorResult<JsMsg>> | null = null;
     for (;;) {
       const first = await (next ?? iterator.next());
       next = null;
-      if (first.done) return;
+      if (first.done) break;
       const batch: JsMsg[] = [first.value];
       let ended = false;
       while (batch.length < this.options.batchSize) {
@@ -215,10 +217,16 @@ class ConsumerSession {
         for (const message of batch) message.nak();
         this.stats.handedBack += batch.length;
       } else {
-        await this.handleBatch(batch);
+        // A few batches at once, as concurrent calls: the write path groups them.
+        const handled: Promise<void> = this.handleBatch(batch)
+          .catch((error: unknown) => this.log(`usage queue: ${describe(error)}`))
+          .finally(() => inFlight.delete(handled));
+        inFlight.add(handled);
+        if (inFlight.size >= limits.queueBatchesInFlightMax) await Promise.race(inFlight);
       }
-      if (ended) return;
+      if (ended) break;
     }
+    await Promise.all(inFlight);
   }
 
   /** handleBatch records one batch as reportUsage would, then dead-letters and acknowledges each message. */
