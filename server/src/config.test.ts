@@ -1,7 +1,9 @@
 // Configuration read from the environment: what BURNDOWN_GRANT_REASON_CODES accepts, and
 // that a bad value stops the start with a message naming the setting.
 import { describe, expect, it } from "vitest";
-import { readConfig } from "./config.js";
+import { readFile } from "node:fs/promises";
+import { ConfigError, configWarnings, readConfig, settings } from "./config.js";
+import { readmePath, withConfigTable } from "./config-doc.js";
 import { limits } from "./limits.js";
 
 const codesOf = (value: string | undefined) => readConfig({ BURNDOWN_GRANT_REASON_CODES: value }).grantReasonCodes;
@@ -107,5 +109,92 @@ describe("BURNDOWN_GRANT_REQUEST_TTL_MINUTES", () => {
 
   it.each(["0", "-5", "abc", String(91 * 24 * 60)])("refuses %s", (value) => {
     expect(() => ttlOf(value)).toThrow(/^BURNDOWN_GRANT_REQUEST_TTL_MINUTES must be an integer from 1 to 129600/);
+  });
+});
+
+describe("every bad value at once", () => {
+  const problemsOf = (env: NodeJS.ProcessEnv): readonly string[] => {
+    try {
+      readConfig(env);
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems;
+      throw error;
+    }
+    return [];
+  };
+
+  it("reports one problem per bad value, each naming the variable, the value and what is allowed", () => {
+    const problems = problemsOf({
+      PORT: "http",
+      BURNDOWN_WRITE_LANES: "3",
+      BURNDOWN_CUSTOMER_PARTITIONS: "2",
+      BURNDOWN_QUEUE_WAIT_MS: "-1",
+      BURNDOWN_CHECKOUT_URL: "ftp://shop.example/{order_id}",
+      REDIS_URL: "http://cache:6379",
+      BURNDOWN_TEST_ONLY_ALLOW_UNSAFE_DURABILITY: "yes",
+    });
+    // In the order the server reads them.
+    expect(problems).toEqual([
+      "BURNDOWN_WRITE_LANES (3) must be a multiple of BURNDOWN_CUSTOMER_PARTITIONS (2)",
+      'PORT must be a port number (0-65535), got "http"',
+      'REDIS_URL must be a redis:// or rediss:// URL, got a value starting "http"',
+      expect.stringMatching(/^BURNDOWN_CHECKOUT_URL must be an http or https URL .*got "ftp:/),
+      'BURNDOWN_TEST_ONLY_ALLOW_UNSAFE_DURABILITY must be 1 or unset, got "yes"',
+      'BURNDOWN_QUEUE_WAIT_MS must be an integer from 0 to 60000, got "-1"',
+    ]);
+    expect(() => readConfig({ PORT: "http", BURNDOWN_QUEUE_WAIT_MS: "-1" })).toThrow(ConfigError);
+  });
+
+  it("checks values that only make sense together", () => {
+    expect(problemsOf({ PORT: "7000", GRPC_PORT: "7000" })).toEqual(["PORT and GRPC_PORT must differ (HTTP/1.1 and gRPC listen apart), both are 7000"]);
+    expect(problemsOf({ PORT: "0", GRPC_PORT: "0" })).toEqual([]);
+    expect(problemsOf({ BURNDOWN_MIGRATION_DATABASE_URL: "postgres://owner@db/burndown" })).toEqual([
+      "BURNDOWN_MIGRATION_DATABASE_URL needs DATABASE_URL (the embedded database sets up its own roles)",
+    ]);
+  });
+
+  it("never repeats a secret it refuses", () => {
+    const secret = "bd_0123456789abcdef0123_notquiteakey";
+    const problems = problemsOf({ BURNDOWN_ADMIN_KEY: secret, DATABASE_URL: "mysql://root:hunter2@db/ledger", BURNDOWN_STRIPE_WEBHOOK_SECRET: "sk_live_hunter2" });
+    expect(problems).toHaveLength(3);
+    expect(problems.join("\n")).not.toMatch(/notquiteakey|hunter2/);
+    expect(problems[0]).toMatch(/^DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/);
+  });
+
+  it("accepts what the defaults and the documented forms are", () => {
+    expect(problemsOf({})).toEqual([]);
+    const config = readConfig({
+      DATABASE_URL: "postgresql://burndown_server:pw@db:5432/burndown",
+      REDIS_URL: "rediss://cache:6380",
+      HOST: "::",
+      BURNDOWN_ADMIN_KEY: `bd_${"a".repeat(20)}_${"B".repeat(43)}`,
+      BURNDOWN_JOB_INTERVAL_MS: "0",
+    });
+    expect(config).toMatchObject({ databaseUrl: "postgresql://burndown_server:pw@db:5432/burndown", redisUrl: "rediss://cache:6380", host: "::", jobIntervalMs: 0 });
+  });
+});
+
+describe("the configuration table", () => {
+  it("is what README.md shows (npm run docs:config writes it)", async () => {
+    const readme = await readFile(readmePath, "utf8");
+    expect(readme, "README.md's configuration table is out of date: run npm run docs:config").toBe(withConfigTable(readme));
+  });
+
+  it("lists exactly the variables the server reads", () => {
+    const read = new Set<string>();
+    const env = new Proxy({} as NodeJS.ProcessEnv, {
+      get: (_target, name) => {
+        if (typeof name === "string") read.add(name);
+        return undefined;
+      },
+    });
+    readConfig(env);
+    expect([...read].sort()).toEqual(settings.map((setting) => setting.name).sort());
+  });
+
+  it("warns about a variable that looks like a misspelt setting, and only then", () => {
+    expect(configWarnings({ BURNDOWN_WRITE_LANE: "1", BURNDOWN_FUZZ_SEED: "7", PATH: "/bin", BURNDOWN_WRITE_LANES: "2" })).toEqual([
+      "BURNDOWN_WRITE_LANE is not a setting and is ignored: did you mean BURNDOWN_WRITE_LANES?",
+    ]);
   });
 });

@@ -1,6 +1,6 @@
 // Wiring only: read the configuration, get a database, migrate, start, stop on a signal.
 import type pg from "pg";
-import { type Config, readConfig } from "./config.js";
+import { type Config, ConfigError, configWarnings, readConfig } from "./config.js";
 import { RedisFanout } from "./fanout.js";
 import { type RunningServer, startServer } from "./server.js";
 import { bootstrapAdminKey } from "./service/api-keys.js";
@@ -181,11 +181,18 @@ async function main(): Promise<void> {
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => void stop(signal));
   try {
     config = readConfig(process.env);
+    for (const warning of configWarnings(process.env)) log(`WARNING: ${warning}`);
     starting = start(config, running);
     await starting;
   } catch (error) {
     if (stopping) return;
     stopping = true;
+    if (error instanceof ConfigError) {
+      // One line per bad value: every one is reported, not only the first.
+      for (const problem of error.problems) log(`configuration: ${problem}`);
+      log(`failed to start: ${error.problems.length} bad configuration value${error.problems.length === 1 ? "" : "s"} (see "Configuration" in README.md)`);
+      process.exit(1);
+    }
     log(`failed to start: ${describe(error)}`);
     const hint = advice(error, config);
     if (hint) log(hint);

@@ -123,6 +123,20 @@ describe("a start that fails names its cause and what to do", () => {
     await expect(startServerProcess({ DATABASE_URL: url.toString() })).rejects.toThrow(/does not exist: create it \(createdb\) or correct DATABASE_URL/);
   }, 60_000);
 
+  it("when configuration values are bad: one line for each, naming the variable, the value and what is allowed", async () => {
+    const env = { DATABASE_URL: "postgres://postgres@127.0.0.1:1/burndown", BURNDOWN_WRITE_LANES: "0", BURNDOWN_WEBHOOK_ATTEMPTS: "lots", PORT: "70000" };
+    const failure = await startServerProcess(env).then(
+      () => null,
+      (error: Error) => error.message,
+    );
+    expect(failure).toMatch(/configuration: BURNDOWN_WRITE_LANES must be an integer from 1 to 19, got "0"/);
+    expect(failure).toMatch(/configuration: BURNDOWN_WEBHOOK_ATTEMPTS must be an integer from 1 to 50, got "lots"/);
+    expect(failure).toMatch(/configuration: PORT must be a port number \(0-65535\), got "70000"/);
+    expect(failure).toMatch(/failed to start: 3 bad configuration values/);
+    // Refused before anything else: it never tried the (unreachable) database.
+    expect(failure).not.toMatch(/ECONNREFUSED/);
+  }, 60_000);
+
   it("when a port is taken, for either listener, and no server is left half up", async () => {
     const database = await createTestDatabase();
     try {
