@@ -173,6 +173,44 @@ describe.skipIf(!reachable && !process.env.CI)("usage from a NATS JetStream queu
     expect((await queue.deadLetters()).map((m) => m.headers?.get("Burndown-Event-Id"))).toEqual([zero.eventId]);
   });
 
+  it("waits behind calls for an admission slot instead of adding to a full server", async () => {
+    queue = await createTestQueue();
+    const customerId = await f.customer(1_000n);
+    const { admission } = f.t.server;
+    let held = 0;
+    while (admission.tryAcquire()) held++;
+    try {
+      await queue.publish({ eventId: randomUUID(), customerId, featureKey: f.featureKey, quantity: 5n });
+      const consumer = consume(f.t.server);
+      await vi.waitFor(() => expect(admission.stats().queued).toBe(1), waitLong);
+      expect(await usageRows(customerId)).toEqual([]);
+      for (; held > 0; held--) admission.release();
+      await vi.waitFor(() => expect(consumer.stats().acked.burned).toBe(1), waitLong);
+    } finally {
+      for (; held > 0; held--) admission.release();
+    }
+    expect(await available(customerId)).toBe(1_000n - 10n);
+  });
+
+  it("stops cleanly: batches in hand are recorded and acknowledged, and the next consumer burns the rest once", async () => {
+    queue = await createTestQueue();
+    const customerId = await f.customer(1_000_000n);
+    const events = Array.from({ length: 600 }, () => ({ eventId: randomUUID(), customerId, featureKey: f.featureKey, quantity: 1n }));
+    await Promise.all(events.map((event) => queue.publish(event)));
+    // A short ack wait: messages on the wire when the pull stops can only come back by it.
+    await addDurable(queue, "burndown-usage", 2_000);
+    const first = consume(f.t.server, { batchSize: 50 });
+    await vi.waitFor(() => expect(first.stats().batches).toBeGreaterThan(0), waitLong);
+    await first.stop();
+    const stopped = first.stats();
+    // What it recorded, it acknowledged: its batches in hand were finished, not dropped.
+    expect(await usageRows(customerId)).toEqual([{ status: "burned", n: stopped.acked.burned }]);
+    expect(stopped.acked.burned).toBeLessThan(events.length);
+    const second = consume(f.t.server, { batchSize: 50 });
+    await vi.waitFor(() => expect(second.stats().acked.burned).toBe(events.length - stopped.acked.burned), waitLong);
+    expect(await available(customerId)).toBe(1_000_000n - 2n * BigInt(events.length));
+  });
+
   it("burns what the SDK's publisher sends, once even when it is published again", async () => {
     queue = await createTestQueue();
     const customerId = await f.customer(1_000n);

@@ -213,8 +213,9 @@ class ConsumerSession {
         batch.push(arrived.value);
       }
       if (stop.aborted) {
-        // Fetched after the stop: another replica, or the next start, takes them.
-        for (const message of batch) message.nak();
+        // Fetched after the stop: another replica, or the next start, takes them. Not at
+        // once: this connection's pull may still be open and would take them back.
+        for (const message of batch) message.nak(limits.queueNakDelayMs);
         this.stats.handedBack += batch.length;
       } else {
         // A few batches at once, as concurrent calls: the write path groups them.
