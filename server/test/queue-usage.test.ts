@@ -11,9 +11,10 @@ import { UsageOutcome } from "@burndown/sdk";
 import { createUsagePublisher } from "@burndown/sdk/usage-queue";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { type UsageConsumer, startUsageConsumer } from "../src/queue/usage-consumer.js";
-import type { RunningServer } from "../src/server.js";
+import { type RunningServer, startServer } from "../src/server.js";
 import { parseToken } from "../src/service/api-keys.js";
 import { type LedgerFixture, startLedgerFixture } from "../../test-support/ledger-fixture.js";
+import { quietPort } from "../../test-support/ports.js";
 import { addDurable, createTestQueue, natsReachable, natsUrl, takeWithoutAck, type TestQueue } from "../../test-support/nats.js";
 
 const reachable = await natsReachable();
@@ -225,5 +226,31 @@ describe.skipIf(!reachable && !process.env.CI)("usage from a NATS JetStream queu
     expect(await available(customerId)).toBe(1_000n - 2n * (7n + 11n));
     const ids = await f.t.database.pool.query("select event_id from usage_events where customer_id = $1 order by event_id", [customerId]);
     expect(ids.rows.map((row) => row.event_id)).toEqual([first.eventId, second.eventId].sort());
+  });
+});
+
+// Needs no NATS: it is about NATS being away.
+describe("a server whose NATS is unreachable", () => {
+  it("starts, serves and stops all the same: the ledger never depends on the queue", async () => {
+    const f = await startLedgerFixture();
+    const logged: string[] = [];
+    try {
+      const server = await startServer({
+        pool: f.t.database.serverPool, host: "127.0.0.1", httpPort: 0, grpcPort: 0, jobIntervalMs: 0, log: (message) => logged.push(message),
+        usageQueue: {
+          natsUrl: `127.0.0.1:${await quietPort()}`, stream: "usage", subject: null, durable: "burndown-usage", deadLetterSubject: "usage_dead",
+          batchSize: 10, ackWaitMs: 30_000, apiKeyId: parseToken(f.serviceToken)!.keyId, createStream: false,
+        },
+      });
+      await vi.waitFor(() => expect(logged.some((line) => line.startsWith("usage queue:") && line.endsWith("trying again"))).toBe(true), waitLong);
+      const customerId = await f.customer(100n);
+      expect(server.usageQueue?.stats().consuming).toBe(false);
+      const started = Date.now();
+      await server.close();
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect((await f.balanceOf(customerId)).available).toBe(100n);
+    } finally {
+      await f.close();
+    }
   });
 });
