@@ -1,13 +1,15 @@
 // Usage from a NATS JetStream queue: a durable pull consumer that feeds queued usage events
-// through the same rating, burning and event-id dedup as ReportUsage (reportUsage), a
-// batch at a time. A message is acknowledged only after the transaction that recorded its
-// event committed; a batch the ledger could not record is handed back (nak with a delay)
-// and comes again. Delivery is at least once, and the event-id dedup (scoped to the API
-// key the consumer acts as, as for ReportUsage) makes burning exactly once: a redelivered
-// event answers "duplicate" and is acknowledged. Rejected and unrated events are published
-// to the dead-letter subject (payload as received, reason in headers) and acknowledged
-// once JetStream confirmed that publish. The ledger never depends on the queue: the
-// consumer connects, retries and logs on its own, and the server starts without it.
+// through the same rating, burning and event-id dedup as ReportUsage (reportUsage), in
+// batches. A message is acknowledged only after the transaction that recorded its event
+// committed; a batch the ledger could not record is handed back (nak with a delay) and
+// comes again. Delivery is at least once, and the event-id dedup (scoped to the API key
+// the consumer acts as, as for ReportUsage) makes burning exactly once: a redelivered
+// event answers "duplicate" and is acknowledged. Up to queueBatchesInFlightMax batches
+// are recorded at once, each holding an admission slot like a call. Rejected and unrated
+// events are published to the dead-letter subject (payload as received, reason in
+// headers) and acknowledged once JetStream confirmed that publish. The ledger never
+// depends on the queue: the consumer connects, retries and logs on its own, and the
+// server starts without it.
 import { type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { subjectMatches, type UsageQueueConfig } from "../config.js";
@@ -19,7 +21,7 @@ import { queueCaller } from "../service/queue-caller.js";
 import { type AuditOf, reportUsage, type UsageResult } from "../service/report-usage.js";
 import { decodeUsageMessage } from "./decode-usage-message.js";
 
-/** UsageConsumerOptions are the queue's settings (config.ts) without the server's URL list parsing. */
+/** UsageConsumerOptions are the queue's settings (BURNDOWN_NATS_* in config.ts). */
 export type UsageConsumerOptions = UsageQueueConfig;
 
 /** UsageConsumerStats count what the consumer did, for tests, logs and metrics. */
