@@ -13,6 +13,7 @@ const faultTests = [
   "server/test/conservation.test.ts",
   "server/test/fuzz.test.ts",
   "server/test/schedule-crash.test.ts",
+  "server/test/queue-usage-crash.test.ts",
 ];
 
 // One run covers every package. The global setup provides PostgreSQL: DATABASE_URL when

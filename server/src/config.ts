@@ -46,6 +46,25 @@ export interface Config {
   metricsToken: string | null;
   /** the ledger self-check: every intervalMs (0: off), sampleSize customers per run. */
   selfCheck: { intervalMs: number; sampleSize: number };
+  /** usage from a NATS JetStream queue (queue/usage-consumer.ts); null: no consumer. */
+  usageQueue: UsageQueueConfig | null;
+}
+
+/** UsageQueueConfig names the JetStream stream, consumer and dead-letter subject of usage from a queue. */
+export interface UsageQueueConfig {
+  /** NATS servers, comma-separated (nats://host:port or host:port). */
+  natsUrl: string;
+  stream: string;
+  /** the consumer's subject filter; null: every subject of the stream. */
+  subject: string | null;
+  durable: string;
+  deadLetterSubject: string;
+  batchSize: number;
+  ackWaitMs: number;
+  /** the API key the consumer acts as: its events share that key's event-id dedup with its RPC calls. */
+  apiKeyId: string;
+  /** create the stream (on subject) when it is missing; never alters an existing one. */
+  createStream: boolean;
 }
 
 /** retryDelays reads a comma-separated list of delays in milliseconds (1 to 10, each from 1 s to 30 days). */
@@ -197,6 +216,15 @@ export const settings: readonly Setting[] = [
   { name: "BURNDOWN_METRICS_TOKEN", default: "unset: `/metrics` open", allowed: "16-200 visible ASCII characters", meaning: "`GET /metrics` on `PORT` then wants `Authorization: Bearer <token>` (Prometheus' `authorization` scrape setting); leave it unset when the port is private" },
   { name: "BURNDOWN_SELF_CHECK_INTERVAL_MS", default: "`900000` (15 min)", allowed: "`0` (off) or 1000-604800000", meaning: "how often each replica rebuilds a sample of customers' balances, lots and reservations from their entries and compares (`burndown_self_check_*` metrics and a log line; it never fixes anything)" },
   { name: "BURNDOWN_SELF_CHECK_SAMPLE", default: "`100`", allowed: `1-${limits.selfCheckSampleMax}`, meaning: "customers verified per self-check run: up to half written recently by this replica, the rest at random" },
+  { name: "BURNDOWN_NATS_URL", default: "unset: no queue consumer", allowed: "NATS servers, comma-separated (`nats://host:4222` or `host:4222`)", meaning: "usage from a NATS JetStream queue (docs/operations-queue.md): each replica consumes usage events through the same rating and event-id dedup as `ReportUsage`; the other `BURNDOWN_NATS_*` settings need it. The ledger never depends on it" },
+  { name: "BURNDOWN_NATS_STREAM", default: "required with `BURNDOWN_NATS_URL`", allowed: "1-64 of `[A-Za-z0-9_-]`", meaning: "the JetStream stream the usage events are in; never created or altered unless `BURNDOWN_NATS_CREATE_STREAM=1`" },
+  { name: "BURNDOWN_NATS_SUBJECT", default: "unset: the whole stream", allowed: "a subject of `[A-Za-z0-9_-]` tokens, `*` and a final `>` allowed", meaning: "the consumer's subject filter" },
+  { name: "BURNDOWN_NATS_DURABLE", default: "`burndown-usage`", allowed: "1-64 of `[A-Za-z0-9_-]`", meaning: "the durable pull consumer every replica shares; created (explicit acks, `BURNDOWN_NATS_ACK_WAIT_MS`, the filter) when missing, used as it is when it exists" },
+  { name: "BURNDOWN_NATS_DEAD_LETTER_SUBJECT", default: "required with `BURNDOWN_NATS_URL`", allowed: "a literal subject outside `BURNDOWN_NATS_SUBJECT`", meaning: "where rejected and unrated events go, payload as received and reason in headers; give it a stream, or those messages are handed back until it has one" },
+  { name: "BURNDOWN_NATS_BATCH_SIZE", default: `\`${limits.queueBatchSizeDefault}\``, allowed: `1-${limits.usageBatchSizeMax}`, meaning: "queued events recorded per batch (one `reportUsage`, one admission slot)" },
+  { name: "BURNDOWN_NATS_ACK_WAIT_MS", default: `\`${limits.queueAckWaitMsDefault}\``, allowed: `${limits.queueAckWaitMsMin}-${limits.queueAckWaitMsMax}`, meaning: "how long JetStream waits for an ack before it delivers a message again; used when the server creates the consumer" },
+  { name: "BURNDOWN_NATS_API_KEY_ID", default: "required with `BURNDOWN_NATS_URL`", allowed: "a key id (the 20 hex digits after `bd_`)", meaning: "the service (or admin) API key the consumer acts as: queued events share its event-id dedup with its `ReportUsage` calls, and the audit trail records them as from the queue" },
+  { name: "BURNDOWN_NATS_CREATE_STREAM", default: "`0`", allowed: "`0` or `1`; `1` needs `BURNDOWN_NATS_SUBJECT`", meaning: "`1` creates a missing stream on `BURNDOWN_NATS_SUBJECT`, and a stream for the dead letters; for development" },
   { name: "BURNDOWN_TEST_ONLY_ALLOW_UNSAFE_DURABILITY", default: "unset", allowed: "`1` or unset", meaning: "`1` lets the server start on a database with `synchronous_commit` or `fsync` off. Never in production." },
 ];
 
@@ -286,6 +314,90 @@ function unsafeDurability(value: string | undefined): boolean {
   if (value === undefined || value === "") return false;
   if (value !== "1") throw new Error(`BURNDOWN_TEST_ONLY_ALLOW_UNSAFE_DURABILITY must be 1 or unset, got ${JSON.stringify(value)}`);
   return true;
+}
+
+/** natsName checks a stream or consumer name: JetStream forbids spaces, dots, wildcards and path separators. */
+function natsName(name: string, fallback: string | null) {
+  return (value: string | undefined): string => {
+    if (value === undefined || value === "") {
+      if (fallback === null) throw new Error(`${name} must be set when BURNDOWN_NATS_URL is`);
+      return fallback;
+    }
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(value)) throw new Error(`${name} must be 1-64 characters of [A-Za-z0-9_-], got ${JSON.stringify(value)}`);
+    return value;
+  };
+}
+
+/** natsSubject checks a subject (dot-separated tokens; a filter may use * and a final >). */
+function natsSubject(name: string, wildcards: boolean) {
+  return (value: string | undefined): string => {
+    const tokens = (value ?? "").split(".");
+    const ok = (value ?? "").length <= 255 && tokens.every((token, index) => /^[A-Za-z0-9_-]+$/.test(token) || (wildcards && (token === "*" || (token === ">" && index === tokens.length - 1))));
+    if (!ok) throw new Error(`${name} must be a NATS subject of dot-separated [A-Za-z0-9_-] tokens${wildcards ? " (* and a final > allowed)" : ""}, got ${JSON.stringify(value ?? "")}`);
+    return value!;
+  };
+}
+
+/** subjectMatches says whether a subject filter (with * and >) takes a literal subject. */
+export function subjectMatches(filter: string, subject: string): boolean {
+  const f = filter.split(".");
+  const s = subject.split(".");
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === ">") return s.length > i;
+    if (i >= s.length || (f[i] !== "*" && f[i] !== s[i])) return false;
+  }
+  return f.length === s.length;
+}
+
+function natsUrl(value: string | undefined): string | null {
+  const url = value?.trim() ?? "";
+  if (url === "") return null;
+  if (!url.split(",").every((server) => /^(nats:\/\/|tls:\/\/)?[^\s,/]+(:\d{1,5})?$/.test(server.trim()))) {
+    // The value may hold a password: it is not repeated.
+    throw new Error("BURNDOWN_NATS_URL must be NATS servers, comma-separated (nats://host:4222 or host:4222)");
+  }
+  return url;
+}
+
+function apiKeyId(value: string | undefined): string {
+  if (!/^[0-9a-f]{20}$/.test(value ?? "")) {
+    throw new Error(`BURNDOWN_NATS_API_KEY_ID must be the id of a service API key (20 hex digits, the part after bd_ of its token), got ${JSON.stringify(value ?? "")}`);
+  }
+  return value!;
+}
+
+function createStream(value: string | undefined): boolean {
+  if (value !== undefined && !["", "0", "1"].includes(value)) throw new Error(`BURNDOWN_NATS_CREATE_STREAM must be 1 (create a missing stream) or 0, got ${JSON.stringify(value)}`);
+  return value === "1";
+}
+
+/** usageQueue reads the queue's settings; without BURNDOWN_NATS_URL there is no consumer and the others must be unset. */
+function usageQueue(r: Reader): UsageQueueConfig | null {
+  const url = r.read("BURNDOWN_NATS_URL", natsUrl, null);
+  const names = settings.map((setting) => setting.name).filter((name) => name.startsWith("BURNDOWN_NATS_") && name !== "BURNDOWN_NATS_URL");
+  if (url === null) {
+    const stray = names.filter((name) => (r.raw(name) ?? "") !== "");
+    if (stray.length > 0 && (r.raw("BURNDOWN_NATS_URL") ?? "").trim() === "") r.problem(`${stray.join(", ")} configure usage from a queue, which needs BURNDOWN_NATS_URL`);
+    return null;
+  }
+  const subject = r.read("BURNDOWN_NATS_SUBJECT", (v) => (v ? natsSubject("BURNDOWN_NATS_SUBJECT", true)(v) : null), null);
+  const queue: UsageQueueConfig = {
+    natsUrl: url,
+    stream: r.read("BURNDOWN_NATS_STREAM", natsName("BURNDOWN_NATS_STREAM", null), ""),
+    subject,
+    durable: r.read("BURNDOWN_NATS_DURABLE", natsName("BURNDOWN_NATS_DURABLE", "burndown-usage"), "burndown-usage"),
+    deadLetterSubject: r.read("BURNDOWN_NATS_DEAD_LETTER_SUBJECT", natsSubject("BURNDOWN_NATS_DEAD_LETTER_SUBJECT", false), ""),
+    batchSize: r.read("BURNDOWN_NATS_BATCH_SIZE", (v) => count("BURNDOWN_NATS_BATCH_SIZE", v, limits.queueBatchSizeDefault, 1, limits.usageBatchSizeMax), limits.queueBatchSizeDefault),
+    ackWaitMs: r.read("BURNDOWN_NATS_ACK_WAIT_MS", (v) => count("BURNDOWN_NATS_ACK_WAIT_MS", v, limits.queueAckWaitMsDefault, limits.queueAckWaitMsMin, limits.queueAckWaitMsMax), limits.queueAckWaitMsDefault),
+    apiKeyId: r.read("BURNDOWN_NATS_API_KEY_ID", apiKeyId, ""),
+    createStream: r.read("BURNDOWN_NATS_CREATE_STREAM", createStream, false),
+  };
+  // Dead letters read back as usage would be rejected again, for ever.
+  if (subject !== null && queue.deadLetterSubject !== "" && subjectMatches(subject, queue.deadLetterSubject)) {
+    r.problem(`BURNDOWN_NATS_DEAD_LETTER_SUBJECT (${queue.deadLetterSubject}) must not match BURNDOWN_NATS_SUBJECT (${subject}): dead letters would be consumed as usage`);
+  }
+  if (queue.createStream && subject === null) r.problem("BURNDOWN_NATS_CREATE_STREAM=1 needs BURNDOWN_NATS_SUBJECT: the subjects of the stream it creates");
+  return queue;
 }
 
 /** editDistance is Levenshtein's, for "did you mean" on a misspelt variable. */
@@ -387,6 +499,7 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
       queuedMax: r.read("BURNDOWN_MAX_QUEUED", (v) => count("BURNDOWN_MAX_QUEUED", v, limits.queuedMaxDefault, 0, 1_000_000), limits.queuedMaxDefault),
       queueWaitMs: r.read("BURNDOWN_QUEUE_WAIT_MS", (v) => count("BURNDOWN_QUEUE_WAIT_MS", v, limits.queueWaitMsDefault, 0, 60_000), limits.queueWaitMsDefault),
     },
+    usageQueue: usageQueue(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

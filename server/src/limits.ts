@@ -232,4 +232,18 @@ export const limits = {
   selfCheckSampleMax: 10_000,
   /** the self-check: the longest one customer's verification may run. */
   selfCheckStatementMsMax: 30_000,
+  /** usage from a queue (queue/usage-consumer.ts): events per batch, by default (at most usageBatchSizeMax). */
+  queueBatchSizeDefault: 256,
+  /** how long JetStream waits for a consumed message's ack before it delivers the message again, by default. */
+  queueAckWaitMsDefault: 30_000,
+  queueAckWaitMsMin: 1_000,
+  queueAckWaitMsMax: 3_600_000,
+  /** batches one consumer records at once (each an admission slot), and so fetches ahead. */
+  queueBatchesInFlightMax: 4,
+  /** a batch the ledger could not record comes back after this long (nak with delay). */
+  queueNakDelayMs: 1_000,
+  /** a queued usage message's largest payload: one event is far smaller. */
+  queueMessageBytesMax: 64 * 1_024,
+  /** how often the consumer reads its API key again (revoked or expired: it stops taking messages). */
+  queueKeyCheckMs: 5_000,
 } as const;

@@ -90,6 +90,7 @@ async function start(config: Config, running: Running): Promise<void> {
     disputeSla: config.disputeSla,
     metricsToken: config.metricsToken,
     selfCheck: config.selfCheck,
+    usageQueue: config.usageQueue,
   }));
   // A deployment's first start keeps the reason codes it was configured with.
   await seedReasonCodeList(pool, config.grantReasonCodes);

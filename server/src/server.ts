@@ -48,6 +48,7 @@ import type { Deps, DisputeSla, RechargePolicy, UsagePolicy } from "./service/co
 import { GroupCommit, type GroupCommitOptions } from "./service/group-commit.js";
 import { ServerMetrics } from "./metrics/server-metrics.js";
 import { type SelfCheckPolicy, startSelfCheck } from "./jobs/self-check.js";
+import { startUsageConsumer, type UsageConsumer, type UsageConsumerOptions } from "./queue/usage-consumer.js";
 
 /** ServerOptions configure a server over an existing, migrated pool. */
 export interface ServerOptions {
@@ -86,6 +87,8 @@ export interface ServerOptions {
   metricsToken?: string | null;
   /** the ledger self-check (jobs/self-check.ts); off unless an interval is given. */
   selfCheck?: Partial<SelfCheckPolicy>;
+  /** usage from a NATS JetStream queue (queue/usage-consumer.ts); unset: none. */
+  usageQueue?: UsageConsumerOptions | null;
 }
 
 /** RunningServer is a started server. */
@@ -99,6 +102,8 @@ export interface RunningServer {
   metrics: ServerMetrics;
   /** the HTTP/1.1 listener's Connect handler, for other listeners (bench/grpc-transport.ts mounts it on h2c). */
   connectHandler: ReturnType<typeof connectNodeAdapter>;
+  /** the queue consumer, when configured. */
+  usageQueue: UsageConsumer | null;
   close: () => Promise<void>;
 }
 
@@ -219,6 +224,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const selfCheckMs = options.selfCheck?.intervalMs ?? 0;
   const selfCheck = selfCheckMs > 0 ? startSelfCheck(options.pool, metrics, { intervalMs: selfCheckMs, sampleSize: options.selfCheck?.sampleSize ?? limits.selfCheckSampleDefault }, log) : null;
   const webhooks = options.jobIntervalMs > 0 ? startWebhookDelivery(deps, webhookPolicyOf(options.webhooks), options.jobIntervalMs, log) : null;
+  const usageQueue = options.usageQueue ? startUsageConsumer(deps, admission, options.usageQueue, log) : null;
   const urlHost = options.host.includes(":") ? `[${options.host}]` : options.host;
   return {
     httpUrl: `http://${urlHost}:${httpPort}`,
@@ -227,8 +233,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     admission,
     metrics,
     connectHandler: handler,
+    usageQueue,
     close: async () => {
-      await Promise.all([jobs?.stop(), schedules?.stop(), webhooks?.stop(), recharges.stop(), selfCheck?.stop()]);
+      // The queue's batch in hand is recorded and acknowledged while the pool is still open.
+      await Promise.all([jobs?.stop(), schedules?.stop(), webhooks?.stop(), recharges.stop(), selfCheck?.stop(), usageQueue?.stop()]);
       // In-flight calls get a grace period on both listeners; then they are cut.
       const closed = Promise.all([new Promise((resolve) => httpServer.close(resolve)), closeGrpcJs(grpcServer, limits.shutdownGraceMsMax)]);
       httpServer.closeIdleConnections();

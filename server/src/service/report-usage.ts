@@ -76,8 +76,12 @@ export interface LateUsage {
 /** AuditOf makes the audit record of a replay from what it rated (by batch position), or null when it rated nothing worth one. */
 export type AuditOf = (rated: ReadonlyMap<number, UsageResult>) => AuditWrite | null;
 
-/** reportUsage records a batch; one result per input, in order. Malformed events arrive as rejections. */
-export async function reportUsage(deps: Deps, caller: Caller, batch: (UsageInput | { eventId: string; rejected: string })[]): Promise<UsageResult[]> {
+/**
+ * reportUsage records a batch; one result per input, in order. Malformed events arrive as
+ * rejections. audit, when given, makes each lane's part of the batch an audit record of
+ * what it rated, written in that part's transaction (usage from a queue says so).
+ */
+export async function reportUsage(deps: Deps, caller: Caller, batch: (UsageInput | { eventId: string; rejected: string })[], audit: AuditOf | null = null): Promise<UsageResult[]> {
   assert(batch.length <= limits.usageBatchSizeMax, "batches are bounded");
   const now = deps.now();
   const results: UsageResult[] = new Array(batch.length);
@@ -99,7 +103,7 @@ export async function reportUsage(deps: Deps, caller: Caller, batch: (UsageInput
     if (eventAt.getTime() > now.getTime() + limits.usageFutureToleranceMs) return void (results[position] = result(input.eventId, "rejected", "EVENT_IN_FUTURE"));
     accepted.push(pending);
   });
-  await rateAndRecord(deps, caller, accepted, results, null);
+  await rateAndRecord(deps, caller, accepted, results, audit);
   deps.observer?.usageReported(results);
   return results;
 }

@@ -1,0 +1,343 @@
+// Usage from a NATS JetStream queue: a durable pull consumer that feeds queued usage events
+// through the same rating, burning and event-id dedup as ReportUsage (reportUsage), in
+// batches. A message is acknowledged only after the transaction that recorded its event
+// committed; a batch the ledger could not record is handed back (nak with a delay) and
+// comes again. Delivery is at least once, and the event-id dedup (scoped to the API key
+// the consumer acts as, as for ReportUsage) makes burning exactly once: a redelivered
+// event answers "duplicate" and is acknowledged. Up to queueBatchesInFlightMax batches
+// are recorded at once, each holding an admission slot like a call. Rejected and unrated
+// events are published to the dead-letter subject (payload as received, reason in
+// headers) and acknowledged once JetStream confirmed that publish. The ledger never
+// depends on the queue: the consumer connects, retries and logs on its own, and the
+// server starts without it.
+import { type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { subjectMatches, type UsageQueueConfig } from "../config.js";
+import { assert } from "../ledger/balance-state.js";
+import { limits } from "../limits.js";
+import type { Admission } from "../rpc/admission.js";
+import type { Caller, Deps } from "../service/context.js";
+import { queueCaller } from "../service/queue-caller.js";
+import { type AuditOf, reportUsage, type UsageResult } from "../service/report-usage.js";
+import { decodeUsageMessage } from "./decode-usage-message.js";
+
+/** UsageConsumerOptions are the queue's settings (BURNDOWN_NATS_* in config.ts). */
+export type UsageConsumerOptions = UsageQueueConfig;
+
+/** UsageConsumerStats count what the consumer did, for tests, logs and metrics. */
+export interface UsageConsumerStats {
+  /** batches recorded (their transactions committed). */
+  batches: number;
+  /** messages acknowledged, by the outcome of their event. */
+  acked: Record<UsageResult["outcome"], number>;
+  /** messages published to the dead-letter subject (then acknowledged). */
+  deadLettered: number;
+  /** messages handed back (nak) because their batch, or their dead letter, failed. */
+  handedBack: number;
+  /** whether the consumer is taking messages now. */
+  consuming: boolean;
+}
+
+/** UsageConsumer is a running consumer. */
+export interface UsageConsumer {
+  stats: () => UsageConsumerStats;
+  /** stop finishes the batch in hand (recorded and acknowledged), hands back what was fetched but not taken, and drains the connection. */
+  stop: () => Promise<void>;
+}
+
+/** delay waits ms, or less when the stop signal fires. */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * closeConnection drains the connection (the acks still buffered are sent) for at most
+ * shutdownGraceMsMax: NATS away must not hold up the server's stop. Whatever was not
+ * acknowledged is delivered again, and deduplicated.
+ */
+async function closeConnection(nc: NatsConnection, log: (message: string) => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const drained = nc.drain().then(() => true, (error: unknown) => (log(`usage queue: draining the connection: ${describe(error)}`), false));
+  const inTime = await Promise.race([drained, new Promise<false>((resolve) => (timer = setTimeout(resolve, limits.shutdownGraceMsMax, false)))]);
+  clearTimeout(timer);
+  if (!inTime && !nc.isClosed()) await nc.close();
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message || error.name : String(error);
+}
+
+/** startUsageConsumer starts consuming in the background; it never throws for the queue's faults, it logs them and retries. */
+export function startUsageConsumer(deps: Deps, admission: Admission, options: UsageConsumerOptions, log: (message: string) => void): UsageConsumer {
+  assert(options.batchSize >= 1 && options.batchSize <= limits.usageBatchSizeMax, "a batch fits one reportUsage");
+  assert(options.ackWaitMs >= limits.queueAckWaitMsMin, "ack wait is bounded");
+  const stats: UsageConsumerStats = {
+    batches: 0,
+    acked: { burned: 0, duplicate: 0, rejected: 0, unrated: 0, shadowed: 0, not_billed: 0 },
+    deadLettered: 0,
+    handedBack: 0,
+    consuming: false,
+  };
+  const stopping = new AbortController();
+  let messages: ConsumerMessages | null = null;
+  const session = new ConsumerSession(deps, admission, options, log, stats);
+  const running = (async () => {
+    let failures = 0;
+    while (!stopping.signal.aborted) {
+      let nc: NatsConnection | null = null;
+      try {
+        // Reconnects by itself once connected; a first connection that fails is retried here, with a backoff.
+        nc = await connect({ servers: options.natsUrl.split(",").map((server) => server.trim()), name: `burndown-usage-${options.durable}`, maxReconnectAttempts: -1, timeout: 5_000 });
+        const consumer = await session.setUp(nc);
+        if (stopping.signal.aborted) break;
+        messages = await consumer.consume({ max_messages: options.batchSize * limits.queueBatchesInFlightMax });
+        log(`usage queue: consuming ${options.stream}/${options.durable} from ${options.natsUrl}, batches of ${options.batchSize}`);
+        failures = 0;
+        stats.consuming = true;
+        await session.consumeBatches(messages, stopping.signal);
+      } catch (error) {
+        failures++;
+        log(`usage queue: ${describe(error)}; trying again`);
+      } finally {
+        stats.consuming = false;
+        messages = null;
+        if (nc !== null) await closeConnection(nc, log);
+      }
+      if (!stopping.signal.aborted) await delay(Math.min(limits.queueNakDelayMs * 2 ** Math.min(failures, 5), 30_000), stopping.signal);
+    }
+  })();
+  return {
+    stats: () => ({ ...stats, acked: { ...stats.acked } }),
+    stop: async () => {
+      stopping.abort();
+      // Ends the pull: the iterator yields what was fetched, then ends (consumeBatches hands that back).
+      messages?.stop();
+      await running;
+    },
+  };
+}
+
+/** ConsumerSession is the consumer's work on one connection: set up, take batches, record, acknowledge. */
+class ConsumerSession {
+  private js: JetStreamClient | null = null;
+  private caller: { checkedAtMs: number; caller: Caller | null } = { checkedAtMs: -Infinity, caller: null };
+  private readonly target: string;
+
+  constructor(
+    private readonly deps: Deps,
+    private readonly admission: Admission,
+    private readonly options: UsageConsumerOptions,
+    private readonly log: (message: string) => void,
+    private readonly stats: UsageConsumerStats,
+  ) {
+    this.target = `nats:${options.stream}/${options.durable}`;
+  }
+
+  /** setUp finds (or, when configured, creates) the stream, creates the durable consumer if missing, and checks the dead-letter subject. */
+  async setUp(nc: NatsConnection): Promise<Consumer> {
+    const { stream, subject, durable, deadLetterSubject, ackWaitMs } = this.options;
+    const jsm = await jetstreamManager(nc);
+    this.js = jetstream(nc);
+    await this.ensureStream(jsm);
+    const existing = await jsm.consumers.info(stream, durable).catch((error: unknown) => {
+      if ((error as Error).name === "ConsumerNotFoundError") return null;
+      throw error;
+    });
+    if (existing === null) {
+      await jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: ackWaitMs * 1_000_000, ...(subject === null ? {} : { filter_subject: subject }) });
+      this.log(`usage queue: created the durable consumer ${durable} on stream ${stream}`);
+    } else if (existing.config.ack_policy !== AckPolicy.Explicit) {
+      throw new Error(`the consumer ${durable} on ${stream} does not use explicit acks: delete it, or name another with BURNDOWN_NATS_DURABLE`);
+    } else if (existing.config.ack_wait !== ackWaitMs * 1_000_000 || (existing.config.filter_subject ?? null) !== subject) {
+      this.log(`usage queue: the consumer ${durable} exists with ack wait ${(existing.config.ack_wait ?? 0) / 1_000_000} ms and filter ${existing.config.filter_subject ?? "(none)"}; it is used as it is`);
+    }
+    const deadStream = await jsm.streams.find(deadLetterSubject).catch(() => null);
+    if (deadStream === stream && (subject === null || subjectMatches(subject, deadLetterSubject))) {
+      throw new Error(`the dead-letter subject ${deadLetterSubject} is consumed as usage by ${durable}: choose a subject outside its filter`);
+    }
+    if (deadStream === null) {
+      this.log(`usage queue: WARNING no stream stores the dead-letter subject ${deadLetterSubject}: rejected and unrated events are handed back until one does`);
+    }
+    return this.js.consumers.get(stream, durable);
+  }
+
+  /** ensureStream checks that the stream exists; creates it (and a dead-letter stream) only when configured to. */
+  private async ensureStream(jsm: JetStreamManager): Promise<void> {
+    const { stream, subject, deadLetterSubject, createStream } = this.options;
+    const found = await jsm.streams.info(stream).catch((error: unknown) => {
+      if ((error as Error).name === "StreamNotFoundError") return null;
+      throw error;
+    });
+    if (found !== null) return;
+    if (!createStream) throw new Error(`the stream ${stream} does not exist: create it, or set BURNDOWN_NATS_CREATE_STREAM=1`);
+    assert(subject !== null, "config requires a subject to create a stream");
+    await jsm.streams.add({ name: stream, subjects: [subject] });
+    if ((await jsm.streams.find(deadLetterSubject).catch(() => null)) === null) {
+      await jsm.streams.add({ name: `${stream}_dead_letters`, subjects: [deadLetterSubject] });
+    }
+    this.log(`usage queue: created the stream ${stream} (${subject}) and its dead letters' (${deadLetterSubject})`);
+  }
+
+  /**
+   * consumeBatches takes what has arrived, up to a batch, records it, and acknowledges it,
+   * until the pull ends, with at most queueBatchesInFlightMax batches in hand. A batch is
+   * only what is already here: a lone event does not wait for company. Fetched messages
+   * not taken when it stops are handed back at once; batches in hand are finished.
+   */
+  async consumeBatches(messages: ConsumerMessages, stop: AbortSignal): Promise<void> {
+    const iterator = messages[Symbol.asyncIterator]();
+    const inFlight = new Set<Promise<void>>();
+    let next: Promise<IteratorResult<JsMsg>> | null = null;
+    for (;;) {
+      const first = await (next ?? iterator.next());
+      next = null;
+      if (first.done) break;
+      const batch: JsMsg[] = [first.value];
+      let ended = false;
+      while (batch.length < this.options.batchSize) {
+        // What has arrived resolves within this turn; a message still on the wire waits for the next batch.
+        next = iterator.next();
+        const arrived = await Promise.race([next, new Promise<null>((resolve) => setImmediate(resolve, null))]);
+        if (arrived === null) break;
+        next = null;
+        if (arrived.done) {
+          ended = true;
+          break;
+        }
+        batch.push(arrived.value);
+      }
+      if (stop.aborted) {
+        // Fetched after the stop: another replica, or the next start, takes them. Not at
+        // once: this connection's pull may still be open and would take them back.
+        for (const message of batch) message.nak(limits.queueNakDelayMs);
+        this.stats.handedBack += batch.length;
+      } else {
+        // A few batches at once, as concurrent calls: the write path groups them.
+        const handled: Promise<void> = this.handleBatch(batch)
+          .catch((error: unknown) => this.log(`usage queue: ${describe(error)}`))
+          .finally(() => inFlight.delete(handled));
+        inFlight.add(handled);
+        if (inFlight.size >= limits.queueBatchesInFlightMax) await Promise.race(inFlight);
+      }
+      if (ended) break;
+    }
+    await Promise.all(inFlight);
+  }
+
+  /** handleBatch records one batch as reportUsage would, then dead-letters and acknowledges each message. */
+  private async handleBatch(batch: JsMsg[]): Promise<void> {
+    let results: UsageResult[];
+    await this.admit(batch);
+    try {
+      const caller = await this.currentCaller();
+      if (caller === null) return this.handBack(batch);
+      const decoded = batch.map((message) => decodeUsageMessage({ data: message.data, contentType: message.headers?.get("Content-Type") || null }));
+      results = await reportUsage(this.deps, caller, decoded, this.auditOf(caller, batch));
+    } catch (error) {
+      this.log(`usage queue: a batch of ${batch.length} was not recorded, handed back: ${describe(error)}`);
+      return this.handBack(batch);
+    } finally {
+      this.admission.release();
+    }
+    assert(results.length === batch.length, "one result per message");
+    this.stats.batches++;
+    const dead = await Promise.all(batch.map((message, index) => this.deadLetter(message, results[index])));
+    batch.forEach((message, index) => {
+      if (dead[index] === "failed") {
+        message.nak(limits.queueNakDelayMs);
+        this.stats.handedBack++;
+        return;
+      }
+      message.ack();
+      this.stats.acked[results[index].outcome]++;
+      if (dead[index] === "published") this.stats.deadLettered++;
+    });
+  }
+
+  /**
+   * admit takes one of the server's admission slots for the batch, so that the queue takes
+   * no more than the write path can: under load it waits behind the calls (keeping its
+   * messages from being delivered again meanwhile).
+   */
+  private async admit(batch: JsMsg[]): Promise<void> {
+    while (!this.admission.tryAcquire()) {
+      try {
+        await this.admission.acquire();
+        return;
+      } catch {
+        // Overloaded: the batch waits for the next free slot, and tells JetStream it is still in hand.
+        for (const message of batch) message.working();
+      }
+    }
+  }
+
+  private handBack(batch: JsMsg[]): void {
+    for (const message of batch) message.nak(limits.queueNakDelayMs);
+    this.stats.handedBack += batch.length;
+  }
+
+  /** currentCaller is the configured key as last read (at most queueKeyCheckMs ago), or null when it may not report usage. */
+  private async currentCaller(): Promise<Caller | null> {
+    const nowMs = Date.now();
+    if (nowMs - this.caller.checkedAtMs < limits.queueKeyCheckMs) return this.caller.caller;
+    const read = await queueCaller(this.deps, this.options.apiKeyId);
+    const caller = "caller" in read ? read.caller : null;
+    if ("refused" in read && (this.caller.caller !== null || this.caller.checkedAtMs === -Infinity)) {
+      this.log(`usage queue: BURNDOWN_NATS_API_KEY_ID ${this.options.apiKeyId} may not report usage (${read.refused}): messages are handed back until it may`);
+    }
+    this.caller = { checkedAtMs: nowMs, caller };
+    return caller;
+  }
+
+  /** auditOf makes each lane's part of a batch one audit record: these events came from the queue, through this consumer. */
+  private auditOf(caller: Caller, batch: JsMsg[]): AuditOf {
+    return (rated) => {
+      const recorded = [...rated].filter(([, result]) => result.outcome !== "duplicate" && result.outcome !== "rejected");
+      if (recorded.length === 0) return null;
+      return {
+        actor: caller.keyId,
+        action: "report_usage_from_queue",
+        target: this.target,
+        reason: "usage from NATS JetStream",
+        details: {
+          old: null,
+          new: { events: recorded.length, event_ids: recorded.map(([, result]) => result.eventId), stream_sequences: recorded.map(([position]) => batch[position].seq) },
+        },
+      };
+    };
+  }
+
+  /**
+   * deadLetter publishes a rejected or unrated event's message, as received, with why in
+   * its headers, and waits for JetStream's PubAck. Its message id (stream and sequence)
+   * lets JetStream drop the copy a redelivery would publish again.
+   */
+  private async deadLetter(message: JsMsg, result: UsageResult): Promise<"none" | "published" | "failed"> {
+    if (result.outcome !== "rejected" && result.outcome !== "unrated") return "none";
+    assert(this.js !== null, "set up before consuming");
+    const h = headers();
+    h.set("Burndown-Outcome", result.outcome);
+    h.set("Burndown-Reason", result.reason);
+    h.set("Burndown-Event-Id", result.eventId);
+    h.set("Burndown-Subject", message.subject);
+    h.set("Burndown-Stream", message.info.stream);
+    h.set("Burndown-Stream-Sequence", String(message.seq));
+    const contentType = message.headers?.get("Content-Type");
+    if (contentType) h.set("Content-Type", contentType);
+    try {
+      await this.js.publish(this.options.deadLetterSubject, message.data, { headers: h, msgID: `burndown-dead-${message.info.stream}-${message.seq}` });
+      return "published";
+    } catch (error) {
+      this.log(`usage queue: dead letter of ${message.info.stream}#${message.seq} to ${this.options.deadLetterSubject} not stored (${describe(error)}): handed back; give the subject a stream`);
+      return "failed";
+    }
+  }
+}
