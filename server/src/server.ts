@@ -225,6 +225,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const selfCheck = selfCheckMs > 0 ? startSelfCheck(options.pool, metrics, { intervalMs: selfCheckMs, sampleSize: options.selfCheck?.sampleSize ?? limits.selfCheckSampleDefault }, log) : null;
   const webhooks = options.jobIntervalMs > 0 ? startWebhookDelivery(deps, webhookPolicyOf(options.webhooks), options.jobIntervalMs, log) : null;
   const usageQueue = options.usageQueue ? startUsageConsumer(deps, admission, options.usageQueue, log) : null;
+  if (usageQueue) metrics.watchUsageQueue(usageQueue);
   const urlHost = options.host.includes(":") ? `[${options.host}]` : options.host;
   return {
     httpUrl: `http://${urlHost}:${httpPort}`,

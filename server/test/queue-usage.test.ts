@@ -11,6 +11,7 @@ import { UsageOutcome } from "@burndown/sdk";
 import { createUsagePublisher } from "@burndown/sdk/usage-queue";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { type UsageConsumer, startUsageConsumer } from "../src/queue/usage-consumer.js";
+import { ServerMetrics } from "../src/metrics/server-metrics.js";
 import { type RunningServer, startServer } from "../src/server.js";
 import { parseToken } from "../src/service/api-keys.js";
 import { type LedgerFixture, startLedgerFixture } from "../../test-support/ledger-fixture.js";
@@ -155,6 +156,17 @@ describe.skipIf(!reachable && !process.env.CI)("usage from a NATS JetStream queu
     expect(rpc.results.map((r) => r.outcome)).toEqual([UsageOutcome.REJECTED, UsageOutcome.UNRATED, UsageOutcome.UNRATED]);
     expect(rpc.results.map((r) => r.reason)).toEqual(["INVALID_QUANTITY", "CUSTOMER_NOT_FOUND", "FEATURE_NOT_FOUND"]);
     expect(consumer.stats()).toMatchObject({ deadLettered: 5, acked: { burned: 1, rejected: 3, unrated: 2 } });
+    // The same figures as metrics.
+    const metrics = new ServerMetrics({ pool: f.t.database.pool, now: () => new Date(), log: () => {} });
+    metrics.watchUsageQueue(consumer);
+    const scraped = await metrics.registry.metrics();
+    for (const line of [
+      'burndown_usage_queue_messages_total{outcome="burned"} 1',
+      'burndown_usage_queue_messages_total{outcome="rejected"} 3',
+      'burndown_usage_queue_messages_total{outcome="unrated"} 2',
+      "burndown_usage_queue_dead_lettered_total 5",
+      "burndown_usage_queue_consuming 1",
+    ]) expect(scraped.split("\n")).toContain(line);
     // Unrated events are kept by the ledger too (ListUnratedEvents): the dead letter is a notice.
     const kept = await f.t.database.pool.query("select event_id, reason from usage_events where status = 'unrated' and event_id = any($1) order by reason", [[unknownCustomer.eventId, unknownFeature.eventId]]);
     expect(kept.rows).toEqual([{ event_id: unknownCustomer.eventId, reason: "CUSTOMER_NOT_FOUND" }, { event_id: unknownFeature.eventId, reason: "FEATURE_NOT_FOUND" }]);
@@ -245,6 +257,10 @@ describe("a server whose NATS is unreachable", () => {
       await vi.waitFor(() => expect(logged.some((line) => line.startsWith("usage queue:") && line.endsWith("trying again"))).toBe(true), waitLong);
       const customerId = await f.customer(100n);
       expect(server.usageQueue?.stats().consuming).toBe(false);
+      // Its figures are on /metrics, saying it is not consuming.
+      const scraped = await (await fetch(`${server.httpUrl}/metrics`)).text();
+      expect(scraped).toMatch(/^burndown_usage_queue_consuming 0$/m);
+      expect(scraped).toMatch(/^burndown_usage_queue_batches_total 0$/m);
       const started = Date.now();
       await server.close();
       expect(Date.now() - started).toBeLessThan(5_000);

@@ -23,6 +23,7 @@ import type { CommittedGroup, WriteObserver } from "../service/write-observer.js
 import { withTransaction } from "../store/database.js";
 import { type Backlogs, limitStatements, selectBacklogs } from "../store/metrics-store.js";
 import { instrumentPoolWaits } from "./pool-metrics.js";
+import type { UsageConsumer } from "../queue/usage-consumer.js";
 import { collector, registerRpcCollectors, RpcMetrics, rpcInterceptor } from "./rpc-metrics.js";
 
 /** MetricsSources are what the metrics read: the pool, the clock and the log (admission joins with watchAdmission). */
@@ -175,6 +176,30 @@ export class ServerMetrics implements WriteObserver {
     new Gauge({ name: "burndown_admission_in_flight_max", help: "Calls that may run at once (BURNDOWN_MAX_IN_FLIGHT).", registers, collect() { this.set(admission.limits.inFlightMax); } });
     new Counter({ name: "burndown_admission_admitted_total", help: "Calls admission control let run.", registers, collect() { this.reset(); this.inc(admission.stats().admitted); } });
     new Counter({ name: "burndown_admission_refused_total", help: "Calls refused with ResourceExhausted (OVERLOADED): the queue was full or the wait too long.", registers, collect() { this.reset(); this.inc(admission.stats().shed); } });
+  }
+
+  /**
+   * watchUsageQueue exports the queue consumer's figures (queue/usage-consumer.ts): messages
+   * acknowledged by outcome, dead letters, hand-backs (nak) and whether it is taking messages.
+   * How far behind the stream is lives in NATS (the consumer's num_pending, from NATS' own
+   * exporter): asking NATS at every scrape would tie this page to the queue's health.
+   */
+  watchUsageQueue(consumer: UsageConsumer): void {
+    const registers = [this.registry];
+    new Gauge({ name: "burndown_usage_queue_consuming", help: "1 while the usage queue consumer is taking messages, 0 while it is (re)connecting or stopped.", registers, collect() { this.set(consumer.stats().consuming ? 1 : 0); } });
+    new Counter({ name: "burndown_usage_queue_batches_total", help: "Batches of queued usage events recorded (their transactions committed).", registers, collect() { this.reset(); this.inc(consumer.stats().batches); } });
+    new Counter({
+      name: "burndown_usage_queue_messages_total",
+      help: "Queued usage messages acknowledged, by their event's outcome (after their outcome was durable).",
+      labelNames: ["outcome"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [outcome, count] of Object.entries(consumer.stats().acked)) this.inc({ outcome }, count);
+      },
+    });
+    new Counter({ name: "burndown_usage_queue_dead_lettered_total", help: "Queued usage messages published to the dead-letter subject (rejected, unrated or malformed), then acknowledged.", registers, collect() { this.reset(); this.inc(consumer.stats().deadLettered); } });
+    new Counter({ name: "burndown_usage_queue_handed_back_total", help: "Queued usage messages handed back (nak) because their batch or their dead letter could not be stored; they come again.", registers, collect() { this.reset(); this.inc(consumer.stats().handedBack); } });
   }
 
   /** registerBacklogs adds the database-backed gauges: absent from a scrape whose read failed, never a reassuring 0. */
