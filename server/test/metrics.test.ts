@@ -5,6 +5,8 @@
 // written, the expiry lag before and after the expiry job, the webhook backlog; and the
 // optional bearer token, and one registry per server.
 import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { GrantSource, UsageOutcome } from "@burndown/sdk";
@@ -237,5 +239,20 @@ describe("GET /metrics", () => {
     } finally {
       await endPool(pool);
     }
+  });
+
+  it("exports every metric the documented alerting rules name (docs/prometheus-alerts.yml)", async () => {
+    const rules = await readFile(path.join(import.meta.dirname, "../../docs/prometheus-alerts.yml"), "utf8");
+    const exprs = rules.split("\n").filter((line) => !line.trim().startsWith("#")).join("\n");
+    const named = new Set([...exprs.matchAll(/\b((?:grpc_server|burndown)_[a-z_]+)/g)].map((match) => match[1].replace(/_(bucket|count|sum)$/, "")));
+    expect(named.size).toBeGreaterThan(10);
+    // A server's own families, and the queue consumer's (present only when one runs: a stand-in gives its figures).
+    const metrics = new ServerMetrics({ pool: t.database.serverPool, now: () => new Date(), log: () => {} });
+    metrics.watchUsageQueue({ stats: () => ({ batches: 0, acked: { burned: 0, duplicate: 0, rejected: 0, unrated: 0, shadowed: 0, not_billed: 0 }, deadLettered: 0, handedBack: 0, consuming: false }), stop: async () => {} });
+    const exported = new Set([
+      ...parseScrape((await scrape(t.server.httpUrl)).text).samples.map((sample) => sample.name),
+      ...parseScrape(await metrics.registry.metrics()).samples.map((sample) => sample.name),
+    ].map((name) => name.replace(/_(bucket|count|sum)$/, "")));
+    expect([...named].filter((name) => !exported.has(name))).toEqual([]);
   });
 });

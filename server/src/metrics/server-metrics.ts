@@ -78,7 +78,7 @@ export class ServerMetrics implements WriteObserver {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
-    this.usageEvents = new Counter({ name: "burndown_usage_events_total", help: "Usage events reported through ReportUsage, by outcome.", labelNames: ["outcome"], registers });
+    this.usageEvents = new Counter({ name: "burndown_usage_events_total", help: "Usage events reported, by ReportUsage or from the usage queue, by outcome.", labelNames: ["outcome"], registers });
     for (const outcome of usageOutcomes) this.usageEvents.inc({ outcome }, 0);
     this.credits = new Counter({
       name: "burndown_ledger_credits_total",
