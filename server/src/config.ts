@@ -1,6 +1,8 @@
 // Configuration from the environment, checked once at start.
 import path from "node:path";
 import { limits } from "./limits.js";
+import { type LogLevel, logLevels } from "./logger.js";
+import { tracingWantedIn } from "./tracing.js";
 
 /** Config is everything main needs to start. */
 export interface Config {
@@ -42,6 +44,18 @@ export interface Config {
   rechargeRetryDelaysMs: readonly number[];
   /** disputes: how long staff have to first act on one, and to resolve it. */
   disputeSla: { firstResponseMs: number; resolutionMs: number };
+  /** the least severe log level written (BURNDOWN_LOG_LEVEL). */
+  logLevel: LogLevel;
+  /** OpenTelemetry traces on: the standard OTEL_* variables name an exporter (tracing.ts). */
+  tracing: boolean;
+}
+
+/** logLevel reads BURNDOWN_LOG_LEVEL: one of pino's levels, or silent; info when unset. */
+function logLevel(value: string | undefined): LogLevel {
+  if (value === undefined || value.trim() === "") return "info";
+  const level = value.trim().toLowerCase();
+  if (!(logLevels as readonly string[]).includes(level)) throw new Error(`BURNDOWN_LOG_LEVEL must be one of ${logLevels.join(", ")}, got ${JSON.stringify(value)}`);
+  return level as LogLevel;
 }
 
 /** retryDelays reads a comma-separated list of delays in milliseconds (1 to 10, each from 1 s to 30 days). */
@@ -179,6 +193,8 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
       firstResponseMs: count("BURNDOWN_DISPUTE_FIRST_RESPONSE_HOURS", env.BURNDOWN_DISPUTE_FIRST_RESPONSE_HOURS, limits.disputeFirstResponseMsDefault / 3_600_000, 1, 24 * 90) * 3_600_000,
       resolutionMs: count("BURNDOWN_DISPUTE_RESOLUTION_HOURS", env.BURNDOWN_DISPUTE_RESOLUTION_HOURS, limits.disputeResolutionMsDefault / 3_600_000, 1, 24 * 365) * 3_600_000,
     },
+    logLevel: logLevel(env.BURNDOWN_LOG_LEVEL),
+    tracing: tracingWantedIn(env),
     admission: {
       inFlightMax: count("BURNDOWN_MAX_IN_FLIGHT", env.BURNDOWN_MAX_IN_FLIGHT, limits.inFlightMaxDefault, 1, 100_000),
       queuedMax: count("BURNDOWN_MAX_QUEUED", env.BURNDOWN_MAX_QUEUED, limits.queuedMaxDefault, 0, 1_000_000),
