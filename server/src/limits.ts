@@ -217,4 +217,6 @@ export const limits = {
   reasonCodeLabelLengthMax: 200,
   /** reason codes a deployment keeps (ListReasonCodes answers them all). */
   reasonCodesMax: 100,
+  /** the longest statement text a database span records; longer ones are cut. */
+  traceStatementCharsMax: 4_000,
 } as const;
