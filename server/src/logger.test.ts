@@ -32,6 +32,13 @@ describe("messageLog", () => {
     expect(Number.isNaN(Date.parse(String(lines[0].time)))).toBe(false);
   });
 
+  it("masks secrets a message quotes before writing it", () => {
+    const { lines, log } = capture("info");
+    log("internal error: request with Authorization: Bearer bd_0123456789abcdef0123_c2VjcmV0c2VjcmV0 to postgres://app:hunter2@db/ledger");
+    expect(JSON.stringify(lines)).not.toMatch(/c2VjcmV0c2VjcmV0|hunter2/);
+    expect(lines[0].msg).toBe("internal error: request with Authorization: Bearer [redacted] to postgres://app:***@db/ledger");
+  });
+
   it("writes nothing below its level", () => {
     const { lines, log } = capture("warn");
     log("applied migrations 1, 2");

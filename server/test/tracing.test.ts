@@ -9,7 +9,7 @@ import { Writable } from "node:stream";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { type BurndownClient, createBurndownClient, GrantSource, LedgerService } from "@burndown/sdk";
-import { propagation, type Span, trace } from "@opentelemetry/api";
+import { type Span, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -171,6 +171,26 @@ describe("the SDK's trace context reaches the server", () => {
   });
 });
 
+describe("the SDK's batched Reserves", () => {
+  it("leave in the trace of the attempt they were made in, not of the call whose answer freed the batcher", async () => {
+    const batched = createBurndownClient({ baseUrl: t.server.grpcUrl, apiKey: token, batching: { batchesInFlightMax: 1 } });
+    try {
+      const reserve = () => batched.reserve({ customerId: known, cost: { case: "credits", value: { creditTypeId, amount: 1n } }, ttl: { seconds: 60n } });
+      // A leaves alone; B and C wait for it and then leave together, as one ReserveBatch.
+      const first = inSpan("A", reserve);
+      await new Promise((resolve) => setImmediate(resolve));
+      const [b, c] = await Promise.all([inSpan("B", reserve), inSpan("C", reserve), first]);
+      expect(batched.operationStats().reserve.batches).toBe(1);
+      const batch = exporter.getFinishedSpans().find((span) => span.name === "burndown.v1.LedgerService/ReserveBatch");
+      expect(batch?.spanContext().traceId).toBe(b.span.spanContext().traceId);
+      expect(batch?.parentSpanContext?.spanId).toBe(b.span.spanContext().spanId);
+      expect(c.span.spanContext().traceId).not.toBe(b.span.spanContext().traceId);
+    } finally {
+      await batched.close();
+    }
+  });
+});
+
 describe("request log lines", () => {
   const keyIdOf = (apiToken: string) => apiToken.split("_")[1];
   const linesWith = (text: string) => logLines.filter((line) => line.includes(text)).map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -216,17 +236,5 @@ describe("request log lines", () => {
     expect(refused).toMatchObject({ code: "UNAUTHENTICATED" });
     expect(refused.keyId).toBeUndefined();
     expect(logLines.join("\n")).not.toContain("notarealsecretatall");
-  });
-});
-
-// Last in the file: it turns the propagator off for good.
-describe("the SDK in an application without OpenTelemetry propagation", () => {
-  it("sends no trace context: the API's propagator is a no-op, and the server starts a trace of its own", async () => {
-    propagation.disable();
-    const { span } = await inSpan("unpropagated", () => overGrpc.getBalance({ customerId: known }));
-    const rpc = exporter.getFinishedSpans().find((each) => each.name === "burndown.v1.LedgerService/GetBalance");
-    expect(rpc).toBeDefined();
-    expect(rpc!.spanContext().traceId).not.toBe(span.spanContext().traceId);
-    expect(rpc!.parentSpanContext).toBeUndefined();
   });
 });
