@@ -191,6 +191,22 @@ describe("the SDK's batched Reserves", () => {
   });
 });
 
+describe("the SDK's background usage reporting", () => {
+  it("sends its batches outside the trace of the caller that first reported: a batch has no caller of its own", async () => {
+    const reporting = createBurndownClient({ baseUrl: t.server.grpcUrl, apiKey: token, usage: { lingerMsMax: 1 } });
+    try {
+      const { span } = await inSpan("first reporter", async () => reporting.reportUsage({ customerId: known, featureKey: "unknown-feature", quantity: 1n }));
+      await reporting.flush();
+      const report = exporter.getFinishedSpans().find((each) => each.name === "burndown.v1.LedgerService/ReportUsage");
+      expect(report, "the batch reached the server").toBeDefined();
+      expect(report!.spanContext().traceId).not.toBe(span.spanContext().traceId);
+      expect(report!.parentSpanContext).toBeUndefined();
+    } finally {
+      await reporting.close();
+    }
+  });
+});
+
 describe("request log lines", () => {
   const keyIdOf = (apiToken: string) => apiToken.split("_")[1];
   const linesWith = (text: string) => logLines.filter((line) => line.includes(text)).map((line) => JSON.parse(line) as Record<string, unknown>);
