@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
 import { ROOT_CONTEXT, type Span, SpanKind, type TextMapGetter, context, isSpanContextValid, propagation, trace } from "@opentelemetry/api";
-import type { Logger } from "../logger.js";
+import { type Logger, requestLoggerOf } from "../logger.js";
 import { endRpcSpan, tracer } from "../tracing.js";
 import { callerKey } from "./interceptors.js";
 
@@ -96,7 +96,8 @@ class Observed {
  * headers alone: a server span never inherits whatever context the listener runs in),
  * runs the call inside it, answers the request id in x-request-id, and logs the call.
  */
-export function observeInterceptor(logger: Logger): Interceptor {
+export function observeInterceptor(messageLogger: Logger): Interceptor {
+  const logger = requestLoggerOf(messageLogger);
   return (next) => async (req) => {
     const method = `${req.service.typeName}/${req.method.name}`;
     const parent = propagation.extract(ROOT_CONTEXT, req.header, headerGetter);
