@@ -98,9 +98,9 @@ afterAll(async () => {
 beforeEach(() => exporter.reset());
 
 describe("the SDK's trace context reaches the server", () => {
-  for (const [listener, client] of [
-    ["gRPC over h2c", () => overGrpc],
-    ["Connect over HTTP/1.1", () => overConnect],
+  for (const [listener, client, rpcSystem] of [
+    ["gRPC over h2c", () => overGrpc, "grpc"],
+    ["Connect over HTTP/1.1", () => overConnect, "connect_rpc"],
   ] as const) {
     it(`over ${listener}: each RPC span is a child of the caller's span, and the database spans descend from it`, async () => {
       const customerId = `trace-${randomUUID()}`;
@@ -113,7 +113,7 @@ describe("the SDK's trace context reaches the server", () => {
       for (const method of ["Grant", "Reserve", "GetBalance"]) {
         const rpc = serverSpan(traceId, method);
         expect(rpc.parentSpanContext?.spanId, method).toBe(spanId);
-        expect(rpc.attributes["rpc.method"]).toBe(method);
+        expect(rpc.attributes).toMatchObject({ "rpc.system": rpcSystem, "rpc.service": "burndown.v1.LedgerService", "rpc.method": method });
         expect(rpc.attributes["rpc.grpc.status_code"]).toBe(0);
         const statements = databaseSpansUnder(rpc);
         expect(statements.length, `${method} has database spans under it`).toBeGreaterThan(0);

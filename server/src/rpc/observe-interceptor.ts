@@ -31,6 +31,16 @@ const headerGetter: TextMapGetter<Headers> = {
   get: (carrier, key) => carrier.get(key) ?? undefined,
 };
 
+/**
+ * rpcSystemOf says how a call came: "grpc" for gRPC and gRPC-Web, "connect_rpc" for the
+ * Connect protocol. grpc-js keeps content-type out of the metadata it hands the h2c
+ * listener's adapter, so a call without one came over gRPC there.
+ */
+function rpcSystemOf(header: Headers): "grpc" | "connect_rpc" {
+  const contentType = header.get("content-type");
+  return contentType === null || contentType.startsWith("application/grpc") ? "grpc" : "connect_rpc";
+}
+
 /** codeNames are gRPC's code names as logs and dashboards spell them ("NOT_FOUND"). */
 const codeNames: Record<number, string> = Object.fromEntries(
   Object.entries(Code)
@@ -102,10 +112,7 @@ export function observeInterceptor(messageLogger: Logger): Interceptor {
     const method = `${req.service.typeName}/${req.method.name}`;
     const parent = propagation.extract(ROOT_CONTEXT, req.header, headerGetter);
     const span = tracer.startSpan(method, { kind: SpanKind.SERVER }, parent);
-    if (span.isRecording()) {
-      const contentType = req.header.get("content-type") ?? "";
-      span.setAttributes({ "rpc.system": contentType.startsWith("application/grpc") ? "grpc" : "connect_rpc", "rpc.service": req.service.typeName, "rpc.method": req.method.name });
-    }
+    if (span.isRecording()) span.setAttributes({ "rpc.system": rpcSystemOf(req.header), "rpc.service": req.service.typeName, "rpc.method": req.method.name });
     const observed = new Observed(logger, method, requestIdOf(req.header), span);
     try {
       const res = await context.with(trace.setSpan(parent, span), next, undefined, req);
