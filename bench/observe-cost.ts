@@ -51,7 +51,7 @@ const dropAll: SpanExporter = {
 };
 
 async function main(): Promise<void> {
-  const devNull = pino.destination({ dest: "/dev/null", sync: false });
+  const devNull = pino.destination({ dest: "/dev/null", sync: true }); // as the server writes stdout
   const bare = await nsPerCall(answer as never);
   const off = await nsPerCall(observeInterceptor(createLogger("silent"))(answer as never) as never);
   const lines = await nsPerCall(observeInterceptor(createLogger("info", devNull))(answer as never) as never);
