@@ -66,6 +66,7 @@ export async function startTestServer(
     webhooks?: ServerOptions["webhooks"];
     checkoutUrl?: ServerOptions["checkoutUrl"];
     disputeSla?: ServerOptions["disputeSla"];
+    logger?: ServerOptions["logger"];
   } = {},
 ): Promise<TestServer> {
   const database = await createTestDatabase();
@@ -86,6 +87,7 @@ export async function startTestServer(
     webhooks: options.webhooks,
     checkoutUrl: options.checkoutUrl,
     disputeSla: options.disputeSla,
+    logger: options.logger,
     // BURNDOWN_TEST_LOG=1 shows server logs (internal errors with stacks) while debugging.
     log: process.env.BURNDOWN_TEST_LOG ? (message) => console.error(message) : () => {},
   });

@@ -10,6 +10,7 @@ import { uuidV7 } from "./uuid-v7.js";
 import { type AttemptInterceptor, type CallInfo, type CallInterceptor, type CallOptions, createCallPath, attemptTimeoutMsOf, type Invoke } from "./call-path.js";
 import { type Clock, systemClock } from "./clock.js";
 import { createGrpcJsTransport } from "./grpc-js-transport.js";
+import { traceContextInterceptor } from "./trace-context.js";
 import { AdminService } from "./gen/burndown/v1/admin_service_pb.js";
 import {
   type CommitRequestSchema,
@@ -128,7 +129,7 @@ function bearer(apiKey: string): Interceptor {
 
 /** transportOf speaks gRPC through a grpc-js channel (much less client CPU per call than connect-node's gRPC transport) and Connect through connect-node over HTTP/1.1. */
 function transportOf(options: BurndownClientOptions): { transport: Transport; close: () => void } {
-  const interceptors = [bearer(options.apiKey)];
+  const interceptors = [bearer(options.apiKey), traceContextInterceptor()];
   if ((options.protocol ?? "grpc") === "connect") {
     const agent = new http.Agent({ keepAlive: true });
     return { transport: createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", interceptors, nodeOptions: { agent } }), close: () => agent.destroy() };

@@ -7,7 +7,10 @@
 // id, signal and answer: an item's error is thrown to that attempt alone, as the unary
 // call would have thrown it, and the call path retries it like any other attempt. A
 // server that does not know the batch RPC (Unimplemented) gets unary calls from then on.
+// Each attempt is sent in the OpenTelemetry context it was made in, so its trace context
+// goes with it; a batch carries the context of its first attempt (a request has one parent).
 import { Code, ConnectError } from "@connectrpc/connect";
+import { type Context, context } from "@opentelemetry/api";
 import { ErrorInfoSchema, errorDomain } from "./error-info.js";
 import type { BatchItemError } from "./gen/burndown/v1/ledger_service_pb.js";
 
@@ -46,6 +49,8 @@ class Pending<Req, Res> {
     readonly deadlineAtMs: number | undefined,
     private readonly settle: { resolve: (response: Res) => void; reject: (error: unknown) => void },
     private readonly waiting: Pending<Req, Res>[],
+    /** the OpenTelemetry context the attempt was made in; its call is sent in it. */
+    readonly context: Context,
   ) {}
 
   resolve(response: Res): void {
@@ -107,7 +112,7 @@ export class OperationBatcher<Req, Res> {
     if (signal.aborted) return Promise.reject(signal.reason);
     return new Promise<Res>((resolve, reject) => {
       const deadlineAtMs = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
-      const item = new Pending<Req, Res>(request, signal, deadlineAtMs, { resolve, reject }, this.waiting);
+      const item = new Pending<Req, Res>(request, signal, deadlineAtMs, { resolve, reject }, this.waiting, context.active());
       signal.addEventListener("abort", item, { once: true });
       this.waiting.push(item);
       this.scheduleFlush();
@@ -140,7 +145,7 @@ export class OperationBatcher<Req, Res> {
     this.counts.calls += items.length;
     await Promise.all(
       items.map((item) =>
-        this.options.sendOne(item.request, item.signal, timeoutMsOf([item])).then(
+        context.with(item.context, this.options.sendOne, undefined, item.request, item.signal, timeoutMsOf([item])).then(
           (response) => item.resolve(response),
           (error: unknown) => item.reject(error),
         ),
@@ -162,11 +167,7 @@ export class OperationBatcher<Req, Res> {
       else item.signal.addEventListener("abort", onItemAbort, { once: true });
     }
     try {
-      const results = await this.options.sendBatch(
-        items.map((item) => item.request),
-        controller.signal,
-        timeoutMsOf(items),
-      );
+      const results = await context.with(items[0].context, this.options.sendBatch, undefined, items.map((item) => item.request), controller.signal, timeoutMsOf(items));
       if (results.length !== items.length) throw new ConnectError(`the batch answered ${results.length} results for ${items.length} requests`, Code.Internal);
       items.forEach((item, index) => {
         const { result } = results[index];

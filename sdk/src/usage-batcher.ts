@@ -7,6 +7,7 @@
 // batch sent twice is deduplicated by the server and never burns twice.
 import { clone, create, isMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { context, ROOT_CONTEXT } from "@opentelemetry/api";
 import { uuidV7 } from "./uuid-v7.js";
 import type { Clock } from "./clock.js";
 import { BurndownError, UnavailableError } from "./errors.js";
@@ -182,7 +183,9 @@ export class UsageBatcher {
     // by the pause, and the queue bound keeps memory in check.
     for (;;) {
       try {
-        const response = await this.options.send(events, this.abandon.signal);
+        // Outside any caller's trace context: the loop was started by whichever caller
+        // reported first and serves every caller after it, so a batch has no caller of its own.
+        const response = await context.with(ROOT_CONTEXT, this.options.send, undefined, events, this.abandon.signal);
         this.count(response);
         return response;
       } catch (error) {

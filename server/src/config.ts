@@ -1,6 +1,8 @@
 // Configuration from the environment, checked once at start.
 import path from "node:path";
 import { limits } from "./limits.js";
+import { type LogLevel, logLevels } from "./logger.js";
+import { tracingWantedIn } from "./tracing.js";
 
 /** Config is everything main needs to start. */
 export interface Config {
@@ -48,6 +50,10 @@ export interface Config {
   selfCheck: { intervalMs: number; sampleSize: number };
   /** usage from a NATS JetStream queue (queue/usage-consumer.ts); null: no consumer. */
   usageQueue: UsageQueueConfig | null;
+  /** the least severe log level written (BURNDOWN_LOG_LEVEL). */
+  logLevel: LogLevel;
+  /** OpenTelemetry traces on: the standard OTEL_* variables name an exporter (tracing.ts). */
+  tracing: boolean;
 }
 
 /** UsageQueueConfig names the JetStream stream, consumer and dead-letter subject of usage from a queue. */
@@ -139,6 +145,14 @@ function selfCheckInterval(value: string | undefined): number {
   return ms;
 }
 
+/** logLevel reads BURNDOWN_LOG_LEVEL: one of pino's levels, or silent; info when unset. */
+function logLevel(value: string | undefined): LogLevel {
+  if (value === undefined || value.trim() === "") return "info";
+  const level = value.trim().toLowerCase();
+  if (!(logLevels as readonly string[]).includes(level)) throw new Error(`BURNDOWN_LOG_LEVEL must be one of ${logLevels.join(", ")}, got ${JSON.stringify(value)}`);
+  return level as LogLevel;
+}
+
 /** frameAncestors checks a CSP source list (origins, 'self', 'none' or *), space separated. */
 function frameAncestors(value: string | undefined): string {
   if (value === undefined || value.trim() === "") return "*";
@@ -225,6 +239,11 @@ export const settings: readonly Setting[] = [
   { name: "BURNDOWN_NATS_ACK_WAIT_MS", default: `\`${limits.queueAckWaitMsDefault}\``, allowed: `${limits.queueAckWaitMsMin}-${limits.queueAckWaitMsMax}`, meaning: "how long JetStream waits for an ack before it delivers a message again; used when the server creates the consumer" },
   { name: "BURNDOWN_NATS_API_KEY_ID", default: "required with `BURNDOWN_NATS_URL`", allowed: "a key id (the 20 hex digits after `bd_`)", meaning: "the service (or admin) API key the consumer acts as: queued events share its event-id dedup with its `ReportUsage` calls, and the audit trail records them as from the queue" },
   { name: "BURNDOWN_NATS_CREATE_STREAM", default: "`0`", allowed: "`0` or `1`; `1` needs `BURNDOWN_NATS_SUBJECT`", meaning: "`1` creates a missing stream on `BURNDOWN_NATS_SUBJECT`, and a stream for the dead letters; for development" },
+  { name: "BURNDOWN_LOG_LEVEL", default: "`info`", allowed: "`trace`, `debug`, `info`, `warn`, `error`, `fatal`, `silent`", meaning: "the least severe log line written; logs are JSON lines on stdout, one per call at `info` (docs/operations-traces-logs.md)" },
+  { name: "OTEL_TRACES_EXPORTER", default: "unset", allowed: "`otlp`, `console`, `zipkin` or `none`, comma-separated", meaning: "OpenTelemetry's standard variable: naming an exporter turns tracing on (`none` keeps it off). The other `OTEL_*` variables (service name, protocol, headers, sampler) go to the OpenTelemetry SDK as its specification says; the service name is `burndown-server` unless `OTEL_SERVICE_NAME` says otherwise" },
+  { name: "OTEL_EXPORTER_OTLP_ENDPOINT", default: "unset: no traces", allowed: "a URL", meaning: "where OTLP traces go (a collector, `http://collector:4318`); setting it (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) turns tracing on" },
+  { name: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", default: "unset", allowed: "a URL", meaning: "where OTLP traces go, for traces only (the full path, `http://collector:4318/v1/traces`)" },
+  { name: "OTEL_SDK_DISABLED", default: "`false`", allowed: "`true` or `false`", meaning: "`true` keeps tracing off whatever else is set" },
   { name: "BURNDOWN_TEST_ONLY_ALLOW_UNSAFE_DURABILITY", default: "unset", allowed: "`1` or unset", meaning: "`1` lets the server start on a database with `synchronous_commit` or `fsync` off. Never in production." },
 ];
 
@@ -494,6 +513,16 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
       intervalMs: r.read("BURNDOWN_SELF_CHECK_INTERVAL_MS", selfCheckInterval, limits.selfCheckIntervalMsDefault),
       sampleSize: r.read("BURNDOWN_SELF_CHECK_SAMPLE", (v) => count("BURNDOWN_SELF_CHECK_SAMPLE", v, limits.selfCheckSampleDefault, 1, limits.selfCheckSampleMax), limits.selfCheckSampleDefault),
     },
+    logLevel: r.read("BURNDOWN_LOG_LEVEL", logLevel, "info"),
+    // The OTEL_* variables that decide whether tracing starts (the SDK reads the rest itself).
+    tracing: r.read(
+      "OTEL_SDK_DISABLED",
+      () =>
+        tracingWantedIn(
+          Object.fromEntries(["OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SDK_DISABLED"].map((name) => [name, r.raw(name)])),
+        ),
+      false,
+    ),
     admission: {
       inFlightMax: r.read("BURNDOWN_MAX_IN_FLIGHT", (v) => count("BURNDOWN_MAX_IN_FLIGHT", v, limits.inFlightMaxDefault, 1, 100_000), limits.inFlightMaxDefault),
       queuedMax: r.read("BURNDOWN_MAX_QUEUED", (v) => count("BURNDOWN_MAX_QUEUED", v, limits.queuedMaxDefault, 0, 1_000_000), limits.queuedMaxDefault),

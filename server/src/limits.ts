@@ -246,4 +246,6 @@ export const limits = {
   queueMessageBytesMax: 64 * 1_024,
   /** how often the consumer reads its API key again (revoked or expired: it stops taking messages). */
   queueKeyCheckMs: 5_000,
+  /** the longest statement text a database span records; longer ones are cut. */
+  traceStatementCharsMax: 4_000,
 } as const;

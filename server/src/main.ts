@@ -2,6 +2,8 @@
 import type pg from "pg";
 import { type Config, ConfigError, configWarnings, readConfig } from "./config.js";
 import { RedisFanout } from "./fanout.js";
+import { createLogger, messageLog } from "./logger.js";
+import { startTracing, type Tracing } from "./tracing.js";
 import { type RunningServer, startServer } from "./server.js";
 import { bootstrapAdminKey } from "./service/api-keys.js";
 import { seedReasonCodeList } from "./service/reason-codes.js";
@@ -10,7 +12,10 @@ import { type EmbeddedDatabase, startEmbeddedDatabase } from "./store/embedded-d
 import { migrate } from "./store/migrations.js";
 import { appRole, checkPrivileges } from "./store/privileges.js";
 
-const log = (message: string) => console.error(`burndown: ${message}`);
+// JSON lines on stdout (logger.ts) at the configured level, once the configuration is read;
+// info until then, so that a configuration error is a log line too.
+let logger = createLogger("info");
+let log = messageLog(logger);
 
 /** checkDurability refuses a database that could lose acknowledged writes. */
 async function checkDurability(pool: pg.Pool, config: Config): Promise<void> {
@@ -42,6 +47,7 @@ interface Running {
   pool?: pg.Pool;
   fanout?: RedisFanout;
   server?: RunningServer;
+  tracing?: Tracing;
 }
 
 async function start(config: Config, running: Running): Promise<void> {
@@ -77,6 +83,7 @@ async function start(config: Config, running: Running): Promise<void> {
     grpcPort: config.grpcPort,
     jobIntervalMs: config.jobIntervalMs,
     log,
+    logger,
     usage: { lateCutoffMs: config.usageLateCutoffMs, dedupRetentionMs: config.usageDedupRetentionMs },
     grantReasonCodes: config.grantReasonCodes,
     grantRequestTtlMs: config.grantRequestTtlMs,
@@ -110,6 +117,7 @@ async function stopAll(running: Running): Promise<void> {
     ["redis", running.fanout && (() => running.fanout!.close())],
     ["pool", running.pool && (() => endPool(running.pool!))],
     ["embedded PostgreSQL", running.embedded?.stop],
+    ["tracing", running.tracing?.stop],
   ];
   for (const [name, step] of steps) {
     if (!step) continue;
@@ -183,6 +191,13 @@ async function main(): Promise<void> {
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => void stop(signal));
   try {
     config = readConfig(process.env);
+    logger = createLogger(config.logLevel);
+    log = messageLog(logger);
+    // Before anything else runs, so that the first call is traced.
+    if (config.tracing) {
+      running.tracing = await startTracing(process.env);
+      log("OpenTelemetry tracing on (OTEL_* variables)");
+    }
     for (const warning of configWarnings(process.env)) log(`WARNING: ${warning}`);
     starting = start(config, running);
     await starting;

@@ -27,6 +27,8 @@ import { serveUi } from "./rpc/admin-ui.js";
 import { closeGrpcJs, createGrpcJsServer, listenGrpcJs } from "./rpc/grpc-js-server.js";
 import { HealthService, healthService } from "./rpc/health.js";
 import { authInterceptor, errorInterceptor } from "./rpc/interceptors.js";
+import { observeInterceptor } from "./rpc/observe-interceptor.js";
+import { createLogger, type Logger } from "./logger.js";
 import { ledgerHandlers } from "./rpc/ledger-handlers.js";
 import { pricingHandlers } from "./rpc/pricing-handlers.js";
 import { readHandlers } from "./rpc/read-handlers.js";
@@ -60,6 +62,8 @@ export interface ServerOptions {
   jobIntervalMs: number;
   now?: () => Date;
   log?: (message: string) => void;
+  /** writes one line per request (rpc/observe-interceptor.ts); none by default. */
+  logger?: Logger;
   usage?: Partial<UsagePolicy>;
   /** the reason codes a support key's Grant may use; limits.grantReasonCodesDefault by default. */
   grantReasonCodes?: readonly string[];
@@ -179,8 +183,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // The error interceptor is first, so it is outermost and sees every refusal. Malformed
   // bodies and admission come before auth: a flood of bad keys is shed like any other.
   // The caller's deadline is set before admission, so it bounds every wait after it.
-  // The metrics' interceptor goes before even that one: it only counts, and sees each call's final code.
-  const interceptors = [metrics.interceptor(), errorInterceptor(log), malformedInterceptor(), deadlineInterceptor(), admissionInterceptor(admission), authInterceptor(verifier)];
+  // Observation is outside them all: its span and log line cover every answer. The metrics'
+  // interceptor is inside it, before the error interceptor: it only counts, and sees each call's final code.
+  const interceptors = [
+    observeInterceptor(options.logger ?? createLogger("silent")), metrics.interceptor(), errorInterceptor(log), malformedInterceptor(), deadlineInterceptor(), admissionInterceptor(admission), authInterceptor(verifier),
+  ];
   const handler = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       routes(router);

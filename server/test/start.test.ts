@@ -129,10 +129,21 @@ describe("a start that fails names its cause and what to do", () => {
       () => null,
       (error: Error) => error.message,
     );
-    expect(failure).toMatch(/configuration: BURNDOWN_WRITE_LANES must be an integer from 1 to 19, got "0"/);
-    expect(failure).toMatch(/configuration: BURNDOWN_WEBHOOK_ATTEMPTS must be an integer from 1 to 50, got "lots"/);
-    expect(failure).toMatch(/configuration: PORT must be a port number \(0-65535\), got "70000"/);
-    expect(failure).toMatch(/failed to start: 3 bad configuration values/);
+    // Log lines are JSON: each problem is an error line of its own.
+    const lines = (failure ?? "").split("\n").flatMap((line) => {
+      try {
+        return [JSON.parse(line.slice(line.indexOf("{"))) as { level: string; msg: string }];
+      } catch {
+        return [];
+      }
+    });
+    const errors = lines.filter((line) => line.level === "error").map((line) => line.msg);
+    expect(errors).toEqual([
+      'configuration: BURNDOWN_WRITE_LANES must be an integer from 1 to 19, got "0"',
+      'configuration: PORT must be a port number (0-65535), got "70000"',
+      'configuration: BURNDOWN_WEBHOOK_ATTEMPTS must be an integer from 1 to 50, got "lots"',
+      'failed to start: 3 bad configuration values (see "Configuration" in README.md)',
+    ]);
     // Refused before anything else: it never tried the (unreachable) database.
     expect(failure).not.toMatch(/ECONNREFUSED/);
   }, 60_000);

@@ -9,9 +9,22 @@
 // A caller with a deadline (deadline.ts) waits only that long: an op still queued then is
 // withdrawn, one already in a transaction is answered Unavailable and may still commit
 // (retrying with the same request id is safe). Groups run outside any caller's deadline.
+//
+// Traces: a group serves many calls, and a span has one parent. Each traced call gets a
+// span "burndown.write" under its RPC span, from its submit to its answer (the wait in the
+// lane and its group's transaction). The group's span "burndown.write_group", under which
+// its transaction and statements sit, is a child of the first traced op's write span and
+// links to the write spans of the group's other traced ops; each of those links back to
+// it. A lone call (the common case below saturation) so reads RPC → write → group →
+// transaction → statements in one trace; a call that joined a busy group finds the group
+// by its link. Groups run in no caller's context, so a group never parents itself to
+// whichever call happened to wake the lane.
+import { ROOT_CONTEXT, type Link, type Span, SpanStatusCode, context, trace } from "@opentelemetry/api";
 import { outsideDeadline, remainingMs } from "../deadline.js";
 import { LedgerError } from "../errors.js";
 import { assert } from "../ledger/balance-state.js";
+import { recording } from "../store/traced-queries.js";
+import { tracer } from "../tracing.js";
 import { customerHash } from "./customer-hash.js";
 import { type GroupDeps, type GroupOutcome, runWriteGroup } from "./write-group.js";
 import type { Outcome, WriteOp } from "./write-op.js";
@@ -32,6 +45,8 @@ interface Pending {
   deadlineAtMs: number | undefined;
   started: boolean;
   answer: (outcome: Outcome<unknown>) => void;
+  /** the op's write span, when its call is traced. */
+  span: Span | undefined;
 }
 
 interface Lane {
@@ -42,6 +57,28 @@ interface Lane {
 
 function deadlinePassed(): LedgerError {
   return new LedgerError("unavailable", "DATABASE_UNAVAILABLE", "the database did not answer within the call's deadline (waiting for a write group); retry", {});
+}
+
+/** endWriteSpan ends an op's write span with its outcome. */
+function endWriteSpan(span: Span, outcome: Outcome<unknown>): void {
+  if (!outcome.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error instanceof Error ? outcome.error.message : String(outcome.error) });
+  span.end();
+}
+
+/**
+ * startGroupSpan starts a group's span when any of its ops is traced: the first traced op's
+ * write span is its parent, the others' are linked both ways (see the top of this file).
+ */
+function startGroupSpan(lane: Lane, group: readonly Pending[]): Span | undefined {
+  const traced = group.filter((pending) => pending.span !== undefined);
+  if (traced.length === 0) return undefined;
+  const [first, ...others] = traced.map((pending) => pending.span!);
+  const links: Link[] = others.map((other) => ({ context: other.spanContext() }));
+  const attributes = { "burndown.write.lane": lane.index, "burndown.write.ops": group.length };
+  const span = tracer.startSpan("burndown.write_group", { attributes, links }, trace.setSpan(ROOT_CONTEXT, first));
+  for (const other of others) other.addLink({ context: span.spanContext() });
+  for (const pending of traced) pending.span!.setAttribute("burndown.write.group_ops", group.length);
+  return span;
 }
 
 /** GroupCommit runs every balance change of this process through its lanes. */
@@ -87,14 +124,17 @@ export class GroupCommit {
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const lane = this.laneOf(op);
+      const span = recording() ? tracer.startSpan("burndown.write", { attributes: { "burndown.write.lane": lane.index } }) : undefined;
       const pending: Pending = {
         op,
         deadlineAtMs: budgetMs === undefined ? undefined : Date.now() + budgetMs,
         started: false,
         answer: (outcome) => {
           clearTimeout(timer);
+          if (span !== undefined) endWriteSpan(span, outcome);
           resolve(outcome);
         },
+        span,
       };
       if (budgetMs !== undefined) {
         timer = setTimeout(() => {
@@ -120,10 +160,14 @@ export class GroupCommit {
   private async drain(lane: Lane): Promise<void> {
     while (lane.queue.length > 0) {
       const group = this.take(lane);
-      const outcomes = await runWriteGroup(this.deps, group.map((pending) => pending.op), {
-        partition: { index: lane.index % this.options.partitions, count: this.options.partitions },
-        deadlinesAtMs: group.map((pending) => pending.deadlineAtMs),
-      });
+      const span = startGroupSpan(lane, group);
+      const run = () =>
+        runWriteGroup(this.deps, group.map((pending) => pending.op), {
+          partition: { index: lane.index % this.options.partitions, count: this.options.partitions },
+          deadlinesAtMs: group.map((pending) => pending.deadlineAtMs),
+        });
+      const outcomes = await context.with(span === undefined ? ROOT_CONTEXT : trace.setSpan(ROOT_CONTEXT, span), run);
+      span?.end();
       const deferred: Pending[] = [];
       group.forEach((pending, i) => this.settle(lane, pending, outcomes[i], deferred));
       // Deferred ops go first in the next group, in their order.

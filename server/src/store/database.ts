@@ -6,10 +6,12 @@
 // A call with a deadline (deadline.ts) bounds its waits here too: the wait for a
 // connection and each statement end by the deadline with Unavailable, so a caller of a
 // blackholed or stalled database gets an answer it can act on within its own timeout.
+import { context, trace } from "@opentelemetry/api";
 import pg from "pg";
 import { remainingMs } from "../deadline.js";
 import { LedgerError } from "../errors.js";
 import { limits } from "../limits.js";
+import { endSpan, recording, startDatabaseSpan, tracedQuery } from "./traced-queries.js";
 
 /** Tx is a client inside an open transaction. */
 export type Tx = Pick<pg.PoolClient, "query">;
@@ -84,7 +86,7 @@ export function createPool(databaseUrl: string, max: number = limits.poolSizeMax
   const unbounded = pool.query.bind(pool) as (config: pg.QueryConfig) => Promise<pg.QueryResult>;
   pool.query = ((config: string | pg.QueryConfig, values?: unknown[]) => {
     const query = queryConfigOf(config, values);
-    if (remainingMs() === undefined) return unbounded(query);
+    if (remainingMs() === undefined) return recording() ? tracedQuery(unbounded, query) : unbounded(query);
     return withClient(pool, (client) => client.query(query));
   }) as typeof pool.query;
   return pool;
@@ -146,20 +148,27 @@ function bounded(client: pg.PoolClient): Tx {
   };
 }
 
+/** tracedTx gives a client whose every statement has a span (store/traced-queries.ts). */
+function tracedTx(tx: Tx): Tx {
+  const run = (query: pg.QueryConfig) => tx.query(query);
+  return { query: ((config: string | pg.QueryConfig, values?: unknown[]) => tracedQuery(run, queryConfigOf(config, values))) as Tx["query"] };
+}
+
 /**
  * withClient runs statements on one pooled client. A client whose connection failed (an
  * Unavailable error), or that work marks broken, is destroyed, not reused.
  */
 async function withClient<T>(pool: pg.Pool, work: (client: Tx, markBroken: (error: Error) => void) => Promise<T>): Promise<T> {
   let client: pg.PoolClient;
+  const traced = recording();
   try {
-    client = await connect(pool);
+    client = await (traced ? endSpan(startDatabaseSpan("pg.connect"), connect(pool)) : connect(pool));
   } catch (error) {
     throw toDomainError(error);
   }
   let broken: Error | undefined;
   try {
-    return await work(bounded(client), (error) => (broken ??= error));
+    return await work(traced ? tracedTx(bounded(client)) : bounded(client), (error) => (broken ??= error));
   } catch (error) {
     const mapped = toDomainError(error);
     // The connection timed out or broke: a rollback could wait as long again. Destroy it;
@@ -210,7 +219,14 @@ export function toDomainError(error: unknown): unknown {
  * throws if PostgreSQL rolled it back instead. On any error it rolls back; a client whose connection failed, or whose rollback fails, is
  * destroyed, not reused.
  */
-export async function withTransaction<T>(pool: pg.Pool, work: (tx: Tx) => Promise<T>): Promise<T> {
+export function withTransaction<T>(pool: pg.Pool, work: (tx: Tx) => Promise<T>): Promise<T> {
+  if (!recording()) return runTransaction(pool, work);
+  // The transaction's statements are children of its span.
+  const span = startDatabaseSpan("pg.transaction");
+  return endSpan(span, context.with(trace.setSpan(context.active(), span), runTransaction<T>, undefined, pool, work));
+}
+
+async function runTransaction<T>(pool: pg.Pool, work: (tx: Tx) => Promise<T>): Promise<T> {
   return withClient(pool, async (tx, markBroken) => {
     try {
       await tx.query("begin");

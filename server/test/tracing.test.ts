@@ -1,0 +1,256 @@
+// Traces and request logs, seen from outside: a tracer provider with an in-memory exporter
+// in this process, a server on real PostgreSQL, and calls made through the SDK (over gRPC
+// on the h2c listener and Connect on the HTTP/1.1 one) and a raw client, inside spans of the
+// test. The server's spans must join the caller's trace (the SDK sends its trace context),
+// hang the database under the RPC, and show group commit as documented in group-commit.ts;
+// each call is one log line with its ids and never its token or body.
+import { randomUUID } from "node:crypto";
+import { Writable } from "node:stream";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { type BurndownClient, createBurndownClient, GrantSource, LedgerService } from "@burndown/sdk";
+import { type Span, trace } from "@opentelemetry/api";
+import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createLogger } from "../src/logger.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
+
+const creditTypeId = "api_credits";
+const exporter = new InMemorySpanExporter();
+const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+const caller = trace.getTracer("test-caller");
+
+/** logLines collects the server's JSON log lines. */
+const logLines: string[] = [];
+const logStream = new Writable({
+  write(chunk: Buffer, _encoding, done) {
+    logLines.push(...chunk.toString().split("\n").filter((line) => line !== ""));
+    done();
+  },
+});
+
+/** a customer with a balance, for reads that must succeed. */
+const known = `known-${randomUUID()}`;
+let t: TestServer;
+let token: string;
+let overGrpc: BurndownClient;
+let overConnect: BurndownClient;
+
+/** inSpan runs work inside a new active span of the test, which is ended afterwards, and returns it with work's result. */
+async function inSpan<T>(name: string, work: () => Promise<T>): Promise<{ span: Span; result: T }> {
+  return caller.startActiveSpan(name, async (span) => {
+    try {
+      return { span, result: await work() };
+    } finally {
+      span.end();
+    }
+  });
+}
+
+function spansOf(traceId: string): ReadableSpan[] {
+  return exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId);
+}
+
+/** ancestorsOf lists a span's parents up to its trace's root, nearest first, by span id. */
+function ancestorsOf(span: ReadableSpan, spans: readonly ReadableSpan[]): ReadableSpan[] {
+  const byId = new Map(spans.map((each) => [each.spanContext().spanId, each]));
+  const ancestors: ReadableSpan[] = [];
+  for (let parentId = span.parentSpanContext?.spanId; parentId !== undefined; ) {
+    const parent = byId.get(parentId);
+    if (parent === undefined) break;
+    ancestors.push(parent);
+    parentId = parent.parentSpanContext?.spanId;
+  }
+  return ancestors;
+}
+
+/** serverSpan is the one server span of a method in a trace. */
+function serverSpan(traceId: string, method: string): ReadableSpan {
+  const found = spansOf(traceId).filter((span) => span.name === `burndown.v1.LedgerService/${method}`);
+  expect(found.map((span) => span.name)).toEqual([`burndown.v1.LedgerService/${method}`]);
+  return found[0];
+}
+
+/** databaseSpansUnder are the statement spans of a trace that descend from span. */
+function databaseSpansUnder(span: ReadableSpan): ReadableSpan[] {
+  const spans = spansOf(span.spanContext().traceId);
+  return spans.filter((each) => each.attributes["db.system.name"] === "postgresql" && each.attributes["db.query.text"] !== undefined && ancestorsOf(each, spans).includes(span));
+}
+
+beforeAll(async () => {
+  provider.register(); // the global tracer provider, W3C propagator and AsyncLocalStorage context manager
+  t = await startTestServer({ logger: createLogger("info", logStream) });
+  await t.clients(t.adminToken).admin.createCreditType({ creditType: { creditTypeId, displayName: "API", scale: 0 }, requestId: randomUUID() });
+  token = await t.createKey("service");
+  overGrpc = createBurndownClient({ baseUrl: t.server.grpcUrl, apiKey: token, protocol: "grpc" });
+  overConnect = createBurndownClient({ baseUrl: t.server.httpUrl, apiKey: token, protocol: "connect" });
+  await overGrpc.grant({ customerId: known, creditTypeId, amount: 100n, source: GrantSource.PURCHASE, reasonCode: "seed" });
+});
+
+afterAll(async () => {
+  await overGrpc?.close();
+  await overConnect?.close();
+  await t?.close();
+  await provider.shutdown();
+});
+
+beforeEach(() => exporter.reset());
+
+describe("the SDK's trace context reaches the server", () => {
+  for (const [listener, client, rpcSystem] of [
+    ["gRPC over h2c", () => overGrpc, "grpc"],
+    ["Connect over HTTP/1.1", () => overConnect, "connect_rpc"],
+  ] as const) {
+    it(`over ${listener}: each RPC span is a child of the caller's span, and the database spans descend from it`, async () => {
+      const customerId = `trace-${randomUUID()}`;
+      const { span } = await inSpan("caller", async () => {
+        await client().grant({ customerId, creditTypeId, amount: 100n, source: GrantSource.PURCHASE, reasonCode: "seed" });
+        await client().reserve({ customerId, cost: { case: "credits", value: { creditTypeId, amount: 10n } }, ttl: { seconds: 60n } });
+        await client().getBalance({ customerId });
+      });
+      const { traceId, spanId } = span.spanContext();
+      for (const method of ["Grant", "Reserve", "GetBalance"]) {
+        const rpc = serverSpan(traceId, method);
+        expect(rpc.parentSpanContext?.spanId, method).toBe(spanId);
+        expect(rpc.attributes).toMatchObject({ "rpc.system": rpcSystem, "rpc.service": "burndown.v1.LedgerService", "rpc.method": method });
+        expect(rpc.attributes["rpc.grpc.status_code"]).toBe(0);
+        const statements = databaseSpansUnder(rpc);
+        expect(statements.length, `${method} has database spans under it`).toBeGreaterThan(0);
+        // Statement text, never parameter values: the customer id is a parameter.
+        for (const statement of statements) expect(String(statement.attributes["db.query.text"])).not.toContain(customerId);
+      }
+      // Reserve's write: RPC → write (wait and group) → group → transaction → statements.
+      const reserve = serverSpan(traceId, "Reserve");
+      const chain = ancestorsOf(databaseSpansUnder(reserve)[0], spansOf(traceId)).map((each) => each.name);
+      expect(chain.slice(chain.indexOf("burndown.write_group"))).toEqual(["burndown.write_group", "burndown.write", "burndown.v1.LedgerService/Reserve", "caller"]);
+    });
+  }
+
+  it("a raw client's traceparent is taken as the parent too, and a call without one starts a trace of its own", async () => {
+    const traceId = randomUUID().replaceAll("-", "");
+    const parentId = traceId.slice(0, 16);
+    const raw = createClient(LedgerService, createConnectTransport({ baseUrl: t.server.httpUrl, httpVersion: "1.1" }));
+    const headers = { authorization: `Bearer ${token}` };
+    await raw.getBalance({ customerId: known }, { headers: { ...headers, traceparent: `00-${traceId}-${parentId}-01` } });
+    expect(serverSpan(traceId, "GetBalance").parentSpanContext?.spanId).toBe(parentId);
+
+    const { span } = await inSpan("caller without propagation", () => raw.getBalance({ customerId: known }, { headers }));
+    const orphan = exporter.getFinishedSpans().find((each) => each.name === "burndown.v1.LedgerService/GetBalance" && each.spanContext().traceId !== traceId);
+    expect(orphan).toBeDefined();
+    expect(orphan!.spanContext().traceId).not.toBe(span.spanContext().traceId);
+    expect(orphan!.parentSpanContext).toBeUndefined();
+  });
+
+  it("concurrent writes that share a group: each call's write span parents or links the group's span, which holds the transaction", async () => {
+    const customerIds = Array.from({ length: 24 }, () => `group-${randomUUID()}`);
+    await Promise.all(customerIds.map((customerId) => overGrpc.grant({ customerId, creditTypeId, amount: 10n, source: GrantSource.PURCHASE, reasonCode: "seed" })));
+    exporter.reset();
+    const calls = await Promise.all(customerIds.map((customerId) => inSpan("burner", () => overGrpc.burn({ customerId, cost: { case: "credits", value: { creditTypeId, amount: 1n } } }))));
+    const all = exporter.getFinishedSpans();
+    const groups = new Map(all.filter((span) => span.name === "burndown.write_group").map((span) => [span.spanContext().spanId, span]));
+    let linkedOnly = 0;
+    for (const { span } of calls) {
+      const traceId = span.spanContext().traceId;
+      const rpc = all.find((each) => each.spanContext().traceId === traceId && each.name.startsWith("burndown.v1.LedgerService/Burn"));
+      expect(rpc, "each caller's trace has its RPC span").toBeDefined();
+      const write = all.find((each) => each.name === "burndown.write" && each.parentSpanContext?.spanId === rpc!.spanContext().spanId);
+      expect(write, "each RPC has a write span").toBeDefined();
+      const parented = [...groups.values()].find((group) => group.parentSpanContext?.spanId === write!.spanContext().spanId);
+      const linked = write!.links.map((link) => groups.get(link.context.spanId)).find((group) => group !== undefined);
+      const group = parented ?? linked;
+      expect(group, "the write span leads to its group").toBeDefined();
+      if (parented === undefined) {
+        linkedOnly++;
+        expect(group!.links.map((link) => link.context.spanId)).toContain(write!.spanContext().spanId);
+      }
+      expect(all.some((each) => each.name === "pg.transaction" && each.parentSpanContext?.spanId === group!.spanContext().spanId)).toBe(true);
+    }
+    // Some of the 24 shared a group (the test would not show links otherwise).
+    expect(linkedOnly).toBeGreaterThan(0);
+  });
+});
+
+describe("the SDK's batched Reserves", () => {
+  it("leave in the trace of the attempt they were made in, not of the call whose answer freed the batcher", async () => {
+    const batched = createBurndownClient({ baseUrl: t.server.grpcUrl, apiKey: token, batching: { batchesInFlightMax: 1 } });
+    try {
+      const reserve = () => batched.reserve({ customerId: known, cost: { case: "credits", value: { creditTypeId, amount: 1n } }, ttl: { seconds: 60n } });
+      // A leaves alone; B and C wait for it and then leave together, as one ReserveBatch.
+      const first = inSpan("A", reserve);
+      await new Promise((resolve) => setImmediate(resolve));
+      const [b, c] = await Promise.all([inSpan("B", reserve), inSpan("C", reserve), first]);
+      expect(batched.operationStats().reserve.batches).toBe(1);
+      const batch = exporter.getFinishedSpans().find((span) => span.name === "burndown.v1.LedgerService/ReserveBatch");
+      expect(batch?.spanContext().traceId).toBe(b.span.spanContext().traceId);
+      expect(batch?.parentSpanContext?.spanId).toBe(b.span.spanContext().spanId);
+      expect(c.span.spanContext().traceId).not.toBe(b.span.spanContext().traceId);
+    } finally {
+      await batched.close();
+    }
+  });
+});
+
+describe("the SDK's background usage reporting", () => {
+  it("sends its batches outside the trace of the caller that first reported: a batch has no caller of its own", async () => {
+    const reporting = createBurndownClient({ baseUrl: t.server.grpcUrl, apiKey: token, usage: { lingerMsMax: 1 } });
+    try {
+      const { span } = await inSpan("first reporter", async () => reporting.reportUsage({ customerId: known, featureKey: "unknown-feature", quantity: 1n }));
+      await reporting.flush();
+      const report = exporter.getFinishedSpans().find((each) => each.name === "burndown.v1.LedgerService/ReportUsage");
+      expect(report, "the batch reached the server").toBeDefined();
+      expect(report!.spanContext().traceId).not.toBe(span.spanContext().traceId);
+      expect(report!.parentSpanContext).toBeUndefined();
+    } finally {
+      await reporting.close();
+    }
+  });
+});
+
+describe("request log lines", () => {
+  const keyIdOf = (apiToken: string) => apiToken.split("_")[1];
+  const linesWith = (text: string) => logLines.filter((line) => line.includes(text)).map((line) => JSON.parse(line) as Record<string, unknown>);
+
+  it("one line per call with request id, method, caller key id, code, duration and trace id; never the token or the body", async () => {
+    const marker = `body-${randomUUID()}`;
+    const raw = createClient(LedgerService, createConnectTransport({ baseUrl: t.server.httpUrl, httpVersion: "1.1" }));
+    const requestId = `req-${randomUUID()}`;
+    let answeredId: string | null = null;
+    await overConnect.grant({ customerId: marker, creditTypeId, amount: 7n, source: GrantSource.PURCHASE, reasonCode: "seed" });
+    const { span } = await inSpan("logged caller", () =>
+      overConnect.getBalance({ customerId: marker }).then(() =>
+        raw.getBalance({ customerId: marker }, { headers: { authorization: `Bearer ${token}`, "x-request-id": requestId }, onHeader: (header) => (answeredId = header.get("x-request-id")) }),
+      ),
+    );
+    expect(answeredId).toBe(requestId);
+    const lines = logLines.filter((line) => line.includes('"msg":"request"') && line.includes("GetBalance")).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const mine = lines.find((line) => line.requestId === requestId);
+    expect(mine).toMatchObject({ level: "info", msg: "request", method: "burndown.v1.LedgerService/GetBalance", keyId: keyIdOf(token), code: "OK" });
+    expect(typeof mine!.durationMs).toBe("number");
+    const sdkLine = lines.find((line) => line.trace_id === span.spanContext().traceId);
+    expect(sdkLine, "the SDK's call is logged with its trace id").toMatchObject({ keyId: keyIdOf(token), code: "OK" });
+    expect(String(sdkLine!.requestId)).toMatch(/^[0-9a-f-]{36}$/);
+    const text = logLines.join("\n");
+    expect(text).not.toContain(token.split("_")[2]);
+    expect(text).not.toContain(marker);
+  });
+
+  it("a refused call's line carries its code and reason, and a malformed x-request-id is replaced", async () => {
+    const raw = createClient(LedgerService, createConnectTransport({ baseUrl: t.server.httpUrl, httpVersion: "1.1" }));
+    const bad = "not a request id; drop table";
+    const error = await raw.reserve({ customerId: `none-${randomUUID()}`, cost: { case: "credits", value: { creditTypeId, amount: 5n } }, ttl: { seconds: 60n }, requestId: randomUUID() }, { headers: { authorization: `Bearer ${token}`, "x-request-id": bad } }).catch((caught: { metadata: Headers }) => caught);
+    const answeredId = (error as { metadata: Headers }).metadata.get("x-request-id");
+    expect(answeredId).toMatch(/^[0-9a-f-]{36}$/);
+    const [line] = linesWith(answeredId!);
+    expect(line).toMatchObject({ method: "burndown.v1.LedgerService/Reserve", keyId: keyIdOf(token), level: "info" });
+    expect(line.code).not.toBe("OK");
+    expect(typeof line.reason).toBe("string");
+    expect(logLines.join("\n")).not.toContain(bad);
+
+    const unauthenticated = await raw.getBalance({ customerId: "x" }, { headers: { authorization: "Bearer bd_0123456789abcdef0123_notarealsecretatall" } }).catch((caught: { metadata: Headers }) => caught);
+    const [refused] = linesWith((unauthenticated as { metadata: Headers }).metadata.get("x-request-id")!);
+    expect(refused).toMatchObject({ code: "UNAUTHENTICATED" });
+    expect(refused.keyId).toBeUndefined();
+    expect(logLines.join("\n")).not.toContain("notarealsecretatall");
+  });
+});
