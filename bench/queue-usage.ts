@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import os from "node:os";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { AdminService, GrantSource, LedgerService, UsageOutcome } from "@burndown/sdk";
+import { AdminService, LedgerService, UsageOutcome } from "@burndown/sdk";
 import pg from "pg";
 import { newApiKeyToken, parseToken } from "../server/src/service/api-keys.js";
 import { migrate } from "../server/src/store/migrations.js";
@@ -18,6 +18,7 @@ import { bearer } from "../test-support/bearer.js";
 import { createTestQueue, natsUrl } from "../test-support/nats.js";
 import { scratchDatabase } from "../test-support/scratch-database.js";
 import { startServerProcess } from "../test-support/server-process.js";
+import { seedUsageCatalog } from "./usage-catalog.js";
 
 const quick = process.argv.includes("--quick");
 const customersCount = quick ? 1_000 : 10_000;
@@ -41,13 +42,7 @@ async function main(): Promise<void> {
     const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors: [bearer(token)] });
     const ledger = createClient(LedgerService, transport);
     const admin = createClient(AdminService, transport);
-    await admin.createCreditType({ creditType: { creditTypeId: "ai_credits", displayName: "AI", scale: 0 }, requestId: randomUUID() });
-    await admin.createFeature({ feature: { featureKey: "tokens", displayName: "Tokens", creditTypeId: "ai_credits", burnRate: 1n }, requestId: randomUUID() });
-    const customers = Array.from({ length: customersCount }, (_, index) => `bench-${index}`);
-    for (let start = 0; start < customers.length; start += 64) {
-      await Promise.all(customers.slice(start, start + 64).map((customerId) =>
-        ledger.grant({ customerId, creditTypeId: "ai_credits", amount: 1_000_000_000n, source: GrantSource.PURCHASE, reasonCode: "bench", requestId: randomUUID() })));
-    }
+    const customers = await seedUsageCatalog(ledger, admin, customersCount);
     const event = () => ({ eventId: randomUUID(), customerId: customers[Math.floor(Math.random() * customers.length)], featureKey: "tokens", quantity: 1n });
 
     // ReportUsage: callersCount callers, batches of batchSize, for durationMs.

@@ -7,12 +7,13 @@ import { randomUUID } from "node:crypto";
 import os from "node:os";
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { AdminService, GrantSource, LedgerService, UsageOutcome } from "@burndown/sdk";
+import { AdminService, LedgerService, UsageOutcome } from "@burndown/sdk";
 import pg from "pg";
 import { newApiKeyToken } from "../server/src/service/api-keys.js";
 import { migrate } from "../server/src/store/migrations.js";
 import { scratchDatabase } from "../test-support/scratch-database.js";
 import { startServerProcess } from "../test-support/server-process.js";
+import { seedUsageCatalog } from "./usage-catalog.js";
 
 const quick = process.argv.includes("--quick");
 const customersCount = 10_000;
@@ -58,13 +59,7 @@ async function main(): Promise<void> {
     const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1", interceptors: [auth] });
     const ledger = createClient(LedgerService, transport);
     const admin = createClient(AdminService, transport);
-    await admin.createCreditType({ creditType: { creditTypeId: "ai_credits", displayName: "AI", scale: 0 }, requestId: randomUUID() });
-    await admin.createFeature({ feature: { featureKey: "tokens", displayName: "Tokens", creditTypeId: "ai_credits", burnRate: 1n }, requestId: randomUUID() });
-    const customers = Array.from({ length: customersCount }, (_, index) => `bench-${index}`);
-    for (let start = 0; start < customers.length; start += 64) {
-      await Promise.all(customers.slice(start, start + 64).map((customerId) =>
-        ledger.grant({ customerId, creditTypeId: "ai_credits", amount: 1_000_000_000n, source: GrantSource.PURCHASE, reasonCode: "bench", requestId: randomUUID() })));
-    }
+    const customers = await seedUsageCatalog(ledger, admin, customersCount);
     const pick = () => customers[Math.floor(Math.random() * customers.length)];
     const batch = (size: number) => async () => {
       const res = await ledger.reportUsage({ events: Array.from({ length: size }, () => ({ eventId: randomUUID(), customerId: pick(), featureKey: "tokens", quantity: 1n })) });

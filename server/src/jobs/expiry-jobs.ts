@@ -15,6 +15,7 @@ import { selectDueBalances } from "../store/balance-store.js";
 import { mapDriverErrors } from "../store/database.js";
 import { selectDueReservations } from "../store/reservation-store.js";
 import { deleteExpiredConflicts, deleteExpiredEventIds } from "../store/usage-store.js";
+import { every, type Periodic } from "./periodic.js";
 
 /** ExpiryPass counts what one pass did. */
 export interface ExpiryPass {
@@ -80,27 +81,12 @@ function count(pass: ExpiryPass, item: Due, outcome: Outcome<unknown>, log: (mes
 }
 
 /** startExpiryJobs runs passes every intervalMs until stopped; a failed pass is logged and retried next tick. */
-export function startExpiryJobs(deps: Deps, intervalMs: number, log: (message: string) => void): { stop: () => Promise<void> } {
-  let running: Promise<unknown> | null = null;
-  let stopped = false;
-  const timer = setInterval(() => {
-    // One pass at a time: a slow pass delays the next tick instead of queueing passes.
-    if (stopped || running !== null) return;
-    running = runExpiryPass(deps, log)
+export function startExpiryJobs(deps: Deps, intervalMs: number, log: (message: string) => void): Periodic {
+  return every(intervalMs, () =>
+    runExpiryPass(deps, log)
       .then(() => forgetOldEventIds(deps))
       .catch((error: unknown) => {
         log(`expiry pass failed, retrying next tick: ${error instanceof Error ? error.message : String(error)}`);
-      })
-      .finally(() => {
-        running = null;
-      });
-  }, intervalMs);
-  timer.unref();
-  return {
-    stop: async () => {
-      stopped = true;
-      clearInterval(timer);
-      if (running !== null) await running;
-    },
-  };
+      }),
+  );
 }

@@ -9,6 +9,7 @@ import type { Deps } from "../service/context.js";
 import { grantDuePeriods } from "../service/grant-schedules.js";
 import { mapDriverErrors } from "../store/database.js";
 import { selectDueSchedules } from "../store/plan-store.js";
+import { every, type Periodic } from "./periodic.js";
 
 /** SchedulePass counts what one pass did. */
 export interface SchedulePass {
@@ -33,23 +34,6 @@ export async function runSchedulePass(deps: Deps, log: (message: string) => void
 }
 
 /** startScheduleJobs runs passes every intervalMs until stopped; one pass at a time. */
-export function startScheduleJobs(deps: Deps, intervalMs: number, log: (message: string) => void): { stop: () => Promise<void> } {
-  let running: Promise<unknown> | null = null;
-  let stopped = false;
-  const timer = setInterval(() => {
-    if (stopped || running !== null) return;
-    running = runSchedulePass(deps, log)
-      .catch((error: unknown) => log(`schedule pass failed, retrying next tick: ${error instanceof Error ? error.message : String(error)}`))
-      .finally(() => {
-        running = null;
-      });
-  }, intervalMs);
-  timer.unref();
-  return {
-    stop: async () => {
-      stopped = true;
-      clearInterval(timer);
-      if (running !== null) await running;
-    },
-  };
+export function startScheduleJobs(deps: Deps, intervalMs: number, log: (message: string) => void): Periodic {
+  return every(intervalMs, () => runSchedulePass(deps, log).catch((error: unknown) => log(`schedule pass failed, retrying next tick: ${error instanceof Error ? error.message : String(error)}`)));
 }

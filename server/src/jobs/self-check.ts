@@ -16,6 +16,7 @@ import { selectSampledCustomers } from "../store/metrics-store.js";
 import type { LedgerDifference } from "../store/verify-store.js";
 import { verifyLedgerIn } from "../service/verify-ledger.js";
 import type pg from "pg";
+import { every, type Periodic } from "./periodic.js";
 
 /** SelfCheckPolicy is how often the self-check runs and how many customers each run verifies. */
 export interface SelfCheckPolicy {
@@ -104,22 +105,8 @@ export async function runSelfCheck(pool: pg.Pool, metrics: ServerMetrics, sample
 }
 
 /** startSelfCheck runs the self-check every policy.intervalMs (one run at a time) until stopped. */
-export function startSelfCheck(pool: pg.Pool, metrics: ServerMetrics, policy: SelfCheckPolicy, log: (message: string) => void): { stop: () => Promise<void> } {
+export function startSelfCheck(pool: pg.Pool, metrics: ServerMetrics, policy: SelfCheckPolicy, log: (message: string) => void): Periodic {
   assert(policy.intervalMs > 0, "a self-check that runs has an interval");
-  let running: Promise<unknown> | null = null;
-  let stopped = false;
-  const timer = setInterval(() => {
-    if (stopped || running !== null) return;
-    running = runSelfCheck(pool, metrics, policy.sampleSize, log).finally(() => {
-      running = null;
-    });
-  }, policy.intervalMs);
-  timer.unref();
-  return {
-    stop: async () => {
-      stopped = true;
-      clearInterval(timer);
-      if (running !== null) await running;
-    },
-  };
+  // runSelfCheck counts and logs its own failures.
+  return every(policy.intervalMs, () => runSelfCheck(pool, metrics, policy.sampleSize, log));
 }
