@@ -11,7 +11,7 @@
 import { limits } from "../limits.js";
 import type { ServerMetrics } from "../metrics/server-metrics.js";
 import { assert } from "../ledger/balance-state.js";
-import { type Tx, withSnapshot } from "../store/database.js";
+import { setStatementLimits, type Tx, withSnapshot } from "../store/database.js";
 import { selectSampledCustomers } from "../store/metrics-store.js";
 import type { LedgerDifference } from "../store/verify-store.js";
 import { verifyLedgerIn } from "../service/verify-ledger.js";
@@ -63,7 +63,7 @@ async function verifyCustomers(pool: pg.Pool, customerIds: readonly string[]): P
   return withSnapshot(pool, async (tx: Tx) => {
     // One customer's rows each time: a custom plan reads them by the customer's index
     // (a generic plan of "$1 = '' or customer_id = $1" would read every entry).
-    await tx.query(`set local statement_timeout = ${limits.selfCheckStatementMsMax}; set local plan_cache_mode = force_custom_plan`);
+    await setStatementLimits(tx, { timeoutMs: limits.selfCheckStatementMsMax, customPlans: true });
     const result: SelfCheckResult = { customerIds: [...customerIds], differences: 0n, listed: [], entries: 0n, durationMs: 0 };
     for (const customerId of customerIds) {
       assert(customerId !== "", "an empty customer id would verify the whole ledger");

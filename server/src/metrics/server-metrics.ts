@@ -20,8 +20,8 @@ import { limits } from "../limits.js";
 import type { Admission } from "../rpc/admission.js";
 import type { UsageOutcome, UsageResult } from "../service/report-usage.js";
 import type { CommittedGroup, WriteObserver } from "../service/write-observer.js";
-import { withTransaction } from "../store/database.js";
-import { type Backlogs, limitStatements, selectBacklogs } from "../store/metrics-store.js";
+import { setStatementLimits, withTransaction } from "../store/database.js";
+import { type Backlogs, selectBacklogs } from "../store/metrics-store.js";
 import { instrumentPoolWaits } from "./pool-metrics.js";
 import type { UsageConsumer } from "../queue/usage-consumer.js";
 import { collector, registerRpcCollectors, RpcMetrics, rpcInterceptor } from "./rpc-metrics.js";
@@ -224,7 +224,7 @@ export class ServerMetrics implements WriteObserver {
     const nowMs = this.sources.now().getTime();
     if (this.backlogs !== null && nowMs >= this.backlogs.atMs && nowMs - this.backlogs.atMs < limits.metricsQueryCacheMs) return this.backlogs.read;
     const read = withTransaction(this.sources.pool, async (tx) => {
-      await limitStatements(tx, limits.metricsStatementMsMax);
+      await setStatementLimits(tx, { timeoutMs: limits.metricsStatementMsMax });
       return selectBacklogs(tx, this.sources.now(), limits.metricsWebhookPendingCountMax);
     }).catch((error: unknown) => {
       this.queryFailures.inc();

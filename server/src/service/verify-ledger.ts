@@ -7,8 +7,8 @@ import { assert } from "../ledger/balance-state.js";
 import { limits } from "../limits.js";
 import { notFound } from "../errors.js";
 import { customerExists } from "../store/catalog-store.js";
-import { type Db, withSnapshot } from "../store/database.js";
-import { allowLongStatements, type LedgerDifference, selectLedgerDifferences, type VerifyCounts } from "../store/verify-store.js";
+import { type Db, setStatementLimits, withSnapshot } from "../store/database.js";
+import { type LedgerDifference, selectLedgerDifferences, type VerifyCounts } from "../store/verify-store.js";
 
 /** LedgerVerification is the outcome of one verification. */
 export interface LedgerVerification {
@@ -22,7 +22,7 @@ export interface LedgerVerification {
 export async function verifyLedger(pool: pg.Pool, input: { customerId: string }): Promise<LedgerVerification> {
   return withSnapshot(pool, async (tx) => {
     if (input.customerId !== "" && !(await customerExists(tx, input.customerId))) throw notFound("CUSTOMER_NOT_FOUND", "customer id", input.customerId);
-    await allowLongStatements(tx, { timeoutMs: limits.verifyStatementMsMax, workMemMb: limits.verifyWorkMemMbMax });
+    await setStatementLimits(tx, { timeoutMs: limits.verifyStatementMsMax, workMemMb: limits.verifyWorkMemMbMax });
     return verifyLedgerIn(tx, input);
   });
 }

@@ -259,3 +259,18 @@ export async function mapDriverErrors<T>(work: () => Promise<T>): Promise<T> {
     throw toDomainError(error);
   }
 }
+
+/**
+ * setStatementLimits sets limits for the rest of the caller's transaction (SET LOCAL: they end
+ * with it): a statement timeout, optionally the memory of each sort or hash (a long
+ * aggregate then stays in memory), and optionally custom plans for every statement (a
+ * generic plan of "$1 = '' or customer_id = $1" would read every row).
+ */
+export async function setStatementLimits(tx: Db, limits: { timeoutMs: number; workMemMb?: number; customPlans?: boolean }): Promise<void> {
+  const whole = (n: number) => Number.isInteger(n) && n > 0;
+  if (!whole(limits.timeoutMs) || (limits.workMemMb !== undefined && !whole(limits.workMemMb))) throw new Error(`setStatementLimits: bad limits ${JSON.stringify(limits)}`);
+  const settings = [`set local statement_timeout = ${limits.timeoutMs}`];
+  if (limits.workMemMb !== undefined) settings.push(`set local work_mem = '${limits.workMemMb}MB'`);
+  if (limits.customPlans) settings.push("set local plan_cache_mode = force_custom_plan");
+  await tx.query(settings.join("; "));
+}

@@ -2,7 +2,7 @@
 // and the self-check's sample of customers (jobs/self-check.ts). Each reads through an
 // index in a bounded time: a scrape must never load the database (see the EXPLAINs in
 // docs/operations-metrics.md).
-import type { Db, Tx } from "./database.js";
+import type { Db } from "./database.js";
 
 /** Backlogs are the database's figures of work not yet done. */
 export interface Backlogs {
@@ -34,12 +34,6 @@ export async function selectBacklogs(db: Db, now: Date, pendingCountMax: number)
   const row = result.rows[0];
   const secondsSince = (at: Date | null) => (at === null ? 0 : Math.max(0, (now.getTime() - at.getTime()) / 1_000));
   return { expiryLagSeconds: secondsSince(row.oldest_due_lot), webhookPending: Number(row.webhook_pending), webhookLagSeconds: secondsSince(row.oldest_due_delivery) };
-}
-
-/** limitStatements bounds every later statement of the caller's transaction (SET LOCAL: it ends with it). */
-export async function limitStatements(tx: Tx, timeoutMs: number): Promise<void> {
-  if (!(Number.isInteger(timeoutMs) && timeoutMs > 0)) throw new Error(`limitStatements: bad timeout ${timeoutMs}`);
-  await tx.query(`set local statement_timeout = ${timeoutMs}`);
 }
 
 /**

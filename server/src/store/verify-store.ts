@@ -138,7 +138,7 @@ export async function selectLedgerDifferences(
   filter: { customerId: string; listedMax: number; timeoutMs: number },
 ): Promise<{ counts: VerifyCounts; differences: LedgerDifference[] }> {
   // A whole ledger takes longer than a request's statement: the caller raised the
-  // statement timeout for its transaction (allowLongStatements); the driver waits as long.
+  // statement timeout for its transaction (setStatementLimits in database.ts); the driver waits as long.
   const query = { name: "select_ledger_differences", text: verifySql, values: [filter.customerId, filter.listedMax], query_timeout: filter.timeoutMs + 1_000 };
   const result = await tx.query(query);
   const row = result.rows[0] as Record<string, string> & { listed: { tbl: LedgerDifference["table"]; row_name: string; col: string; stored: string | null; rebuilt: string | null }[] };
@@ -153,13 +153,4 @@ export async function selectLedgerDifferences(
     },
     differences,
   };
-}
-
-/**
- * allowLongStatements raises the statement timeout and the memory of each sort or hash
- * for the rest of the caller's transaction (SET LOCAL): the verification's aggregates
- * over a whole ledger then stay in memory instead of spilling to disk.
- */
-export async function allowLongStatements(tx: Db, settings: { timeoutMs: number; workMemMb: number }): Promise<void> {
-  await tx.query(`set local statement_timeout = ${Math.trunc(settings.timeoutMs)}; set local work_mem = '${Math.trunc(settings.workMemMb)}MB'`);
 }
