@@ -1,7 +1,8 @@
 // A server consuming usage from the queue is killed (SIGKILL) in the middle of a large
 // backlog, and another started on the same database and durable consumer: every event is
 // burned exactly once (balances, usage rows and burn entries add up), nothing is lost,
-// and the durable consumer is left with nothing pending. The servers are real processes
+// each unrated event has exactly one dead letter, and the durable consumer is left with
+// nothing pending. The servers are real processes
 // started as `npm start` starts them, configured by the environment alone.
 import { randomUUID } from "node:crypto";
 import { createClient } from "@connectrpc/connect";
@@ -62,7 +63,10 @@ describe.skipIf(!reachable && !process.env.CI)("usage from the queue across a se
       await admin.createCustomer({ customer: { customerId }, requestId: randomUUID() });
       await ledger.grant({ customerId, creditTypeId, amount: grantEach, source: GrantSource.PURCHASE, reasonCode: "buy", requestId: randomUUID() });
     }
-    const sent = Array.from({ length: events }, (_, i) => ({ eventId: randomUUID(), customerId: customers[i % customerCount], featureKey, quantity: BigInt(1 + (i % 5)) }));
+    // One event in 50 names a customer that does not exist: unrated, each owed exactly one dead letter.
+    const sent = Array.from({ length: events }, (_, i) => ({ eventId: randomUUID(), customerId: i % 50 === 49 ? `ghost-${i}` : customers[i % customerCount], featureKey, quantity: BigInt(1 + (i % 5)) }));
+    const unrated = sent.filter((event) => event.customerId.startsWith("ghost-"));
+    const rated = sent.filter((event) => !event.customerId.startsWith("ghost-"));
     const usageRows = async () => (await database!.pool.query("select count(*)::int as n from usage_events")).rows[0].n as number;
 
     // The backlog goes in while the first server consumes; it dies with part of it burned.
@@ -84,17 +88,20 @@ describe.skipIf(!reachable && !process.env.CI)("usage from the queue across a se
     }, { timeout: 90_000, interval: 200 });
 
     const rows = await database.pool.query("select count(*)::int as n, count(distinct event_id)::int as ids, count(*) filter (where status = 'burned')::int as burned from usage_events");
-    expect(rows.rows[0]).toEqual({ n: events, ids: events, burned: events });
+    expect(rows.rows[0]).toEqual({ n: events, ids: events, burned: rated.length });
     expect(new Set((await database.pool.query("select event_id from usage_events")).rows.map((row) => row.event_id))).toEqual(new Set(sent.map((event) => event.eventId)));
-    const spent = sent.reduce((sum, event) => sum + event.quantity, 0n);
+    const spent = rated.reduce((sum, event) => sum + event.quantity, 0n);
     const balances = await database.pool.query("select coalesce(sum(amount), 0)::text as burned from ledger_entries where kind = 'burn'");
     expect(BigInt(balances.rows[0].burned)).toBe(spent);
     const ledgerAfter = createClient(LedgerService, createConnectTransport({ baseUrl: second.httpUrl, httpVersion: "1.1", interceptors: [bearer(token)] }));
     let available = 0n;
     for (const customerId of customers) available += (await ledgerAfter.getBalance({ customerId, creditTypeId })).balances[0].available;
     expect(available).toBe(BigInt(customerCount) * grantEach - spent);
-    // No dead letters: every event was good.
-    expect((await queue.jsm.streams.info(queue.deadLetterStream)).state.messages).toBe(0);
+    // One dead letter per unrated event, whether the first server died before, while or after it stored it.
+    const dead = await queue.deadLetters();
+    expect(dead.map((m) => m.headers?.get("Burndown-Outcome"))).toEqual(unrated.map(() => "unrated"));
+    expect(new Set(dead.map((m) => m.headers?.get("Burndown-Event-Id")))).toEqual(new Set(unrated.map((event) => event.eventId)));
+    expect(dead).toHaveLength(unrated.length);
     console.log(`queue crash test: ${atKill} of ${events} events recorded when the first server was killed`);
   }, 240_000);
 });

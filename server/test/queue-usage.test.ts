@@ -173,17 +173,45 @@ describe.skipIf(!reachable && !process.env.CI)("usage from a NATS JetStream queu
     expect(await available(customerId)).toBe(1_000n - 6n);
   });
 
-  it("acknowledges a rejected event only once its dead letter is stored", async () => {
+  it("acknowledges a rejected or unrated event only once its dead letter is stored, though its redelivery is a duplicate", async () => {
     queue = await createTestQueue({ withoutDeadLetterStream: true });
     const customerId = await f.customer(1_000n);
     const zero = { eventId: randomUUID(), customerId, featureKey: f.featureKey, quantity: 0n };
+    const unknownCustomer = { eventId: randomUUID(), customerId: `nobody-${randomUUID()}`, featureKey: f.featureKey, quantity: 1n };
     await queue.publish(zero);
+    await queue.publish(unknownCustomer);
     const consumer = consume(f.t.server);
-    await vi.waitFor(() => expect(consumer.stats().handedBack).toBeGreaterThan(0), waitLong);
-    expect(consumer.stats().acked.rejected).toBe(0);
+    // The unrated event is recorded at its first delivery; each later one answers "duplicate".
+    await vi.waitFor(() => expect(consumer.stats().handedBack).toBeGreaterThanOrEqual(4), waitLong);
+    expect(consumer.stats().acked).toMatchObject({ rejected: 0, unrated: 0, duplicate: 0 });
+    expect(await usageRows(unknownCustomer.customerId)).toEqual([{ status: "unrated", n: 1 }]);
     await queue.jsm.streams.add({ name: queue.deadLetterStream, subjects: [queue.deadLetterSubject] });
-    await vi.waitFor(() => expect(consumer.stats().acked.rejected).toBe(1), waitLong);
-    expect((await queue.deadLetters()).map((m) => m.headers?.get("Burndown-Event-Id"))).toEqual([zero.eventId]);
+    await vi.waitFor(() => expect(consumer.stats().acked).toMatchObject({ rejected: 1, duplicate: 1 }), waitLong);
+    const dead = (await queue.deadLetters()).map((m) => ({ outcome: m.headers?.get("Burndown-Outcome"), reason: m.headers?.get("Burndown-Reason"), eventId: m.headers?.get("Burndown-Event-Id") }));
+    expect(dead).toHaveLength(2);
+    expect(dead).toEqual(
+      expect.arrayContaining([
+        { outcome: "rejected", reason: "INVALID_QUANTITY", eventId: zero.eventId },
+        { outcome: "unrated", reason: "CUSTOMER_NOT_FOUND", eventId: unknownCustomer.eventId },
+      ]),
+    );
+  });
+
+  it("sends one dead letter for an unrated event that comes twice, and none once it is rated", async () => {
+    queue = await createTestQueue();
+    const customerId = `later-${randomUUID()}`;
+    const unrated = { eventId: randomUUID(), customerId, featureKey: f.featureKey, quantity: 1n };
+    await queue.publish(unrated);
+    await queue.publish(unrated);
+    const consumer = consume(f.t.server);
+    await vi.waitFor(() => expect(ackedTotal(consumer)).toBe(2), waitLong);
+    expect(consumer.stats().acked).toMatchObject({ unrated: 1, duplicate: 1 });
+    expect((await queue.deadLetters()).map((m) => m.headers?.get("Burndown-Event-Id"))).toEqual([unrated.eventId]);
+    // Rated since (as the replay job does): a third copy is a plain duplicate, with no dead letter.
+    await f.t.database.pool.query("update usage_events set status = 'burned' where event_id = $1", [unrated.eventId]);
+    await queue.publish(unrated, { msgId: randomUUID() });
+    await vi.waitFor(() => expect(consumer.stats().acked.duplicate).toBe(2), waitLong);
+    expect(await queue.deadLetters()).toHaveLength(1);
   });
 
   it("waits behind calls for an admission slot instead of adding to a full server", async () => {

@@ -15,6 +15,8 @@ import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { subjectMatches, type UsageQueueConfig } from "../config.js";
 import { assert } from "../ledger/balance-state.js";
 import { limits } from "../limits.js";
+import { mapDriverErrors } from "../store/database.js";
+import { selectUnratedReasons } from "../store/usage-store.js";
 import type { Admission } from "../rpc/admission.js";
 import type { Caller, Deps } from "../service/context.js";
 import { queueCaller } from "../service/queue-caller.js";
@@ -36,6 +38,13 @@ export interface UsageConsumerStats {
   handedBack: number;
   /** whether the consumer is taking messages now. */
   consuming: boolean;
+}
+
+/** DeadLetterNotice is what a dead letter says of its message's event. */
+interface DeadLetterNotice {
+  outcome: "rejected" | "unrated";
+  reason: string;
+  eventId: string;
 }
 
 /** UsageConsumer is a running consumer. */
@@ -235,9 +244,10 @@ class ConsumerSession {
   /** handleBatch records one batch as reportUsage would, then dead-letters and acknowledges each message. */
   private async handleBatch(batch: JsMsg[]): Promise<void> {
     let results: UsageResult[];
+    let caller: Caller | null;
     await this.admit(batch);
     try {
-      const caller = await this.currentCaller();
+      caller = await this.currentCaller();
       if (caller === null) return this.handBack(batch);
       const decoded = batch.map((message) => decodeUsageMessage({ data: message.data, contentType: message.headers?.get("Content-Type") || null }));
       results = await reportUsage(this.deps, caller, decoded, this.auditOf(caller, batch));
@@ -249,7 +259,8 @@ class ConsumerSession {
     }
     assert(results.length === batch.length, "one result per message");
     this.stats.batches++;
-    const dead = await Promise.all(batch.map((message, index) => this.deadLetter(message, results[index])));
+    const notices = await this.deadLetterNotices(caller, results);
+    const dead = await Promise.all(batch.map((message, index) => this.deadLetter(message, caller, notices[index])));
     batch.forEach((message, index) => {
       if (dead[index] === "failed") {
         message.nak(limits.queueNakDelayMs);
@@ -259,6 +270,34 @@ class ConsumerSession {
       message.ack();
       this.stats.acked[results[index].outcome]++;
       if (dead[index] === "published") this.stats.deadLettered++;
+    });
+  }
+
+  /**
+   * deadLetterNotices says, for each message, what its dead letter says, or null when it
+   * has none. A duplicate whose event is stored unrated gets one too: its first delivery
+   * recorded the event, but the replica may have died (or the dead-letter publish failed)
+   * before the notice was stored; JetStream drops the copy when it was. When that cannot
+   * be read, the duplicates are handed back ("unknown") and read again on redelivery.
+   */
+  private async deadLetterNotices(caller: Caller, results: UsageResult[]): Promise<(DeadLetterNotice | null | "unknown")[]> {
+    const duplicates = results.filter((result) => result.outcome === "duplicate").map((result) => result.eventId);
+    let unrated = new Map<string, string>();
+    let unknown = false;
+    if (duplicates.length > 0) {
+      try {
+        unrated = await mapDriverErrors(() => selectUnratedReasons(this.deps.pool, caller.keyId, duplicates));
+      } catch (error) {
+        this.log(`usage queue: could not read whether ${duplicates.length} duplicates are unrated, handed back: ${describe(error)}`);
+        unknown = true;
+      }
+    }
+    return results.map((result) => {
+      if (result.outcome === "rejected" || result.outcome === "unrated") return { outcome: result.outcome, reason: result.reason, eventId: result.eventId };
+      if (result.outcome !== "duplicate") return null;
+      if (unknown) return "unknown";
+      const reason = unrated.get(result.eventId);
+      return reason === undefined ? null : { outcome: "unrated", reason, eventId: result.eventId };
     });
   }
 
@@ -317,23 +356,26 @@ class ConsumerSession {
 
   /**
    * deadLetter publishes a rejected or unrated event's message, as received, with why in
-   * its headers, and waits for JetStream's PubAck. Its message id (stream and sequence)
-   * lets JetStream drop the copy a redelivery would publish again.
+   * its headers, and waits for JetStream's PubAck. Its message id lets JetStream drop the
+   * copy a redelivery would publish again: an unrated event's is its event id (the
+   * reporter's), as a second copy of it says the same; a rejected message's is its stream
+   * and sequence, as the same id sent again may be rejected for another reason.
    */
-  private async deadLetter(message: JsMsg, result: UsageResult): Promise<"none" | "published" | "failed"> {
-    if (result.outcome !== "rejected" && result.outcome !== "unrated") return "none";
+  private async deadLetter(message: JsMsg, caller: Caller, notice: DeadLetterNotice | null | "unknown"): Promise<"none" | "published" | "failed"> {
+    if (notice === null) return "none";
+    if (notice === "unknown") return "failed";
     assert(this.js !== null, "set up before consuming");
     const h = headers();
-    h.set("Burndown-Outcome", result.outcome);
-    h.set("Burndown-Reason", result.reason);
-    h.set("Burndown-Event-Id", result.eventId);
+    h.set("Burndown-Outcome", notice.outcome);
+    h.set("Burndown-Reason", notice.reason);
+    h.set("Burndown-Event-Id", notice.eventId);
     h.set("Burndown-Subject", message.subject);
     h.set("Burndown-Stream", message.info.stream);
     h.set("Burndown-Stream-Sequence", String(message.seq));
     const contentType = message.headers?.get("Content-Type");
     if (contentType) h.set("Content-Type", contentType);
     try {
-      await this.js.publish(this.options.deadLetterSubject, message.data, { headers: h, msgID: `burndown-dead-${message.info.stream}-${message.seq}` });
+      await this.js.publish(this.options.deadLetterSubject, message.data, { headers: h, msgID: notice.outcome === "unrated" ? `burndown-dead-unrated-${caller.keyId}-${notice.eventId}` : `burndown-dead-${message.info.stream}-${message.seq}` });
       return "published";
     } catch (error) {
       this.log(`usage queue: dead letter of ${message.info.stream}#${message.seq} to ${this.options.deadLetterSubject} not stored (${describe(error)}): handed back; give the subject a stream`);

@@ -93,6 +93,21 @@ export async function selectUsageByEventId(
   return result.rows.map(toStoredUsage);
 }
 
+/**
+ * selectUnratedReasons says which of a reporter's event ids are stored unrated now, and
+ * why: a redelivered queue message answers "duplicate", and its dead letter must still
+ * say the event is unrated. No locks.
+ */
+export async function selectUnratedReasons(db: Db, principal: string, eventIds: string[]): Promise<Map<string, string>> {
+  if (eventIds.length === 0) return new Map();
+  const result = await db.query({
+    name: "select_unrated_reasons",
+    text: `select event_id, reason from usage_events where event_id = any($1::text[]) and principal = $2 and status = 'unrated'`,
+    values: [eventIds, principal],
+  });
+  return new Map(result.rows.map((row: { event_id: string; reason: string }) => [row.event_id, row.reason]));
+}
+
 /** selectUsageByUsageId reads one event by the usage id ledger entries carry. No locks. */
 export async function selectUsageByUsageId(db: Db, usageId: bigint): Promise<StoredUsage | null> {
   const result = await db.query({
