@@ -138,6 +138,9 @@ describe.skipIf(!reachable && !process.env.CI)("usage from a NATS JetStream queu
     await queue.publish(new TextEncoder().encode(JSON.stringify({ eventId: asJson.eventId, customerId, featureKey: f.featureKey, quantity: "3" })), { contentType: "application/json" });
     await queue.publish(new TextEncoder().encode("quantity=3"), { contentType: "text/plain" });
     const consumer = consume(f.t.server);
+    // Watched from the start, as the server does: the six messages' delays from the stream to their acks are counted.
+    const metrics = new ServerMetrics({ pool: f.t.database.pool, now: () => new Date(), log: () => {} });
+    metrics.watchUsageQueue(consumer);
     await vi.waitFor(() => expect(ackedTotal(consumer)).toBe(6), waitLong);
 
     // The reasons ReportUsage gives the same events.
@@ -157,8 +160,6 @@ describe.skipIf(!reachable && !process.env.CI)("usage from a NATS JetStream queu
     expect(rpc.results.map((r) => r.reason)).toEqual(["INVALID_QUANTITY", "CUSTOMER_NOT_FOUND", "FEATURE_NOT_FOUND"]);
     expect(consumer.stats()).toMatchObject({ deadLettered: 5, acked: { burned: 1, rejected: 3, unrated: 2 } });
     // The same figures as metrics.
-    const metrics = new ServerMetrics({ pool: f.t.database.pool, now: () => new Date(), log: () => {} });
-    metrics.watchUsageQueue(consumer);
     const scraped = await metrics.registry.metrics();
     for (const line of [
       'burndown_usage_queue_messages_total{outcome="burned"} 1',
@@ -166,6 +167,9 @@ describe.skipIf(!reachable && !process.env.CI)("usage from a NATS JetStream queu
       'burndown_usage_queue_messages_total{outcome="unrated"} 2',
       "burndown_usage_queue_dead_lettered_total 5",
       "burndown_usage_queue_consuming 1",
+      "burndown_usage_queue_redelivered_total 0",
+      "burndown_usage_queue_pending_messages 0",
+      "burndown_usage_queue_message_age_seconds_count 6",
     ]) expect(scraped.split("\n")).toContain(line);
     // Unrated events are kept by the ledger too (ListUnratedEvents): the dead letter is a notice.
     const kept = await f.t.database.pool.query("select event_id, reason from usage_events where status = 'unrated' and event_id = any($1) order by reason", [[unknownCustomer.eventId, unknownFeature.eventId]]);
@@ -181,12 +185,17 @@ describe.skipIf(!reachable && !process.env.CI)("usage from a NATS JetStream queu
     await queue.publish(zero);
     await queue.publish(unknownCustomer);
     const consumer = consume(f.t.server);
+    const ages: number[] = [];
+    consumer.onAcked((message) => ages.push(message.ageSeconds));
     // The unrated event is recorded at its first delivery; each later one answers "duplicate".
     await vi.waitFor(() => expect(consumer.stats().handedBack).toBeGreaterThanOrEqual(4), waitLong);
     expect(consumer.stats().acked).toMatchObject({ rejected: 0, unrated: 0, duplicate: 0 });
     expect(await usageRows(unknownCustomer.customerId)).toEqual([{ status: "unrated", n: 1 }]);
     await queue.jsm.streams.add({ name: queue.deadLetterStream, subjects: [queue.deadLetterSubject] });
     await vi.waitFor(() => expect(consumer.stats().acked).toMatchObject({ rejected: 1, duplicate: 1 }), waitLong);
+    // Each hand-back came again as a redelivery, and the two waited in the stream through at least two rounds (1 s each).
+    expect(consumer.stats().redelivered).toBe(consumer.stats().handedBack);
+    expect(Math.min(...ages)).toBeGreaterThan(1.5);
     const dead = (await queue.deadLetters()).map((m) => ({ outcome: m.headers?.get("Burndown-Outcome"), reason: m.headers?.get("Burndown-Reason"), eventId: m.headers?.get("Burndown-Event-Id") }));
     expect(dead).toHaveLength(2);
     expect(dead).toEqual(
@@ -214,23 +223,26 @@ describe.skipIf(!reachable && !process.env.CI)("usage from a NATS JetStream queu
     expect(await queue.deadLetters()).toHaveLength(1);
   });
 
-  it("waits behind calls for an admission slot instead of adding to a full server", async () => {
+  it("waits behind calls for an admission slot instead of adding to a full server, its backlog in sight", async () => {
     queue = await createTestQueue();
     const customerId = await f.customer(1_000n);
     const { admission } = f.t.server;
     let held = 0;
     while (admission.tryAcquire()) held++;
     try {
-      await queue.publish({ eventId: randomUUID(), customerId, featureKey: f.featureKey, quantity: 5n });
-      const consumer = consume(f.t.server);
-      await vi.waitFor(() => expect(admission.stats().queued).toBe(1), waitLong);
+      for (let i = 0; i < 10; i++) await queue.publish({ eventId: randomUUID(), customerId, featureKey: f.featureKey, quantity: 5n });
+      // Batches of one: a few are in hand, each waiting for a slot; the rest wait in the stream, and say so.
+      const consumer = consume(f.t.server, { batchSize: 1 });
+      await vi.waitFor(() => expect(admission.stats().queued).toBeGreaterThanOrEqual(1), waitLong);
       expect(await usageRows(customerId)).toEqual([]);
+      expect(consumer.stats().pending).toBeGreaterThan(0);
       for (; held > 0; held--) admission.release();
-      await vi.waitFor(() => expect(consumer.stats().acked.burned).toBe(1), waitLong);
+      await vi.waitFor(() => expect(consumer.stats().acked.burned).toBe(10), waitLong);
+      expect(consumer.stats().pending).toBe(0);
     } finally {
       for (; held > 0; held--) admission.release();
     }
-    expect(await available(customerId)).toBe(1_000n - 10n);
+    expect(await available(customerId)).toBe(1_000n - 100n);
   });
 
   it("stops cleanly: batches in hand are recorded and acknowledged, and the next consumer burns the rest once", async () => {

@@ -180,9 +180,11 @@ export class ServerMetrics implements WriteObserver {
 
   /**
    * watchUsageQueue exports the queue consumer's figures (queue/usage-consumer.ts): messages
-   * acknowledged by outcome, dead letters, hand-backs (nak) and whether it is taking messages.
-   * How far behind the stream is lives in NATS (the consumer's num_pending, from NATS' own
-   * exporter): asking NATS at every scrape would tie this page to the queue's health.
+   * acknowledged by outcome, dead letters, hand-backs (nak) and redeliveries, whether it is
+   * taking messages, how far behind the stream it is, and how long a message waits from
+   * the stream to its acknowledgement. The backlog is what each message delivered says
+   * (NATS' num_pending), so a scrape never asks NATS: this page does not hang on the
+   * queue's health.
    */
   watchUsageQueue(consumer: UsageConsumer): void {
     const registers = [this.registry];
@@ -199,6 +201,20 @@ export class ServerMetrics implements WriteObserver {
       },
     });
     new Counter({ name: "burndown_usage_queue_dead_lettered_total", help: "Queued usage messages published to the dead-letter subject (rejected, unrated or malformed), then acknowledged.", registers, collect() { this.reset(); this.inc(consumer.stats().deadLettered); } });
+    new Counter({ name: "burndown_usage_queue_redelivered_total", help: "Queued usage messages taken that JetStream had delivered before: their batch failed, they were handed back, or a replica died holding them.", registers, collect() { this.reset(); this.inc(consumer.stats().redelivered); } });
+    this.registry.registerMetric(
+      collector("burndown_usage_queue_pending_messages", "Messages of the usage stream not yet delivered to the durable consumer (all replicas), as of the last message this replica took (NATS' num_pending); absent before the first.", "gauge", async () => {
+        const pending = consumer.stats().pending;
+        return pending === null ? [] : [{ metricName: "burndown_usage_queue_pending_messages", labels: {}, value: pending }];
+      }),
+    );
+    const age = new Histogram({
+      name: "burndown_usage_queue_message_age_seconds",
+      help: "Seconds from a queued usage message's arrival in the stream to its acknowledgement (its event recorded, or dead-lettered): the queue's end-to-end delay.",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+      registers,
+    });
+    consumer.onAcked((message) => age.observe(message.ageSeconds));
     new Counter({ name: "burndown_usage_queue_handed_back_total", help: "Queued usage messages handed back (nak) because their batch or their dead letter could not be stored; they come again.", registers, collect() { this.reset(); this.inc(consumer.stats().handedBack); } });
   }
 

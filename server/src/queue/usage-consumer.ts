@@ -38,6 +38,16 @@ export interface UsageConsumerStats {
   handedBack: number;
   /** whether the consumer is taking messages now. */
   consuming: boolean;
+  /** messages of the stream not yet delivered to the durable consumer (NATS' num_pending, all replicas), as of the last message taken; null before one. */
+  pending: number | null;
+  /** messages taken that JetStream had delivered before (to this replica or another): their batch failed, they were handed back, or a replica died holding them. */
+  redelivered: number;
+}
+
+/** AckedMessage is one message acknowledged: how long after it reached the stream. */
+export interface AckedMessage {
+  /** seconds from the message's arrival in the stream to its acknowledgement (the queue's end-to-end delay). */
+  ageSeconds: number;
 }
 
 /** DeadLetterNotice is what a dead letter says of its message's event. */
@@ -50,6 +60,8 @@ interface DeadLetterNotice {
 /** UsageConsumer is a running consumer. */
 export interface UsageConsumer {
   stats: () => UsageConsumerStats;
+  /** onAcked tells listener of every message acknowledged from now on (the metrics' delay histogram). */
+  onAcked: (listener: (message: AckedMessage) => void) => void;
   /** stop finishes the batch in hand (recorded and acknowledged), hands back what was fetched but not taken, and drains the connection. */
   stop: () => Promise<void>;
 }
@@ -94,10 +106,13 @@ export function startUsageConsumer(deps: Deps, admission: Admission, options: Us
     deadLettered: 0,
     handedBack: 0,
     consuming: false,
+    pending: null,
+    redelivered: 0,
   };
+  const listeners: ((message: AckedMessage) => void)[] = [];
   const stopping = new AbortController();
   let messages: ConsumerMessages | null = null;
-  const session = new ConsumerSession(deps, admission, options, log, stats);
+  const session = new ConsumerSession(deps, admission, options, log, stats, listeners);
   const running = (async () => {
     let failures = 0;
     while (!stopping.signal.aborted) {
@@ -125,6 +140,7 @@ export function startUsageConsumer(deps: Deps, admission: Admission, options: Us
   })();
   return {
     stats: () => ({ ...stats, acked: { ...stats.acked } }),
+    onAcked: (listener) => void listeners.push(listener),
     stop: async () => {
       stopping.abort();
       // Ends the pull: the iterator yields what was fetched, then ends (consumeBatches hands that back).
@@ -146,6 +162,7 @@ class ConsumerSession {
     private readonly options: UsageConsumerOptions,
     private readonly log: (message: string) => void,
     private readonly stats: UsageConsumerStats,
+    private readonly listeners: readonly ((message: AckedMessage) => void)[],
   ) {
     this.target = `nats:${options.stream}/${options.durable}`;
   }
@@ -209,7 +226,7 @@ class ConsumerSession {
       const first = await (next ?? iterator.next());
       next = null;
       if (first.done) break;
-      const batch: JsMsg[] = [first.value];
+      const batch: JsMsg[] = [this.taken(first.value)];
       let ended = false;
       while (batch.length < this.options.batchSize) {
         // What has arrived resolves within this turn; a message still on the wire waits for the next batch.
@@ -221,7 +238,7 @@ class ConsumerSession {
           ended = true;
           break;
         }
-        batch.push(arrived.value);
+        batch.push(this.taken(arrived.value));
       }
       if (stop.aborted) {
         // Fetched after the stop: another replica, or the next start, takes them. Not at
@@ -269,6 +286,10 @@ class ConsumerSession {
       }
       message.ack();
       this.stats.acked[results[index].outcome]++;
+      if (this.listeners.length > 0) {
+        const acked = { ageSeconds: Math.max(0, (Date.now() - message.info.timestampNanos / 1e6) / 1_000) };
+        for (const listener of this.listeners) listener(acked);
+      }
       if (dead[index] === "published") this.stats.deadLettered++;
     });
   }
@@ -299,6 +320,13 @@ class ConsumerSession {
       const reason = unrated.get(result.eventId);
       return reason === undefined ? null : { outcome: "unrated", reason, eventId: result.eventId };
     });
+  }
+
+  /** taken notes what a message taken into a batch says of the consumer: the stream's backlog, and whether it came before. */
+  private taken(message: JsMsg): JsMsg {
+    this.stats.pending = message.info.pending;
+    if (message.info.redelivered) this.stats.redelivered++;
+    return message;
   }
 
   /**
