@@ -242,6 +242,15 @@ export const limits = {
   queueBatchesInFlightMax: 4,
   /** a batch the ledger could not record comes back after this long (nak with delay). */
   queueNakDelayMs: 1_000,
+  /**
+   * a queued message that fails alone this many deliveries, with an error that is no
+   * database fault, while other messages are recorded (within queuePoisonWindowMs), is
+   * dead-lettered as RECORDING_FAILED instead of coming back forever.
+   */
+  queuePoisonDeliveriesMin: 5,
+  queuePoisonWindowMs: 60_000,
+  /** the longest error text a poison message's dead letter carries (Burndown-Error). */
+  queueDeadLetterErrorCharsMax: 500,
   /** a queued usage message's largest payload: one event is far smaller. */
   queueMessageBytesMax: 64 * 1_024,
   /** how often the consumer reads its API key again (revoked or expired: it stops taking messages). */

@@ -248,7 +248,7 @@ describe("GET /metrics", () => {
     expect(named.size).toBeGreaterThan(10);
     // A server's own families, and the queue consumer's (present only when one runs: a stand-in gives its figures).
     const metrics = new ServerMetrics({ pool: t.database.serverPool, now: () => new Date(), log: () => {} });
-    metrics.watchUsageQueue({ stats: () => ({ batches: 0, acked: { burned: 0, duplicate: 0, rejected: 0, unrated: 0, shadowed: 0, not_billed: 0 }, deadLettered: 0, handedBack: 0, consuming: false, pending: 0, redelivered: 0 }), onAcked: () => {}, stop: async () => {} });
+    metrics.watchUsageQueue({ stats: () => ({ batches: 0, acked: { burned: 0, duplicate: 0, rejected: 0, unrated: 0, shadowed: 0, not_billed: 0 }, deadLettered: 0, handedBack: 0, failed: 0, consuming: false, pending: 0, redelivered: 0 }), onAcked: () => {}, stop: async () => {} });
     const exported = new Set([
       ...parseScrape((await scrape(t.server.httpUrl)).text).samples.map((sample) => sample.name),
       ...parseScrape(await metrics.registry.metrics()).samples.map((sample) => sample.name),

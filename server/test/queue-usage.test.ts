@@ -3,7 +3,10 @@
 // second copy, a redelivery after a replica died holding it, or sent by RPC too) burns
 // once; two replicas on one durable consumer burn each event once; rejected and unrated
 // events reach the dead-letter subject with their reason, and none is acknowledged before
-// its dead letter is stored; the SDK's publisher feeds the consumer. Each test has its own
+// its dead letter is stored; a message the ledger cannot record (a trigger refuses it)
+// holds up no other and ends as a dead letter, unless the ledger records nothing at all;
+// the consumer's backlog, delay and redeliveries are counted; the SDK's publisher feeds
+// the consumer. Each test has its own
 // streams and customers. Without NATS these tests skip loudly, unless CI is set.
 import { randomUUID } from "node:crypto";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -221,6 +224,68 @@ describe.skipIf(!reachable && !process.env.CI)("usage from a NATS JetStream queu
     await queue.publish(unrated, { msgId: randomUUID() });
     await vi.waitFor(() => expect(consumer.stats().acked.duplicate).toBe(2), waitLong);
     expect(await queue.deadLetters()).toHaveLength(1);
+  });
+
+  /** poison makes PostgreSQL itself refuse every usage event whose id starts with prefix (a trigger, not a mock): a stand-in for a message the ledger cannot record. */
+  async function poison(prefix: string): Promise<() => Promise<void>> {
+    const name = `poison_${randomUUID().replaceAll("-", "")}`;
+    await f.t.database.pool.query(`create function ${name}() returns trigger language plpgsql as $$ begin raise exception 'test poison: %', new.event_id; end $$`);
+    await f.t.database.pool.query(`create trigger ${name} before insert on usage_events for each row when (new.event_id like '${prefix}%') execute function ${name}()`);
+    return async () => {
+      await f.t.database.pool.query(`drop trigger ${name} on usage_events`);
+      await f.t.database.pool.query(`drop function ${name}()`);
+    };
+  }
+
+  it("records the rest of a batch around a message the ledger cannot record, and dead-letters that one once it keeps failing alone", async () => {
+    queue = await createTestQueue();
+    const customerId = await f.customer(1_000n);
+    const prefix = `poison-${randomUUID()}`;
+    const cure = await poison(prefix);
+    try {
+      const bad = { eventId: `${prefix}-1`, customerId, featureKey: f.featureKey, quantity: 1n };
+      const good = Array.from({ length: 9 }, () => ({ eventId: randomUUID(), customerId, featureKey: f.featureKey, quantity: 1n }));
+      for (const event of [...good.slice(0, 4), bad, ...good.slice(4)]) await queue.publish(event);
+      const consumer = consume(f.t.server);
+      // The nine are burned at once, around the bad one.
+      await vi.waitFor(() => expect(consumer.stats().acked.burned).toBe(9), waitLong);
+      expect(await available(customerId)).toBe(1_000n - 18n);
+      // The bad one comes back, alone, until its fifth delivery: then it is a dead letter, not recorded.
+      await vi.waitFor(() => expect(consumer.stats().failed).toBe(1), waitLong);
+      expect(consumer.stats().redelivered).toBeGreaterThanOrEqual(4);
+      const dead = await queue.deadLetters();
+      expect(dead).toHaveLength(1);
+      expect({ outcome: dead[0].headers?.get("Burndown-Outcome"), reason: dead[0].headers?.get("Burndown-Reason"), eventId: dead[0].headers?.get("Burndown-Event-Id") }).toEqual({
+        outcome: "failed", reason: "RECORDING_FAILED", eventId: bad.eventId,
+      });
+      expect(dead[0].headers?.get("Burndown-Error")).toContain("test poison");
+      expect(await usageRows(customerId)).toEqual([{ status: "burned", n: 9 }]);
+      const info = await queue.jsm.consumers.info(queue.stream, "burndown-usage");
+      expect(info.num_pending + info.num_ack_pending).toBe(0);
+    } finally {
+      await cure();
+    }
+  });
+
+  it("hands every message back, however often, when the ledger records none: a broken ledger does not empty the stream into dead letters", async () => {
+    queue = await createTestQueue();
+    const customerId = await f.customer(1_000n);
+    const prefix = `broken-${randomUUID()}`;
+    const cure = await poison(prefix);
+    const events = Array.from({ length: 3 }, (_, i) => ({ eventId: `${prefix}-${i}`, customerId, featureKey: f.featureKey, quantity: 1n }));
+    try {
+      for (const event of events) await queue.publish(event);
+      const consumer = consume(f.t.server);
+      // Past the fifth delivery of each, with nothing recorded meanwhile: none is dead-lettered.
+      await vi.waitFor(() => expect(consumer.stats().handedBack).toBeGreaterThanOrEqual(3 * 7), waitLong);
+      expect(consumer.stats()).toMatchObject({ failed: 0, deadLettered: 0 });
+      await cure();
+      await vi.waitFor(() => expect(consumer.stats().acked.burned).toBe(3), waitLong);
+    } finally {
+      await cure().catch(() => {});
+    }
+    expect(await queue.deadLetters()).toEqual([]);
+    expect(await available(customerId)).toBe(1_000n - 6n);
   });
 
   it("waits behind calls for an admission slot instead of adding to a full server, its backlog in sight", async () => {

@@ -201,6 +201,7 @@ export class ServerMetrics implements WriteObserver {
       },
     });
     new Counter({ name: "burndown_usage_queue_dead_lettered_total", help: "Queued usage messages published to the dead-letter subject (rejected, unrated or malformed), then acknowledged.", registers, collect() { this.reset(); this.inc(consumer.stats().deadLettered); } });
+    new Counter({ name: "burndown_usage_queue_recording_failed_total", help: "Queued usage messages the ledger failed to record alone, delivery after delivery, while it recorded others (poison): dead-lettered as RECORDING_FAILED and acknowledged, not recorded.", registers, collect() { this.reset(); this.inc(consumer.stats().failed); } });
     new Counter({ name: "burndown_usage_queue_redelivered_total", help: "Queued usage messages taken that JetStream had delivered before: their batch failed, they were handed back, or a replica died holding them.", registers, collect() { this.reset(); this.inc(consumer.stats().redelivered); } });
     this.registry.registerMetric(
       collector("burndown_usage_queue_pending_messages", "Messages of the usage stream not yet delivered to the durable consumer (all replicas), as of the last message this replica took (NATS' num_pending); absent before the first.", "gauge", async () => {

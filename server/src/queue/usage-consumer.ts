@@ -2,7 +2,8 @@
 // through the same rating, burning and event-id dedup as ReportUsage (reportUsage), in
 // batches. A message is acknowledged only after the transaction that recorded its event
 // committed; a batch the ledger could not record is handed back (nak with a delay) and
-// comes again. Delivery is at least once, and the event-id dedup (scoped to the API key
+// comes again, or, when the error is no database fault, is recorded message by message,
+// so that one poison message holds up no other (see notRecorded). Delivery is at least once, and the event-id dedup (scoped to the API key
 // the consumer acts as, as for ReportUsage) makes burning exactly once: a redelivered
 // event answers "duplicate" and is acknowledged. Up to queueBatchesInFlightMax batches
 // are recorded at once, each holding an admission slot like a call. Rejected and unrated
@@ -14,6 +15,7 @@ import { type Consumer, type ConsumerMessages, type JetStreamClient, type JetStr
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { subjectMatches, type UsageQueueConfig } from "../config.js";
 import { assert } from "../ledger/balance-state.js";
+import { LedgerError } from "../errors.js";
 import { limits } from "../limits.js";
 import { mapDriverErrors } from "../store/database.js";
 import { selectUnratedReasons } from "../store/usage-store.js";
@@ -36,6 +38,8 @@ export interface UsageConsumerStats {
   deadLettered: number;
   /** messages handed back (nak) because their batch, or their dead letter, failed. */
   handedBack: number;
+  /** messages that failed alone again and again while others were recorded (poison), dead-lettered as RECORDING_FAILED, then acknowledged; not recorded. */
+  failed: number;
   /** whether the consumer is taking messages now. */
   consuming: boolean;
   /** messages of the stream not yet delivered to the durable consumer (NATS' num_pending, all replicas), as of the last message taken; null before one. */
@@ -52,9 +56,17 @@ export interface AckedMessage {
 
 /** DeadLetterNotice is what a dead letter says of its message's event. */
 interface DeadLetterNotice {
-  outcome: "rejected" | "unrated";
+  /** failed: the ledger could not record it (the message is poison); nothing of it was recorded. */
+  outcome: "rejected" | "unrated" | "failed";
   reason: string;
   eventId: string;
+  /** for failed: the error, for whoever investigates. */
+  error?: string;
+}
+
+/** transient says whether an error is the database's fault (down, slow, a lost race, overload): such a batch is handed back however often it fails. */
+function transient(error: unknown): boolean {
+  return error instanceof LedgerError && (error.kind === "unavailable" || error.kind === "conflict" || error.kind === "overloaded");
 }
 
 /** UsageConsumer is a running consumer. */
@@ -105,6 +117,7 @@ export function startUsageConsumer(deps: Deps, admission: Admission, options: Us
     acked: { burned: 0, duplicate: 0, rejected: 0, unrated: 0, shadowed: 0, not_billed: 0 },
     deadLettered: 0,
     handedBack: 0,
+    failed: 0,
     consuming: false,
     pending: null,
     redelivered: 0,
@@ -155,6 +168,8 @@ class ConsumerSession {
   private js: JetStreamClient | null = null;
   private caller: { checkedAtMs: number; caller: Caller | null } = { checkedAtMs: -Infinity, caller: null };
   private readonly target: string;
+  /** when a batch was last recorded (Date.now()): a message failing alone meanwhile is the message's fault, not the ledger's. */
+  private lastRecordedAtMs = -Infinity;
 
   constructor(
     private readonly deps: Deps,
@@ -248,6 +263,7 @@ class ConsumerSession {
       } else {
         // A few batches at once, as concurrent calls: the write path groups them.
         const handled: Promise<void> = this.handleBatch(batch)
+          .then(() => {})
           .catch((error: unknown) => this.log(`usage queue: ${describe(error)}`))
           .finally(() => inFlight.delete(handled));
         inFlight.add(handled);
@@ -259,21 +275,31 @@ class ConsumerSession {
   }
 
   /** handleBatch records one batch as reportUsage would, then dead-letters and acknowledges each message. */
-  private async handleBatch(batch: JsMsg[]): Promise<void> {
-    let results: UsageResult[];
-    let caller: Caller | null;
+  private async handleBatch(batch: JsMsg[], split = false): Promise<"recorded" | "not recorded"> {
+    let caller: Caller | null = null;
+    let decoded: ReturnType<typeof decodeUsageMessage>[] = [];
+    let recorded: { results: UsageResult[] } | { error: unknown };
     await this.admit(batch);
     try {
       caller = await this.currentCaller();
-      if (caller === null) return this.handBack(batch);
-      const decoded = batch.map((message) => decodeUsageMessage({ data: message.data, contentType: message.headers?.get("Content-Type") || null }));
-      results = await reportUsage(this.deps, caller, decoded, this.auditOf(caller, batch));
+      if (caller === null) {
+        this.handBack(batch);
+        return "not recorded";
+      }
+      decoded = batch.map((message) => decodeUsageMessage({ data: message.data, contentType: message.headers?.get("Content-Type") || null }));
+      recorded = { results: await reportUsage(this.deps, caller, decoded, this.auditOf(caller, batch)) };
     } catch (error) {
-      this.log(`usage queue: a batch of ${batch.length} was not recorded, handed back: ${describe(error)}`);
-      return this.handBack(batch);
+      recorded = { error };
     } finally {
       this.admission.release();
     }
+    if ("error" in recorded) {
+      await this.notRecorded(batch, decoded, caller, recorded.error, split);
+      return "not recorded";
+    }
+    assert(caller !== null, "a batch is recorded as a caller");
+    const { results } = recorded;
+    this.lastRecordedAtMs = Date.now();
     assert(results.length === batch.length, "one result per message");
     this.stats.batches++;
     const notices = await this.deadLetterNotices(caller, results);
@@ -284,14 +310,48 @@ class ConsumerSession {
         this.stats.handedBack++;
         return;
       }
-      message.ack();
+      this.ack(message);
       this.stats.acked[results[index].outcome]++;
-      if (this.listeners.length > 0) {
-        const acked = { ageSeconds: Math.max(0, (Date.now() - message.info.timestampNanos / 1e6) / 1_000) };
-        for (const listener of this.listeners) listener(acked);
-      }
       if (dead[index] === "published") this.stats.deadLettered++;
     });
+    return "recorded";
+  }
+
+  /**
+   * notRecorded handles a batch the ledger could not record. A database fault hands it
+   * back, however often: the ledger is down, not the messages. Any other error may be one
+   * message's (a poison message), so a batch of several is recorded again message by
+   * message, and the others go through. A message that fails alone, for the
+   * queuePoisonDeliveriesMin-th delivery or later, while other batches are recorded, is
+   * dead-lettered (RECORDING_FAILED) and acknowledged: it must not come back forever. When
+   * nothing is recorded at all, the fault is the ledger's, and every message is handed
+   * back however often: a broken deployment does not empty the stream into dead letters.
+   */
+  private async notRecorded(batch: JsMsg[], decoded: ReturnType<typeof decodeUsageMessage>[], caller: Caller | null, error: unknown, split: boolean): Promise<void> {
+    if (transient(error) || caller === null) {
+      this.log(`usage queue: a batch of ${batch.length} was not recorded, handed back: ${describe(error)}`);
+      return this.handBack(batch);
+    }
+    if (batch.length > 1) {
+      const alone = await Promise.all(batch.map((message) => this.handleBatch([message], true)));
+      const failed = alone.filter((outcome) => outcome === "not recorded").length;
+      this.log(`usage queue: a batch of ${batch.length} was not recorded (${describe(error)}); one by one, ${batch.length - failed} were recorded and ${failed} not`);
+      return;
+    }
+    const [message] = batch;
+    const othersRecorded = Date.now() - this.lastRecordedAtMs < limits.queuePoisonWindowMs;
+    if (message.info.deliveryCount < limits.queuePoisonDeliveriesMin || !othersRecorded) {
+      // One line per batch: a message of a split batch is counted in its batch's line.
+      if (!split) this.log(`usage queue: ${message.info.stream}#${message.seq} was not recorded (delivery ${message.info.deliveryCount}), handed back: ${describe(error)}`);
+      return this.handBack(batch);
+    }
+    const eventId = decoded[0]?.eventId ?? "";
+    this.log(`usage queue: ${message.info.stream}#${message.seq} (event ${eventId || "?"}) failed alone ${message.info.deliveryCount} times while others were recorded: dead-lettered as RECORDING_FAILED: ${describe(error)}`);
+    const dead = await this.deadLetter(message, caller, { outcome: "failed", reason: "RECORDING_FAILED", eventId, error: describe(error).slice(0, limits.queueDeadLetterErrorCharsMax) });
+    if (dead !== "published") return this.handBack(batch);
+    this.ack(message);
+    this.stats.failed++;
+    this.stats.deadLettered++;
   }
 
   /**
@@ -320,6 +380,14 @@ class ConsumerSession {
       const reason = unrated.get(result.eventId);
       return reason === undefined ? null : { outcome: "unrated", reason, eventId: result.eventId };
     });
+  }
+
+  /** ack acknowledges a message and tells the listeners how long it took from the stream. */
+  private ack(message: JsMsg): void {
+    message.ack();
+    if (this.listeners.length === 0) return;
+    const acked = { ageSeconds: Math.max(0, (Date.now() - message.info.timestampNanos / 1e6) / 1_000) };
+    for (const listener of this.listeners) listener(acked);
   }
 
   /** taken notes what a message taken into a batch says of the consumer: the stream's backlog, and whether it came before. */
@@ -396,6 +464,7 @@ class ConsumerSession {
     const h = headers();
     h.set("Burndown-Outcome", notice.outcome);
     h.set("Burndown-Reason", notice.reason);
+    if (notice.error !== undefined) h.set("Burndown-Error", notice.error);
     h.set("Burndown-Event-Id", notice.eventId);
     h.set("Burndown-Subject", message.subject);
     h.set("Burndown-Stream", message.info.stream);

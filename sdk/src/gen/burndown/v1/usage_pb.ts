@@ -257,13 +257,18 @@ export type UsageEventResult = Message<"burndown.v1.UsageEventResult"> & {
    * listed at LedgerService: MISSING_FIELD, INVALID_ID, INVALID_CODE,
    * INVALID_QUANTITY or INVALID_TIME.
    * Usage from a NATS JetStream queue has these outcomes too (in the
-   * dead-letter message's Burndown-Reason header), and three of its own for a
+   * dead-letter message's Burndown-Reason header), three of its own for a
    * message that holds no event:
    * - MALFORMED_MESSAGE (REJECTED): the payload is not a UsageEvent in the
    *   encoding its Content-Type names.
    * - MESSAGE_TOO_LARGE (REJECTED): the payload is over 64 KiB.
    * - UNSUPPORTED_CONTENT_TYPE (REJECTED): the Content-Type header is neither
    *   binary protobuf nor application/json.
+   * and one for a message the ledger failed to record (Burndown-Outcome
+   * "failed"; nothing of it was recorded):
+   * - RECORDING_FAILED: it failed alone, delivery after delivery, with an error
+   *   that was no database fault, while other messages were recorded (a poison
+   *   message); the error is in the Burndown-Error header.
    *
    * @generated from field: string reason = 5;
    */
