@@ -12,8 +12,9 @@ import { type BurndownClient, createBurndownClient, GrantSource, LedgerService }
 import { type Span, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createLogger } from "../src/logger.js";
+import { HealthService } from "../src/rpc/health.js";
 import { parseToken } from "../src/service/api-keys.js";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
 
@@ -234,6 +235,18 @@ describe("request log lines", () => {
     const text = logLines.join("\n");
     expect(text).not.toContain(parseToken(token)!.secret); // the secret is base64url, so it may hold "_" itself
     expect(text).not.toContain(marker);
+  });
+
+  it("a stream the client cancels is logged CANCELED, not OK", async () => {
+    const raw = createClient(HealthService, createConnectTransport({ baseUrl: t.server.httpUrl, httpVersion: "1.1" }));
+    const requestId = `req-${randomUUID()}`;
+    const stop = new AbortController();
+    const stream = raw.watch({ service: "" }, { signal: stop.signal, headers: { "x-request-id": requestId } })[Symbol.asyncIterator]();
+    expect((await stream.next()).done).toBe(false);
+    stop.abort();
+    await stream.next().catch(() => undefined);
+    await vi.waitFor(() => expect(linesWith(requestId)).toHaveLength(1), { timeout: 5_000, interval: 20 });
+    expect(linesWith(requestId)[0]).toMatchObject({ method: "grpc.health.v1.Health/Watch", code: "CANCELED", level: "info" });
   });
 
   it("a refused call's line carries its code and reason, and a malformed x-request-id is replaced", async () => {

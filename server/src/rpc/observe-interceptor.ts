@@ -118,7 +118,7 @@ export function observeInterceptor(messageLogger: Logger): Interceptor {
       const res = await context.with(trace.setSpan(parent, span), next, undefined, req);
       observed.keyId = req.contextValues.get(callerKey)?.keyId;
       res.header.set(requestIdHeader, observed.requestId);
-      if (res.stream) return streamObserved(res, observed);
+      if (res.stream) return streamObserved(res, observed, req.signal);
       observed.finish({ code: 0 });
       return res as UnaryResponse;
     } catch (error) {
@@ -131,13 +131,20 @@ export function observeInterceptor(messageLogger: Logger): Interceptor {
   };
 }
 
-/** streamObserved ends a streaming call's span and writes its line when its last message has gone, or it failed. */
-function streamObserved(res: StreamResponse, observed: Observed): StreamResponse {
+/**
+ * streamObserved ends a streaming call's span and writes its line when its last message
+ * has gone (OK), it failed (its code), or the client cancelled it, went away, or the
+ * server stopped it (CANCELED: left before its end, or ended as the call's signal fired).
+ */
+function streamObserved(res: StreamResponse, observed: Observed, signal: AbortSignal): StreamResponse {
   const messages = res.message;
+  const cancelled: CallEnd = { code: Code.Canceled, message: "the stream was cancelled: the client left, or the server is stopping" };
   async function* observedMessages() {
-    let end: CallEnd = { code: 0 };
+    let end = cancelled;
     try {
       yield* messages;
+      // A handler that stops when its call is cancelled ends its stream quietly (health's Watch).
+      if (!signal.aborted) end = { code: 0 };
     } catch (error) {
       end = endOf(error);
       throw error;
