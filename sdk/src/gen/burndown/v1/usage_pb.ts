@@ -266,9 +266,9 @@ export type UsageEventResult = Message<"burndown.v1.UsageEventResult"> & {
    *   binary protobuf nor application/json.
    * and one for a message the ledger failed to record (Burndown-Outcome
    * "failed"; nothing of it was recorded):
-   * - RECORDING_FAILED: it failed alone, delivery after delivery, with an error
-   *   that was no database fault, while other messages were recorded (a poison
-   *   message); the error is in the Burndown-Error header.
+   * - RECORDING_FAILED (INTERNAL): it failed alone, delivery after delivery,
+   *   with an error that was no database fault, while other messages were
+   *   recorded (a poison message); the error is in the Burndown-Error header.
    *
    * @generated from field: string reason = 5;
    */
