@@ -30,6 +30,8 @@ import { type CreditsSpec, type Hold, withCredits } from "./with-credits.js";
 import { Resilience, type ResilienceOptions } from "./resilience.js";
 import type { DrainStats } from "./spool-drain.js";
 import { spoolSinkOf } from "./spool-sink.js";
+import { queueSinkOf, type QueueStats } from "./queue-sink.js";
+import type { UsagePublisher } from "./usage-queue.js";
 
 /** UsageOptions bound background usage reporting. */
 export interface UsageOptions {
@@ -79,6 +81,13 @@ export interface BurndownClientOptions {
   onError?: (error: unknown) => void;
   /** the ledger's answer for every reported usage event. */
   onUsageResults?: (results: UsageEventResult[]) => void;
+  /**
+   * usageQueue makes reportUsage publish each event to NATS JetStream with this publisher
+   * (createUsagePublisher from @burndown/sdk/usage-queue) instead of sending ReportUsage:
+   * the server's queue consumer burns it later. An event the queue refuses is sent by
+   * ReportUsage (or the spool) instead, with the same id and time, so it burns once.
+   */
+  usageQueue?: UsagePublisher;
   /** circuit breakers, failure policies and the durable usage spool (see resilience.ts). */
   resilience?: ResilienceOptions;
 }
@@ -109,7 +118,7 @@ export interface BurndownClient {
   /** flush sends every event accepted so far and waits for the answers (or timeoutMs). */
   flush: (options?: { timeoutMs?: number }) => Promise<DrainResult>;
   /** stats counts what became of reported usage events; with a spool, spool says what it holds and sent. */
-  stats: () => UsageStats & { spool?: { pending: number } & DrainStats };
+  stats: () => UsageStats & { spool?: { pending: number } & DrainStats; queue?: QueueStats };
   /** close stops accepting usage, drains it (up to timeoutMs) and closes the connections; it returns what could not be sent. */
   close: (options?: { timeoutMs?: number }) => Promise<DrainResult & { unsent: UsageEvent[] }>;
   /** admin is the raw AdminService client, with the API key. */
@@ -265,6 +274,8 @@ export function createBurndownClient(options: BurndownClientOptions): BurndownCl
   breaker = resilience.breakerInterceptor();
   resilience.start();
   const spooled = spoolSinkOf(resilience, clock, onError);
+  const direct = (event: UsageEventInit) => (spooled ? spooled.add(event) : batcher.add(event));
+  const queued = options.usageQueue ? queueSinkOf(options.usageQueue, direct, onError) : null;
   return {
     ...mutations,
     burn: mutationOf(invoke, "Burn", ledger.burn),
@@ -275,8 +286,9 @@ export function createBurndownClient(options: BurndownClientOptions): BurndownCl
     reportUsageBatch,
     operationStats: () => ({ reserve: { ...reserveBatcher.counts }, commit: { ...commitBatcher.counts } }),
     withCredits: (spec, action) => withCredits(mutations, spec, action, onError, (error) => resilience!.whenUnreachable(spec, action, error)),
-    reportUsage: (event) => (spooled ? spooled.add(event) : batcher.add(event)),
+    reportUsage: (event) => (queued ? queued.add(event) : direct(event)),
     flush: async (flushOptions) => {
+      await queued?.settled();
       const memory = await batcher.flush(flushOptions);
       if (!spooled) return memory;
       const drained = await spooled.flush();
@@ -285,9 +297,13 @@ export function createBurndownClient(options: BurndownClientOptions): BurndownCl
     stats: () => {
       const memory = batcher.stats();
       const spool = resilience!.spool;
-      return spool ? { ...memory, spool: { pending: spool.size, ...resilience!.drain!.stats } } : memory;
+      const withQueue = queued ? { ...memory, queue: queued.stats() } : memory;
+      return spool ? { ...withQueue, spool: { pending: spool.size, ...resilience!.drain!.stats } } : withQueue;
     },
     close: async (closeOptions) => {
+      // Publishes in flight end (stored, or handed to ReportUsage) before the batcher drains.
+      queued?.close();
+      await queued?.settled();
       const result = await batcher.close({ timeoutMs: closeOptions?.timeoutMs ?? limits.closeTimeoutMsDefault });
       spooled?.stop();
       await resilience!.stop();

@@ -29,5 +29,6 @@ export {
 export { limits as clientLimits } from "./limits.js";
 export { backoffDelayMs, type CallKind, type RetryOptions, shouldRetry } from "./retry-policy.js";
 export type { DrainResult, UsageEventInit, UsageReceipt, UsageStats } from "./usage-batcher.js";
+export type { QueueStats } from "./queue-sink.js";
 export type { CreditsSpec, Hold } from "./with-credits.js";
 export { traceContextInterceptor } from "./trace-context.js";

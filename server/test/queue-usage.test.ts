@@ -10,7 +10,7 @@
 // streams and customers. Without NATS these tests skip loudly, unless CI is set.
 import { randomUUID } from "node:crypto";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { UsageOutcome } from "@burndown/sdk";
+import { type BurndownClient, createBurndownClient, UsageOutcome } from "@burndown/sdk";
 import { createUsagePublisher } from "@burndown/sdk/usage-queue";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { type UsageConsumer, startUsageConsumer } from "../src/queue/usage-consumer.js";
@@ -343,6 +343,76 @@ describe.skipIf(!reachable && !process.env.CI)("usage from a NATS JetStream queu
     expect(await available(customerId)).toBe(1_000n - 2n * (7n + 11n));
     const ids = await f.t.database.pool.query("select event_id from usage_events where customer_id = $1 order by event_id", [customerId]);
     expect(ids.rows.map((row) => row.event_id)).toEqual([first.eventId, second.eventId].sort());
+  });
+
+  /** sdkClient is an SDK client of the service key that notes every method it calls. */
+  function sdkClient(usageQueue: ReturnType<typeof createUsagePublisher>, called: string[], errors: unknown[]): BurndownClient {
+    return createBurndownClient({
+      baseUrl: f.t.server.grpcUrl,
+      apiKey: f.serviceToken,
+      usageQueue,
+      onError: (error) => void errors.push(error),
+      attemptInterceptors: [(next) => (attempt) => (called.push(attempt.call.method), next(attempt))],
+    });
+  }
+
+  it("lets the SDK client's reportUsage publish to the queue instead of calling the server (the usageQueue option)", async () => {
+    queue = await createTestQueue();
+    const customerId = await f.customer(1_000n);
+    const called: string[] = [];
+    const errors: unknown[] = [];
+    const client = sdkClient(createUsagePublisher({ js: queue.js, subject: queue.subject }), called, errors);
+    try {
+      const receipts = [3n, 4n, 5n].map((quantity) => client.reportUsage({ customerId, featureKey: f.featureKey, quantity }));
+      expect(receipts.every((receipt) => receipt.accepted)).toBe(true);
+      await Promise.all(receipts.map((receipt) => receipt.durable));
+      expect(client.stats().queue).toEqual({ published: 3, fellBack: 0, publishing: 0 });
+      expect((await queue.jsm.streams.info(queue.stream)).state.messages).toBe(3);
+      const consumer = consume(f.t.server);
+      await vi.waitFor(() => expect(consumer.stats().acked.burned).toBe(3), waitLong);
+    } finally {
+      await client.close();
+    }
+    expect(await available(customerId)).toBe(1_000n - 2n * 12n);
+    expect(called.filter((method) => method === "ReportUsage")).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
+  it("sends an event by ReportUsage when the queue refuses it, with the same id and time, so it burns once if both deliver", async () => {
+    queue = await createTestQueue();
+    const customerId = await f.customer(1_000n);
+    const called: string[] = [];
+    const errors: unknown[] = [];
+    // A subject no stream holds: JetStream refuses every publish.
+    const refusing = sdkClient(createUsagePublisher({ js: queue.js, subject: `${queue.subject}.nowhere.${randomUUID()}` }), called, errors);
+    try {
+      const receipt = refusing.reportUsage({ customerId, featureKey: f.featureKey, quantity: 6n });
+      await receipt.durable;
+      await refusing.flush();
+      expect(refusing.stats().queue).toMatchObject({ published: 0, fellBack: 1 });
+      expect(errors.map(String)).toEqual([expect.stringContaining(`publishing ${receipt.eventId} failed, sending it by ReportUsage instead`)]);
+    } finally {
+      await refusing.close();
+    }
+    expect(called).toContain("ReportUsage");
+    expect(await available(customerId)).toBe(1_000n - 12n);
+
+    // Stored, but its PubAck lost (a timeout): the event is in the queue and sent by ReportUsage too.
+    const real = createUsagePublisher({ js: queue.js, subject: queue.subject });
+    const lostAck = sdkClient({ publish: async (event) => (await real.publish(event), Promise.reject(new Error("timeout waiting for the PubAck"))) }, called, errors);
+    try {
+      await lostAck.reportUsage({ customerId, featureKey: f.featureKey, quantity: 7n }).durable;
+      await lostAck.flush();
+      expect(lostAck.stats().queue).toMatchObject({ published: 0, fellBack: 1 });
+    } finally {
+      await lostAck.close();
+    }
+    expect(await available(customerId)).toBe(1_000n - 12n - 14n);
+    const consumer = consume(f.t.server);
+    // The queued copy is the very event ReportUsage burned (same id, same time): a duplicate, not a reused id.
+    await vi.waitFor(() => expect(ackedTotal(consumer)).toBe(1), waitLong);
+    expect(consumer.stats().acked.duplicate).toBe(1);
+    expect(await available(customerId)).toBe(1_000n - 12n - 14n);
   });
 });
 
