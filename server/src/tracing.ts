@@ -1,13 +1,40 @@
 // OpenTelemetry traces: off unless the standard OTEL_* variables name an exporter, and then
 // one span per RPC (rpc/observe-interceptor.ts), a span for each write's wait and group
-// (service/group-commit.ts) and one per database statement (store/database.ts), exported
+// (service/group-commit.ts), one per pass of a background job (traceJob) and one per
+// database statement (store/database.ts), exported
 // by @opentelemetry/sdk-node as those variables say (OTLP by default). The code that makes
 // spans uses @opentelemetry/api only: with no SDK started its tracer is the API's no-op one,
 // so tracing off costs a few no-op calls per RPC and nothing per statement.
-import { type Span, SpanStatusCode, trace } from "@opentelemetry/api";
+import { context, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 
 /** tracer makes every Burndown span; a no-op until a tracer provider is registered (by startTracing, or a test). */
 export const tracer = trace.getTracer("burndown-server");
+
+/**
+ * traceJob runs one pass of a background job (expiry, schedules, recharges, webhooks, the
+ * self-check) in a root span of its own, "burndown.job <name>": its statements and
+ * transactions nest beneath it, and a pass that throws marks it an error. A pass starts
+ * no trace of any caller's; with tracing off it is the pass alone.
+ */
+export function traceJob<T>(name: string, pass: () => Promise<T>): Promise<T> {
+  const span = tracer.startSpan(`burndown.job ${name}`, { kind: SpanKind.INTERNAL, root: true, attributes: { "burndown.job": name } }, ROOT_CONTEXT);
+  if (!span.isRecording()) {
+    span.end();
+    return pass();
+  }
+  return context.with(trace.setSpan(ROOT_CONTEXT, span), pass).then(
+    (value) => {
+      span.end();
+      return value;
+    },
+    (error: unknown) => {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      if (error instanceof Error) span.recordException(error);
+      span.end();
+      throw error;
+    },
+  );
+}
 
 /** serviceNameDefault is service.name when OTEL_SERVICE_NAME (or OTEL_RESOURCE_ATTRIBUTES) does not set one. */
 export const serviceNameDefault = "burndown-server";

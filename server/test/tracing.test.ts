@@ -5,6 +5,7 @@
 // hang the database under the RPC, and show group commit as documented in group-commit.ts;
 // each call is one log line with its ids and never its token or body.
 import { randomUUID } from "node:crypto";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Writable } from "node:stream";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -13,6 +14,7 @@ import { type Span, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { startExpiryJobs } from "../src/jobs/expiry-jobs.js";
 import { createLogger } from "../src/logger.js";
 import { HealthService } from "../src/rpc/health.js";
 import { parseToken } from "../src/service/api-keys.js";
@@ -206,6 +208,28 @@ describe("the SDK's background usage reporting", () => {
     } finally {
       await reporting.close();
     }
+  });
+});
+
+describe("the background jobs", () => {
+  it("run each pass in a root span of its own, with the pass's statements beneath it, even when started inside a caller's trace", async () => {
+    // Something due: a grant whose credits expired a minute ago.
+    const customerId = `job-${randomUUID()}`;
+    await overConnect.grant({ customerId, creditTypeId, amount: 5n, source: GrantSource.PURCHASE, reasonCode: "seed", expireTime: timestampFromMs(Date.now() + 60_000) });
+    const clock = { now: () => new Date(Date.now() + 120_000) };
+    const { span: callerSpan, result: job } = await inSpan("caller that starts the job", async () => startExpiryJobs({ ...t.server.deps, now: clock.now }, 10, () => {}));
+    try {
+      await vi.waitFor(() => expect(exporter.getFinishedSpans().some((span) => span.name === "burndown.job expiry")).toBe(true), { timeout: 10_000, interval: 20 });
+    } finally {
+      await job.stop();
+    }
+    const pass = exporter.getFinishedSpans().find((span) => span.name === "burndown.job expiry")!;
+    expect(pass.parentSpanContext).toBeUndefined();
+    expect(pass.spanContext().traceId).not.toBe(callerSpan.spanContext().traceId);
+    expect(pass.attributes).toMatchObject({ "burndown.job": "expiry" });
+    const beneath = spansOf(pass.spanContext().traceId).filter((span) => span !== pass);
+    expect(beneath.map((span) => span.name)).toEqual(expect.arrayContaining(["pg.transaction"]));
+    for (const span of beneath) expect(ancestorsOf(span, spansOf(pass.spanContext().traceId)).at(-1)).toBe(pass);
   });
 });
 

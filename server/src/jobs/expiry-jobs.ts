@@ -16,6 +16,7 @@ import { mapDriverErrors } from "../store/database.js";
 import { selectDueReservations } from "../store/reservation-store.js";
 import { deleteExpiredConflicts, deleteExpiredEventIds } from "../store/usage-store.js";
 import { every, type Periodic } from "./periodic.js";
+import { traceJob } from "../tracing.js";
 
 /** ExpiryPass counts what one pass did. */
 export interface ExpiryPass {
@@ -83,8 +84,7 @@ function count(pass: ExpiryPass, item: Due, outcome: Outcome<unknown>, log: (mes
 /** startExpiryJobs runs passes every intervalMs until stopped; a failed pass is logged and retried next tick. */
 export function startExpiryJobs(deps: Deps, intervalMs: number, log: (message: string) => void): Periodic {
   return every(intervalMs, () =>
-    runExpiryPass(deps, log)
-      .then(() => forgetOldEventIds(deps))
+    traceJob("expiry", () => runExpiryPass(deps, log).then(() => forgetOldEventIds(deps)))
       .catch((error: unknown) => {
         log(`expiry pass failed, retrying next tick: ${error instanceof Error ? error.message : String(error)}`);
       }),

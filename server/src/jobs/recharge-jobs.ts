@@ -10,6 +10,7 @@ import { creditOnCreationOp } from "../service/credit-recharge.js";
 import { askRetry, type DueOutcome, openDueRecharge } from "../service/open-recharge.js";
 import { mapDriverErrors } from "../store/database.js";
 import { selectUncreditedRecharges } from "../store/recharge-store.js";
+import { traceJob } from "../tracing.js";
 
 /** RechargePass counts what one pass did. */
 export interface RechargePass {
@@ -58,7 +59,7 @@ export function startRechargeJobs(deps: Deps, intervalMs: number, log: (message:
       return;
     }
     again = false;
-    running = runRechargePass(deps)
+    running = traceJob("recharge", () => runRechargePass(deps))
       .catch((error: unknown) => log(`recharge pass failed, retrying next time: ${error instanceof Error ? error.message : String(error)}`))
       .finally(() => {
         running = null;

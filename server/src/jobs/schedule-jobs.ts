@@ -10,6 +10,7 @@ import { grantDuePeriods } from "../service/grant-schedules.js";
 import { mapDriverErrors } from "../store/database.js";
 import { selectDueSchedules } from "../store/plan-store.js";
 import { every, type Periodic } from "./periodic.js";
+import { traceJob } from "../tracing.js";
 
 /** SchedulePass counts what one pass did. */
 export interface SchedulePass {
@@ -35,5 +36,5 @@ export async function runSchedulePass(deps: Deps, log: (message: string) => void
 
 /** startScheduleJobs runs passes every intervalMs until stopped; one pass at a time. */
 export function startScheduleJobs(deps: Deps, intervalMs: number, log: (message: string) => void): Periodic {
-  return every(intervalMs, () => runSchedulePass(deps, log).catch((error: unknown) => log(`schedule pass failed, retrying next tick: ${error instanceof Error ? error.message : String(error)}`)));
+  return every(intervalMs, () => traceJob("schedules", () => runSchedulePass(deps, log)).catch((error: unknown) => log(`schedule pass failed, retrying next tick: ${error instanceof Error ? error.message : String(error)}`)));
 }

@@ -17,6 +17,7 @@ import type { LedgerDifference } from "../store/verify-store.js";
 import { verifyLedgerIn } from "../service/verify-ledger.js";
 import type pg from "pg";
 import { every, type Periodic } from "./periodic.js";
+import { traceJob } from "../tracing.js";
 
 /** SelfCheckPolicy is how often the self-check runs and how many customers each run verifies. */
 export interface SelfCheckPolicy {
@@ -108,5 +109,5 @@ export async function runSelfCheck(pool: pg.Pool, metrics: ServerMetrics, sample
 export function startSelfCheck(pool: pg.Pool, metrics: ServerMetrics, policy: SelfCheckPolicy, log: (message: string) => void): Periodic {
   assert(policy.intervalMs > 0, "a self-check that runs has an interval");
   // runSelfCheck counts and logs its own failures.
-  return every(policy.intervalMs, () => runSelfCheck(pool, metrics, policy.sampleSize, log));
+  return every(policy.intervalMs, () => traceJob("self-check", () => runSelfCheck(pool, metrics, policy.sampleSize, log)));
 }

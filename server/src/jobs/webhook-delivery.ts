@@ -12,6 +12,7 @@ import { signWebhook, webhookBodyOf } from "../service/webhook-signature.js";
 import { mapDriverErrors } from "../store/database.js";
 import { noticeExpiringCredits } from "./expiry-notices.js";
 import { type ClaimedDelivery, claimDueDeliveries, recordAttempt } from "../store/webhook-store.js";
+import { traceJob } from "../tracing.js";
 
 /** WebhookPolicy shapes delivery: each attempt's timeout, the attempts, the first retry's delay; and the credits.expiring window. */
 export interface WebhookPolicy {
@@ -111,7 +112,7 @@ export function startWebhookDelivery(deps: Deps, policy: WebhookPolicy, interval
   const timer = setInterval(() => {
     if (stopping.signal.aborted || claiming || inFlight.size >= limits.webhookInFlightMax) return;
     claiming = true;
-    pass()
+    traceJob("webhooks", pass)
       .catch((error: unknown) => log(`webhook pass failed, retrying next tick: ${error instanceof Error ? error.message : String(error)}`))
       .finally(() => {
         claiming = false;
