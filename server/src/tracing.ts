@@ -5,7 +5,7 @@
 // by @opentelemetry/sdk-node as those variables say (OTLP by default). The code that makes
 // spans uses @opentelemetry/api only: with no SDK started its tracer is the API's no-op one,
 // so tracing off costs a few no-op calls per RPC and nothing per statement.
-import { context, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { type Attributes, context, ROOT_CONTEXT, type Span, type SpanContext, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 
 /** tracer makes every Burndown span; a no-op until a tracer provider is registered (by startTracing, or a test). */
 export const tracer = trace.getTracer("burndown-server");
@@ -17,12 +17,21 @@ export const tracer = trace.getTracer("burndown-server");
  * no trace of any caller's; with tracing off it is the pass alone.
  */
 export function traceJob<T>(name: string, pass: () => Promise<T>): Promise<T> {
-  const span = tracer.startSpan(`burndown.job ${name}`, { kind: SpanKind.INTERNAL, root: true, attributes: { "burndown.job": name } }, ROOT_CONTEXT);
+  return inRootSpan(`burndown.job ${name}`, { "burndown.job": name }, [], pass);
+}
+
+/**
+ * inRootSpan runs work in a new root span (never inside the trace current here) with
+ * links to the span contexts given (the producers of a queued batch), ends it when work
+ * settles, and marks it an error when work throws.
+ */
+export function inRootSpan<T>(name: string, attributes: Attributes, links: SpanContext[], work: () => Promise<T>): Promise<T> {
+  const span = tracer.startSpan(name, { kind: SpanKind.INTERNAL, root: true, attributes, links: links.map((linked) => ({ context: linked })) }, ROOT_CONTEXT);
   if (!span.isRecording()) {
     span.end();
-    return pass();
+    return work();
   }
-  return context.with(trace.setSpan(ROOT_CONTEXT, span), pass).then(
+  return context.with(trace.setSpan(ROOT_CONTEXT, span), work).then(
     (value) => {
       span.end();
       return value;

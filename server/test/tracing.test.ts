@@ -3,22 +3,29 @@
 // on the h2c listener and Connect on the HTTP/1.1 one) and a raw client, inside spans of the
 // test. The server's spans must join the caller's trace (the SDK sends its trace context),
 // hang the database under the RPC, and show group commit as documented in group-commit.ts;
-// each call is one log line with its ids and never its token or body.
+// each call is one log line with its ids and never its token or body. A background job's
+// pass and a queued usage batch are traces of their own (the batch linked to its producers').
 import { randomUUID } from "node:crypto";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Writable } from "node:stream";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { type BurndownClient, createBurndownClient, GrantSource, LedgerService } from "@burndown/sdk";
-import { type Span, trace } from "@opentelemetry/api";
+import { type BurndownClient, createBurndownClient, GrantSource, LedgerService, UsageEventSchema } from "@burndown/sdk";
+import { context, propagation, type Span, trace } from "@opentelemetry/api";
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { startExpiryJobs } from "../src/jobs/expiry-jobs.js";
+import { startUsageConsumer } from "../src/queue/usage-consumer.js";
 import { createLogger } from "../src/logger.js";
 import { HealthService } from "../src/rpc/health.js";
 import { parseToken } from "../src/service/api-keys.js";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { createTestQueue, natsReachable } from "../../test-support/nats.js";
+
+const natsUp = await natsReachable();
 
 const creditTypeId = "api_credits";
 const exporter = new InMemorySpanExporter();
@@ -230,6 +237,33 @@ describe("the background jobs", () => {
     const beneath = spansOf(pass.spanContext().traceId).filter((span) => span !== pass);
     expect(beneath.map((span) => span.name)).toEqual(expect.arrayContaining(["pg.transaction"]));
     for (const span of beneath) expect(ancestorsOf(span, spansOf(pass.spanContext().traceId)).at(-1)).toBe(pass);
+  });
+});
+
+describe("usage from the queue", () => {
+  it.skipIf(!natsUp && !process.env.CI)("records each batch in a root span of its own, linked to the producers' traces its messages carry", async () => {
+    const queue = await createTestQueue();
+    const consumer = startUsageConsumer(t.server.deps, t.server.admission, queue.config(parseToken(token)!.keyId), () => {});
+    try {
+      const customerId = `queued-${randomUUID()}`;
+      await overConnect.grant({ customerId, creditTypeId, amount: 50n, source: GrantSource.PURCHASE, reasonCode: "seed" });
+      const { span: producer } = await inSpan("producer", async () => {
+        const h = natsHeaders();
+        propagation.inject(context.active(), h, { set: (carrier, key, value) => carrier.set(key, value) });
+        const event = create(UsageEventSchema, { eventId: randomUUID(), customerId, featureKey: "chat", quantity: 2n });
+        await queue.js.publish(queue.subject, toBinary(UsageEventSchema, event), { headers: h });
+      });
+      await vi.waitFor(() => expect(exporter.getFinishedSpans().some((span) => span.name === "burndown.usage_queue.batch")).toBe(true), { timeout: 10_000, interval: 20 });
+      const batch = exporter.getFinishedSpans().find((span) => span.name === "burndown.usage_queue.batch")!;
+      expect(batch.parentSpanContext).toBeUndefined();
+      expect(batch.spanContext().traceId).not.toBe(producer.spanContext().traceId);
+      expect(batch.links.map((link) => link.context.spanId)).toEqual([producer.spanContext().spanId]);
+      expect(batch.attributes).toMatchObject({ "messaging.system": "nats", "messaging.batch.message_count": 1 });
+      expect(spansOf(batch.spanContext().traceId).map((span) => span.name)).toEqual(expect.arrayContaining(["burndown.write", "pg.transaction"]));
+    } finally {
+      await consumer.stop();
+      await queue.close();
+    }
   });
 });
 

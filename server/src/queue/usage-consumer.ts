@@ -12,7 +12,8 @@
 // depends on the queue: the consumer connects, retries and logs on its own, and the
 // server starts without it.
 import { type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { connect, headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { isSpanContextValid, propagation, ROOT_CONTEXT, type SpanContext, type TextMapGetter, trace } from "@opentelemetry/api";
 import { subjectMatches, type UsageQueueConfig } from "../config.js";
 import { assert } from "../ledger/balance-state.js";
 import { LedgerError } from "../errors.js";
@@ -23,6 +24,7 @@ import type { Admission } from "../rpc/admission.js";
 import type { Caller, Deps } from "../service/context.js";
 import { queueCaller } from "../service/queue-caller.js";
 import { type AuditOf, reportUsage, type UsageResult } from "../service/report-usage.js";
+import { inRootSpan } from "../tracing.js";
 import { decodeUsageMessage } from "./decode-usage-message.js";
 
 /** UsageConsumerOptions are the queue's settings (BURNDOWN_NATS_* in config.ts). */
@@ -62,6 +64,23 @@ interface DeadLetterNotice {
   eventId: string;
   /** for failed: the error, for whoever investigates. */
   error?: string;
+}
+
+/** traceHeaders reads a message's NATS headers for the trace context propagator. */
+const traceHeaders: TextMapGetter<MsgHdrs | undefined> = {
+  get: (carrier, key) => carrier?.get(key) || undefined,
+  keys: (carrier) => (carrier === undefined ? [] : carrier.keys()),
+};
+
+/** producersOf are the trace contexts a batch's messages carry (a traceparent header their producer set), for the batch span's links. */
+function producersOf(batch: JsMsg[]): SpanContext[] {
+  const linked: SpanContext[] = [];
+  for (const message of batch) {
+    if (!message.headers?.has("traceparent")) continue;
+    const producer = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, message.headers, traceHeaders));
+    if (producer !== undefined && isSpanContextValid(producer)) linked.push(producer);
+  }
+  return linked;
 }
 
 /** transient says whether an error is the database's fault (down, slow, a lost race, overload): such a batch is handed back however often it fails. */
@@ -287,7 +306,9 @@ class ConsumerSession {
         return "not recorded";
       }
       decoded = batch.map((message) => decodeUsageMessage({ data: message.data, contentType: message.headers?.get("Content-Type") || null }));
-      recorded = { results: await reportUsage(this.deps, caller, decoded, this.auditOf(caller, batch)) };
+      const as = caller;
+      const record = () => reportUsage(this.deps, as, decoded, this.auditOf(as, batch));
+      recorded = { results: await inRootSpan("burndown.usage_queue.batch", { "messaging.system": "nats", "messaging.batch.message_count": batch.length }, producersOf(batch), record) };
     } catch (error) {
       recorded = { error };
     } finally {
