@@ -10,10 +10,9 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Writable } from "node:stream";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { type BurndownClient, createBurndownClient, GrantSource, LedgerService, UsageEventSchema } from "@burndown/sdk";
-import { context, propagation, type Span, trace } from "@opentelemetry/api";
-import { headers as natsHeaders } from "@nats-io/transport-node";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { type BurndownClient, createBurndownClient, GrantSource, LedgerService } from "@burndown/sdk";
+import { type Span, trace } from "@opentelemetry/api";
+import { createUsagePublisher } from "@burndown/sdk/usage-queue";
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
@@ -241,18 +240,15 @@ describe("the background jobs", () => {
 });
 
 describe("usage from the queue", () => {
-  it.skipIf(!natsUp && !process.env.CI)("records each batch in a root span of its own, linked to the producers' traces its messages carry", async () => {
+  it.skipIf(!natsUp && !process.env.CI)("records each batch in a root span of its own, linked to the traces of the SDK publishes that sent its messages", async () => {
     const queue = await createTestQueue();
     const consumer = startUsageConsumer(t.server.deps, t.server.admission, queue.config(parseToken(token)!.keyId), () => {});
     try {
       const customerId = `queued-${randomUUID()}`;
       await overConnect.grant({ customerId, creditTypeId, amount: 50n, source: GrantSource.PURCHASE, reasonCode: "seed" });
-      const { span: producer } = await inSpan("producer", async () => {
-        const h = natsHeaders();
-        propagation.inject(context.active(), h, { set: (carrier, key, value) => carrier.set(key, value) });
-        const event = create(UsageEventSchema, { eventId: randomUUID(), customerId, featureKey: "chat", quantity: 2n });
-        await queue.js.publish(queue.subject, toBinary(UsageEventSchema, event), { headers: h });
-      });
+      // The SDK's publisher puts the active trace context in the message's headers.
+      const publisher = createUsagePublisher({ js: queue.js, subject: queue.subject });
+      const { span: producer } = await inSpan("producer", () => publisher.publish({ customerId, featureKey: "chat", quantity: 2n }));
       await vi.waitFor(() => expect(exporter.getFinishedSpans().some((span) => span.name === "burndown.usage_queue.batch")).toBe(true), { timeout: 10_000, interval: 20 });
       const batch = exporter.getFinishedSpans().find((span) => span.name === "burndown.usage_queue.batch")!;
       expect(batch.parentSpanContext).toBeUndefined();
