@@ -10,7 +10,7 @@ import { uuidV7 } from "./uuid-v7.js";
 import { type AttemptInterceptor, type CallInfo, type CallInterceptor, type CallOptions, createCallPath, attemptTimeoutMsOf, type Invoke } from "./call-path.js";
 import { type Clock, systemClock } from "./clock.js";
 import { createGrpcJsTransport } from "./grpc-js-transport.js";
-import { traceContextInterceptor } from "./trace-context.js";
+import { attemptSpanInterceptor, callSpanInterceptor, traceContextInterceptor } from "./trace-context.js";
 import { AdminService } from "./gen/burndown/v1/admin_service_pb.js";
 import {
   type CommitRequestSchema,
@@ -218,8 +218,9 @@ function callPathOf(options: BurndownClientOptions, clock: Clock, extraCallInter
     attemptTimeoutMs: attemptTimeoutMsOf(options.timeoutMs ?? limits.attemptTimeoutMsDefault),
     clock,
     random: options.random ?? Math.random,
-    attemptInterceptors: options.attemptInterceptors ?? [],
-    callInterceptors: [...extraCallInterceptors, ...(options.callInterceptors ?? [])],
+    // The spans are outermost: a call's span holds the breaker's decision and every attempt, and an attempt's span the caller's attempt interceptors.
+    attemptInterceptors: [attemptSpanInterceptor((options.protocol ?? "grpc") === "grpc" ? "grpc" : "connect_rpc"), ...(options.attemptInterceptors ?? [])],
+    callInterceptors: [callSpanInterceptor(), ...extraCallInterceptors, ...(options.callInterceptors ?? [])],
   });
 }
 

@@ -8,10 +8,10 @@
 import { randomUUID } from "node:crypto";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Writable } from "node:stream";
-import { createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { type BurndownClient, createBurndownClient, GrantSource, LedgerService } from "@burndown/sdk";
-import { type Span, trace } from "@opentelemetry/api";
+import { type BurndownClient, createBurndownClient, errorInfoOf, GrantSource, LedgerService } from "@burndown/sdk";
+import { type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { createUsagePublisher } from "@burndown/sdk/usage-queue";
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
@@ -75,9 +75,9 @@ function ancestorsOf(span: ReadableSpan, spans: readonly ReadableSpan[]): Readab
   return ancestors;
 }
 
-/** serverSpan is the one server span of a method in a trace. */
+/** serverSpan is the one server span of a method in a trace (the SDK's attempt spans bear the same name, as client spans). */
 function serverSpan(traceId: string, method: string): ReadableSpan {
-  const found = spansOf(traceId).filter((span) => span.name === `burndown.v1.LedgerService/${method}`);
+  const found = spansOf(traceId).filter((span) => span.name === `burndown.v1.LedgerService/${method}` && span.kind === SpanKind.SERVER);
   expect(found.map((span) => span.name)).toEqual([`burndown.v1.LedgerService/${method}`]);
   return found[0];
 }
@@ -112,7 +112,7 @@ describe("the SDK's trace context reaches the server", () => {
     ["gRPC over h2c", () => overGrpc, "grpc"],
     ["Connect over HTTP/1.1", () => overConnect, "connect_rpc"],
   ] as const) {
-    it(`over ${listener}: each RPC span is a child of the caller's span, and the database spans descend from it`, async () => {
+    it(`over ${listener}: each RPC span is a child of the SDK's attempt span, under its call span and the caller's, and the database spans descend from it`, async () => {
       const customerId = `trace-${randomUUID()}`;
       const { span } = await inSpan("caller", async () => {
         await client().grant({ customerId, creditTypeId, amount: 100n, source: GrantSource.PURCHASE, reasonCode: "seed" });
@@ -122,7 +122,10 @@ describe("the SDK's trace context reaches the server", () => {
       const { traceId, spanId } = span.spanContext();
       for (const method of ["Grant", "Reserve", "GetBalance"]) {
         const rpc = serverSpan(traceId, method);
-        expect(rpc.parentSpanContext?.spanId, method).toBe(spanId);
+        const [attempt, call] = ancestorsOf(rpc, spansOf(traceId));
+        expect(attempt).toMatchObject({ name: `burndown.v1.LedgerService/${method}`, kind: SpanKind.CLIENT, attributes: { "rpc.system": rpcSystem, "rpc.method": method, "burndown.attempt": 1, "rpc.grpc.status_code": 0 } });
+        expect(call).toMatchObject({ name: `burndown.sdk ${method}`, attributes: { "rpc.method": method } });
+        expect(call.parentSpanContext?.spanId, method).toBe(spanId);
         expect(rpc.attributes).toMatchObject({ "rpc.system": rpcSystem, "rpc.service": "burndown.v1.LedgerService", "rpc.method": method });
         expect(rpc.attributes["rpc.grpc.status_code"]).toBe(0);
         const statements = databaseSpansUnder(rpc);
@@ -133,7 +136,7 @@ describe("the SDK's trace context reaches the server", () => {
       // Reserve's write: RPC → write (wait and group) → group → transaction → statements.
       const reserve = serverSpan(traceId, "Reserve");
       const chain = ancestorsOf(databaseSpansUnder(reserve)[0], spansOf(traceId)).map((each) => each.name);
-      expect(chain.slice(chain.indexOf("burndown.write_group"))).toEqual(["burndown.write_group", "burndown.write", "burndown.v1.LedgerService/Reserve", "caller"]);
+      expect(chain.slice(chain.indexOf("burndown.write_group"))).toEqual(["burndown.write_group", "burndown.write", "burndown.v1.LedgerService/Reserve", "burndown.v1.LedgerService/Reserve", "burndown.sdk Reserve", "caller"]);
     });
   }
 
@@ -162,7 +165,7 @@ describe("the SDK's trace context reaches the server", () => {
     let linkedOnly = 0;
     for (const { span } of calls) {
       const traceId = span.spanContext().traceId;
-      const rpc = all.find((each) => each.spanContext().traceId === traceId && each.name.startsWith("burndown.v1.LedgerService/Burn"));
+      const rpc = all.find((each) => each.spanContext().traceId === traceId && each.name.startsWith("burndown.v1.LedgerService/Burn") && each.kind === SpanKind.SERVER);
       expect(rpc, "each caller's trace has its RPC span").toBeDefined();
       const write = all.find((each) => each.name === "burndown.write" && each.parentSpanContext?.spanId === rpc!.spanContext().spanId);
       expect(write, "each RPC has a write span").toBeDefined();
@@ -181,6 +184,40 @@ describe("the SDK's trace context reaches the server", () => {
   });
 });
 
+describe("the SDK's own spans", () => {
+  it("show a retried call as one call span over its attempts, the failed one an error, and a refusal with its code and reason", async () => {
+    let failNext = true;
+    const flaky = createBurndownClient({
+      baseUrl: t.server.grpcUrl,
+      apiKey: token,
+      retry: { backoffMsInitial: 1, backoffMsMax: 2 },
+      attemptInterceptors: [(next) => (attempt) => (failNext ? ((failNext = false), Promise.reject(new ConnectError("connection reset", Code.Unavailable))) : next(attempt))],
+    });
+    try {
+      const { span } = await inSpan("caller", () => flaky.getBalance({ customerId: known }));
+      const spans = spansOf(span.spanContext().traceId);
+      const call = spans.find((each) => each.name === "burndown.sdk GetBalance")!;
+      const attempts = spans.filter((each) => each.kind === SpanKind.CLIENT && each.parentSpanContext?.spanId === call.spanContext().spanId);
+      expect(attempts.map((each) => [each.attributes["burndown.attempt"], each.status.code])).toEqual([
+        [1, SpanStatusCode.ERROR],
+        [2, SpanStatusCode.UNSET],
+      ]);
+      expect(attempts[0].attributes["rpc.grpc.status_code"]).toBe(Code.Unavailable);
+      expect(call.status.code).toBe(SpanStatusCode.UNSET);
+      // Only the second attempt reached the server.
+      expect(serverSpan(span.spanContext().traceId, "GetBalance").parentSpanContext?.spanId).toBe(attempts[1].spanContext().spanId);
+
+      const refused = await inSpan("refused caller", () => flaky.reserve({ customerId: `nobody-${randomUUID()}`, cost: { case: "credits", value: { creditTypeId, amount: 5n } }, ttl: { seconds: 60n } }).catch((error: unknown) => error));
+      const refusedCall = spansOf(refused.span.spanContext().traceId).find((each) => each.name === "burndown.sdk Reserve")!;
+      expect(refusedCall.status.code).toBe(SpanStatusCode.ERROR);
+      expect(refusedCall.attributes).toMatchObject({ "rpc.grpc.status_code": (refused.result as ConnectError).code, "burndown.reason": errorInfoOf(refused.result)?.reason, "burndown.attempts": 1 });
+      expect(typeof refusedCall.attributes["burndown.request_id"]).toBe("string");
+    } finally {
+      await flaky.close();
+    }
+  });
+});
+
 describe("the SDK's batched Reserves", () => {
   it("leave in the trace of the attempt they were made in, not of the call whose answer freed the batcher", async () => {
     const batched = createBurndownClient({ baseUrl: t.server.grpcUrl, apiKey: token, batching: { batchesInFlightMax: 1 } });
@@ -193,7 +230,8 @@ describe("the SDK's batched Reserves", () => {
       expect(batched.operationStats().reserve.batches).toBe(1);
       const batch = exporter.getFinishedSpans().find((span) => span.name === "burndown.v1.LedgerService/ReserveBatch");
       expect(batch?.spanContext().traceId).toBe(b.span.spanContext().traceId);
-      expect(batch?.parentSpanContext?.spanId).toBe(b.span.spanContext().spanId);
+      // Sent from B's attempt: under B's attempt and call spans.
+      expect(ancestorsOf(batch!, spansOf(b.span.spanContext().traceId)).map((span) => span.name)).toEqual(["burndown.v1.LedgerService/Reserve", "burndown.sdk Reserve", "B"]);
       expect(c.span.spanContext().traceId).not.toBe(b.span.spanContext().traceId);
     } finally {
       await batched.close();
@@ -207,10 +245,13 @@ describe("the SDK's background usage reporting", () => {
     try {
       const { span } = await inSpan("first reporter", async () => reporting.reportUsage({ customerId: known, featureKey: "unknown-feature", quantity: 1n }));
       await reporting.flush();
-      const report = exporter.getFinishedSpans().find((each) => each.name === "burndown.v1.LedgerService/ReportUsage");
+      const report = exporter.getFinishedSpans().find((each) => each.name === "burndown.v1.LedgerService/ReportUsage" && each.kind === SpanKind.SERVER);
       expect(report, "the batch reached the server").toBeDefined();
       expect(report!.spanContext().traceId).not.toBe(span.spanContext().traceId);
-      expect(report!.parentSpanContext).toBeUndefined();
+      // Its trace begins at the SDK's call span for the batch, which has no parent.
+      const ancestors = ancestorsOf(report!, spansOf(report!.spanContext().traceId));
+      expect(ancestors.map((each) => each.name)).toEqual(["burndown.v1.LedgerService/ReportUsage", "burndown.sdk ReportUsage"]);
+      expect(ancestors[1].parentSpanContext).toBeUndefined();
     } finally {
       await reporting.close();
     }
