@@ -15,10 +15,16 @@ function decodeToken(pageToken: string): bigint | null {
   return BigInt(before);
 }
 
-/** listAuditRecords reads one page of audit records, newest first, and the token for the next. */
-export async function listAuditRecords(deps: Deps, input: { pageSize: number; pageToken: string }): Promise<{ records: AuditRecordRow[]; nextPageToken: string }> {
+/**
+ * listAuditRecords reads one page of audit records, newest first, and the token for the next;
+ * only those of the call with requestId when it is set.
+ */
+export async function listAuditRecords(
+  deps: Deps,
+  input: { pageSize: number; pageToken: string; requestId: string | null },
+): Promise<{ records: AuditRecordRow[]; nextPageToken: string }> {
   const beforeAuditId = decodeToken(input.pageToken);
-  const rows = await mapDriverErrors(() => selectAuditRecords(deps.pool, { beforeAuditId, limit: input.pageSize + 1 }));
+  const rows = await mapDriverErrors(() => selectAuditRecords(deps.pool, { beforeAuditId, limit: input.pageSize + 1, requestId: input.requestId }));
   const records = rows.slice(0, input.pageSize);
   const last = records.at(-1);
   const nextPageToken = rows.length > input.pageSize && last ? Buffer.from(`audit1:${last.auditId}`).toString("base64url") : "";
