@@ -65,32 +65,35 @@ export async function insertAuditRecord(
   return toAuditRecord(result.rows[0]);
 }
 
-/**
- * selectAuditRecords reads records newest first, those with ids below beforeAuditId when it
- * is set, and only those of the call with requestId when it is set (audit_log_by_request_id:
- * an index scan of that call's few records). No locks. Two statements rather than one with an
- * optional filter, so that each keeps its own plan.
- */
-export async function selectAuditRecords(db: Db, page: { beforeAuditId: bigint | null; limit: number; requestId: string | null }): Promise<AuditRecordRow[]> {
-  const before = page.beforeAuditId?.toString() ?? null;
-  if (page.requestId !== null) {
-    const result = await db.query({
-      name: "select_audit_records_of_request",
-      text: `select ${auditColumns} from audit_log
-             where request_id = $1 and ($2::bigint is null or audit_id < $2)
-             order by request_id desc, audit_id desc
-             limit $3`,
-      values: [page.requestId, before, page.limit],
-    });
-    return result.rows.map(toAuditRecord);
-  }
+/** selectAuditRecords reads records newest first, those with ids below beforeAuditId when it is set. No locks. */
+export async function selectAuditRecords(db: Db, page: { beforeAuditId: bigint | null; limit: number }): Promise<AuditRecordRow[]> {
   const result = await db.query({
     name: "select_audit_records",
     text: `select ${auditColumns} from audit_log
            where ($1::bigint is null or audit_id < $1)
            order by audit_id desc
            limit $2`,
-    values: [before, page.limit],
+    values: [page.beforeAuditId?.toString() ?? null, page.limit],
+  });
+  return result.rows.map(toAuditRecord);
+}
+
+/**
+ * selectAuditRecordsOfRequest reads the records of the call with a request id, newest first,
+ * those with ids below beforeAuditId when it is set: an index scan of that call's few records
+ * (audit_log_by_request_id). No locks.
+ */
+export async function selectAuditRecordsOfRequest(
+  db: Db,
+  page: { requestId: string; beforeAuditId: bigint | null; limit: number },
+): Promise<AuditRecordRow[]> {
+  const result = await db.query({
+    name: "select_audit_records_of_request",
+    text: `select ${auditColumns} from audit_log
+           where request_id = $1 and ($2::bigint is null or audit_id < $2)
+           order by request_id desc, audit_id desc
+           limit $3`,
+    values: [page.requestId, page.beforeAuditId?.toString() ?? null, page.limit],
   });
   return result.rows.map(toAuditRecord);
 }
