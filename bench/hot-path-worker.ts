@@ -385,7 +385,7 @@ function databaseCeilingLoad(customerOf: () => string): Load {
     grantReasonCodes: serverLimits.grantReasonCodesDefault,
     writes: new GroupCommit({ pool, now: () => new Date() }, { lanes: args.writeLanes, partitions: 1, groupWeightMax: serverLimits.groupWeightMax }),
   };
-  const caller: Caller = { keyId: args.ceilingKeyId, name: "bench ceiling", role: "service", grantLimit: 0n };
+  const caller: Caller = { keyId: args.ceilingKeyId, name: "bench ceiling", role: "service", grantLimit: 0n, requestId: null };
   return {
     operation: async (_index, recorder) => {
       const cost = { kind: "usage" as const, featureKey: args.featureKey, quantity: 1n };

@@ -50,7 +50,7 @@ try {
     grantReasonCodes: limits.grantReasonCodesDefault,
     writes: new GroupCommit({ pool, now: () => new Date() }, { lanes, partitions: 1, groupWeightMax: limits.groupWeightMax }),
   };
-  const caller: Caller = { keyId: "bench", name: "bench", role: "service", grantLimit: 0n };
+  const caller: Caller = { keyId: "bench", name: "bench", role: "service", grantLimit: 0n, requestId: null };
   const customers = Array.from({ length: customersCount }, (_, i) => `c-${i}`);
   const grants = customers.map((customerId) =>
     grantOp(caller, idempotencyOf("Grant"), {

@@ -355,6 +355,36 @@ describeWithBrowser("the platform screens", () => {
     await page.context().close();
   });
 
+  it("the audit trail shows each record's request id and finds the records of a call by the id a customer quoted", async () => {
+    const requestId = `ticket-1234:${randomUUID()}`;
+    const customerId = `quoted-${randomUUID().slice(0, 8)}`;
+    await admin.admin.createCustomer({ customer: { customerId, displayName: "Quoted Ltd" }, requestId: randomUUID() }, { headers: { "x-request-id": requestId } });
+    await admin.admin.createCustomer({ customer: { customerId: `other-${randomUUID().slice(0, 8)}` }, requestId: randomUUID() });
+    const page = await signIn(supportToken);
+    await openPlatform(page, "Audit trail");
+    const table = page.getByRole("table", { name: "Audit records" });
+    const quoted = table.locator("tr[data-action=create_customer]").filter({ hasText: `customer:${customerId}` });
+    await expect.poll(() => quoted.getByTestId("request-id").innerText()).toBe(requestId);
+    expect(await table.locator("tr[data-action=create_customer]").count()).toBeGreaterThan(1);
+
+    const search = page.getByRole("search", { name: "Audit records by request id" });
+    await search.getByLabel("Find the records of a call by its request id (x-request-id)").fill(` ${requestId} `);
+    await search.getByRole("button", { name: "Find" }).click();
+    await expect.poll(async () => (await table.getByRole("row").allInnerTexts()).length).toBe(2);
+    expect(await table.getByRole("row").nth(1).innerText()).toMatch(new RegExp(`create customer\\s+customer:${customerId}\\s+.*${requestId}$`, "s"));
+    expect(await seriousViolations(page)).toEqual([]);
+
+    await search.getByLabel("Find the records of a call by its request id (x-request-id)").fill("no-such-call");
+    await search.getByRole("button", { name: "Find" }).click();
+    await page.getByText("No audit record carries the request id “no-such-call”.", { exact: false }).waitFor();
+    await search.getByRole("button", { name: "Show every record" }).click();
+    await expect.poll(() => table.locator("tr[data-action=create_customer]").count()).toBeGreaterThan(1);
+    // The screen found what the API finds.
+    const { auditRecords } = await admin.admin.listAuditRecords({ requestId });
+    expect(auditRecords.map((record) => [record.action, record.target, record.requestId])).toEqual([["create_customer", `customer:${customerId}`, requestId]]);
+    await page.context().close();
+  });
+
   it("webhooks: an endpoint's secret is shown once, an event can be sent again, the secret rotated, the endpoint disabled; support only reads", async () => {
     const page = await signIn(test.adminToken);
     await openPlatform(page, "Webhooks");

@@ -80,7 +80,7 @@ describe("two partitions, two lanes", () => {
   it("a group asked to run an op of another partition hands it back, naming the customer, and writes nothing for it", async () => {
     const [foreign] = customersIn(1, 1);
     await ledger.grant({ customerId: foreign, creditTypeId, amount: 100n, source: GrantSource.PURCHASE, reasonCode: "seed", requestId: randomUUID() });
-    const caller = { keyId: "test", name: "test", role: "service" as const, grantLimit: 0n };
+    const caller = { keyId: "test", name: "test", role: "service" as const, grantLimit: 0n, requestId: null };
     const op = reserveOp(caller, { requestId: randomUUID(), method: "Reserve", payloadHash: Buffer.alloc(32) }, { customerId: foreign, cost: { kind: "credits", creditTypeId, amount: 10n }, ttlMs: 60_000 });
     const [outcome] = await runWriteGroup(t.server.deps, [op], { partition: { index: 0, count: partitions } });
     expect(outcome).toEqual({ deferred: true, customerId: foreign });
@@ -93,7 +93,7 @@ describe("two partitions, two lanes", () => {
   it(`bounds a group to ${limits.groupWeightMax} items: more ops queued at once run in several transactions`, async () => {
     const [customerId] = customersIn(0, 1);
     await ledger.grant({ customerId, creditTypeId, amount: 10_000n, source: GrantSource.PURCHASE, reasonCode: "seed", requestId: randomUUID() });
-    const caller = { keyId: "test", name: "test", role: "service" as const, grantLimit: 0n };
+    const caller = { keyId: "test", name: "test", role: "service" as const, grantLimit: 0n, requestId: null };
     const count = limits.groupWeightMax + 200;
     const ops = Array.from({ length: count }, () => reserveOp(caller, { requestId: randomUUID(), method: "Reserve", payloadHash: Buffer.alloc(32) }, { customerId, cost: { kind: "credits", creditTypeId, amount: 1n }, ttlMs: 60_000 }));
     const outcomes = await t.server.deps.writes.submitAll(ops);

@@ -460,6 +460,7 @@ class ConsumerSession {
       if (recorded.length === 0) return null;
       return {
         actor: caller.keyId,
+        requestId: null, // a message is no call: its stream sequences are in the details
         action: "report_usage_from_queue",
         target: this.target,
         reason: "usage from NATS JetStream",

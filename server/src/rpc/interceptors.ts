@@ -70,6 +70,13 @@ export function ownCustomer(caller: Caller, customerId: string): string {
 /** callerKey carries the authenticated caller to handlers. */
 export const callerKey = createContextKey<Caller | undefined>(undefined, { description: "authenticated caller" });
 
+/**
+ * requestIdKey carries the call's request id from observeInterceptor (which reads or makes
+ * it) to authInterceptor, which puts it on the call's Caller: the one route by which it
+ * reaches the audit records the call writes, in its own transaction or in a group's.
+ */
+export const requestIdKey = createContextKey<string | null>(null, { description: "the call's request id" });
+
 const everyone: Role[] = ["service", "support", "admin"];
 /** Reads a customer key may make, of its own customer only (ownCustomer enforces it). */
 const everyoneAndCustomers: Role[] = [...everyone, "customer"];
@@ -235,7 +242,8 @@ export function authInterceptor(verifier: KeyVerifier): Interceptor {
     if (!allowed.includes(caller.role)) {
       throw new LedgerError("forbidden", "ROLE_NOT_ALLOWED", `the ${caller.role} role may not call ${req.method.name}`, { role: caller.role, method: req.method.name });
     }
-    req.contextValues.set(callerKey, caller);
+    // The verifier's caller is the key's, cached and shared by calls: each call gets its own copy.
+    req.contextValues.set(callerKey, { ...caller, requestId: req.contextValues.get(requestIdKey) });
     return next(req);
   };
 }

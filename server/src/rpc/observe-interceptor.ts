@@ -2,13 +2,14 @@
 // the call carries W3C traceparent/tracestate, as the SDK sends it) and one log line with
 // the request id, method, caller key id, gRPC code and duration. The interceptor is the
 // outermost, so it times and reports every answer, refusals by the other interceptors
-// included. Bodies, headers and tokens are never logged.
+// included. Bodies, headers and tokens are never logged. The request id also goes on in the
+// call's context values (requestIdKey), for the audit records the call writes.
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
 import { ROOT_CONTEXT, type Span, SpanKind, type TextMapGetter, context, isSpanContextValid, propagation, trace } from "@opentelemetry/api";
 import { type Logger, requestLoggerOf } from "../logger.js";
 import { endRpcSpan, tracer } from "../tracing.js";
-import { callerKey } from "./interceptors.js";
+import { callerKey, requestIdKey } from "./interceptors.js";
 
 /** requestIdHeader carries the request id in both directions: taken from the caller when well formed, always answered. */
 export const requestIdHeader = "x-request-id";
@@ -16,10 +17,15 @@ export const requestIdHeader = "x-request-id";
 /** a caller's request id is kept when it is 1 to 128 characters of letters, digits and . _ : - (a UUID, a W3C trace id, a load balancer's id). */
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** isRequestId says whether a value is a request id the server would keep (ListAuditRecords' filter checks it too). */
+export function isRequestId(value: string): boolean {
+  return requestIdPattern.test(value);
+}
+
 /** requestIdOf is the caller's x-request-id when well formed, else a new UUID. */
 export function requestIdOf(header: Headers): string {
   const given = header.get(requestIdHeader);
-  return given !== null && requestIdPattern.test(given) ? given : randomUUID();
+  return given !== null && isRequestId(given) ? given : randomUUID();
 }
 
 const headerGetter: TextMapGetter<Headers> = {
@@ -114,6 +120,7 @@ export function observeInterceptor(messageLogger: Logger): Interceptor {
     const span = tracer.startSpan(method, { kind: SpanKind.SERVER }, parent);
     if (span.isRecording()) span.setAttributes({ "rpc.system": rpcSystemOf(req.header), "rpc.service": req.service.typeName, "rpc.method": req.method.name });
     const observed = new Observed(logger, method, requestIdOf(req.header), span);
+    req.contextValues.set(requestIdKey, observed.requestId);
     try {
       const res = await context.with(trace.setSpan(parent, span), next, undefined, req);
       observed.keyId = req.contextValues.get(callerKey)?.keyId;

@@ -30,6 +30,7 @@ import type { PricingVersionRow, RateValue } from "../store/pricing-store.js";
 import { optionalCode, requireCode, requireEnforcementMode, requireFailurePolicy, requireId, requireNonNegative, requirePageSize, requireRollout, requireText } from "./decode.js";
 import { encodeFeature } from "./encode.js";
 import { callerOf } from "./ledger-handlers.js";
+import { isRequestId } from "./observe-interceptor.js";
 import { idempotencyOf } from "./request-hash.js";
 
 function required<T>(field: string, value: T | undefined): T {
@@ -91,7 +92,15 @@ function encodeAuditRecord(record: AuditRecordRow): MessageInitShape<typeof Audi
     reason: record.reason,
     detailsJson: JSON.stringify(record.details),
     createTime: timestampFromDate(record.createdAt),
+    requestId: record.requestId ?? "",
   };
+}
+
+/** auditRequestIdOf is ListAuditRecords' request id filter: null when empty, else a request id as the server keeps them. */
+function auditRequestIdOf(value: string): string | null {
+  if (value === "") return null;
+  if (!isRequestId(value)) throw invalid("INVALID_ID", "request_id", "must be a request id: 1-128 letters, digits and . _ : -");
+  return value;
 }
 
 /** pricingHandlers implements AdminService's pricing, enforcement and audit methods. */
@@ -198,6 +207,7 @@ export function pricingHandlers(deps: Deps): Partial<ServiceImpl<typeof AdminSer
       const page = await listAuditRecords(deps, {
         pageSize: requirePageSize(req.pageSize),
         pageToken: requireText("page_token", req.pageToken, limits.pageTokenLengthMax),
+        requestId: auditRequestIdOf(req.requestId),
       });
       return { auditRecords: page.records.map(encodeAuditRecord), nextPageToken: page.nextPageToken };
     },

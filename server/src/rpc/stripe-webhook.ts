@@ -30,8 +30,12 @@ import { restoreWonDispute } from "../service/restore-won-dispute.js";
 /** stripeWebhookPath is where Stripe posts events. */
 export const stripeWebhookPath = "/webhooks/stripe";
 
-/** stripeCaller is the principal the webhook acts as: its request ids and audit records are its own. */
-const stripeCaller: Caller = { keyId: "stripe-webhook", name: "Stripe webhook", role: "service", grantLimit: 0n };
+/**
+ * stripeCaller is the principal the webhook acts as: its request ids and audit records are its
+ * own. A webhook is no RPC call (no request log line, no x-request-id): its audit records carry
+ * no call's request id; their details name the Stripe event.
+ */
+const stripeCaller: Caller = { keyId: "stripe-webhook", name: "Stripe webhook", role: "service", grantLimit: 0n, requestId: null };
 
 /** Answer is the webhook's HTTP answer. */
 interface Answer {

@@ -49,6 +49,7 @@ export async function createApiKey(
       // Never the secret or its hash: the audit trail is readable by support.
       await insertAuditRecord(tx, {
         actor: caller.keyId,
+        requestId: caller.requestId,
         action: "create_api_key",
         target: `api_key:${keyId}`,
         reason: input.reason,
@@ -79,6 +80,7 @@ export async function revokeApiKey(deps: Deps, caller: Caller, idempotency: Idem
     if (revoked === null) throw notFound("API_KEY_NOT_FOUND", "key id", input.keyId);
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "revoke_api_key",
       target: `api_key:${input.keyId}`,
       reason: input.reason,
@@ -138,7 +140,8 @@ export class KeyVerifier {
     }
     if (this.cache.size >= limits.apiKeyCacheEntriesMax) this.cache.clear();
     const entry: CachedKey = {
-      caller: { keyId: row.keyId, name: row.name, role: row.role, grantLimit: row.grantLimit, ...(row.customerId === null ? {} : { customerId: row.customerId }) },
+      // The key's, shared by its calls: authInterceptor gives each call a copy with its request id.
+      caller: { keyId: row.keyId, name: row.name, role: row.role, grantLimit: row.grantLimit, requestId: null, ...(row.customerId === null ? {} : { customerId: row.customerId }) },
       secretHash: row.secretHash,
       expiresAtMs: row.expiresAt?.getTime() ?? null,
       cachedUntilMs: nowMs + limits.apiKeyCacheMsMax,

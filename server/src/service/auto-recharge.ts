@@ -63,6 +63,7 @@ export async function setAutoRecharge(deps: Deps, caller: Caller, idempotency: I
     }
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "set_auto_recharge",
       target: `customer:${input.customerId}`,
       reason: "",

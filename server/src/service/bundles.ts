@@ -22,6 +22,7 @@ export async function createBundle(deps: Deps, caller: Caller, idempotency: Idem
       const created = await insertBundleVersion(tx, { ...input, createdBy: caller.keyId });
       await insertAuditRecord(tx, {
         actor: caller.keyId,
+        requestId: caller.requestId,
         action: "create_bundle",
         target: `bundle:${input.bundleId}`,
         reason: "",

@@ -32,6 +32,7 @@ export async function cancelTopUp(deps: Deps, caller: Caller, idempotency: Idemp
     assert(cancelled.state === "cancelled" && cancelled.grantId === null, "a cancelled order credited nothing");
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "cancel_top_up",
       target: `customer:${order.customerId}`,
       reason: input.note,

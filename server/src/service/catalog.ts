@@ -109,6 +109,7 @@ export async function setOverdraftLimit(
     const previous = before.overdraftLimits.find((limit) => limit.creditTypeId === input.creditTypeId)?.limit ?? 0n;
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "set_overdraft_limit",
       target: `customer:${input.customerId}`,
       reason: input.reason,
@@ -120,7 +121,7 @@ export async function setOverdraftLimit(
 
 /** audit records the creation of a catalog entry: nothing before, these values after. */
 async function audit(tx: Tx, caller: Caller, action: string, target: string, reason: string, created: Record<string, unknown>): Promise<void> {
-  await insertAuditRecord(tx, { actor: caller.keyId, action, target, reason, details: { old: null, new: created } });
+  await insertAuditRecord(tx, { actor: caller.keyId, requestId: caller.requestId, action, target, reason, details: { old: null, new: created } });
 }
 
 async function requireCreditType(db: Db | Tx, creditTypeId: string): Promise<CreditTypeRow> {

@@ -71,7 +71,7 @@ function confirmOp(caller: Caller, idempotency: Idempotency, input: ConfirmTopUp
         });
       }
       // An order credited when it opened is paid without a second lot.
-      const grantId = current.grantId ?? creditLot(ctx, { actor: caller.keyId, requestId: idempotency.requestId, order: current, action: "confirm_top_up" });
+      const grantId = current.grantId ?? creditLot(ctx, { actor: caller.keyId, requestId: idempotency.requestId, callRequestId: caller.requestId, order: current, action: "confirm_top_up" });
       if (current.grantId !== null) auditPaidOnCreation(ctx, caller, current);
       paid = { orderId: current.orderId, paymentReference: input.paymentReference, grantId };
       return { value: { ...current, state: "paid", paymentReference: input.paymentReference, grantId, paidAt: ctx.recordedAt, unpaidCredits: 0n } };
@@ -134,6 +134,7 @@ export function mismatch(order: TopUpRow, amountMinor: bigint, currency: string)
 function auditPaidOnCreation(ctx: PlanContext, caller: Caller, order: TopUpRow): void {
   ctx.draft.audit({
     actor: caller.keyId,
+    requestId: caller.requestId,
     action: "confirm_top_up",
     target: `customer:${order.customerId}`,
     reason: topUpReasonCode,
@@ -143,11 +144,13 @@ function auditPaidOnCreation(ctx: PlanContext, caller: Caller, order: TopUpRow):
 
 /**
  * creditLot plans an order's lot: source purchase, the price as its cost basis, lasting
- * the bundle's expiry from now, with its audit record (action). Returns the lot's id.
+ * the bundle's expiry from now, with its audit record (action). requestId is the lot's
+ * idempotency request id; callRequestId the request id of the call it is credited in (the
+ * audit record's), null when a job credits it. Returns the lot's id.
  */
-export function creditLot(ctx: PlanContext, credit: { actor: string; requestId: string; order: TopUpRow; action: string }): string {
+export function creditLot(ctx: PlanContext, credit: { actor: string; requestId: string; callRequestId: string | null; order: TopUpRow; action: string }): string {
   const { order } = credit;
-  const caller = { keyId: credit.actor };
+  const caller = { keyId: credit.actor, requestId: credit.callRequestId };
   const idempotency = { requestId: credit.requestId };
   const key = { customerId: order.customerId, creditTypeId: order.creditTypeId };
   const before = loadedState(ctx.balance(key), key);
@@ -176,6 +179,7 @@ export function creditLot(ctx: PlanContext, credit: { actor: string; requestId: 
   ctx.draft.change(key, planned, { reservationId: null, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: topUpReasonCode, effectiveAt: ctx.now });
   ctx.draft.audit({
     actor: caller.keyId,
+    requestId: caller.requestId,
     action: credit.action,
     target: `customer:${order.customerId}`,
     reason: topUpReasonCode,

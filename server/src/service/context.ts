@@ -17,6 +17,13 @@ export interface Caller {
   grantLimit: bigint;
   /** for customer keys: the one customer the key may read. */
   customerId?: string;
+  /**
+   * the request id of the call this caller is making: its log line's requestId and its
+   * answer's x-request-id (observe-interceptor.ts), kept on the audit records the call
+   * writes. Not a mutation's idempotency request id. Null outside a call: jobs, the usage
+   * queue, the Stripe webhook, and a key as cached before a call takes it.
+   */
+  requestId: string | null;
 }
 
 /** UsagePolicy is the deployment's rules for usage events. */

@@ -133,6 +133,7 @@ function auditOf(caller: Caller, input: CorrectUsageInput, usage: StoredUsage, e
   const credits = entries.reduce((sum, entry) => sum + entry.amount, 0n);
   return {
     actor: caller.keyId,
+    requestId: caller.requestId,
     action: "correct_usage_event",
     target: `usage:${usage.usageId}`,
     reason: input.reasonCode,

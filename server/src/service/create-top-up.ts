@@ -23,6 +23,7 @@ export async function createTopUp(deps: Deps, caller: Caller, idempotency: Idemp
     assert(order.state === "pending" && order.credits > 0n, "an order is created pending");
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "create_top_up",
       target: `customer:${input.customerId}`,
       reason: "",

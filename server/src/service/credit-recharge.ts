@@ -35,7 +35,7 @@ export function creditOnCreationOp(order: TopUpRow): WriteOp<boolean> {
     plan: (ctx) => {
       assert(locked !== null && locked.creditOnCreation, "an order to credit on creation is never deleted");
       if (locked.state !== "pending" || locked.grantId !== null) return { value: false };
-      grantId = creditLot(ctx, { actor: rechargeActor, requestId: `recharge:${locked.orderId}`, order: locked, action: "credit_on_creation" });
+      grantId = creditLot(ctx, { actor: rechargeActor, requestId: `recharge:${locked.orderId}`, callRequestId: null, order: locked, action: "credit_on_creation" });
       return { value: true };
     },
     store: async (tx) => {
@@ -132,6 +132,7 @@ function clawBackUnpaid(ctx: PlanContext, caller: Caller, idempotency: Idempoten
   }
   ctx.draft.audit({
     actor: caller.keyId,
+    requestId: caller.requestId,
     action: unwinding.state === "failed" ? "fail_top_up" : "cancel_top_up",
     target: `customer:${order.customerId}`,
     reason: unwinding.reason,

@@ -154,6 +154,7 @@ export function unresolved(dispute: DisputeRow): { status: DisputeStatus; owner:
 export async function audit(tx: Tx, caller: Caller, dispute: DisputeRow, action: string, change: { old: unknown; new: unknown }, reason: string): Promise<void> {
   await insertAuditRecord(tx, {
     actor: caller.keyId,
+    requestId: caller.requestId,
     action,
     target: `dispute:${dispute.disputeId}`,
     reason,

@@ -24,6 +24,7 @@ export async function setEnforcementMode(
     assert(changed.feature.enforcementMode === input.mode, "the mode was set");
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "set_enforcement_mode",
       target: `feature:${input.featureKey}`,
       reason: input.reason,
@@ -51,6 +52,7 @@ export async function setEnforcementRollout(
     const show = (rollout: Rollout | null) => (rollout === null ? null : { mode: rollout.mode, customer_ids: [...rollout.customerIds], percent: rollout.percent });
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "set_enforcement_rollout",
       target: `feature:${input.featureKey}`,
       reason: input.reason,
@@ -73,6 +75,7 @@ export async function setKillSwitch(deps: Deps, caller: Caller, idempotency: Ide
     assert(previous === null || previous === "on" || previous === "off", "the kill switch is on or off");
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "set_kill_switch",
       target: "kill_switch",
       reason: input.reason,
@@ -101,6 +104,7 @@ export async function setFailurePolicy(
     const show = (p: FailurePolicyRow) => ({ policy: p.failurePolicy, offline_credits_max: p.offlineCreditsMax.toString(), offline_ms_max: p.offlineMsMax.toString() });
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "set_failure_policy",
       target: `feature:${input.featureKey}`,
       reason: input.reason,

@@ -23,7 +23,7 @@ export async function failTopUp(deps: Deps, caller: Caller, idempotency: Idempot
   if (read === null) throw notFound("TOPUP_NOT_FOUND", "order id", input.orderId);
   // The last failure of an order credited on creation claws its credits back: the write path's job.
   if (read.state === "pending" && read.grantId !== null && retryDelayMs(deps, read) === undefined) {
-    const after = (tx: Tx, row: TopUpRow) => reportRechargeFailure(tx, row, input.reason);
+    const after = (tx: Tx, row: TopUpRow) => reportRechargeFailure(tx, row, input.reason, caller.requestId);
     return deps.writes.submit(unwindOp(caller, idempotency, read, { state: "failed", reason: input.reason, after }));
   }
   return runIdempotent(deps, caller, idempotency, async (tx) => {
@@ -44,12 +44,13 @@ export async function failTopUp(deps: Deps, caller: Caller, idempotency: Idempot
     assert(failed.paymentFailures === order.paymentFailures + 1, "a failed payment is counted once");
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "fail_top_up",
       target: `customer:${order.customerId}`,
       reason: input.reason,
       details: { old: { order_id: order.orderId, state: order.state }, new: { state: failed.state, payment_failures: failed.paymentFailures, retry_at: retryAt?.toISOString() ?? null } },
     });
-    if (order.origin === "recharge") await reportRechargeFailure(tx, failed, input.reason);
+    if (order.origin === "recharge") await reportRechargeFailure(tx, failed, input.reason, caller.requestId);
     return failed;
   });
 }
@@ -60,8 +61,12 @@ function retryDelayMs(deps: Deps, order: TopUpRow): number | undefined {
   return order.origin === "recharge" ? delaysMs[order.paymentFailures] : undefined;
 }
 
-/** reportRechargeFailure queues recharge.failed and, after the last retry, turns auto-recharge off. Hold the order's lock. */
-async function reportRechargeFailure(tx: Tx, order: TopUpRow, reason: string): Promise<void> {
+/**
+ * reportRechargeFailure queues recharge.failed and, after the last retry, turns auto-recharge
+ * off, audited as auto-recharge's act within the call that reported the failure (requestId:
+ * that call's). Hold the order's lock.
+ */
+async function reportRechargeFailure(tx: Tx, order: TopUpRow, reason: string, requestId: string | null): Promise<void> {
   const disabled = order.state === "failed";
   const key = { customerId: order.customerId, creditTypeId: order.creditTypeId };
   await enqueueWebhookEvents(tx, "recharge.failed", [
@@ -84,6 +89,7 @@ async function reportRechargeFailure(tx: Tx, order: TopUpRow, reason: string): P
   await disableRecharge(tx, key, disabledReason);
   await insertAuditRecord(tx, {
     actor: "auto-recharge",
+    requestId,
     action: "disable_auto_recharge",
     target: `customer:${order.customerId}`,
     reason: "payment_failed",

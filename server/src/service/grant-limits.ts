@@ -53,7 +53,7 @@ export async function setGrantLimit(deps: Deps, caller: Caller, idempotency: Ide
       (row) => row.subjectKind === input.subjectKind && row.subject === input.subject && row.creditTypeId === input.creditTypeId,
     );
     const row = await upsertGrantLimit(tx, input);
-    await insertAuditRecord(tx, { actor: caller.keyId, action: "set_grant_limit", target: targetOf(input), reason: "grant limit set", details: { old: limitJson(old ?? null), new: limitJson(row) } });
+    await insertAuditRecord(tx, { actor: caller.keyId, requestId: caller.requestId, action: "set_grant_limit", target: targetOf(input), reason: "grant limit set", details: { old: limitJson(old ?? null), new: limitJson(row) } });
     return row;
   });
 }
@@ -64,7 +64,7 @@ export async function deleteGrantLimit(deps: Deps, caller: Caller, idempotency: 
   return runIdempotent(deps, caller, idempotency, async (tx) => {
     const row = await deleteLimitRow(tx, subject);
     if (row === null) throw new LedgerError("not_found", "GRANT_LIMIT_NOT_FOUND", `no grant limit for ${targetOf(subject)}`, { target: targetOf(subject) });
-    await insertAuditRecord(tx, { actor: caller.keyId, action: "delete_grant_limit", target: targetOf(subject), reason: "grant limit removed", details: { old: limitJson(row), new: null } });
+    await insertAuditRecord(tx, { actor: caller.keyId, requestId: caller.requestId, action: "delete_grant_limit", target: targetOf(subject), reason: "grant limit removed", details: { old: limitJson(row), new: null } });
     return row;
   });
 }
@@ -87,6 +87,7 @@ export async function setGrantSources(deps: Deps, caller: Caller, idempotency: I
     const row = await upsertGrantSources(tx, input);
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "set_grant_sources",
       target: `grant_sources:${input.role}`,
       reason: "grant sources set",

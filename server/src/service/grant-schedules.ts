@@ -69,6 +69,7 @@ export async function createGrantSchedule(deps: Deps, caller: Caller, idempotenc
     const [schedule] = await insertSchedules(tx, caller, { ...input, subscriptionId: null, allotments: [input.allotment], startAt: input.startAt ?? deps.now() });
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "create_grant_schedule",
       target: `customer:${input.customerId}`,
       reason: input.reasonCode,
@@ -93,6 +94,7 @@ export async function cancelGrantSchedule(deps: Deps, caller: Caller, idempotenc
     const ended = await endSchedules(tx, [schedule], deps.now());
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "cancel_grant_schedule",
       target: `customer:${schedule.customerId}`,
       reason: input.note,

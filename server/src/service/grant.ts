@@ -85,6 +85,7 @@ export function grantOp(caller: Caller, idempotency: Idempotency, input: GrantIn
 function auditOf(caller: Caller, input: GrantInput, grantId: string, effectiveAt: Date) {
   return {
     actor: caller.keyId,
+    requestId: caller.requestId,
     action: "grant",
     target: `customer:${input.customerId}`,
     reason: input.note === "" ? input.reasonCode : `${input.reasonCode}: ${input.note}`,

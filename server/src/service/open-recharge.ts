@@ -67,6 +67,7 @@ export async function openDueRecharge(deps: Deps): Promise<DueOutcome> {
     await enqueueWebhookEvents(tx, "recharge.requested", [{ customerId: order.customerId, payload: requestedPayload(order) }]);
     await insertAuditRecord(tx, {
       actor: rechargeActor,
+      requestId: null, // the recharge job's: no call
       action: "open_recharge",
       target: `customer:${order.customerId}`,
       reason: "below_threshold",
@@ -108,6 +109,7 @@ async function reportCap(tx: Tx, settings: RechargeSettingsRow, available: bigin
   await enqueueWebhookEvents(tx, "recharge.failed", [{ customerId: settings.customerId, payload }]);
   await insertAuditRecord(tx, {
     actor: rechargeActor,
+    requestId: null, // the recharge job's: no call
     action: "recharge_cap_reached",
     target: `customer:${settings.customerId}`,
     reason: "monthly_cap_reached",

@@ -22,7 +22,7 @@ export async function createPlan(deps: Deps, caller: Caller, idempotency: Idempo
     return await runIdempotent(deps, caller, idempotency, async (tx) => {
       await requireReferences(tx, input);
       const created = await insertPlanVersion(tx, { ...input, createdBy: caller.keyId });
-      await insertAuditRecord(tx, { actor: caller.keyId, action: "create_plan", target: `plan:${input.planId}`, reason: "", details: { old: null, new: planJson(created) } });
+      await insertAuditRecord(tx, { actor: caller.keyId, requestId: caller.requestId, action: "create_plan", target: `plan:${input.planId}`, reason: "", details: { old: null, new: planJson(created) } });
       return created;
     });
   } catch (error) {

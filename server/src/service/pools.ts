@@ -98,6 +98,7 @@ export async function attachPoolMember(
     await touchPoolBalances(tx, customers);
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "attach_pool_member",
       target: `customer:${input.memberCustomerId}`,
       reason: "pool member",
@@ -118,6 +119,7 @@ export async function detachPoolMember(deps: Deps, caller: Caller, idempotency: 
     await touchPoolBalances(tx, [member.parentCustomerId, memberCustomerId].sort());
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "detach_pool_member",
       target: `customer:${memberCustomerId}`,
       reason: "pool member",
@@ -144,6 +146,7 @@ export async function setPoolMemberLimit(
     const shown = (limit: MemberLimit | null) => (limit === null ? null : { limit: limit.amount.toString(), period: limit.period });
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "set_pool_member_limit",
       target: `customer:${input.memberCustomerId}`,
       reason: "pool member limit",

@@ -45,6 +45,7 @@ async function setDefault(tx: Tx, caller: Caller, input: { pricingVersionId: str
   const details: AuditDetails = { old: previous, new: input.pricingVersionId, via: input.via };
   await insertAuditRecord(tx, {
     actor: caller.keyId,
+    requestId: caller.requestId,
     action: "set_default_pricing_version",
     target: `pricing_version:${input.pricingVersionId}`,
     reason: input.reason,
@@ -82,6 +83,7 @@ export async function createPricingVersion(deps: Deps, caller: Caller, idempoten
     assert(inserted === input.rates.length, "every rate was inserted");
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "create_pricing_version",
       target: `pricing_version:${input.pricingVersionId}`,
       reason: "",
@@ -148,6 +150,7 @@ export async function moveCustomersToPricingVersion(deps: Deps, caller: Caller, 
     assert(input.customerIds.length === 0 || movedCount <= BigInt(input.customerIds.length), "only named customers move");
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "move_customers_to_pricing_version",
       target: `pricing_version:${input.toPricingVersionId}`,
       reason: input.reason,
@@ -179,6 +182,7 @@ export async function setRateOverride(deps: Deps, caller: Caller, idempotency: I
     if (previous !== null || input.rate !== null) await insertOverrideChange(tx, { ...key, from: previous, to: input.rate, at: deps.now() });
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "set_rate_override",
       target: `customer:${input.customerId}`,
       reason: input.reason,

@@ -39,6 +39,7 @@ export async function createPromoCode(deps: Deps, caller: Caller, idempotency: I
     });
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "create_promo_code",
       target: `promo_code:${code.promoCodeId}`,
       reason: input.description === "" ? `promo code ${code.code}` : input.description,
@@ -93,6 +94,7 @@ export async function disablePromoCode(deps: Deps, caller: Caller, idempotency: 
     const disabled = await disableCodeRow(tx, current.promoCodeId);
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "disable_promo_code",
       target: `promo_code:${current.promoCodeId}`,
       reason: `promo code ${current.code}`,

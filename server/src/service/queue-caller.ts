@@ -22,5 +22,5 @@ export async function queueCaller(deps: Deps, keyId: string): Promise<QueueCalle
   if (key.expiresAt !== null && key.expiresAt.getTime() <= deps.now().getTime()) return { refused: "API_KEY_EXPIRED" };
   if (!reportingRoles.includes(key.role)) return { refused: "API_KEY_ROLE_NOT_ALLOWED" };
   assert(key.keyId === keyId, "the key read is the key named");
-  return { caller: { keyId: key.keyId, name: key.name, role: key.role, grantLimit: key.grantLimit } };
+  return { caller: { keyId: key.keyId, name: key.name, role: key.role, grantLimit: key.grantLimit, requestId: null } };
 }

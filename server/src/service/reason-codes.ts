@@ -31,7 +31,7 @@ export async function createReasonCode(deps: Deps, caller: Caller, idempotency: 
       if (isUniqueViolation(error, "reason_codes_pkey")) throw new LedgerError("exists", "REASON_CODE_EXISTS", `reason code ${input.code} exists already`, { code: input.code });
       throw error;
     });
-    await insertAuditRecord(tx, { actor: caller.keyId, action: "create_reason_code", target: `reason_code:${row.code}`, reason: row.label, details: { old: null, new: codeJson(row) } });
+    await insertAuditRecord(tx, { actor: caller.keyId, requestId: caller.requestId, action: "create_reason_code", target: `reason_code:${row.code}`, reason: row.label, details: { old: null, new: codeJson(row) } });
     return row;
   });
 }
@@ -43,7 +43,7 @@ export async function updateReasonCode(deps: Deps, caller: Caller, idempotency: 
     const old = await selectReasonCode(tx, input.code, "update");
     const row = old === null ? null : await updateRow(tx, input);
     if (row === null) throw new LedgerError("not_found", "REASON_CODE_UNKNOWN", `reason code ${JSON.stringify(input.code)} not found`, { code: input.code });
-    await insertAuditRecord(tx, { actor: caller.keyId, action: "update_reason_code", target: `reason_code:${row.code}`, reason: row.label, details: { old: codeJson(old), new: codeJson(row) } });
+    await insertAuditRecord(tx, { actor: caller.keyId, requestId: caller.requestId, action: "update_reason_code", target: `reason_code:${row.code}`, reason: row.label, details: { old: codeJson(old), new: codeJson(row) } });
     return row;
   });
 }

@@ -148,6 +148,7 @@ function credit(ctx: PlanContext, caller: Caller, idempotency: Idempotency, cust
   ctx.draft.change(key, planned, { reservationId: null, requestId: idempotency.requestId, actor: caller.keyId, reasonCode: promoCodeReasonCode, effectiveAt: ctx.now });
   ctx.draft.audit({
     actor: caller.keyId,
+    requestId: caller.requestId,
     action: "redeem_promo_code",
     target: `customer:${customerId}`,
     reason: note,

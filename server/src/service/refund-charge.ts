@@ -171,6 +171,7 @@ function writeRefund(
 function auditOf(caller: Caller, record: Omit<ChargeRefundRow, "createdAt">) {
   return {
     actor: caller.keyId,
+    requestId: caller.requestId,
     action: "refund_charge",
     target: `customer:${record.customerId}`,
     reason: record.note === "" ? record.reasonCode : `${record.reasonCode}: ${record.note}`,

@@ -143,6 +143,7 @@ function clawBack(ctx: PlanContext, caller: Caller, idempotency: Idempotency, in
   const entries = ctx.draft.change(key, planned, cause).filter((entry) => entry.kind === "clawback");
   ctx.draft.audit({
     actor: caller.keyId,
+    requestId: caller.requestId,
     action: "refund_top_up",
     target: `customer:${order.customerId}`,
     reason: input.reasonCode,

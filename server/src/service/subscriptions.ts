@@ -78,6 +78,7 @@ export async function subscribeCustomer(deps: Deps, caller: Caller, idempotency:
     const created = await startSubscription(tx, caller, plan, { customerId: input.customerId, startAt: input.startAt ?? now, periodCount: input.periodCount, now });
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "subscribe_customer",
       target: `customer:${input.customerId}`,
       reason: "",
@@ -101,6 +102,7 @@ export async function moveSubscription(deps: Deps, caller: Caller, idempotency: 
     await endSubscription(tx, { subscriptionId: old.subscriptionId, state: "moved", endedAt: now, movedTo: started.subscriptionId });
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "move_subscription",
       target: `customer:${old.customerId}`,
       reason: "",
@@ -123,6 +125,7 @@ export async function cancelSubscription(deps: Deps, caller: Caller, idempotency
     const ended = await endSubscription(tx, { subscriptionId: old.subscriptionId, state: "cancelled", endedAt: now, movedTo: null });
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "cancel_subscription",
       target: `customer:${old.customerId}`,
       reason: input.note,

@@ -236,6 +236,7 @@ function grantRequestEventData(request: GrantRequestRow): Record<string, unknown
 function auditOfRequest(caller: Caller, request: GrantRequestRow) {
   return {
     actor: caller.keyId,
+    requestId: caller.requestId,
     action: "request_grant",
     target: `customer:${request.customerId}`,
     reason: request.note === "" ? request.reasonCode : `${request.reasonCode}: ${request.note}`,
@@ -259,6 +260,7 @@ export function auditOfDecision(caller: Caller, request: GrantRequestRow) {
   assert(request.status !== "pending", "a decision is recorded once decided");
   return {
     actor: caller.keyId,
+    requestId: caller.requestId,
     action: request.status === "approved" ? "approve_grant_request" : "reject_grant_request",
     target: `grant_request:${request.grantRequestId}`,
     reason: request.decisionReason === "" ? request.status : request.decisionReason,

@@ -43,6 +43,7 @@ export async function replayUnratedEvents(deps: Deps, caller: Caller, input: { l
     if (burned.length === 0) return null;
     return {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "replay_unrated_events",
       target: "usage_events",
       reason: input.reason,

@@ -78,6 +78,7 @@ function voidOp(caller: Caller, idempotency: Idempotency, input: VoidGrantInput,
       assert(entries.every((entry) => entry.amount === planned.voided), "the void entry is what it took");
       ctx.draft.audit({
         actor: caller.keyId,
+        requestId: caller.requestId,
         action: "void_grant",
         target: `customer:${input.customerId}`,
         reason: input.note === "" ? input.reasonCode : `${input.reasonCode}: ${input.note}`,

@@ -60,6 +60,7 @@ export async function createWebhookEndpoint(
       const endpoint = await insertEndpoint(tx, { endpointId: randomUUID(), ...input, secret, createdBy: caller.keyId });
       await insertAuditRecord(tx, {
         actor: caller.keyId,
+        requestId: caller.requestId,
         action: "create_webhook_endpoint",
         target: `webhook_endpoint:${endpoint.endpointId}`,
         reason: input.description === "" ? "webhook endpoint" : input.description,
@@ -95,6 +96,7 @@ export async function disableWebhookEndpoint(deps: Deps, caller: Caller, idempot
     const disabled = await disableEndpoint(tx, endpointId);
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "disable_webhook_endpoint",
       target: `webhook_endpoint:${endpointId}`,
       reason: endpoint.description === "" ? "webhook endpoint" : endpoint.description,
@@ -116,6 +118,7 @@ export async function rotateWebhookSecret(deps: Deps, caller: Caller, idempotenc
       const endpoint = await updateSecret(tx, endpointId, secret);
       await insertAuditRecord(tx, {
         actor: caller.keyId,
+        requestId: caller.requestId,
         action: "rotate_webhook_secret",
         target: `webhook_endpoint:${endpointId}`,
         reason: endpoint.description === "" ? "webhook endpoint" : endpoint.description,

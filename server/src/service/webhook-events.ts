@@ -59,6 +59,7 @@ export async function replayWebhookEvents(
     });
     await insertAuditRecord(tx, {
       actor: caller.keyId,
+      requestId: caller.requestId,
       action: "replay_webhook_events",
       target: `webhook_endpoint:${input.endpointId}`,
       reason: "replay",

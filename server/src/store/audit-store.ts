@@ -14,9 +14,25 @@ export interface AuditRecordRow {
   reason: string;
   details: AuditDetails;
   createdAt: Date;
+  /** the request id of the call that wrote it (its log line's requestId); null when no call did (jobs, queue, webhook). */
+  requestId: string | null;
 }
 
-const auditColumns = "audit_id, actor, action, target, reason, details, created_at";
+/**
+ * AuditRecordWrite is what a writer of an audit record gives. requestId is required, so that
+ * every write site says which call it belongs to (caller.requestId) or that none does (null).
+ */
+export interface AuditRecordWrite {
+  actor: string;
+  action: string;
+  target: string;
+  reason: string;
+  details: AuditDetails;
+  /** the request id of the call the record is written for (Caller.requestId); null outside a call. */
+  requestId: string | null;
+}
+
+const auditColumns = "audit_id, actor, action, target, reason, details, created_at, request_id";
 
 function toAuditRecord(row: Record<string, unknown>): AuditRecordRow {
   return {
@@ -27,6 +43,7 @@ function toAuditRecord(row: Record<string, unknown>): AuditRecordRow {
     reason: row.reason as string,
     details: row.details as AuditDetails,
     createdAt: row.created_at as Date,
+    requestId: row.request_id as string | null,
   };
 }
 
@@ -37,13 +54,13 @@ function toAuditRecord(row: Record<string, unknown>): AuditRecordRow {
  */
 export async function insertAuditRecord(
   tx: Tx,
-  record: { actor: string; action: string; target: string; reason: string; details: AuditDetails },
+  record: AuditRecordWrite,
 ): Promise<AuditRecordRow> {
   const result = await tx.query({
     name: "insert_audit_record",
-    text: `insert into audit_log (actor, action, target, reason, details) values ($1, $2, $3, $4, $5::jsonb)
+    text: `insert into audit_log (actor, action, target, reason, details, request_id) values ($1, $2, $3, $4, $5::jsonb, $6)
            returning ${auditColumns}`,
-    values: [record.actor, record.action, record.target, record.reason, JSON.stringify(record.details)],
+    values: [record.actor, record.action, record.target, record.reason, JSON.stringify(record.details), record.requestId],
   });
   return toAuditRecord(result.rows[0]);
 }
@@ -57,6 +74,26 @@ export async function selectAuditRecords(db: Db, page: { beforeAuditId: bigint |
            order by audit_id desc
            limit $2`,
     values: [page.beforeAuditId?.toString() ?? null, page.limit],
+  });
+  return result.rows.map(toAuditRecord);
+}
+
+/**
+ * selectAuditRecordsOfRequest reads the records of the call with a request id, newest first,
+ * those with ids below beforeAuditId when it is set: an index scan of that call's few records
+ * (audit_log_by_request_id). No locks.
+ */
+export async function selectAuditRecordsOfRequest(
+  db: Db,
+  page: { requestId: string; beforeAuditId: bigint | null; limit: number },
+): Promise<AuditRecordRow[]> {
+  const result = await db.query({
+    name: "select_audit_records_of_request",
+    text: `select ${auditColumns} from audit_log
+           where request_id = $1 and ($2::bigint is null or audit_id < $2)
+           order by request_id desc, audit_id desc
+           limit $3`,
+    values: [page.requestId, page.beforeAuditId?.toString() ?? null, page.limit],
   });
   return result.rows.map(toAuditRecord);
 }

@@ -7,7 +7,7 @@
 // number of round trips. Expects every balance it changes locked by this transaction
 // (lockBalances), and runs inside that transaction.
 import type { Hold } from "../ledger/plan.js";
-import type { AuditDetails } from "./audit-store.js";
+import type { AuditRecordWrite } from "./audit-store.js";
 import type { BalanceKey, BalanceRow } from "./balance-store.js";
 import type { CorrectionRow } from "./correction-store.js";
 import type { EntryRow } from "./entry-store.js";
@@ -129,14 +129,12 @@ export type CorrectionWrite = Omit<CorrectionRow, "createdAt">;
 /** UsageConflictWrite is a usage event refused because its id was taken by another event, as received. */
 export type UsageConflictWrite = UsageConflict;
 
-/** AuditWrite is an administrative action's record, written with the change it describes. */
-export interface AuditWrite {
-  actor: string;
-  action: string;
-  target: string;
-  reason: string;
-  details: AuditDetails;
-}
+/**
+ * AuditWrite is an administrative action's record, written with the change it describes.
+ * Its requestId is the one of the call whose op drafted it (that op's Caller.requestId), never
+ * that of the call whose group runs it: a group carries the ops of many calls.
+ */
+export type AuditWrite = AuditRecordWrite;
 
 /** WriteSet is everything a group of decisions writes, each part in the order it is to be written. */
 export interface WriteSet {
@@ -354,9 +352,10 @@ uc as (
   select * from unnest($109::bigint[], $110::text[], $111::text[], $112::text[], $113::bigint[], $114::text[])
   returning 1),
 a as (
-  insert into audit_log (actor, action, target, reason, details)
-  select v.actor, v.action, v.target, v.reason, v.details
-  from unnest($104::text[], $105::text[], $106::text[], $107::text[], $108::jsonb[]) with ordinality as v(actor, action, target, reason, details, position)
+  insert into audit_log (actor, action, target, reason, details, request_id)
+  select v.actor, v.action, v.target, v.reason, v.details, v.request_id
+  from unnest($104::text[], $105::text[], $106::text[], $107::text[], $108::jsonb[], $150::text[]) with ordinality
+    as v(actor, action, target, reason, details, request_id, position)
   order by v.position
   returning 1),
 x as (
@@ -448,6 +447,7 @@ function writeValues(set: WriteSet): unknown[] {
     e.map((x) => x.memberCustomerId),
     ...poolUsageValues(set.poolUsage),
     ri.map((x) => x.memberCustomerId ?? null),
+    a.map((x) => x.requestId),
   ];
 }
 

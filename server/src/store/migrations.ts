@@ -1130,6 +1130,22 @@ alter table api_keys drop constraint api_keys_role_check;
 alter table api_keys add constraint api_keys_role_check check (role in ('service', 'support', 'admin', 'customer', 'finance'));
 `,
   },
+  {
+    version: 22,
+    name: "audit records carry the request id of the call that made them",
+    sql: `
+-- The request id of the call that wrote the record (its log line's requestId, its answer's
+-- x-request-id), so support can go from a record to the call's log line and trace and back.
+-- Null for records written outside a call (jobs, the usage queue, the Stripe webhook) and
+-- for those written before. Adding a nullable column without a default rewrites nothing.
+-- The app role's table-wide "select, insert" (privileges.ts) covers it; records stay
+-- insert-only for that role.
+alter table audit_log add column request_id text;
+-- ListAuditRecords by request id: an index scan of the few records of one call. Partial, so
+-- the records of jobs cost the index nothing.
+create index audit_log_by_request_id on audit_log (request_id, audit_id) where request_id is not null;
+`,
+  },
 ];
 
 const migrationLockKey = 0x6275726e; // "burn"
