@@ -67,6 +67,7 @@ export async function startTestServer(
     checkoutUrl?: ServerOptions["checkoutUrl"];
     disputeSla?: ServerOptions["disputeSla"];
     logger?: ServerOptions["logger"];
+    corsOrigins?: ServerOptions["corsOrigins"];
   } = {},
 ): Promise<TestServer> {
   const database = await createTestDatabase();
@@ -88,6 +89,7 @@ export async function startTestServer(
     checkoutUrl: options.checkoutUrl,
     disputeSla: options.disputeSla,
     logger: options.logger,
+    corsOrigins: options.corsOrigins,
     // BURNDOWN_TEST_LOG=1 shows server logs (internal errors with stacks) while debugging.
     log: process.env.BURNDOWN_TEST_LOG ? (message) => console.error(message) : () => {},
   });

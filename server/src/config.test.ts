@@ -81,6 +81,34 @@ describe("BURNDOWN_CHECKOUT_URL", () => {
   });
 });
 
+describe("BURNDOWN_CORS_ORIGINS", () => {
+  it("is unset by default: no origin may call from a browser page", () => {
+    expect(readConfig({}).corsOrigins).toEqual([]);
+    expect(readConfig({ BURNDOWN_CORS_ORIGINS: " " }).corsOrigins).toEqual([]);
+  });
+
+  it("is a comma-separated list of origins as browsers send them, a repeat counted once", () => {
+    expect(readConfig({ BURNDOWN_CORS_ORIGINS: "https://app.example.com, http://localhost:5173,https://app.example.com" }).corsOrigins).toEqual(["https://app.example.com", "http://localhost:5173"]);
+  });
+
+  it.each([
+    ["a wildcard", "*"],
+    ["a trailing slash", "https://app.example.com/"],
+    ["a path", "https://app.example.com/app"],
+    ["no scheme", "app.example.com"],
+    ["another scheme", "ftp://app.example.com"],
+    ["an uppercase host (browsers send it lowercase)", "https://App.example.com"],
+    ["a default port written out (browsers leave it out)", "https://app.example.com:443"],
+  ])("refuses %s, naming the setting", (_name, value) => {
+    expect(() => readConfig({ BURNDOWN_CORS_ORIGINS: value })).toThrow(/BURNDOWN_CORS_ORIGINS: .* is not an origin as browsers send it/);
+  });
+
+  it("refuses more than 50 origins", () => {
+    const many = Array.from({ length: 51 }, (_, i) => `https://app${i}.example.com`).join(",");
+    expect(() => readConfig({ BURNDOWN_CORS_ORIGINS: many })).toThrow(/at most 50/);
+  });
+});
+
 describe("BURNDOWN_RECHARGE_RETRY_DELAYS_MS", () => {
   const delaysOf = (value: string | undefined) => readConfig({ BURNDOWN_RECHARGE_RETRY_DELAYS_MS: value }).rechargeRetryDelaysMs;
 

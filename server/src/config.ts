@@ -28,6 +28,8 @@ export interface Config {
   admission: { inFlightMax: number; queuedMax: number; queueWaitMs: number };
   /** who may frame the customer view (CSP frame-ancestors sources). */
   customerViewFrameAncestors: string;
+  /** origins whose pages may call the RPCs from a browser (CORS); none: no CORS headers. */
+  corsOrigins: string[];
   /** the vendor's checkout page, with {order_id}, where the customer view sends a customer to pay an order; null: none. */
   checkoutUrl: string | null;
   /** group commit: see service/group-commit.ts. */
@@ -153,6 +155,28 @@ function logLevel(value: string | undefined): LogLevel {
   return level as LogLevel;
 }
 
+/**
+ * corsOrigins reads a comma-separated list of origins, each exactly as a browser sends it
+ * in Origin (scheme, host and port only: no path, no trailing slash, no wildcard).
+ */
+function corsOrigins(value: string | undefined): string[] {
+  if (value === undefined || value.trim() === "") return [];
+  const origins = value.split(",").map((origin) => origin.trim()).filter((origin) => origin !== "");
+  if (origins.length > 50) throw new Error(`BURNDOWN_CORS_ORIGINS lists ${origins.length} origins; at most 50`);
+  for (const origin of origins) {
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = null;
+    }
+    if (parsed === null || (parsed.protocol !== "https:" && parsed.protocol !== "http:") || parsed.origin !== origin) {
+      throw new Error(`BURNDOWN_CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin as browsers send it (https://app.example.com, no path or trailing slash)`);
+    }
+  }
+  return [...new Set(origins)];
+}
+
 /** frameAncestors checks a CSP source list (origins, 'self', 'none' or *), space separated. */
 function frameAncestors(value: string | undefined): string {
   if (value === undefined || value.trim() === "") return "*";
@@ -221,6 +245,7 @@ export const settings: readonly Setting[] = [
   { name: "BURNDOWN_DISPUTE_RESOLUTION_HOURS", default: "`120`", allowed: "1-8760", meaning: "a dispute's resolution is due this many hours after it opens" },
   { name: "BURNDOWN_CREDITS_EXPIRING_DAYS", default: "`7`", allowed: "0-365", meaning: "a lot with unused credits is announced once by a `credits.expiring` webhook event this many days before it expires (`0`: never)" },
   { name: "BURNDOWN_CHECKOUT_URL", default: "unset", allowed: "an http(s) URL with `{order_id}`, at most 2000 characters", meaning: "your checkout page, with `{order_id}` (and optionally `{customer_id}`): the customer view then sells the bundles and links there to pay; unset, it sells nothing itself" },
+  { name: "BURNDOWN_CORS_ORIGINS", default: "unset: no CORS headers", allowed: "comma-separated origins (`https://app.example.com`, `http://localhost:5173`), at most 50", meaning: "browser pages served from these origins may call the RPCs directly (the embeddable customer view, connect-web clients); other origins, the admin UI, `/metrics` and the Stripe webhook get no CORS headers" },
   { name: "BURNDOWN_CUSTOMER_VIEW_FRAME_ANCESTORS", default: "`*`", allowed: "space-separated origins, `'self'`, `'none'` or `*`", meaning: "who may put the customer view (`/customer`) in an iframe (CSP `frame-ancestors`)" },
   { name: "BURNDOWN_MAX_IN_FLIGHT", default: "`256`", allowed: "1-100000", meaning: "ledger and admin calls running at once per server process; a latency-first deployment sets less (the benchmark runs with `64`)" },
   { name: "BURNDOWN_MAX_QUEUED", default: "`1024`", allowed: "0-1000000", meaning: "calls waiting for a slot; past this a call is refused at once with `ResourceExhausted` / `OVERLOADED`" },
@@ -478,6 +503,7 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
     grpcPort,
     adminKey: r.read("BURNDOWN_ADMIN_KEY", adminKey, undefined),
     customerViewFrameAncestors: r.read("BURNDOWN_CUSTOMER_VIEW_FRAME_ANCESTORS", frameAncestors, "*"),
+    corsOrigins: r.read("BURNDOWN_CORS_ORIGINS", corsOrigins, []),
     checkoutUrl: r.read("BURNDOWN_CHECKOUT_URL", checkoutUrl, null),
     jobIntervalMs: r.read("BURNDOWN_JOB_INTERVAL_MS", (v) => count("BURNDOWN_JOB_INTERVAL_MS", v, limits.jobIntervalMsDefault, 0, 86_400_000), limits.jobIntervalMsDefault),
     allowUnsafeDurability: r.read("BURNDOWN_TEST_ONLY_ALLOW_UNSAFE_DURABILITY", unsafeDurability, false),

@@ -90,6 +90,7 @@ async function start(config: Config, running: Running): Promise<void> {
     admission: config.admission,
     writes: config.writes,
     customerViewFrameAncestors: config.customerViewFrameAncestors,
+    corsOrigins: config.corsOrigins,
     checkoutUrl: config.checkoutUrl,
     stripeWebhookSecret: config.stripeWebhookSecret,
     webhooks: config.webhooks,

@@ -36,6 +36,7 @@ import { registerReflection } from "./rpc/reflection.js";
 import { shadowPricingHandlers } from "./rpc/shadow-pricing-handlers.js";
 import { verifyHandlers } from "./rpc/verify-handlers.js";
 import { handleStripeWebhook, stripeWebhookPath } from "./rpc/stripe-webhook.js";
+import { withCors } from "./rpc/cors.js";
 import { usageAdminHandlers } from "./rpc/usage-admin-handlers.js";
 import { usageHandlers } from "./rpc/usage-handlers.js";
 import { financeHandlers } from "./rpc/finance-handlers.js";
@@ -77,6 +78,8 @@ export interface ServerOptions {
   writes?: Partial<Pick<GroupCommitOptions, "lanes" | "partitions">>;
   /** the Stripe webhook signing secret (whsec_...); unset: POST /webhooks/stripe answers 404. */
   stripeWebhookSecret?: string | null;
+  /** origins whose browser pages may call the RPCs directly (CORS, rpc/cors.ts); none by default. */
+  corsOrigins?: readonly string[];
   /** CSP frame-ancestors of the customer view (/customer), for vendors that iframe it; "*" by default. */
   customerViewFrameAncestors?: string;
   /** the vendor's checkout page for the customer view's purchases, with {order_id}; unset: none. */
@@ -215,7 +218,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       });
     },
   });
-  const httpServer = http.createServer(handler);
+  const httpServer = http.createServer(withCors(handler, options.corsOrigins ?? []));
   const grpcServer = createGrpcJsServer({ routes, interceptors, readMaxBytes: limits.requestBodyBytesMax, log });
   const httpPort = await listen(httpServer, options.host, options.httpPort);
   const grpcPort = await listenGrpcJs(grpcServer, options.host, options.grpcPort).catch(async (error: unknown) => {
