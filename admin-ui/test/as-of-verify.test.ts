@@ -18,6 +18,8 @@ let browser: Browser;
 let admin: Clients;
 /** the moment asked about: after the grant and the usage event, before the event was reported. */
 let knownThenMs: number;
+/** when the overdraft limit was raised, after knownThenMs: the balance then had none. */
+let limitRaisedMs: number;
 
 /** localOf writes a moment as a datetime-local value in UTC, to the second. */
 const localOf = (ms: number) => new Date(ms).toISOString().slice(0, 19);
@@ -37,6 +39,8 @@ beforeAll(async () => {
     events: [{ eventId: randomUUID(), customerId, featureKey: "chat", quantity: 30n, eventTime: timestampFromMs(knownThenMs - 200) }],
   });
   expect(reported.results.map((result) => result.outcome)).toEqual([UsageOutcome.BURNED]);
+  await admin.admin.setOverdraftLimit({ customerId, limit: { creditTypeId, amount: 200n }, reason: "credit line", requestId: randomUUID() });
+  limitRaisedMs = Date.now();
 }, 180_000);
 
 afterAll(() => stopUi(test, browser));
@@ -57,6 +61,8 @@ describeWithBrowser("balance as of a time", () => {
     expect((await row("available")).split(/\s+/)).toEqual(["Available", "100", "70", "-30"]);
     expect((await row("burned")).split(/\s+/)).toEqual(["Burned", "0", "30", "30"]);
     expect((await row("granted")).split(/\s+/)).toEqual(["Granted", "100", "100", "—"]);
+    // The limit raised since is not the limit then, as known then or now.
+    expect((await row("overdraftLimit")).split(/\s+/)).toEqual(["Overdraft", "limit", "0", "0", "—"]);
     const lots = page.getByRole("table", { name: "Lots as of then" }).locator("tbody tr");
     expect((await lots.allInnerTexts()).map((text) => text.split(/\t/).slice(1, 8))).toEqual([["credits", "Purchase", "100", "100", "0", "0", "live"]]);
     expect(await seriousViolations(page)).toEqual([]);
@@ -65,6 +71,12 @@ describeWithBrowser("balance as of a time", () => {
     await form.getByLabel("As recorded at (UTC, optional)").fill("");
     await form.getByRole("button", { name: "Show" }).click();
     await expect.poll(() => row("available")).toMatch(/^Available\s+70$/);
+
+    // A moment after the raise (whole seconds, as the form takes them): the new limit.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, limitRaisedMs + 1_100 - Date.now())));
+    await form.getByLabel("Effective time (UTC)").fill(localOf(Math.floor(Date.now() / 1000) * 1000));
+    await form.getByRole("button", { name: "Show" }).click();
+    await expect.poll(() => row("overdraftLimit")).toMatch(/^Overdraft limit\s+200$/);
   });
 
   it("shows each entry's effective and record times and filters by record time", async () => {

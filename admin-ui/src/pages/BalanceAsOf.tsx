@@ -16,13 +16,14 @@ function utcOf(value: string): Date | undefined {
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
-const figures: [keyof Pick<CreditBalance, "available" | "held" | "burned" | "expired" | "pending" | "granted">, string][] = [
+const figures: [keyof Pick<CreditBalance, "available" | "held" | "burned" | "expired" | "pending" | "granted" | "overdraftLimit">, string][] = [
   ["available", "Available"],
   ["held", "Held"],
   ["burned", "Burned"],
   ["expired", "Expired"],
   ["pending", "Pending"],
   ["granted", "Granted"],
+  ["overdraftLimit", "Overdraft limit"],
 ];
 
 /** BalanceAsOf is the "as of" control of a customer's balance and what it shows. */

@@ -22,7 +22,10 @@ export interface AsOfBalance {
  * pending then, as in GetBalance now. Lot attributes that never change (source, priority,
  * times, seq) come from grants, and so does a whole lot's void time, when it was recorded
  * by $4 (it is both the void's effective and record time; the core counts the lot voided
- * only from then). The overdraft limit is today's: its history is not kept.
+ * only from then). The overdraft limit is that of the earlier of $3 and $4: a limit takes
+ * effect when it is recorded, so it is the old limit of the first change recorded after
+ * that time (its set_overdraft_limit audit record, written in the change's transaction,
+ * with the same now() clock as entries), or today's when none came since.
  */
 const asOfSql = `
 with counted as (
@@ -39,12 +42,21 @@ per_lot as (
     coalesce(sum(amount) filter (where kind = 'expire'), 0) - coalesce(sum(amount) filter (where kind = 'unexpire'), 0) as expired,
     coalesce(sum(amount) filter (where kind = 'settle'), 0) as settled
   from counted group by credit_type_id, grant_id
+),
+limit_then as (
+  select t.credit_type_id,
+    (select (a.details->>'old')::bigint from audit_log a
+     where a.action = 'set_overdraft_limit' and a.target = 'customer:' || $1 and a.details->>'credit_type_id' = t.credit_type_id
+       and a.created_at >= least($3::timestamptz, $4::timestamptz) + interval '1 millisecond'
+     order by a.audit_id limit 1) as old_limit
+  from (select distinct credit_type_id from per_lot) t
 )
 select l.credit_type_id, l.grant_id, l.granted_in, l.granted_out, l.held, l.burned, l.expired, l.settled,
-  b.overdraft_limit, g.source, g.priority, g.effective_at, g.expires_at, g.seq, g.reason_code, g.created_at, g.cost_basis_micros,
+  coalesce(o.old_limit, b.overdraft_limit) as overdraft_limit, g.source, g.priority, g.effective_at, g.expires_at, g.seq, g.reason_code, g.created_at, g.cost_basis_micros,
   case when g.voided_at < $4::timestamptz + interval '1 millisecond' then g.voided_at end as voided_at
 from per_lot l
 join balances b on b.customer_id = $1 and b.credit_type_id = l.credit_type_id
+join limit_then o on o.credit_type_id = l.credit_type_id
 left join grants g on g.customer_id = $1 and g.grant_id = l.grant_id
 order by l.credit_type_id, g.seq nulls first
 limit $5`;

@@ -1146,6 +1146,16 @@ alter table audit_log add column request_id text;
 create index audit_log_by_request_id on audit_log (request_id, audit_id) where request_id is not null;
 `,
   },
+  {
+    version: 23,
+    name: "overdraft limit changes found by customer, for balances as of a past time",
+    sql: `
+-- GetBalance as of a time reads the overdraft limit of that time from the audit records of
+-- its changes (set_overdraft_limit, written in the change's transaction): the old limit of
+-- the first change after it, or today's when none came since. Partial: only those records.
+create index audit_log_overdraft_changes on audit_log (target, audit_id) where action = 'set_overdraft_limit';
+`,
+  },
 ];
 
 const migrationLockKey = 0x6275726e; // "burn"

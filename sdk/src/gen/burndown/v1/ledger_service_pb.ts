@@ -1385,8 +1385,9 @@ export type GetBalanceRequest = Message<"burndown.v1.GetBalanceRequest"> & {
    * alone: entries effective at or before it count, lots granted by then but
    * effective later are pending, and a lot past its expiry at that time counts
    * as expired even if its EXPIRE entry was recorded later (as GetBalance does
-   * now for lapsed lots). Unset: now, from the stored balance (the fast path).
-   * Must not be in the future.
+   * now for lapsed lots). The overdraft limit is the one in effect then (a
+   * limit counts from when it was set), as known at as_recorded_time. Unset:
+   * now, from the stored balance (the fast path). Must not be in the future.
    *
    * @generated from field: google.protobuf.Timestamp as_of_time = 3;
    */
