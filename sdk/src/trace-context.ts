@@ -6,7 +6,7 @@
 // call path adds a span per call and one per attempt (callSpanInterceptor,
 // attemptSpanInterceptor), no-op spans likewise without a provider.
 import type { Interceptor } from "@connectrpc/connect";
-import { context, propagation, SpanKind, SpanStatusCode, type TextMapSetter, trace } from "@opentelemetry/api";
+import { context, propagation, type Span, SpanKind, SpanStatusCode, type TextMapSetter, trace } from "@opentelemetry/api";
 import type { AttemptInterceptor, CallInfo, CallInterceptor } from "./call-path.js";
 
 const headerSetter: TextMapSetter<Headers> = {
@@ -42,21 +42,11 @@ export function callSpanInterceptor(): CallInterceptor {
       return next(call, signal);
     }
     span.setAttributes(callAttributes(call));
-    return context.with(trace.setSpan(context.active(), span), next, undefined, call, signal).then(
-      (value) => {
-        span.end();
-        return value;
-      },
-      (error: unknown) => {
-        const failure = error as { code?: number; reason?: string; attempts?: number; message?: string };
-        if (failure.code !== undefined) span.setAttribute("rpc.grpc.status_code", failure.code);
-        if (failure.reason) span.setAttribute("burndown.reason", failure.reason);
-        if (failure.attempts !== undefined) span.setAttribute("burndown.attempts", failure.attempts);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: failure.message });
-        span.end();
-        throw error;
-      },
-    );
+    return inSpan(span, () => next(call, signal), (error) => {
+      const failure = error as { reason?: string; attempts?: number };
+      if (failure.reason) span.setAttribute("burndown.reason", failure.reason);
+      if (failure.attempts !== undefined) span.setAttribute("burndown.attempts", failure.attempts);
+    });
   };
 }
 
@@ -73,21 +63,31 @@ export function attemptSpanInterceptor(rpcSystem: "grpc" | "connect_rpc"): Attem
       return next(attempt);
     }
     span.setAttributes({ "rpc.system": rpcSystem, "rpc.service": ledgerService, "rpc.method": attempt.call.method, "burndown.attempt": attempt.attempt });
-    return context.with(trace.setSpan(context.active(), span), next, undefined, attempt).then(
-      (value) => {
-        span.setAttribute("rpc.grpc.status_code", 0);
-        span.end();
-        return value;
-      },
-      (error: unknown) => {
-        const code = (error as { code?: number }).code;
-        if (code !== undefined) span.setAttribute("rpc.grpc.status_code", code);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
-        span.end();
-        throw error;
-      },
-    );
+    return inSpan(span, () => next(attempt), () => {}, () => span.setAttribute("rpc.grpc.status_code", 0));
   };
+}
+
+/**
+ * inSpan runs work with span active and ends the span when work settles; a failure sets
+ * the span's status and code (the gRPC code of a ConnectError or BurndownError), then
+ * onError adds what else it knows.
+ */
+function inSpan<T>(span: Span, work: () => Promise<T>, onError: (error: unknown) => void, onValue: () => void = () => {}): Promise<T> {
+  return context.with(trace.setSpan(context.active(), span), work).then(
+    (value) => {
+      onValue();
+      span.end();
+      return value;
+    },
+    (error: unknown) => {
+      const code = (error as { code?: number }).code;
+      if (code !== undefined) span.setAttribute("rpc.grpc.status_code", code);
+      onError(error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      span.end();
+      throw error;
+    },
+  );
 }
 
 function callAttributes(call: CallInfo): Record<string, string> {

@@ -83,6 +83,13 @@ function producersOf(batch: JsMsg[]): SpanContext[] {
   return linked;
 }
 
+/** NotRecorded is why a batch was not recorded: the key may not act (caller null, error null), or the error (with the caller and messages as far as they were read). */
+interface NotRecorded {
+  caller: Caller | null;
+  decoded: ReturnType<typeof decodeUsageMessage>[];
+  error: unknown;
+}
+
 /** transient says whether an error is the database's fault (down, slow, a lost race, overload): such a batch is handed back however often it fails. */
 function transient(error: unknown): boolean {
   return error instanceof LedgerError && (error.kind === "unavailable" || error.kind === "conflict" || error.kind === "overloaded");
@@ -295,31 +302,12 @@ class ConsumerSession {
 
   /** handleBatch records one batch as reportUsage would, then dead-letters and acknowledges each message. */
   private async handleBatch(batch: JsMsg[], split = false): Promise<"recorded" | "not recorded"> {
-    let caller: Caller | null = null;
-    let decoded: ReturnType<typeof decodeUsageMessage>[] = [];
-    let recorded: { results: UsageResult[] } | { error: unknown };
-    await this.admit(batch);
-    try {
-      caller = await this.currentCaller();
-      if (caller === null) {
-        this.handBack(batch);
-        return "not recorded";
-      }
-      decoded = batch.map((message) => decodeUsageMessage({ data: message.data, contentType: message.headers?.get("Content-Type") || null }));
-      const as = caller;
-      const record = () => reportUsage(this.deps, as, decoded, this.auditOf(as, batch));
-      recorded = { results: await inRootSpan("burndown.usage_queue.batch", { "messaging.system": "nats", "messaging.batch.message_count": batch.length }, producersOf(batch), record) };
-    } catch (error) {
-      recorded = { error };
-    } finally {
-      this.admission.release();
-    }
-    if ("error" in recorded) {
-      await this.notRecorded(batch, decoded, caller, recorded.error, split);
+    const attempt = await this.record(batch);
+    if ("error" in attempt) {
+      await this.notRecorded(batch, attempt, split);
       return "not recorded";
     }
-    assert(caller !== null, "a batch is recorded as a caller");
-    const { results } = recorded;
+    const { caller, results } = attempt;
     this.lastRecordedAtMs = Date.now();
     assert(results.length === batch.length, "one result per message");
     this.stats.batches++;
@@ -339,6 +327,30 @@ class ConsumerSession {
   }
 
   /**
+   * record takes an admission slot for the batch and records it with reportUsage, in a
+   * trace of its own; it says why not when the key may not act (caller null) or the
+   * ledger failed (error).
+   */
+  private async record(batch: JsMsg[]): Promise<{ caller: Caller; results: UsageResult[] } | NotRecorded> {
+    await this.admit(batch);
+    let caller: Caller | null = null;
+    let decoded: ReturnType<typeof decodeUsageMessage>[] = [];
+    try {
+      const as = await this.currentCaller();
+      caller = as;
+      if (as === null) return { caller, decoded, error: null };
+      decoded = batch.map((message) => decodeUsageMessage({ data: message.data, contentType: message.headers?.get("Content-Type") || null }));
+      const attributes = { "messaging.system": "nats", "messaging.batch.message_count": batch.length };
+      const results = await inRootSpan("burndown.usage_queue.batch", attributes, producersOf(batch), () => reportUsage(this.deps, as, decoded, this.auditOf(as, batch)));
+      return { caller: as, results };
+    } catch (error) {
+      return { caller, decoded, error };
+    } finally {
+      this.admission.release();
+    }
+  }
+
+  /**
    * notRecorded handles a batch the ledger could not record. A database fault hands it
    * back, however often: the ledger is down, not the messages. Any other error may be one
    * message's (a poison message), so a batch of several is recorded again message by
@@ -348,7 +360,9 @@ class ConsumerSession {
    * nothing is recorded at all, the fault is the ledger's, and every message is handed
    * back however often: a broken deployment does not empty the stream into dead letters.
    */
-  private async notRecorded(batch: JsMsg[], decoded: ReturnType<typeof decodeUsageMessage>[], caller: Caller | null, error: unknown, split: boolean): Promise<void> {
+  private async notRecorded(batch: JsMsg[], { caller, decoded, error }: NotRecorded, split: boolean): Promise<void> {
+    // The key may not report usage now: currentCaller said so in the log.
+    if (caller === null && error === null) return this.handBack(batch);
     if (transient(error) || caller === null) {
       this.log(`usage queue: a batch of ${batch.length} was not recorded, handed back: ${describe(error)}`);
       return this.handBack(batch);
