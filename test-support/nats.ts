@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { type UsageEventInit } from "@burndown/sdk";
 import { UsageEventSchema } from "@burndown/sdk";
-import { type JetStreamClient, type JetStreamManager, type JsMsg, AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg, AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import type { UsageQueueConfig } from "../server/src/config.js";
 
@@ -80,14 +80,7 @@ export async function createTestQueue(options: { withoutDeadLetterStream?: boole
       const info = await jsm.streams.info(deadLetterStream);
       const total = info.state.messages;
       if (total === 0) return [];
-      const reader = await js.consumers.get(deadLetterStream, { deliver_policy: DeliverPolicy.All });
-      const read: JsMsg[] = [];
-      const fetched = await reader.fetch({ max_messages: total, expires: 5_000 });
-      for await (const message of fetched) {
-        read.push(message);
-        if (read.length === total) break;
-      }
-      return read;
+      return fetchUpTo(await js.consumers.get(deadLetterStream, { deliver_policy: DeliverPolicy.All }), total, 5_000);
     },
     close: async () => {
       await jsm.streams.delete(stream).catch(() => false);
@@ -99,10 +92,13 @@ export async function createTestQueue(options: { withoutDeadLetterStream?: boole
 
 /** takeWithoutAck pulls up to count messages through the durable consumer and never acknowledges them, as a replica that died holding them. */
 export async function takeWithoutAck(queue: TestQueue, durable: string, count: number): Promise<JsMsg[]> {
-  const consumer = await queue.js.consumers.get(queue.stream, durable);
+  return fetchUpTo(await queue.js.consumers.get(queue.stream, durable), count, 2_000);
+}
+
+/** fetchUpTo pulls up to count messages from a consumer, waiting at most expiresMs for them; none is acknowledged. */
+async function fetchUpTo(consumer: Consumer, count: number, expiresMs: number): Promise<JsMsg[]> {
   const taken: JsMsg[] = [];
-  const fetched = await consumer.fetch({ max_messages: count, expires: 2_000 });
-  for await (const message of fetched) {
+  for await (const message of await consumer.fetch({ max_messages: count, expires: expiresMs })) {
     taken.push(message);
     if (taken.length === count) break;
   }
